@@ -1,0 +1,62 @@
+# mtuscope — the two commands of the quick start are `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SYSTEM_PACKAGES := tshark tcpdump nftables iproute2 ethtool iputils-ping iputils-tracepath scamper time
+
+.PHONY: demo test venv dev system-deps check lint typecheck pytest bench examples clean
+
+$(BIN)/mtuscope: pyproject.toml setup.py src/mtuscope/capture/_walker.c
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+venv: $(BIN)/mtuscope
+
+dev: venv
+	$(BIN)/pip install -q -r requirements-dev.txt
+
+## Analyse the bundled example captures (no root, no system packages needed).
+demo: venv
+	@for f in examples/*.pcap; do \
+	  echo "=== mtuscope analyze $$f"; \
+	  $(BIN)/mtuscope analyze "$$f"; rc=$$?; \
+	  if [ $$rc -gt 1 ]; then exit $$rc; fi; \
+	done
+
+## Install what the tests need (Debian packages too, when root) and run lint, types and the suite.
+test: system-deps dev check pytest
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not root: skipping Debian packages:$$missing (tests that need them will skip)"; fi; \
+	fi
+
+check: lint typecheck
+
+lint:
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: dev
+	$(BIN)/python bench/run.py
+
+## Re-create examples/*.pcap in a lab of network namespaces (root).
+examples: venv
+	$(BIN)/python scripts/make_examples.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info src/mtuscope/capture/_walker*.so

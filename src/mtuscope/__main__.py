@@ -1,0 +1,7 @@
+"""`python -m mtuscope` runs the command line."""
+
+import sys
+
+from mtuscope.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""The command line: argument parsing only.
+
+Layer: edge. Each verb lives in its own module with `add_parser(subparsers)`
+and `run(args) -> Report`; this module dispatches, renders the report (text or
+`--json`) and maps the outcome to the exit codes of DESIGN.md:
+0 no error-severity finding, 1 one or more, 2 bad input or usage,
+3 missing privilege or environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+
+from mtuscope import __version__
+from mtuscope.errors import CaptureError, DecodeError, MtuscopeError, RawSocketDenied, UsageError
+from mtuscope.report.model import Report
+
+EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+
+
+def _verbs() -> list[ModuleType]:
+    # Imported here so `mtuscope --help` stays fast and a verb's heavy imports
+    # load only when it runs.
+    from mtuscope.cli import analyze, calc
+
+    return [analyze, calc]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]  # argparse's is NoReturn
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mtuscope", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.description = "Finds and explains Path-MTU and TCP-MSS problems."
+    parser.add_argument("--version", action="version", version=f"mtuscope {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    for verb in _verbs():
+        verb.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; returns the process exit code."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.verb is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        run: Callable[[argparse.Namespace], Report] = args.run
+        report = run(args)
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except (CaptureError, DecodeError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except RawSocketDenied as exc:
+        return _fail(str(exc), EXIT_ENV)
+    except MtuscopeError as exc:
+        return _fail(str(exc), EXIT_ENV)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return EXIT_OK
+    if getattr(args, "json", False):
+        json.dump(report.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from mtuscope.report.text import render_text
+
+        render_text(report, sys.stdout)
+    for warning in report.warnings:
+        print(f"mtuscope: warning: {warning}", file=sys.stderr)
+    return EXIT_FINDING if report.has_error else EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"mtuscope: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,63 @@
+"""`mtuscope analyze FILE [FILE...]`: the MSS/MTU story of capture files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mtuscope.report.model import Report
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="analyse pcap/pcapng captures: MSS per connection, ICMP too-big, black holes",
+        description="Analyse pcap/pcapng captures (gzip and '-' for stdin work too): the MSS "
+        "each side announced and used, ICMP too-big messages and the connection they quote, "
+        "black holes, the Windows 536-byte floor, offload artifacts and IP fragments.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument(
+        "--filter", metavar="HOST[:PORT]", help="only packets to or from this host (and port)"
+    )
+    p.add_argument("--platform", help="add configuration snippets for this platform to advice")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> Report:
+    from mtuscope.report.capture import HostFilter, capture_report
+
+    host_filter = HostFilter.parse(args.filter) if args.filter else None
+    if args.platform:
+        from mtuscope.calc.snippets import PLATFORMS
+        from mtuscope.errors import UsageError
+
+        if args.platform not in PLATFORMS:
+            raise UsageError(
+                f"--platform {args.platform!r}: unknown; known: {', '.join(sorted(PLATFORMS))}"
+            )
+    show = not args.no_progress and sys.stderr.isatty()
+    if not show:
+        return capture_report(args.files, host_filter=host_filter, platform=args.platform)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(path: str, done: int, total: int) -> None:
+            if path not in tasks:
+                tasks[path] = bar.add_task(path, total=total or None)
+            bar.update(tasks[path], completed=done)
+
+        return capture_report(
+            args.files, host_filter=host_filter, platform=args.platform, progress=progress
+        )

@@ -1,0 +1,112 @@
+"""Reports for people: tables and findings in the terminal.
+
+Layer: report/. Wording, colours and layout live here; findings only carry
+fields. Writes to the stream it is given and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from mtuscope.diagnose.findings import Finding, Severity
+from mtuscope.report.model import Report
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+MAX_ROWS = 40
+"""Rows shown per table; the JSON report always has them all."""
+
+
+def render_text(report: Report, stream: TextIO) -> None:
+    """Write `report` for people to `stream`."""
+    console = Console(file=stream, width=120 if not stream.isatty() else None, highlight=False)
+    if report.kind == "capture":
+        _capture(report.body, console)
+    elif report.kind == "calc":
+        from mtuscope.report.calc_text import render_calc
+
+        render_calc(report, console)
+    _findings(report.findings, console)
+
+
+def _capture(body: Mapping[str, Any], console: Console) -> None:
+    for cap in body.get("captures", []):
+        console.print(
+            f"[bold]{cap['path']}[/]: {cap['packets']} frames, {cap.get('format', '')}, "
+            f"link types {', '.join(cap.get('link_types', [])) or '-'}"
+        )
+    conns = body.get("connections", [])
+    table = Table(title=f"TCP connections ({len(conns)})", title_justify="left")
+    for col in ("id", "client", "MSS", "max seg", "server", "MSS", "max seg", "retx", "encap"):
+        table.add_column(col, justify="right" if col in ("id", "MSS", "max seg", "retx") else "left")
+    for c in conns[:MAX_ROWS]:
+        cl, sv = c["client"], c["server"]
+        table.add_row(
+            str(c["id"]),
+            _endpoint(cl, c["family"]),
+            _opt(cl["mss"]),
+            str(cl["max_segment"]),
+            _endpoint(sv, c["family"]),
+            _opt(sv["mss"]),
+            str(sv["max_segment"]),
+            str(c["retransmissions"]),
+            "+".join(c["encapsulation"]) or "-",
+        )
+    if conns:
+        console.print(table)
+        if len(conns) > MAX_ROWS:
+            console.print(f"  … {len(conns) - MAX_ROWS} more connections (see --json)")
+    icmps = body.get("icmp_too_big", [])
+    if icmps:
+        t = Table(title=f"ICMP too-big messages ({len(icmps)})", title_justify="left")
+        for col in ("frame", "sender", "MTU", "TTL", "initial TTL", "connection"):
+            t.add_column(col)
+        for m in icmps[:MAX_ROWS]:
+            t.add_row(
+                str(m["frame"]),
+                m["sender"],
+                str(m["mtu"]),
+                str(m["ttl"]),
+                str(m["initial_ttl_guess"]),
+                _opt(m["connection"]),
+            )
+        console.print(t)
+
+
+def _findings(findings: tuple[Finding, ...], console: Console) -> None:
+    if not findings:
+        console.print("[green]No MTU or MSS problem found.[/]")
+        return
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    console.print(f"[bold]Findings ({len(findings)})[/]")
+    for f in sorted(findings, key=lambda f: order[f.severity]):
+        head = Text(f"{f.severity.value.upper():8}", style=_STYLE[f.severity])
+        head.append(f"{f.kind}: ", style="bold")
+        head.append(f.summary)
+        console.print(head)
+        for e in f.evidence[:6]:
+            where = f"{e.capture} frame {e.frame}" if e.frame is not None else ""
+            if e.hop is not None:
+                where = f"hop {e.hop}" + (f" probe {e.probe}" if e.probe is not None else "")
+            seen = f"{e.field} = {e.observed}"
+            if e.expected is not None:
+                seen += f" (expected {e.expected})"
+            note = f" — {e.note}" if e.note else ""
+            console.print(f"          {where}: {seen}{note}", highlight=False)
+        if len(f.evidence) > 6:
+            console.print(f"          … {len(f.evidence) - 6} more in --json")
+        if f.advice:
+            console.print(f"          [green]advice:[/] {f.advice}")
+
+
+def _endpoint(ep: Mapping[str, Any], family: int) -> str:
+    addr = ep["address"]
+    return f"[{addr}]:{ep['port']}" if family == 6 else f"{addr}:{ep['port']}"
+
+
+def _opt(value: object) -> str:
+    return "-" if value is None else str(value)

@@ -1,0 +1,188 @@
+"""mtuscope against tshark on every capture of the shared corpus.
+
+For every capture tshark reads: the packet count, the MSS option of every SYN
+and SYN/ACK (with its addresses, ports and flags) and the MTU and quoted flow of
+every ICMP too-big message equal what `oracle.sh` extracts with tshark. The
+captures tshark cannot read end in a clean CaptureError. A capture on which the
+two disagree must be listed in KNOWN_DISAGREEMENTS with the reason; the test
+also fails when a listed capture has come to agree (so the list stays true).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mtuscope.capture.decode import decode_chunk
+from mtuscope.capture.reader import iter_chunks
+from mtuscope.capture.table import address_text
+from mtuscope.errors import CaptureError
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+if not CORPUS.is_dir():
+    CORPUS = Path(os.environ.get("MTUSCOPE_CORPUS", "/work/shared/corpus"))
+
+pytestmark = [
+    pytest.mark.tshark,
+    pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed"),
+    pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}"),
+]
+
+KNOWN_DISAGREEMENTS: dict[str, str] = {}
+"""capture (relative to pcaps/) -> why mtuscope and tshark legitimately differ."""
+
+
+def _manifest() -> dict[str, dict[str, str]]:
+    if not CORPUS.is_dir():
+        return {}
+    with open(CORPUS / "MANIFEST.tsv", newline="") as fh:
+        return {row["file"].removeprefix("pcaps/"): row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+MANIFEST = _manifest()
+
+
+@pytest.fixture(scope="session")
+def oracle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tshark's ground truth for the whole corpus (oracle.sh, run once)."""
+    out = tmp_path_factory.mktemp("oracle")
+    subprocess.run(
+        ["bash", str(CORPUS / "oracle.sh"), str(out)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "JOBS": str(os.cpu_count() or 2)},
+        timeout=900,
+    )
+    return out
+
+
+def _tsv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def _summary(oracle: Path) -> dict[str, dict[str, str]]:
+    return {row["file"]: row for row in _tsv(oracle / "summary.tsv")}
+
+
+_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33}
+
+
+def _ours(path: Path) -> tuple[int, set[tuple[object, ...]], set[tuple[object, ...]]]:
+    syns: set[tuple[object, ...]] = set()
+    icmps: set[tuple[object, ...]] = set()
+    chunks = iter_chunks(str(path), chunk_bytes=1 << 16)
+    for ch in chunks:
+        t = decode_chunk(ch.records, ch.block, ch.ts_ns, ch.first_frame)
+        syn = (t["proto"] == 6) & (t["thl"] > 0) & ((t["tcp_flags"] & 2) != 0) & (t["family"] > 0)
+        for i in np.flatnonzero(syn):
+            syns.add(
+                (
+                    int(t["frame"][i]),
+                    int(t["family"][i]),
+                    address_text(t["src_hi"][i], t["src_lo"][i]),
+                    address_text(t["dst_hi"][i], t["dst_lo"][i]),
+                    int(t["sport"][i]),
+                    int(t["dport"][i]),
+                    int(t["tcp_flags"][i]),
+                    int(t["mss"][i]) if t["mss"][i] >= 0 else None,
+                )
+            )
+        ptb = ((t["proto"] == 1) & (t["icmp_type"] == 3) & (t["icmp_code"] == 4)) | (
+            (t["proto"] == 58) & (t["icmp_type"] == 2)
+        )
+        for i in np.flatnonzero(ptb):
+            quoted = t["q_family"][i] > 0
+            icmps.add(
+                (
+                    int(t["frame"][i]),
+                    address_text(t["src_hi"][i], t["src_lo"][i]),
+                    address_text(t["dst_hi"][i], t["dst_lo"][i]),
+                    int(t["icmp_mtu"][i]),
+                    address_text(t["q_src_hi"][i], t["q_src_lo"][i]) if quoted else None,
+                    address_text(t["q_dst_hi"][i], t["q_dst_lo"][i]) if quoted else None,
+                    int(t["q_sport"][i]) if t["q_sport"][i] >= 0 else None,
+                    int(t["q_dport"][i]) if t["q_dport"][i] >= 0 else None,
+                )
+            )
+    return chunks.info.packets, syns, icmps
+
+
+def _theirs(oracle: Path, name: str) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    syns = set()
+    for r in _tsv(oracle / f"{name}.syn.tsv"):
+        mss = r["mss"].split(",")[0] if r["mss"] else None
+        syns.add(
+            (
+                int(r["frame_number"]),
+                int(r["ip_version"]) if r["ip_version"] else 0,
+                r["src"],
+                r["dst"],
+                int(r["srcport"]),
+                int(r["dstport"]),
+                int(r["tcp_flags"], 16),
+                int(mss) if mss else None,
+            )
+        )
+    icmps = set()
+    for r in _tsv(oracle / f"{name}.icmp.tsv"):
+        ports = r["inner_proto"] in _PROTO
+        icmps.add(
+            (
+                int(r["frame_number"]),
+                r["outer_src"],
+                r["outer_dst"],
+                int(r["mtu"]),
+                r["inner_src"] or None,
+                r["inner_dst"] or None,
+                int(r["inner_srcport"]) if ports and r["inner_srcport"] else None,
+                int(r["inner_dstport"]) if ports and r["inner_dstport"] else None,
+            )
+        )
+    return syns, icmps
+
+
+def _compare(oracle: Path, name: str) -> Iterator[str]:
+    row = _summary(oracle)[name]
+    path = CORPUS / "pcaps" / name
+    expected_packets = int(MANIFEST[name]["packets"])
+    readable = row["tshark_rc"] == "0" or expected_packets > 0
+    try:
+        packets, syns, icmps = _ours(path)
+    except CaptureError as exc:
+        if readable:
+            yield f"CaptureError on a capture tshark reads: {exc}"
+        return
+    if not readable:
+        if packets:
+            yield f"tshark cannot read it, mtuscope read {packets} packets"
+        return
+    if packets != expected_packets:
+        yield f"packets: mtuscope {packets}, tshark {expected_packets}"
+    their_syns, their_icmps = _theirs(oracle, name)
+    for label, ours, theirs in (("SYN", syns, their_syns), ("ICMP", icmps, their_icmps)):
+        for extra in sorted(ours - theirs, key=str)[:3]:
+            yield f"{label} only mtuscope: {extra}"
+        for missing in sorted(theirs - ours, key=str)[:3]:
+            yield f"{label} only tshark: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_capture_agrees_with_tshark(oracle: Path, name: str) -> None:
+    problems = list(_compare(oracle, name))
+    if name in KNOWN_DISAGREEMENTS:
+        assert problems, f"{name} now agrees with tshark: remove it from KNOWN_DISAGREEMENTS"
+    else:
+        assert not problems, "\n".join(problems)
+
+
+def test_corpus_is_whole() -> None:
+    assert len(MANIFEST) == 364
+    assert all((CORPUS / "pcaps" / name).is_file() for name in MANIFEST)
