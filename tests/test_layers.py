@@ -36,7 +36,11 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
             if node.module == "mtuscope":
-                names = [f"mtuscope.{a.name}" for a in node.names]
+                names = [
+                    f"mtuscope.{a.name}" if (SRC / a.name).is_dir() or (SRC / f"{a.name}.py").is_file()
+                    else "mtuscope"
+                    for a in node.names
+                ]
         for name in names:
             parts = name.split(".")
             if parts[0] == "mtuscope":

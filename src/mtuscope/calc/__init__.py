@@ -1,0 +1,30 @@
+"""calc/: encapsulation overheads, MTU/MSS arithmetic, the reverse question, advice.
+
+Layer: calc/. Pure functions over constant tables; no I/O, no clock, and no
+imports from diagnose/ or any edge (diagnose/ depends on calc/, not back).
+"""
+
+from mtuscope.calc.advice import ADVICE_KINDS, advise
+from mtuscope.calc.explain import Explanation, explain_mtu
+from mtuscope.calc.layer_specs import known_layers, parse_layer
+from mtuscope.calc.layer_types import LAYER_TYPES
+from mtuscope.calc.layers import Layer
+from mtuscope.calc.snippets import PLATFORMS, render
+from mtuscope.calc.stack import LayerResult, StackResult, compute, parse_layers
+
+__all__ = [
+    "ADVICE_KINDS",
+    "Explanation",
+    "LAYER_TYPES",
+    "Layer",
+    "LayerResult",
+    "PLATFORMS",
+    "StackResult",
+    "advise",
+    "compute",
+    "explain_mtu",
+    "known_layers",
+    "parse_layer",
+    "parse_layers",
+    "render",
+]
