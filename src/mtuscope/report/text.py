@@ -30,7 +30,8 @@ def render_text(report: Report, stream: TextIO) -> None:
         from mtuscope.report.calc_text import render_calc
 
         render_calc(report, console)
-    _findings(report.findings, console)
+    if report.kind != "calc" or report.findings:
+        _findings(report.findings, console)
 
 
 def _capture(body: Mapping[str, Any], console: Console) -> None:

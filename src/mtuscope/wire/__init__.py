@@ -1,0 +1,105 @@
+"""wire/: bytes <-> typed headers, and back.
+
+Layer: the bottom of the stack. Pure functions and frozen values only: no I/O,
+no sockets, no files, no clock, no globals; imports nothing else of mtuscope
+but `errors`. capture/ decodes fixed fields in bulk and calls in here for the
+rare variable parts (TCP options of SYNs, ICMP quotes, IPv6 extension chains);
+active/ builds its probes and reads the replies with it.
+"""
+
+from mtuscope.wire.builders import (
+    build_icmp_echo,
+    build_icmp_error,
+    build_ip,
+    build_tcp,
+    build_udp,
+)
+from mtuscope.wire.checksum import internet_checksum, pseudo_header
+from mtuscope.wire.cursor import Cursor
+from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto, TcpOptionKind, WireEnum
+from mtuscope.wire.icmp import (
+    ICMP4_ERRORS,
+    ICMP6_ERRORS,
+    ICMP_HEADER,
+    IcmpEcho,
+    IcmpMessage,
+    QuotedPacket,
+    decode_icmp_echo,
+    decode_icmp_error,
+    encode_icmp_echo,
+    encode_icmp_error,
+)
+from mtuscope.wire.ipv4 import IPV4_MIN_HEADER, Ipv4Header, decode_ipv4, encode_ipv4
+from mtuscope.wire.ipv6 import (
+    EXTENSION_HEADERS,
+    IPV6_HEADER,
+    Ipv6Extension,
+    Ipv6Fragment,
+    Ipv6Header,
+    decode_ipv6,
+    encode_ipv6,
+    encode_ipv6_fragment,
+)
+from mtuscope.wire.tcp import TCP_MIN_HEADER, TcpFlags, TcpHeader, decode_tcp, encode_tcp
+from mtuscope.wire.tcp_options import (
+    MAX_OPTIONS_LEN,
+    TcpOption,
+    TcpOptions,
+    decode_tcp_options,
+    encode_tcp_options,
+    syn_options,
+)
+from mtuscope.wire.udp import UDP_HEADER, UdpHeader, decode_udp, encode_udp
+
+__all__ = [
+    "Cursor",
+    "EXTENSION_HEADERS",
+    "ICMP4_ERRORS",
+    "ICMP6_ERRORS",
+    "ICMP_HEADER",
+    "IPV4_MIN_HEADER",
+    "IPV6_HEADER",
+    "Icmp4Type",
+    "Icmp6Type",
+    "IcmpEcho",
+    "IcmpMessage",
+    "IpProto",
+    "Ipv4Header",
+    "Ipv6Extension",
+    "Ipv6Fragment",
+    "Ipv6Header",
+    "MAX_OPTIONS_LEN",
+    "QuotedPacket",
+    "TCP_MIN_HEADER",
+    "TcpFlags",
+    "TcpHeader",
+    "TcpOption",
+    "TcpOptionKind",
+    "TcpOptions",
+    "UDP_HEADER",
+    "UdpHeader",
+    "WireEnum",
+    "build_icmp_echo",
+    "build_icmp_error",
+    "build_ip",
+    "build_tcp",
+    "build_udp",
+    "decode_icmp_echo",
+    "decode_icmp_error",
+    "decode_ipv4",
+    "decode_ipv6",
+    "decode_tcp",
+    "decode_tcp_options",
+    "decode_udp",
+    "encode_icmp_echo",
+    "encode_icmp_error",
+    "encode_ipv4",
+    "encode_ipv6",
+    "encode_ipv6_fragment",
+    "encode_tcp",
+    "encode_tcp_options",
+    "encode_udp",
+    "internet_checksum",
+    "pseudo_header",
+    "syn_options",
+]

@@ -1,0 +1,452 @@
+"""ICMP (RFC 792) and ICMPv6 (RFC 4443) messages <-> `IcmpMessage`, `IcmpEcho`.
+
+Layer: wire/. Pure: bytes in, frozen values out, and back. No I/O.
+
+What the decoder reads, and where (all offsets from the ICMP header):
+
+- bytes 0-3: type, code, checksum (RFC 792; RFC 4443 §2.1).
+- ICMPv4 type 3 code 4 (fragmentation needed): the next-hop MTU is the 16-bit
+  field at bytes 6-7 (RFC 1191 §4). Wireshark's `icmp.mtu` reads exactly these
+  bytes, also when byte 5 holds an RFC 4884 length, and so do we. An MTU of 0
+  (a router older than RFC 1191) is reported as 0, with a note.
+- ICMPv6 type 2 (packet too big): the 32-bit MTU at bytes 4-7 (RFC 4443 §3.2).
+- RFC 4884 multipart messages: ICMPv4 types 3, 11, 12 carry the length of the
+  original datagram in byte 5 (32-bit words); ICMPv6 types 1 and 3 in byte 4
+  (64-bit words). When it is non-zero and the message is longer, the quote is
+  limited to that many bytes (the rest is extension objects). A redirect's quote
+  is limited to the quoted IP header plus 8 bytes, as Wireshark does.
+- The quote (errors only, from byte 8): the first quoted IP header, the IPv6
+  extension chain after it, and what is there of the transport header. A quoted
+  first fragment (offset 0, more fragments) still carries its transport header
+  and we decode it; tshark does the same with `ipv6.defragment`/`ip.defragment`
+  off, while with reassembly on (its default) it shows such a quote as data.
+  A quoted later fragment (offset > 0) has no transport header: no ports.
+
+Quotes are short by design (RFC 792 quotes the IP header and 8 bytes) and often
+cut further by the capture: the decoder takes what is there and never raises for
+a short or odd quote; oddities land in `notes`. It raises `Truncated` only when
+the 8-byte ICMP header itself is cut. No header value is impossible enough to
+raise `Malformed`: an MTU of 0 or a PTB below 1280 are things to report, not crash on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from mtuscope.errors import DecodeError, Malformed, UsageError
+from mtuscope.wire.checksum import internet_checksum, pseudo_header
+from mtuscope.wire.cursor import Cursor
+from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
+from mtuscope.wire.ipv4 import decode_ipv4
+from mtuscope.wire.ipv6 import decode_ipv6
+from mtuscope.wire.tcp import TcpFlags, decode_tcp
+from mtuscope.wire.tcp_options import TcpOptions
+
+__all__ = [
+    "ICMP4_ERRORS",
+    "ICMP6_ERRORS",
+    "ICMP_HEADER",
+    "IcmpEcho",
+    "IcmpMessage",
+    "QuotedPacket",
+    "decode_icmp_echo",
+    "decode_icmp_error",
+    "encode_icmp_echo",
+    "encode_icmp_error",
+]
+
+ICMP_HEADER = 8
+"""Bytes in the ICMP/ICMPv6 header before the message body (type, code, checksum, 4 more)."""
+
+# RFC 792 error messages (destination unreachable, source quench, redirect, time
+# exceeded, parameter problem); RFC 1812 §4.3.2.3 lists the same set.
+ICMP4_ERRORS = frozenset(
+    {
+        Icmp4Type.DEST_UNREACH,
+        Icmp4Type.SOURCE_QUENCH,
+        Icmp4Type.REDIRECT,
+        Icmp4Type.TIME_EXCEEDED,
+        Icmp4Type.PARAM_PROBLEM,
+    }
+)
+"""ICMPv4 types that quote the offending packet."""
+
+# RFC 4443 §2.1: types 1-4 are the defined error messages.
+ICMP6_ERRORS = frozenset(
+    {
+        Icmp6Type.DEST_UNREACH,
+        Icmp6Type.PACKET_TOO_BIG,
+        Icmp6Type.TIME_EXCEEDED,
+        Icmp6Type.PARAM_PROBLEM,
+    }
+)
+"""ICMPv6 types that quote the offending packet."""
+
+# RFC 4884 §4.1 (ICMPv4, length in 32-bit words in byte 5) and §4.2 (ICMPv6,
+# length in 64-bit words in byte 4): type -> (byte index, unit in bytes).
+_RFC4884_LENGTH_4 = {
+    Icmp4Type.DEST_UNREACH: (5, 4),
+    Icmp4Type.TIME_EXCEEDED: (5, 4),
+    Icmp4Type.PARAM_PROBLEM: (5, 4),
+}
+_RFC4884_LENGTH_6 = {
+    Icmp6Type.DEST_UNREACH: (4, 8),
+    Icmp6Type.TIME_EXCEEDED: (4, 8),
+}
+
+_FRAG_NEEDED = 4  # ICMPv4 destination unreachable code (RFC 792, RFC 1191 §4)
+
+# Transport protocols whose first 4 bytes are source and destination port:
+# TCP (RFC 9293), UDP (RFC 768), DCCP (RFC 4340 §5.1), SCTP (RFC 9260 §3.1),
+# UDP-Lite (RFC 3828).
+_PORTED = frozenset({IpProto.TCP, IpProto.UDP, IpProto.DCCP, IpProto.SCTP, IpProto.UDPLITE})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotedPacket:
+    """The packet an ICMP error quotes: its first IP header and transport ports."""
+
+    family: int
+    """4 or 6, from the quoted header's version nibble."""
+    src: IPv4Address | IPv6Address
+    """Quoted source address (normally ours: the sender of the offending packet)."""
+    dst: IPv4Address | IPv6Address
+    """Quoted destination address."""
+    proto: IpProto | None
+    """Protocol after the quoted IPv6 extension chain (IPv4: the protocol field);
+    None if the quote ends inside the chain."""
+    ip_len: int
+    """The quoted packet's own length field: IPv4 total length, IPv6 40 + payload length."""
+    ttl: int
+    """Quoted TTL / hop limit, as the packet had it when the error was generated."""
+    ip_id: int | None
+    """IPv4 identification, or the IPv6 fragment header's identification (None if none)."""
+    df: bool
+    """IPv4 don't-fragment flag; always True for IPv6 (routers never fragment it)."""
+    frag_offset: int
+    """Fragment offset in bytes; a non-zero offset means no transport header is quoted."""
+    header_len: int
+    """Bytes of quoted IP header up to the transport header (IPv6: with the chain walked)."""
+    sport: int | None
+    """Transport source port (TCP/UDP/SCTP/DCCP/UDP-Lite); None if not quoted."""
+    dport: int | None
+    """Transport destination port; None if not quoted."""
+    seq: int | None
+    """TCP sequence number; None if not TCP or not quoted."""
+    tcp_flags: TcpFlags | None
+    """TCP control bits; None if not TCP or not quoted."""
+    tcp_options: TcpOptions | None
+    """TCP options when the whole quoted TCP header is present; else None."""
+    truncated: bool
+    """The quote holds less than the quoted packet's length field says (the normal case)."""
+    raw: bytes
+    """The quote bytes themselves, from the quoted IP header on."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IcmpMessage:
+    """One ICMP or ICMPv6 message, with the quote of an error decoded."""
+
+    family: int
+    """4 for ICMP, 6 for ICMPv6."""
+    type: Icmp4Type | Icmp6Type
+    """Message type."""
+    code: int
+    """Message code."""
+    checksum: int
+    """Checksum as found (not verified: ICMPv6 needs the outer addresses)."""
+    mtu: int | None
+    """Next-hop MTU in bytes: ICMPv4 type 3 code 4 (16 bits) or ICMPv6 type 2 (32 bits)."""
+    is_error: bool
+    """An error message (v4 types 3, 4, 5, 11, 12; v6 types 1-4), which quotes a packet."""
+    original_len: int | None
+    """RFC 4884 length of the original datagram in bytes; None when absent or zero."""
+    quote_len: int
+    """Bytes of quote available (0 for non-errors)."""
+    quote: QuotedPacket | None
+    """The quoted packet, if this is an error and the quote holds a whole first IP header."""
+    notes: tuple[str, ...] = ()
+    """Oddities met on the way (MTU 0, unknown quoted IP version, ...), one line each."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IcmpEcho:
+    """An ICMP/ICMPv6 echo request or reply (RFC 792; RFC 4443 §4.1, §4.2)."""
+
+    family: int
+    """4 for ICMP, 6 for ICMPv6."""
+    reply: bool = False
+    """Echo reply (True) or request (False)."""
+    ident: int = 0
+    """Identifier."""
+    seq: int = 0
+    """Sequence number."""
+    payload: bytes = b""
+    """The data after the 8-byte header."""
+    checksum: int = 0
+    """Checksum as found (decoding); computed when encoding."""
+
+    def __post_init__(self) -> None:
+        _check_family(self.family)
+        if not (0 <= self.ident <= 0xFFFF and 0 <= self.seq <= 0xFFFF):
+            raise UsageError(f"echo identifier {self.ident} / sequence {self.seq} out of range")
+
+
+def decode_icmp_error(data: bytes, *, family: int) -> IcmpMessage:
+    """Decode an ICMP or ICMPv6 message and, for an error, the packet it quotes.
+
+    Any type decodes; only errors get a quote. See the module docstring for
+    which bytes are read.
+
+    Args:
+        data: bytes from the ICMP (family 4) or ICMPv6 (family 6) header on; may be cut.
+        family: 4 or 6.
+
+    Returns:
+        The message.
+
+    Raises:
+        Truncated: fewer than the 8 bytes of the ICMP header.
+        UsageError: `family` is neither 4 nor 6.
+    """
+    _check_family(family)
+    cur = Cursor(data)
+    head = cur.bytes(ICMP_HEADER)
+    notes: list[str] = []
+    kind: Icmp4Type | Icmp6Type
+    mtu: int | None = None
+    if family == 4:
+        kind = Icmp4Type(head[0])
+        is_error = kind in ICMP4_ERRORS
+        length_at = _RFC4884_LENGTH_4.get(kind)
+        if kind == Icmp4Type.DEST_UNREACH and head[1] == _FRAG_NEEDED:
+            mtu = int.from_bytes(head[6:8], "big")
+            if mtu == 0:
+                notes.append("next-hop MTU 0: a router that predates RFC 1191")
+    else:
+        kind = Icmp6Type(head[0])
+        is_error = kind in ICMP6_ERRORS
+        length_at = _RFC4884_LENGTH_6.get(kind)
+        if kind == Icmp6Type.PACKET_TOO_BIG:
+            mtu = int.from_bytes(head[4:8], "big")
+            if mtu < 1280:
+                notes.append(f"packet-too-big MTU {mtu} below the IPv6 minimum 1280")
+    original_len = None
+    if length_at is not None and head[length_at[0]]:
+        original_len = head[length_at[0]] * length_at[1]
+    quote_bytes = cur.rest() if is_error else b""
+    if original_len is not None and len(quote_bytes) > original_len:
+        quote_bytes = quote_bytes[:original_len]  # the rest: RFC 4884 extension objects
+    if family == 4 and kind == Icmp4Type.REDIRECT and quote_bytes:
+        quote_bytes = quote_bytes[: (quote_bytes[0] & 0x0F) * 4 + 8]
+    quote = _decode_quote(quote_bytes, notes) if is_error else None
+    return IcmpMessage(
+        family=family,
+        type=kind,
+        code=head[1],
+        checksum=int.from_bytes(head[2:4], "big"),
+        mtu=mtu,
+        is_error=is_error,
+        original_len=original_len,
+        quote_len=len(quote_bytes),
+        quote=quote,
+        notes=tuple(notes),
+    )
+
+
+def _decode_quote(data: bytes, notes: list[str]) -> QuotedPacket | None:
+    """Decode what there is of the quoted packet; None if not even its IP header."""
+    if not data:
+        notes.append("error message without a quote")
+        return None
+    version = data[0] >> 4
+    src: IPv4Address | IPv6Address
+    dst: IPv4Address | IPv6Address
+    proto: IpProto | None
+    ip_id: int | None
+    try:
+        if version == 4:
+            v4 = decode_ipv4(data, lenient=True)
+            src, dst, proto, ttl = v4.src, v4.dst, v4.proto, v4.ttl
+            ip_len, ip_id, df, frag_offset = v4.total_length, v4.ident, v4.df, v4.frag_offset
+            header_len, cut = v4.header_len, v4.truncated
+            family = 4
+        elif version == 6:
+            v6 = decode_ipv6(data, lenient=True)
+            src, dst, proto, ttl = v6.src, v6.dst, v6.proto, v6.hop_limit
+            ip_len, df, header_len, cut = v6.ip_len, True, v6.header_len, v6.truncated
+            ip_id = v6.fragment.ident if v6.fragment else None
+            frag_offset = v6.fragment.offset if v6.fragment else 0
+            family = 6
+        else:
+            notes.append(f"quoted packet has IP version {version}")
+            return None
+    except DecodeError as exc:
+        notes.append(f"quoted IP header does not decode: {exc}")
+        return None
+    sport = dport = seq = None
+    tcp_flags: TcpFlags | None = None
+    tcp_options: TcpOptions | None = None
+    transport = b"" if cut or frag_offset else data[header_len:]
+    if proto in _PORTED and len(transport) >= 4:
+        sport = int.from_bytes(transport[0:2], "big")
+        dport = int.from_bytes(transport[2:4], "big")
+    if proto == IpProto.TCP:
+        if len(transport) >= 8:
+            seq = int.from_bytes(transport[4:8], "big")
+        if len(transport) >= 14:
+            tcp_flags = TcpFlags(int.from_bytes(transport[12:14], "big") & 0x1FF)
+        if len(transport) >= 20:
+            try:
+                tcp_options = decode_tcp(transport).options
+            except Malformed as exc:
+                notes.append(f"quoted TCP header does not decode: {exc}")
+            except DecodeError:
+                pass  # the quote ends inside the TCP options: no options to compare
+    return QuotedPacket(
+        family=family,
+        src=src,
+        dst=dst,
+        proto=proto,
+        ip_len=ip_len,
+        ttl=ttl,
+        ip_id=ip_id,
+        df=df,
+        frag_offset=frag_offset,
+        header_len=header_len,
+        sport=sport,
+        dport=dport,
+        seq=seq,
+        tcp_flags=tcp_flags,
+        tcp_options=tcp_options,
+        truncated=len(data) < ip_len,
+        raw=data,
+    )
+
+
+def encode_icmp_error(
+    *,
+    family: int,
+    type: int,
+    code: int = 0,
+    quote: bytes,
+    mtu: int | None = None,
+    src: IPv4Address | IPv6Address | None = None,
+    dst: IPv4Address | IPv6Address | None = None,
+) -> bytes:
+    """Encode an ICMP/ICMPv6 error message quoting `quote`.
+
+    Args:
+        family: 4 or 6.
+        type: message type (e.g. 3 or `Icmp6Type.PACKET_TOO_BIG`).
+        code: message code.
+        quote: the quoted bytes, written as given (trim them to what the sender would).
+        mtu: next-hop MTU, written for ICMPv4 3/4 (16 bits) and ICMPv6 2 (32 bits).
+        src: IPv6 source of the message, needed for the ICMPv6 checksum.
+        dst: IPv6 destination of the message.
+
+    Returns:
+        The ICMP message bytes with the checksum filled in.
+
+    Raises:
+        UsageError: bad family, MTU out of range or missing, or ICMPv6 without addresses.
+    """
+    _check_family(family)
+    rest = bytes(4)
+    if family == 4 and type == Icmp4Type.DEST_UNREACH and code == _FRAG_NEEDED:
+        rest = bytes(2) + _field(mtu, 2, "MTU")
+    elif family == 6 and type == Icmp6Type.PACKET_TOO_BIG:
+        rest = _field(mtu, 4, "MTU")
+    return _with_checksum(bytes((type, code, 0, 0)) + rest + quote, family, src, dst)
+
+
+def decode_icmp_echo(data: bytes, *, family: int) -> IcmpEcho:
+    """Decode an echo request or reply.
+
+    Args:
+        data: bytes from the ICMP/ICMPv6 header on.
+        family: 4 or 6.
+
+    Returns:
+        The echo message.
+
+    Raises:
+        Truncated: fewer than 8 bytes.
+        Malformed: the type is not an echo request or reply of that family.
+        UsageError: `family` is neither 4 nor 6.
+    """
+    _check_family(family)
+    cur = Cursor(data)
+    kind, _code, checksum = cur.u8(), cur.u8(), cur.u16()
+    ident, seq = cur.u16(), cur.u16()
+    types: dict[int, bool]
+    if family == 4:
+        types = {Icmp4Type.ECHO_REQUEST: False, Icmp4Type.ECHO_REPLY: True}
+    else:
+        types = {Icmp6Type.ECHO_REQUEST: False, Icmp6Type.ECHO_REPLY: True}
+    if kind not in types:
+        raise Malformed(f"ICMP type {kind} is not an echo message", offset=0)
+    return IcmpEcho(
+        family=family,
+        reply=types[kind],
+        ident=ident,
+        seq=seq,
+        payload=cur.rest(),
+        checksum=checksum,
+    )
+
+
+def encode_icmp_echo(
+    echo: IcmpEcho,
+    *,
+    src: IPv4Address | IPv6Address | None = None,
+    dst: IPv4Address | IPv6Address | None = None,
+) -> bytes:
+    """Encode an echo request or reply with its checksum.
+
+    Args:
+        echo: the message (`checksum` is ignored and computed).
+        src: IPv6 source, needed for the ICMPv6 checksum pseudo-header.
+        dst: IPv6 destination.
+
+    Returns:
+        The ICMP message bytes.
+
+    Raises:
+        UsageError: ICMPv6 without both addresses.
+    """
+    kind: Icmp4Type | Icmp6Type
+    if echo.family == 4:
+        kind = Icmp4Type.ECHO_REPLY if echo.reply else Icmp4Type.ECHO_REQUEST
+    else:
+        kind = Icmp6Type.ECHO_REPLY if echo.reply else Icmp6Type.ECHO_REQUEST
+    raw = bytes((kind, 0, 0, 0)) + echo.ident.to_bytes(2, "big") + echo.seq.to_bytes(2, "big")
+    return _with_checksum(raw + echo.payload, echo.family, src, dst)
+
+
+def _with_checksum(
+    message: bytes,
+    family: int,
+    src: IPv4Address | IPv6Address | None,
+    dst: IPv4Address | IPv6Address | None,
+) -> bytes:
+    """Fill bytes 2-3: ICMPv4 sums the message (RFC 792), ICMPv6 adds the
+    pseudo-header (RFC 4443 §2.3)."""
+    summed = message
+    if family == 6:
+        if src is None or dst is None:
+            raise UsageError("the ICMPv6 checksum needs the source and destination address")
+        summed = pseudo_header(src, dst, IpProto.ICMPV6, len(message)) + message
+    return message[:2] + internet_checksum(summed).to_bytes(2, "big") + message[4:]
+
+
+def _field(value: int | None, size: int, name: str) -> bytes:
+    if value is None or not 0 <= value < 1 << (8 * size):
+        raise UsageError(f"{name} {value} does not fit in {size} bytes")
+    return value.to_bytes(size, "big")
+
+
+def _check_family(family: int) -> None:
+    if family not in (4, 6):
+        raise UsageError(f"address family must be 4 or 6, not {family}")

@@ -1,0 +1,246 @@
+"""IPv6 header (RFC 8200 §3) and its extension-header chain (RFC 8200 §4) <-> `Ipv6Header`.
+
+Layer: wire/. Pure: bytes in, frozen values out, and back. No I/O.
+
+Wire order of the fixed header: version/traffic class/flow label, payload
+length, next header, hop limit, source, destination. The chain walk follows
+next-header values through the extension headers RFC 8200 §4 and RFC 7045 list
+(hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6,
+experimental 253/254) until an upper-layer protocol. It stops at a fragment
+header with a non-zero offset: the rest is not a header but the middle of a packet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+
+from mtuscope.errors import Malformed, Truncated, UsageError
+from mtuscope.wire.cursor import Cursor
+from mtuscope.wire.enums import IpProto
+
+__all__ = [
+    "EXTENSION_HEADERS",
+    "IPV6_HEADER",
+    "Ipv6Extension",
+    "Ipv6Fragment",
+    "Ipv6Header",
+    "decode_ipv6",
+    "encode_ipv6",
+    "encode_ipv6_fragment",
+]
+
+IPV6_HEADER = 40
+"""Bytes in the fixed IPv6 header (RFC 8200 §3)."""
+
+# RFC 8200 §4 and the IANA "IPv6 Extension Header Types" registry (RFC 7045 §4).
+EXTENSION_HEADERS = frozenset(
+    {
+        IpProto.HOPOPT,
+        IpProto.IPV6_ROUTE,
+        IpProto.IPV6_FRAG,
+        IpProto.IPV6_OPTS,
+        IpProto.AH,
+        IpProto.MOBILITY,
+        IpProto.HIP,
+        IpProto.SHIM6,
+        IpProto.EXP1,
+        IpProto.EXP2,
+    }
+)
+"""Next-header values that are IPv6 extension headers, walked over by the decoder."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ipv6Extension:
+    """One extension header as it sat on the wire."""
+
+    header: IpProto
+    """Which extension header this is (its own type, from the previous next-header)."""
+    data: bytes
+    """All its bytes, next-header and length bytes included."""
+
+    @property
+    def next_header(self) -> IpProto:
+        """The next-header byte of this extension header."""
+        return IpProto(self.data[0])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ipv6Fragment:
+    """The fragment header (RFC 8200 §4.5)."""
+
+    next_header: IpProto
+    """Next header of the fragmentable part."""
+    offset: int
+    """Fragment offset in bytes (the field times 8)."""
+    more: bool
+    """M flag: more fragments follow."""
+    ident: int
+    """32-bit identification."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ipv6Header:
+    """The fixed IPv6 header plus the extension chain walked after it."""
+
+    traffic_class: int = 0
+    """Traffic class: DSCP (upper 6 bits) and ECN (lower 2)."""
+    flow_label: int = 0
+    """20-bit flow label."""
+    payload_length: int = 0
+    """Payload length field: bytes after the fixed 40, extension headers included."""
+    next_header: IpProto = IpProto.TCP
+    """Next header of the fixed header (the first extension header, if any)."""
+    hop_limit: int = 64
+    """Hop limit."""
+    src: IPv6Address
+    """Source address."""
+    dst: IPv6Address
+    """Destination address."""
+    extensions: tuple[Ipv6Extension, ...] = ()
+    """Extension headers walked, in wire order."""
+    proto: IpProto | None = IpProto.TCP
+    """Protocol after the extension chain; None if the bytes ended inside the chain."""
+    header_len: int = IPV6_HEADER
+    """Bytes from the start of the header to the upper-layer header (40 + chain)."""
+    fragment: Ipv6Fragment | None = None
+    """The fragment header, if the chain has one."""
+    truncated: bool = False
+    """Lenient decoding only: the bytes ended inside the extension chain."""
+
+    def __post_init__(self) -> None:
+        for name, value, top in (
+            ("traffic_class", self.traffic_class, 0xFF),
+            ("flow_label", self.flow_label, 0xFFFFF),
+            ("payload_length", self.payload_length, 0xFFFF),
+            ("hop_limit", self.hop_limit, 0xFF),
+        ):
+            if not 0 <= value <= top:
+                raise UsageError(f"IPv6 {name} {value} out of range")
+
+    @property
+    def ip_len(self) -> int:
+        """The packet length the header claims: 40 + payload length."""
+        return IPV6_HEADER + self.payload_length
+
+
+def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
+    """Decode the IPv6 header at the start of `data` and walk its extension chain.
+
+    Args:
+        data: bytes starting at the IPv6 header; the payload may follow.
+        lenient: if the bytes end inside the extension chain, return what was
+            walked with `proto=None` and `truncated=True` instead of raising;
+            used for packets quoted in ICMP errors.
+
+    Returns:
+        The header with its chain.
+
+    Raises:
+        Truncated: fewer than 40 bytes, or (strict) the chain is cut.
+        Malformed: the version is not 6.
+    """
+    cur = Cursor(data)
+    word = cur.u32()
+    if word >> 28 != 6:
+        raise Malformed(f"IP version {word >> 28} where IPv6 was expected", offset=0)
+    payload_length = cur.u16()
+    next_header = IpProto(cur.u8())
+    hop_limit = cur.u8()
+    src = IPv6Address(cur.bytes(16))
+    dst = IPv6Address(cur.bytes(16))
+    extensions: list[Ipv6Extension] = []
+    fragment: Ipv6Fragment | None = None
+    proto: IpProto | None = next_header
+    truncated = False
+    try:
+        while proto in EXTENSION_HEADERS:
+            if proto == IpProto.IPV6_FRAG:
+                raw = cur.bytes(8)  # fixed size, RFC 8200 §4.5
+            else:
+                length_byte = Cursor(data, cur.offset + 1).u8()
+                # AH counts 4-byte units minus 2 (RFC 4302 §2.2); the others 8-byte
+                # units not counting the first 8 (RFC 8200 §4.3).
+                size = (length_byte + 2) * 4 if proto == IpProto.AH else (length_byte + 1) * 8
+                raw = cur.bytes(size)
+            extensions.append(Ipv6Extension(header=proto, data=raw))
+            if proto == IpProto.IPV6_FRAG:
+                field = int.from_bytes(raw[2:4], "big")
+                this = Ipv6Fragment(
+                    next_header=IpProto(raw[0]),
+                    offset=field & 0xFFF8,
+                    more=bool(field & 1),
+                    ident=int.from_bytes(raw[4:8], "big"),
+                )
+                fragment = fragment or this
+                proto = this.next_header
+                if this.offset:
+                    break  # a later fragment: what follows is not a header
+            else:
+                proto = IpProto(raw[0])
+    except Truncated:
+        if not lenient:
+            raise
+        proto, truncated = None, True
+    return Ipv6Header(
+        traffic_class=(word >> 20) & 0xFF,
+        flow_label=word & 0xFFFFF,
+        payload_length=payload_length,
+        next_header=next_header,
+        hop_limit=hop_limit,
+        src=src,
+        dst=dst,
+        extensions=tuple(extensions),
+        proto=proto,
+        header_len=IPV6_HEADER + sum(len(e.data) for e in extensions),
+        fragment=fragment,
+        truncated=truncated,
+    )
+
+
+def encode_ipv6(header: Ipv6Header) -> bytes:
+    """Encode an IPv6 header and its extension headers.
+
+    Args:
+        header: the header. Extension headers are written as their raw bytes, in
+            order; their next-header bytes must already chain correctly.
+
+    Returns:
+        The header bytes (40 plus the extension headers).
+
+    Raises:
+        UsageError: the header is a truncated decode result.
+    """
+    if header.truncated:
+        raise UsageError("cannot encode a truncated IPv6 header")
+    word = 6 << 28 | header.traffic_class << 20 | header.flow_label
+    out = bytearray(word.to_bytes(4, "big"))
+    out += header.payload_length.to_bytes(2, "big")
+    out.append(header.next_header)
+    out.append(header.hop_limit)
+    out += header.src.packed + header.dst.packed
+    for extension in header.extensions:
+        out += extension.data
+    return bytes(out)
+
+
+def encode_ipv6_fragment(fragment: Ipv6Fragment) -> Ipv6Extension:
+    """Build a fragment extension header (RFC 8200 §4.5).
+
+    Args:
+        fragment: the fragment header fields; `offset` must be a multiple of 8.
+
+    Returns:
+        The extension header, ready for `Ipv6Header.extensions`.
+
+    Raises:
+        UsageError: the offset is not a multiple of 8 or does not fit.
+    """
+    if fragment.offset % 8 or not 0 <= fragment.offset <= 0xFFF8:
+        raise UsageError(f"IPv6 fragment offset {fragment.offset} is not a multiple of 8")
+    if not 0 <= fragment.ident <= 0xFFFFFFFF:
+        raise UsageError(f"IPv6 fragment identification {fragment.ident} out of range")
+    field = fragment.offset | int(fragment.more)
+    raw = bytes((fragment.next_header, 0)) + field.to_bytes(2, "big")
+    return Ipv6Extension(header=IpProto.IPV6_FRAG, data=raw + fragment.ident.to_bytes(4, "big"))
