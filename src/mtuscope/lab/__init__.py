@@ -1,0 +1,45 @@
+"""Labs of network namespaces: real kernels, real routers, for tests and demos.
+
+Layer: edge. `topology` and `scenarios` are pure declarations (what a lab is and
+what is true of it); `lab`, `build`, `capture` and `netns` build them on the local
+kernel with `ip`, `ethtool`, `sysctl`, `nft` and `tcpdump`; `traffic` is a
+standard-library TCP server and client run inside namespaces. Nothing here
+sends traffic outside the namespaces it made, and nothing in the cores may
+import this package.
+"""
+
+from mtuscope.lab.capture import Capture, CaptureStats
+from mtuscope.lab.lab import Lab
+from mtuscope.lab.netns import PREFIX, down_all, lab_namespaces
+from mtuscope.lab.scenarios import SCENARIOS, WITHHOLD_TOO_BIG, clamp_mss_ruleset, get_scenario
+from mtuscope.lab.topology import (
+    Clamp,
+    DirectionTruth,
+    Link,
+    LinkKind,
+    Node,
+    Role,
+    Route,
+    Scenario,
+)
+
+__all__ = [
+    "Capture",
+    "CaptureStats",
+    "Clamp",
+    "DirectionTruth",
+    "Lab",
+    "Link",
+    "LinkKind",
+    "Node",
+    "PREFIX",
+    "Role",
+    "Route",
+    "SCENARIOS",
+    "Scenario",
+    "WITHHOLD_TOO_BIG",
+    "clamp_mss_ruleset",
+    "down_all",
+    "get_scenario",
+    "lab_namespaces",
+]

@@ -1,0 +1,312 @@
+"""A running lab: a scenario built from network namespaces on the local kernel.
+
+Layer: lab (an edge). Turns a `Scenario` declaration into namespaces, veth
+pairs, VXLAN tunnels, addresses, routes, sysctls and nftables rulesets, runs
+commands inside them, and tears everything down again — on leaving the `with`
+block, on `down()`, and at interpreter exit (`atexit`) for a lab that was never
+brought down. It sends no traffic of its own and never configures anything
+outside the namespaces it created.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import secrets
+import subprocess
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mtuscope.errors import LabError, UsageError
+from mtuscope.lab.build import build
+from mtuscope.lab.capture import Capture
+from mtuscope.lab.netns import PREFIX, delete_namespace, require_environment, run
+from mtuscope.lab.scenarios import get_scenario
+from mtuscope.lab.topology import Scenario
+
+_RUN_ID = re.compile(r"[0-9a-z]{1,8}")
+_LIVE: set[Lab] = set()
+"""Labs up and not yet down: `atexit` removes them (a strong set, so a lab whose
+caller dropped every reference is still removed)."""
+
+
+@atexit.register
+def _down_live_labs() -> None:
+    for lab in list(_LIVE):
+        try:
+            lab.down()
+        except LabError:
+            pass
+
+
+class Lab:
+    """A scenario running on the local kernel. Build it with `Lab.up`.
+
+    Example:
+        with Lab.up("mtu-drop") as lab:
+            lab.exec("client", ["ping", "-c1", "-M", "do", "-s", "1372",
+                                str(lab.address("server", 4))])
+    """
+
+    def __init__(self, scenario: Scenario, run_id: str) -> None:
+        """Record (not build) a lab; use `Lab.up` to build one."""
+        self.scenario = scenario
+        self.run_id = run_id
+        """Short random id that makes this lab's namespace names unique."""
+        self.offloads_disabled = False
+        """True when `ethtool -K` turned TSO/GSO/GRO off on every veth; False when
+        ethtool is missing and only `ip link set ... gso_max_segs 1` limited them."""
+        self._created: list[str] = []
+        self._up = False
+
+    @classmethod
+    def up(
+        cls,
+        scenario: Scenario | str,
+        *,
+        run_id: str | None = None,
+        use_ethtool: bool | None = None,
+    ) -> Lab:
+        """Build a scenario's namespaces, links, routes and rules.
+
+        If anything fails half-way, what was built is removed before the error
+        propagates.
+
+        Args:
+            scenario: a `Scenario`, or the name of one in the catalogue.
+            run_id: namespace-name infix; random (6 hex digits) by default.
+            use_ethtool: turn offloads off with `ethtool -K` (True), with the
+                `ip link` fallback (False), or with ethtool when it is installed (None).
+
+        Returns:
+            The running lab; use it as a context manager to have it torn down.
+
+        Raises:
+            UsageError: unknown scenario name, or a run id not of 1-8 lowercase letters or digits.
+            LabError: not root, not Linux, a tool missing, or a command failed.
+        """
+        if isinstance(scenario, str):
+            scenario = get_scenario(scenario)
+        run_id = run_id or secrets.token_hex(3)
+        if not _RUN_ID.fullmatch(run_id):
+            raise UsageError(f"lab run id {run_id!r}: want at most 8 lowercase letters or digits")
+        require_environment()
+        lab = cls(scenario, run_id)
+        _LIVE.add(lab)
+        try:
+            lab.offloads_disabled = build(
+                scenario,
+                namespace=lab.namespace,
+                on_created=lab._created.append,
+                use_ethtool=use_ethtool,
+            )
+            lab._up = True
+        except BaseException:
+            lab.down()
+            raise
+        return lab
+
+    # -- naming -----------------------------------------------------------
+
+    def namespace(self, node: str) -> str:
+        """The network namespace name of `node` in this run (`mtus-<id>-<node>`).
+
+        Raises:
+            UsageError: the scenario has no such node.
+        """
+        return f"{PREFIX}{self.run_id}-{self.scenario.node(node).name}"
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """Namespace names of every node, in declaration order."""
+        return tuple(self.namespace(n.name) for n in self.scenario.nodes)
+
+    @property
+    def truth(self) -> Scenario:
+        """The declaration, with its truth (`forward`, `reverse`, `clamp`, `hops`)."""
+        return self.scenario
+
+    def address(self, node: str, family: int = 4) -> IPv4Address | IPv6Address:
+        """The address others reach `node` by (its first routed link).
+
+        Args:
+            node: a node name.
+            family: 4 or 6.
+
+        Raises:
+            UsageError: no such node or family.
+        """
+        return self.scenario.address(node, family)
+
+    def interface(self, node: str, peer: str) -> str:
+        """The interface of `node` that leads to its neighbour `peer` (a routed link).
+
+        Raises:
+            UsageError: the two are not neighbours.
+        """
+        for link in self.scenario.links_of(node):
+            if link.routed and link.peer(node) == peer:
+                return link.name
+        raise UsageError(f"{node} and {peer} are not neighbours in {self.scenario.name}")
+
+    # -- running things ---------------------------------------------------
+
+    def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float = 20.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside `node` to completion (`ip netns exec`).
+
+        Args:
+            node: a node name.
+            argv: the command (no shell).
+            check: raise `LabError` when it exits non-zero.
+            timeout: seconds before it is killed (and `LabError` raised).
+            input: text for its standard input.
+
+        Returns:
+            The finished process with text `stdout`/`stderr`.
+
+        Raises:
+            UsageError: no such node.
+            LabError: it could not run, timed out, or (with `check`) failed.
+        """
+        self._require_up()
+        return run(
+            ["ip", "netns", "exec", self.namespace(node), *argv],
+            check=check,
+            timeout=timeout,
+            input=input,
+        )
+
+    def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a command inside `node` and return at once; the caller waits for it.
+
+        Args:
+            node: a node name.
+            argv: the command (no shell).
+            **kwargs: passed to `subprocess.Popen` (stdout, stderr, text, ...).
+
+        Returns:
+            The running process. The caller must end it (by its handle) before `down()`;
+            `down()` kills whatever is still left in the namespaces.
+
+        Raises:
+            UsageError: no such node.
+            LabError: it could not start.
+        """
+        self._require_up()
+        full = ("ip", "netns", "exec", self.namespace(node), *argv)
+        try:
+            return subprocess.Popen(full, **kwargs)
+        except OSError as exc:
+            raise LabError(f"{' '.join(full)}: {exc}", command=full) from exc
+
+    def capture(
+        self,
+        node: str,
+        interface: str,
+        path: Path | str,
+        *,
+        snaplen: int = 262144,
+        bpf: Sequence[str] = (),
+    ) -> Capture:
+        """A tcpdump of one interface of `node`, to use as a context manager.
+
+        Args:
+            node: a node name.
+            interface: an interface of that node (a link name).
+            path: the pcap file to write.
+            snaplen: bytes kept of each packet.
+            bpf: capture filter words, e.g. ``("tcp", "or", "icmp")``.
+
+        Returns:
+            A `Capture`; entering it waits until tcpdump listens.
+
+        Raises:
+            UsageError: no such node, or the interface is not one of its links.
+        """
+        self._require_up()
+        if interface not in {link.name for link in self.scenario.links_of(node)}:
+            raise UsageError(f"node {node} has no interface {interface!r}")
+        return Capture(self.namespace(node), interface, path, snaplen=snaplen, bpf=bpf)
+
+    def flush_pmtu_cache(self, node: str | None = None) -> None:
+        """Forget learned path MTUs (IPv4 and IPv6 route exceptions) in one node or all.
+
+        Raises:
+            LabError: `ip route flush cache` failed.
+        """
+        nodes = [node] if node is not None else [n.name for n in self.scenario.nodes]
+        for name in nodes:
+            self.exec(name, ["ip", "route", "flush", "cache"])
+            self.exec(name, ["ip", "-6", "route", "flush", "cache"])
+
+    def cached_pmtu(self, node: str, destination: IPv4Address | IPv6Address) -> int | None:
+        """The path MTU `node`'s kernel has learned towards `destination`, if any.
+
+        Reads the `mtu` of `ip route get`, which appears only once a too-big
+        message was accepted (a route exception).
+
+        Raises:
+            LabError: `ip route get` failed.
+        """
+        family = "-6" if destination.version == 6 else "-4"
+        out = self.exec(node, ["ip", family, "-o", "route", "get", str(destination)]).stdout
+        words = out.split()
+        for i, word in enumerate(words[:-1]):
+            if word == "mtu" and words[i + 1].isdigit():
+                return int(words[i + 1])
+        return None
+
+    # -- lifecycle --------------------------------------------------------
+
+    def down(self) -> None:
+        """Remove every namespace of this lab (and so its links, rules and processes).
+
+        Safe to call twice and on a half-built lab.
+
+        Raises:
+            LabError: a namespace could not be removed.
+        """
+        errors: list[LabError] = []
+        for name in reversed(self._created):
+            try:
+                delete_namespace(name)
+            except LabError as exc:
+                errors.append(exc)
+        self._created.clear()
+        self._up = False
+        _LIVE.discard(self)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.down()
+        else:
+            # Do not let a failing teardown hide the error that got us here.
+            try:
+                self.down()
+            except LabError:
+                pass
+
+    def _require_up(self) -> None:
+        if not self._up:
+            raise LabError(f"lab {self.run_id} ({self.scenario.name}) is not up")
