@@ -89,12 +89,22 @@ def decode_chunk(
     l4_off = records["l4_off"].astype(np.int64)
     has_l4 = (fam != 0) & (l4_off != NO_OFFSET)
     rows = np.flatnonzero(has_l4)
-    _decode_transport(c, block, rows, l4_off[rows], hdr_len[rows], records["wirelen"][rows],
-                      records["l3_off"][rows].astype(np.int64))
+    _decode_transport(
+        c,
+        block,
+        rows,
+        l4_off[rows],
+        hdr_len[rows],
+        records["wirelen"][rows],
+        records["l3_off"][rows].astype(np.int64),
+    )
 
     issues = tuple(
-        DecodeIssue(frame=int(first_frame + i), offset=int(records["file_off"][i]),
-                    error="malformed header (a length field points outside the frame)")
+        DecodeIssue(
+            frame=int(first_frame + i),
+            offset=int(records["file_off"][i]),
+            error="malformed header (a length field points outside the frame)",
+        )
         for i in np.flatnonzero(records["status"] == WalkStatus.MALFORMED)
     )
     return PacketTable(columns=c, issues=issues)
@@ -263,8 +273,9 @@ def _decode_icmp(
     from mtuscope.errors import DecodeError
     from mtuscope.wire.icmp import decode_icmp_error
 
-    for row, off, hl, pr in zip(rows.tolist(), l4.tolist(), hdr_len.tolist(), proto.tolist(),
-                                strict=True):
+    for row, off, hl, pr in zip(
+        rows.tolist(), l4.tolist(), hdr_len.tolist(), proto.tolist(), strict=True
+    ):
         if hl - off < 4:
             c["truncated"][row] = True
             continue
@@ -296,4 +307,3 @@ def _decode_icmp(
             c["q_dport"][row] = q.dport
         if q.seq is not None:
             c["q_seq"][row] = q.seq
-

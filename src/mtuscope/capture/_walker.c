@@ -1,0 +1,890 @@
+/*
+ * _walker.c - the compiled record walker of mtuscope.
+ *
+ * Layer: capture/. Walks the pcap/pcapng packet records of one buffer and, for
+ * every frame, the link layer and tunnels down to the innermost IP header. It
+ * only reads the buffer it is given and writes the two arrays it is given: no
+ * file I/O, no allocation per packet, no numpy headers (the buffer protocol
+ * only). The GIL is released around the loop.
+ *
+ * The same logic, line for line, lives in pure Python in walk.py
+ * (walk_py); the tests check that both produce byte-identical output. Any
+ * change here must be mirrored there. The semantics are documented in walk.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#define HEADER_BYTES 192
+#define NO_OFFSET 0xFFFFu
+#define WALK_MAX 65000u /* frames are walked as if cut here (offsets are uint16) */
+#define MAX_DEPTH 8     /* nested IP headers */
+#define BLOCK_SLACK 65536u
+
+enum { ST_OK = 0, ST_NOT_IP = 1, ST_UNKNOWN = 2, ST_TRUNC = 3, ST_MALF = 4 };
+enum { STOP_END = 0, STOP_FULL = 1, STOP_BLOCK = 2, STOP_CORRUPT = 3 };
+
+/* table.Encap */
+#define E_VLAN (1u << 0)
+#define E_QINQ (1u << 1)
+#define E_PPPOE (1u << 2)
+#define E_MPLS (1u << 3)
+#define E_IPIP (1u << 4)
+#define E_SIXIN4 (1u << 5)
+#define E_FOURIN6 (1u << 6)
+#define E_SIXIN6 (1u << 7)
+#define E_GRE (1u << 8)
+#define E_VXLAN (1u << 9)
+#define E_GENEVE (1u << 10)
+#define E_GTPU (1u << 11)
+#define E_TEREDO (1u << 12)
+#define E_ETHER_INNER (1u << 13)
+
+/* records.RECORD_DTYPE, native byte order, 48 bytes, no holes */
+typedef struct {
+    int64_t file_off;
+    uint32_t ts_hi, ts_lo, caplen, wirelen, encap;
+    uint16_t iface, linktype, l3_off, l4_off, v6frag_off, encap_overhead, hdr_len;
+    uint8_t family, l4_proto, status, pad[3];
+} rec_t;
+
+_Static_assert(sizeof(rec_t) == 48, "record layout must match RECORD_DTYPE");
+
+static inline uint32_t u16be(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
+
+static inline uint32_t rd16(const uint8_t *p, int be)
+{
+    return be ? (((uint32_t)p[0] << 8) | p[1]) : (((uint32_t)p[1] << 8) | p[0]);
+}
+
+static inline uint32_t rd32(const uint8_t *p, int be)
+{
+    if (be)
+        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+}
+
+enum { N_ETYPE, N_ETHER, N_MPLS, N_IPVER, N_PPP, N_GRE, N_IP4, N_IP6 };
+
+/* Where a UDP port leads. */
+enum { U_NONE, U_VXLAN, U_GENEVE, U_GTPU, U_TEREDO, U_GRE, U_L2TP };
+
+static inline int udp_tunnel(uint32_t port)
+{
+    switch (port) {
+    case 4789: return U_VXLAN;
+    case 6081: return U_GENEVE;
+    case 2152: return U_GTPU;
+    case 3544: return U_TEREDO;
+    case 4754: return U_GRE;
+    case 1701: return U_L2TP;
+    default: return U_NONE;
+    }
+}
+
+/* Walk one frame of `caplen` bytes at `d` with link type `lt`; fill `r` and its block row. */
+static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r, uint8_t *row)
+{
+    uint32_t len = caplen < WALK_MAX ? caplen : WALK_MAX;
+    uint32_t off = 0, et = 0, pend = 0, encap = 0, link_end = 0, depth = 0, tags = 0;
+    uint32_t l3 = NO_OFFSET, l4 = NO_OFFSET, v6f = NO_OFFSET, proto = 0, fam = 0;
+    uint32_t status = ST_OK, hdr_len = 0, shift = 0;
+    int next;
+
+/* stop: the frame carries no (further) IP; outside a tunnel that means NOT_IP */
+#define NOT_IP_STOP                       \
+    do {                                  \
+        if (!fam) status = ST_NOT_IP;     \
+        goto done;                        \
+    } while (0)
+#define NEED(n)                           \
+    do {                                  \
+        if ((uint64_t)(n) > len) {        \
+            status = ST_TRUNC;            \
+            goto done;                    \
+        }                                 \
+    } while (0)
+
+relink:
+    switch (lt) {
+    case 192: case 258: { /* PPI, PKTAP: a header naming the link type that follows */
+        uint32_t hl;
+        NEED(8);
+        hl = lt == 192 ? rd16(d + 2, 0) : rd32(d, 0);
+        lt = rd32(d + 4, 0);
+        if (hl < 8 || lt == 192 || lt == 258) {
+            status = ST_MALF;
+            goto done;
+        }
+        NEED(hl);
+        d += hl;
+        len -= hl;
+        shift = hl;
+        goto relink;
+    }
+    case 242: /* IP over InfiniBand (tcpdump's layout): 2 x 20-byte addresses, type, 2 reserved */
+        NEED(44);
+        et = u16be(d + 40);
+        off = link_end = 44;
+        next = N_ETYPE;
+        break;
+    case 1: /* Ethernet */
+        NEED(14);
+        et = u16be(d + 12);
+        off = link_end = 14;
+        next = N_ETYPE;
+        break;
+    case 113: /* Linux SLL */
+        NEED(16);
+        if (u16be(d + 2) == 824) NOT_IP_STOP; /* ARPHRD_NETLINK */
+        et = u16be(d + 14);
+        off = link_end = 16;
+        next = N_ETYPE;
+        break;
+    case 276: /* Linux SLL2 */
+        NEED(20);
+        if (u16be(d + 8) == 824) NOT_IP_STOP;
+        et = u16be(d);
+        off = link_end = 20;
+        next = N_ETYPE;
+        break;
+    case 12: case 14: case 101: /* raw IP: version from the first nibble */
+        next = N_IPVER;
+        break;
+    case 228: next = N_IP4; break; /* (an IPv6 header there is taken, as Wireshark does) */
+    case 229: next = N_IP6; break;
+    case 0: case 108: { /* BSD NULL (host byte order, either), LOOP (network order) */
+        uint32_t af;
+        NEED(4);
+        af = rd32(d, lt == 108);
+        if (lt == 0 && (af & 0xFFFF0000u)) { /* Wireshark's packet-null.c heuristics */
+            if (!(af & 0xFF000000u) && (af & 0x00FF0000u) < 0x00060000u) af >>= 16;
+            else af = rd32(d, 1);
+        }
+        off = link_end = 4;
+        if (af > 1500) { /* an ethertype, not an AF_ value */
+            et = af & 0xFFFF;
+            next = N_ETYPE;
+        } else if (af == 2) next = N_IP4;
+        else if (af == 24 || af == 28 || af == 30) next = N_IP6;
+        else NOT_IP_STOP;
+        break;
+    }
+    case 239: { /* NFLOG: 4-byte header, then TLVs (host order, little endian here) */
+        uint32_t q = 4, tl, tt;
+        NEED(4);
+        for (;;) {
+            NEED(q + 4);
+            tl = rd16(d + q, 0);
+            tt = rd16(d + q + 2, 0);
+            if (tl < 4) {
+                status = ST_MALF;
+                goto done;
+            }
+            if (tt == 9) break;
+            q += (tl + 3u) & ~3u;
+        }
+        off = link_end = q + 4;
+        next = N_IPVER;
+        break;
+    }
+    case 9: case 50: { /* PPP, PPP in HDLC-like framing */
+        uint32_t pp;
+        if (len >= 2 && d[0] == 0xFF && d[1] == 0x03) off = 2;
+        NEED(off + 1);
+        if (d[off] & 1) {
+            pp = d[off];
+            off += 1;
+        } else {
+            NEED(off + 2);
+            pp = u16be(d + off);
+            off += 2;
+        }
+        link_end = off;
+        if (pp == 0x21) next = N_IP4;
+        else if (pp == 0x57) next = N_IP6;
+        else NOT_IP_STOP;
+        break;
+    }
+    case 104: /* Cisco HDLC */
+        NEED(4);
+        et = u16be(d + 2);
+        off = link_end = 4;
+        next = N_ETYPE;
+        break;
+    default:
+        status = ST_UNKNOWN;
+        goto done;
+    }
+
+    for (;;) {
+        switch (next) {
+        case N_ETHER: /* an inner Ethernet header */
+            pend |= E_ETHER_INNER;
+            tags = 0;
+            NEED(off + 14);
+            et = u16be(d + off + 12);
+            off += 14;
+            next = N_ETYPE;
+            continue;
+        case N_ETYPE:
+            if (et == 0x8100 || et == 0x88A8 || et == 0x9100) {
+                NEED(off + 4);
+                tags++;
+                pend |= E_VLAN;
+                if (tags >= 2) pend |= E_QINQ;
+                et = u16be(d + off + 2);
+                off += 4;
+                continue;
+            }
+            if (et < 0x600) { /* 802.3 length: LLC, and SNAP when AA-AA-03 */
+                NEED(off + 3);
+                if (d[off] != 0xAA || d[off + 1] != 0xAA || d[off + 2] != 0x03) NOT_IP_STOP;
+                NEED(off + 8);
+                et = u16be(d + off + 6);
+                off += 8;
+                continue;
+            }
+            if (et == 0x8926) { /* VN-Tag: 4 bytes, then an ethertype */
+                NEED(off + 6);
+                et = u16be(d + off + 4);
+                off += 6;
+                continue;
+            }
+            if (et == 0x8909) { /* Cisco MetaData: 6 bytes, then an ethertype */
+                NEED(off + 8);
+                et = u16be(d + off + 6);
+                off += 8;
+                continue;
+            }
+            if (et == 0x88E7) { /* 802.1ah backbone I-TAG, then the customer Ethernet header */
+                NEED(off + 4);
+                off += 4;
+                next = N_ETHER;
+                continue;
+            }
+            if (et == 0x6558) { /* transparent Ethernet bridging (GRE, Geneve) */
+                next = N_ETHER;
+                continue;
+            }
+            if (et == 0x8864) { /* PPPoE session, RFC 2516 */
+                uint32_t pp;
+                NEED(off + 8);
+                pp = u16be(d + off + 6);
+                pend |= E_PPPOE;
+                off += 8;
+                if (pp == 0x21) next = N_IP4;
+                else if (pp == 0x57) next = N_IP6;
+                else NOT_IP_STOP;
+                continue;
+            }
+            if (et == 0x8847 || et == 0x8848) {
+                next = N_MPLS;
+                continue;
+            }
+            if (et == 0x0800) next = N_IP4;
+            else if (et == 0x86DD) next = N_IP6;
+            else NOT_IP_STOP;
+            continue;
+        case N_MPLS: { /* RFC 3032 label stack; then IP by version nibble, or a PW control word */
+            uint32_t nib;
+            pend |= E_MPLS;
+            for (;;) {
+                uint32_t bos;
+                NEED(off + 4);
+                bos = d[off + 2] & 1;
+                off += 4;
+                if (bos) break;
+            }
+            NEED(off + 1);
+            nib = d[off] >> 4;
+            if (nib == 4) next = N_IP4;
+            else if (nib == 6) next = N_IP6;
+            else if (nib == 0) { /* RFC 4448 control word, then Ethernet */
+                NEED(off + 4);
+                off += 4;
+                next = N_ETHER;
+            } else NOT_IP_STOP;
+            continue;
+        }
+        case N_IPVER: {
+            uint32_t nib;
+            NEED(off + 1);
+            nib = d[off] >> 4;
+            if (nib == 4) next = N_IP4;
+            else if (nib == 6) next = N_IP6;
+            else NOT_IP_STOP;
+            continue;
+        }
+        case N_PPP: { /* PPP in PPTP-GRE or L2TP: optional FF 03, protocol in 1 or 2 bytes */
+            uint32_t pp;
+            if (off + 2 <= len && d[off] == 0xFF && d[off + 1] == 0x03) off += 2;
+            NEED(off + 1);
+            if (d[off] & 1) {
+                pp = d[off];
+                off += 1;
+            } else {
+                NEED(off + 2);
+                pp = u16be(d + off);
+                off += 2;
+            }
+            if (pp == 0x21) next = N_IP4;
+            else if (pp == 0x57) next = N_IP6;
+            else NOT_IP_STOP;
+            continue;
+        }
+        case N_GRE: { /* GRE: RFC 2784/2890 (version 0), RFC 2637 (version 1, PPTP) */
+            uint32_t flags, gp, hl2;
+            NEED(off + 4);
+            flags = u16be(d + off);
+            gp = u16be(d + off + 2);
+            if ((flags & 7) == 0) {
+                if (flags & 0x4000) goto done; /* RFC 1701 routing: not followed */
+                hl2 = 4 + ((flags & 0x8000) ? 4 : 0) + ((flags & 0x2000) ? 4 : 0) +
+                      ((flags & 0x1000) ? 4 : 0);
+                NEED(off + hl2);
+                off += hl2;
+                pend = encap | E_GRE;
+                et = gp; /* the protocol type is an ethertype */
+                if (gp == 0x8909) { /* Cisco MetaData in GRE: the next type comes first */
+                    NEED(off + 8);
+                    et = u16be(d + off);
+                    off += 8;
+                }
+                next = N_ETYPE;
+                continue;
+            }
+            if ((flags & 7) == 1 && gp == 0x880B && (flags & 0x2000)) {
+                hl2 = 8 + ((flags & 0x1000) ? 4 : 0) + ((flags & 0x0080) ? 4 : 0);
+                NEED(off + hl2);
+                if (u16be(d + off + 4) == 0) goto done; /* no payload (ack only) */
+                off += hl2;
+                pend = encap | E_GRE;
+                next = N_PPP;
+                continue;
+            }
+            goto done;
+        }
+        default: /* N_IP4, N_IP6 */
+            break;
+        }
+
+        /* ---- an IP header at `off` ---- */
+        {
+            uint32_t avail = len - off;
+            /* Wireshark's IPv4 dissector hands a version-6 header to IPv6 */
+            uint32_t v = next == N_IP4 && !(avail && (d[off] >> 4) == 6) ? 4 : 6;
+            uint32_t fixed = v == 4 ? 20 : 40;
+            uint32_t p, hl;
+
+            if (!fam) { /* the outermost IP header */
+                if (avail == 0) {
+                    status = ST_TRUNC;
+                    goto done;
+                }
+                if ((uint32_t)(d[off] >> 4) != v) {
+                    status = ST_MALF;
+                    goto done;
+                }
+                l3 = off;
+                fam = v;
+                encap = pend;
+                depth = 1;
+                if (avail < fixed) {
+                    status = ST_TRUNC;
+                    goto done;
+                }
+                if (v == 4 && (d[off] & 15) < 5) {
+                    proto = d[off + 9];
+                    status = ST_MALF;
+                    goto done;
+                }
+            } else { /* inside a tunnel: commit only a complete fixed header */
+                if (avail < fixed) {
+                    status = ST_TRUNC;
+                    goto done;
+                }
+                if ((uint32_t)(d[off] >> 4) != v || (v == 4 && (d[off] & 15) < 5)) {
+                    status = ST_MALF;
+                    goto done;
+                }
+                l3 = off;
+                fam = v;
+                encap = pend;
+                l4 = NO_OFFSET;
+                v6f = NO_OFFSET;
+                depth++;
+            }
+
+            if (v == 4) {
+                uint32_t ihl = (uint32_t)(d[off] & 15) * 4;
+                proto = d[off + 9];
+                if (u16be(d + off + 6) & 0x1FFF) goto done; /* not the first fragment */
+                if (ihl > avail) {
+                    status = ST_TRUNC;
+                    goto done;
+                }
+                /* AH (RFC 4302) is walked like an IPv6 extension header */
+                while (proto == 51) {
+                    if (ihl + 2 > avail) {
+                        status = ST_TRUNC;
+                        goto done;
+                    }
+                    hl = ((uint32_t)d[off + ihl + 1] + 2) * 4;
+                    if (ihl + hl > avail) {
+                        status = ST_TRUNC;
+                        goto done;
+                    }
+                    proto = d[off + ihl];
+                    ihl += hl;
+                }
+                l4 = ihl;
+            } else {
+                uint32_t nh = d[off + 6], cur = 40;
+                for (;;) {
+                    if (nh == 0 || nh == 43 || nh == 60 || nh == 135 || nh == 139 || nh == 140 ||
+                        nh == 51) {
+                        if (cur + 2 > avail) {
+                            proto = nh;
+                            status = ST_TRUNC;
+                            goto done;
+                        }
+                        hl = nh == 51 ? ((uint32_t)d[off + cur + 1] + 2) * 4
+                                      : ((uint32_t)d[off + cur + 1] + 1) * 8;
+                        if (cur + hl > avail) {
+                            proto = nh;
+                            status = ST_TRUNC;
+                            goto done;
+                        }
+                        nh = d[off + cur];
+                        cur += hl;
+                    } else if (nh == 44) {
+                        if (cur + 8 > avail) {
+                            proto = nh;
+                            status = ST_TRUNC;
+                            goto done;
+                        }
+                        v6f = cur;
+                        nh = d[off + cur];
+                        if (u16be(d + off + cur + 2) & 0xFFF8) { /* not the first fragment */
+                            proto = nh;
+                            goto done;
+                        }
+                        cur += 8;
+                    } else {
+                        break;
+                    }
+                }
+                proto = nh;
+                l4 = cur;
+            }
+
+            /* ---- tunnels ---- */
+            if (depth >= MAX_DEPTH) goto done;
+            p = off + l4;
+            switch (proto) {
+            case 4:
+                pend = encap | (fam == 4 ? E_IPIP : E_FOURIN6);
+                off = p;
+                next = N_IP4;
+                continue;
+            case 41:
+                pend = encap | (fam == 4 ? E_SIXIN4 : E_SIXIN6);
+                off = p;
+                next = N_IP6;
+                continue;
+            case 47:
+                off = p;
+                next = N_GRE;
+                continue;
+            case 17: {
+                uint32_t sp, dp, lo, hi, u, kind;
+                if (p + 4 > len) goto done;
+                sp = u16be(d + p);
+                dp = u16be(d + p + 2);
+                lo = sp < dp ? sp : dp;
+                hi = sp < dp ? dp : sp;
+                kind = udp_tunnel(lo);
+                if (kind == U_NONE) kind = udp_tunnel(hi);
+                if (kind == U_NONE) goto done;
+                NEED(p + 8);
+                u = p + 8;
+                if (kind == U_VXLAN) { /* RFC 7348 */
+                    NEED(u + 8);
+                    off = u + 8;
+                    pend = encap | E_VXLAN;
+                    next = N_ETHER;
+                    continue;
+                }
+                if (kind == U_GENEVE) { /* RFC 8926 */
+                    uint32_t ol, gp2;
+                    NEED(u + 8);
+                    if (d[u] >> 6) goto done;
+                    ol = (uint32_t)(d[u] & 0x3F) * 4;
+                    gp2 = u16be(d + u + 2);
+                    NEED(u + 8 + ol);
+                    off = u + 8 + ol;
+                    pend = encap | E_GENEVE;
+                    et = gp2;
+                    next = N_ETYPE;
+                    continue;
+                }
+                if (kind == U_GRE) { /* GRE-in-UDP, RFC 8086 */
+                    off = u;
+                    next = N_GRE;
+                    continue;
+                }
+                if (kind == U_L2TP) { /* L2TPv2 data message, RFC 2661 section 3.1 */
+                    uint32_t f, q;
+                    NEED(u + 2);
+                    f = u16be(d + u);
+                    if ((f & 0x8000) || (f & 0xF) != 2) goto done; /* control, or not v2 */
+                    q = u + 2 + ((f & 0x4000) ? 2 : 0) + 4 + ((f & 0x0800) ? 4 : 0);
+                    if (f & 0x0200) {
+                        NEED(q + 2);
+                        q += 2 + u16be(d + q);
+                    }
+                    NEED(q);
+                    off = q;
+                    pend = encap;
+                    next = N_PPP;
+                    continue;
+                }
+                if (kind == U_GTPU) { /* 3GPP TS 29.281 */
+                    uint32_t f, q;
+                    NEED(u + 8);
+                    f = d[u];
+                    if ((f >> 5) != 1 || !(f & 0x10) || d[u + 1] != 0xFF) goto done;
+                    q = u + 8;
+                    if (f & 7) {
+                        uint32_t nx;
+                        NEED(u + 12);
+                        nx = d[u + 11];
+                        q = u + 12;
+                        if (f & 4) {
+                            while (nx) {
+                                uint32_t el;
+                                NEED(q + 1);
+                                el = (uint32_t)d[q] * 4;
+                                if (!el) {
+                                    status = ST_MALF;
+                                    goto done;
+                                }
+                                NEED(q + el);
+                                nx = d[q + el - 1];
+                                q += el;
+                            }
+                        }
+                    }
+                    off = q;
+                    pend = encap | E_GTPU;
+                    next = N_IPVER;
+                    continue;
+                }
+                { /* Teredo, RFC 4380 section 5.1.1 */
+                    uint32_t q = u;
+                    NEED(q + 2);
+                    if (u16be(d + q) == 1) { /* authentication indicator */
+                        NEED(q + 4);
+                        q += 4 + (uint32_t)d[q + 2] + d[q + 3] + 9;
+                        NEED(q + 2);
+                    }
+                    if (u16be(d + q) == 0) { /* origin indication */
+                        q += 8;
+                    }
+                    NEED(q + 1);
+                    if ((d[q] >> 4) != 6) goto done;
+                    off = q;
+                    pend = encap | E_TEREDO;
+                    next = N_IP6;
+                    continue;
+                }
+            }
+            default:
+                goto done;
+            }
+        }
+    }
+
+done:
+    if (fam) {
+        hdr_len = len - l3;
+        if (hdr_len > HEADER_BYTES) hdr_len = HEADER_BYTES;
+        memcpy(row, d + l3, hdr_len);
+    } else {
+        encap = pend;
+        l3 = NO_OFFSET;
+        l4 = NO_OFFSET;
+        v6f = NO_OFFSET;
+        proto = 0;
+    }
+    memset(row + hdr_len, 0, HEADER_BYTES - hdr_len);
+    r->encap = encap;
+    r->l3_off = (uint16_t)(fam ? l3 + shift : l3);
+    r->l4_off = (uint16_t)l4;
+    r->v6frag_off = (uint16_t)v6f;
+    r->encap_overhead = (uint16_t)(fam ? l3 - link_end : 0);
+    r->hdr_len = (uint16_t)hdr_len;
+    r->family = (uint8_t)fam;
+    r->l4_proto = (uint8_t)proto;
+    r->status = (uint8_t)status;
+#undef NOT_IP_STOP
+#undef NEED
+}
+
+typedef struct {
+    const uint8_t *buf;
+    Py_ssize_t pos, end;
+    int64_t base_off;
+    int fmt, be;
+    uint32_t linktype;        /* pcap */
+    const uint16_t *ifaces;   /* pcapng */
+    Py_ssize_t n_ifaces;
+    uint32_t iface_base, max_caplen;
+    rec_t *recs;
+    uint8_t *blk;
+    Py_ssize_t cap;
+} walk_args;
+
+static Py_ssize_t walk_core(walk_args *a, int *stop)
+{
+    const uint8_t *buf = a->buf;
+    Py_ssize_t pos = a->pos, end = a->end, n = 0;
+    int be = a->be;
+
+    for (;;) {
+        const uint8_t *h = buf + pos;
+        rec_t *r;
+        uint32_t caplen, wirelen, ts_hi, ts_lo, lt, iface, data_off, btl = 0;
+        int bad_iface = 0, nonpkt = 0;
+
+        if (n >= a->cap) {
+            *stop = STOP_FULL;
+            break;
+        }
+        if (a->fmt == 0) {
+            if (end - pos < 16) {
+                *stop = STOP_END;
+                break;
+            }
+            ts_hi = rd32(h, be);
+            ts_lo = rd32(h + 4, be);
+            caplen = rd32(h + 8, be);
+            wirelen = rd32(h + 12, be);
+            if (caplen > a->max_caplen) {
+                *stop = STOP_CORRUPT;
+                break;
+            }
+            if ((Py_ssize_t)caplen > end - pos - 16) {
+                *stop = STOP_END;
+                break;
+            }
+            lt = a->linktype;
+            iface = a->iface_base;
+            data_off = 16;
+        } else {
+            uint32_t type, local;
+            if (end - pos < 8) {
+                *stop = STOP_END;
+                break;
+            }
+            type = rd32(h, be);
+            if (type != 6 && type != 3 && type != 2 && type != 0xBAD && type != 0x40000BADu &&
+                type != 9) {
+                *stop = STOP_BLOCK;
+                break;
+            }
+            btl = rd32(h + 4, be);
+            if (btl < 12 || (btl & 3) || btl > a->max_caplen + BLOCK_SLACK) {
+                *stop = STOP_CORRUPT;
+                break;
+            }
+            if ((Py_ssize_t)btl > end - pos) {
+                *stop = STOP_END;
+                break;
+            }
+            if (rd32(h + btl - 4, be) != btl) {
+                *stop = STOP_CORRUPT;
+                break;
+            }
+            if (type == 3) { /* simple packet block */
+                if (btl < 16) {
+                    *stop = STOP_CORRUPT;
+                    break;
+                }
+                wirelen = rd32(h + 8, be);
+                caplen = btl - 16 < wirelen ? btl - 16 : wirelen;
+                ts_hi = ts_lo = 0;
+                local = 0;
+                data_off = 12;
+            } else if (type == 0xBAD || type == 0x40000BADu || type == 9) {
+                /* custom blocks and systemd journal entries: Wireshark numbers them as frames */
+                if (btl < 16) {
+                    *stop = STOP_CORRUPT;
+                    break;
+                }
+                caplen = wirelen = btl - (type == 9 ? 12 : 16);
+                ts_hi = ts_lo = 0;
+                local = 0;
+                data_off = 12;
+                nonpkt = 1;
+            } else { /* enhanced (6) or obsolete (2) packet block */
+                if (btl < 32) {
+                    *stop = STOP_CORRUPT;
+                    break;
+                }
+                local = type == 6 ? rd32(h + 8, be) : rd16(h + 8, be);
+                ts_hi = rd32(h + 12, be);
+                ts_lo = rd32(h + 16, be);
+                caplen = rd32(h + 20, be);
+                wirelen = rd32(h + 24, be);
+                data_off = 28;
+                if (caplen > a->max_caplen || caplen > btl - 32) {
+                    *stop = STOP_CORRUPT;
+                    break;
+                }
+            }
+            if (nonpkt) {
+                lt = 0xFFFF;
+                bad_iface = 1;
+            } else if ((Py_ssize_t)local < a->n_ifaces) {
+                lt = a->ifaces[local];
+            } else {
+                lt = 0xFFFF;
+                bad_iface = 1;
+            }
+            iface = nonpkt || (uint64_t)a->iface_base + local > 0xFFFF ? 0xFFFF
+                                                                         : a->iface_base + local;
+        }
+
+        r = a->recs + n;
+        r->file_off = a->base_off + pos;
+        r->ts_hi = ts_hi;
+        r->ts_lo = ts_lo;
+        r->caplen = caplen;
+        r->wirelen = wirelen;
+        r->iface = (uint16_t)iface;
+        r->linktype = (uint16_t)lt;
+        r->pad[0] = r->pad[1] = r->pad[2] = 0;
+        if (bad_iface) {
+            uint8_t *row = a->blk + (size_t)n * HEADER_BYTES;
+            memset(row, 0, HEADER_BYTES);
+            r->encap = 0;
+            r->l3_off = r->l4_off = r->v6frag_off = NO_OFFSET;
+            r->encap_overhead = r->hdr_len = 0;
+            r->family = r->l4_proto = 0;
+            r->status = nonpkt ? ST_UNKNOWN : ST_MALF;
+        } else {
+            walk_frame(h + data_off, caplen, lt, r, a->blk + (size_t)n * HEADER_BYTES);
+        }
+        n++;
+        pos += a->fmt == 0 ? (Py_ssize_t)16 + caplen : (Py_ssize_t)btl;
+    }
+    a->pos = pos;
+    return n;
+}
+
+static PyObject *py_walk(PyObject *self, PyObject *args)
+{
+    PyObject *bufobj, *lts, *recobj, *blkobj;
+    Py_ssize_t pos, end, iface_base, max_caplen;
+    long long base_off;
+    int fmt, be;
+    Py_buffer vb, vr, vk, vl;
+    walk_args a;
+    int stop = STOP_END, have_l = 0;
+    Py_ssize_t n;
+    PyObject *res = NULL;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnnLipOnnOO:walk", &bufobj, &pos, &end, &base_off, &fmt, &be,
+                          &lts, &iface_base, &max_caplen, &recobj, &blkobj))
+        return NULL;
+    if (fmt != 0 && fmt != 1) {
+        PyErr_SetString(PyExc_ValueError, "walk: fmt must be 0 (pcap) or 1 (pcapng)");
+        return NULL;
+    }
+    if (iface_base < 0 || iface_base > 0xFFFF || max_caplen < 0 || max_caplen > 0x7FFF0000) {
+        PyErr_SetString(PyExc_ValueError, "walk: iface_base or max_caplen out of range");
+        return NULL;
+    }
+    memset(&a, 0, sizeof a);
+    if (fmt == 0) {
+        long v;
+        if (!PyLong_Check(lts)) {
+            PyErr_SetString(PyExc_TypeError, "walk: pcap needs an int link type");
+            return NULL;
+        }
+        v = PyLong_AsLong(lts);
+        if (v == -1 && PyErr_Occurred()) return NULL;
+        if (v < 0 || v > 0xFFFF) {
+            PyErr_SetString(PyExc_ValueError, "walk: link type out of range");
+            return NULL;
+        }
+        a.linktype = (uint32_t)v;
+    } else {
+        if (PyObject_GetBuffer(lts, &vl, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+        have_l = 1;
+        if (vl.itemsize != 2) {
+            PyBuffer_Release(&vl);
+            PyErr_SetString(PyExc_TypeError, "walk: pcapng needs a uint16 array of link types");
+            return NULL;
+        }
+        a.ifaces = (const uint16_t *)vl.buf;
+        a.n_ifaces = vl.len / 2;
+    }
+    if (PyObject_GetBuffer(bufobj, &vb, PyBUF_SIMPLE) < 0) goto fail_l;
+    if (PyObject_GetBuffer(recobj, &vr, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto fail_b;
+    if (PyObject_GetBuffer(blkobj, &vk, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto fail_r;
+    if (pos < 0 || end < pos || end > vb.len) {
+        PyErr_SetString(PyExc_ValueError, "walk: need 0 <= pos <= end <= len(buf)");
+        goto fail_k;
+    }
+    if (vr.len % (Py_ssize_t)sizeof(rec_t) || vk.len % HEADER_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "walk: records/block have the wrong item size");
+        goto fail_k;
+    }
+    a.buf = (const uint8_t *)vb.buf;
+    a.pos = pos;
+    a.end = end;
+    a.base_off = base_off;
+    a.fmt = fmt;
+    a.be = be;
+    a.iface_base = (uint32_t)iface_base;
+    a.max_caplen = (uint32_t)max_caplen;
+    a.recs = (rec_t *)vr.buf;
+    a.blk = (uint8_t *)vk.buf;
+    a.cap = vr.len / (Py_ssize_t)sizeof(rec_t);
+    if (vk.len / HEADER_BYTES < a.cap) a.cap = vk.len / HEADER_BYTES;
+
+    Py_BEGIN_ALLOW_THREADS
+    n = walk_core(&a, &stop);
+    Py_END_ALLOW_THREADS
+
+    res = Py_BuildValue("nni", n, a.pos, stop);
+fail_k:
+    PyBuffer_Release(&vk);
+fail_r:
+    PyBuffer_Release(&vr);
+fail_b:
+    PyBuffer_Release(&vb);
+fail_l:
+    if (have_l) PyBuffer_Release(&vl);
+    return res;
+}
+
+static PyMethodDef methods[] = {
+    {"walk", py_walk, METH_VARARGS,
+     "walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base, max_caplen, "
+     "records, block) -> (n, new_pos, stop)\n\nSee mtuscope.capture.walk."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_walker", "Compiled pcap/pcapng record walker (see walk.py).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__walker(void) { return PyModule_Create(&module); }

@@ -1,0 +1,18 @@
+"""Type stub of the compiled record walker (_walker.c); see walk.py for the contract."""
+
+from typing import Any
+
+def walk(
+    buf: Any,
+    pos: int,
+    end: int,
+    base_off: int,
+    fmt: int,
+    big_endian: bool,
+    linktypes: Any,
+    iface_base: int,
+    max_caplen: int,
+    records: Any,
+    block: Any,
+    /,
+) -> tuple[int, int, int]: ...

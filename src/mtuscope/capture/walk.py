@@ -1,0 +1,800 @@
+"""The record walker: packet records of a buffer -> `RECORD_DTYPE` rows + header block rows.
+
+Layer: capture/. Reads the buffer it is given and writes the two arrays it is
+given; no file I/O, no clock. `walk` is the compiled walker (`_walker.c`) when
+it is built, else `walk_py`, the same logic in pure Python. Both produce
+byte-identical records and blocks (the tests check it); change one, change both.
+
+Call: ``walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base,
+max_caplen, records, block) -> (n, new_pos, stop)``
+
+- `buf`: any contiguous buffer (bytes, bytearray, mmap, memoryview); records are
+  read in ``buf[pos:end]``. `base_off` is the file offset of ``buf[0]``
+  (``file_off = base_off + offset of the record in buf``).
+- `fmt`: `FileFormat` (0 pcap, 1 pcapng); `big_endian`: byte order of the file/section.
+- `linktypes`: pcap: the file's link type (int); pcapng: a uint16 array of link
+  types indexed by the section-local interface id. `iface_base` is added to the
+  local id (pcap: written as is).
+- `max_caplen`: pcap records with a larger ``incl_len``, pcapng packet blocks
+  with a larger captured length (or a block longer than ``max_caplen + 65536``)
+  stop the walk with `WalkStop.CORRUPT` at that record.
+- `records` (RECORD_DTYPE) and `block` (uint8, ``(capacity, HEADER_BYTES)``):
+  rows ``[0, n)`` are written; capacity is the smaller of their lengths.
+- Returns ``n`` rows written, ``new_pos`` (where the next record starts, or the
+  record that stopped the walk) and a `WalkStop`: END (no complete record at
+  ``new_pos`` within ``end``), FULL, BLOCK (pcapng: a non-packet block starts at
+  ``new_pos``) or CORRUPT (an impossible length at ``new_pos``: block length < 12
+  or not a multiple of 4, trailing length mismatch, captured length past the block).
+
+Records: pcap records; pcapng EPB (6), SPB (3, interface 0, caplen = min(orig_len,
+body)) and obsolete PB (2). Custom blocks (0xBAD, 0x40000BAD) and systemd journal
+entries (9) are frames too, as Wireshark numbers them: iface and linktype 0xFFFF,
+status UNKNOWN_LINKTYPE, caplen = their data length. An interface id beyond the
+section's IDBs gives a MALFORMED frame with linktype 0xFFFF.
+
+Per frame (semantics shared by both walkers):
+
+- The link layer leads to the first IP header: Ethernet (1) with 802.1Q/802.1ad/
+  0x9100 tags, 802.3 LLC/SNAP, PPPoE session, MPLS (then IP by version nibble, or an
+  RFC 4448 control word and Ethernet), 802.1ah PBB, VN-Tag, Cisco MetaData; Linux SLL
+  (113) and SLL2 (276); raw IP 12/14/101 (version nibble), LINKTYPE_IPV4 228 (an IPv6
+  header there is taken, as Wireshark's IPv4 dissector does) and IPV6 229; BSD NULL
+  (0, host order, Wireshark's byte-order heuristics; AF 2, 24/28/30, or an ethertype
+  when above 1500) and LOOP (108); NFLOG (239, payload TLV 9); PPP (9, 50); Cisco
+  HDLC (104); IP over InfiniBand (242, tcpdump's 44-byte header); PPI (192) and PKTAP
+  (258) headers, then the link type they name. Anything else: UNKNOWN_LINKTYPE.
+- Tunnels lead on from an IP header: protocols 4 and 41; GRE 47 (version 0: the
+  protocol type is taken as an ethertype, 0x6558 -> Ethernet, Cisco MetaData; version
+  1 PPTP -> PPP); UDP (lower port tried first, as Wireshark does) 4789 VXLAN, 6081
+  Geneve, 2152 GTP-U (T-PDU, optional fields, extension chain), 3544 Teredo (auth and
+  origin indication, then IPv6 only), 4754 GRE-in-UDP, 1701 L2TPv2 data -> PPP (no
+  Encap bit: counted in `encap_overhead` only). ICMP payloads are never entered. At
+  most 8 IP headers are nested. Frames are walked as if cut at 65000 bytes.
+- An inner IP header becomes the innermost one only when its fixed header (20 or 40
+  bytes) is captured and its version (and IPv4 IHL >= 5) is valid. Otherwise the
+  outer IP header stays the innermost and `status` is TRUNCATED (cut by caplen) or
+  MALFORMED (bad version/IHL, zero GTP extension length). A tunnel payload that is
+  not IP (ARP in VXLAN, an unknown GRE protocol) leaves the outer header with OK.
+  So ``family != 0`` always means `l3_off` points at a usable IP header, whatever
+  `status` says.
+- A first fragment (offset 0) is walked like a whole packet, tunnels included, as
+  tshark does with reassembly off; a non-first fragment stops at its IP header. (So
+  the fragmentation of an outer tunnel packet is not visible in the row.)
+- AH (51) is walked as an extension header after IPv4 too, so `l4_off`/`l4_proto`
+  are past it.
+- `l4_off` (from `l3_off`) is NO_OFFSET for a non-first fragment, or when the IPv4
+  options / IPv6 extension chain are not fully captured (status TRUNCATED). Otherwise
+  it is set even if no transport byte is captured: compare it with `hdr_len`.
+  `l4_proto` is the IPv4 protocol / last IPv6 next header reached (0 if the IP header
+  itself is cut before it).
+- `encap` holds the Encap bits of the layers around the innermost IP header (VLAN
+  for any tag, QINQ in addition for two or more stacked tags); for a frame without
+  IP, the bits met before the walk stopped. `encap_overhead` is ``l3_off`` minus the
+  length of the base link header (0 when `family` is 0).
+- `hdr_len` = min(HEADER_BYTES, captured bytes from `l3_off`); the block row
+  holds those bytes and zeros after them.
+- Status: NOT_IP (no IP before any IP header: ARP, LLC, non-IP PPP...),
+  UNKNOWN_LINKTYPE, TRUNCATED, MALFORMED (e.g. outer IPv4 IHL < 5, a version nibble
+  not matching the ethertype, a pcapng interface id beyond the section's IDBs, an
+  NFLOG TLV length < 4).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, RECORD_DTYPE
+from mtuscope.capture.table import Encap
+
+__all__ = ["HAVE_C", "walk", "walk_py"]
+
+_WALK_MAX = 65000
+_MAX_DEPTH = 8
+_BLOCK_SLACK = 65536
+
+_OK, _NOT_IP, _UNKNOWN, _TRUNC, _MALF = 0, 1, 2, 3, 4
+_END, _FULL, _BLOCK, _CORRUPT = 0, 1, 2, 3
+
+_N_ETYPE, _N_ETHER, _N_MPLS, _N_IPVER, _N_PPP, _N_GRE, _N_IP4, _N_IP6 = range(8)
+# UDP port -> 1 VXLAN, 2 Geneve, 3 GTP-U, 4 Teredo, 5 GRE-in-UDP, 6 L2TPv2
+_U_TUNNELS = {4789: 1, 6081: 2, 2152: 3, 3544: 4, 4754: 5, 1701: 6}
+_V6_EXT = frozenset((0, 43, 60, 135, 139, 140, 51))
+
+_E_ETHER_INNER = int(Encap.ETHER_INNER)
+_E_FOURIN6 = int(Encap.FOURIN6)
+_E_GENEVE = int(Encap.GENEVE)
+_E_GRE = int(Encap.GRE)
+_E_GTPU = int(Encap.GTPU)
+_E_IPIP = int(Encap.IPIP)
+_E_MPLS = int(Encap.MPLS)
+_E_PPPOE = int(Encap.PPPOE)
+_E_QINQ = int(Encap.QINQ)
+_E_SIXIN4 = int(Encap.SIXIN4)
+_E_SIXIN6 = int(Encap.SIXIN6)
+_E_TEREDO = int(Encap.TEREDO)
+_E_VLAN = int(Encap.VLAN)
+_E_VXLAN = int(Encap.VXLAN)
+
+_REC = struct.Struct("=qIIIIIHHHHHHHBBB3x")
+assert _REC.size == RECORD_DTYPE.itemsize
+
+
+class _Stop(Exception):
+    """Ends the walk of one frame (the Python spelling of `goto done`)."""
+
+
+class _Frame:
+    """The state of one frame's walk; mirrors the locals of `walk_frame` in C."""
+
+    __slots__ = (
+        "d",
+        "ln",
+        "fam",
+        "l3",
+        "l4",
+        "v6f",
+        "proto",
+        "encap",
+        "pend",
+        "link_end",
+        "status",
+        "depth",
+        "tags",
+        "shift",
+    )
+
+    def __init__(self, d: bytes) -> None:
+        self.d = d
+        self.ln = len(d)
+        self.fam = 0
+        self.l3 = NO_OFFSET
+        self.l4 = NO_OFFSET
+        self.v6f = NO_OFFSET
+        self.proto = 0
+        self.encap = 0
+        self.pend = 0
+        self.link_end = 0
+        self.status = _OK
+        self.depth = 0
+        self.tags = 0
+        self.shift = 0
+
+    def need(self, n: int) -> None:
+        if n > self.ln:
+            self.status = _TRUNC
+            raise _Stop
+
+    def not_ip(self) -> None:
+        if not self.fam:
+            self.status = _NOT_IP
+        raise _Stop
+
+    def malformed(self) -> None:
+        self.status = _MALF
+        raise _Stop
+
+    def u16(self, i: int) -> int:
+        d = self.d
+        return (d[i] << 8) | d[i + 1]
+
+    def run(self, lt: int) -> None:  # noqa: C901 - one state machine, as in C
+        d = self.d
+        off = 0
+        et = 0
+        if lt in (192, 258):  # PPI, PKTAP: a header naming the link type that follows
+            self.need(8)
+            hl = (d[2] | d[3] << 8) if lt == 192 else int.from_bytes(d[0:4], "little")
+            lt = int.from_bytes(d[4:8], "little")
+            if hl < 8 or lt in (192, 258):
+                self.malformed()
+            self.need(hl)
+            d = self.d = d[hl:]
+            self.ln -= hl
+            self.shift = hl
+        if lt == 242:  # IP over InfiniBand (tcpdump's layout: 2 x 20-byte addresses, type)
+            self.need(44)
+            et = self.u16(40)
+            off = self.link_end = 44
+            nxt = _N_ETYPE
+        elif lt == 1:
+            self.need(14)
+            et = self.u16(12)
+            off = self.link_end = 14
+            nxt = _N_ETYPE
+        elif lt == 113:
+            self.need(16)
+            if self.u16(2) == 824:
+                self.not_ip()
+            et = self.u16(14)
+            off = self.link_end = 16
+            nxt = _N_ETYPE
+        elif lt == 276:
+            self.need(20)
+            if self.u16(8) == 824:
+                self.not_ip()
+            et = self.u16(0)
+            off = self.link_end = 20
+            nxt = _N_ETYPE
+        elif lt in (12, 14, 101):
+            nxt = _N_IPVER
+        elif lt == 228:
+            nxt = _N_IP4
+        elif lt == 229:
+            nxt = _N_IP6
+        elif lt in (0, 108):
+            self.need(4)
+            af = int.from_bytes(d[0:4], "big" if lt == 108 else "little")
+            if lt == 0 and af & 0xFFFF0000:
+                if not af & 0xFF000000 and af & 0x00FF0000 < 0x00060000:
+                    af >>= 16
+                else:
+                    af = int.from_bytes(d[0:4], "big")
+            off = self.link_end = 4
+            if af > 1500:
+                et = af & 0xFFFF
+                nxt = _N_ETYPE
+            elif af == 2:
+                nxt = _N_IP4
+            elif af in (24, 28, 30):
+                nxt = _N_IP6
+            else:
+                self.not_ip()
+        elif lt == 239:
+            self.need(4)
+            q = 4
+            while True:
+                self.need(q + 4)
+                tl = d[q] | (d[q + 1] << 8)
+                tt = d[q + 2] | (d[q + 3] << 8)
+                if tl < 4:
+                    self.malformed()
+                if tt == 9:
+                    break
+                q += (tl + 3) & ~3
+            off = self.link_end = q + 4
+            nxt = _N_IPVER
+        elif lt in (9, 50):
+            if self.ln >= 2 and d[0] == 0xFF and d[1] == 0x03:
+                off = 2
+            self.need(off + 1)
+            if d[off] & 1:
+                pp = d[off]
+                off += 1
+            else:
+                self.need(off + 2)
+                pp = self.u16(off)
+                off += 2
+            self.link_end = off
+            if pp == 0x21:
+                nxt = _N_IP4
+            elif pp == 0x57:
+                nxt = _N_IP6
+            else:
+                self.not_ip()
+        elif lt == 104:
+            self.need(4)
+            et = self.u16(2)
+            off = self.link_end = 4
+            nxt = _N_ETYPE
+        else:
+            self.status = _UNKNOWN
+            raise _Stop
+
+        while True:
+            if nxt == _N_ETHER:
+                self.pend |= _E_ETHER_INNER
+                self.tags = 0
+                self.need(off + 14)
+                et = self.u16(off + 12)
+                off += 14
+                nxt = _N_ETYPE
+                continue
+            if nxt == _N_ETYPE:
+                if et in (0x8100, 0x88A8, 0x9100):
+                    self.need(off + 4)
+                    self.tags += 1
+                    self.pend |= _E_VLAN
+                    if self.tags >= 2:
+                        self.pend |= _E_QINQ
+                    et = self.u16(off + 2)
+                    off += 4
+                    continue
+                if et < 0x600:
+                    self.need(off + 3)
+                    if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
+                        self.not_ip()
+                    self.need(off + 8)
+                    et = self.u16(off + 6)
+                    off += 8
+                    continue
+                if et == 0x8926:
+                    self.need(off + 6)
+                    et = self.u16(off + 4)
+                    off += 6
+                    continue
+                if et == 0x8909:
+                    self.need(off + 8)
+                    et = self.u16(off + 6)
+                    off += 8
+                    continue
+                if et == 0x88E7:
+                    self.need(off + 4)
+                    off += 4
+                    nxt = _N_ETHER
+                    continue
+                if et == 0x6558:
+                    nxt = _N_ETHER
+                    continue
+                if et == 0x8864:
+                    self.need(off + 8)
+                    pp = self.u16(off + 6)
+                    self.pend |= _E_PPPOE
+                    off += 8
+                    if pp == 0x21:
+                        nxt = _N_IP4
+                    elif pp == 0x57:
+                        nxt = _N_IP6
+                    else:
+                        self.not_ip()
+                    continue
+                if et in (0x8847, 0x8848):
+                    nxt = _N_MPLS
+                    continue
+                if et == 0x0800:
+                    nxt = _N_IP4
+                elif et == 0x86DD:
+                    nxt = _N_IP6
+                else:
+                    self.not_ip()
+                continue
+            if nxt == _N_MPLS:
+                self.pend |= _E_MPLS
+                while True:
+                    self.need(off + 4)
+                    bos = d[off + 2] & 1
+                    off += 4
+                    if bos:
+                        break
+                self.need(off + 1)
+                nib = d[off] >> 4
+                if nib == 4:
+                    nxt = _N_IP4
+                elif nib == 6:
+                    nxt = _N_IP6
+                elif nib == 0:
+                    self.need(off + 4)
+                    off += 4
+                    nxt = _N_ETHER
+                else:
+                    self.not_ip()
+                continue
+            if nxt == _N_PPP:
+                if off + 2 <= self.ln and d[off] == 0xFF and d[off + 1] == 0x03:
+                    off += 2
+                self.need(off + 1)
+                if d[off] & 1:
+                    pp = d[off]
+                    off += 1
+                else:
+                    self.need(off + 2)
+                    pp = self.u16(off)
+                    off += 2
+                if pp == 0x21:
+                    nxt = _N_IP4
+                elif pp == 0x57:
+                    nxt = _N_IP6
+                else:
+                    self.not_ip()
+                continue
+            if nxt == _N_GRE:
+                self.need(off + 4)
+                flags = self.u16(off)
+                gp = self.u16(off + 2)
+                if flags & 7 == 0:
+                    if flags & 0x4000:
+                        raise _Stop
+                    hl2 = 4 + (4 if flags & 0x8000 else 0) + (4 if flags & 0x2000 else 0)
+                    hl2 += 4 if flags & 0x1000 else 0
+                    self.need(off + hl2)
+                    off += hl2
+                    self.pend = self.encap | _E_GRE
+                    et = gp
+                    if gp == 0x8909:
+                        self.need(off + 8)
+                        et = self.u16(off)
+                        off += 8
+                    nxt = _N_ETYPE
+                    continue
+                if flags & 7 == 1 and gp == 0x880B and flags & 0x2000:
+                    hl2 = 8 + (4 if flags & 0x1000 else 0) + (4 if flags & 0x0080 else 0)
+                    self.need(off + hl2)
+                    if self.u16(off + 4) == 0:
+                        raise _Stop
+                    off += hl2
+                    self.pend = self.encap | _E_GRE
+                    nxt = _N_PPP
+                    continue
+                raise _Stop
+            if nxt == _N_IPVER:
+                self.need(off + 1)
+                nib = d[off] >> 4
+                if nib == 4:
+                    nxt = _N_IP4
+                elif nib == 6:
+                    nxt = _N_IP6
+                else:
+                    self.not_ip()
+                continue
+
+            off, nxt, et = self._ip(off, 4 if nxt == _N_IP4 else 6)
+
+    def _ip(self, off: int, v: int) -> tuple[int, int, int]:  # noqa: C901
+        """Walk the IP header at `off`; return (offset, next state, ethertype), or raise _Stop."""
+        d = self.d
+        ln = self.ln
+        avail = ln - off
+        if v == 4 and avail and d[off] >> 4 == 6:
+            v = 6
+        fixed = 20 if v == 4 else 40
+        if not self.fam:
+            if avail == 0:
+                self.status = _TRUNC
+                raise _Stop
+            if d[off] >> 4 != v:
+                self.malformed()
+            self.l3 = off
+            self.fam = v
+            self.encap = self.pend
+            self.depth = 1
+            if avail < fixed:
+                self.status = _TRUNC
+                raise _Stop
+            if v == 4 and d[off] & 15 < 5:
+                self.proto = d[off + 9]
+                self.malformed()
+        else:
+            if avail < fixed:
+                self.status = _TRUNC
+                raise _Stop
+            if d[off] >> 4 != v or (v == 4 and d[off] & 15 < 5):
+                self.malformed()
+            self.l3 = off
+            self.fam = v
+            self.encap = self.pend
+            self.l4 = NO_OFFSET
+            self.v6f = NO_OFFSET
+            self.depth += 1
+
+        if v == 4:
+            ihl = (d[off] & 15) * 4
+            self.proto = d[off + 9]
+            if self.u16(off + 6) & 0x1FFF:
+                raise _Stop
+            if ihl > avail:
+                self.status = _TRUNC
+                raise _Stop
+            while self.proto == 51:
+                if ihl + 2 > avail:
+                    self.status = _TRUNC
+                    raise _Stop
+                hl = (d[off + ihl + 1] + 2) * 4
+                if ihl + hl > avail:
+                    self.status = _TRUNC
+                    raise _Stop
+                self.proto = d[off + ihl]
+                ihl += hl
+            self.l4 = ihl
+        else:
+            nh = d[off + 6]
+            cur = 40
+            while True:
+                if nh in _V6_EXT:
+                    if cur + 2 > avail:
+                        self.proto = nh
+                        self.status = _TRUNC
+                        raise _Stop
+                    if nh == 51:
+                        hl = (d[off + cur + 1] + 2) * 4
+                    else:
+                        hl = (d[off + cur + 1] + 1) * 8
+                    if cur + hl > avail:
+                        self.proto = nh
+                        self.status = _TRUNC
+                        raise _Stop
+                    nh = d[off + cur]
+                    cur += hl
+                elif nh == 44:
+                    if cur + 8 > avail:
+                        self.proto = nh
+                        self.status = _TRUNC
+                        raise _Stop
+                    self.v6f = cur
+                    nh = d[off + cur]
+                    if self.u16(off + cur + 2) & 0xFFF8:
+                        self.proto = nh
+                        raise _Stop
+                    cur += 8
+                else:
+                    break
+            self.proto = nh
+            self.l4 = cur
+
+        # ---- tunnels ----
+        if self.depth >= _MAX_DEPTH:
+            raise _Stop
+        p = off + self.l4
+        proto = self.proto
+        encap = self.encap
+        fam = self.fam
+        if proto == 4:
+            self.pend = encap | (_E_IPIP if fam == 4 else _E_FOURIN6)
+            return p, _N_IP4, 0
+        if proto == 41:
+            self.pend = encap | (_E_SIXIN4 if fam == 4 else _E_SIXIN6)
+            return p, _N_IP6, 0
+        if proto == 47:
+            return p, _N_GRE, 0
+        if proto == 17:
+            if p + 4 > ln:
+                raise _Stop
+            sp = self.u16(p)
+            dp = self.u16(p + 2)
+            kind = _U_TUNNELS.get(min(sp, dp), 0) or _U_TUNNELS.get(max(sp, dp), 0)
+            if not kind:
+                raise _Stop
+            self.need(p + 8)
+            u = p + 8
+            if kind == 1:  # VXLAN, RFC 7348
+                self.need(u + 8)
+                self.pend = encap | _E_VXLAN
+                return u + 8, _N_ETHER, 0
+            if kind == 2:  # Geneve, RFC 8926
+                self.need(u + 8)
+                if d[u] >> 6:
+                    raise _Stop
+                ol = (d[u] & 0x3F) * 4
+                gp = self.u16(u + 2)
+                self.need(u + 8 + ol)
+                self.pend = encap | _E_GENEVE
+                return u + 8 + ol, _N_ETYPE, gp
+            if kind == 5:  # GRE-in-UDP, RFC 8086
+                return u, _N_GRE, 0
+            if kind == 6:  # L2TPv2 data message, RFC 2661 section 3.1
+                self.need(u + 2)
+                f = self.u16(u)
+                if f & 0x8000 or f & 0xF != 2:
+                    raise _Stop
+                q = u + 2 + (2 if f & 0x4000 else 0) + 4 + (4 if f & 0x0800 else 0)
+                if f & 0x0200:
+                    self.need(q + 2)
+                    q += 2 + self.u16(q)
+                self.need(q)
+                self.pend = encap
+                return q, _N_PPP, 0
+            if kind == 3:  # GTP-U, 3GPP TS 29.281
+                self.need(u + 8)
+                f = d[u]
+                if f >> 5 != 1 or not f & 0x10 or d[u + 1] != 0xFF:
+                    raise _Stop
+                q = u + 8
+                if f & 7:
+                    self.need(u + 12)
+                    nx = d[u + 11]
+                    q = u + 12
+                    if f & 4:
+                        while nx:
+                            self.need(q + 1)
+                            el = d[q] * 4
+                            if not el:
+                                self.malformed()
+                            self.need(q + el)
+                            nx = d[q + el - 1]
+                            q += el
+                self.pend = encap | _E_GTPU
+                return q, _N_IPVER, 0
+            # Teredo, RFC 4380 section 5.1.1
+            q = u
+            self.need(q + 2)
+            if self.u16(q) == 1:
+                self.need(q + 4)
+                q += 4 + d[q + 2] + d[q + 3] + 9
+                self.need(q + 2)
+            if self.u16(q) == 0:
+                q += 8
+            self.need(q + 1)
+            if d[q] >> 4 != 6:
+                raise _Stop
+            self.pend = encap | _E_TEREDO
+            return q, _N_IP6, 0
+        raise _Stop
+
+
+def _walk_frame(
+    frame: bytes, lt: int, rec: tuple[Any, ...], out: memoryview, roff: int, row: memoryview
+) -> None:
+    f = _Frame(frame)
+    try:
+        f.run(lt)
+    except _Stop:
+        pass
+    hdr_len = 0
+    if f.fam:
+        hdr_len = min(f.ln - f.l3, HEADER_BYTES)
+        row[:hdr_len] = f.d[f.l3 : f.l3 + hdr_len]
+        encap, l3, l4, v6f, proto = f.encap, f.l3 + f.shift, f.l4, f.v6f, f.proto
+        overhead = f.l3 - f.link_end
+    else:
+        encap, l3, l4, v6f, proto, overhead = f.pend, NO_OFFSET, NO_OFFSET, NO_OFFSET, 0, 0
+    row[hdr_len:] = bytes(HEADER_BYTES - hdr_len)
+    _REC.pack_into(out, roff, *rec[:5], encap, rec[5], rec[6], l3, l4, v6f, overhead, hdr_len,
+                   f.fam, proto, f.status)  # fmt: skip
+
+
+def _rd(be: bool) -> tuple[struct.Struct, struct.Struct]:
+    return (struct.Struct(">I"), struct.Struct(">H")) if be else (
+        struct.Struct("<I"), struct.Struct("<H"))  # fmt: skip
+
+
+def walk_py(
+    buf: Any,
+    pos: int,
+    end: int,
+    base_off: int,
+    fmt: int,
+    big_endian: bool,
+    linktypes: int | npt.NDArray[np.uint16],
+    iface_base: int,
+    max_caplen: int,
+    records: npt.NDArray[Any],
+    block: npt.NDArray[np.uint8],
+) -> tuple[int, int, int]:
+    """Walk packet records in pure Python; same contract as the compiled walker.
+
+    Args:
+        buf: a contiguous buffer holding the records.
+        pos: offset of the first record in `buf`.
+        end: end of the valid bytes in `buf`.
+        base_off: file offset of ``buf[0]``.
+        fmt: 0 pcap, 1 pcapng.
+        big_endian: byte order of the file (pcapng: of the section).
+        linktypes: pcap: the link type; pcapng: uint16 link types by local interface id.
+        iface_base: added to the local interface id.
+        max_caplen: largest plausible captured length.
+        records: RECORD_DTYPE array to fill.
+        block: uint8 array (capacity, HEADER_BYTES) to fill.
+
+    Returns:
+        (rows written, position of the next record, `WalkStop` value).
+
+    Raises:
+        ValueError: positions outside the buffer or arrays of the wrong item size.
+        TypeError: `linktypes` of the wrong kind for `fmt`.
+    """
+    if fmt not in (0, 1):
+        raise ValueError("walk: fmt must be 0 (pcap) or 1 (pcapng)")
+    if not 0 <= iface_base <= 0xFFFF or not 0 <= max_caplen <= 0x7FFF0000:
+        raise ValueError("walk: iface_base or max_caplen out of range")
+    if fmt == 0:
+        if not isinstance(linktypes, int):
+            raise TypeError("walk: pcap needs an int link type")
+        if not 0 <= linktypes <= 0xFFFF:
+            raise ValueError("walk: link type out of range")
+        pcap_lt = linktypes
+        lts: list[int] = []
+    else:
+        arr = None if isinstance(linktypes, int) else np.asarray(linktypes)
+        if arr is None or arr.itemsize != 2:
+            raise TypeError("walk: pcapng needs a uint16 array of link types")
+        pcap_lt = 0
+        lts = [int(x) for x in arr.reshape(-1).view(np.uint16).tolist()]
+    mv = memoryview(buf).cast("B")
+    if pos < 0 or end < pos or end > len(mv):
+        raise ValueError("walk: need 0 <= pos <= end <= len(buf)")
+    out = records.data.cast("B")
+    blk = block.data.cast("B")
+    if len(out) % _REC.size or len(blk) % HEADER_BYTES:
+        raise ValueError("walk: records/block have the wrong item size")
+    cap = min(len(out) // _REC.size, len(blk) // HEADER_BYTES)
+    u32, u16 = _rd(big_endian)
+    n = 0
+    while True:
+        if n >= cap:
+            return n, pos, _FULL
+        iface = iface_base
+        bad_iface = False
+        nonpkt = False
+        if fmt == 0:
+            if end - pos < 16:
+                return n, pos, _END
+            ts_hi, ts_lo, caplen, wirelen = struct.unpack_from(">IIII" if big_endian else "<IIII",
+                                                               mv, pos)  # fmt: skip
+            if caplen > max_caplen:
+                return n, pos, _CORRUPT
+            if caplen > end - pos - 16:
+                return n, pos, _END
+            lt = pcap_lt
+            data_off = 16
+            size = 16 + caplen
+        else:
+            if end - pos < 8:
+                return n, pos, _END
+            btype = u32.unpack_from(mv, pos)[0]
+            if btype not in (6, 3, 2, 0xBAD, 0x40000BAD, 9):
+                return n, pos, _BLOCK
+            btl = u32.unpack_from(mv, pos + 4)[0]
+            if btl < 12 or btl & 3 or btl > max_caplen + _BLOCK_SLACK:
+                return n, pos, _CORRUPT
+            if btl > end - pos:
+                return n, pos, _END
+            if u32.unpack_from(mv, pos + btl - 4)[0] != btl:
+                return n, pos, _CORRUPT
+            if btype == 3:
+                if btl < 16:
+                    return n, pos, _CORRUPT
+                wirelen = u32.unpack_from(mv, pos + 8)[0]
+                caplen = min(btl - 16, wirelen)
+                ts_hi = ts_lo = 0
+                local = 0
+                data_off = 12
+            elif btype in (0xBAD, 0x40000BAD, 9):
+                if btl < 16:
+                    return n, pos, _CORRUPT
+                caplen = wirelen = btl - (12 if btype == 9 else 16)
+                ts_hi = ts_lo = 0
+                local = 0
+                data_off = 12
+                nonpkt = True
+            else:
+                if btl < 32:
+                    return n, pos, _CORRUPT
+                if btype == 6:
+                    local = u32.unpack_from(mv, pos + 8)[0]
+                else:
+                    local = u16.unpack_from(mv, pos + 8)[0]
+                ts_hi = u32.unpack_from(mv, pos + 12)[0]
+                ts_lo = u32.unpack_from(mv, pos + 16)[0]
+                caplen = u32.unpack_from(mv, pos + 20)[0]
+                wirelen = u32.unpack_from(mv, pos + 24)[0]
+                data_off = 28
+                if caplen > max_caplen or caplen > btl - 32:
+                    return n, pos, _CORRUPT
+            if nonpkt:
+                lt = 0xFFFF
+                bad_iface = True
+            elif local < len(lts):
+                lt = lts[local]
+            else:
+                lt = 0xFFFF
+                bad_iface = True
+            iface = 0xFFFF if nonpkt else min(iface_base + local, 0xFFFF)
+            size = btl
+        roff = n * _REC.size
+        row = blk[n * HEADER_BYTES : (n + 1) * HEADER_BYTES]
+        rec = (base_off + pos, ts_hi, ts_lo, caplen, wirelen, iface, lt)
+        if bad_iface:
+            row[:] = bytes(HEADER_BYTES)
+            _REC.pack_into(out, roff, *rec[:5], 0, iface, lt, NO_OFFSET, NO_OFFSET, NO_OFFSET,
+                           0, 0, 0, 0, _UNKNOWN if nonpkt else _MALF)  # fmt: skip
+        else:
+            start = pos + data_off
+            frame = bytes(mv[start : start + min(caplen, _WALK_MAX)])
+            _walk_frame(frame, lt, rec, out, roff, row)
+        n += 1
+        pos += size
+
+
+walk: Callable[..., tuple[int, int, int]]
+"""The walker in use: the compiled one when built, else `walk_py` (same contract)."""
+try:
+    from mtuscope.capture._walker import walk as _c_walk
+except ImportError:  # the optional C extension is not built
+    HAVE_C = False
+    walk = walk_py
+else:
+    HAVE_C = True
+    walk = _c_walk
