@@ -1,0 +1,69 @@
+"""Active probing: sans-IO probe engines (path MTU, hop trace, DF sweep) and MSS verdicts.
+
+Layer: active/. The engines here never touch a socket, never sleep and never
+read the clock; `active/transport` (a separate subpackage) is the only code
+that sends and receives. Imports only wire/ and the error tree.
+"""
+
+from mtuscope.active.bounds import SizeBounds
+from mtuscope.active.engine import Limits, ProbeEngine, TokenBucket
+from mtuscope.active.hop_trace import Hop, HopTrace, HopTraceResult, MtuDrop
+from mtuscope.active.mss import (
+    Direction,
+    MssObservation,
+    TransferObservation,
+    TransferVerdict,
+    classify_transfer,
+    combine_mss,
+    mss_for_mtu,
+)
+from mtuscope.active.path_mtu import MODERN_TABLE, PathMtuResult, PathMtuSearch
+from mtuscope.active.probe import (
+    DESTINATION_KINDS,
+    MIN_MTU,
+    Probe,
+    ProbeKind,
+    ProbeOutcome,
+    ProbeRecord,
+    Reply,
+    ReplyKind,
+    SearchStop,
+    min_probe_size,
+    usable_too_big,
+)
+from mtuscope.active.sweep import DfSweep, SweepResult, SweepRow
+
+__all__ = [
+    "DESTINATION_KINDS",
+    "DfSweep",
+    "Direction",
+    "Hop",
+    "HopTrace",
+    "HopTraceResult",
+    "Limits",
+    "MIN_MTU",
+    "MODERN_TABLE",
+    "MssObservation",
+    "MtuDrop",
+    "PathMtuResult",
+    "PathMtuSearch",
+    "Probe",
+    "ProbeEngine",
+    "ProbeKind",
+    "ProbeOutcome",
+    "ProbeRecord",
+    "Reply",
+    "ReplyKind",
+    "SearchStop",
+    "SizeBounds",
+    "SweepResult",
+    "SweepRow",
+    "TokenBucket",
+    "TransferObservation",
+    "TransferVerdict",
+    "classify_transfer",
+    "combine_mss",
+    "min_probe_size",
+    "mss_for_mtu",
+    "usable_too_big",
+]

@@ -1,0 +1,313 @@
+"""The machinery every probe engine shares: dispatch, rate limit, timeouts, budget.
+
+Layer: active/. Sans-IO (STYLE.md §2, after aioquic's `QuicConnection`): an engine
+never touches a socket, never sleeps and never reads the clock. The driver
+passes `now` (float seconds on any monotonic clock) into every call:
+
+    while not engine.finished:
+        for probe in engine.probes_due(now=clock()):
+            transport.send(probe)
+        reply = transport.wait(until=engine.deadline())
+        if reply is None:
+            engine.on_timeout(now=clock())
+        else:
+            engine.on_reply(reply, now=clock())
+    result = engine.result()
+
+Subclasses plan rounds of `(size, ttl)` pairs and file what each probe showed;
+this base sends them no faster than the rate limit allows, expires them after
+the per-probe timeout, and stops at the probe budget. Every loop is bounded by
+the budget: each round sends at least one probe.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from mtuscope.active.probe import (
+    IPAddress,
+    Probe,
+    ProbeKind,
+    ProbeOutcome,
+    ProbeRecord,
+    Reply,
+    ReplyKind,
+    SearchStop,
+    usable_too_big,
+)
+from mtuscope.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """How hard an engine may probe one destination."""
+
+    timeout: float = 1.0
+    """Seconds to wait for each probe's reply."""
+    rate: float = 20.0
+    """Probes per second to the destination, sustained: modest by default."""
+    burst: int = 12
+    """Probes that may leave back to back before the rate applies (one table round)."""
+    budget: int = 120
+    """Probes in total; the engine stops with `SearchStop.BUDGET` when they are spent."""
+    attempts: int = 2
+    """Silent probes needed before a size counts as not getting through (loss vs filtering)."""
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise UsageError(f"probe timeout must be positive, not {self.timeout}")
+        if not self.rate > 0:
+            raise UsageError(f"probe rate must be positive, not {self.rate}")
+        if self.burst < 1 or self.budget < 1 or self.attempts < 1:
+            raise UsageError("burst, budget and attempts must be at least 1")
+
+
+_EPSILON = 1e-9
+"""Tolerance for float refills, so a token due "now" is never a hair short."""
+
+
+class TokenBucket:
+    """Rate limit per destination: `burst` tokens, refilled at `rate` per second."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last: float | None = None
+
+    def _refill(self, now: float) -> None:
+        if self._last is not None and now > self._last:
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        if self._last is None or now > self._last:
+            self._last = now
+
+    def take(self, now: float) -> bool:
+        """Spend one token if there is one at `now`."""
+        self._refill(now)
+        if self._tokens >= 1.0 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1.0)
+            return True
+        return False
+
+    def ready_at(self) -> float:
+        """When the next token will be there (the refill is linear, so no `now` is needed)."""
+        last = self._last if self._last is not None else 0.0
+        if self._tokens >= 1.0 - _EPSILON:
+            return last
+        return last + (1.0 - self._tokens) / self._rate
+
+
+_OUTCOME_OF_REPLY: dict[ReplyKind, ProbeOutcome] = {
+    ReplyKind.ECHO_REPLY: ProbeOutcome.REACHED,
+    ReplyKind.TCP_RESPONSE: ProbeOutcome.REACHED,
+    ReplyKind.UDP_RESPONSE: ProbeOutcome.REACHED,
+    ReplyKind.PORT_UNREACHABLE: ProbeOutcome.REACHED,
+    ReplyKind.TIME_EXCEEDED: ProbeOutcome.TIME_EXCEEDED,
+    ReplyKind.UNREACHABLE: ProbeOutcome.UNREACHABLE,
+    ReplyKind.LOCAL_ERROR: ProbeOutcome.LOCAL_ERROR,
+}
+"""How each reply kind is filed (too-big messages depend on their MTU: `_classify`)."""
+
+
+class ProbeEngine:
+    """Base of the engines: subclasses implement `_plan`, `_observe` and `_settled`."""
+
+    def __init__(
+        self,
+        *,
+        dst: IPAddress,
+        kind: ProbeKind = ProbeKind.ECHO,
+        dport: int | None = None,
+        limits: Limits | None = None,
+        first_id: int = 1,
+    ) -> None:
+        if first_id < 1:
+            raise UsageError(f"probe ids start at 1 or more, not {first_id}")
+        self.dst = dst
+        self.family = dst.version
+        self.kind = kind
+        self.dport = dport
+        self.limits = limits or Limits()
+        # Check the caller's target once, the way every probe will be checked.
+        Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
+        self._bucket = TokenBucket(self.limits.rate, self.limits.burst)
+        self._queue: deque[tuple[int, int]] = deque()
+        self._inflight: dict[int, tuple[Probe, float]] = {}
+        self._records: dict[int, ProbeRecord] = {}
+        self._first_id = first_id
+        self._next_id = first_id
+        self._stop: SearchStop | None = None
+        self.started_at: float | None = None
+        """Driver time of the first `probes_due` call."""
+        self.ended_at: float | None = None
+        """Driver time the engine finished."""
+
+    # -- the driver's interface ------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        """True once the engine has its answer (or gave up); `result()` is then final."""
+        return self._stop is not None
+
+    @property
+    def sent(self) -> int:
+        """Probes sent so far."""
+        return self._next_id - self._first_id
+
+    def probes_due(self, now: float) -> list[Probe]:
+        """The probes to send at `now` (possibly none: rate limit or waiting for replies).
+
+        Args:
+            now: driver clock, seconds.
+
+        Returns:
+            Probes to hand to the transport now, in order.
+        """
+        if self.started_at is None:
+            self.started_at = now
+            self._advance(now)
+        out: list[Probe] = []
+        while self._queue and self._stop is None and self._bucket.take(now):
+            size, ttl = self._queue.popleft()
+            probe = Probe(
+                id=self._next_id,
+                family=self.family,
+                dst=self.dst,
+                size=size,
+                ttl=ttl,
+                kind=self.kind,
+                dport=self.dport,
+            )
+            self._next_id += 1
+            self._inflight[probe.id] = (probe, now)
+            out.append(probe)
+        return out
+
+    def deadline(self) -> float | None:
+        """When the engine next needs `on_timeout` (or `probes_due`), or None when finished.
+
+        Returns:
+            Driver-clock seconds: the earliest probe deadline, or when the next queued
+            probe may leave under the rate limit; None once finished.
+        """
+        if self._stop is not None:
+            return None
+        times = [sent + self.limits.timeout for _, sent in self._inflight.values()]
+        if self._queue or not times:
+            # Queued probes wait for a token; before the first call, "now" is due.
+            times.append(self._bucket.ready_at())
+        return min(times)
+
+    def on_reply(self, reply: Reply, now: float) -> None:
+        """File a reply from the transport. Unknown probe ids (strays) are ignored.
+
+        A late reply to a probe already filed as lost replaces that verdict: the
+        probe did get an answer, and what it proves still holds.
+
+        Args:
+            reply: what came back.
+            now: driver clock, seconds.
+        """
+        if reply.probe_id in self._inflight:
+            probe, sent = self._inflight.pop(reply.probe_id)
+        else:
+            old = self._records.get(reply.probe_id)
+            if old is None or old.outcome is not ProbeOutcome.LOST or self._stop is not None:
+                return
+            probe, sent = old.probe, old.sent_at
+        record = ProbeRecord(
+            probe=probe,
+            sent_at=sent,
+            reply=reply,
+            replied_at=now,
+            outcome=self._classify(probe, reply),
+        )
+        self._records[probe.id] = record
+        self._observe(record)
+        self._advance(now)
+
+    def on_timeout(self, now: float) -> None:
+        """Expire every probe whose deadline has passed; then plan on.
+
+        Args:
+            now: driver clock, seconds.
+        """
+        expired = [
+            pid for pid, (_, sent) in self._inflight.items() if sent + self.limits.timeout <= now
+        ]
+        for pid in expired:
+            probe, sent = self._inflight.pop(pid)
+            record = ProbeRecord(
+                probe=probe, sent_at=sent, reply=None, replied_at=None, outcome=ProbeOutcome.LOST
+            )
+            self._records[pid] = record
+            self._observe(record)
+        self._advance(now)
+
+    @property
+    def records(self) -> tuple[ProbeRecord, ...]:
+        """Every probe filed so far, in the order sent."""
+        return tuple(self._records[k] for k in sorted(self._records))
+
+    @property
+    def stop_reason(self) -> SearchStop | None:
+        return self._stop
+
+    # -- for subclasses ---------------------------------------------------------------------
+
+    def _plan(self) -> list[tuple[int, int]]:
+        """The next round: `(size, ttl)` pairs; empty when there is nothing more to learn."""
+        raise NotImplementedError
+
+    def _classify(self, probe: Probe, reply: Reply) -> ProbeOutcome:
+        """File a reply: the destination's answers as REACHED, too-big messages by their MTU."""
+        if reply.kind is ReplyKind.TOO_BIG:
+            if usable_too_big(self.family, reply.mtu, probe.size):
+                return ProbeOutcome.TOO_BIG
+            return ProbeOutcome.TOO_BIG_BOGUS
+        return _OUTCOME_OF_REPLY[reply.kind]
+
+    def _observe(self, record: ProbeRecord) -> None:
+        raise NotImplementedError
+
+    def _settled(self) -> SearchStop | None:
+        """A stop reason as soon as the answer is known, even with probes in flight."""
+        raise NotImplementedError
+
+    def _final_stop(self) -> SearchStop:
+        """The stop reason when `_plan` has nothing more to send."""
+        return self._settled() or SearchStop.CONVERGED
+
+    def _advance(self, now: float) -> None:
+        if self._stop is not None:
+            return
+        settled = self._settled()
+        if settled is not None:
+            self._finish(now, settled)
+            return
+        if self._queue or self._inflight:
+            return
+        plan = self._plan()
+        if not plan:
+            self._finish(now, self._final_stop())
+            return
+        left = self.limits.budget - self.sent
+        if left <= 0:
+            self._finish(now, SearchStop.BUDGET)
+            return
+        self._queue.extend(plan[:left])
+
+    def _finish(self, now: float, stop: SearchStop) -> None:
+        for pid, (probe, sent) in self._inflight.items():
+            self._records[pid] = ProbeRecord(
+                probe=probe,
+                sent_at=sent,
+                reply=None,
+                replied_at=None,
+                outcome=ProbeOutcome.CANCELLED,
+            )
+        self._inflight.clear()
+        self._queue.clear()
+        self._stop = stop
+        self.ended_at = now

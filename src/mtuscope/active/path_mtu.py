@@ -1,0 +1,218 @@
+"""Path MTU search toward one host: too-big messages when they come, a search when not.
+
+Layer: active/. A sans-IO engine (see engine.py): no sockets, no sleeping, no clock.
+
+Round one sends every size of a modern MTU table at once (plus the interface
+MTU). A too-big message refuses its size at once (RFC 1191 §3, RFC 8201 §4),
+and the MTU it quotes is checked in the next round as the pair `m` and `m + 1`,
+so a path whose routers send too-big messages is measured in two round trips.
+Without them the search goes on over the silent interval: every size when few
+are left, likely MTUs or evenly spaced sizes otherwise, until the answer is
+exact to the byte. A size counts as not getting through after `attempts`
+silent probes at or below it, so a lost probe is not mistaken for a filter
+(bounds.py).
+
+Useless too-big messages (MTU 0 as in pre-RFC 1191 routers, below the
+protocol minimum, not below the size refused, or below a size that got
+through) still say "this size did not get through"; only their MTU is
+ignored. The reported path MTU is always the size of a probe that got
+through, never a number taken from a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mtuscope.active.bounds import SizeBounds
+from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.probe import (
+    MIN_MTU,
+    IPAddress,
+    ProbeKind,
+    ProbeOutcome,
+    ProbeRecord,
+    SearchStop,
+    min_probe_size,
+)
+from mtuscope.errors import UsageError
+
+MODERN_TABLE: tuple[int, ...] = (
+    1280,  # IPv6 minimum (RFC 8200 §5)
+    1380,  # common clamps, GRE+IPsec
+    1400,  # IPsec, many VPNs
+    1420,  # WireGuard over IPv4 (1500 - 80 budgeted for IPv6 outer)
+    1440,  # WireGuard IPv4 outer, IPsec
+    1450,  # VXLAN over IPv4
+    1460,
+    1472,  # 1500 - IPv4 - ICMP: the classic ping -s 1472
+    1476,  # GRE over IPv4
+    1480,  # 6in4 / IPIP
+    1492,  # PPPoE (RFC 2516)
+    1500,  # Ethernet
+    9000,  # jumbo frames
+)
+"""Sizes of round one, from the encapsulations seen on today's paths."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathMtuResult:
+    """The path MTU toward one destination and every probe behind it."""
+
+    dst: IPAddress
+    family: int
+    """4 or 6."""
+    kind: ProbeKind
+    dport: int | None
+    path_mtu: int | None
+    """Largest packet size that got through, in bytes; None if no probe was answered."""
+    stop_reason: SearchStop
+    """Why the search ended: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, BUDGET or ERROR."""
+    too_big_mtu: int | None
+    """Smallest MTU quoted by a too-big message that fits the answer, if any came. Quotes
+    below a size that got through are lies; their probes are filed as TOO_BIG_BOGUS."""
+    ceiling: int
+    """Largest size probed (the interface MTU)."""
+    floor: int
+    """Smallest size probed."""
+    probes: tuple[ProbeRecord, ...]
+    started_at: float
+    ended_at: float
+    """Driver clock at the first send and at the end, seconds."""
+
+    @property
+    def seconds(self) -> float:
+        return self.ended_at - self.started_at
+
+    @property
+    def bogus_too_big(self) -> tuple[ProbeRecord, ...]:
+        """Too-big messages whose MTU was useless."""
+        return tuple(r for r in self.probes if r.outcome is ProbeOutcome.TOO_BIG_BOGUS)
+
+
+class PathMtuSearch(ProbeEngine):
+    """The path MTU search (a sans-IO engine).
+
+    Args:
+        dst: the destination.
+        ceiling: largest size to probe: the interface MTU toward `dst`.
+        kind: probe kind; TCP_SYN pads a SYN with payload, for hosts that answer one port.
+        dport: destination port for UDP and TCP_SYN.
+        floor: smallest size to probe; defaults to the protocol minimum (68 / 1280).
+        table: sizes for round one (those between floor and ceiling are used).
+        width: at most this many new sizes per later round.
+        ttl: TTL / hop limit of every probe.
+        limits: timeout, rate, burst, budget, attempts.
+        first_id: id of the first probe (engines sharing a transport need distinct ids).
+
+    Raises:
+        UsageError: floor above ceiling, a ceiling below the minimum probe, or a bad target.
+    """
+
+    def __init__(
+        self,
+        *,
+        dst: IPAddress,
+        ceiling: int = 1500,
+        kind: ProbeKind = ProbeKind.ECHO,
+        dport: int | None = None,
+        floor: int | None = None,
+        table: tuple[int, ...] = MODERN_TABLE,
+        width: int = 20,
+        ttl: int = 64,
+        limits: Limits | None = None,
+        first_id: int = 1,
+    ) -> None:
+        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
+        low = max(MIN_MTU[self.family], min_probe_size(self.family, kind))
+        self.floor = low if floor is None else floor
+        self.ceiling = ceiling
+        if not low <= self.floor <= self.ceiling <= 65535:
+            raise UsageError(f"need {low} <= floor {self.floor} <= ceiling {ceiling} <= 65535")
+        if width < 1 or not 1 <= ttl <= 255:
+            raise UsageError("width must be at least 1 and ttl within 1..255")
+        self.width = width
+        self.ttl = ttl
+        self._table = sorted({s for s in (*table, ceiling) if self.floor <= s <= ceiling})
+        self.bounds = SizeBounds(floor=self.floor, ceiling=ceiling, attempts=self.limits.attempts)
+        self._rounds = 0
+        self._hop_limited = False
+        self._local_error = False
+
+    def _plan(self) -> list[tuple[int, int]]:
+        self._rounds += 1
+        if self._rounds == 1:
+            return [(s, self.ttl) for s in self._table]
+        sizes = self.bounds.next_sizes(self.width, table=tuple(self._table))
+        return [(s, self.ttl) for s in sizes]
+
+    def _observe(self, record: ProbeRecord) -> None:
+        size, outcome = record.probe.size, record.outcome
+        if outcome is ProbeOutcome.REACHED:
+            self.bounds.reached(size)
+        elif outcome is ProbeOutcome.TOO_BIG and record.reply is not None:
+            self.bounds.refused(size, record.reply.mtu)
+        elif outcome is ProbeOutcome.TOO_BIG_BOGUS:
+            self.bounds.refused(size)
+        elif outcome in (ProbeOutcome.LOST, ProbeOutcome.UNREACHABLE):
+            # An unreachable (say, administratively prohibited) proves nothing about size.
+            self.bounds.lost(size)
+        elif outcome is ProbeOutcome.TIME_EXCEEDED:
+            self._hop_limited = True
+        elif outcome is ProbeOutcome.LOCAL_ERROR:
+            self._local_error = True
+
+    def _settled(self) -> SearchStop | None:
+        if self._local_error:
+            return SearchStop.ERROR
+        if self._hop_limited:
+            return SearchStop.HOP_LIMIT
+        b = self.bounds
+        if not b.converged:
+            return None
+        if not b.any_reached:
+            # Nothing at or above the floor passed: filtered, unless a too-big explains it.
+            if b.hi_explicit and not b.by_silence:
+                return SearchStop.CONVERGED
+            return SearchStop.ICMP_FILTERED
+        return SearchStop.BLACKHOLE if b.by_silence else SearchStop.CONVERGED
+
+    def result(self) -> PathMtuResult:
+        """The frozen result.
+
+        Returns:
+            A `PathMtuResult`.
+
+        Raises:
+            UsageError: the search has not finished.
+        """
+        if self._stop is None or self.started_at is None or self.ended_at is None:
+            raise UsageError("the path MTU search has not finished")
+        path_mtu = self.bounds.lo if self.bounds.any_reached else None
+        probes = self.records
+        if path_mtu is not None:
+            # A quoted MTU below a size that got through was a lie: file it as useless.
+            probes = tuple(
+                replace(r, outcome=ProbeOutcome.TOO_BIG_BOGUS)
+                if r.outcome is ProbeOutcome.TOO_BIG and r.reply and (r.reply.mtu or 0) < path_mtu
+                else r
+                for r in probes
+            )
+        quoted = [
+            r.reply.mtu
+            for r in probes
+            if r.outcome is ProbeOutcome.TOO_BIG and r.reply and r.reply.mtu is not None
+        ]
+        return PathMtuResult(
+            dst=self.dst,
+            family=self.family,
+            kind=self.kind,
+            dport=self.dport,
+            path_mtu=path_mtu,
+            stop_reason=self._stop,
+            too_big_mtu=min(quoted) if quoted else None,
+            ceiling=self.ceiling,
+            floor=self.floor,
+            probes=probes,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+        )

@@ -1,0 +1,244 @@
+"""Probes and replies as data: what an engine asks a transport to send, and what came back.
+
+Layer: active/. Pure data; no sockets, no bytes, no clock. An engine describes a
+probe (`Probe`), a transport builds the packet with wire/ builders, sends it and
+maps whatever comes back to a `Reply` carrying the same `probe_id`. The engine
+then files the pair as a `ProbeRecord` with its `ProbeOutcome`.
+
+How a transport implements these types:
+
+- Raw sockets (root or CAP_NET_RAW), IPv4 and IPv6: build the whole IP packet of
+  `Probe.size` bytes (IPv4 with DF set when `df`; IPv6 never fragments in
+  flight), TTL / hop limit `Probe.ttl`. Encode `Probe.id` where the reply quotes
+  it back: the ICMP echo identifier/sequence, the UDP source port, the TCP
+  sequence number. ICMP errors (fragmentation-needed, packet-too-big,
+  time-exceeded, unreachable) quote the probe's headers, which map them back.
+- Unprivileged (a UDP socket, like tracepath): `IP_MTU_DISCOVER`/`IPV6_MTU_DISCOVER`
+  set to `IP_PMTUDISC_PROBE` (DF set, the kernel's cached PMTU ignored), `IP_TTL`
+  per probe, `IP_RECVERR`/`IPV6_RECVERR` on; send `Probe.payload_size` bytes of
+  payload. The error queue gives `SO_EE_ORIGIN_ICMP{,6}` entries with the
+  ICMP type, the offender's address and (for too-big) `ee_info` = the MTU; an
+  `EMSGSIZE` raised by `send` itself is a `Reply(kind=TOO_BIG, from_addr=None,
+  mtu=<the local MTU>)`. Only `ProbeKind.UDP` works in this mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv6Address
+
+from mtuscope.errors import UsageError
+
+IPAddress = IPv4Address | IPv6Address
+
+IP_HEADER = {4: 20, 6: 40}
+"""Fixed IP header bytes (IPv4 without options, RFC 791; IPv6, RFC 8200 §3)."""
+
+MIN_MTU = {4: 68, 6: 1280}
+"""Smallest MTU a link may have: RFC 791 (68) and RFC 8200 §5 (1280)."""
+
+MAX_PACKET = 65535
+
+
+class ProbeKind(StrEnum):
+    """What the probe carries."""
+
+    ECHO = "echo"
+    """ICMP / ICMPv6 echo request; the destination answers with an echo reply."""
+    UDP = "udp"
+    """UDP datagram to `dport`; a closed port answers with port-unreachable."""
+    TCP_SYN = "tcp-syn"
+    """A TCP SYN to `dport`, padded with payload to the size; answered by SYN/ACK or RST."""
+
+
+TRANSPORT_HEADER = {ProbeKind.ECHO: 8, ProbeKind.UDP: 8, ProbeKind.TCP_SYN: 20}
+"""Header bytes after the IP header: ICMP echo (RFC 792), UDP (RFC 768), TCP (RFC 9293)."""
+
+
+class ReplyKind(StrEnum):
+    """What came back for a probe."""
+
+    ECHO_REPLY = "echo-reply"
+    TCP_RESPONSE = "tcp-response"
+    """SYN/ACK or RST from the destination."""
+    UDP_RESPONSE = "udp-response"
+    PORT_UNREACHABLE = "port-unreachable"
+    """ICMP port unreachable from the destination itself: it got the whole datagram."""
+    TOO_BIG = "too-big"
+    """ICMP fragmentation-needed (RFC 1191) / ICMPv6 packet-too-big (RFC 4443 §3.2),
+    or EMSGSIZE from the local kernel (`from_addr` None)."""
+    TIME_EXCEEDED = "time-exceeded"
+    UNREACHABLE = "unreachable"
+    """Another destination-unreachable (net, host, administratively prohibited)."""
+    LOCAL_ERROR = "local-error"
+    """The local kernel refused to send (no route, ...); `from_addr` is None."""
+
+
+DESTINATION_KINDS = frozenset(
+    {
+        ReplyKind.ECHO_REPLY,
+        ReplyKind.TCP_RESPONSE,
+        ReplyKind.UDP_RESPONSE,
+        ReplyKind.PORT_UNREACHABLE,
+    }
+)
+"""Replies that prove the probe reached the destination whole."""
+
+
+class ProbeOutcome(StrEnum):
+    """What one probe showed, as the engine filed it."""
+
+    REACHED = "reached"
+    """The destination answered, or (TTL-limited probes) the hop it was aimed at."""
+    TOO_BIG = "too-big"
+    """A too-big message with a usable MTU."""
+    TOO_BIG_BOGUS = "too-big-bogus"
+    """A too-big message whose MTU is useless (0, below the minimum, not below the size)."""
+    TIME_EXCEEDED = "time-exceeded"
+    """Time-exceeded from a hop other than the one aimed at."""
+    UNREACHABLE = "unreachable"
+    LOST = "lost"
+    """No reply before the probe's deadline."""
+    LOCAL_ERROR = "local-error"
+    CANCELLED = "cancelled"
+    """Still in flight when the engine finished; nothing is concluded from it."""
+
+
+class SearchStop(StrEnum):
+    """Why an engine stopped (scamper's ScamperTraceStop habit)."""
+
+    CONVERGED = "converged"
+    """The answer is exact, bounded by a reply and a too-big message or the ceiling."""
+    BLACKHOLE = "blackhole"
+    """The answer is exact, but larger probes vanished without any too-big message."""
+    ICMP_FILTERED = "icmp-filtered"
+    """Not even the smallest probe got an answer: this probe kind is filtered."""
+    HOP_LIMIT = "hop-limit"
+    """The destination was not reached within the TTL limit (or the gap limit)."""
+    BUDGET = "budget"
+    """The probe budget ran out first; the answer is a lower bound."""
+    ERROR = "error"
+    """The local host refused to send."""
+
+
+def min_probe_size(family: int, kind: ProbeKind) -> int:
+    """Smallest packet of this kind: the IP header plus the transport header.
+
+    Args:
+        family: 4 or 6.
+        kind: the probe kind.
+
+    Returns:
+        Size in bytes.
+
+    Raises:
+        UsageError: family is not 4 or 6.
+    """
+    if family not in IP_HEADER:
+        raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+    return IP_HEADER[family] + TRANSPORT_HEADER[kind]
+
+
+def usable_too_big(family: int, mtu: int | None, size: int) -> bool:
+    """Whether a too-big message's MTU can be believed for a probe of `size`.
+
+    Args:
+        family: 4 or 6.
+        mtu: the MTU field (None when the message had none).
+        size: the size of the probe it refused.
+
+    Returns:
+        True when `MIN_MTU[family] <= mtu < size` (RFC 1191 §3: 0 means an old
+        router that does not say; RFC 8201 §4: never below 1280 for IPv6).
+    """
+    return mtu is not None and MIN_MTU[family] <= mtu < size
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe:
+    """One packet to send, described, not encoded."""
+
+    id: int
+    """Unique within one engine run; the transport maps replies back by it."""
+    family: int
+    """4 or 6; must match `dst`."""
+    dst: IPAddress
+    size: int
+    """Whole IP packet, header included, in bytes."""
+    ttl: int
+    """IPv4 TTL / IPv6 hop limit."""
+    kind: ProbeKind
+    dport: int | None = None
+    """Destination port (UDP and TCP_SYN only)."""
+    df: bool = True
+    """IPv4 don't-fragment bit; IPv6 routers never fragment, so it is always True there."""
+
+    def __post_init__(self) -> None:
+        if self.family != self.dst.version:
+            raise UsageError(f"probe family {self.family} does not match {self.dst}")
+        low = min_probe_size(self.family, self.kind)
+        if not low <= self.size <= MAX_PACKET:
+            raise UsageError(f"probe size {self.size} outside {low}..{MAX_PACKET}")
+        if not 1 <= self.ttl <= 255:
+            raise UsageError(f"TTL {self.ttl} outside 1..255")
+        if self.id < 0:
+            raise UsageError(f"probe id {self.id} is negative")
+        if self.kind is ProbeKind.ECHO:
+            if self.dport is not None:
+                raise UsageError("an ICMP echo probe has no port")
+        elif self.dport is None or not 1 <= self.dport <= 65535:
+            raise UsageError(f"a {self.kind.value} probe needs a port 1..65535, not {self.dport}")
+        if self.family == 6 and not self.df:
+            raise UsageError("IPv6 routers never fragment: df must stay True")
+
+    @property
+    def payload_size(self) -> int:
+        """Bytes after the IP and transport headers (what a UDP socket sends)."""
+        return self.size - min_probe_size(self.family, self.kind)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """What a transport received for one probe."""
+
+    probe_id: int
+    kind: ReplyKind
+    from_addr: IPAddress | None
+    """Who sent it; None when the local kernel answered (EMSGSIZE, ENETUNREACH)."""
+    mtu: int | None = None
+    """The MTU field of a too-big message, as received (may be useless: 0, tiny, too large)."""
+    ttl: int | None = None
+    """TTL / hop limit of the reply as it arrived."""
+    rtt: float | None = None
+    """Seconds, if the transport timed it; engines otherwise use their own send time."""
+
+    def __post_init__(self) -> None:
+        if self.mtu is not None and not 0 <= self.mtu <= 0xFFFFFFFF:
+            raise UsageError(f"too-big MTU {self.mtu} does not fit its 32-bit field")
+
+    @property
+    def reached(self) -> bool:
+        """True when the reply proves the probe reached the destination whole."""
+        return self.kind in DESTINATION_KINDS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeRecord:
+    """A probe, when it left, and what became of it: the evidence behind every result."""
+
+    probe: Probe
+    sent_at: float
+    """Seconds on the driver's clock."""
+    reply: Reply | None
+    replied_at: float | None
+    outcome: ProbeOutcome
+
+    @property
+    def rtt(self) -> float | None:
+        """Round-trip time in seconds, if answered."""
+        if self.reply is None or self.replied_at is None:
+            return None
+        if self.reply.rtt is not None:
+            return self.reply.rtt
+        return self.replied_at - self.sent_at

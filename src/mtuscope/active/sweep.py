@@ -1,0 +1,180 @@
+"""DF sweep: every size of a range, like a router's extended ping, one row per size.
+
+Layer: active/. A sans-IO engine (see engine.py): no sockets, no sleeping, no clock.
+Unlike the path MTU search it draws no conclusions while it runs: it sends
+each size `count` times (rate-limited, all in one round) and tabulates what
+came back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.probe import (
+    IPAddress,
+    ProbeKind,
+    ProbeOutcome,
+    ProbeRecord,
+    SearchStop,
+    min_probe_size,
+)
+from mtuscope.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepRow:
+    """What happened to the probes of one size."""
+
+    size: int
+    sent: int
+    reached: int
+    """Probes the destination answered."""
+    too_big: int
+    """Too-big messages (usable MTU or not)."""
+    lost: int
+    other: int
+    """Time-exceeded, unreachable, local errors."""
+    mtus: tuple[int, ...]
+    """Distinct MTU values quoted by the too-big messages, ascending."""
+    min_rtt_ms: float | None
+    """Fastest answer from the destination, milliseconds."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepResult:
+    """The per-size table of a DF sweep."""
+
+    dst: IPAddress
+    family: int
+    kind: ProbeKind
+    dport: int | None
+    rows: tuple[SweepRow, ...]
+    """One per size, ascending."""
+    stop_reason: SearchStop
+    """CONVERGED when every size was sent and settled; BUDGET or ERROR otherwise."""
+    probes: tuple[ProbeRecord, ...]
+    started_at: float
+    ended_at: float
+
+    @property
+    def largest_reached(self) -> int | None:
+        """Largest size the destination answered at least once."""
+        sizes = [r.size for r in self.rows if r.reached]
+        return max(sizes) if sizes else None
+
+
+class DfSweep(ProbeEngine):
+    """A DF sweep over `start..stop` in steps of `step` (a sans-IO engine).
+
+    Args:
+        dst: the destination.
+        start, stop: first and last size, bytes (both included when the step lands on stop).
+        step: size increment.
+        count: probes per size.
+        kind, dport: probe kind and port.
+        ttl: TTL / hop limit.
+        limits: timeout, rate, burst, budget.
+        first_id: id of the first probe.
+
+    Raises:
+        UsageError: an empty or impossible range, or more probes than the budget allows.
+    """
+
+    def __init__(
+        self,
+        *,
+        dst: IPAddress,
+        start: int,
+        stop: int,
+        step: int = 1,
+        count: int = 1,
+        kind: ProbeKind = ProbeKind.ECHO,
+        dport: int | None = None,
+        ttl: int = 64,
+        limits: Limits | None = None,
+        first_id: int = 1,
+    ) -> None:
+        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
+        low = min_probe_size(self.family, kind)
+        if not low <= start <= stop <= 65535 or step < 1 or count < 1 or not 1 <= ttl <= 255:
+            raise UsageError(f"need {low} <= start <= stop <= 65535, step >= 1, count >= 1")
+        self.sizes = tuple(range(start, stop + 1, step))
+        self.count = count
+        self.ttl = ttl
+        if len(self.sizes) * count > self.limits.budget:
+            raise UsageError(
+                f"a sweep of {len(self.sizes)} sizes x {count} needs "
+                f"{len(self.sizes) * count} probes, over the budget of {self.limits.budget}"
+            )
+        self._planned = False
+        self._local_error = False
+
+    def _plan(self) -> list[tuple[int, int]]:
+        if self._planned:
+            return []
+        self._planned = True
+        return [(s, self.ttl) for s in self.sizes for _ in range(self.count)]
+
+    def _observe(self, record: ProbeRecord) -> None:
+        if record.outcome is ProbeOutcome.LOCAL_ERROR:
+            self._local_error = True
+
+    def _settled(self) -> SearchStop | None:
+        return SearchStop.ERROR if self._local_error else None
+
+    def result(self) -> SweepResult:
+        """The frozen per-size table.
+
+        Returns:
+            A `SweepResult`.
+
+        Raises:
+            UsageError: the sweep has not finished.
+        """
+        if self._stop is None or self.started_at is None or self.ended_at is None:
+            raise UsageError("the sweep has not finished")
+        records = self.records
+        rows = []
+        for size in self.sizes:
+            mine = [r for r in records if r.probe.size == size]
+            outcomes = [r.outcome for r in mine]
+            rtts = [r.rtt for r in mine if r.outcome is ProbeOutcome.REACHED and r.rtt is not None]
+            big = (ProbeOutcome.TOO_BIG, ProbeOutcome.TOO_BIG_BOGUS)
+            rows.append(
+                SweepRow(
+                    size=size,
+                    sent=len(mine),
+                    reached=outcomes.count(ProbeOutcome.REACHED),
+                    too_big=sum(1 for o in outcomes if o in big),
+                    lost=outcomes.count(ProbeOutcome.LOST),
+                    other=sum(
+                        1
+                        for o in outcomes
+                        if o not in big
+                        and o
+                        not in (ProbeOutcome.REACHED, ProbeOutcome.LOST, ProbeOutcome.CANCELLED)
+                    ),
+                    mtus=tuple(
+                        sorted(
+                            {
+                                r.reply.mtu
+                                for r in mine
+                                if r.outcome in big and r.reply and r.reply.mtu is not None
+                            }
+                        )
+                    ),
+                    min_rtt_ms=round(min(rtts) * 1000.0, 3) if rtts else None,
+                )
+            )
+        return SweepResult(
+            dst=self.dst,
+            family=self.family,
+            kind=self.kind,
+            dport=self.dport,
+            rows=tuple(rows),
+            stop_reason=self._stop,
+            probes=records,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+        )

@@ -1,0 +1,1 @@
+"""Tests of mtuscope.active: the sans-IO probe engines against FakePath."""

@@ -1,0 +1,162 @@
+"""A network path in memory that answers `Probe`s the way real routers do (STYLE.md §8).
+
+The host is node 0, the routers are nodes 1..n-1 and the destination is node n.
+`hop_mtus[i]` is the MTU of the link from node i to node i+1. A probe travels link
+by link:
+
+- node i (i >= 1) about to send a packet larger than link i's MTU answers with a
+  too-big message carrying that MTU (`icmp="sent"`), says nothing
+  (`icmp="blocked"`), or sends one with a useless MTU (`icmp="bogus-mtu"`);
+- the host itself refuses sizes above its own interface MTU (EMSGSIZE, no
+  address); sizes its interface accepts but link 0 cannot carry vanish (a
+  mismatch on the host's first link);
+- a router whose TTL runs out sends time-exceeded (Linux checks the TTL before
+  the MTU of the next link, as `ip_forward` does);
+- the destination answers the probe kinds in `answers` and ignores the rest;
+- each probe is lost (going or coming back) with probability `loss`, from `seed`.
+
+`run(engine, path)` is the driver loop of STYLE.md §2 on a simulated clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from mtuscope.active.engine import ProbeEngine
+from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+
+_ANSWER = {
+    ProbeKind.ECHO: ReplyKind.ECHO_REPLY,
+    ProbeKind.TCP_SYN: ReplyKind.TCP_RESPONSE,
+    ProbeKind.UDP: ReplyKind.PORT_UNREACHABLE,
+}
+
+
+def router(family: int, hop: int) -> IPAddress:
+    """Address of router `hop` (documentation prefixes only)."""
+    if family == 4:
+        return IPv4Address(f"198.51.100.{hop}")
+    return IPv6Address(f"2001:db8:1::{hop:x}")
+
+
+def destination(family: int) -> IPAddress:
+    return ip_address("203.0.113.10" if family == 4 else "2001:db8:2::10")
+
+
+@dataclass
+class FakePath:
+    hop_mtus: list[int]
+    icmp: str = "sent"
+    """"sent", "blocked" (too-big withheld; time-exceeded still sent) or "bogus-mtu"."""
+    family: int = 4
+    local_mtu: int | None = None
+    """The host's interface MTU; defaults to `hop_mtus[0]`."""
+    loss: float = 0.0
+    seed: int = 0
+    answers: frozenset[ProbeKind] = frozenset(ProbeKind)
+    bogus_mtu: int = 0
+    time_exceeded: bool = True
+    mute: frozenset[int] = frozenset()
+    """Routers (by hop number) that send no ICMP at all ("*" in a traceroute)."""
+    hop_delay: float = 0.004
+    """One-way seconds per link."""
+    sent: list[Probe] = field(default_factory=list)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        if self.local_mtu is None:
+            self.local_mtu = self.hop_mtus[0]
+
+    @property
+    def dst(self) -> IPAddress:
+        return destination(self.family)
+
+    @property
+    def true_pmtu(self) -> int:
+        assert self.local_mtu is not None
+        return min(self.local_mtu, *self.hop_mtus)
+
+    def hop_mtu(self, hop: int) -> int:
+        """The true MTU toward hop `hop` (1-based; the destination is hop len(hop_mtus))."""
+        assert self.local_mtu is not None
+        return min(self.local_mtu, *self.hop_mtus[:hop])
+
+    def send(self, probe: Probe) -> tuple[float, Reply] | None:
+        """What comes back for `probe`, after how many seconds; None for silence."""
+        self.sent.append(probe)
+        assert self.local_mtu is not None
+        if probe.size > self.local_mtu:
+            return 0.0, Reply(
+                probe_id=probe.id, kind=ReplyKind.TOO_BIG, from_addr=None, mtu=self.local_mtu
+            )
+        if self.loss and self._rng.random() < self.loss:
+            return None
+        n = len(self.hop_mtus)
+        for node in range(n + 1):
+            back = 2 * self.hop_delay * max(node, 1)
+            if node == n:
+                if probe.kind not in self.answers:
+                    return None
+                return back, Reply(
+                    probe_id=probe.id, kind=_ANSWER[probe.kind], from_addr=self.dst, ttl=64 - n
+                )
+            if node >= 1 and probe.ttl <= node:
+                if not self.time_exceeded or node in self.mute:
+                    return None
+                return back, Reply(
+                    probe_id=probe.id,
+                    kind=ReplyKind.TIME_EXCEEDED,
+                    from_addr=router(self.family, node),
+                    ttl=64 - node,
+                )
+            if probe.size > self.hop_mtus[node]:
+                if node == 0 or self.icmp == "blocked" or node in self.mute:
+                    return None
+                mtu = self.hop_mtus[node] if self.icmp == "sent" else self.bogus_mtu
+                return back, Reply(
+                    probe_id=probe.id,
+                    kind=ReplyKind.TOO_BIG,
+                    from_addr=router(self.family, node),
+                    mtu=mtu,
+                    ttl=64 - node,
+                )
+        raise AssertionError("unreachable")
+
+
+@dataclass
+class RunStats:
+    seconds: float
+    probes: int
+    steps: int
+
+
+def run(
+    engine: ProbeEngine, path: FakePath, *, start: float = 100.0, max_steps: int = 100_000
+) -> RunStats:
+    """Drive `engine` against `path` on a simulated clock until it finishes."""
+    now = start
+    pending: list[tuple[float, int, Reply]] = []
+    steps = 0
+    while not engine.finished:
+        steps += 1
+        assert steps < max_steps, "the engine did not finish"
+        for probe in engine.probes_due(now):
+            answer = path.send(probe)
+            if answer is not None:
+                heapq.heappush(pending, (now + answer[0], probe.id, answer[1]))
+        if engine.finished:
+            break
+        deadline = engine.deadline()
+        assert deadline is not None
+        if pending and pending[0][0] <= deadline:
+            now = max(now, pending[0][0])
+            _, _, reply = heapq.heappop(pending)
+            engine.on_reply(reply, now)
+        else:
+            now = max(now, deadline)
+            engine.on_timeout(now)
+    return RunStats(seconds=now - start, probes=engine.sent, steps=steps)

@@ -1,0 +1,98 @@
+"""The shared engine machinery: rate limit, timeouts, budget, late and stray replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtuscope.active.engine import Limits, TokenBucket
+from mtuscope.active.path_mtu import PathMtuSearch
+from mtuscope.active.probe import ProbeOutcome, Reply, ReplyKind, SearchStop
+from mtuscope.errors import UsageError
+
+from .fakepath import FakePath, run
+
+
+def test_token_bucket_bursts_then_paces() -> None:
+    bucket = TokenBucket(rate=10.0, burst=3)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.ready_at() == pytest.approx(0.1)
+    assert not bucket.take(0.05)
+    assert bucket.take(0.1)
+    assert bucket.take(10.0) and bucket.take(10.0) and bucket.take(10.0)
+    assert not bucket.take(10.0)  # refills never beyond the burst
+
+
+@pytest.mark.parametrize(
+    "kw", [{"timeout": 0}, {"rate": -1}, {"burst": 0}, {"budget": 0}, {"attempts": 0}]
+)
+def test_limits_are_checked(kw: dict[str, float]) -> None:
+    with pytest.raises(UsageError):
+        Limits(**kw)  # type: ignore[arg-type]
+
+
+def test_rate_limit_spaces_the_probes() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(rate=5.0, burst=2))
+    run(engine, path)
+    times = sorted(r.sent_at for r in engine.result().probes)
+    # at most `burst` probes in any window shorter than one refill interval
+    for i in range(len(times) - 2):
+        assert times[i + 2] - times[i] >= 0.2 - 1e-9
+    assert engine.result().path_mtu == 1400
+
+
+def test_driver_protocol_by_hand() -> None:
+    path = FakePath(hop_mtus=[1500, 1500])
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=2.0), first_id=100)
+    assert not engine.finished
+    first = engine.probes_due(now=10.0)
+    assert [p.id for p in first] == list(range(100, 112))
+    assert engine.probes_due(now=10.0) == []  # the round is out; nothing more yet
+    assert engine.deadline() == pytest.approx(12.0)
+    # a stray reply (unknown id) changes nothing
+    engine.on_reply(Reply(probe_id=7, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), now=10.1)
+    assert engine.sent == 12 and not engine.finished
+    # the deadline passes with no replies: every probe is lost, and the next round is planned
+    engine.on_timeout(now=12.0)
+    assert all(r.outcome is ProbeOutcome.LOST for r in engine.records)
+    # a late reply to a lost probe still counts: the 1500-byte probe did get through
+    late = next(r for r in engine.records if r.probe.size == 1500)
+    engine.on_reply(
+        Reply(probe_id=late.probe.id, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), now=12.5
+    )
+    assert engine.finished
+    result = engine.result()
+    assert result.path_mtu == 1500 and result.stop_reason is SearchStop.CONVERGED
+    assert result.started_at == 10.0 and result.ended_at == 12.5
+    assert engine.deadline() is None and engine.probes_due(now=13.0) == []
+
+
+def test_queued_probes_wait_for_a_token() -> None:
+    path = FakePath(hop_mtus=[1500, 1500])
+    engine = PathMtuSearch(dst=path.dst, table=(1400,), limits=Limits(burst=1, rate=1000.0))
+    sent = engine.probes_due(now=0.0)
+    assert [p.size for p in sent] == [1400]
+    # 1500 (the ceiling) is still queued; 1400's reply alone cannot finish the search
+    engine.on_reply(Reply(probe_id=sent[0].id, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), 0.01)
+    nxt = engine.probes_due(now=0.01)
+    assert [p.size for p in nxt] == [1500]
+    engine.on_reply(Reply(probe_id=nxt[0].id, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), 0.02)
+    assert engine.finished and engine.result().path_mtu == 1500
+
+
+def test_local_error_stops_with_error() -> None:
+    path = FakePath(hop_mtus=[1500])
+    engine = PathMtuSearch(dst=path.dst)
+    probes = engine.probes_due(now=0.0)
+    engine.on_reply(Reply(probe_id=probes[0].id, kind=ReplyKind.LOCAL_ERROR, from_addr=None), 0.0)
+    result = engine.result()
+    assert result.stop_reason is SearchStop.ERROR
+    assert result.path_mtu is None
+    assert sum(r.outcome is ProbeOutcome.CANCELLED for r in result.probes) == len(probes) - 1
+
+
+def test_time_exceeded_means_hop_limit() -> None:
+    path = FakePath(hop_mtus=[1500, 1500, 1500])
+    engine = PathMtuSearch(dst=path.dst, ttl=2)
+    run(engine, path)
+    assert engine.result().stop_reason is SearchStop.HOP_LIMIT

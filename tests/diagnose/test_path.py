@@ -1,0 +1,192 @@
+"""diagnose_path and path_body on results of the real engines run against FakePath."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from mtuscope.active.hop_trace import HopTrace, HopTraceResult
+from mtuscope.active.mss import Direction, MssObservation, TransferObservation
+from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
+from mtuscope.active.probe import ProbeKind
+from mtuscope.diagnose.findings import Finding, Severity
+from mtuscope.diagnose.path import diagnose_path, path_body
+from mtuscope.errors import UsageError
+from mtuscope.report.model import Report
+from mtuscope.report.schema import validate_report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from active.fakepath import FakePath, run  # noqa: E402  (tests/ is not a package)
+
+
+def measure(path: FakePath, **kw: object) -> tuple[PathMtuResult, HopTraceResult]:
+    assert path.local_mtu is not None
+    search = PathMtuSearch(dst=path.dst, ceiling=path.local_mtu, **kw)  # type: ignore[arg-type]
+    run(search, path)
+    pmtu = search.result()
+    trace = HopTrace(dst=path.dst, ceiling=path.local_mtu, pmtu=pmtu, **kw)  # type: ignore[arg-type]
+    run(trace, path, start=200.0)
+    return pmtu, trace.result()
+
+
+def kinds(findings: tuple[Finding, ...]) -> list[str]:
+    return [f.kind for f in findings]
+
+
+def probe_ids(pmtu: PathMtuResult, trace: HopTraceResult | None) -> set[int]:
+    return {r.probe.id for r in (*pmtu.probes, *(trace.probes if trace else ()))}
+
+
+def assert_evidence_is_real(findings: tuple[Finding, ...], ids: set[int]) -> None:
+    for f in findings:
+        assert f.advice and "\n" not in f.summary
+        for e in f.evidence:
+            assert e.probe is None or e.probe in ids, (f.kind, e)
+
+
+def test_clean_path_has_no_findings() -> None:
+    pmtu, trace = measure(FakePath(hop_mtus=[1500, 1500, 1500]))
+    assert diagnose_path(pmtu, trace, None) == ()
+
+
+def test_black_hole_names_the_link_and_the_byte() -> None:
+    pmtu, trace = measure(FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"))
+    found = diagnose_path(pmtu, trace, None)
+    assert kinds(found) == ["mtu-drop", "pmtud-blackhole"]
+    drop, hole = found
+    assert drop.severity is Severity.WARNING
+    assert drop.summary == (
+        "MTU drops to 1400 between hop 1 198.51.100.1 and hop 2 198.51.100.2 "
+        "(from 1500, with no too-big message)"
+    )
+    assert drop.facts["to_mtu"] == 1400 and drop.facts["hop"] == 2
+    refused = [e for e in drop.evidence if e.field == "probe.size"]
+    assert refused and all(isinstance(e.observed, int) and e.observed > 1400 for e in refused)
+    assert hole.severity is Severity.ERROR
+    assert hole.facts["path_mtu"] == 1400
+    assert "above 1400 bytes" in hole.summary and "hop 1 198.51.100.1" in hole.summary
+    sizes = [e.observed for e in hole.evidence]
+    assert sizes[0] == 1400 and all(isinstance(s, int) and s > 1400 for s in sizes[1:])
+    assert_evidence_is_real(found, probe_ids(pmtu, trace))
+
+
+def test_drop_with_icmp_is_info_with_its_likely_encapsulation() -> None:
+    pmtu, trace = measure(FakePath(hop_mtus=[1500, 1450, 1500]))
+    found = diagnose_path(pmtu, trace, None)
+    assert kinds(found) == ["mtu-drop"]
+    assert found[0].severity is Severity.INFO
+    assert "VXLAN" in found[0].summary
+    body = path_body(pmtu, trace, None)
+    assert body["mtu_drop"]["likely_encapsulation"][0]["label"] == "VXLAN over IPv4"
+    assert body["mtu_drop"]["likely_encapsulation"][0]["overhead"] == 50
+
+
+def test_bogus_too_big_is_a_pmtud_failure() -> None:
+    pmtu, trace = measure(FakePath(hop_mtus=[1500, 1400, 1500], icmp="bogus-mtu"))
+    found = diagnose_path(pmtu, trace, None)
+    assert "pmtud-failure" in kinds(found)
+    failure = next(f for f in found if f.kind == "pmtud-failure")
+    assert failure.severity is Severity.WARNING
+    assert "198.51.100.1" in failure.summary and "(0)" in failure.summary
+    assert all(e.observed == 0 for e in failure.evidence)
+    assert "pmtud-blackhole" not in kinds(found)
+    assert_evidence_is_real(found, probe_ids(pmtu, trace))
+
+
+def test_first_link_mismatch() -> None:
+    pmtu, trace = measure(FakePath(hop_mtus=[1400, 1500, 1500], local_mtu=1500))
+    found = diagnose_path(pmtu, trace, None)
+    assert kinds(found) == ["mtu-drop", "pmtud-failure", "pmtud-blackhole"]
+    assert "between this host and hop 1 198.51.100.1" in found[0].summary
+    assert "interface MTU 1500" in found[1].summary and found[1].severity is Severity.ERROR
+    assert_evidence_is_real(found, probe_ids(pmtu, trace))
+
+
+def test_undersized_pmtu() -> None:
+    pmtu, trace = measure(FakePath(hop_mtus=[1500, 552, 1500]))
+    found = diagnose_path(pmtu, trace, None)
+    assert "undersized-pmtu" in kinds(found)
+    small = next(f for f in found if f.kind == "undersized-pmtu")
+    assert small.facts["path_mtu"] == 552
+    big, _ = measure(FakePath(hop_mtus=[1500, 600, 1500]))
+    assert "undersized-pmtu" not in kinds(diagnose_path(big, None, None))
+
+
+def test_mss_findings() -> None:
+    pmtu, _ = measure(FakePath(hop_mtus=[1500, 1400, 1500]))
+    over = MssObservation(family=4, server_announced=1460, effective=1460, probe_id=900)
+    found = diagnose_path(pmtu, None, over)
+    assert kinds(found) == ["oversized-mss"]
+    assert found[0].severity is Severity.ERROR
+    assert found[0].evidence[0].probe == 900 and found[0].evidence[1].expected == 1500
+    fits = MssObservation(family=4, server_announced=1460, effective=1360, probe_id=900)
+    found = diagnose_path(pmtu, None, fits)
+    assert kinds(found) == ["undersized-mss"] and found[0].severity is Severity.INFO
+    good = MssObservation(family=4, server_announced=1460, effective=1360)
+    assert diagnose_path(pmtu, None, good) == ()  # no probe to cite: no undersized finding
+
+
+def test_stalled_download_is_a_black_hole_on_the_reverse_path() -> None:
+    pmtu, _ = measure(FakePath(hop_mtus=[1500, 1500]))
+    stalled = TransferObservation(
+        direction=Direction.DOWNLOAD,
+        handshake_ok=True,
+        expected_bytes=65536,
+        moved_bytes=2896,
+        stalled=True,
+    )
+    mss = MssObservation(family=4, server_announced=1460, probe_id=77, transfer=stalled)
+    found = diagnose_path(pmtu, None, mss)
+    assert kinds(found) == ["pmtud-blackhole"]
+    assert "reverse path" in found[0].summary and found[0].evidence[0].probe == 77
+
+
+def test_mismatched_inputs_are_refused() -> None:
+    pmtu, _ = measure(FakePath(hop_mtus=[1500]))
+    other, trace6 = measure(FakePath(hop_mtus=[1500], family=6))
+    with pytest.raises(UsageError):
+        diagnose_path(pmtu, trace6, None)
+    with pytest.raises(UsageError):
+        diagnose_path(pmtu, None, MssObservation(family=6))
+    assert other.family == 6
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"),
+        FakePath(hop_mtus=[1500, 1280, 1500], family=6),
+        FakePath(hop_mtus=[1500, 1500], answers=frozenset({ProbeKind.TCP_SYN})),
+    ],
+)
+def test_path_body_follows_the_contract(path: FakePath) -> None:
+    pmtu, trace = measure(path)
+    mss = MssObservation(family=path.family, server_announced=1460, effective=1400, probe_id=1)
+    body = path_body(pmtu, trace, mss, port=443)
+    doc = Report(
+        kind="path",
+        inputs=(str(path.dst),),
+        findings=diagnose_path(pmtu, trace, mss),
+        body=body,
+    ).to_dict()
+    validate_report(doc)
+    json.dumps(doc)
+    assert doc["target"] == {"address": str(path.dst), "port": 443}
+    assert doc["family"] == path.family
+    assert doc["pmtu"] == pmtu.path_mtu
+    assert doc["stop_reason"] == pmtu.stop_reason.value
+    assert doc["mss"] == {"server_announced": 1460, "effective": 1400, "combined": 1400}
+    assert doc["probes"]["sent"] == len(pmtu.probes) + len(trace.probes)
+    assert 0 < doc["probes"]["answered"] <= doc["probes"]["sent"]
+    assert [h["ttl"] for h in doc["hops"]] == list(range(1, len(doc["hops"]) + 1))
+
+
+def test_path_body_without_trace_or_mss() -> None:
+    pmtu, _ = measure(FakePath(hop_mtus=[1500, 1492]))
+    body = path_body(pmtu, None, None)
+    assert body["hops"] == [] and body["mtu_drop"] is None
+    assert body["pmtu"] == 1492 and body["target"]["port"] is None
+    assert body["mss"] == {"server_announced": None, "effective": None, "combined": None}
