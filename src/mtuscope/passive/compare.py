@@ -1,0 +1,397 @@
+"""The same TCP connections seen at two capture points: what changed in between.
+
+Layer: passive/. Pure functions over two `CaptureSummary`s (see
+`compare_summary`); no I/O, no clock. Findings and wording are diagnose/'s.
+
+Per matched connection (see `compare_match` for the pairing) this compares,
+direction by direction (client->server, server->client):
+
+- the MSS announced in the SYN / SYN-ACK at each point (`mss-rewritten`);
+- the initial sequence numbers (`isn-rewritten`, with the offset mod 2**32);
+- window scale, SACK-permitted and timestamps options (`tcp-option-changed`);
+- the data segments, fingerprinted by (relative sequence offset, length): a
+  transmission at one point with no counterpart at the other is
+  `lost-between-points`; a segment at one point that the other saw as several
+  smaller ones, which that point never re-sent in pieces itself, was
+  coalesced by the capturing host (TSO/GSO when it sends, GRO/LRO when it
+  receives) and is an `offload-artifact`, not a loss. Segments sent outside
+  the other capture's time span are left out.
+
+The point nearer the client is told by the SYN's TTL (higher nearer the
+sender), else the SYN/ACK's, else the SYN -> SYN/ACK gap (a full round trip
+near the client, almost nothing near the server).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from mtuscope.capture.table import address_text
+from mtuscope.passive.compare_match import (
+    WINDOW_NS,
+    ClockOffset,
+    match_connections,
+    refine_offset,
+    rough_offset,
+)
+from mtuscope.passive.compare_segments import SegIndex, unseen
+from mtuscope.passive.compare_summary import CaptureSummary
+from mtuscope.passive.ttl import initial_ttl_guess
+
+DIRECTIONS = ("client->server", "server->client")
+MAX_SEGMENT_CHANGES = 20
+"""Lost or offloaded segments listed per connection and direction (all are counted)."""
+MAX_PIECES = 8
+"""Frames of the other point listed for one offloaded segment."""
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One difference between the two points for a matched connection."""
+
+    kind: str
+    """Finding kind: mss-rewritten, isn-rewritten, tcp-option-changed,
+    lost-between-points or offload-artifact."""
+    direction: str
+    """"client->server" or "server->client"."""
+    field: str
+    """Wireshark field name of what differs ("tcp.options.mss_val", "tcp.len")."""
+    a: int | str | None
+    """Value at A (None: not seen / option absent)."""
+    b: int | str | None
+    """Value at B."""
+    frames_a: tuple[int, ...]
+    frames_b: tuple[int, ...]
+    delta: int | None = None
+    """B minus A (ISN: mod 2**32; offload: pieces at the other point)."""
+    seen_at: str | None = None
+    """For segments: "a" or "b", the point that saw the segment."""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Handshake:
+    """A connection as one point saw it."""
+
+    id: int
+    family: int
+    client: str
+    client_port: int
+    server: str
+    server_port: int
+    first_frame: int
+    syn_frame: int | None
+    synack_frame: int | None
+    mss: tuple[int | None, int | None]
+    """MSS announced (client in SYN, server in SYN/ACK); None: no option or not seen."""
+    isn: tuple[int | None, int | None]
+    wscale: tuple[int | None, int | None]
+    sack_perm: tuple[bool | None, bool | None]
+    timestamps: tuple[bool | None, bool | None]
+    ttl: tuple[int | None, int | None]
+    """TTL of the SYN and of the SYN/ACK at this point."""
+    handshake_gap_ns: int | None
+    """SYN -> SYN/ACK time at this point."""
+    data_segments: tuple[int, int]
+    max_segment: tuple[int, int]
+    """Largest payload seen per direction."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionComparison:
+    a: Handshake
+    b: Handshake
+    score: float
+    """Pairing score (see `compare_match.match_connections`)."""
+    client_side: str | None
+    """"a" or "b": the point nearer the client; None when nothing tells."""
+    nat: tuple[str, ...]
+    """What was translated: "client address", "client port", "server address", "server port"."""
+    changes: tuple[Change, ...]
+    lost: tuple[int, int]
+    """Segment transmissions missing at the other point, per direction."""
+    offloaded: tuple[int, int]
+    """Segments coalesced by a capturing host, per direction."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IcmpSeen:
+    capture: str
+    point: str
+    """"a" or "b"."""
+    frame: int
+    sender: str
+    mtu: int
+    ttl: int
+    initial_ttl_guess: int
+    connection: int | None
+    """Connection id at this point of the quoted flow."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompareResult:
+    capture_a: str
+    capture_b: str
+    offset: ClockOffset
+    matches: tuple[ConnectionComparison, ...]
+    only_a: tuple[Handshake, ...]
+    only_b: tuple[Handshake, ...]
+    icmp: tuple[IcmpSeen, ...]
+    connections: tuple[int, int]
+
+
+def _opt_int(v: Any) -> int | None:
+    return None if v is None or int(v) < 0 else int(v)
+
+
+def _opt_bool(v: Any, present: bool) -> bool | None:
+    return bool(v) if present else None
+
+
+def _handshakes(s: CaptureSummary) -> dict[int, Handshake]:
+    stats = s.segs.group_by("id", "cdir").agg(pl.len().alias("n"), pl.col("len").max().alias("big"))
+    per: dict[tuple[int, int], tuple[int, int]] = {
+        (int(r["id"]), int(r["cdir"])): (int(r["n"]), int(r["big"]))
+        for r in stats.iter_rows(named=True)
+    }
+    out = {}
+    for r in s.conns.iter_rows(named=True):
+        i = int(r["id"])
+        syn, sa = r["syn_frame"] is not None, r["sa_frame"] is not None
+        c2s, s2c = per.get((i, 0), (0, 0)), per.get((i, 1), (0, 0))
+        out[i] = Handshake(
+            id=i,
+            family=int(r["family"]),
+            client=address_text(r["client_hi"], r["client_lo"]),
+            client_port=int(r["client_port"]),
+            server=address_text(r["server_hi"], r["server_lo"]),
+            server_port=int(r["server_port"]),
+            first_frame=int(r["first_frame"]),
+            syn_frame=r["syn_frame"],
+            synack_frame=r["sa_frame"],
+            mss=(_opt_int(r["syn_mss"]), _opt_int(r["sa_mss"])),
+            isn=(_opt_int(r["syn_seq"]), _opt_int(r["sa_seq"])),
+            wscale=(_opt_int(r["syn_ws"]), _opt_int(r["sa_ws"])),
+            sack_perm=(_opt_bool(r["syn_sack"], syn), _opt_bool(r["sa_sack"], sa)),
+            timestamps=(_opt_bool(r["syn_tso"], syn), _opt_bool(r["sa_tso"], sa)),
+            ttl=(r["syn_ttl"], r["sa_ttl"]),
+            handshake_gap_ns=r["sa_ts"] - r["syn_ts"] if syn and sa else None,
+            data_segments=(c2s[0], s2c[0]),
+            max_segment=(c2s[1], s2c[1]),
+        )
+    return out
+
+
+def _client_side(ha: Handshake, hb: Handshake) -> str | None:
+    (sa, aa), (sb, ab) = ha.ttl, hb.ttl
+    if sa is not None and sb is not None and sa != sb:
+        return "a" if sa > sb else "b"
+    if aa is not None and ab is not None and aa != ab:
+        return "a" if aa < ab else "b"
+    ga, gb = ha.handshake_gap_ns, hb.handshake_gap_ns
+    if ga is not None and gb is not None and ga != gb:
+        return "a" if ga > gb else "b"
+    return None
+
+
+def _frames(*values: int | None) -> tuple[int, ...]:
+    return tuple(v for v in values if v is not None)
+
+
+def _handshake_changes(ha: Handshake, hb: Handshake) -> list[Change]:
+    out: list[Change] = []
+    for d, name in enumerate(DIRECTIONS):
+        fa = _frames(ha.syn_frame if d == 0 else ha.synack_frame)
+        fb = _frames(hb.syn_frame if d == 0 else hb.synack_frame)
+        if not fa or not fb:
+            continue  # the SYN (or SYN/ACK) was not seen at both points
+        ma, mb = ha.mss[d], hb.mss[d]
+        if ma != mb:
+            delta = mb - ma if ma is not None and mb is not None else None
+            out.append(
+                Change(
+                    kind="mss-rewritten", direction=name, field="tcp.options.mss_val",
+                    a=ma, b=mb, frames_a=fa, frames_b=fb, delta=delta,
+                )
+            )  # fmt: skip
+        ia, ib = ha.isn[d], hb.isn[d]
+        if ia is not None and ib is not None and ia != ib:
+            out.append(
+                Change(
+                    kind="isn-rewritten", direction=name, field="tcp.seq_raw",
+                    a=ia, b=ib, frames_a=fa, frames_b=fb, delta=(ib - ia) % (1 << 32),
+                )
+            )  # fmt: skip
+        opts: tuple[tuple[str, int | bool | None, int | bool | None], ...] = (
+            ("tcp.options.wscale.shift", ha.wscale[d], hb.wscale[d]),
+            ("tcp.options.sack_perm", ha.sack_perm[d], hb.sack_perm[d]),
+            ("tcp.options.timestamp", ha.timestamps[d], hb.timestamps[d]),
+        )
+        for field, va, vb in opts:
+            if va == vb:
+                continue
+            how = (
+                "added" if va in (None, False) else "stripped" if vb in (None, False) else "changed"
+            )
+            out.append(
+                Change(
+                    kind="tcp-option-changed", direction=name, field=field,
+                    a=_shown(va), b=_shown(vb), frames_a=fa, frames_b=fb, note=how,
+                )
+            )  # fmt: skip
+    return out
+
+
+def _shown(v: int | bool | None) -> int | str | None:
+    if isinstance(v, bool):
+        return "present" if v else "absent"
+    return "absent" if v is None else v
+
+
+def _segment_changes(
+    conn_a: int,
+    conn_b: int,
+    ia: SegIndex,
+    ib: SegIndex,
+    span_a: tuple[int, int],
+    span_b: tuple[int, int],
+    offset_ns: int,
+    client_side: str | None,
+) -> tuple[list[Change], tuple[int, int], tuple[int, int]]:
+    out: list[Change] = []
+    lost_n, off_n = [0, 0], [0, 0]
+    for d, name in enumerate(DIRECTIONS):
+        sa, sb = ia.get(conn_a, d), ib.get(conn_b, d)
+        if np.array_equal(sa.rel, sb.rel) and np.array_equal(sa.len, sb.len):
+            continue  # the fast path: the same segments at both points
+        sender = client_side if d == 0 else {"a": "b", "b": "a"}.get(client_side or "")
+        for point, x, y, window in (
+            ("a", sa, sb, (span_b[0] - offset_ns, span_b[1] - offset_ns)),
+            ("b", sb, sa, (span_a[0] + offset_ns, span_a[1] + offset_ns)),
+        ):
+            lost, offloaded = unseen(x, y, window)
+            lost_n[d] += len(lost)
+            off_n[d] += len(offloaded)
+            lost = lost[np.argsort(x.frame[lost], kind="stable")]
+            for i in lost[:MAX_SEGMENT_CHANGES].tolist():
+                size, frame = int(x.len[i]), (int(x.frame[i]),)
+                out.append(
+                    Change(
+                        kind="lost-between-points", direction=name, field="tcp.len",
+                        a=size if point == "a" else None, b=size if point == "b" else None,
+                        frames_a=frame if point == "a" else (),
+                        frames_b=frame if point == "b" else (),
+                        seen_at=point,
+                        note=f"relative seq {int(x.rel[i])}, IP length {int(x.ip_len[i])}",
+                    )
+                )  # fmt: skip
+            for i, pieces in offloaded[:MAX_SEGMENT_CHANGES]:
+                size, frame = int(x.len[i]), (int(x.frame[i]),)
+                host = (
+                    "sending host (TSO/GSO)" if sender == point
+                    else "receiving host (GRO/LRO)" if sender is not None
+                    else "capturing host"
+                )  # fmt: skip
+                others = tuple(pieces[:MAX_PIECES])
+                out.append(
+                    Change(
+                        kind="offload-artifact", direction=name, field="tcp.len",
+                        a=size if point == "a" else len(pieces),
+                        b=size if point == "b" else len(pieces),
+                        frames_a=frame if point == "a" else others,
+                        frames_b=frame if point == "b" else others,
+                        delta=len(pieces), seen_at=point,
+                        note=f"IP length {int(x.ip_len[i])}, seen as {len(pieces)} "
+                        f"segments at the other point: coalesced by the {host}",
+                    )
+                )  # fmt: skip
+    return out, (lost_n[0], lost_n[1]), (off_n[0], off_n[1])
+
+
+def _nat(ha: Handshake, hb: Handshake) -> tuple[str, ...]:
+    pairs = (
+        ("client address", ha.client, hb.client),
+        ("client port", ha.client_port, hb.client_port),
+        ("server address", ha.server, hb.server),
+        ("server port", ha.server_port, hb.server_port),
+    )
+    return tuple(name for name, x, y in pairs if x != y)
+
+
+def _icmp(s: CaptureSummary, point: str) -> list[IcmpSeen]:
+    return [
+        IcmpSeen(
+            capture=s.capture,
+            point=point,
+            frame=int(r["frame"]),
+            sender=address_text(r["sender_hi"], r["sender_lo"]),
+            mtu=int(r["mtu"]),
+            ttl=int(r["ttl"]),
+            initial_ttl_guess=initial_ttl_guess(int(r["ttl"])),
+            connection=r["connection"],
+        )
+        for r in s.icmp.iter_rows(named=True)
+    ]
+
+
+def _span(s: CaptureSummary) -> tuple[int, int]:
+    return (s.first_ts or 0, s.last_ts or 0)
+
+
+def compare_captures(
+    a: CaptureSummary, b: CaptureSummary, *, window_ns: int = WINDOW_NS
+) -> CompareResult:
+    """Match the connections of two capture points and list what changed between them.
+
+    Args:
+        a: summary of capture A (`compare_summary.summarise` / `finish_summary`).
+        b: summary of capture B.
+        window_ns: tolerance on the aligned start times of a pair.
+
+    Returns:
+        The clock offset, the matched connections with their changes, the
+        connections seen at one point only, and the ICMP too-big messages of both.
+    """
+    rough = rough_offset(a, b)
+    pairs = match_connections(a, b, rough, window_ns=window_ns)
+    offset = refine_offset(a, b, pairs, rough)
+    hs_a, hs_b = _handshakes(a), _handshakes(b)
+    ia, ib = SegIndex(a.segs), SegIndex(b.segs)
+    matches = []
+    for id_a, id_b, score in pairs:
+        ha, hb = hs_a[id_a], hs_b[id_b]
+        side = _client_side(ha, hb)
+        changes = _handshake_changes(ha, hb)
+        seg_changes, lost, offloaded = _segment_changes(
+            id_a, id_b, ia, ib, _span(a), _span(b), offset.offset_ns, side
+        )
+        matches.append(
+            ConnectionComparison(
+                a=ha,
+                b=hb,
+                score=score,
+                client_side=side,
+                nat=_nat(ha, hb),
+                changes=tuple(changes + seg_changes),
+                lost=lost,
+                offloaded=offloaded,
+            )
+        )
+    used_a = {p[0] for p in pairs}
+    used_b = {p[1] for p in pairs}
+    return CompareResult(
+        capture_a=a.capture,
+        capture_b=b.capture,
+        offset=offset,
+        matches=tuple(matches),
+        only_a=tuple(h for i, h in hs_a.items() if i not in used_a),
+        only_b=tuple(h for i, h in hs_b.items() if i not in used_b),
+        icmp=tuple(_icmp(a, "a") + _icmp(b, "b")),
+        connections=(a.conns.height, b.conns.height),
+    )

@@ -1,0 +1,90 @@
+"""`mtuscope compare A B` end to end on real captures from the namespace lab."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from mtuscope.cli import compare
+from mtuscope.errors import UsageError
+from mtuscope.report.compare_text import compare_story
+from mtuscope.report.model import Report
+from mtuscope.report.schema import validate_report
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run(*argv: str) -> Report:
+    parser = argparse.ArgumentParser()
+    compare.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["compare", *argv])
+    report: Report = args.run(args)
+    validate_report(report.to_dict())
+    return report
+
+
+def pair(name: str) -> tuple[str, str]:
+    a, b = EXAMPLES / f"{name}-client.pcap", EXAMPLES / f"{name}-server.pcap"
+    assert a.exists() and b.exists(), f"bundled examples missing: {a}, {b}"
+    return str(a), str(b)
+
+
+def test_clamp_pair_says_mss_rewritten_1460_to_1300() -> None:
+    a, b = pair("clamp")
+    rep = run(a, b, "--json")
+    doc = rep.to_dict()
+    assert doc["kind"] == "compare"
+    (m,) = doc["matches"]
+    got = {(c["direction"], c["a"], c["b"]) for c in m["changes"] if c["kind"] == "mss-rewritten"}
+    # The router clamps the SYN (client->server) to 1300; the SYN/ACK leaves the
+    # server with 1460 and reaches the client clamped to 1300 as well.
+    assert got == {("client->server", 1460, 1300), ("server->client", 1300, 1460)}
+    assert m["client_side"] == "a"
+    finds = [f for f in rep.findings if f.kind == "mss-rewritten"]
+    c2s = next(f for f in finds if f.facts["direction"] == "client->server")
+    assert (c2s.facts["original_mss"], c2s.facts["mss"]) == (1460, 1300)
+    s2c = next(f for f in finds if f.facts["direction"] == "server->client")
+    assert (s2c.facts["original_mss"], s2c.facts["mss"]) == (1460, 1300)
+    frames = {(e.capture, e.frame) for e in c2s.evidence}
+    assert frames == {(a, 1), (b, 1)}
+    assert not [f for f in rep.findings if f.kind == "lost-between-points"]
+    assert abs(doc["clock_offset_s"]) < 0.01
+    story = compare_story(rep.body)
+    assert any("MSS client->server: 1460 at A, 1300 at B" in line for line in story)
+    assert any(line.startswith("What to do") for line in story)
+
+
+def test_pmtud_pair_loses_big_segments_and_names_the_icmp() -> None:
+    rep = run(*pair("pmtud-ok"))
+    kinds = {f.kind for f in rep.findings}
+    assert kinds == {"lost-between-points", "icmp-too-big"}
+    lost = next(f for f in rep.findings if f.kind == "lost-between-points")
+    assert lost.facts["direction"] == "server->client" and lost.facts["seen_at"] == "b"
+    assert lost.facts["segment"] == 1448
+    icmp = rep.to_dict()["icmp_too_big"]
+    assert icmp and all(i["mtu"] == 1400 and i["point"] == "b" for i in icmp)
+
+
+def test_json_through_main_when_registered() -> None:
+    from mtuscope.cli import _verbs, main
+
+    if compare not in _verbs():
+        pytest.skip("the compare verb is not registered in mtuscope.cli yet (the lead adds it)")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["compare", *pair("clamp"), "--json"])
+    assert code == 0
+    validate_report(json.loads(out.getvalue()))
+
+
+def test_bad_platform_and_window_are_usage_errors() -> None:
+    a, b = pair("clamp")
+    with pytest.raises(UsageError, match="platform"):
+        run(a, b, "--platform", "nonesuch")
+    with pytest.raises(UsageError, match="window"):
+        run(a, b, "--window", "0")
