@@ -1,0 +1,56 @@
+"""active/transport: the only code that sends and receives probes.
+
+Layer: an edge of active/. Raw sockets (`RawTransport`, root or CAP_NET_RAW),
+the unprivileged UDP socket with the kernel's error queue (`UdpTransport`),
+the kernel's own view of a real TCP connection (`tcp_mss`), and the driver
+loop that runs a sans-IO engine against a transport (`drive`). The engines in
+active/ never import this package; nothing here decides what to probe.
+"""
+
+from mtuscope.active.transport.driver import (
+    Drive,
+    DriveStop,
+    Engine,
+    RateLimiter,
+    Transport,
+    drive,
+)
+from mtuscope.active.transport.errqueue import QueuedError, decode_extended_err, reply_kind
+from mtuscope.active.transport.kernel_tcp import KernelTcpFacts, TcpInfo, decode_tcp_info, tcp_mss
+from mtuscope.active.transport.linux import has_cap_net_raw
+from mtuscope.active.transport.matching import (
+    Matched,
+    ProbeBook,
+    WireTag,
+    encode_probe,
+    syn_options_len,
+)
+from mtuscope.active.transport.raw import RawTransport
+from mtuscope.active.transport.route import route_mtu, source_for
+from mtuscope.active.transport.udp import UdpTransport
+
+__all__ = [
+    "Drive",
+    "DriveStop",
+    "Engine",
+    "KernelTcpFacts",
+    "Matched",
+    "ProbeBook",
+    "QueuedError",
+    "RateLimiter",
+    "RawTransport",
+    "TcpInfo",
+    "Transport",
+    "UdpTransport",
+    "WireTag",
+    "decode_extended_err",
+    "decode_tcp_info",
+    "drive",
+    "encode_probe",
+    "has_cap_net_raw",
+    "reply_kind",
+    "route_mtu",
+    "source_for",
+    "syn_options_len",
+    "tcp_mss",
+]

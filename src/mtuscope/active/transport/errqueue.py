@@ -1,0 +1,134 @@
+"""The kernel's error queue: `struct sock_extended_err` bytes -> `QueuedError` -> `ReplyKind`.
+
+Layer: active/transport (an edge), but this module is pure: it decodes the
+bytes that `recvmsg(..., MSG_ERRQUEUE)` hands back in its `IP_RECVERR` /
+`IPV6_RECVERR` control message, and opens no socket itself.
+
+The control message data is (<linux/errqueue.h>, native byte order):
+
+    offset 0  u32 ee_errno    EMSGSIZE for too-big, EHOSTUNREACH, ECONNREFUSED, ...
+    offset 4  u8  ee_origin   SO_EE_ORIGIN_LOCAL (1), _ICMP (2), _ICMP6 (3)
+    offset 5  u8  ee_type     ICMP / ICMPv6 type of the error that arrived
+    offset 6  u8  ee_code     its code
+    offset 7  u8  ee_pad
+    offset 8  u32 ee_info     the MTU for a too-big message (and for a local EMSGSIZE)
+    offset 12 u32 ee_data
+    offset 16 the offender's sockaddr (SO_EE_OFFENDER): sockaddr_in (16 bytes)
+              or sockaddr_in6 (28 bytes); family 0 (AF_UNSPEC) for local errors.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from mtuscope.active.probe import IPAddress, ReplyKind
+from mtuscope.active.transport.linux import (
+    SO_EE_ORIGIN_ICMP,
+    SO_EE_ORIGIN_ICMP6,
+    SO_EE_ORIGIN_LOCAL,
+)
+from mtuscope.errors import Truncated
+
+_EXTENDED_ERR = struct.Struct("=IBBBBII")
+"""sock_extended_err: ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data."""
+
+# ICMP (RFC 792, RFC 1191) and ICMPv6 (RFC 4443) type/code points the transport maps.
+_ICMP4_UNREACH, _ICMP4_TIME_EXCEEDED = 3, 11
+_ICMP4_PORT_UNREACH, _ICMP4_FRAG_NEEDED = 3, 4
+_ICMP6_UNREACH, _ICMP6_TOO_BIG, _ICMP6_TIME_EXCEEDED = 1, 2, 3
+_ICMP6_PORT_UNREACH = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedError:
+    """One entry of a socket's error queue."""
+
+    errno: int
+    """ee_errno: EMSGSIZE, EHOSTUNREACH, ECONNREFUSED, ..."""
+    origin: int
+    """ee_origin: SO_EE_ORIGIN_LOCAL, _ICMP or _ICMP6."""
+    type: int
+    """ICMP / ICMPv6 type (0 for local errors)."""
+    code: int
+    """ICMP / ICMPv6 code."""
+    info: int
+    """ee_info: the MTU for too-big messages and for a local EMSGSIZE, in bytes."""
+    offender: IPAddress | None
+    """Who sent the ICMP error; None for errors the local kernel raised."""
+
+
+def decode_extended_err(data: bytes) -> QueuedError:
+    """Decode the data of an `IP_RECVERR` / `IPV6_RECVERR` control message.
+
+    Args:
+        data: the control message data: sock_extended_err and the offender sockaddr.
+
+    Returns:
+        The queued error.
+
+    Raises:
+        Truncated: fewer than the 16 bytes of sock_extended_err.
+    """
+    if len(data) < _EXTENDED_ERR.size:
+        raise Truncated(f"sock_extended_err needs 16 bytes, got {len(data)}", offset=0)
+    ee_errno, origin, ee_type, code, _pad, info, _data = _EXTENDED_ERR.unpack_from(data)
+    return QueuedError(
+        errno=ee_errno,
+        origin=origin,
+        type=ee_type,
+        code=code,
+        info=info,
+        offender=_sockaddr_address(data[_EXTENDED_ERR.size :]),
+    )
+
+
+def _sockaddr_address(raw: bytes) -> IPAddress | None:
+    """The address in a sockaddr_in / sockaddr_in6; None for AF_UNSPEC or short bytes."""
+    if len(raw) < 2:
+        return None
+    (family,) = struct.unpack_from("=H", raw)
+    if family == socket.AF_INET and len(raw) >= 8:
+        return IPv4Address(raw[4:8])
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return IPv6Address(raw[8:24])
+    return None
+
+
+def reply_kind(error: QueuedError) -> ReplyKind | None:
+    """What a queued error means for the probe that caused it.
+
+    Args:
+        error: the decoded queue entry.
+
+    Returns:
+        TOO_BIG (an ICMP too-big, or a local EMSGSIZE), TIME_EXCEEDED,
+        PORT_UNREACHABLE, UNREACHABLE, LOCAL_ERROR (any other local refusal), or
+        None for ICMP messages that say nothing about the probe (parameter
+        problem, source quench, redirect).
+    """
+    if error.origin == SO_EE_ORIGIN_LOCAL:
+        return ReplyKind.TOO_BIG if error.errno == errno.EMSGSIZE else ReplyKind.LOCAL_ERROR
+    if error.origin == SO_EE_ORIGIN_ICMP:
+        if error.type == _ICMP4_UNREACH:
+            if error.code == _ICMP4_FRAG_NEEDED:
+                return ReplyKind.TOO_BIG
+            if error.code == _ICMP4_PORT_UNREACH:
+                return ReplyKind.PORT_UNREACHABLE
+            return ReplyKind.UNREACHABLE
+        if error.type == _ICMP4_TIME_EXCEEDED:
+            return ReplyKind.TIME_EXCEEDED
+        return None
+    if error.origin == SO_EE_ORIGIN_ICMP6:
+        if error.type == _ICMP6_TOO_BIG:
+            return ReplyKind.TOO_BIG
+        if error.type == _ICMP6_UNREACH:
+            if error.code == _ICMP6_PORT_UNREACH:
+                return ReplyKind.PORT_UNREACHABLE
+            return ReplyKind.UNREACHABLE
+        if error.type == _ICMP6_TIME_EXCEEDED:
+            return ReplyKind.TIME_EXCEEDED
+    return None

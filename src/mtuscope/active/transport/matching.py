@@ -1,0 +1,426 @@
+"""Probe <-> packet: the wire identity a raw probe carries, and mapping packets back to it.
+
+Layer: active/transport (an edge), but this module is pure: it builds probe
+packets with wire/ builders and matches received bytes to the probes that
+caused them. No sockets, no clock (send and receive times are parameters).
+
+Each probe gets a `WireTag` when it is registered, with every field a reply or
+an ICMP quote may carry back:
+
+- ICMP/ICMPv6 echo: identifier = the book's `ident` (one per transport),
+  sequence = a per-probe counter. An echo reply is matched by both and by its
+  sender being the probe's destination; an ICMP error by the quoted echo header.
+- UDP and TCP SYN: source port = `port_base` + counter mod `PORT_SPAN`, so
+  up to `PORT_SPAN` probes in flight have distinct ports. ICMP errors are
+  matched by the quoted source port (and, for TCP, the quoted sequence number).
+- TCP SYN: a random initial sequence number; a SYN/ACK or RST from the
+  destination must come from the probed port to ours and acknowledge it
+  (ack = seq + 1, or seq + 1 + payload when the peer acknowledged SYN data, as
+  an RST from a closed port does).
+- IPv4: the IP identification = counter (never 0, which tells Linux to pick
+  one). When a router quotes only the IP header, the quoted ip_id matches.
+
+A tag is forgotten when its first reply is matched (duplicates are dropped)
+or when `capacity` newer probes push it out.
+
+A TCP SYN probe carries options when its size leaves room: 20 bytes (MSS,
+SACK-permitted, timestamps, window scale — what Linux sends, so the SYN/ACK
+shows what the peer does with each) or 4 (MSS only); the rest of the size is
+payload. The SYN/ACK's options are returned next to the `Reply`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from mtuscope.active.probe import IP_HEADER, IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.errors import DecodeError, UsageError
+from mtuscope.wire.builders import build_icmp_echo, build_tcp, build_udp
+from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
+from mtuscope.wire.icmp import IcmpMessage, decode_icmp_echo, decode_icmp_error
+from mtuscope.wire.ipv4 import decode_ipv4
+from mtuscope.wire.tcp import TcpFlags, decode_tcp
+from mtuscope.wire.tcp_options import TcpOptions
+
+PORT_SPAN = 4096
+"""Distinct source ports one book cycles through for UDP and TCP probes."""
+
+SYN_MSS = {4: 1460, 6: 1440}
+"""MSS our SYN probes announce: what an Ethernet host announces (1500 - 40 / - 60)."""
+
+_FULL_SYN_OPTIONS = 20
+_MSS_OPTION = 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WireTag:
+    """How one probe looks on the wire, kept until its reply comes."""
+
+    probe: Probe
+    src: IPAddress
+    """Our source address (in the checksums and quotes)."""
+    sent_at: float
+    """time.monotonic() when it left, for the reply's rtt."""
+    counter: int
+    """The book's running count; the other identifiers derive from it."""
+    echo_ident: int
+    echo_seq: int
+    sport: int
+    tcp_seq: int
+    ip_id: int
+    payload_len: int
+    """Transport payload bytes (TCP: after the options)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Matched:
+    """A received packet mapped back to its probe."""
+
+    tag: WireTag
+    reply: Reply
+    tcp_options: TcpOptions | None = None
+    """The options of a SYN/ACK answering a TCP SYN probe; None otherwise."""
+
+
+class ProbeBook:
+    """The probes in flight on one transport, by every key a reply may carry."""
+
+    def __init__(
+        self,
+        *,
+        ident: int,
+        port_base: int,
+        rng: random.Random | None = None,
+        capacity: int = PORT_SPAN,
+    ) -> None:
+        if not 0 <= ident <= 0xFFFF:
+            raise UsageError(f"echo identifier {ident} outside 0..65535")
+        if not 1024 <= port_base <= 65535 - PORT_SPAN:
+            raise UsageError(f"port base {port_base} outside 1024..{65535 - PORT_SPAN}")
+        if not 1 <= capacity <= PORT_SPAN:
+            raise UsageError(f"capacity {capacity} outside 1..{PORT_SPAN}")
+        self.ident = ident
+        self.port_base = port_base
+        self._rng = rng or random.Random()
+        self._capacity = capacity
+        self._counter = 0
+        self._tags: OrderedDict[int, WireTag] = OrderedDict()
+        self._by_seq: dict[int, int] = {}
+        self._by_port: dict[int, int] = {}
+        self._by_ip_id: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    def register(self, probe: Probe, *, src: IPAddress, sent_at: float) -> WireTag:
+        """Give `probe` its wire identity and remember it.
+
+        Args:
+            probe: what the engine asked for.
+            src: our source address, same family as the probe.
+            sent_at: time.monotonic() at sending.
+
+        Returns:
+            The tag; `encode_probe(tag)` gives the packet.
+
+        Raises:
+            UsageError: `src` is of the other family.
+        """
+        if src.version != probe.family:
+            raise UsageError(f"source {src} cannot send an IPv{probe.family} probe")
+        self._counter += 1
+        count = self._counter
+        room = probe.payload_size
+        if probe.kind is ProbeKind.TCP_SYN:
+            room -= syn_options_len(room)
+        tag = WireTag(
+            probe=probe,
+            src=src,
+            sent_at=sent_at,
+            counter=count,
+            echo_ident=self.ident,
+            echo_seq=count & 0xFFFF,
+            sport=self.port_base + count % PORT_SPAN,
+            tcp_seq=self._rng.getrandbits(32),
+            ip_id=count % 0xFFFF + 1,
+            payload_len=room,
+        )
+        self._tags[count] = tag
+        self._by_seq[tag.echo_seq] = count
+        self._by_port[tag.sport] = count
+        self._by_ip_id[tag.ip_id] = count
+        while len(self._tags) > self._capacity:
+            self.forget(next(iter(self._tags.values())))
+        return tag
+
+    def forget(self, tag: WireTag) -> None:
+        """Drop a tag (answered, or given up on)."""
+        self._tags.pop(tag.counter, None)
+        for index, key in (
+            (self._by_seq, tag.echo_seq),
+            (self._by_port, tag.sport),
+            (self._by_ip_id, tag.ip_id),
+        ):
+            if index.get(key) == tag.counter:
+                del index[key]
+
+    def _lookup(self, index: dict[int, int], key: int | None) -> WireTag | None:
+        if key is None or key not in index:
+            return None
+        return self._tags.get(index[key])
+
+    # -- matching -----------------------------------------------------------------------------
+
+    def match_ipv4(self, packet: bytes, *, received_at: float) -> Matched | None:
+        """Match an IPv4 packet read from a raw socket (IP header included).
+
+        Args:
+            packet: the whole IPv4 packet.
+            received_at: time.monotonic() when it was read.
+
+        Returns:
+            The probe and reply, or None for a packet not caused by our probes.
+        """
+        try:
+            ip = decode_ipv4(packet, lenient=True)
+        except DecodeError:
+            return None
+        body = packet[ip.header_len :]
+        if ip.proto == IpProto.ICMP:
+            return self.match_icmp(
+                body, family=4, from_addr=ip.src, ttl=ip.ttl, received_at=received_at
+            )
+        if ip.proto == IpProto.TCP:
+            return self.match_tcp(body, from_addr=ip.src, ttl=ip.ttl, received_at=received_at)
+        return None
+
+    def match_icmp(
+        self,
+        data: bytes,
+        *,
+        family: int,
+        from_addr: IPAddress,
+        ttl: int | None,
+        received_at: float,
+    ) -> Matched | None:
+        """Match an ICMP / ICMPv6 message (from its header on) to a probe.
+
+        Args:
+            data: the ICMP message.
+            family: 4 or 6.
+            from_addr: the sender.
+            ttl: TTL / hop limit it arrived with, if known.
+            received_at: time.monotonic() when it was read.
+
+        Returns:
+            The probe and reply, or None.
+        """
+        if len(data) < 8:
+            return None
+        echo_reply = Icmp4Type.ECHO_REPLY if family == 4 else Icmp6Type.ECHO_REPLY
+        if data[0] == echo_reply:
+            try:
+                echo = decode_icmp_echo(data, family=family)
+            except DecodeError:
+                return None
+            tag = self._lookup(self._by_seq, echo.seq)
+            if (
+                tag is None
+                or echo.ident != self.ident
+                or tag.probe.kind is not ProbeKind.ECHO
+                or tag.probe.dst != from_addr
+            ):
+                return None
+            return self._reply(tag, ReplyKind.ECHO_REPLY, from_addr, ttl, received_at)
+        try:
+            message = decode_icmp_error(data, family=family)
+        except DecodeError:
+            return None
+        if not message.is_error or message.quote is None:
+            return None
+        kind = _error_kind(message)
+        tag = self._quoted_tag(message)
+        if kind is None or tag is None:
+            return None
+        return self._reply(tag, kind, from_addr, ttl, received_at, mtu=message.mtu)
+
+    def _quoted_tag(self, message: IcmpMessage) -> WireTag | None:
+        """The probe an ICMP error quotes, checked against what we sent."""
+        quote = message.quote
+        if quote is None:
+            return None
+        transport = quote.raw[quote.header_len :] if not quote.frag_offset else b""
+        tag: WireTag | None = None
+        if quote.proto in (IpProto.ICMP, IpProto.ICMPV6) and len(transport) >= 8:
+            ident = int.from_bytes(transport[4:6], "big")
+            seq = int.from_bytes(transport[6:8], "big")
+            tag = self._lookup(self._by_seq, seq) if ident == self.ident else None
+            if tag is not None and tag.probe.kind is not ProbeKind.ECHO:
+                tag = None
+        elif quote.proto in (IpProto.UDP, IpProto.TCP) and quote.sport is not None:
+            tag = self._lookup(self._by_port, quote.sport)
+            want = ProbeKind.UDP if quote.proto == IpProto.UDP else ProbeKind.TCP_SYN
+            if tag is not None and (
+                tag.probe.kind is not want
+                or tag.probe.dport != quote.dport
+                or (quote.seq is not None and quote.seq != tag.tcp_seq)
+            ):
+                tag = None
+        elif quote.family == 4 and quote.ip_id is not None:
+            # The router quoted the IP header only (RFC 792 asks for 8 more bytes).
+            tag = self._lookup(self._by_ip_id, quote.ip_id)
+        if tag is None or tag.probe.dst != quote.dst or tag.src != quote.src:
+            return None
+        return tag
+
+    def match_tcp(
+        self, data: bytes, *, from_addr: IPAddress, ttl: int | None, received_at: float
+    ) -> Matched | None:
+        """Match a TCP segment (from its header on) answering a TCP SYN probe.
+
+        Args:
+            data: the TCP segment.
+            from_addr: the sender.
+            ttl: TTL / hop limit it arrived with, if known.
+            received_at: time.monotonic() when it was read.
+
+        Returns:
+            The probe and a TCP_RESPONSE reply (with the SYN/ACK's options), or None.
+        """
+        try:
+            segment = decode_tcp(data)
+        except DecodeError:
+            return None
+        tag = self._lookup(self._by_port, segment.dport)
+        if (
+            tag is None
+            or tag.probe.kind is not ProbeKind.TCP_SYN
+            or tag.probe.dst != from_addr
+            or segment.sport != tag.probe.dport
+            or not segment.flags & (TcpFlags.SYN | TcpFlags.RST)
+        ):
+            return None
+        acked = (segment.ack - tag.tcp_seq) % (1 << 32)
+        if segment.flags & TcpFlags.ACK and acked not in (1, 1 + tag.payload_len):
+            return None
+        synack = TcpFlags.SYN | TcpFlags.ACK
+        options = segment.options if segment.flags & synack == synack else None
+        matched = self._reply(tag, ReplyKind.TCP_RESPONSE, from_addr, ttl, received_at)
+        return Matched(tag=matched.tag, reply=matched.reply, tcp_options=options)
+
+    def _reply(
+        self,
+        tag: WireTag,
+        kind: ReplyKind,
+        from_addr: IPAddress | None,
+        ttl: int | None,
+        received_at: float,
+        *,
+        mtu: int | None = None,
+    ) -> Matched:
+        self.forget(tag)
+        reply = Reply(
+            probe_id=tag.probe.id,
+            kind=kind,
+            from_addr=from_addr,
+            mtu=mtu,
+            ttl=ttl,
+            rtt=max(0.0, received_at - tag.sent_at),
+        )
+        return Matched(tag=tag, reply=reply)
+
+
+def _error_kind(message: IcmpMessage) -> ReplyKind | None:
+    """ReplyKind of an ICMP error (RFC 792, RFC 1191, RFC 4443); None for the others."""
+    if message.family == 4:
+        if message.type == Icmp4Type.DEST_UNREACH:
+            if message.code == 4:  # fragmentation needed and DF set (RFC 1191 §4)
+                return ReplyKind.TOO_BIG
+            return ReplyKind.PORT_UNREACHABLE if message.code == 3 else ReplyKind.UNREACHABLE
+        return ReplyKind.TIME_EXCEEDED if message.type == Icmp4Type.TIME_EXCEEDED else None
+    if message.type == Icmp6Type.PACKET_TOO_BIG:
+        return ReplyKind.TOO_BIG
+    if message.type == Icmp6Type.DEST_UNREACH:
+        return ReplyKind.PORT_UNREACHABLE if message.code == 4 else ReplyKind.UNREACHABLE
+    return ReplyKind.TIME_EXCEEDED if message.type == Icmp6Type.TIME_EXCEEDED else None
+
+
+def syn_options_len(room: int) -> int:
+    """Option bytes a TCP SYN probe carries when `room` bytes follow its fixed header."""
+    if room >= _FULL_SYN_OPTIONS:
+        return _FULL_SYN_OPTIONS
+    return _MSS_OPTION if room >= _MSS_OPTION else 0
+
+
+def encode_probe(tag: WireTag) -> bytes:
+    """The whole IP packet of a registered probe, `tag.probe.size` bytes long.
+
+    Args:
+        tag: from `ProbeBook.register`.
+
+    Returns:
+        The packet, IP header included, checksums filled in.
+    """
+    probe = tag.probe
+    dst: IPv4Address | IPv6Address = probe.dst
+    if probe.kind is ProbeKind.ECHO:
+        packet = build_icmp_echo(
+            src=tag.src,
+            dst=dst,
+            ident=tag.echo_ident,
+            seq=tag.echo_seq,
+            payload=bytes(probe.payload_size),
+            ip_ident=tag.ip_id,
+            ttl=probe.ttl,
+            df=probe.df,
+        )
+    elif probe.kind is ProbeKind.UDP:
+        assert probe.dport is not None  # Probe.__post_init__ requires it
+        packet = build_udp(
+            src=tag.src,
+            dst=dst,
+            sport=tag.sport,
+            dport=probe.dport,
+            payload=bytes(probe.payload_size),
+            ident=tag.ip_id,
+            ttl=probe.ttl,
+            df=probe.df,
+        )
+    else:
+        assert probe.dport is not None  # Probe.__post_init__ requires it
+        full = syn_options_len(probe.payload_size) == _FULL_SYN_OPTIONS
+        has_mss = syn_options_len(probe.payload_size) > 0
+        packet = build_tcp(
+            src=tag.src,
+            dst=dst,
+            sport=tag.sport,
+            dport=probe.dport,
+            seq=tag.tcp_seq,
+            mss=SYN_MSS[probe.family] if has_mss else None,
+            sack_permitted=full,
+            timestamps=(tag.counter, 0) if full else None,
+            wscale=7 if full else None,
+            payload=bytes(tag.payload_len),
+            ident=tag.ip_id,
+            ttl=probe.ttl,
+            df=probe.df,
+        )
+    if len(packet) != probe.size:  # a builder that pads differently would break the sizes
+        raise UsageError(f"built a {len(packet)}-byte packet for a {probe.size}-byte probe")
+    return packet
+
+
+def strip_ip_header(packet: bytes, family: int) -> bytes:
+    """The transport part of a packet built by `encode_probe` (IPv6 raw sockets add their own).
+
+    Args:
+        packet: the whole packet.
+        family: 4 or 6.
+
+    Returns:
+        The bytes after the fixed IP header.
+    """
+    return packet[IP_HEADER[family] :]

@@ -1,0 +1,416 @@
+"""Raw-socket transport: sends `Probe`s as whole packets, reads back `Reply`s.
+
+Layer: active/transport (an edge): the only place, with udp.py, that sends
+and receives probes. It decides nothing: engines say what to send and read
+what came back. Needs root or CAP_NET_RAW (checked up front, `RawSocketDenied`).
+
+Sockets (Linux):
+
+- IPv4: one `IPPROTO_RAW` socket sends every probe (IPPROTO_RAW implies
+  IP_HDRINCL: we write the IP header, DF bit and TTL included; the kernel
+  neither fragments it nor looks at its cached path MTU: a packet above the
+  device MTU fails with EMSGSIZE). A raw `IPPROTO_ICMP` socket reads every
+  ICMP message arriving (IP header included), and, once a TCP probe was sent,
+  a raw `IPPROTO_TCP` socket reads copies of arriving TCP segments.
+- IPv6: one raw socket per protocol (ICMPv6, UDP, TCP); the kernel writes the
+  IPv6 header. The hop limit rides in an `IPV6_HOPLIMIT` control message per
+  probe; `IPV6_DONTFRAG` with `IPV6_MTU_DISCOVER = IPV6_PMTUDISC_PROBE` keeps the
+  kernel from fragmenting and from using its cached PMTU. The ICMPv6 socket also
+  reads every ICMPv6 message, the TCP socket every TCP segment (the hop limit
+  arrives in an `IPV6_HOPLIMIT` control message).
+
+A send that the local kernel refuses becomes a queued local reply: EMSGSIZE is
+`Reply(kind=TOO_BIG, from_addr=None, mtu=<device MTU>)` (the MTU from the error
+queue's `ee_info`, else the route's MTU); any other refusal (no route, a local
+firewall) is `ReplyKind.LOCAL_ERROR`. Only building the transport raises:
+`RawSocketDenied` without the privilege, `NoRoute` when a source address
+cannot be found for a destination.
+
+TCP SYN probes: our kernel has no socket for the connection, so it answers the
+peer's SYN/ACK with an RST. That is expected and harmless (nmap's SYN scan
+works the same way); it leaves no half-open connection at the peer. The
+SYN/ACK's TCP options are kept: `syn_ack_options(probe_id)`.
+
+Packets that belong to no probe of ours (other traffic, duplicates, late
+replies to forgotten probes) are read and dropped.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import random
+import select
+import socket
+import struct
+import sys
+import time
+from collections import OrderedDict, deque
+from ipaddress import IPv6Address, ip_address
+from types import TracebackType
+
+from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.transport.errqueue import decode_extended_err
+from mtuscope.active.transport.linux import (
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_PROBE,
+    IP_RECVERR,
+    IPV6_DONTFRAG,
+    IPV6_HOPLIMIT,
+    IPV6_MTU_DISCOVER,
+    IPV6_PMTUDISC_PROBE,
+    IPV6_RECVERR,
+    IPV6_RECVHOPLIMIT,
+    SO_EE_ORIGIN_LOCAL,
+    has_cap_net_raw,
+)
+from mtuscope.active.transport.matching import (
+    Matched,
+    ProbeBook,
+    encode_probe,
+    strip_ip_header,
+)
+from mtuscope.active.transport.route import route_mtu, source_for
+from mtuscope.errors import DecodeError, RawSocketDenied, UsageError
+from mtuscope.wire.tcp_options import TcpOptions
+
+_BUFSIZE = 65535
+_CMSG_SPACE = socket.CMSG_SPACE(4)
+_ERRQUEUE_SPACE = socket.CMSG_SPACE(64)
+_DRAIN = 64
+"""Packets read from one socket per wake-up, so one busy socket cannot starve the loop."""
+_KEEP_OPTIONS = 1024
+"""SYN/ACK option sets kept for `syn_ack_options`."""
+_PRIVILEGE = (
+    "raw sockets need root or CAP_NET_RAW: run as root, grant the capability "
+    "(setcap cap_net_raw+ep on the interpreter), or use the unprivileged UdpTransport"
+)
+_LOCAL_REFUSALS = frozenset(
+    {
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EPERM,
+        errno.EACCES,
+        errno.ENOBUFS,
+        errno.EADDRNOTAVAIL,
+        errno.EINVAL,
+    }
+)
+
+
+def _open(family: int, proto: int, *, iface: str | None) -> socket.socket:
+    """A raw socket, mapping the kernel's refusal to RawSocketDenied."""
+    try:
+        sock = socket.socket(family, socket.SOCK_RAW, proto)
+    except PermissionError as exc:
+        raise RawSocketDenied(_PRIVILEGE) from exc
+    try:
+        sock.setblocking(False)
+        if iface is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot bind to interface {iface!r}: {exc.strerror}") from exc
+    return sock
+
+
+class RawTransport:
+    """Sends probes of one IP family from raw sockets and maps replies back to them."""
+
+    def __init__(
+        self,
+        family: int,
+        *,
+        src: IPAddress | str | None = None,
+        iface: str | None = None,
+        port_base: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """Open the sockets.
+
+        Args:
+            family: 4 or 6.
+            src: source address for every probe; None lets the kernel's route
+                selection pick one per destination.
+            iface: bind every socket to this interface (SO_BINDTODEVICE), or None.
+            port_base: first of the 4096 source ports UDP and TCP probes use;
+                None picks one at random in 33434..61438.
+            seed: seeds the echo identifier, port base and TCP sequence numbers
+                (for reproducible tests); None for random ones.
+
+        Raises:
+            RawSocketDenied: no root / CAP_NET_RAW, or the kernel refused a raw socket.
+            UsageError: bad family, a source of the other family, an unknown interface.
+        """
+        if family not in (4, 6):
+            raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+        if not sys.platform.startswith("linux"):
+            raise RawSocketDenied("raw-socket probing is implemented for Linux only")
+        if not has_cap_net_raw():
+            raise RawSocketDenied(_PRIVILEGE)
+        self.family = family
+        self.iface = iface
+        self.src: IPAddress | None = None
+        if src is not None:
+            self.src = ip_address(src) if isinstance(src, str) else src
+            if self.src.version != family:
+                raise UsageError(f"source {self.src} is not an IPv{family} address")
+        rng = random.Random(seed)
+        self._book = ProbeBook(
+            ident=rng.randrange(1, 0x10000),
+            port_base=port_base if port_base is not None else rng.randrange(33434, 61439),
+            rng=rng,
+        )
+        self._sources: dict[IPAddress, IPAddress] = {}
+        self._pending: deque[Reply] = deque()
+        self._options: OrderedDict[int, TcpOptions] = OrderedDict()
+        self._senders: dict[ProbeKind, socket.socket] = {}
+        self._readers: list[socket.socket] = []
+        self._tcp_reader: socket.socket | None = None
+        self._closed = False
+        try:
+            if family == 4:
+                send = _open(socket.AF_INET, socket.IPPROTO_RAW, iface=iface)
+                send.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+                send.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+                for kind in ProbeKind:
+                    self._senders[kind] = send
+                self._readers.append(_open(socket.AF_INET, socket.IPPROTO_ICMP, iface=iface))
+            else:
+                icmp6 = self._open6(socket.IPPROTO_ICMPV6)
+                self._senders[ProbeKind.ECHO] = icmp6
+                self._readers.append(icmp6)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open6(self, proto: int) -> socket.socket:
+        sock = _open(socket.AF_INET6, proto, iface=self.iface)
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+            if self.src is not None:
+                sock.bind((str(self.src), 0))
+        except OSError as exc:
+            sock.close()
+            raise UsageError(f"cannot set up an IPv6 raw socket: {exc.strerror}") from exc
+        return sock
+
+    # -- context manager ----------------------------------------------------------------------
+
+    def __enter__(self) -> RawTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every socket (idempotent)."""
+        self._closed = True
+        seen: set[int] = set()
+        for sock in [*self._senders.values(), *self._readers]:
+            if id(sock) not in seen:
+                seen.add(id(sock))
+                sock.close()
+        self._senders.clear()
+        self._readers.clear()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _source(self, dst: IPAddress) -> IPAddress:
+        if self.src is not None:
+            return self.src
+        if dst not in self._sources:
+            self._sources[dst] = source_for(dst, iface=self.iface)
+        return self._sources[dst]
+
+    def _sender(self, kind: ProbeKind) -> socket.socket:
+        """The socket for `kind`; opens the IPv6 UDP/TCP ones and the TCP reader on first use."""
+        if kind is ProbeKind.TCP_SYN and self._tcp_reader is None:
+            if self.family == 4:
+                self._tcp_reader = _open(socket.AF_INET, socket.IPPROTO_TCP, iface=self.iface)
+            else:
+                self._tcp_reader = self._open6(socket.IPPROTO_TCP)
+                self._senders[kind] = self._tcp_reader
+            self._readers.append(self._tcp_reader)
+        if kind not in self._senders:
+            self._senders[kind] = self._open6(socket.IPPROTO_UDP)
+        return self._senders[kind]
+
+    def send(self, probe: Probe, now: float | None = None) -> None:
+        """Send one probe now; a local refusal is queued as a reply for `receive`.
+
+        Args:
+            probe: what the engine asked for; its family must be this transport's.
+            now: the driver's clock (unused: the transport times replies with
+                time.monotonic() itself); accepted so drivers can pass it.
+
+        Raises:
+            UsageError: a probe of the other family, or the transport is closed.
+            NoRoute: no source address toward the probe's destination.
+        """
+        if self._closed:
+            raise UsageError("the transport is closed")
+        if probe.family != self.family:
+            raise UsageError(f"an IPv{probe.family} probe on an IPv{self.family} transport")
+        sock = self._sender(probe.kind)
+        tag = self._book.register(probe, src=self._source(probe.dst), sent_at=time.monotonic())
+        packet = encode_probe(tag)
+        # A pending socket error (an ICMP error the kernel filed on this socket)
+        # would fail the next send spuriously; reading SO_ERROR clears it.
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            if self.family == 4:
+                sock.sendto(packet, (str(probe.dst), 0))
+            else:
+                hops = struct.pack("@i", probe.ttl)
+                sock.sendmsg(
+                    [strip_ip_header(packet, 6)],
+                    [(socket.IPPROTO_IPV6, IPV6_HOPLIMIT, hops)],
+                    0,
+                    (str(probe.dst), 0, 0, 0),
+                )
+        except OSError as exc:
+            self._book.forget(tag)
+            if exc.errno == errno.EMSGSIZE:
+                mtu = self._local_mtu(sock) or route_mtu(probe.dst, iface=self.iface)
+                kind = ReplyKind.TOO_BIG
+            elif exc.errno in _LOCAL_REFUSALS:
+                mtu, kind = None, ReplyKind.LOCAL_ERROR
+            else:
+                raise
+            self._pending.append(
+                Reply(probe_id=probe.id, kind=kind, from_addr=None, mtu=mtu, rtt=0.0)
+            )
+
+    def _local_mtu(self, sock: socket.socket) -> int | None:
+        """ee_info of the local EMSGSIZE entry the kernel just queued, if it did."""
+        mtu: int | None = None
+        for _ in range(_DRAIN):
+            try:
+                _data, ancdata, _flags, _addr = sock.recvmsg(
+                    _BUFSIZE, _ERRQUEUE_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+                )
+            except OSError:
+                break
+            for _level, _type, cdata in ancdata:
+                try:
+                    entry = decode_extended_err(cdata)
+                except DecodeError:
+                    continue
+                if entry.origin == SO_EE_ORIGIN_LOCAL and entry.errno == errno.EMSGSIZE:
+                    mtu = entry.info
+        return mtu
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive(self, until: float | None) -> Reply | None:
+        """The next reply to one of our probes, waiting no later than `until`.
+
+        Args:
+            until: time.monotonic() deadline; None or a past time only looks at
+                what has already arrived.
+
+        Returns:
+            A reply, or None when none came before `until`.
+
+        Raises:
+            UsageError: the transport is closed.
+        """
+        if self._closed:
+            raise UsageError("the transport is closed")
+        poller = select.poll()
+        socks = {sock.fileno(): sock for sock in [*self._senders.values(), *self._readers]}
+        for fd in socks:
+            poller.register(fd, select.POLLIN)
+        first = True
+        while True:
+            if self._pending:
+                return self._pending.popleft()
+            remaining = 0.0 if until is None else until - time.monotonic()
+            if remaining <= 0 and not first:
+                return None
+            first = False
+            # Floor to whole milliseconds: poll may wake a hair early, never late.
+            events = poller.poll(max(0, math.floor(remaining * 1000)))
+            for fd, mask in events:
+                sock = socks[fd]
+                if mask & select.POLLERR:
+                    self._drain_errors(sock)
+                if mask & select.POLLIN:
+                    self._read(sock)
+
+    wait = receive
+    """The name engine.py's driver sketch uses."""
+
+    def _drain_errors(self, sock: socket.socket) -> None:
+        """Discard error-queue entries (the ICMP messages arrive on the readers too)."""
+        for _ in range(_DRAIN):
+            try:
+                sock.recvmsg(_BUFSIZE, _ERRQUEUE_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+            except OSError:
+                return
+
+    def _read(self, sock: socket.socket) -> None:
+        for _ in range(_DRAIN):
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(
+                    _BUFSIZE, _CMSG_SPACE, socket.MSG_DONTWAIT
+                )
+            except BlockingIOError:
+                return
+            except OSError:
+                # A socket error filed by an ICMP message (IPV6_RECVERR) surfaces here once.
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                return
+            now = time.monotonic()
+            matched = self._match(sock, data, ancdata, addr, now)
+            if matched is None:
+                continue
+            if matched.tcp_options is not None:
+                self._options[matched.reply.probe_id] = matched.tcp_options
+                while len(self._options) > _KEEP_OPTIONS:
+                    self._options.popitem(last=False)
+            self._pending.append(matched.reply)
+
+    def _match(
+        self,
+        sock: socket.socket,
+        data: bytes,
+        ancdata: list[tuple[int, int, bytes]],
+        addr: tuple[str, int] | tuple[str, int, int, int],
+        now: float,
+    ) -> Matched | None:
+        if self.family == 4:
+            return self._book.match_ipv4(data, received_at=now)
+        sender: IPAddress = IPv6Address(addr[0].split("%")[0])
+        hops: int | None = None
+        for level, kind, cdata in ancdata:
+            if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(cdata) >= 4:
+                (hops,) = struct.unpack("@i", cdata[:4])
+        if sock is self._tcp_reader:
+            return self._book.match_tcp(data, from_addr=sender, ttl=hops, received_at=now)
+        if sock is self._senders.get(ProbeKind.ECHO):
+            return self._book.match_icmp(
+                data, family=6, from_addr=sender, ttl=hops, received_at=now
+            )
+        return None  # the IPv6 UDP socket reads copies of arriving UDP: not ours to answer
+
+    def syn_ack_options(self, probe_id: int) -> TcpOptions | None:
+        """The TCP options of the SYN/ACK that answered TCP SYN probe `probe_id`.
+
+        Args:
+            probe_id: the probe's id.
+
+        Returns:
+            The options (MSS, window scale, SACK-permitted, timestamps, all of
+            them in order), or None when no SYN/ACK answered it (or it was an RST).
+        """
+        return self._options.get(probe_id)

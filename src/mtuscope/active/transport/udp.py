@@ -1,0 +1,345 @@
+"""Unprivileged transport: UDP probes, with replies read from the kernel's error queue.
+
+Layer: active/transport (an edge). Needs no privilege (tracepath works the same
+way); only `ProbeKind.UDP` probes can be sent.
+
+Every probe gets its own UDP socket, `connect`ed to the probe's destination and
+port, so it leaves from its own source port and the kernel files any ICMP error
+quoting it on that socket alone: that is how a reply maps back to its probe,
+with no guessing by order. Each socket has
+
+- `IP_MTU_DISCOVER = IP_PMTUDISC_PROBE` (IPv6: `IPV6_MTU_DISCOVER =
+  IPV6_PMTUDISC_PROBE` and `IPV6_DONTFRAG`): DF set, the kernel's cached path
+  MTU ignored, a datagram above the device MTU refused with EMSGSIZE;
+- `IP_TTL` / `IPV6_UNICAST_HOPS` = the probe's TTL;
+- `IP_RECVERR` / `IPV6_RECVERR`: ICMP errors land on the error queue, read
+  with `recvmsg(MSG_ERRQUEUE)`; `IP_RECVTTL` / `IPV6_RECVHOPLIMIT` add the
+  error's own TTL.
+
+An error-queue entry (errqueue.py) gives the ICMP type and code, the offender's
+address and, for too-big, the MTU in `ee_info`. EMSGSIZE from `send` itself is
+`Reply(kind=TOO_BIG, from_addr=None, mtu=<the local MTU>)`, the MTU taken from
+the local error's `ee_info`, else from `IP_MTU` / `IPV6_MTU`. Data coming back
+on the socket is a `UDP_RESPONSE`. A socket is closed at its first reply, when
+`max_inflight` newer probes are out, or `keep` seconds after it was sent.
+
+The probe's payload starts with its id (4 bytes, big-endian; fewer if the
+payload is shorter) and is zero after that.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import select
+import socket
+import struct
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from ipaddress import ip_address
+from types import TracebackType
+
+from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.transport.errqueue import QueuedError, decode_extended_err, reply_kind
+from mtuscope.active.transport.linux import (
+    IP_MTU,
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_DONT,
+    IP_PMTUDISC_PROBE,
+    IP_RECVERR,
+    IP_RECVTTL,
+    IPV6_DONTFRAG,
+    IPV6_HOPLIMIT,
+    IPV6_MTU,
+    IPV6_MTU_DISCOVER,
+    IPV6_PMTUDISC_PROBE,
+    IPV6_RECVERR,
+    IPV6_RECVHOPLIMIT,
+    IPV6_UNICAST_HOPS,
+    SO_EE_ORIGIN_LOCAL,
+)
+from mtuscope.errors import DecodeError, NoRoute, UsageError
+
+_BUFSIZE = 65535
+_ANC_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(4)
+_DRAIN = 16
+"""Error-queue entries read from one socket per wake-up."""
+_LOCAL_REFUSALS = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EPERM, errno.EACCES, errno.ENOBUFS}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    sock: socket.socket
+    probe: Probe
+    sent_at: float
+
+
+class UdpTransport:
+    """Sends UDP probes from ordinary sockets; needs no privilege."""
+
+    def __init__(
+        self,
+        family: int,
+        *,
+        src: IPAddress | str | None = None,
+        iface: str | None = None,
+        max_inflight: int = 256,
+        keep: float = 30.0,
+    ) -> None:
+        """Set the transport up (sockets are opened per probe).
+
+        Args:
+            family: 4 or 6.
+            src: source address to bind every probe socket to, or None for the kernel's choice.
+            iface: interface to bind to (SO_BINDTODEVICE; unprivileged since Linux 5.7), or None.
+            max_inflight: probe sockets kept open at once; the oldest is closed beyond it.
+            keep: seconds a probe's socket waits for its reply at most.
+
+        Raises:
+            UsageError: bad family, a source of the other family, or bad limits.
+        """
+        if family not in (4, 6):
+            raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+        if max_inflight < 1 or not keep > 0:
+            raise UsageError("max_inflight must be at least 1 and keep positive")
+        self.family = family
+        self.iface = iface
+        self.src: IPAddress | None = None
+        if src is not None:
+            self.src = ip_address(src) if isinstance(src, str) else src
+            if self.src.version != family:
+                raise UsageError(f"source {self.src} is not an IPv{family} address")
+        self._max = max_inflight
+        self._keep = keep
+        self._inflight: OrderedDict[int, _InFlight] = OrderedDict()
+        self._pending: deque[Reply] = deque()
+        self._closed = False
+
+    def __enter__(self) -> UdpTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every probe socket (idempotent)."""
+        self._closed = True
+        for entry in self._inflight.values():
+            entry.sock.close()
+        self._inflight.clear()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _socket(self, probe: Probe) -> socket.socket:
+        v4 = self.family == 4
+        sock = socket.socket(socket.AF_INET if v4 else socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if self.iface is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.iface.encode())
+            if v4:
+                # A probe with df=False may be fragmented on the way (IP_PMTUDISC_DONT).
+                discover = IP_PMTUDISC_PROBE if probe.df else IP_PMTUDISC_DONT
+                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, discover)
+                sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+                sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, probe.ttl)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_UNICAST_HOPS, probe.ttl)
+            if self.src is not None:
+                sock.bind((str(self.src), 0))
+            sock.connect((str(probe.dst), probe.dport))
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+                raise NoRoute(f"no route to {probe.dst}: {exc.strerror}") from exc
+            raise UsageError(f"cannot set up a UDP probe socket: {exc.strerror}") from exc
+        return sock
+
+    def send(self, probe: Probe, now: float | None = None) -> None:
+        """Send one UDP probe now; a local refusal is queued as a reply for `receive`.
+
+        Args:
+            probe: a `ProbeKind.UDP` probe of this transport's family.
+            now: the driver's clock (unused: replies are timed with time.monotonic()).
+
+        Raises:
+            UsageError: another probe kind or family, or the transport is closed.
+            NoRoute: the kernel has no route to the probe's destination.
+        """
+        if self._closed:
+            raise UsageError("the transport is closed")
+        if probe.kind is not ProbeKind.UDP or probe.family != self.family:
+            raise UsageError(
+                f"UdpTransport sends IPv{self.family} UDP probes, not IPv{probe.family} "
+                f"{probe.kind.value}"
+            )
+        self._expire(time.monotonic())
+        sock = self._socket(probe)
+        payload = probe.id.to_bytes(8, "big")[-4:][: probe.payload_size]
+        payload += bytes(probe.payload_size - len(payload))
+        sent_at = time.monotonic()
+        try:
+            sock.send(payload)
+        except OSError as exc:
+            try:
+                if exc.errno == errno.EMSGSIZE:
+                    self._pending.append(
+                        Reply(
+                            probe_id=probe.id,
+                            kind=ReplyKind.TOO_BIG,
+                            from_addr=None,
+                            mtu=self._local_mtu(sock),
+                            rtt=0.0,
+                        )
+                    )
+                elif exc.errno in _LOCAL_REFUSALS:
+                    self._pending.append(
+                        Reply(probe_id=probe.id, kind=ReplyKind.LOCAL_ERROR, from_addr=None)
+                    )
+                else:
+                    raise
+            finally:
+                sock.close()
+            return
+        self._inflight[sock.fileno()] = _InFlight(sock, probe, sent_at)
+        while len(self._inflight) > self._max:
+            self._drop(next(iter(self._inflight)))
+
+    def _local_mtu(self, sock: socket.socket) -> int | None:
+        """The MTU behind an EMSGSIZE: the local error's ee_info, else IP_MTU / IPV6_MTU."""
+        for error, _ttl in self._errors(sock):
+            if error.origin == SO_EE_ORIGIN_LOCAL and error.errno == errno.EMSGSIZE:
+                return error.info
+        v4 = self.family == 4
+        try:
+            return sock.getsockopt(
+                socket.IPPROTO_IP if v4 else socket.IPPROTO_IPV6, IP_MTU if v4 else IPV6_MTU
+            )
+        except OSError:
+            return None
+
+    def _drop(self, fd: int) -> None:
+        entry = self._inflight.pop(fd, None)
+        if entry is not None:
+            entry.sock.close()
+
+    def _expire(self, now: float) -> None:
+        for fd in [fd for fd, e in self._inflight.items() if now - e.sent_at > self._keep]:
+            self._drop(fd)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive(self, until: float | None) -> Reply | None:
+        """The next reply to one of our probes, waiting no later than `until`.
+
+        Args:
+            until: time.monotonic() deadline; None or a past time only looks at
+                what has already arrived.
+
+        Returns:
+            A reply, or None when none came before `until`.
+
+        Raises:
+            UsageError: the transport is closed.
+        """
+        if self._closed:
+            raise UsageError("the transport is closed")
+        first = True
+        while True:
+            if self._pending:
+                return self._pending.popleft()
+            remaining = 0.0 if until is None else until - time.monotonic()
+            if (remaining <= 0 and not first) or (not self._inflight and remaining <= 0):
+                return None
+            first = False
+            if not self._inflight:
+                # Nothing can answer: wait out the time the caller gave, as a socket would.
+                time.sleep(max(0.0, remaining))
+                return None
+            poller = select.poll()
+            for fd in self._inflight:
+                poller.register(fd, select.POLLIN)
+            for fd, mask in poller.poll(max(0, math.floor(remaining * 1000))):
+                if fd in self._inflight:
+                    self._read(fd, mask)
+
+    wait = receive
+    """The name engine.py's driver sketch uses."""
+
+    def _read(self, fd: int, mask: int) -> None:
+        entry = self._inflight[fd]
+        now = time.monotonic()
+        if mask & select.POLLERR:
+            for error, ttl in self._errors(entry.sock):
+                kind = reply_kind(error)
+                if kind is None:
+                    continue
+                self._pending.append(
+                    Reply(
+                        probe_id=entry.probe.id,
+                        kind=kind,
+                        from_addr=error.offender,
+                        mtu=error.info if kind is ReplyKind.TOO_BIG else None,
+                        ttl=ttl,
+                        rtt=now - entry.sent_at,
+                    )
+                )
+                self._drop(fd)
+                return
+        if mask & select.POLLIN:
+            try:
+                entry.sock.recv(_BUFSIZE)
+            except OSError:
+                return  # an error filed on the socket: its queue entry comes with POLLERR
+            self._pending.append(
+                Reply(
+                    probe_id=entry.probe.id,
+                    kind=ReplyKind.UDP_RESPONSE,
+                    from_addr=entry.probe.dst,
+                    rtt=now - entry.sent_at,
+                )
+            )
+            self._drop(fd)
+
+    def _errors(self, sock: socket.socket) -> list[tuple[QueuedError, int | None]]:
+        """Every entry on the socket's error queue, with the TTL the ICMP error arrived with."""
+        out: list[tuple[QueuedError, int | None]] = []
+        for _ in range(_DRAIN):
+            try:
+                _data, ancdata, _flags, _addr = sock.recvmsg(
+                    _BUFSIZE, _ANC_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+                )
+            except OSError:
+                break
+            error: QueuedError | None = None
+            ttl: int | None = None
+            for level, kind, cdata in ancdata:
+                if (level, kind) in (
+                    (socket.IPPROTO_IP, IP_RECVERR),
+                    (socket.IPPROTO_IPV6, IPV6_RECVERR),
+                ):
+                    try:
+                        error = decode_extended_err(cdata)
+                    except DecodeError:
+                        continue
+                elif (level, kind) in (
+                    (socket.IPPROTO_IP, socket.IP_TTL),
+                    (socket.IPPROTO_IPV6, IPV6_HOPLIMIT),
+                ) and len(cdata) >= 4:
+                    (ttl,) = struct.unpack("@i", cdata[:4])
+            if error is not None:
+                out.append((error, ttl))
+        return out

@@ -1,0 +1,151 @@
+"""drive(): real engines against real transports in our lab, and the loop's bounds."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+import pytest
+
+from mtuscope.active.engine import Limits
+from mtuscope.active.hop_trace import HopTrace
+from mtuscope.active.path_mtu import PathMtuSearch
+from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
+from mtuscope.active.transport import DriveStop, RateLimiter, RawTransport, UdpTransport, drive
+
+from .netlab import (
+    BOTTLENECK,
+    ROUTER_C4,
+    ROUTER_C6,
+    SERVER4,
+    SERVER6,
+    Lab,
+    run_in_netns,
+)
+
+TARGET: dict[int, IPAddress] = {4: SERVER4, 6: SERVER6}
+ROUTER: dict[int, IPAddress] = {4: ROUTER_C4, 6: ROUTER_C6}
+Summary = tuple[DriveStop, int | None, SearchStop | None, int, float]
+
+
+def _search(
+    family: int,
+    *,
+    udp: bool = False,
+    limits: Limits | None = None,
+    max_seconds: float = 10.0,
+    max_probes: int = 200,
+    rate: float = 50.0,
+    burst: int = 10,
+) -> Summary:
+    kind, dport = (ProbeKind.UDP, 33434) if udp else (ProbeKind.ECHO, None)
+    engine = PathMtuSearch(
+        dst=TARGET[family], kind=kind, dport=dport, limits=limits or Limits(timeout=0.5)
+    )
+    transport = UdpTransport(family) if udp else RawTransport(family)
+    with transport:
+        run = drive(
+            engine,
+            transport,
+            max_seconds=max_seconds,
+            max_probes=max_probes,
+            rate=rate,
+            burst=burst,
+        )
+    result = run.result
+    return (
+        run.stop,
+        None if result is None else result.path_mtu,
+        None if result is None else result.stop_reason,
+        run.sent,
+        run.seconds,
+    )
+
+
+@pytest.mark.raw_socket
+@pytest.mark.parametrize("family", [4, 6])
+def test_path_mtu_search_over_raw_sockets_finds_the_bottleneck(lab: Lab, family: int) -> None:
+    stop, pmtu, reason, sent, seconds = run_in_netns(lab.client, _search, family)
+    assert (stop, pmtu, reason) == (DriveStop.FINISHED, BOTTLENECK, SearchStop.CONVERGED)
+    assert 0 < sent <= 200 and seconds < 10
+
+
+@pytest.mark.raw_socket
+@pytest.mark.parametrize("family", [4, 6])
+def test_path_mtu_search_unprivileged_over_udp_finds_the_bottleneck(lab: Lab, family: int) -> None:
+    stop, pmtu, reason, _, _ = run_in_netns(lab.client, _search, family, udp=True, as_nobody=True)
+    assert (stop, pmtu, reason) == (DriveStop.FINISHED, BOTTLENECK, SearchStop.CONVERGED)
+
+
+def _trace(family: int) -> tuple[list[str | None], int | None, str | None, int | None]:
+    with RawTransport(family) as transport:
+        search = drive(PathMtuSearch(dst=TARGET[family], limits=Limits(timeout=0.5)), transport)
+        assert search.result is not None
+        trace = drive(
+            HopTrace(dst=TARGET[family], pmtu=search.result, max_ttl=4, limits=Limits(timeout=0.5)),
+            transport,
+            max_seconds=10,
+        )
+    assert trace.result is not None
+    drop = trace.result.mtu_drop
+    return (
+        [None if h.address is None else str(h.address) for h in trace.result.hops],
+        None if drop is None else drop.after_hop,
+        None if drop is None or drop.address is None else str(drop.address),
+        None if drop is None else drop.to_mtu,
+    )
+
+
+@pytest.mark.raw_socket
+@pytest.mark.parametrize("family", [4, 6])
+def test_hop_trace_finds_the_router_and_the_drop_after_it(lab: Lab, family: int) -> None:
+    hops, after_hop, address, to_mtu = run_in_netns(lab.client, _trace, family)
+    assert hops[:2] == [str(ROUTER[family]), str(TARGET[family])]
+    assert (after_hop, address, to_mtu) == (1, str(ROUTER[family]), BOTTLENECK)
+
+
+@pytest.mark.raw_socket
+@pytest.mark.parametrize("family", [4, 6])
+def test_with_icmp_dropped_the_search_reports_a_black_hole(
+    lab: Lab, icmp_errors_dropped: None, family: int
+) -> None:
+    stop, pmtu, reason, _, seconds = run_in_netns(
+        lab.client, _search, family, limits=Limits(timeout=0.3, attempts=2)
+    )
+    assert (stop, pmtu, reason) == (DriveStop.FINISHED, BOTTLENECK, SearchStop.BLACKHOLE)
+    assert seconds < 10
+
+
+@pytest.mark.raw_socket
+def test_the_wall_clock_cap_stops_a_waiting_engine(lab: Lab, icmp_errors_dropped: None) -> None:
+    stop, pmtu, reason, sent, seconds = run_in_netns(
+        lab.client, _search, 4, limits=Limits(timeout=5.0), max_seconds=0.3
+    )
+    assert (stop, pmtu, reason) == (DriveStop.WALL_CLOCK, None, None)
+    assert sent > 0 and 0.3 <= seconds < 0.6
+
+
+@pytest.mark.raw_socket
+def test_the_probe_budget_stops_the_run(lab: Lab) -> None:
+    stop, pmtu, _, sent, _ = run_in_netns(lab.client, _search, 4, max_probes=3)
+    assert (stop, pmtu, sent) == (DriveStop.PROBE_BUDGET, None, 3)
+
+
+@pytest.mark.raw_socket
+def test_the_rate_limit_paces_the_probes(lab: Lab) -> None:
+    # The engine would send its 12-size first round at once; the driver lets 20/s out.
+    fast = Limits(timeout=2.0, rate=1000.0, burst=100)
+    stop, pmtu, _, sent, seconds = run_in_netns(
+        lab.client, _search, 4, limits=fast, rate=20.0, burst=1
+    )
+    assert (stop, pmtu) == (DriveStop.FINISHED, BOTTLENECK)
+    assert seconds >= (sent - 1) / 20 - 0.02
+
+
+def test_rate_limiter_is_per_destination() -> None:
+    limiter = RateLimiter(10.0, 2)
+    a, b = IPv4Address("192.0.2.1"), IPv4Address("192.0.2.2")
+    assert limiter.take(a, 0.0) and limiter.take(a, 0.0)
+    assert not limiter.take(a, 0.0)
+    assert limiter.ready_at(a) == pytest.approx(0.1)
+    assert limiter.take(b, 0.0)
+    assert limiter.take(a, 0.1)
