@@ -192,7 +192,9 @@ def _decode_transport(
         thl = (ht[:, 12] >> 4).astype(np.int64) * 4
         c["seq"][r] = _be32(ht, 4)
         c["ack"][r] = _be32(ht, 8)
-        c["tcp_flags"][r] = ((ht[:, 12].astype(np.uint16) & 1) << 8) | ht[:, 13]
+        # 12 flag bits as Wireshark's tcp.flags shows them: 3 reserved, AE (RFC 9768), then
+        # CWR ... FIN (RFC 9293 §3.1).
+        c["tcp_flags"][r] = ((ht[:, 12].astype(np.uint16) & 0x0F) << 8) | ht[:, 13]
         c["win"][r] = _be16(ht, 14)
         c["thl"][r] = thl
         c["payload"][r] = np.maximum(l4_bytes[tcp] - thl, 0)

@@ -1,7 +1,7 @@
 """The command line: argument parsing only.
 
 Layer: edge. Each verb lives in its own module with `add_parser(subparsers)`
-and `run(args) -> Report`; this module dispatches, renders the report (text or
+and `run(args) -> Report` (or an exit code, for verbs that only print); this module dispatches, renders the report (text or
 `--json`) and maps the outcome to the exit codes of DESIGN.md:
 0 no error-severity finding, 1 one or more, 2 bad input or usage,
 3 missing privilege or environment.
@@ -53,8 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        run: Callable[[argparse.Namespace], Report] = args.run
+        run: Callable[[argparse.Namespace], Report | int] = args.run
         report = run(args)
+        if isinstance(report, int):  # verbs that print as they go (lab) return their exit code
+            return report
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except (CaptureError, DecodeError) as exc:
