@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mtuscope.capture.decode import decode_chunk
-from mtuscope.capture.reader import WalkedChunk, iter_chunks
+from mtuscope.capture.reader import WalkedChunk, WalkedChunks, iter_chunks
 from mtuscope.capture.table import PacketTable, address_halves
 from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.diagnose.findings import Finding
@@ -152,19 +152,20 @@ def capture_report(
 def _capture_summary(path: str, info: Any, host_filter: HostFilter | None) -> dict[str, Any]:
     return {
         "path": path,
-        "format": info.describe() if hasattr(info, "describe") else str(info.file_format),
+        "format": "unknown" if info.file_format is None else info.file_format.name.lower(),
         "packets": int(info.packets),
         "bytes": int(info.bytes_read),
-        "link_types": sorted({_linktype_name(lt) for lt in info.link_types}),
+        "link_types": sorted({_linktype_name(lt) for lt in info.linktypes}),
         "filter": None
         if host_filter is None
-        else f"{host_filter.address}" + ("" if host_filter.port is None else f":{host_filter.port}"),
+        else f"{host_filter.address}"
+        + ("" if host_filter.port is None else f":{host_filter.port}"),
     }
 
 
 def _run_chunks(
     path: str,
-    chunks: Iterator[WalkedChunk] | Any,
+    chunks: WalkedChunks,
     host_filter: HostFilter | None,
     progress: Progress | None,
     workers: int | None,
@@ -177,6 +178,7 @@ def _run_chunks(
         return analyse(table, capture=path), issues
 
     n = workers or min(2, os.cpu_count() or 1)
+    total = os.stat(path).st_size if path != "-" and os.path.isfile(path) else 0
     partial: CapturePartial | None = None
     issues: list[tuple[int, int, str]] = []
     pending: deque[Future[tuple[CapturePartial, list[tuple[int, int, str]]]]] = deque()
@@ -191,7 +193,8 @@ def _run_chunks(
         for chunk in chunks:
             pending.append(pool.submit(work, chunk))
             if progress is not None:
-                progress(path, chunk.bytes_done, chunk.bytes_total)
+                info = chunks.info
+                progress(path, info.bytes_read, 0 if info.compressed else total)
             while len(pending) > n:
                 drain_one()
         while pending:

@@ -43,7 +43,9 @@ def _capture(body: Mapping[str, Any], console: Console) -> None:
     conns = body.get("connections", [])
     table = Table(title=f"TCP connections ({len(conns)})", title_justify="left")
     for col in ("id", "client", "MSS", "max seg", "server", "MSS", "max seg", "retx", "encap"):
-        table.add_column(col, justify="right" if col in ("id", "MSS", "max seg", "retx") else "left")
+        table.add_column(
+            col, justify="right" if col in ("id", "MSS", "max seg", "retx") else "left"
+        )
     for c in conns[:MAX_ROWS]:
         cl, sv = c["client"], c["server"]
         table.add_row(

@@ -1,0 +1,90 @@
+"""Rule `segment-exceeds-mss`: segments on the wire larger than the peer's MSS.
+
+Layer: diagnose/. A pure function of a `CaptureAnalysis`; no I/O.
+
+Only segments the analysis did not attribute to segmentation offload (see
+`OversizedSegments`) and only against a known peer MSS (announced, or the
+RFC 9293 default when the peer's handshake had no option). Severity: error when
+the peer never acknowledged them, warning when it did (it got through this
+time, but breaks as soon as the path is as narrow as the MSS promised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mtuscope.diagnose.findings import Finding, Severity
+from mtuscope.diagnose.rules.evidence import advice, frame_evidence
+from mtuscope.passive.results import CaptureAnalysis
+
+KIND = "segment-exceeds-mss"
+
+
+def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for directions that sent segments above the peer's MSS.
+
+    Args:
+        analysis: a finished capture analysis.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of findings.
+    """
+    cap = analysis.capture
+    for conn in analysis.connections:
+        for role, sender, receiver in conn.endpoints():
+            over = sender.oversized
+            if over is None or over.artifact or over.limit_source != "peer-mss":
+                continue
+            if sender.floor_segments == over.count:
+                continue  # only the 536-byte floor: `mss-floor-ignored` says it better
+            evidence = [
+                frame_evidence(
+                    cap,
+                    over.first_frame,
+                    "tcp.len",
+                    over.first_size,
+                    over.limit,
+                    note=f"first of {over.count} segment(s) above the peer's MSS",
+                ),
+            ]
+            if over.largest_frame != over.first_frame:
+                evidence.append(
+                    frame_evidence(cap, over.largest_frame, "tcp.len", over.largest, over.limit)
+                )
+            if receiver.handshake_frame is not None:
+                evidence.append(
+                    frame_evidence(
+                        cap,
+                        receiver.handshake_frame,
+                        "tcp.options.mss_val",
+                        receiver.mss if receiver.mss is not None else "absent",
+                        note=(
+                            f"the {'server' if role == 'client' else 'client'}'s MSS; "
+                            f"limit {over.limit}"
+                        ),
+                    )
+                )
+            facts: dict[str, int | str | None] = {
+                "peer_mss": over.limit,
+                "segment": over.largest,
+                "count": over.count,
+                "acked": 1 if over.acked else 0,
+                "family": conn.family,
+                "side": role,
+                "address": sender.address,
+            }
+            yield Finding(
+                kind=KIND,
+                severity=Severity.WARNING if over.acked else Severity.ERROR,
+                summary=(
+                    f"Connection {conn.id}: the {role} {sender.address} sent {over.count} "
+                    f"segment(s) of up to {over.largest} bytes, above the peer's MSS "
+                    f"{over.limit}" + ("" if over.acked else "; the peer never acknowledged them")
+                ),
+                evidence=tuple(evidence),
+                advice=advice(KIND, facts, platform),
+                reference="RFC 9293 §3.7.1",
+                connection=conn.id,
+                facts=facts,
+            )

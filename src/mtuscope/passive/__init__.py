@@ -1,0 +1,43 @@
+"""passive: analyses over `PacketTable` chunks whose partial results merge.
+
+Layer: passive/. Pure functions over columns; no I/O, no clock. Use::
+
+    p = analyse(chunk1, capture="a.pcap")
+    p = merge(p, analyse(chunk2, capture="a.pcap"))   # associative, chunks in file order
+    result = finish(p)                                 # frozen CaptureAnalysis
+    body = result.to_body()
+"""
+
+from mtuscope.passive.chunk import analyse
+from mtuscope.passive.finish import finish
+from mtuscope.passive.merge import merge
+from mtuscope.passive.partial import SPAN, CapturePartial
+from mtuscope.passive.results import (
+    BlackHole,
+    CaptureAnalysis,
+    Connection,
+    Endpoint,
+    FragmentFlow,
+    IcmpTooBig,
+    OversizedSegments,
+    SegmentSize,
+)
+from mtuscope.passive.ttl import initial_ttl_guess, sender_hint
+
+__all__ = [
+    "BlackHole",
+    "CaptureAnalysis",
+    "CapturePartial",
+    "Connection",
+    "Endpoint",
+    "FragmentFlow",
+    "IcmpTooBig",
+    "OversizedSegments",
+    "SPAN",
+    "SegmentSize",
+    "analyse",
+    "finish",
+    "initial_ttl_guess",
+    "merge",
+    "sender_hint",
+]

@@ -1,0 +1,377 @@
+"""Analyse one chunk (a `PacketTable`) into a `CapturePartial`.
+
+Layer: passive/. Column-wise numpy and polars over the whole chunk; no I/O, no
+clock, and Python loops over no rows. See `mtuscope.passive.partial` for what the
+state holds and why it merges exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from mtuscope.capture.table import PacketTable
+from mtuscope.passive.flows import KEY, canonical_keys
+from mtuscope.passive.partial import (
+    ACK,
+    DIRS_SCHEMA,
+    ENCAPS_SCHEMA,
+    ENDS_SCHEMA,
+    FIN,
+    FRAG_KEY,
+    FRAGS_SCHEMA,
+    ICMP_SCHEMA,
+    MAX_RECORDS,
+    NONE,
+    RST,
+    SEGS_SCHEMA,
+    SIZES_SCHEMA,
+    SPAN,
+    SYN,
+    SYNS_SCHEMA,
+    CapturePartial,
+    Schema,
+    conform,
+    empty,
+    nulls,
+)
+from mtuscope.passive.sequence import group_rows, running_max, unwrap
+
+
+def analyse(table: PacketTable, *, capture: str) -> CapturePartial:
+    """Analyse one chunk of a capture.
+
+    Args:
+        table: the chunk's rows, in file order.
+        capture: the capture's name, as evidence will cite it.
+
+    Returns:
+        The chunk's partial state, to `merge` with its neighbours and `finish`.
+    """
+    # PacketTable types its columns as generic arrays; their dtypes are fixed by COLUMNS.
+    c: Mapping[str, npt.NDArray[Any]] = table.columns
+    n = len(table)
+    family = c["family"]
+    proto = c["proto"]
+    ip = family > 0
+    tcp_idx = np.flatnonzero(ip & (proto == 6) & ~c["fragment"] & ~c["truncated"])
+    tcp = _analyse_tcp(c, tcp_idx)
+    frames = c["frame"]
+    return CapturePartial(
+        capture=capture,
+        frames=n,
+        ip_packets=int(np.count_nonzero(ip)),
+        tcp_packets=len(tcp_idx),
+        first_frame=int(frames.min()) if n else None,
+        last_frame=int(frames.max()) if n else None,
+        decode_issues=len(table.issues),
+        icmp=_icmp_rows(c),
+        fragments=_fragment_flows(c),
+        **tcp,
+    )
+
+
+def _analyse_tcp(
+    c: Mapping[str, npt.NDArray[Any]], tcp_rows: npt.NDArray[np.intp]
+) -> dict[str, pl.DataFrame]:
+    m = len(tcp_rows)
+    # A slice (a view, no copy) when every row is TCP, which is the common case.
+    idx: npt.NDArray[np.intp] | slice = slice(None) if m == len(c["frame"]) else tcp_rows
+    if m == 0:
+        return {
+            "directions": empty(DIRS_SCHEMA),
+            "sizes": empty(SIZES_SCHEMA),
+            "encaps": empty(ENCAPS_SCHEMA),
+            "syns": empty(SYNS_SCHEMA),
+            "ends": empty(ENDS_SCHEMA),
+            "records": empty(SEGS_SCHEMA),
+            "retrans": empty(SEGS_SCHEMA),
+        }
+
+    def col(name: str) -> npt.NDArray[np.int64]:
+        return np.asarray(c[name][idx], dtype=np.int64)
+
+    keys = canonical_keys(
+        np.asarray(c["src_hi"][idx], dtype=np.uint64),
+        np.asarray(c["src_lo"][idx], dtype=np.uint64),
+        c["sport"][idx],
+        np.asarray(c["dst_hi"][idx], dtype=np.uint64),
+        np.asarray(c["dst_lo"][idx], dtype=np.uint64),
+        c["dport"][idx],
+    )
+    rows = np.arange(m, dtype=np.int64)
+    key_df = pl.DataFrame({k: getattr(keys, k) for k in KEY} | {"row": rows})
+    groups = key_df.group_by(list(KEY)).agg(pl.col("row"), first=pl.col("row").min())
+    conn = np.empty(m, dtype=np.int64)
+    exploded = groups.select("row").with_row_index("conn").explode("row")
+    conn[exploded["row"].to_numpy()] = exploded["conn"].to_numpy().astype(np.int64)
+    key_of_conn = {k: groups[k].to_numpy() for k in KEY}
+    direction = keys.dir.astype(np.int64)
+
+    flags = col("tcp_flags")
+    payload = col("payload")
+    frame = col("frame")
+    ts = col("ts_ns")
+
+    # Sequence chains: chain 2*conn+d is the sequence space of direction d. RST
+    # segments stay out: a RST answering a SYN carries sequence 0, not a position.
+    not_rst = (flags & RST) == 0
+    seq_ev = ((payload > 0) | ((flags & (SYN | FIN)) != 0)) & not_rst
+    ack_ev = ((flags & ACK) != 0) & not_rst
+    chain_of_row = conn * 2 + direction
+    ch = unwrap(
+        chain=np.concatenate([chain_of_row[seq_ev], (conn * 2 + 1 - direction)[ack_ev]]),
+        row=np.concatenate([rows[seq_ev], rows[ack_ev]]),
+        kind=np.concatenate(
+            [np.zeros(int(seq_ev.sum()), np.int8), np.ones(int(ack_ev.sum()), np.int8)]
+        ),
+        seq=col("seq"),
+        ack=col("ack"),
+    )
+    ev_group = np.cumsum(np.r_[True, ch.chain[1:] != ch.chain[:-1]])[: len(ch.chain)] - 1
+    # The peer's highest ack so far, at every event of the chain.
+    ack_run, ack_seen = running_max(ch.value, ch.kind == 1, ev_group)
+    chain_ends = np.r_[np.flatnonzero(np.diff(ev_group)), len(ev_group) - 1].astype(np.int64)
+    if not len(ev_group):
+        chain_ends = np.zeros(0, np.int64)
+
+    is_data = (ch.kind == 0) & (payload[ch.row] > 0)
+    d_row = ch.row[is_data]
+    d_chain = ch.chain[is_data]
+    d_start = ch.value[is_data]
+    d_payload = payload[d_row]
+    d_end = d_start + d_payload
+    d_ack = np.where(ack_seen[is_data], ack_run[is_data], NONE)
+    d_first = np.r_[True, d_chain[1:] != d_chain[:-1]] if len(d_chain) else np.zeros(0, bool)
+    d_group = np.cumsum(d_first) - 1
+    high_run, _ = running_max(d_end, np.ones(len(d_end), bool), d_group)
+    prev_high = np.empty_like(high_run)
+    prev_high[1:] = high_run[:-1]
+    prev_high[d_first] = NONE
+    has_prev = ~d_first
+    retx = has_prev & (d_end <= prev_high)
+    first_idx = np.flatnonzero(d_first)
+    first_start = d_start[first_idx][d_group]
+    record = ~retx
+    seen_records = np.cumsum(record)
+    before_group = (seen_records - record)[first_idx][d_group] if len(d_group) else seen_records
+    keep = record & (d_end <= first_start + SPAN) & (seen_records - before_group <= MAX_RECORDS)
+
+    chain_state = pl.DataFrame(
+        {
+            "chain": ch.ids,
+            "first_raw": ch.first_raw,
+            "last_raw": ch.last_raw,
+            "last_abs": ch.last_value,
+            "ack_max": np.where(ack_seen[chain_ends], ack_run[chain_ends], NONE),
+        }
+    ).pipe(nulls, "ack_max")
+    if len(first_idx):
+        chain_state = chain_state.join(
+            pl.DataFrame(
+                {
+                    "chain": d_chain[first_idx],
+                    "high": np.maximum.reduceat(d_end, first_idx),
+                    "first_start": d_start[first_idx],
+                    "retrans": np.add.reduceat(retx.astype(np.int64), first_idx),
+                }
+            ),
+            on="chain",
+            how="left",
+        )
+    d_abs = tcp_rows[d_row]
+    data = pl.DataFrame(
+        {
+            "chain": d_chain,
+            "frame": frame[d_row],
+            "ts": ts[d_row],
+            "seq_start": d_start,
+            "seq_end": d_end,
+            "payload": d_payload,
+            "ack_max": d_ack,
+            "retx": retx,
+            "keep": keep,
+            "ttl": c["ttl"][d_abs],
+            "ip_len": c["ip_len"][d_abs],
+            "wirelen": c["wirelen"][d_abs],
+            "hdr": (c["ip_hlen"][d_abs].astype(np.int64) + c["thl"][d_abs]),
+            "family": c["family"][d_abs],
+        }
+    ).pipe(nulls, "ack_max")
+
+    order, starts = group_rows(chain_of_row)
+    ends_at = np.r_[starts[1:], len(order)] - 1
+
+    def per_chain_sum(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        return np.add.reduceat(mask[order].astype(np.int64), starts)
+
+    fam = c["family"][idx]
+    ts_o = ts[order]
+    per_dir = pl.DataFrame(
+        {
+            "chain": chain_of_row[order[starts]],
+            "family": fam[order[starts]],
+            "packets": np.diff(np.r_[starts, len(order)]),
+            "bytes": np.add.reduceat(payload[order], starts),
+            "first_frame": frame[order[starts]],
+            "last_frame": frame[order[ends_at]],
+            "first_ts": np.minimum.reduceat(ts_o, starts),
+            "last_ts": np.maximum.reduceat(ts_o, starts),
+            "syns": per_chain_sum((flags & SYN) != 0),
+            "rsts": per_chain_sum((flags & RST) != 0),
+            "fins": per_chain_sum((flags & FIN) != 0),
+            "iplen0": per_chain_sum((c["ip_len"][idx] == 0) & (fam == 4)),
+        }
+    )
+    directions = per_dir.join(chain_state, on="chain", how="full", coalesce=True)
+    sizes = data.group_by("chain", "payload").agg(
+        count=pl.len().cast(pl.Int64),
+        first_frame=pl.col("frame").min(),
+        last_frame=pl.col("frame").max(),
+        first_seq_end=pl.col("seq_end").first(),
+        ttl_min=pl.col("ttl").min(),
+        ttl_max=pl.col("ttl").max(),
+        iplen0=((pl.col("ip_len") == 0) & (pl.col("family") == 4)).sum().cast(pl.Int64),
+        ip_len_max=pl.col("ip_len").max(),
+        wire_max=pl.col("wirelen").max(),
+        hdr=pl.col("hdr").first(),
+    )
+    encaps = _encaps(
+        conn, groups["first"].to_numpy(), frame, c["encap"][idx], c["encap_overhead"][idx]
+    )
+    syn_mask = (flags & SYN) != 0
+    syns = pl.DataFrame(
+        {
+            "chain": (conn * 2 + direction)[syn_mask],
+            "frame": frame[syn_mask],
+            "ts": ts[syn_mask],
+            "flags": flags[syn_mask],
+            "mss": col("mss")[syn_mask],
+            "wscale": col("wscale")[syn_mask],
+            "sack": c["sack_perm"][idx][syn_mask],
+            "tsopt": c["tsopt"][idx][syn_mask],
+            "ttl": col("ttl")[syn_mask],
+        }
+    )
+    end_mask = (flags & (RST | FIN)) != 0
+    ends = pl.DataFrame(
+        {
+            "chain": (conn * 2 + direction)[end_mask],
+            "frame": frame[end_mask],
+            "flags": flags[end_mask],
+        }
+    )
+    segs = data
+
+    def with_fd(df: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+        cn = (df["chain"].to_numpy() >> 1).astype(np.int64)
+        extra = {k: key_of_conn[k][cn] for k in KEY}
+        extra["dir"] = (df["chain"].to_numpy() & 1).astype(np.uint8)
+        return conform(df.with_columns(**{k: pl.Series(v) for k, v in extra.items()}), schema)
+
+    def with_key(df: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+        cn = df["conn"].to_numpy().astype(np.int64)
+        extra = {k: pl.Series(key_of_conn[k][cn]) for k in KEY}
+        return conform(df.with_columns(**extra), schema)
+
+    counters = ("packets", "bytes", "syns", "rsts", "fins", "retrans", "iplen0")
+    directions = conform(directions, {"chain": pl.Int64, **DIRS_SCHEMA}).with_columns(
+        [pl.col(x).fill_null(0) for x in counters]
+    )
+    return {
+        "directions": with_fd(directions, DIRS_SCHEMA),
+        "sizes": with_fd(sizes, SIZES_SCHEMA),
+        "encaps": with_key(encaps, ENCAPS_SCHEMA),
+        "syns": with_fd(syns, SYNS_SCHEMA),
+        "ends": with_fd(ends, ENDS_SCHEMA),
+        "records": with_fd(segs.filter(pl.col("keep")), SEGS_SCHEMA),
+        "retrans": with_fd(segs.filter(pl.col("retx")), SEGS_SCHEMA),
+    }
+
+
+def _encaps(
+    conn: npt.NDArray[np.int64],
+    first_row: npt.NDArray[np.int64],
+    frame: npt.NDArray[np.int64],
+    encap: npt.NDArray[np.generic],
+    overhead: npt.NDArray[np.generic],
+) -> pl.DataFrame:
+    """(conn, encap, overhead) -> count, first frame. A connection's encapsulation
+    rarely changes, so rows like the connection's first are counted with numpy and
+    only the others go through a group-by."""
+    nconn = len(first_row)
+    enc = encap.astype(np.int64)
+    ovh = overhead.astype(np.int64)
+    same = (enc == enc[first_row][conn]) & (ovh == ovh[first_row][conn])
+    usual = pl.DataFrame(
+        {
+            "conn": np.arange(nconn),
+            "encap": enc[first_row],
+            "overhead": ovh[first_row],
+            "count": np.bincount(conn[same], minlength=nconn).astype(np.int64),
+            "first_frame": frame[first_row],
+        }
+    )
+    other = (
+        pl.DataFrame({"conn": conn[~same], "encap": enc[~same], "overhead": ovh[~same]})
+        .with_columns(frame=frame[~same])
+        .group_by("conn", "encap", "overhead")
+        .agg(count=pl.len().cast(pl.Int64), first_frame=pl.col("frame").min())
+    )
+    return pl.concat([usual, other.select(usual.columns)], how="vertical_relaxed")
+
+
+def _icmp_rows(c: Mapping[str, npt.NDArray[Any]]) -> pl.DataFrame:
+    """ICMP fragmentation needed (type 3 code 4, RFC 1191) and ICMPv6 packet too big
+    (type 2, RFC 8201) rows."""
+    ip = c["family"] > 0
+    itype = c["icmp_type"]
+    v4 = (c["proto"] == 1) & (itype == 3) & (c["icmp_code"] == 4)
+    v6 = (c["proto"] == 58) & (itype == 2)
+    idx = np.flatnonzero(ip & (v4 | v6) & ~c["fragment"])
+    names = {
+        "frame": "frame",
+        "ts": "ts_ns",
+        "family": "family",
+        "src_hi": "src_hi",
+        "src_lo": "src_lo",
+        "ttl": "ttl",
+        "icmp_type": "icmp_type",
+        "icmp_code": "icmp_code",
+        "mtu": "icmp_mtu",
+        "ip_len": "ip_len",
+    }
+    names |= {q: q for q in ICMP_SCHEMA if q.startswith("q_")}
+    return conform(pl.DataFrame({k: c[v][idx] for k, v in names.items()}), ICMP_SCHEMA)
+
+
+def _fragment_flows(c: Mapping[str, npt.NDArray[Any]]) -> pl.DataFrame:
+    idx = np.flatnonzero((c["family"] > 0) & c["fragment"])
+    df = pl.DataFrame(
+        {
+            "family": c["family"][idx],
+            "src_hi": c["src_hi"][idx],
+            "src_lo": c["src_lo"][idx],
+            "dst_hi": c["dst_hi"][idx],
+            "dst_lo": c["dst_lo"][idx],
+            "proto": c["proto"][idx].astype(np.int64),
+            "frag_off": c["frag_off"][idx].astype(np.int64),
+            "df": c["df"][idx],
+            "ip_len": c["ip_len"][idx].astype(np.int64),
+            "frame": c["frame"][idx],
+        }
+    )
+    agg = df.group_by(list(FRAG_KEY)).agg(
+        fragments=pl.len().cast(pl.Int64),
+        datagrams=(pl.col("frag_off") == 0).sum().cast(pl.Int64),
+        df=(pl.col("df") & (pl.col("family") == 4)).sum().cast(pl.Int64),
+        min_len=pl.col("ip_len").min(),
+        max_len=pl.col("ip_len").max(),
+        first_frame=pl.col("frame").min(),
+        last_frame=pl.col("frame").max(),
+    )
+    return conform(agg, FRAGS_SCHEMA)

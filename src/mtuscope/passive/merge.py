@@ -1,0 +1,174 @@
+"""Merge the partial states of consecutive parts of one capture.
+
+Layer: passive/. Polars over partial-state tables; no I/O. Associative, and exact
+(see `mtuscope.passive.partial` for the retransmission records and their cap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import polars as pl
+
+from mtuscope.errors import UsageError
+from mtuscope.passive.flows import FD, KEY
+from mtuscope.passive.partial import (
+    DIRS_SCHEMA,
+    ENCAPS_SCHEMA,
+    FRAG_KEY,
+    FRAGS_SCHEMA,
+    MAX_RECORDS,
+    SEGS_SCHEMA,
+    SIZES_SCHEMA,
+    SPAN,
+    CapturePartial,
+    conform,
+)
+
+
+def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
+    """Combine the partials of two consecutive parts of one capture.
+
+    Args:
+        a: the earlier part.
+        b: the part that follows `a` in the file.
+
+    Returns:
+        The partial of both parts; `merge` is associative.
+
+    Raises:
+        UsageError: the partials come from different captures.
+    """
+    if a.capture != b.capture:
+        raise UsageError(f"cannot merge partials of {a.capture!r} and {b.capture!r}")
+    fd = list(FD)
+    # Place b's sequence chains on a's line and bring a's ends along.
+    a_state = a.directions.select(
+        *fd,
+        a_last_raw="last_raw",
+        a_last_abs="last_abs",
+        a_high="high",
+        a_ack="ack_max",
+        a_first_start="first_start",
+    ).filter(pl.col("a_last_raw").is_not_null())
+    link = b.directions.select(*fd, "first_raw").join(a_state, on=fd, how="inner")
+    link = link.select(
+        *fd,
+        "a_high",
+        "a_ack",
+        "a_first_start",
+        offset=pl.col("a_last_abs")
+        + ((pl.col("first_raw") - pl.col("a_last_raw") + (1 << 31)) % (1 << 32))
+        - (1 << 31)
+        - pl.col("first_raw"),
+    ).filter(pl.col("offset").is_not_null())
+
+    def shifted(df: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
+        j = df.join(link, on=fd, how="left")
+        off = pl.col("offset").fill_null(0)
+        return j.with_columns([pl.col(x) + off for x in cols])
+
+    b_records = shifted(b.records, ("seq_start", "seq_end", "ack_max"))
+    lifted = pl.col("seq_end") <= pl.col("a_high")
+    with_a_ack = pl.max_horizontal("ack_max", "a_ack").alias("ack_max")
+    new_retx = b_records.filter(lifted.fill_null(False)).with_columns(with_a_ack)
+    kept = b_records.filter(
+        ~lifted.fill_null(False)
+        & (
+            pl.col("a_first_start").is_null()
+            | (pl.col("seq_end") <= pl.col("a_first_start") + SPAN)
+        )
+    )
+    b_retrans = shifted(b.retrans, ("seq_start", "seq_end", "ack_max")).with_columns(with_a_ack)
+    extra = new_retx.group_by(fd).agg(extra=pl.len().cast(pl.Int64))
+    b_dirs = (
+        shifted(b.directions, ("last_abs", "high", "first_start", "ack_max"))
+        .join(extra, on=fd, how="left")
+        .with_columns(retrans=pl.col("retrans") + pl.col("extra").fill_null(0))
+    )
+    directions = (
+        pl.concat([a.directions, conform(b_dirs, DIRS_SCHEMA)])
+        .group_by(fd, maintain_order=True)
+        .agg(
+            family=pl.col("family").drop_nulls().first(),
+            packets=pl.col("packets").sum(),
+            bytes=pl.col("bytes").sum(),
+            first_frame=pl.col("first_frame").min(),
+            last_frame=pl.col("last_frame").max(),
+            first_ts=pl.col("first_ts").min(),
+            last_ts=pl.col("last_ts").max(),
+            syns=pl.col("syns").sum(),
+            rsts=pl.col("rsts").sum(),
+            fins=pl.col("fins").sum(),
+            retrans=pl.col("retrans").sum(),
+            iplen0=pl.col("iplen0").sum(),
+            first_raw=pl.col("first_raw").drop_nulls().first(),
+            last_raw=pl.col("last_raw").drop_nulls().last(),
+            last_abs=pl.col("last_abs").drop_nulls().last(),
+            high=pl.col("high").max(),
+            first_start=pl.col("first_start").drop_nulls().first(),
+            ack_max=pl.col("ack_max").max(),
+        )
+    )
+    sizes = (
+        pl.concat([a.sizes, conform(shifted(b.sizes, ("first_seq_end",)), SIZES_SCHEMA)])
+        .group_by([*fd, "payload"], maintain_order=True)
+        .agg(
+            count=pl.col("count").sum(),
+            first_frame=pl.col("first_frame").min(),
+            last_frame=pl.col("last_frame").max(),
+            first_seq_end=pl.col("first_seq_end").sort_by("first_frame").first(),
+            ttl_min=pl.col("ttl_min").min(),
+            ttl_max=pl.col("ttl_max").max(),
+            iplen0=pl.col("iplen0").sum(),
+            ip_len_max=pl.col("ip_len_max").max(),
+            wire_max=pl.col("wire_max").max(),
+            hdr=pl.col("hdr").sort_by("first_frame").first(),
+        )
+    )
+    encaps = (
+        pl.concat([a.encaps, b.encaps])
+        .group_by([*KEY, "encap", "overhead"], maintain_order=True)
+        .agg(count=pl.col("count").sum(), first_frame=pl.col("first_frame").min())
+    )
+    fragments = (
+        pl.concat([a.fragments, b.fragments])
+        .group_by(list(FRAG_KEY), maintain_order=True)
+        .agg(
+            *(pl.col(x).sum() for x in ("fragments", "datagrams", "df")),
+            pl.col("min_len").min(),
+            pl.col("max_len").max(),
+            pl.col("first_frame").min(),
+            pl.col("last_frame").max(),
+        )
+    )
+    return CapturePartial(
+        capture=a.capture,
+        frames=a.frames + b.frames,
+        ip_packets=a.ip_packets + b.ip_packets,
+        tcp_packets=a.tcp_packets + b.tcp_packets,
+        first_frame=_pick(min, a.first_frame, b.first_frame),
+        last_frame=_pick(max, a.last_frame, b.last_frame),
+        decode_issues=a.decode_issues + b.decode_issues,
+        directions=conform(directions, DIRS_SCHEMA),
+        sizes=conform(sizes, SIZES_SCHEMA),
+        encaps=conform(encaps, ENCAPS_SCHEMA),
+        syns=pl.concat([a.syns, b.syns]),
+        ends=pl.concat([a.ends, b.ends]),
+        records=pl.concat([a.records, conform(kept, SEGS_SCHEMA)]).filter(
+            pl.int_range(pl.len()).over(fd) < MAX_RECORDS
+        ),
+        retrans=pl.concat(
+            [a.retrans, conform(new_retx, SEGS_SCHEMA), conform(b_retrans, SEGS_SCHEMA)]
+        ),
+        icmp=pl.concat([a.icmp, b.icmp]),
+        fragments=conform(fragments, FRAGS_SCHEMA),
+    )
+
+
+def _pick(fn: Callable[[int, int], int], x: int | None, y: int | None) -> int | None:
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return int(fn(x, y))

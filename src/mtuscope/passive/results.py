@@ -1,0 +1,293 @@
+"""The frozen results of a capture analysis, and their JSON-ready report body.
+
+Layer: passive/. Pure data; no I/O. `CaptureAnalysis.to_body()` renders the
+`capture` report body of DESIGN.md ("Contracts": `connections[]`,
+`icmp_too_big[]`), plus extra fields. Times are integer nanoseconds since the
+Unix epoch (`*_ts_ns`); sizes are bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from mtuscope.capture.table import Encap
+
+LARGE_SEGMENT = 500
+"""Payload sizes from this many bytes up are listed per direction (`Endpoint.large_sizes`):
+enough to judge any path MTU from the IPv4 minimum of 576 up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OversizedSegments:
+    """Segments of one direction larger than the peer's MSS (or than a 1500-byte link when
+    the MSS is unknown), and whether they look like segmentation-offload artifacts.
+
+    Rule (documented for `offload-artifact`): the segments are an *artifact* of the
+    capture point, not real packets on the wire, when
+    - an IPv4 total length is 0 (TSO leaves it for the NIC to fill), or
+    - the largest is bigger, with its headers, than both 1500 bytes and the MTU the
+      receiver implied by its MSS (MSS + 40/60): it could not have reached the
+      receiver's link in one piece, so it was merged or not yet split, or
+    - the peer acknowledged them and either their TTL is still an initial value
+      64/128/255 (captured on the sending host before any router: TSO/GSO) or they are
+      at least twice the limit (several segments merged).
+    The mechanism is "TSO/GSO" (sending host) when the TTL is initial or the length is
+    0, else "GRO/LRO" (receiving host). Otherwise they are real oversized segments.
+    """
+
+    limit: int
+    """The payload size they exceed, bytes."""
+    limit_source: str
+    """"peer-mss" (announced, or the RFC 9293 default) or "link-mtu" (1500 minus headers)."""
+    count: int
+    first_frame: int
+    first_size: int
+    """Payload of the segment at `first_frame`."""
+    largest: int
+    """Largest payload among them."""
+    largest_frame: int
+    largest_ip_len: int
+    largest_wirelen: int
+    ip_len_zero: int
+    """Segments of this direction with IPv4 total length 0."""
+    ttl_min: int
+    ttl_max: int
+    acked: bool
+    """The peer's acks cover the first of each oversized size."""
+    sender_side: bool
+    coalesced: bool
+    artifact: bool
+    mechanism: str | None
+    """"TSO/GSO" (sending host) or "GRO/LRO" (receiving host) when `artifact`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentSize:
+    """How often one TCP payload size was sent in one direction."""
+
+    payload: int
+    count: int
+    first_frame: int
+    last_frame: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlackHole:
+    """A large segment retransmitted unchanged and never acknowledged, while smaller ones were."""
+
+    seq_raw: int
+    """Raw `tcp.seq` of the stalled segment."""
+    size: int
+    """Its TCP payload, bytes."""
+    packet_size: int
+    """Its IP packet size (payload plus IP and TCP headers), bytes."""
+    frames: tuple[int, ...]
+    """Frames of its retransmissions (at most 16)."""
+    retransmissions: int
+    acked_size: int
+    """Largest payload of this direction that the peer acknowledged, smaller than `size`."""
+    mtu_low: int
+    """Largest IP packet size known to pass (acked payload plus headers)."""
+    mtu_high: int
+    """One less than the smallest IP packet size that vanished."""
+    recovery_frame: int | None
+    """A later, smaller retransmission of the same range (the sender probing a lower MTU)."""
+    recovery_size: int | None
+    end_frame: int | None
+    """The first RST or FIN of the connection after the first retransmission."""
+    end: str | None
+    """"rst" or "fin"."""
+    too_big_seen: bool
+    """An ICMP too-big quoting this connection was captured."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """One side of a TCP connection and what it sent."""
+
+    address: str
+    port: int
+    mss: int | None
+    """MSS option it announced (its SYN or SYN/ACK); None if none or not seen."""
+    handshake_frame: int | None
+    """Frame of its first SYN (client) or SYN/ACK (server)."""
+    handshake_ttl: int | None
+    wscale: int | None
+    sack_perm: bool
+    timestamps: bool
+    effective_mss: int | None
+    """Largest payload it may send: the peer's MSS (RFC 9293 §3.7.1 default 536, IPv6 1220
+    (RFC 8200 §5) when the peer's handshake had no option), lowered by an ICMP too-big
+    path MTU quoting its packets; None when the peer's handshake was not captured."""
+    max_segment: int
+    """Largest TCP payload it sent (0: none)."""
+    max_segment_frame: int | None
+    packets: int
+    bytes: int
+    retransmissions: int
+    resets: int
+    fins: int
+    path_mtu: int | None
+    """Smallest MTU of ICMP too-big messages quoting its packets."""
+    oversized: OversizedSegments | None
+    large_sizes: tuple[SegmentSize, ...]
+    """Payload sizes of at least `LARGE_SEGMENT` bytes it sent, ascending."""
+    floor_segments: int
+    """536-byte segments it sent while the peer announced an MSS below 536."""
+    floor_first_frame: int | None
+    black_holes: tuple[BlackHole, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    id: int
+    """1-based, in order of the connection's first frame."""
+    family: int
+    client: Endpoint
+    server: Endpoint
+    client_rule: str
+    """How the client was chosen: "syn" (sender of the first SYN), "syn-ack" (receiver
+    of the first SYN/ACK), or "port" (no handshake: the lower port is the server; equal
+    ports: the sender of the first packet is the client)."""
+    encapsulation: tuple[str, ...]
+    """`Encap` names seen around this connection's packets."""
+    encap_overhead: tuple[int, ...]
+    """Distinct byte counts between the link header and the inner IP header."""
+    first_frame: int
+    last_frame: int
+    first_ts_ns: int
+    last_ts_ns: int
+    too_big_frames: tuple[int, ...]
+
+    @property
+    def retransmissions(self) -> int:
+        return self.client.retransmissions + self.server.retransmissions
+
+    @property
+    def resets(self) -> int:
+        return self.client.resets + self.server.resets
+
+    @property
+    def path_mtu(self) -> int | None:
+        mtus = [m for m in (self.client.path_mtu, self.server.path_mtu) if m is not None]
+        return min(mtus) if mtus else None
+
+    def endpoints(self) -> tuple[tuple[str, Endpoint, Endpoint], ...]:
+        """(role, sender, receiver) for both directions, client first."""
+        return (("client", self.client, self.server), ("server", self.server, self.client))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IcmpTooBig:
+    """An ICMP fragmentation-needed (RFC 1191) or ICMPv6 packet-too-big (RFC 8201) message."""
+
+    capture: str
+    frame: int
+    ts_ns: int
+    family: int
+    sender: str
+    """Outer source address: the router (or host) that could not forward."""
+    mtu: int
+    ttl: int
+    initial_ttl_guess: int
+    """Smallest of 32, 64, 128, 255 not below `ttl`."""
+    sender_hint: str
+    """What that initial TTL suggests about the sender's software."""
+    quoted_src: str | None
+    quoted_dst: str | None
+    quoted_proto: int | None
+    quoted_sport: int | None
+    quoted_dport: int | None
+    quoted_len: int | None
+    """The quoted packet's own IP length: the size that did not fit."""
+    connection: int | None
+    """Id of the connection whose packet is quoted."""
+    direction: str | None
+    """"client" or "server": which endpoint sent the quoted packet."""
+    problem: str | None
+    """Why the MTU is useless, if it is ("zero", "below-minimum", "not-smaller")."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FragmentFlow:
+    """IP fragments between two addresses for one protocol."""
+
+    family: int
+    src: str
+    dst: str
+    proto: int
+    fragments: int
+    datagrams: int
+    """First fragments (offset 0) seen."""
+    df_fragments: int
+    """IPv4 fragments with DF set (contradictory; IPv6 has no DF)."""
+    min_len: int
+    max_len: int
+    first_frame: int
+    last_frame: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaptureAnalysis:
+    """Everything passive/ found in one capture."""
+
+    capture: str
+    frames: int
+    ip_packets: int
+    tcp_packets: int
+    decode_issues: int
+    connections: tuple[Connection, ...]
+    icmp_too_big: tuple[IcmpTooBig, ...]
+    fragments: tuple[FragmentFlow, ...]
+
+    def to_body(self) -> dict[str, Any]:
+        """The `capture` report body (DESIGN.md contract), JSON-ready.
+
+        Returns:
+            {"connections": [...], "icmp_too_big": [...], "fragments": [...], "stats": {...}}
+        """
+        return {
+            "connections": [_connection_body(c) for c in self.connections],
+            "icmp_too_big": [_icmp_body(i) for i in self.icmp_too_big],
+            "fragments": [_plain(f) for f in self.fragments],
+            "stats": {
+                "capture": self.capture,
+                "frames": self.frames,
+                "ip_packets": self.ip_packets,
+                "tcp_packets": self.tcp_packets,
+                "decode_issues": self.decode_issues,
+            },
+        }
+
+
+@lru_cache(maxsize=1024)
+def encap_names(bits: int) -> tuple[str, ...]:
+    """The `Encap` flag names set in `bits`, in bit order."""
+    return tuple(str(e.name) for e in Encap if bits & e.value)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in obj.__dataclass_fields__:
+        value = getattr(obj, name)
+        if isinstance(value, tuple):
+            value = [_plain(v) if hasattr(v, "__dataclass_fields__") else v for v in value]
+        elif hasattr(value, "__dataclass_fields__"):
+            value = _plain(value)
+        out[name] = value
+    return out
+
+
+def _connection_body(c: Connection) -> dict[str, Any]:
+    body = _plain(c)
+    body["retransmissions"] = c.retransmissions
+    body["resets"] = c.resets
+    body["path_mtu"] = c.path_mtu
+    body["encapsulation"] = list(c.encapsulation)
+    return body
+
+
+def _icmp_body(i: IcmpTooBig) -> dict[str, Any]:
+    return _plain(i)
