@@ -1,6 +1,6 @@
 """The import direction of DESIGN.md, checked on the source: cores never import edges.
 
-    cli|server -> report -> diagnose -> passive|active -> capture -> wire;  diagnose -> calc
+cli|server -> report -> diagnose -> passive|active -> capture -> wire;  diagnose -> calc
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def _imports(path: Path) -> set[str]:
             names = [node.module]
             if node.module == "mtuscope":
                 names = [
-                    f"mtuscope.{a.name}" if (SRC / a.name).is_dir() or (SRC / f"{a.name}.py").is_file()
+                    f"mtuscope.{a.name}"
+                    if (SRC / a.name).is_dir() or (SRC / f"{a.name}.py").is_file()
                     else "mtuscope"
                     for a in node.names
                 ]

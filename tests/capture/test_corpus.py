@@ -68,7 +68,9 @@ def _manifest() -> dict[str, dict[str, str]]:
     if not CORPUS.is_dir():
         return {}
     with open(CORPUS / "MANIFEST.tsv", newline="") as fh:
-        return {row["file"].removeprefix("pcaps/"): row for row in csv.DictReader(fh, delimiter="\t")}
+        return {
+            row["file"].removeprefix("pcaps/"): row for row in csv.DictReader(fh, delimiter="\t")
+        }
 
 
 MANIFEST = _manifest()

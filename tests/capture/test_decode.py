@@ -14,17 +14,39 @@ from mtuscope.capture.table import address_text
 from mtuscope.wire.tcp_options import decode_tcp_options
 
 
-def _ipv4(proto: int, payload: bytes, *, src: bytes, dst: bytes, flags: int = 0x4000,
-          ttl: int = 64, ident: int = 7) -> bytes:
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, flags, ttl, proto, 0,
-                       src, dst) + payload
+def _ipv4(
+    proto: int,
+    payload: bytes,
+    *,
+    src: bytes,
+    dst: bytes,
+    flags: int = 0x4000,
+    ttl: int = 64,
+    ident: int = 7,
+) -> bytes:
+    return (
+        struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, flags, ttl, proto, 0, src, dst
+        )
+        + payload
+    )
 
 
-def _tcp(sport: int, dport: int, seq: int, flags: int, options: bytes = b"", data: bytes = b"",
-         ack: int = 0) -> bytes:
+def _tcp(
+    sport: int,
+    dport: int,
+    seq: int,
+    flags: int,
+    options: bytes = b"",
+    data: bytes = b"",
+    ack: int = 0,
+) -> bytes:
     thl = 20 + len(options)
-    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (thl // 4) << 4, flags, 65535, 0,
-                       0) + options + data
+    return (
+        struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (thl // 4) << 4, flags, 65535, 0, 0)
+        + options
+        + data
+    )
 
 
 def _chunk(packets: list[tuple[bytes, int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +70,7 @@ def _chunk(packets: list[tuple[bytes, int, int]]) -> tuple[np.ndarray, np.ndarra
 
 A = bytes([192, 0, 2, 1])
 B = bytes([198, 51, 100, 2])
-MSS_WS_SACK_TS = bytes.fromhex("020405b4" "0402" "080a0000000100000000" "01" "030307")
+MSS_WS_SACK_TS = bytes.fromhex("020405b40402080a000000010000000001030307")
 
 
 def test_ipv4_syn_fields_and_options() -> None:
@@ -95,7 +117,12 @@ def test_icmp_frag_needed_quotes_the_connection() -> None:
     t = decode_chunk(*_chunk([(pkt, 4, 20)]), np.zeros(1, np.int64), 1)
     assert (t["icmp_type"][0], t["icmp_code"][0], t["icmp_mtu"][0]) == (3, 4, 1400)
     assert address_text(t["q_src_hi"][0], t["q_src_lo"][0]) == "192.0.2.1"
-    assert (t["q_sport"][0], t["q_dport"][0], t["q_seq"][0], t["q_proto"][0]) == (40000, 443, 777, 6)
+    assert (t["q_sport"][0], t["q_dport"][0], t["q_seq"][0], t["q_proto"][0]) == (
+        40000,
+        443,
+        777,
+        6,
+    )
 
 
 @settings(max_examples=300, deadline=None)

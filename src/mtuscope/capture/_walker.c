@@ -66,10 +66,14 @@ static inline uint32_t rd32(const uint8_t *p, int be)
     return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
 }
 
-enum { N_ETYPE, N_ETHER, N_MPLS, N_IPVER, N_PPP, N_GRE, N_IP4, N_IP6 };
+enum { N_ETYPE, N_ETHER, N_MPLS, N_IPVER, N_PPP, N_GRE, N_IP4, N_IP6, N_WLAN };
+
+/* How the next IEEE 802.11 header is laid out (N_WLAN). */
+#define WF_SWAP 1u /* frame control bytes swapped (CAPWAP, as Wireshark's capwap.swap_fc) */
+#define WF_PAD 2u  /* radiotap "data pad": the 802.11 header is padded to 4 bytes */
 
 /* Where a UDP port leads. */
-enum { U_NONE, U_VXLAN, U_GENEVE, U_GTPU, U_TEREDO, U_GRE, U_L2TP };
+enum { U_NONE, U_VXLAN, U_GENEVE, U_GTPU, U_TEREDO, U_GRE, U_L2TP, U_CAPWAP, U_AYIYA };
 
 static inline int udp_tunnel(uint32_t port)
 {
@@ -80,6 +84,8 @@ static inline int udp_tunnel(uint32_t port)
     case 3544: return U_TEREDO;
     case 4754: return U_GRE;
     case 1701: return U_L2TP;
+    case 5247: return U_CAPWAP;
+    case 5072: return U_AYIYA;
     default: return U_NONE;
     }
 }
@@ -90,7 +96,7 @@ static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r,
     uint32_t len = caplen < WALK_MAX ? caplen : WALK_MAX;
     uint32_t off = 0, et = 0, pend = 0, encap = 0, link_end = 0, depth = 0, tags = 0;
     uint32_t l3 = NO_OFFSET, l4 = NO_OFFSET, v6f = NO_OFFSET, proto = 0, fam = 0;
-    uint32_t status = ST_OK, hdr_len = 0, shift = 0;
+    uint32_t status = ST_OK, hdr_len = 0, shift = 0, wflags = 0;
     int next;
 
 /* stop: the frame carries no (further) IP; outside a tunnel that means NOT_IP */
@@ -214,6 +220,47 @@ relink:
         off = link_end = 4;
         next = N_ETYPE;
         break;
+    case 129: { /* Linux ARCNET: source, destination, 2-byte offset, protocol id */
+        uint32_t pid;
+        NEED(5);
+        pid = d[4];
+        /* RFC 1051 ids (and diagnose, BACnet) end there; RFC 1201 adds split flag, sequence */
+        off = link_end = pid == 0xF0 || pid == 0xF1 || pid == 0x80 || pid == 0xCD ? 5 : 8;
+        if (pid == 0xF0 || pid == 0xD4) next = N_IP4;
+        else if (pid == 0xC4) next = N_IP6;
+        else NOT_IP_STOP;
+        NEED(off);
+        break;
+    }
+    case 105: /* IEEE 802.11 */
+        next = N_WLAN;
+        break;
+    case 127: { /* radiotap: version, pad, LE length, present words (bit 31: another) */
+        uint32_t rl, q = 4, pres;
+        NEED(8);
+        rl = rd16(d + 2, 0);
+        if (rl < 8) {
+            status = ST_MALF;
+            goto done;
+        }
+        NEED(rl);
+        pres = rd32(d + 4, 0);
+        while (rd32(d + q, 0) & 0x80000000u) {
+            q += 4;
+            if (q + 4 > rl) {
+                status = ST_MALF;
+                goto done;
+            }
+        }
+        q += 4;
+        if (pres & 1) q = ((q + 7) & ~7u) + 8; /* TSFT: 8 bytes, 8-aligned */
+        if ((pres & 2) && q < rl && (d[q] & 0x20)) wflags = WF_PAD; /* flags: data pad */
+        d += rl;
+        len -= rl;
+        shift += rl;
+        next = N_WLAN;
+        break;
+    }
     default:
         status = ST_UNKNOWN;
         goto done;
@@ -307,6 +354,30 @@ relink:
                 off += 4;
                 next = N_ETHER;
             } else NOT_IP_STOP;
+            continue;
+        }
+        case N_WLAN: { /* IEEE 802.11 data frame, then LLC/SNAP */
+            uint32_t fc0, fc1, hl2, sw = wflags & WF_SWAP;
+            NEED(off + 2);
+            fc0 = d[off + sw];
+            fc1 = d[off + 1 - sw];
+            /* version 0 data with a body; not protected, not a fragment with more to come */
+            if ((fc0 & 0x0F) != 0x08 || (fc0 & 0x40) || (fc1 & 0x44)) NOT_IP_STOP;
+            hl2 = (fc1 & 3) == 3 ? 30 : 24; /* ToDS and FromDS: a fourth address */
+            if (fc0 & 0x80) { /* QoS data: QoS control, then HT control when +HTC/Order */
+                NEED(off + hl2 + 1);
+                if (d[off + hl2] & 0x80) NOT_IP_STOP; /* A-MSDU: not followed */
+                hl2 += (fc1 & 0x80) ? 6 : 2;
+            }
+            if (wflags & WF_PAD) hl2 = (hl2 + 3) & ~3u;
+            off += hl2;
+            NEED(off + 3);
+            if (d[off] != 0xAA || d[off + 1] != 0xAA || d[off + 2] != 0x03) NOT_IP_STOP;
+            NEED(off + 8);
+            et = u16be(d + off + 6);
+            off += 8;
+            if (!fam) link_end = off; /* the 802.11 and LLC/SNAP headers are the link header */
+            next = N_ETYPE;
             continue;
         }
         case N_IPVER: {
@@ -550,6 +621,39 @@ relink:
                     off = q;
                     pend = encap;
                     next = N_PPP;
+                    continue;
+                }
+                if (kind == U_CAPWAP) { /* CAPWAP data channel, RFC 5415 section 4.3 */
+                    uint32_t w, hl3;
+                    NEED(u + 4);
+                    if ((d[u] & 0x0F) == 1) goto done; /* DTLS */
+                    w = ((uint32_t)d[u + 1] << 16) | ((uint32_t)d[u + 2] << 8) | d[u + 3];
+                    if (w & 0x88) goto done; /* F (fragment) or K (keep-alive) */
+                    hl3 = (w >> 19) * 4;     /* HLEN, 4-byte words from the preamble */
+                    if (hl3 < 8) goto done;
+                    NEED(u + hl3);
+                    off = u + hl3;
+                    pend = encap;
+                    if (!(w & 0x100)) { /* T = 0: an IEEE 802.3 frame */
+                        next = N_ETHER;
+                        continue;
+                    }
+                    if (((w >> 9) & 31) != 1) goto done; /* WBID 1: native IEEE 802.11 */
+                    wflags = WF_SWAP;
+                    next = N_WLAN;
+                    continue;
+                }
+                if (kind == U_AYIYA) { /* AYIYA: 8 bytes, identity (2^n bytes), signature */
+                    uint32_t q, nh2;
+                    NEED(u + 8);
+                    if ((d[u + 2] & 0x0F) != 1) goto done; /* opcode: only Forward carries IP */
+                    nh2 = d[u + 3];
+                    if (nh2 != 4 && nh2 != 41) goto done;
+                    q = u + 8 + (1u << (d[u] >> 4)) + (uint32_t)(d[u + 1] >> 4) * 4;
+                    NEED(q);
+                    off = q;
+                    pend = encap;
+                    next = nh2 == 4 ? N_IP4 : N_IP6;
                     continue;
                 }
                 if (kind == U_GTPU) { /* 3GPP TS 29.281 */

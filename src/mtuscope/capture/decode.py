@@ -13,6 +13,8 @@ walk against `wire.tcp_options.decode_tcp_options` and both against tshark.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -20,6 +22,7 @@ from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, WalkStatus
 from mtuscope.capture.table import DecodeIssue, PacketTable, address_halves
 
 U8 = npt.NDArray[np.uint8]
+Cols = dict[str, npt.NDArray[Any]]
 _IPV4_MAPPED_HI = np.uint64(0)
 _IPV4_MAPPED_LO = np.uint64(0xFFFF << 32)
 _ICMP4_ERRORS = (3, 4, 5, 11, 12)  # RFC 792 / RFC 1812 §4.3.2.3: messages that quote a packet
@@ -29,7 +32,8 @@ _SYN = 0x02
 
 
 def _be16(b: U8, i: int) -> npt.NDArray[np.uint32]:
-    return (b[:, i].astype(np.uint32) << 8) | b[:, i + 1]
+    hi = b[:, i].astype(np.uint32) << np.uint32(8)
+    return hi | b[:, i + 1].astype(np.uint32)
 
 
 def _be32(b: U8, i: int) -> npt.NDArray[np.uint64]:
@@ -70,8 +74,7 @@ def decode_chunk(
         `issues`, and their columns hold what could be read.
     """
     n = len(records)
-    t = PacketTable.empty(n)
-    c = t.columns
+    c: Cols = dict(PacketTable.empty(n).columns)
     c["frame"][:] = np.arange(first_frame, first_frame + n, dtype=np.int64)
     c["ts_ns"][:] = ts_ns
     for name in ("caplen", "wirelen", "iface", "linktype", "encap", "encap_overhead"):
@@ -110,7 +113,7 @@ def decode_chunk(
     return PacketTable(columns=c, issues=issues)
 
 
-def _decode_ipv4(c: dict[str, np.ndarray], b: U8, rows: np.ndarray, hdr_len: np.ndarray) -> None:
+def _decode_ipv4(c: Cols, b: U8, rows: np.ndarray, hdr_len: np.ndarray) -> None:
     if not len(rows):
         return
     ihl = (b[:, 0] & 0x0F).astype(np.uint16) * 4
@@ -130,9 +133,7 @@ def _decode_ipv4(c: dict[str, np.ndarray], b: U8, rows: np.ndarray, hdr_len: np.
     c["truncated"][rows] = hdr_len < 20
 
 
-def _decode_ipv6(
-    c: dict[str, np.ndarray], b: U8, rows: np.ndarray, rec: np.ndarray, hdr_len: np.ndarray
-) -> None:
+def _decode_ipv6(c: Cols, b: U8, rows: np.ndarray, rec: np.ndarray, hdr_len: np.ndarray) -> None:
     if not len(rows):
         return
     c["ip_len"][rows] = _be16(b, 4) + 40
@@ -159,7 +160,7 @@ def _decode_ipv6(
 
 
 def _decode_transport(
-    c: dict[str, np.ndarray],
+    c: Cols,
     block: U8,
     rows: np.ndarray,
     l4: np.ndarray,
@@ -213,7 +214,7 @@ def _decode_transport(
 
 
 def _decode_syn_options(
-    c: dict[str, np.ndarray],
+    c: Cols,
     block: U8,
     rows: np.ndarray,
     l4: np.ndarray,
@@ -265,7 +266,7 @@ def _decode_syn_options(
 
 
 def _decode_icmp(
-    c: dict[str, np.ndarray],
+    c: Cols,
     block: U8,
     rows: np.ndarray,
     l4: np.ndarray,

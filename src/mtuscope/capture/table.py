@@ -76,7 +76,8 @@ COLUMNS: Mapping[str, npt.DTypeLike] = {
     # transport
     "sport": np.uint16,
     "dport": np.uint16,
-    "tcp_flags": np.uint16,  # FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128 AE=256, reserved 0xE00
+    # FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128 AE=256, reserved 0xE00
+    "tcp_flags": np.uint16,
     "seq": np.uint32,
     "ack": np.uint32,
     "win": np.uint16,

@@ -100,9 +100,11 @@ _BLOCK_SLACK = 65536
 _OK, _NOT_IP, _UNKNOWN, _TRUNC, _MALF = 0, 1, 2, 3, 4
 _END, _FULL, _BLOCK, _CORRUPT = 0, 1, 2, 3
 
-_N_ETYPE, _N_ETHER, _N_MPLS, _N_IPVER, _N_PPP, _N_GRE, _N_IP4, _N_IP6 = range(8)
-# UDP port -> 1 VXLAN, 2 Geneve, 3 GTP-U, 4 Teredo, 5 GRE-in-UDP, 6 L2TPv2
-_U_TUNNELS = {4789: 1, 6081: 2, 2152: 3, 3544: 4, 4754: 5, 1701: 6}
+_N_ETYPE, _N_ETHER, _N_MPLS, _N_IPVER, _N_PPP, _N_GRE, _N_IP4, _N_IP6, _N_WLAN = range(9)
+# UDP port -> 1 VXLAN, 2 Geneve, 3 GTP-U, 4 Teredo, 5 GRE-in-UDP, 6 L2TPv2, 7 CAPWAP, 8 AYIYA
+_U_TUNNELS = {4789: 1, 6081: 2, 2152: 3, 3544: 4, 4754: 5, 1701: 6, 5247: 7, 5072: 8}
+# the layout of the next IEEE 802.11 header: frame control swapped (CAPWAP), radiotap data pad
+_WF_SWAP, _WF_PAD = 1, 2
 _V6_EXT = frozenset((0, 43, 60, 135, 139, 140, 51))
 
 _E_ETHER_INNER = int(Encap.ETHER_INNER)
@@ -146,6 +148,7 @@ class _Frame:
         "depth",
         "tags",
         "shift",
+        "wflags",
     )
 
     def __init__(self, d: bytes) -> None:
@@ -163,6 +166,7 @@ class _Frame:
         self.depth = 0
         self.tags = 0
         self.shift = 0
+        self.wflags = 0
 
     def need(self, n: int) -> None:
         if n > self.ln:
@@ -281,6 +285,40 @@ class _Frame:
             et = self.u16(2)
             off = self.link_end = 4
             nxt = _N_ETYPE
+        elif lt == 129:  # Linux ARCNET: source, destination, 2-byte offset, protocol id
+            self.need(5)
+            pid = d[4]
+            off = self.link_end = 5 if pid in (0xF0, 0xF1, 0x80, 0xCD) else 8
+            if pid in (0xF0, 0xD4):
+                nxt = _N_IP4
+            elif pid == 0xC4:
+                nxt = _N_IP6
+            else:
+                self.not_ip()
+            self.need(off)
+        elif lt == 105:
+            nxt = _N_WLAN
+        elif lt == 127:  # radiotap: version, pad, LE length, present words (bit 31: another)
+            self.need(8)
+            rl = d[2] | d[3] << 8
+            if rl < 8:
+                self.malformed()
+            self.need(rl)
+            pres = int.from_bytes(d[4:8], "little")
+            q = 4
+            while d[q + 3] & 0x80:
+                q += 4
+                if q + 4 > rl:
+                    self.malformed()
+            q += 4
+            if pres & 1:
+                q = ((q + 7) & ~7) + 8
+            if pres & 2 and q < rl and d[q] & 0x20:
+                self.wflags = _WF_PAD
+            d = self.d = d[rl:]
+            self.ln -= rl
+            self.shift += rl
+            nxt = _N_WLAN
         else:
             self.status = _UNKNOWN
             raise _Stop
@@ -420,6 +458,32 @@ class _Frame:
                     nxt = _N_PPP
                     continue
                 raise _Stop
+            if nxt == _N_WLAN:  # IEEE 802.11 data frame, then LLC/SNAP
+                self.need(off + 2)
+                sw = self.wflags & _WF_SWAP
+                fc0 = d[off + sw]
+                fc1 = d[off + 1 - sw]
+                if fc0 & 0x0F != 0x08 or fc0 & 0x40 or fc1 & 0x44:
+                    self.not_ip()
+                hl2 = 30 if fc1 & 3 == 3 else 24
+                if fc0 & 0x80:
+                    self.need(off + hl2 + 1)
+                    if d[off + hl2] & 0x80:
+                        self.not_ip()
+                    hl2 += 6 if fc1 & 0x80 else 2
+                if self.wflags & _WF_PAD:
+                    hl2 = (hl2 + 3) & ~3
+                off += hl2
+                self.need(off + 3)
+                if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
+                    self.not_ip()
+                self.need(off + 8)
+                et = self.u16(off + 6)
+                off += 8
+                if not self.fam:
+                    self.link_end = off
+                nxt = _N_ETYPE
+                continue
             if nxt == _N_IPVER:
                 self.need(off + 1)
                 nib = d[off] >> 4
@@ -576,6 +640,35 @@ class _Frame:
                 self.need(q)
                 self.pend = encap
                 return q, _N_PPP, 0
+            if kind == 7:  # CAPWAP data channel, RFC 5415 section 4.3
+                self.need(u + 4)
+                if d[u] & 0x0F == 1:
+                    raise _Stop
+                w = (d[u + 1] << 16) | (d[u + 2] << 8) | d[u + 3]
+                if w & 0x88:
+                    raise _Stop
+                hl3 = (w >> 19) * 4
+                if hl3 < 8:
+                    raise _Stop
+                self.need(u + hl3)
+                self.pend = encap
+                if not w & 0x100:
+                    return u + hl3, _N_ETHER, 0
+                if (w >> 9) & 31 != 1:
+                    raise _Stop
+                self.wflags = _WF_SWAP
+                return u + hl3, _N_WLAN, 0
+            if kind == 8:  # AYIYA: 8 bytes, identity (2^n bytes), signature
+                self.need(u + 8)
+                if d[u + 2] & 0x0F != 1:
+                    raise _Stop
+                nh2 = d[u + 3]
+                if nh2 not in (4, 41):
+                    raise _Stop
+                q = u + 8 + (1 << (d[u] >> 4)) + (d[u + 1] >> 4) * 4
+                self.need(q)
+                self.pend = encap
+                return q, _N_IP4 if nh2 == 4 else _N_IP6, 0
             if kind == 3:  # GTP-U, 3GPP TS 29.281
                 self.need(u + 8)
                 f = d[u]

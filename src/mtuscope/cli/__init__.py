@@ -1,8 +1,9 @@
 """The command line: argument parsing only.
 
 Layer: edge. Each verb lives in its own module with `add_parser(subparsers)`
-and `run(args) -> Report` (or an exit code, for verbs that only print); this module dispatches, renders the report (text or
-`--json`) and maps the outcome to the exit codes of DESIGN.md:
+and `run(args) -> Report` (or an exit code, for verbs that only print); this
+module dispatches, renders the report (text or `--json`) and maps the outcome
+to the exit codes of DESIGN.md:
 0 no error-severity finding, 1 one or more, 2 bad input or usage,
 3 missing privilege or environment.
 """
@@ -25,9 +26,9 @@ EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
 def _verbs() -> list[ModuleType]:
     # Imported here so `mtuscope --help` stays fast and a verb's heavy imports
     # load only when it runs.
-    from mtuscope.cli import analyze, calc
+    from mtuscope.cli import analyze, calc, compare
 
-    return [analyze, calc]
+    return [analyze, compare, calc]
 
 
 class _Parser(argparse.ArgumentParser):

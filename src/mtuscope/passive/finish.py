@@ -332,8 +332,9 @@ def _black_holes(
     too_big_seen: bool,
 ) -> tuple[BlackHole, ...]:
     """Stalls: one (seq, size) retransmitted at least twice, never acked by the last copy,
-    while a smaller size of the same direction was acked (the handshake counts, as size 0); larger than `MIN_MTU`; and
-    either followed by a smaller retransmission of the range, or never acked at all."""
+    while a smaller size of the same direction was acked (the handshake counts, as size
+    0); larger than `MIN_MTU`; and either followed by a smaller retransmission of the
+    range, or never acked at all."""
     groups: dict[tuple[int, int], list[Row]] = defaultdict(list)
     for r in retrans:
         groups[(int(r["seq_start"]), int(r["payload"]))].append(r)

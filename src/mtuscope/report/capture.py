@@ -12,7 +12,7 @@ import dataclasses
 import ipaddress
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -169,7 +169,7 @@ def _run_chunks(
     host_filter: HostFilter | None,
     progress: Progress | None,
     workers: int | None,
-) -> tuple[CapturePartial | None, list[tuple[int, int, str]]]:
+) -> tuple[CapturePartial, list[tuple[int, int, str]]]:
     def work(chunk: WalkedChunk) -> tuple[CapturePartial, list[tuple[int, int, str]]]:
         table = decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
         issues = [(i.frame, i.offset, i.error) for i in table.issues]

@@ -26,6 +26,11 @@ def render_text(report: Report, stream: TextIO) -> None:
     console = Console(file=stream, width=120 if not stream.isatty() else None, highlight=False)
     if report.kind == "capture":
         _capture(report.body, console)
+    elif report.kind == "compare":
+        from mtuscope.report.compare_text import compare_story
+
+        for line in compare_story(report.body):
+            console.print(line, highlight=False, markup=False)
     elif report.kind == "calc":
         from mtuscope.report.calc_text import render_calc
 
