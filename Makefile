@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := tshark tcpdump nftables iproute2 ethtool iputils-ping iputils-tracepath scamper time
 
-.PHONY: demo test venv dev system-deps check lint typecheck pytest bench examples clean
+.PHONY: demo test venv dev system-deps check lint typecheck pytest bench bench-paths examples clean
 
 $(BIN)/mtuscope: pyproject.toml setup.py src/mtuscope/capture/_walker.c
 	$(PY) -m venv $(VENV)
@@ -19,12 +19,17 @@ dev: venv
 	$(BIN)/pip install -q -r requirements-dev.txt
 
 ## Analyse the bundled example captures (no root, no system packages needed).
+## Exit code 1 only means "found an error-severity problem", which is the point of the demo.
 demo: venv
-	@for f in examples/*.pcap; do \
-	  echo "=== mtuscope analyze $$f"; \
+	@for f in examples/*-server.pcap examples/*-client.pcap; do \
+	  echo; echo "=== mtuscope analyze $$f"; \
 	  $(BIN)/mtuscope analyze "$$f"; rc=$$?; \
 	  if [ $$rc -gt 1 ]; then exit $$rc; fi; \
 	done
+	@echo; echo "=== mtuscope compare examples/clamp-client.pcap examples/clamp-server.pcap"
+	@$(BIN)/mtuscope compare examples/clamp-client.pcap examples/clamp-server.pcap; [ $$? -le 1 ]
+	@echo; echo "=== mtuscope calc --link-mtu 1500 pppoe ipsec-tunnel:aes-gcm-128 gre"
+	@$(BIN)/mtuscope calc --link-mtu 1500 pppoe ipsec-tunnel:aes-gcm-128 gre
 
 ## Install what the tests need (Debian packages too, when root) and run lint, types and the suite.
 test: system-deps dev check pytest
@@ -53,6 +58,10 @@ pytest:
 
 bench: dev
 	$(BIN)/python bench/run.py
+
+## mtuscope, tracepath and scamper side by side on every lab scenario (root).
+bench-paths: dev system-deps
+	$(BIN)/python bench/paths.py
 
 ## Re-create examples/*.pcap in a lab of network namespaces (root).
 examples: venv

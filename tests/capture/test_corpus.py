@@ -25,9 +25,7 @@ from mtuscope.capture.reader import iter_chunks
 from mtuscope.capture.table import address_text
 from mtuscope.errors import CaptureError
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-if not CORPUS.is_dir():
-    CORPUS = Path(os.environ.get("MTUSCOPE_CORPUS", "/work/shared/corpus"))
+CORPUS = Path(os.environ["MTUSCOPE_CORPUS"])  # set by tests/conftest.py
 
 pytestmark = [
     pytest.mark.tshark,

@@ -26,7 +26,7 @@ from mtuscope.capture.records import FileFormat, WalkStatus
 from mtuscope.capture.table import Encap
 from mtuscope.errors import CaptureError, UsageError
 
-CORPUS = Path(os.environ.get("MTUSCOPE_CORPUS", "/work/shared/corpus"))
+CORPUS = Path(os.environ["MTUSCOPE_CORPUS"])
 needs_corpus = pytest.mark.skipif(
     not (CORPUS / "MANIFEST.tsv").is_file(), reason=f"corpus not found at {CORPUS}"
 )

@@ -26,7 +26,7 @@ from mtuscope.wire.tcp_options import TcpOption, decode_tcp_options
 
 pytestmark = pytest.mark.tshark
 
-CORPUS = Path(os.environ.get("MTUSCOPE_CORPUS", "/work/shared/corpus")) / "pcaps"
+CORPUS = Path(os.environ["MTUSCOPE_CORPUS"]) / "pcaps"
 ICMP_CAPTURES = [
     "entrada/entrada__sidnlabs-test-icmp-frag-needed.pcap",  # Linux SLL, quotes DNS over UDP
     "ndpi/ndpi__6in4tunnel.pcap",  # ICMPv6 PTB inside 6in4, quotes TCP
