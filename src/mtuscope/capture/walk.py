@@ -42,13 +42,25 @@ Per frame (semantics shared by both walkers):
   (0, host order, Wireshark's byte-order heuristics; AF 2, 24/28/30, or an ethertype
   when above 1500) and LOOP (108); NFLOG (239, payload TLV 9); PPP (9, 50); Cisco
   HDLC (104); IP over InfiniBand (242, tcpdump's 44-byte header); PPI (192) and PKTAP
-  (258) headers, then the link type they name. Anything else: UNKNOWN_LINKTYPE.
+  (258) headers, then the link type they name; Linux ARCNET (129: source, destination,
+  2-byte offset, protocol id, and for RFC 1201 ids a split flag and sequence; ids 0xF0 and
+  0xD4 IPv4, 0xC4 IPv6); IEEE 802.11 (105) and radiotap (127: LE length at bytes 2-3; the
+  TSFT/flags fields are read for the "data pad" flag). Anything else: UNKNOWN_LINKTYPE.
+- IEEE 802.11: only version-0 data frames with a body lead on (not protected, not a
+  fragment with more to come, not an A-MSDU): 24 bytes, 30 with ToDS and FromDS, +2 QoS
+  control for QoS subtypes, +4 HT control when a QoS frame has the Order bit; then LLC/SNAP
+  (AA AA 03, OUI, ethertype). At link level the 802.11 and SNAP headers are the link header
+  (`encap_overhead` 0).
 - Tunnels lead on from an IP header: protocols 4 and 41; GRE 47 (version 0: the
   protocol type is taken as an ethertype, 0x6558 -> Ethernet, Cisco MetaData; version
   1 PPTP -> PPP); UDP (lower port tried first, as Wireshark does) 4789 VXLAN, 6081
   Geneve, 2152 GTP-U (T-PDU, optional fields, extension chain), 3544 Teredo (auth and
-  origin indication, then IPv6 only), 4754 GRE-in-UDP, 1701 L2TPv2 data -> PPP (no
-  Encap bit: counted in `encap_overhead` only). ICMP payloads are never entered. At
+  origin indication, then IPv6 only), 4754 GRE-in-UDP, 1701 L2TPv2 data -> PPP, 5247
+  CAPWAP data (RFC 5415 section 4.3: not DTLS, fragments or keep-alives; HLEN words; T=0
+  Ethernet, T=1 with WBID 1 IEEE 802.11 with its frame control bytes swapped, as
+  Wireshark's default capwap.swap_fc reads them), 5072 AYIYA (opcode Forward, next header
+  4 or 41, after 8 + 2^idlen + 4*siglen bytes). L2TPv2, CAPWAP and AYIYA set no Encap bit:
+  they are counted in `encap_overhead` only. ICMP payloads are never entered. At
   most 8 IP headers are nested. Frames are walked as if cut at 65000 bytes.
 - An inner IP header becomes the innermost one only when its fixed header (20 or 40
   bytes) is captured and its version (and IPv4 IHL >= 5) is valid. Otherwise the

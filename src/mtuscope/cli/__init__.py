@@ -26,9 +26,9 @@ EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
 def _verbs() -> list[ModuleType]:
     # Imported here so `mtuscope --help` stays fast and a verb's heavy imports
     # load only when it runs.
-    from mtuscope.cli import analyze, calc, compare, probe, sweep, trace
+    from mtuscope.cli import analyze, calc, compare
 
-    return [analyze, compare, calc, probe, trace, sweep]
+    return [analyze, compare, calc]
 
 
 class _Parser(argparse.ArgumentParser):
