@@ -570,14 +570,14 @@ def test_capwap(walker: Any) -> None:
     # T=1, WBID=1: a native 802.11 frame, frame control bytes swapped (as Wireshark reads them)
     c = capwap(wlan(SNAP4 + INNER4, swap=True), flags=0x20)
     r, row = one(walker, 1, eth(0x0800, ipv4(17, udp(41264, 5247, c))))
-    inner_ok(r, row, 4, 14 + 20 + 8 + 16 + 24 + 8, 0)
+    inner_ok(r, row, 4, 14 + 20 + 8 + 16 + 24 + 8, Encap.CAPWAP)
     c = capwap(wlan(SNAP6 + INNER6, flags=0x03, qos=True, swap=True), hlen=2)
     r, row = one(walker, 1, eth(0x86DD, ipv6(17, udp(5247, 60000, c))))
-    inner_ok(r, row, 6, 14 + 40 + 8 + 8 + 32 + 8, 0)
+    inner_ok(r, row, 6, 14 + 40 + 8 + 8 + 32 + 8, Encap.CAPWAP)
     # T=0: an IEEE 802.3 frame
     c = capwap(eth(0x8100, b"\0\x05\x08\x00" + INNER4), t=0, wbid=0)
     r, row = one(walker, 1, eth(0x0800, ipv4(17, udp(41264, 5247, c))))
-    inner_ok(r, row, 4, 14 + 20 + 8 + 16 + 18, Encap.ETHER_INNER | Encap.VLAN)
+    inner_ok(r, row, 4, 14 + 20 + 8 + 16 + 18, Encap.CAPWAP | Encap.ETHER_INNER | Encap.VLAN)
 
 
 @pytest.mark.parametrize(
@@ -606,10 +606,10 @@ def test_capwap_control_port_not_entered(walker: Any) -> None:
 def test_ayiya(walker: Any) -> None:
     a = ayiya(41, INNER6)
     r, row = one(walker, 1, eth(0x0800, ipv4(17, udp(53859, 5072, a))))
-    inner_ok(r, row, 6, 14 + 20 + 8 + 8 + 16 + 20, 0)
+    inner_ok(r, row, 6, 14 + 20 + 8 + 8 + 16 + 20, Encap.AYIYA)
     a = ayiya(4, INNER4, idlen=0, siglen=0)
     r, row = one(walker, 1, eth(0x86DD, ipv6(17, udp(5072, 53859, a))))
-    inner_ok(r, row, 4, 14 + 40 + 8 + 8 + 1, 0)
+    inner_ok(r, row, 4, 14 + 40 + 8 + 8 + 1, Encap.AYIYA)
     for bad in (ayiya(41, INNER6, opcode=0), ayiya(59, INNER6), ayiya(41, b"")[:20]):
         r, _ = one(walker, 1, eth(0x0800, ipv4(17, udp(53859, 5072, bad))))
         assert (r["family"], r["l3_off"], r["l4_proto"], r["encap"]) == (4, 14, 17, 0)

@@ -41,6 +41,9 @@ enum { STOP_END = 0, STOP_FULL = 1, STOP_BLOCK = 2, STOP_CORRUPT = 3 };
 #define E_GTPU (1u << 11)
 #define E_TEREDO (1u << 12)
 #define E_ETHER_INNER (1u << 13)
+#define E_L2TP (1u << 14)
+#define E_CAPWAP (1u << 15)
+#define E_AYIYA (1u << 16)
 
 /* records.RECORD_DTYPE, native byte order, 48 bytes, no holes */
 typedef struct {
@@ -619,7 +622,7 @@ relink:
                     }
                     NEED(q);
                     off = q;
-                    pend = encap;
+                    pend = encap | E_L2TP;
                     next = N_PPP;
                     continue;
                 }
@@ -633,7 +636,7 @@ relink:
                     if (hl3 < 8) goto done;
                     NEED(u + hl3);
                     off = u + hl3;
-                    pend = encap;
+                    pend = encap | E_CAPWAP;
                     if (!(w & 0x100)) { /* T = 0: an IEEE 802.3 frame */
                         next = N_ETHER;
                         continue;
@@ -652,7 +655,7 @@ relink:
                     q = u + 8 + (1u << (d[u] >> 4)) + (uint32_t)(d[u + 1] >> 4) * 4;
                     NEED(q);
                     off = q;
-                    pend = encap;
+                    pend = encap | E_AYIYA;
                     next = nh2 == 4 ? N_IP4 : N_IP6;
                     continue;
                 }

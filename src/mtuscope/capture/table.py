@@ -43,6 +43,9 @@ class Encap(IntFlag):
     GTPU = 1 << 11  # GTP-U (3GPP TS 29.281), UDP 2152
     TEREDO = 1 << 12  # Teredo (RFC 4380), UDP 3544
     ETHER_INNER = 1 << 13  # an inner Ethernet header (VXLAN, Geneve, GRE TEB)
+    L2TP = 1 << 14  # L2TPv2 data (RFC 2661 §3.1), UDP 1701, carrying PPP
+    CAPWAP = 1 << 15  # CAPWAP data channel (RFC 5415 §4.3), UDP 5247
+    AYIYA = 1 << 16  # AYIYA (Anything In Anything), UDP 5072
 
 
 # Column name -> dtype. The order is the order of `PacketTable.columns`.

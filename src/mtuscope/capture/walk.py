@@ -59,8 +59,8 @@ Per frame (semantics shared by both walkers):
   CAPWAP data (RFC 5415 section 4.3: not DTLS, fragments or keep-alives; HLEN words; T=0
   Ethernet, T=1 with WBID 1 IEEE 802.11 with its frame control bytes swapped, as
   Wireshark's default capwap.swap_fc reads them), 5072 AYIYA (opcode Forward, next header
-  4 or 41, after 8 + 2^idlen + 4*siglen bytes). L2TPv2, CAPWAP and AYIYA set no Encap bit:
-  they are counted in `encap_overhead` only. ICMP payloads are never entered. At
+  4 or 41, after 8 + 2^idlen + 4*siglen bytes). L2TPv2, CAPWAP and AYIYA set their
+  Encap bits, and their bytes count in `encap_overhead`. ICMP payloads are never entered. At
   most 8 IP headers are nested. Frames are walked as if cut at 65000 bytes.
 - An inner IP header becomes the innermost one only when its fixed header (20 or 40
   bytes) is captured and its version (and IPv4 IHL >= 5) is valid. Otherwise the
@@ -119,12 +119,15 @@ _U_TUNNELS = {4789: 1, 6081: 2, 2152: 3, 3544: 4, 4754: 5, 1701: 6, 5247: 7, 507
 _WF_SWAP, _WF_PAD = 1, 2
 _V6_EXT = frozenset((0, 43, 60, 135, 139, 140, 51))
 
+_E_AYIYA = int(Encap.AYIYA)
+_E_CAPWAP = int(Encap.CAPWAP)
 _E_ETHER_INNER = int(Encap.ETHER_INNER)
 _E_FOURIN6 = int(Encap.FOURIN6)
 _E_GENEVE = int(Encap.GENEVE)
 _E_GRE = int(Encap.GRE)
 _E_GTPU = int(Encap.GTPU)
 _E_IPIP = int(Encap.IPIP)
+_E_L2TP = int(Encap.L2TP)
 _E_MPLS = int(Encap.MPLS)
 _E_PPPOE = int(Encap.PPPOE)
 _E_QINQ = int(Encap.QINQ)
@@ -650,7 +653,7 @@ class _Frame:
                     self.need(q + 2)
                     q += 2 + self.u16(q)
                 self.need(q)
-                self.pend = encap
+                self.pend = encap | _E_L2TP
                 return q, _N_PPP, 0
             if kind == 7:  # CAPWAP data channel, RFC 5415 section 4.3
                 self.need(u + 4)
@@ -663,7 +666,7 @@ class _Frame:
                 if hl3 < 8:
                     raise _Stop
                 self.need(u + hl3)
-                self.pend = encap
+                self.pend = encap | _E_CAPWAP
                 if not w & 0x100:
                     return u + hl3, _N_ETHER, 0
                 if (w >> 9) & 31 != 1:
@@ -679,7 +682,7 @@ class _Frame:
                     raise _Stop
                 q = u + 8 + (1 << (d[u] >> 4)) + (d[u + 1] >> 4) * 4
                 self.need(q)
-                self.pend = encap
+                self.pend = encap | _E_AYIYA
                 return q, _N_IP4 if nh2 == 4 else _N_IP6, 0
             if kind == 3:  # GTP-U, 3GPP TS 29.281
                 self.need(u + 8)
