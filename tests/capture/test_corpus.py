@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,12 +128,15 @@ def _summary(oracle: Path) -> dict[str, dict[str, str]]:
 _PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33}
 
 
-def _ours(path: Path) -> tuple[int, set[tuple[object, ...]], set[tuple[object, ...]]]:
-    syns: set[tuple[object, ...]] = set()
-    icmps: set[tuple[object, ...]] = set()
+Row = tuple[object, ...]
+
+
+def _ours(path: Path) -> tuple[int, set[Row], set[Row]]:
+    syns: set[Row] = set()
+    icmps: set[Row] = set()
     chunks = iter_chunks(str(path), chunk_bytes=1 << 16)
     for ch in chunks:
-        t = decode_chunk(ch.records, ch.block, ch.ts_ns, ch.first_frame)
+        t: Any = decode_chunk(ch.records, ch.block, ch.ts_ns, ch.first_frame).columns
         syn = (t["proto"] == 6) & (t["thl"] > 0) & ((t["tcp_flags"] & 2) != 0) & (t["family"] > 0)
         for i in np.flatnonzero(syn):
             syns.add(
@@ -167,8 +171,8 @@ def _ours(path: Path) -> tuple[int, set[tuple[object, ...]], set[tuple[object, .
     return chunks.info.packets, syns, icmps
 
 
-def _theirs(oracle: Path, name: str) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
-    syns = set()
+def _theirs(oracle: Path, name: str) -> tuple[set[Row], set[Row]]:
+    syns: set[Row] = set()
     for r in _tsv(oracle / f"{name}.syn.tsv"):
         mss = r["mss"].split(",")[0] if r["mss"] else None
         syns.add(
@@ -183,7 +187,7 @@ def _theirs(oracle: Path, name: str) -> tuple[set[tuple[object, ...]], set[tuple
                 int(mss) if mss else None,
             )
         )
-    icmps = set()
+    icmps: set[Row] = set()
     for r in _tsv(oracle / f"{name}.icmp.tsv"):
         ports = r["inner_proto"] in _PROTO
         icmps.add(
