@@ -69,7 +69,7 @@ TOO_BIG = "(icmp[0] == 3 and icmp[1] == 4) or (icmp6 and ip6[40] == 2)"
 """BPF: ICMP frag-needed or ICMPv6 packet-too-big (first header after a plain IPv6 header)."""
 
 
-@pytest.mark.parametrize("name", ["mtu-drop", "blackhole", "vxlan", "clean"])
+@pytest.mark.parametrize("name", ["mtu-drop", "blackhole", "clean"])
 def test_ping_finds_the_declared_path_mtu(name: str, tmp_path: Path) -> None:
     pcap = tmp_path / "client.pcap"
     with Lab.up(name) as lab:
@@ -263,7 +263,7 @@ def test_captures_on_the_sender_show_wire_sized_segments(use_ethtool: bool, tmp_
 
 
 @pytest.mark.skipif(not shutil.which("tracepath"), reason="tracepath not installed")
-@pytest.mark.parametrize("name", ["clean", "mtu-drop", "vxlan"])
+@pytest.mark.parametrize("name", ["clean", "mtu-drop", "vxlan", "two-drops"])
 def test_tracepath_agrees_with_the_truth_both_ways(name: str) -> None:
     """An independent tool (iputils tracepath) finds the declared path MTU and hop count."""
     with Lab.up(name) as lab:

@@ -9,15 +9,19 @@ import pytest
 import mtuscope.lab as lab_pkg
 from mtuscope.errors import UsageError
 from mtuscope.lab import (
+    FILTERED_PORT,
     SCENARIOS,
     WITHHOLD_TOO_BIG,
     Link,
     LinkKind,
     Node,
+    ProbeKind,
     Role,
     Scenario,
     clamp_mss_ruleset,
     get_scenario,
+    only_tcp_port_ruleset,
+    rewrite_too_big_mtu_ruleset,
 )
 from mtuscope.lab.topology import DOC_PREFIX_V6, DOC_PREFIXES_V4, DirectionTruth
 
@@ -30,8 +34,19 @@ def test_exports_sorted_and_present() -> None:
         assert hasattr(lab_pkg, name), name
 
 
-def test_catalogue_has_the_first_scenarios() -> None:
-    assert {"clean", "mtu-drop", "blackhole", "clamp", "vxlan"} <= set(SCENARIOS)
+def test_catalogue_has_the_issue_scenarios() -> None:
+    assert {
+        "clean",
+        "mtu-drop",
+        "blackhole",
+        "blackhole-filtered-dst",
+        "two-drops",
+        "vxlan",
+        "clamp",
+        "small-mss-server",
+        "bad-ptb",
+        "l2-mismatch",
+    } <= set(SCENARIOS)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -45,22 +60,50 @@ def test_every_address_is_a_documentation_address(name: str) -> None:
             assert v6 in DOC_PREFIX_V6, (link.name, v6)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_truth_path_mtu_is_the_smallest_routed_link_on_the_path(name: str) -> None:
-    sc = get_scenario(name)
-    path = [sc.client, *sc.hops, sc.server]
-    mtus = []
+VETH_RX_SLACK = 4
+"""Bytes a veth receives beyond its own MTU (measured; see the l2-mismatch scenario)."""
+
+
+def _expected_drops(sc: Scenario, *, reverse: bool) -> list[tuple[str, str | None, int]]:
+    """Walk the path and list every MTU drop as (link, too-big sender or None, MTU)."""
+    path = sc.path(reverse=reverse)
+    drops: list[tuple[str, str | None, int]] = []
+    smallest: int | None = None
     for a, b in zip(path, path[1:], strict=False):
         (link,) = [x for x in sc.links if x.routed and set(x.ends()) == {a, b}]
-        mtus.append((min(link.mtu_of(a), link.mtu_of(b)), link.name))
-    smallest, where = min(mtus)
-    for truth in (sc.forward, sc.reverse):
-        assert truth.path_mtu == smallest
-        if smallest < 1500:
-            assert truth.drop_link == where
-            assert truth.too_big_from in sc.hops
-        else:
-            assert truth.drop_link is None
+        sent = link.mtu_of(a)
+        if smallest is None:
+            smallest = sent  # the sending host's own MTU: a local limit, not a drop
+        elif sent < smallest:
+            drops.append((link.name, a, sent))
+            smallest = sent
+        received = link.mtu_of(b) + VETH_RX_SLACK
+        if received < smallest:
+            drops.append((link.name, None, received))  # layer-2 mismatch: silent
+            smallest = received
+    return drops
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_declared_truth_follows_from_the_links(name: str, reverse: bool) -> None:
+    sc = get_scenario(name)
+    truth = sc.reverse if reverse else sc.forward
+    drops = _expected_drops(sc, reverse=reverse)
+    if not drops:
+        assert truth.drop_link is None and truth.too_big_from is None
+        assert truth.pmtu(4) == truth.pmtu(6) == 1500
+        return
+    *earlier, (link, sender, mtu) = drops
+    assert (truth.drop_link, truth.too_big_from, truth.pmtu(4), truth.pmtu(6)) == (
+        link,
+        sender,
+        mtu,
+        mtu,
+    )
+    assert [(d.link, d.too_big_from, d.mtu) for d in truth.earlier_drops] == earlier
+    if sender is not None:
+        assert 1 <= sc.hop_index(sender, reverse=reverse) <= len(sc.hops)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -179,3 +222,82 @@ def test_link_end_mtus() -> None:
     assert (mismatch.mtu_of("p"), mismatch.mtu_of("q")) == (1500, 1400)
     with pytest.raises(UsageError):
         mismatch.mtu_of("elsewhere")
+
+
+def test_two_drops_hops_and_too_big_sources() -> None:
+    sc = get_scenario("two-drops")
+    assert sc.hops == ("r1", "r2", "r3")
+    assert sc.path(reverse=True) == ("server", "r3", "r2", "r1", "client")
+    assert [sc.hop_index(r) for r in sc.hops] == [1, 2, 3]
+    assert sc.hop_index("r3", reverse=True) == 1
+    # Each router answers from its address on the link back towards the sender.
+    assert str(sc.too_big_source("r1", 4)) == "192.0.2.2"
+    assert str(sc.too_big_source("r2", 4)) == "198.51.100.2"
+    assert str(sc.too_big_source("r2", 6)) == "2001:db8:0:2::2"
+    assert str(sc.too_big_source("r3", 4, reverse=True)) == "203.0.113.1"
+    assert sc.address("server", 4) == ip_address("203.0.113.2")
+    with pytest.raises(UsageError):
+        sc.hop_index("client")
+
+
+def test_direction_truth_per_family_and_too_big_content() -> None:
+    plain = get_scenario("mtu-drop").forward
+    assert plain.too_big_sent and plain.advertised_mtu() == 1400
+    assert plain.learned(4) == plain.learned(6) == 1400
+    bad = get_scenario("bad-ptb").forward
+    assert bad.advertised_mtu() == 0 and bad.pmtu(6) == 1400
+    assert (bad.learned(4), bad.learned(6)) == (552, None)
+    large = get_scenario("bad-ptb-large").reverse
+    assert large.advertised_mtu() == 65535 and large.learned(4) is None
+    hole = get_scenario("blackhole").forward
+    assert not hole.too_big_sent and hole.advertised_mtu() is None and hole.learned(6) is None
+    silent = get_scenario("l2-mismatch").forward
+    assert silent.drop_link == "r1-r2" and not silent.too_big_sent
+    assert (silent.pmtu(4), silent.pmtu(6)) == (1404, 1404)
+    with pytest.raises(UsageError):
+        silent.pmtu(5)
+
+
+def test_server_mss_and_answers() -> None:
+    assert (get_scenario("clean").server_mss(4), get_scenario("clean").server_mss(6)) == (
+        1460,
+        1440,
+    )
+    small = get_scenario("small-mss-server")
+    assert (small.server_mss(4), small.server_mss(6)) == (512, 512)
+    assert small.node("server").advmss == 512
+    assert get_scenario("clean").server_answers == frozenset(ProbeKind)
+    filtered = get_scenario("blackhole-filtered-dst")
+    assert filtered.server_answers == {ProbeKind.TCP_SYN}
+    assert filtered.server_tcp_port == FILTERED_PORT
+    assert f"tcp dport {FILTERED_PORT} accept" in filtered.node("server").nft
+    assert filtered.node("r1").nft == WITHHOLD_TOO_BIG
+    with pytest.raises(UsageError):
+        small.server_mss(5)
+
+
+def test_new_rulesets_and_bounds() -> None:
+    assert "icmp mtu set 0" in rewrite_too_big_mtu_ruleset(0)
+    assert "icmpv6 mtu set 65535" in rewrite_too_big_mtu_ruleset(65535)
+    assert get_scenario("bad-ptb").node("r1").nft == rewrite_too_big_mtu_ruleset(0)
+    for bad in (-1, 65536):
+        with pytest.raises(UsageError):
+            rewrite_too_big_mtu_ruleset(bad)
+    for port in (0, 65536):
+        with pytest.raises(UsageError):
+            only_tcp_port_ruleset(port)
+    with pytest.raises(UsageError):
+        Node(name="h", role=Role.HOST, advmss=0)
+    base = get_scenario("clean")
+    with pytest.raises(UsageError, match="TCP port"):
+        Scenario(
+            name="x",
+            description="x",
+            nodes=base.nodes,
+            links=base.links,
+            client="client",
+            server="server",
+            forward=base.forward,
+            reverse=base.reverse,
+            server_tcp_port=0,
+        )

@@ -3,7 +3,8 @@
 Layer: edge. `topology` and `scenarios` are pure declarations (what a lab is and
 what is true of it); `lab`, `build`, `capture` and `netns` build them on the local
 kernel with `ip`, `ethtool`, `sysctl`, `nft` and `tcpdump`; `traffic` is a
-standard-library TCP server and client run inside namespaces. Nothing here
+standard-library TCP server and client run inside namespaces; `state` records
+labs kept running between processes (`mtuscope lab up`). Nothing here
 sends traffic outside the namespaces it made, and nothing in the cores may
 import this package.
 """
@@ -11,13 +12,24 @@ import this package.
 from mtuscope.lab.capture import Capture, CaptureStats
 from mtuscope.lab.lab import Lab
 from mtuscope.lab.netns import PREFIX, down_all, lab_namespaces
-from mtuscope.lab.scenarios import SCENARIOS, WITHHOLD_TOO_BIG, clamp_mss_ruleset, get_scenario
+from mtuscope.lab.scenarios import (
+    FILTERED_PORT,
+    SCENARIOS,
+    WITHHOLD_TOO_BIG,
+    clamp_mss_ruleset,
+    get_scenario,
+    only_tcp_port_ruleset,
+    rewrite_too_big_mtu_ruleset,
+)
+from mtuscope.lab.state import LabRecord, state_dir
 from mtuscope.lab.topology import (
     Clamp,
     DirectionTruth,
+    Drop,
     Link,
     LinkKind,
     Node,
+    ProbeKind,
     Role,
     Route,
     Scenario,
@@ -28,11 +40,15 @@ __all__ = [
     "CaptureStats",
     "Clamp",
     "DirectionTruth",
+    "Drop",
+    "FILTERED_PORT",
     "Lab",
+    "LabRecord",
     "Link",
     "LinkKind",
     "Node",
     "PREFIX",
+    "ProbeKind",
     "Role",
     "Route",
     "SCENARIOS",
@@ -42,4 +58,7 @@ __all__ = [
     "down_all",
     "get_scenario",
     "lab_namespaces",
+    "only_tcp_port_ruleset",
+    "rewrite_too_big_mtu_ruleset",
+    "state_dir",
 ]

@@ -100,13 +100,29 @@ class _Builder:
                     self.add_vxlan(end, link.name)
                 self.configure_end(end, link.name, offloads=ethtool)
         for node in sc.nodes:
+            # advmss is a route metric: every route of the node carries it, the
+            # connected ones (replaced) as well as the static ones.
+            mss = [] if node.advmss is None else ["advmss", str(node.advmss)]
             for route in sc.routes(node.name):
                 family = "-6" if route.prefix.version == 6 else "-4"
                 self.exec(
                     node.name,
                     ["ip", family, "route", "add", str(route.prefix),
-                     "via", str(route.via), "dev", route.dev],
+                     "via", str(route.via), "dev", route.dev, *mss],
                 )  # fmt: skip
+            if mss:
+                for link in sc.links_of(node.name):
+                    self.exec(
+                        node.name,
+                        ["ip", "-4", "route", "replace", str(link.v4), "dev", link.name,
+                         "proto", "kernel", "scope", "link",
+                         "src", str(link.address(node.name, 4)), *mss],
+                    )  # fmt: skip
+                    self.exec(
+                        node.name,
+                        ["ip", "-6", "route", "replace", str(link.v6), "dev", link.name,
+                         "proto", "kernel", "metric", "256", *mss],
+                    )  # fmt: skip
             if node.nft:
                 self.exec(node.name, ["nft", "-f", "-"], input=node.nft)
         self.wait_up()

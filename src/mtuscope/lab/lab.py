@@ -4,7 +4,8 @@ Layer: lab (an edge). Turns a `Scenario` declaration into namespaces, veth
 pairs, VXLAN tunnels, addresses, routes, sysctls and nftables rulesets, runs
 commands inside them, and tears everything down again — on leaving the `with`
 block, on `down()`, and at interpreter exit (`atexit`) for a lab that was never
-brought down. It sends no traffic of its own and never configures anything
+brought down, unless it was built to be kept (`keep=True`, `detach()`), as
+`mtuscope lab up` does. It sends no traffic of its own and never configures anything
 outside the namespaces it created.
 """
 
@@ -23,7 +24,13 @@ from typing import Any
 from mtuscope.errors import LabError, UsageError
 from mtuscope.lab.build import build
 from mtuscope.lab.capture import Capture
-from mtuscope.lab.netns import PREFIX, delete_namespace, require_environment, run
+from mtuscope.lab.netns import (
+    PREFIX,
+    delete_namespace,
+    list_namespaces,
+    require_environment,
+    run,
+)
 from mtuscope.lab.scenarios import get_scenario
 from mtuscope.lab.topology import Scenario
 
@@ -69,6 +76,7 @@ class Lab:
         *,
         run_id: str | None = None,
         use_ethtool: bool | None = None,
+        keep: bool = False,
     ) -> Lab:
         """Build a scenario's namespaces, links, routes and rules.
 
@@ -80,13 +88,17 @@ class Lab:
             run_id: namespace-name infix; random (6 hex digits) by default.
             use_ethtool: turn offloads off with `ethtool -K` (True), with the
                 `ip link` fallback (False), or with ethtool when it is installed (None).
+            keep: leave the lab running when this process exits (no `atexit`
+                teardown; `mtuscope lab up`); remove it later with `down()` on
+                `Lab.attach(...)`, or `down_all`.
 
         Returns:
             The running lab; use it as a context manager to have it torn down.
 
         Raises:
             UsageError: unknown scenario name, or a run id not of 1-8 lowercase letters or digits.
-            LabError: not root, not Linux, a tool missing, or a command failed.
+            LabError: not root, not Linux, a tool missing, a command failed, or a lab
+                with this run id exists already.
         """
         if isinstance(scenario, str):
             scenario = get_scenario(scenario)
@@ -95,6 +107,8 @@ class Lab:
             raise UsageError(f"lab run id {run_id!r}: want at most 8 lowercase letters or digits")
         require_environment()
         lab = cls(scenario, run_id)
+        if set(lab.namespaces) & set(list_namespaces()):
+            raise LabError(f"lab {run_id} exists already (namespaces {PREFIX}{run_id}-*)")
         _LIVE.add(lab)
         try:
             lab.offloads_disabled = build(
@@ -107,7 +121,43 @@ class Lab:
         except BaseException:
             lab.down()
             raise
+        if keep:
+            lab.detach()
         return lab
+
+    @classmethod
+    def attach(cls, scenario: Scenario | str, run_id: str) -> Lab:
+        """A handle on a lab that is already running (built by another process with `keep`).
+
+        The handle does not remove the lab at exit; call `down()` for that.
+
+        Args:
+            scenario: the scenario it was built from, or its name.
+            run_id: its run id.
+
+        Returns:
+            The running lab.
+
+        Raises:
+            UsageError: unknown scenario, or a malformed run id.
+            LabError: not every namespace of that lab exists.
+        """
+        if isinstance(scenario, str):
+            scenario = get_scenario(scenario)
+        if not _RUN_ID.fullmatch(run_id):
+            raise UsageError(f"lab run id {run_id!r}: want at most 8 lowercase letters or digits")
+        lab = cls(scenario, run_id)
+        present = set(list_namespaces())
+        missing = [ns for ns in lab.namespaces if ns not in present]
+        if missing:
+            raise LabError(f"lab {run_id} ({scenario.name}) is not running: no {missing[0]}")
+        lab._created = list(lab.namespaces)
+        lab._up = True
+        return lab
+
+    def detach(self) -> None:
+        """Leave this lab running when the process exits (no `atexit` teardown)."""
+        _LIVE.discard(self)
 
     # -- naming -----------------------------------------------------------
 
@@ -126,7 +176,10 @@ class Lab:
 
     @property
     def truth(self) -> Scenario:
-        """The declaration, with its truth (`forward`, `reverse`, `clamp`, `hops`)."""
+        """The declaration, with its truth: `forward` and `reverse` (`DirectionTruth`:
+        path MTU per family, drop link, too-big sender and content, earlier drops),
+        `clamp`, `hops`, `server_mss(family)`, `server_answers`, `server_tcp_port`,
+        and `hop_index` / `too_big_source` for where each too-big comes from."""
         return self.scenario
 
     def address(self, node: str, family: int = 4) -> IPv4Address | IPv6Address:
@@ -247,8 +300,8 @@ class Lab:
         """
         nodes = [node] if node is not None else [n.name for n in self.scenario.nodes]
         for name in nodes:
-            self.exec(name, ["ip", "route", "flush", "cache"])
-            self.exec(name, ["ip", "-6", "route", "flush", "cache"])
+            # One namespace entry per node for both families (`ip -batch` cannot switch family).
+            self.exec(name, ["sh", "-c", "ip -4 route flush cache && ip -6 route flush cache"])
 
     def cached_pmtu(self, node: str, destination: IPv4Address | IPv6Address) -> int | None:
         """The path MTU `node`'s kernel has learned towards `destination`, if any.
@@ -261,10 +314,15 @@ class Lab:
         """
         family = "-6" if destination.version == 6 else "-4"
         out = self.exec(node, ["ip", family, "-o", "route", "get", str(destination)]).stdout
+        # "... mtu 1400 ..." or, below net.ipv4.route.min_pmtu, "... mtu lock 552 ...".
         words = out.split()
         for i, word in enumerate(words[:-1]):
-            if word == "mtu" and words[i + 1].isdigit():
-                return int(words[i + 1])
+            if word == "mtu":
+                value = (
+                    words[i + 2] if words[i + 1] == "lock" and i + 2 < len(words) else words[i + 1]
+                )
+                if value.isdigit():
+                    return int(value)
         return None
 
     # -- lifecycle --------------------------------------------------------

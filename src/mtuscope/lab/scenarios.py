@@ -4,8 +4,9 @@ Layer: lab (an edge), but this module is pure data: it builds `Scenario`
 values and the nftables ruleset texts they load. It runs nothing. Adding a
 scenario means adding a declaration here, nothing else.
 
-Every scenario is a chain client - r1 - r2 - server, numbered from the
-documentation prefixes only (RFC 5737, RFC 3849):
+Every scenario is a chain client - r1 - r2 - server (`two-drops` has a third
+router, r3, and splits the middle prefix), numbered from the documentation
+prefixes only (RFC 5737, RFC 3849):
 
     client  c-r1  r1  r1-r2  r2  r2-s  server
         192.0.2.0/24   198.51.100.0/24   203.0.113.0/24
@@ -25,9 +26,11 @@ from mtuscope.errors import UsageError
 from mtuscope.lab.topology import (
     Clamp,
     DirectionTruth,
+    Drop,
     Link,
     LinkKind,
     Node,
+    ProbeKind,
     Role,
     Scenario,
 )
@@ -74,12 +77,83 @@ table inet mtuscope {{
 """
 
 
+def rewrite_too_big_mtu_ruleset(mtu: int) -> str:
+    """An nftables ruleset that overwrites the MTU field of the node's own too-big messages.
+
+    The kernel always writes the correct next-hop MTU (RFC 1191 §4, RFC 4443
+    §3.2); this makes a router that does not. nftables updates the ICMP
+    checksum with the field (incremental update, RFC 1624), so the message
+    still arrives intact: only its MTU is useless (0, as RFC 1191 §5's
+    old-style routers send, or larger than any probe).
+
+    Args:
+        mtu: the value to write, 0..65535.
+
+    Returns:
+        The ruleset text for `nft -f`.
+
+    Raises:
+        UsageError: `mtu` is outside 0..65535.
+    """
+    if not 0 <= mtu <= 65535:
+        raise UsageError(f"too-big MTU {mtu} outside 0..65535")
+    return f"""\
+table inet mtuscope {{
+  chain output {{
+    type filter hook output priority mangle; policy accept;
+    icmp type destination-unreachable icmp code frag-needed icmp mtu set {mtu}
+    icmpv6 type packet-too-big icmpv6 mtu set {mtu}
+  }}
+}}
+"""
+
+
+def only_tcp_port_ruleset(port: int) -> str:
+    """An nftables ruleset for a host that accepts new traffic only on one TCP port.
+
+    Everything else that is new is dropped without an answer: ICMP echo,
+    UDP (so no port unreachable either), TCP to other ports (no RST). Replies
+    and errors of the host's own connections pass (conntrack), and so does
+    IPv6 neighbour discovery, without which nothing would reach the host at all.
+
+    Args:
+        port: the TCP port left open.
+
+    Returns:
+        The ruleset text for `nft -f`.
+
+    Raises:
+        UsageError: `port` is outside 1..65535.
+    """
+    if not 1 <= port <= 65535:
+        raise UsageError(f"TCP port {port} outside 1..65535")
+    return f"""\
+table inet mtuscope {{
+  chain input {{
+    type filter hook input priority 0; policy drop;
+    iif lo accept
+    ct state established,related accept
+    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert }} accept
+    tcp dport {port} accept
+  }}
+}}
+"""
+
+
+FILTERED_PORT = 8080
+"""The one TCP port the server of `blackhole-filtered-dst` answers on."""
+
+# Prefixes of a chain's links in order. A three-link chain uses the first
+# three; a four-link chain (two drops) splits 198.51.100.0/24 for its two
+# middle links, so the client and server addresses stay the same everywhere.
 _V4 = (IPv4Network("192.0.2.0/24"), IPv4Network("198.51.100.0/24"), IPv4Network("203.0.113.0/24"))
 _V6 = (
     IPv6Network("2001:db8:0:1::/64"),
     IPv6Network("2001:db8:0:2::/64"),
     IPv6Network("2001:db8:0:3::/64"),
 )
+_V4_CORE2 = (IPv4Network("198.51.100.0/25"), IPv4Network("198.51.100.128/25"))
+_V6_CORE2 = (IPv6Network("2001:db8:0:2::/64"), IPv6Network("2001:db8:0:4::/64"))
 
 
 def _chain(
@@ -89,19 +163,23 @@ def _chain(
     core_mtu: int = 1500,
     r1: Node | None = None,
     r2: Node | None = None,
+    server: Node | None = None,
     forward: DirectionTruth,
     reverse: DirectionTruth,
     clamp: Clamp | None = None,
+    core_mtu_b: int | None = None,
+    server_answers: frozenset[ProbeKind] = frozenset(ProbeKind),
+    server_tcp_port: int | None = None,
 ) -> Scenario:
     nodes = (
         Node(name="client", role=Role.HOST),
         r1 or Node(name="r1", role=Role.ROUTER),
         r2 or Node(name="r2", role=Role.ROUTER),
-        Node(name="server", role=Role.HOST),
+        server or Node(name="server", role=Role.HOST),
     )
     links = (
         Link(name="c-r1", a="client", b="r1", mtu=1500, v4=_V4[0], v6=_V6[0]),
-        Link(name="r1-r2", a="r1", b="r2", mtu=core_mtu, v4=_V4[1], v6=_V6[1]),
+        Link(name="r1-r2", a="r1", b="r2", mtu=core_mtu, mtu_b=core_mtu_b, v4=_V4[1], v6=_V6[1]),
         Link(name="r2-s", a="r2", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
     )
     return Scenario(
@@ -114,6 +192,46 @@ def _chain(
         forward=forward,
         reverse=reverse,
         clamp=clamp,
+        server_answers=server_answers,
+        server_tcp_port=server_tcp_port,
+    )
+
+
+def _two_drops() -> Scenario:
+    # client - r1 - r2 - r3 - server: the MTU falls to 1480 after r1 and to 1400
+    # after r2. Towards the server a probe meets both drops in turn (r1 reports
+    # 1480, then r2 reports 1400); back towards the client, r3 reports 1400
+    # and the 1480 link never matters.
+    nodes = (
+        Node(name="client", role=Role.HOST),
+        Node(name="r1", role=Role.ROUTER),
+        Node(name="r2", role=Role.ROUTER),
+        Node(name="r3", role=Role.ROUTER),
+        Node(name="server", role=Role.HOST),
+    )
+    links = (
+        Link(name="c-r1", a="client", b="r1", mtu=1500, v4=_V4[0], v6=_V6[0]),
+        Link(name="r1-r2", a="r1", b="r2", mtu=1480, v4=_V4_CORE2[0], v6=_V6_CORE2[0]),
+        Link(name="r2-r3", a="r2", b="r3", mtu=1400, v4=_V4_CORE2[1], v6=_V6_CORE2[1]),
+        Link(name="r3-s", a="r3", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
+    )
+    return Scenario(
+        name="two-drops",
+        description="client-r1-r2-r3-server: 1480 after r1, 1400 after r2; too-big sent",
+        nodes=nodes,
+        links=links,
+        client="client",
+        server="server",
+        forward=DirectionTruth(
+            path_mtu=1400,
+            drop_link="r2-r3",
+            too_big_from="r2",
+            icmp_withheld=False,
+            earlier_drops=(Drop(link="r1-r2", too_big_from="r1", mtu=1480),),
+        ),
+        reverse=DirectionTruth(
+            path_mtu=1400, drop_link="r2-r3", too_big_from="r3", icmp_withheld=False
+        ),
     )
 
 
@@ -216,8 +334,87 @@ def _build() -> dict[str, Scenario]:
             clamp=Clamp(node="r1", mss=1300),
         ),
         _vxlan(),
+        _chain(
+            # The black hole of `blackhole`, in front of a server that answers
+            # nothing but TCP on one port: no echo reply, no port unreachable,
+            # no RST from other ports. Only a TCP probe can reach it.
+            name="blackhole-filtered-dst",
+            description=f"blackhole, and the server answers only TCP port {FILTERED_PORT}",
+            core_mtu=1400,
+            r1=Node(name="r1", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
+            r2=Node(name="r2", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
+            server=Node(name="server", role=Role.HOST, nft=only_tcp_port_ruleset(FILTERED_PORT)),
+            forward=DirectionTruth(
+                path_mtu=1400, drop_link="r1-r2", too_big_from="r1", icmp_withheld=True
+            ),
+            reverse=DirectionTruth(
+                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=True
+            ),
+            server_answers=frozenset({ProbeKind.TCP_SYN}),
+            server_tcp_port=FILTERED_PORT,
+        ),
+        _two_drops(),
+        _chain(
+            name="small-mss-server",
+            description="every link 1500; the server announces an MSS of 512 (route advmss)",
+            server=Node(name="server", role=Role.HOST, advmss=512),
+            forward=_clear(),
+            reverse=_clear(),
+        ),
+        # A router whose too-big messages carry MTU 0. Measured on Linux 6.x:
+        # an IPv4 sender caches the minimum PMTU (net.ipv4.route.min_pmtu, 552,
+        # locked); an IPv6 sender ignores a value below 1280 and caches nothing.
+        _bad_ptb("bad-ptb", 0, learned_v4=552),
+        # ... or 65535, more than any probe: both kernels ignore it.
+        _bad_ptb("bad-ptb-large", 65535, learned_v4=None),
+        _chain(
+            # r2's end of r1-r2 is 1400, r1's 1500. Towards the server r1 sends
+            # what fits its own 1500 and r2's veth drops the larger frames
+            # without a word. Measured: a veth receives up to 4 bytes over its
+            # MTU (the kernel's is_skb_forwardable allows for a VLAN tag), so
+            # IP packets of up to 1404 bytes arrive, IPv4 and IPv6 alike. Back
+            # towards the client, r2's own 1400 applies and r2 says so.
+            name="l2-mismatch",
+            description="the r1-r2 link is 1500 at r1's end and 1400 at r2's: a silent drop",
+            core_mtu=1500,
+            core_mtu_b=1400,
+            forward=DirectionTruth(
+                path_mtu=1404,
+                path_mtu_v6=1404,
+                drop_link="r1-r2",
+                too_big_from=None,
+                icmp_withheld=False,
+            ),
+            reverse=DirectionTruth(
+                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=False
+            ),
+        ),
     ]
     return {s.name: s for s in scenarios}
+
+
+def _bad_ptb(name: str, mtu: int, *, learned_v4: int | None) -> Scenario:
+    def truth(router: str) -> DirectionTruth:
+        return DirectionTruth(
+            path_mtu=1400,
+            drop_link="r1-r2",
+            too_big_from=router,
+            icmp_withheld=False,
+            too_big_mtu=mtu,
+            learned_v4=learned_v4,
+            learned_v6=None,
+        )
+
+    rules = rewrite_too_big_mtu_ruleset(mtu)
+    return _chain(
+        name=name,
+        description=f"the r1-r2 link is 1400; the routers' too-big messages say MTU {mtu}",
+        core_mtu=1400,
+        r1=Node(name="r1", role=Role.ROUTER, nft=rules),
+        r2=Node(name="r2", role=Role.ROUTER, nft=rules),
+        forward=truth("r1"),
+        reverse=truth("r2"),
+    )
 
 
 SCENARIOS: Mapping[str, Scenario] = MappingProxyType(_build())
@@ -228,7 +425,7 @@ def get_scenario(name: str) -> Scenario:
     """The scenario declared under `name`.
 
     Args:
-        name: a key of `SCENARIOS` ("clean", "mtu-drop", "blackhole", "clamp", "vxlan").
+        name: a key of `SCENARIOS` ("clean", "mtu-drop", "blackhole", ...).
 
     Returns:
         The frozen declaration.

@@ -45,6 +45,17 @@ class Role(enum.Enum):
     """Forwards (IPv4 and IPv6), and sends ICMP errors unless its ruleset withholds them."""
 
 
+class ProbeKind(enum.Enum):
+    """A kind of probe a destination may or may not answer."""
+
+    ICMP_ECHO = "icmp-echo"
+    """ICMP echo request (IPv4) / ICMPv6 echo request: answered with an echo reply."""
+    UDP = "udp"
+    """UDP to a closed port: answered with port unreachable (ICMP 3/3, ICMPv6 1/4)."""
+    TCP_SYN = "tcp-syn"
+    """TCP SYN: answered with SYN-ACK (a listener) or RST (a closed port)."""
+
+
 class LinkKind(enum.Enum):
     """How a link is built."""
 
@@ -65,10 +76,15 @@ class Node:
     """Extra `sysctl` settings for this node, applied after the lab's defaults."""
     nft: str = ""
     """An nftables ruleset (the text `nft -f` reads) loaded into this node; empty for none."""
+    advmss: int | None = None
+    """The TCP MSS this node announces on every route (`ip route ... advmss`), in bytes;
+    None for the kernel's default (the interface MTU less 40 for IPv4, 60 for IPv6)."""
 
     def __post_init__(self) -> None:
         if not _NODENAME.match(self.name):
             raise UsageError(f"node name {self.name!r}: want 1-12 lowercase letters and digits")
+        if self.advmss is not None and not 1 <= self.advmss <= 65495:
+            raise UsageError(f"node {self.name}: advmss {self.advmss} outside 1..65495")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,17 +182,82 @@ class Clamp:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Drop:
+    """One place, before the last, where the MTU drops along a direction."""
+
+    link: str
+    """The link whose MTU is smaller than everything before it."""
+    too_big_from: str
+    """The router in front of it, which sends a too-big message."""
+    mtu: int
+    """The MTU of that link, and the MTU its too-big messages carry."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DirectionTruth:
     """What is true of the path in one direction (from one host to the other)."""
 
     path_mtu: int
-    """Largest IP packet, in bytes, that reaches the far host with DF set."""
+    """Largest IPv4 packet, in bytes, that reaches the far host with DF set (and the
+    IPv6 one too, unless `path_mtu_v6` says otherwise)."""
     drop_link: str | None
     """Name of the link whose MTU is the path MTU, or None when nothing drops below 1500."""
     too_big_from: str | None
-    """The router that must report the drop (ICMP frag-needed / packet-too-big)."""
+    """The router that reports the drop (ICMP frag-needed / packet-too-big); None when
+    no router can (nothing drops, or a layer-2 mismatch drops silently)."""
     icmp_withheld: bool
     """True when that router's too-big messages are dropped before they leave it."""
+    path_mtu_v6: int | None = None
+    """Largest IPv6 packet that reaches the far host, when it differs from `path_mtu`."""
+    too_big_mtu: int | None = None
+    """The MTU field the too-big messages carry when it is not the path MTU (a router
+    that writes a useless value, e.g. 0 or 65535); None: the correct value."""
+    learned_v4: int | None = None
+    """With `too_big_mtu` set: the path MTU the sender's kernel caches from such an
+    IPv4 message (`ip route get`), or None when it ignores it."""
+    learned_v6: int | None = None
+    """The same for IPv6."""
+    earlier_drops: tuple[Drop, ...] = ()
+    """Drops before the last one, in path order (each larger than the path MTU)."""
+
+    def pmtu(self, family: int) -> int:
+        """The path MTU for address family 4 or 6, in bytes.
+
+        Raises:
+            UsageError: the family is not 4 or 6.
+        """
+        if family == 4:
+            return self.path_mtu
+        if family == 6:
+            return self.path_mtu if self.path_mtu_v6 is None else self.path_mtu_v6
+        raise UsageError(f"address family {family}: want 4 or 6")
+
+    @property
+    def too_big_sent(self) -> bool:
+        """True when a too-big message for the last drop reaches the sender."""
+        return self.too_big_from is not None and not self.icmp_withheld
+
+    def advertised_mtu(self) -> int | None:
+        """The MTU field of the too-big messages that reach the sender, or None if none do."""
+        if not self.too_big_sent:
+            return None
+        return self.path_mtu if self.too_big_mtu is None else self.too_big_mtu
+
+    def learned(self, family: int) -> int | None:
+        """The path MTU the sender's kernel caches once its too-big message arrived.
+
+        Returns:
+            None when no too-big message arrives or the kernel ignores its value.
+
+        Raises:
+            UsageError: the family is not 4 or 6.
+        """
+        pmtu = self.pmtu(family)
+        if not self.too_big_sent:
+            return None
+        if self.too_big_mtu is None:
+            return pmtu
+        return self.learned_v4 if family == 4 else self.learned_v6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,6 +286,10 @@ class Scenario:
     reverse: DirectionTruth
     """Server to client."""
     clamp: Clamp | None = None
+    server_answers: frozenset[ProbeKind] = frozenset(ProbeKind)
+    """The probe kinds the server answers (IPv4 and IPv6 alike)."""
+    server_tcp_port: int | None = None
+    """When set, the server answers TCP only on this port (others are dropped silently)."""
     hops: tuple[str, ...] = field(default=(), init=False)
     """The routers on the path from client to server, in order (computed)."""
 
@@ -228,16 +313,74 @@ class Scenario:
             if host not in by_name or by_name[host].role is not Role.HOST:
                 raise UsageError(f"scenario {self.name}: {host} is not a host")
         for truth in (self.forward, self.reverse):
-            if truth.drop_link is not None and truth.drop_link not in link_names:
-                raise UsageError(f"scenario {self.name}: unknown drop link {truth.drop_link}")
-            if truth.too_big_from is not None and truth.too_big_from not in by_name:
-                raise UsageError(f"scenario {self.name}: unknown node {truth.too_big_from}")
+            links = [truth.drop_link, *(d.link for d in truth.earlier_drops)]
+            senders = [truth.too_big_from, *(d.too_big_from for d in truth.earlier_drops)]
+            for name in links:
+                if name is not None and name not in link_names:
+                    raise UsageError(f"scenario {self.name}: unknown drop link {name}")
+            for name in senders:
+                if name is not None and name not in by_name:
+                    raise UsageError(f"scenario {self.name}: unknown node {name}")
+        if self.server_tcp_port is not None and not 1 <= self.server_tcp_port <= 65535:
+            raise UsageError(f"scenario {self.name}: TCP port {self.server_tcp_port}")
         if self.clamp is not None and self.clamp.node not in by_name:
             raise UsageError(f"scenario {self.name}: unknown clamping node {self.clamp.node}")
         path = _path(self.links, self.client, self.server)
         if path is None:
             raise UsageError(f"scenario {self.name}: no path from {self.client} to {self.server}")
         object.__setattr__(self, "hops", tuple(path[1:-1]))
+
+    def path(self, *, reverse: bool = False) -> tuple[str, ...]:
+        """Node names from the client to the server (or back, with `reverse`)."""
+        ends = (self.client, *self.hops, self.server)
+        return ends[::-1] if reverse else ends
+
+    def hop_index(self, node: str, *, reverse: bool = False) -> int:
+        """The hop count (TTL / hop limit) at which a probe reaches router `node`.
+
+        Args:
+            node: a router on the path.
+            reverse: count from the server instead of from the client.
+
+        Returns:
+            1 for the first router after the sending host, 2 for the next, ...
+
+        Raises:
+            UsageError: `node` is not a router on the path.
+        """
+        hops = self.hops[::-1] if reverse else self.hops
+        if node not in hops:
+            raise UsageError(f"scenario {self.name}: {node} is not a router on the path")
+        return hops.index(node) + 1
+
+    def too_big_source(
+        self, node: str, family: int, *, reverse: bool = False
+    ) -> IPv4Address | IPv6Address:
+        """The source address of the ICMP errors router `node` sends back to the sender.
+
+        Linux sends an ICMP error from its address on the interface that routes
+        back to the offending packet's source: the link towards the sending host.
+
+        Raises:
+            UsageError: `node` is not a router on the path, or a bad family.
+        """
+        path = self.path(reverse=reverse)
+        index = self.hop_index(node, reverse=reverse)
+        return _routed_link(self.links, path[index - 1], node).address(node, family)
+
+    def server_mss(self, family: int) -> int:
+        """The MSS the server announces in its SYN-ACK, in bytes.
+
+        Raises:
+            UsageError: the family is not 4 or 6.
+        """
+        if family not in (4, 6):
+            raise UsageError(f"address family {family}: want 4 or 6")
+        advmss = self.node(self.server).advmss
+        if advmss is not None:
+            return advmss
+        last = _routed_link(self.links, self.hops[-1] if self.hops else self.client, self.server)
+        return last.mtu_of(self.server) - (40 if family == 4 else 60)
 
     def node(self, name: str) -> Node:
         """The node called `name`.
