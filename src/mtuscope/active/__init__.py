@@ -8,6 +8,7 @@ that sends and receives. Imports only wire/ and the error tree.
 from mtuscope.active.bounds import SizeBounds
 from mtuscope.active.engine import Limits, ProbeEngine, TokenBucket
 from mtuscope.active.hop_trace import Hop, HopTrace, HopTraceResult, MtuDrop
+from mtuscope.active.middlebox import MiddleboxResult, MiddleboxTrace
 from mtuscope.active.mss import (
     Direction,
     MssObservation,
@@ -43,6 +44,8 @@ __all__ = [
     "Limits",
     "MIN_MTU",
     "MODERN_TABLE",
+    "MiddleboxResult",
+    "MiddleboxTrace",
     "MssObservation",
     "MtuDrop",
     "PathMtuResult",

@@ -212,6 +212,14 @@ class Reply:
     """TTL / hop limit of the reply as it arrived."""
     rtt: float | None = None
     """Seconds, if the transport timed it; engines otherwise use their own send time."""
+    quote: bytes | None = None
+    """For an ICMP error to a TCP SYN probe: the quoted packet as received, from its IP
+    header on (what the router saw arrive); None otherwise or when unknown."""
+    sent: bytes | None = None
+    """For a TCP SYN probe's reply: the whole probe packet as the transport built it, so an
+    engine can compare the quote with it; None otherwise or when unknown."""
+    segment: bytes | None = None
+    """For a TCP response: the TCP segment (SYN/ACK or RST) from its header on; else None."""
 
     def __post_init__(self) -> None:
         if self.mtu is not None and not 0 <= self.mtu <= 0xFFFFFFFF:

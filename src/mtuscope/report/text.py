@@ -31,6 +31,10 @@ def render_text(report: Report, stream: TextIO) -> None:
 
         for line in compare_story(report.body):
             console.print(line, highlight=False, markup=False)
+    elif report.kind == "middlebox":
+        from mtuscope.report.middlebox_text import render_middlebox
+
+        render_middlebox(report, console)
     elif report.kind == "calc":
         from mtuscope.report.calc_text import render_calc
 

@@ -12,7 +12,8 @@ an ICMP quote may carry back:
   sender being the probe's destination; an ICMP error by the quoted echo header.
 - UDP and TCP SYN: source port = `port_base` + counter mod `PORT_SPAN`, so
   up to `PORT_SPAN` probes in flight have distinct ports. ICMP errors are
-  matched by the quoted source port (and, for TCP, the quoted sequence number).
+  matched by the quoted source port (and, for TCP, the quoted sequence number,
+  or, when a box on the path rewrote it, the IPv4 identification).
 - TCP SYN: a random initial sequence number; a SYN/ACK or RST from the
   destination must come from the probed port to ours and acknowledge it
   (ack = seq + 1, or seq + 1 + payload when the peer acknowledged SYN data, as
@@ -27,6 +28,11 @@ A TCP SYN probe carries options when its size leaves room: 20 bytes (MSS,
 SACK-permitted, timestamps, window scale — what Linux sends, so the SYN/ACK
 shows what the peer does with each) or 4 (MSS only); the rest of the size is
 payload. The SYN/ACK's options are returned next to the `Reply`.
+
+Replies to TCP SYN probes also carry the bytes behind them, for engines that
+compare what was sent with what arrived (active/middlebox.py): `Reply.sent`
+(the probe packet as built here), `Reply.quote` (an ICMP error's quoted
+packet) and `Reply.segment` (the SYN/ACK or RST).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from mtuscope.active.probe import IP_HEADER, IPAddress, Probe, ProbeKind, Reply,
 from mtuscope.errors import DecodeError, UsageError
 from mtuscope.wire.builders import build_icmp_echo, build_tcp, build_udp
 from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
-from mtuscope.wire.icmp import IcmpMessage, decode_icmp_echo, decode_icmp_error
+from mtuscope.wire.icmp import IcmpMessage, QuotedPacket, decode_icmp_echo, decode_icmp_error
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.tcp import TcpFlags, decode_tcp
 from mtuscope.wire.tcp_options import TcpOptions
@@ -245,7 +251,17 @@ class ProbeBook:
         tag = self._quoted_tag(message)
         if kind is None or tag is None:
             return None
-        return self._reply(tag, kind, from_addr, ttl, received_at, mtu=message.mtu)
+        syn = tag.probe.kind is ProbeKind.TCP_SYN
+        return self._reply(
+            tag,
+            kind,
+            from_addr,
+            ttl,
+            received_at,
+            mtu=message.mtu,
+            quote=message.quote.raw if syn else None,
+            sent=encode_probe(tag) if syn else None,
+        )
 
     def _quoted_tag(self, message: IcmpMessage) -> WireTag | None:
         """The probe an ICMP error quotes, checked against what we sent."""
@@ -266,7 +282,7 @@ class ProbeBook:
             if tag is not None and (
                 tag.probe.kind is not want
                 or tag.probe.dport != quote.dport
-                or (quote.seq is not None and quote.seq != tag.tcp_seq)
+                or (quote.seq is not None and quote.seq != tag.tcp_seq and not _same_ip(quote, tag))
             ):
                 tag = None
         elif quote.family == 4 and quote.ip_id is not None:
@@ -308,7 +324,15 @@ class ProbeBook:
             return None
         synack = TcpFlags.SYN | TcpFlags.ACK
         options = segment.options if segment.flags & synack == synack else None
-        matched = self._reply(tag, ReplyKind.TCP_RESPONSE, from_addr, ttl, received_at)
+        matched = self._reply(
+            tag,
+            ReplyKind.TCP_RESPONSE,
+            from_addr,
+            ttl,
+            received_at,
+            sent=encode_probe(tag),
+            segment=bytes(data),
+        )
         return Matched(tag=matched.tag, reply=matched.reply, tcp_options=options)
 
     def _reply(
@@ -320,6 +344,9 @@ class ProbeBook:
         received_at: float,
         *,
         mtu: int | None = None,
+        quote: bytes | None = None,
+        sent: bytes | None = None,
+        segment: bytes | None = None,
     ) -> Matched:
         self.forget(tag)
         reply = Reply(
@@ -329,8 +356,24 @@ class ProbeBook:
             mtu=mtu,
             ttl=ttl,
             rtt=max(0.0, received_at - tag.sent_at),
+            quote=quote,
+            sent=sent,
+            segment=segment,
         )
         return Matched(tag=tag, reply=reply)
+
+
+def _same_ip(quote: QuotedPacket, tag: WireTag) -> bool:
+    """Whether a quote whose TCP sequence number differs is still our probe.
+
+    A box on the path may rewrite the sequence number (an ISN-randomising firewall,
+    RFC 6528's concern): the quote is still ours when, besides the ports and
+    addresses, the IPv4 identification matches; IPv6 has no such field, so the
+    ports (unique among the probes in flight) and addresses decide.
+    """
+    if quote.family == 4:
+        return quote.ip_id == tag.ip_id
+    return True
 
 
 def _error_kind(message: IcmpMessage) -> ReplyKind | None:

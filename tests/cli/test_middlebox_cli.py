@@ -1,0 +1,147 @@
+"""`mtuscope middlebox`: argument handling, exit codes and the text report.
+
+The walk itself runs against real lab routers in tests/e2e/test_middlebox_lab.py;
+here the verb is checked through its parser and the top-level `main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from ipaddress import IPv4Address, IPv6Address
+
+import pytest
+from rich.console import Console
+
+from mtuscope import cli
+from mtuscope.active.middlebox import (
+    MSS_FIELD,
+    FieldChange,
+    HopQuote,
+    MiddleboxResult,
+    MiddleboxStop,
+    Response,
+    Terminated,
+    path_changes,
+)
+from mtuscope.active.probe import ProbeOutcome
+from mtuscope.cli import middlebox
+from mtuscope.diagnose.middlebox import middlebox_body, middlebox_findings
+from mtuscope.errors import UsageError
+from mtuscope.report.middlebox_text import change_lines, render_middlebox
+from mtuscope.report.model import Report
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    middlebox.add_parser(parser.add_subparsers())
+    return parser.parse_args(["middlebox", *argv])
+
+
+def main_with_verb(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """The real `mtuscope` entry point, with this verb registered if the lead has not yet."""
+    verbs = cli._verbs
+    monkeypatch.setattr(
+        cli, "_verbs", lambda: [*verbs(), middlebox] if middlebox not in verbs() else verbs()
+    )
+    return cli.main(argv)
+
+
+def test_defaults() -> None:
+    args = parse("203.0.113.2", "--port", "443")
+    assert (args.port, args.max_ttl, args.timeout, args.proxy_check) == (443, 16, 0.5, True)
+    assert args.family is None and args.run is middlebox.run
+
+
+def test_port_is_required(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main_with_verb(["middlebox", "203.0.113.2"], monkeypatch) == cli.EXIT_USAGE
+    assert "--port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["203.0.113.2", "--port", "0"], "--port 0"),
+        (["203.0.113.2", "--port", "443", "--timeout", "0"], "--timeout"),
+        (["203.0.113.2", "--port", "443", "-6"], "not an IPv6 address"),
+        (["203.0.113.2", "--port", "443", "--platform", "nope"], "unknown"),
+    ],
+)
+def test_bad_input_is_exit_2_with_one_line(
+    argv: list[str], words: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main_with_verb(["middlebox", *argv], monkeypatch) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_resolve_literals() -> None:
+    assert middlebox.resolve("2001:db8::5", None) == IPv6Address("2001:db8::5")
+    assert middlebox.resolve("192.0.2.7", 4) == IPv4Address("192.0.2.7")
+    with pytest.raises(UsageError):
+        middlebox.resolve("192.0.2.7", 6)
+
+
+def _report() -> Report:
+    addresses = [IPv4Address("192.0.2.2"), IPv4Address("198.51.100.2"), None]
+    hops = tuple(
+        HopQuote(
+            ttl=i + 1,
+            address=a,
+            probe_id=i + 1,
+            outcome=ProbeOutcome.TIME_EXCEEDED if a else ProbeOutcome.LOST,
+            quote_bytes=60 if a else 0,
+            changed=(FieldChange(field=MSS_FIELD, sent=1460, seen=1300),) if i == 1 else (),
+            compared=(MSS_FIELD,) if a else (),
+            too_short=i == 0,
+        )
+        for i, a in enumerate(addresses)
+    )
+    result = MiddleboxResult(
+        dst=IPv4Address("203.0.113.2"),
+        dport=8443,
+        family=4,
+        hops=hops,
+        changes=path_changes(hops),
+        response=Response(
+            probe_id=4,
+            ttl=4,
+            address=IPv4Address("203.0.113.2"),
+            syn_ack=True,
+            reply_ttl=61,
+            fields=((MSS_FIELD, 1300),),
+        ),
+        terminated=Terminated(
+            ttl=4, address=IPv4Address("198.51.100.130"), probe_id=9, syn_ack_probe=4
+        ),
+        relay_checked=True,
+        stop_reason=MiddleboxStop.REACHED,
+        probes=(),
+        seconds=0.12,
+    )
+    return Report(
+        kind="middlebox",
+        inputs=("203.0.113.2 port 8443",),
+        findings=middlebox_findings(result),
+        body=middlebox_body(result),
+    )
+
+
+def test_text_report_tells_where_things_changed() -> None:
+    report = _report()
+    out = io.StringIO()
+    render_middlebox(report, Console(file=out, width=140, highlight=False))
+    text = out.getvalue()
+    assert "MSS rewritten 1460 -> 1300 between hop 1 (192.0.2.2) and hop 2 (198.51.100.2)" in text
+    assert "quote too short" in text and "SYN/ACK" in text and "*" in text
+    assert "TCP proxy" in text and "0.12 s" in text
+    assert change_lines(report.body)[0].startswith("MSS rewritten")
+
+
+def test_a_two_ended_body_is_left_to_its_own_renderer() -> None:
+    out = io.StringIO()
+    report = Report(kind="middlebox", inputs=("x",), body={"two_ended": {}})
+    render_middlebox(report, Console(file=out))
+    assert out.getvalue() == ""
