@@ -26,7 +26,7 @@ from mtuscope.active.transport.matching import (
     syn_options_len,
 )
 from mtuscope.active.transport.raw import RawTransport
-from mtuscope.active.transport.route import route_mtu, source_for
+from mtuscope.active.transport.route import interface_mtu, route_mtu, source_for
 from mtuscope.active.transport.udp import UdpTransport
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "encode_probe",
     "has_cap_net_raw",
     "reply_kind",
+    "interface_mtu",
     "route_mtu",
     "source_for",
     "syn_options_len",

@@ -2,13 +2,15 @@
 
 Layer: active/transport (an edge). Uses a UDP socket `connect`ed to the
 destination, which makes the kernel do its route and source selection without
-sending any packet.
+sending any packet, and reads the routing table and interface MTUs from
+/proc and /sys.
 """
 
 from __future__ import annotations
 
 import socket
 from ipaddress import ip_address
+from pathlib import Path
 
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.linux import IP_MTU, IPV6_MTU
@@ -63,3 +65,61 @@ def route_mtu(dst: IPAddress, *, iface: str | None = None) -> int | None:
             return sock.getsockopt(level, IP_MTU if v4 else IPV6_MTU)
         except OSError:
             return None
+
+
+def interface_mtu(dst: IPAddress) -> int:
+    """The MTU of the interface the kernel routes `dst` through (hop 0's MTU).
+
+    The route's own MTU (`route_mtu`) already includes any path MTU the kernel
+    learned from earlier too-big messages; the interface's MTU does not, so a
+    second run probes as widely as the first.
+
+    Args:
+        dst: the target.
+
+    Returns:
+        The MTU in bytes: from /sys/class/net/<dev>/mtu, else the route's MTU, else 1500.
+    """
+    dev = _route_device(dst)
+    if dev is not None:
+        try:
+            return int(Path("/sys/class/net", dev, "mtu").read_text().strip())
+        except (OSError, ValueError):
+            pass
+    mtu = route_mtu(dst)
+    return mtu if mtu is not None else 1500
+
+
+def _route_device(dst: IPAddress) -> str | None:
+    """The interface of the main table's longest-prefix route to `dst`, from /proc/net."""
+    if dst.is_loopback:
+        return "lo"  # the local table's route, which /proc/net/route does not list
+    best: tuple[int, str] | None = None
+    try:
+        if dst.version == 4:
+            lines = Path("/proc/net/route").read_text().splitlines()[1:]
+            want = int(dst)
+            for line in lines:
+                f = line.split()
+                if len(f) < 8:
+                    continue
+                # Destination and Mask are little-endian hex words.
+                dest = int.from_bytes(bytes.fromhex(f[1]), "little")
+                mask = int.from_bytes(bytes.fromhex(f[7]), "little")
+                plen = bin(mask).count("1")
+                if want & mask == dest and (best is None or plen > best[0]):
+                    best = (plen, f[0])
+        else:
+            lines = Path("/proc/net/ipv6_route").read_text().splitlines()
+            want = int(dst)
+            for line in lines:
+                f = line.split()
+                if len(f) < 10:
+                    continue
+                plen = int(f[1], 16)
+                mask = ((1 << 128) - 1) ^ ((1 << (128 - plen)) - 1)
+                if want & mask == int(f[0], 16) and (best is None or plen > best[0]):
+                    best = (plen, f[9])
+    except (OSError, ValueError):
+        return None
+    return best[1] if best is not None else None

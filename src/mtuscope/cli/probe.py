@@ -1,0 +1,116 @@
+"""`mtuscope probe HOST`: path MTU, hops, MSS and what is wrong, in one report.
+
+Layer: edge (CLI). Parses arguments and calls `report.path.probe_path`; the
+flags shared with `trace` and `sweep` are defined here once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mtuscope.report.model import Report
+
+
+def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
+    """The flags every path verb has (target, family, limits, transport, output).
+
+    Args:
+        p: the verb's parser.
+        budget: the verb's default probe budget.
+    """
+    p.add_argument("host", metavar="HOST", help="name or address to probe (the only target)")
+    fam = p.add_mutually_exclusive_group()
+    fam.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    fam.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    p.add_argument("--port", type=int, help="TCP port: MSS measurement and (default) TCP probes")
+    p.add_argument(
+        "--kind",
+        choices=("echo", "udp", "tcp"),
+        help="probe kind (default: tcp with --port, else echo)",
+    )
+    p.add_argument("--rate", type=float, default=20.0, help="probes per second (default 20)")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds per probe (default 1)")
+    p.add_argument("--budget", type=int, default=budget, help=f"probes in total (default {budget})")
+    p.add_argument(
+        "--max-seconds", type=float, default=60.0, help="wall-clock cap in seconds (default 60)"
+    )
+    p.add_argument("--platform", help="add configuration snippets for this platform to advice")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--unprivileged",
+        action="store_true",
+        help="UDP probes over the error queue, no raw sockets",
+    )
+    mode.add_argument("--raw", action="store_true", help="fail (exit 3) without raw sockets")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def options(args: argparse.Namespace, **extra: Any) -> Any:
+    """The `PathOptions` the parsed flags describe.
+
+    Raises:
+        UsageError: a bad value or platform.
+    """
+    from mtuscope.report.path import PathOptions
+
+    if args.platform:
+        from mtuscope.calc.snippets import PLATFORMS
+        from mtuscope.errors import UsageError
+
+        if args.platform not in PLATFORMS:
+            raise UsageError(
+                f"--platform {args.platform!r}: unknown; known: {', '.join(sorted(PLATFORMS))}"
+            )
+    return PathOptions(
+        host=args.host,
+        family=args.family,
+        port=args.port,
+        kind=args.kind,
+        rate=args.rate,
+        timeout=args.timeout,
+        budget=args.budget,
+        max_seconds=args.max_seconds,
+        platform=args.platform,
+        unprivileged=args.unprivileged,
+        raw=args.raw,
+        **extra,
+    )
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="find the path MTU to a host, where it drops, the MSS, and what is wrong",
+        description="Probe one host: path MTU (exact to the byte, black holes included), the "
+        "hops and the link where the MTU drops, the MSS (with --port) and the findings. "
+        "Raw sockets when root or CAP_NET_RAW, else UDP probes like tracepath.",
+    )
+    add_common(p, budget=200)
+    p.add_argument(
+        "--download",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="with --port: read this many bytes after the handshake to catch a stall",
+    )
+    p.add_argument(
+        "--responder",
+        metavar="HOST:PORT",
+        help="also run a two-ended check against an `mtuscope responder` there: the SYN as "
+        "it arrived, and the path MTU measured back toward us",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> Report:
+    from mtuscope.report.path import probe_path
+
+    report = probe_path(options(args, download=args.download))
+    if not args.responder:
+        return report
+    from mtuscope.report.responder import parse_host_port, two_ended_report, with_two_ended
+
+    host, port = parse_host_port(args.responder)
+    two = two_ended_report(host, port, family=args.family, platform=args.platform)
+    return with_two_ended(report, two)

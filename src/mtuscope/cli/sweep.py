@@ -1,0 +1,35 @@
+"""`mtuscope sweep HOST --from A --to B`: every size with DF set, one row per size.
+
+Layer: edge (CLI). Parses arguments and calls `report.path.sweep_path`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mtuscope.cli.probe import add_common, options
+from mtuscope.report.model import Report
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="send every packet size of a range with DF set and tabulate what came back",
+        description="DF sweep, like a router's extended ping: sizes A..B (whole IP packets, "
+        "bytes) in steps of S, COUNT probes each, one table row per size.",
+    )
+    add_common(p, budget=400)
+    p.add_argument("--from", dest="start", type=int, required=True, metavar="A", help="first size")
+    p.add_argument("--to", dest="stop", type=int, required=True, metavar="B", help="last size")
+    p.add_argument("--step", type=int, default=1, metavar="S", help="size step (default 1)")
+    p.add_argument("--count", type=int, default=1, help="probes per size (default 1)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> Report:
+    from mtuscope.report.path import sweep_path
+
+    return sweep_path(
+        options(args), start=args.start, stop=args.stop, step=args.step, count=args.count
+    )

@@ -1,0 +1,38 @@
+"""capture_report: connection rows rendered from columns on demand, ids across files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mtuscope.report.capture import ConnectionRows, capture_report
+from mtuscope.report.schema import validate_report
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_rows_of_several_captures_number_on_and_render_lazily() -> None:
+    paths = [str(EXAMPLES / n) for n in ("clamp-client.pcap", "blackhole-server.pcap")]
+    one = [capture_report([p]) for p in paths]
+    both = capture_report(paths)
+    rows = both.body["connections"]
+    assert isinstance(rows, ConnectionRows)
+    n0 = len(one[0].body["connections"])
+    assert len(rows) == n0 + len(one[1].body["connections"]) and rows
+    assert [r["id"] for r in rows] == list(range(1, len(rows) + 1))
+    assert [r["capture"] for r in rows[:n0]] == [paths[0]] * n0
+    assert rows[n0]["capture"] == paths[1] and rows[-1] == list(rows)[-1]
+    assert rows[1:3] == list(rows)[1:3]
+    later = [f.connection for f in both.findings if f.connection is not None]
+    assert max(later) > n0  # the second capture's black hole, renumbered
+    doc = both.to_dict()
+    validate_report(doc)
+    assert json.loads(json.dumps(doc))["connections"] == list(rows)
+
+
+def test_batches_cover_every_row() -> None:
+    report = capture_report([str(EXAMPLES / "clamp-client.pcap")])
+    rows = report.body["connections"]
+    whole = list(rows)
+    rows.BATCH = 1
+    assert list(rows) == whole and len(whole) == len(rows)
