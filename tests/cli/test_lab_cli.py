@@ -13,12 +13,9 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-import mtuscope.cli as cli
-from mtuscope.cli import lab as lab_verb
 from mtuscope.cli import main
 from mtuscope.lab import SCENARIOS, down_all, lab_namespaces
 
@@ -30,16 +27,7 @@ needs_root = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def _lab_verb_and_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Until cli/__init__.py lists `lab` among its verbs, add it for these tests;
-    # once it does, this changes nothing.
-    verbs = cli._verbs
-
-    def with_lab() -> list[ModuleType]:
-        found = verbs()
-        return found if lab_verb in found else [*found, lab_verb]
-
-    monkeypatch.setattr(cli, "_verbs", with_lab)
+def _lab_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MTUSCOPE_LAB_DIR", str(tmp_path / "labs"))
 
 

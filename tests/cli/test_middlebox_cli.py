@@ -38,15 +38,6 @@ def parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["middlebox", *argv])
 
 
-def main_with_verb(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    """The real `mtuscope` entry point, with this verb registered if the lead has not yet."""
-    verbs = cli._verbs
-    monkeypatch.setattr(
-        cli, "_verbs", lambda: [*verbs(), middlebox] if middlebox not in verbs() else verbs()
-    )
-    return cli.main(argv)
-
-
 def test_defaults() -> None:
     args = parse("203.0.113.2", "--port", "443")
     assert (args.port, args.max_ttl, args.timeout, args.proxy_check) == (443, 16, 0.5, True)
@@ -56,7 +47,7 @@ def test_defaults() -> None:
 def test_port_is_required(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main_with_verb(["middlebox", "203.0.113.2"], monkeypatch) == cli.EXIT_USAGE
+    assert cli.main(["middlebox", "203.0.113.2"]) == cli.EXIT_USAGE
     assert "--port" in capsys.readouterr().err
 
 
@@ -72,7 +63,7 @@ def test_port_is_required(
 def test_bad_input_is_exit_2_with_one_line(
     argv: list[str], words: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main_with_verb(["middlebox", *argv], monkeypatch) == cli.EXIT_USAGE
+    assert cli.main(["middlebox", *argv]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
 

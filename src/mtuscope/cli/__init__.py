@@ -26,9 +26,19 @@ EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
 def _verbs() -> list[ModuleType]:
     # Imported here so `mtuscope --help` stays fast and a verb's heavy imports
     # load only when it runs.
-    from mtuscope.cli import analyze, calc, compare
+    from mtuscope.cli import (
+        analyze,
+        calc,
+        compare,
+        lab,
+        middlebox,
+        probe,
+        responder,
+        sweep,
+        trace,
+    )
 
-    return [analyze, compare, calc]
+    return [analyze, compare, probe, trace, sweep, middlebox, responder, calc, lab]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,130 @@
+"""`mtuscope responder` (the far end) and `mtuscope responder-check HOST:PORT` (the near end).
+
+Layer: edge (argument parsing only). The server and client sockets are in
+`mtuscope.active.transport.responder`, the comparison in
+`mtuscope.diagnose.responder`, the report in `mtuscope.report.responder`.
+
+`responder` runs until SIGINT or SIGTERM (or `--max-connections`) and returns
+exit code 0; it prints one line per connection to standard error.
+`responder-check` returns a "middlebox" report (`--json` for the document).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from mtuscope.report.model import Report
+
+DEFAULT_PORT = 40777
+
+
+def add_parser(sub: Any) -> None:
+    """Add the `responder` and `responder-check` verbs to the CLI's sub-parsers."""
+    p = sub.add_parser(
+        "responder",
+        help="run the far end of a two-ended check (records each SYN as it arrived)",
+        description="Listen on one address and port; tell each connecting client what its "
+        "SYN looked like on arrival (Linux TCP_SAVED_SYN) and, when asked, measure the path "
+        "MTU back toward that client only. Bounded: 1 KiB requests, 16 KiB answers, a "
+        "deadline per connection, a rate limit per source.",
+    )
+    p.add_argument("--bind", required=True, help="local address to listen on (required)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port ({DEFAULT_PORT})")
+    p.add_argument("--no-reverse", action="store_true", help="refuse reverse path MTU measurements")
+    p.add_argument("--rate", type=float, default=0.5, help="requests per second per source (0.5)")
+    p.add_argument("--burst", type=int, default=5, help="requests a source may make at once (5)")
+    p.add_argument("--deadline", type=float, default=5.0, help="seconds per connection (5)")
+    p.add_argument("--max-clients", type=int, default=8, help="connections served at once (8)")
+    p.add_argument(
+        "--max-connections", type=int, default=None, help="exit after this many connections"
+    )
+    p.set_defaults(run=run)
+
+    c = sub.add_parser(
+        "responder-check",
+        help="connect to an mtuscope responder and compare the SYN sent with the SYN received",
+        description="Connect to `mtuscope responder` at HOST:PORT and report what the path "
+        "changed in the handshake (MSS, options, sequence numbers, addresses) and, unless "
+        "--no-reverse, the path MTU from the responder back to here. Capturing our own SYN "
+        "(all options, the ISN) needs root; without it only the MSS is compared.",
+    )
+    c.add_argument("target", metavar="HOST:PORT", help="the responder ([IPv6]:PORT for IPv6)")
+    c.add_argument("--json", action="store_true", help="print the JSON report")
+    c.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    c.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    c.add_argument("--timeout", type=float, default=5.0, help="seconds for the exchange (5)")
+    c.add_argument("--no-reverse", action="store_true", help="do not ask for the reverse PMTU")
+    c.add_argument("--platform", help="configuration snippets for this platform in the advice")
+    c.set_defaults(run=run_check)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted.
+
+    Returns:
+        0 once stopped.
+
+    Raises:
+        UsageError: a bad address, port or bound (exit 2).
+        ProbeError: the kernel keeps no SYNs (exit 3).
+    """
+    from mtuscope.active.transport.responder import Responder, ResponderLimits
+
+    limits = ResponderLimits(
+        deadline=args.deadline,
+        rate=args.rate,
+        burst=args.burst,
+        max_clients=args.max_clients,
+        reverse=not args.no_reverse,
+    )
+
+    def log(line: str) -> None:
+        print(f"mtuscope responder: {line}", file=sys.stderr, flush=True)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    with Responder(args.bind, args.port, limits=limits, log=log) as responder:
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            where = responder.address
+            log(f"listening on {where.address} port {where.port}")
+            responder.serve(stop=stop, max_connections=args.max_connections)
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> Report:
+    """Run the two-ended check.
+
+    Raises:
+        UsageError: a bad HOST:PORT (exit 2).
+        ProbeError: the responder is unreachable or refused (exit 3).
+    """
+    from mtuscope.report.responder import (
+        parse_host_port,
+        render_two_ended_text,
+        two_ended_report,
+    )
+
+    host, port = parse_host_port(args.target)
+    report = two_ended_report(
+        host,
+        port,
+        family=args.family,
+        platform=args.platform,
+        timeout=args.timeout,
+        reverse_pmtu=not args.no_reverse,
+    )
+    if not args.json:
+        render_two_ended_text(report.body, sys.stdout)
+    return report
