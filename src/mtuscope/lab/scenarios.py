@@ -390,7 +390,11 @@ def _build() -> dict[str, Scenario]:
             ),
         ),
     ]
-    return {s.name: s for s in scenarios}
+    # The middlebox scenarios of the two-capture-point and per-hop work live in
+    # their own module (they carry a relay program); the catalogue is one.
+    from mtuscope.lab.middlebox_scenarios import MIDDLEBOX_SCENARIOS
+
+    return {s.name: s for s in (*scenarios, *MIDDLEBOX_SCENARIOS)}
 
 
 def _bad_ptb(name: str, mtu: int, *, learned_v4: int | None) -> Scenario:
