@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-import jsonschema  # type: ignore[import-untyped]  # no stubs in the venv
+import jsonschema
 
 from mtuscope.capture.table import Encap
-from mtuscope.passive import CaptureAnalysis, analyse, finish
+from mtuscope.passive import CaptureAnalysis, Connection, analyse, finish
 from passive import scenarios as sc
 from passive.tables import packet_table, tcp, too_big
 
@@ -235,3 +235,54 @@ def test_to_body_matches_the_design_contract() -> None:
     assert body["icmp_too_big"][0]["capture"] == "x.pcap"
     assert body["icmp_too_big"][0]["connection"] == 1
     assert body["fragments"][0]["fragments"] == 2
+
+
+def _matters(conn: Connection) -> bool:
+    """What a capture rule may report on (see `CaptureAnalysis.notable`)."""
+    return bool(conn.too_big_frames) or any(
+        e.black_holes or e.oversized is not None or e.path_mtu is not None or e.floor_segments
+        for e in (conn.client, conn.server)
+    )
+
+
+def _apart(*scenarios: sc.Packets) -> sc.Packets:
+    """The scenarios one after the other, each with its own client port."""
+    out: sc.Packets = []
+    for k, packets in enumerate(scenarios):
+        for p in packets:
+            q = dict(p)
+            for f in ("sport", "dport", "q_sport", "q_dport"):
+                if q.get(f) == 51000:
+                    q[f] = 51000 + k
+            out.append(q)
+    return out
+
+
+def test_notable_connections_are_exactly_the_ones_findings_need() -> None:
+    a = run(
+        _apart(
+            sc.healthy(),
+            sc.blackhole(),
+            sc.icmp_ignored(),
+            sc.exceeds_mss(),
+            sc.mss_floor(),
+            sc.undersized(),
+            sc.no_mss_option(),
+            sc.healthy(),
+        )
+    )
+    assert len(a.connections) == a.connection_count > len(a.notable) > 0
+    assert a.notable == tuple(c for c in a.connections if _matters(c))
+    assert [a.connection(c.id) for c in a.connections] == list(a.connections)
+
+
+def test_connection_bodies_render_any_slice_of_the_columns() -> None:
+    a = run(_apart(sc.healthy(), sc.blackhole(), sc.exceeds_mss(), sc.icmp_ignored()))
+    whole = a.to_body()["connections"]
+    assert [c["id"] for c in whole] == list(range(1, a.connection_count + 1))
+    assert whole[0]["client"]["black_holes"] == [] and "oversized" in whole[0]["server"]
+    n = len(whole)
+    for start in range(n + 1):
+        for stop in range(start, n + 1):
+            assert a.connection_bodies(start, stop) == whole[start:stop]
+    assert "connections" not in a.to_body(connections=False)

@@ -185,3 +185,32 @@ def test_records_are_bounded_per_direction() -> None:
     # The second half re-sends all 4596 segments; only the first MAX_RECORDS of them can
     # be recognised across the boundary (the documented cap; a whole-file run sees 4596).
     assert finish(again).connections[0].server.retransmissions == MAX_RECORDS
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(packets=packet_sequences(), data=st.data())
+def test_a_capture_start_keeps_no_records_and_stays_exact(
+    packets: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    assume(packets)
+    cuts = data.draw(st.lists(st.integers(1, max(1, len(packets) - 1)), max_size=4))
+    whole = finish(analyse(packet_table(packets), capture="c.pcap", at_start=True))
+    tables = _chunks(packets, cuts)
+    parts = [analyse(t, capture="c.pcap", at_start=i == 0) for i, t in enumerate(tables)]
+    assert parts[0].records.height == 0
+    left = reduce(merge, parts)
+    assert left.at_start and left.records.height == 0
+    assert finish(left) == whole
+    if len(parts) >= 3:  # pairs first, as report/capture.py merges
+        assert finish(merge(merge(parts[0], parts[1]), reduce(merge, parts[2:]))) == whole
+
+
+def test_nothing_merges_in_front_of_a_capture_start() -> None:
+    start = analyse(packet_table(sc.healthy()), capture="a", at_start=True)
+    later = analyse(packet_table(sc.healthy()), capture="a")
+    with pytest.raises(UsageError):
+        merge(later, start)

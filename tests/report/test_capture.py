@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from mtuscope.capture.reader import iter_chunks
+from mtuscope.passive import finish
+from mtuscope.report import capture
 from mtuscope.report.capture import ConnectionRows, capture_report
 from mtuscope.report.schema import validate_report
 
@@ -36,3 +41,16 @@ def test_batches_cover_every_row() -> None:
     whole = list(rows)
     rows.BATCH = 1
     assert list(rows) == whole and len(whole) == len(rows)
+
+
+@pytest.mark.parametrize("held", [0, 1 << 19])
+@pytest.mark.parametrize("name", ["blackhole-server.pcap", "clamp-client.pcap"])
+def test_small_chunks_merge_to_the_whole_capture(
+    name: str, held: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(EXAMPLES / name)
+    monkeypatch.setattr(capture, "MAX_HELD_RECORDS", held)
+    whole, _ = capture._run_chunks(path, iter_chunks(path), None, None, 2)
+    parts, _ = capture._run_chunks(path, iter_chunks(path, capacity=3), None, None, 2)
+    assert parts.frames == whole.frames > 6 and parts.at_start
+    assert finish(parts) == finish(whole)

@@ -31,28 +31,36 @@ _TCP, _UDP, _ICMP, _ICMP6 = 6, 17, 1, 58
 _SYN = 0x02
 
 
+def _field(b: U8, i: int, width: int, dtype: str) -> npt.NDArray[Any]:
+    """The big-endian `width`-byte field at column `i` of every row (one copy, one view)."""
+    return np.ascontiguousarray(b[:, i : i + width]).view(dtype)[:, 0]
+
+
 def _be16(b: U8, i: int) -> npt.NDArray[np.uint32]:
-    hi = b[:, i].astype(np.uint32) << np.uint32(8)
-    return hi | b[:, i + 1].astype(np.uint32)
+    return _field(b, i, 2, ">u2").astype(np.uint32)
 
 
 def _be32(b: U8, i: int) -> npt.NDArray[np.uint64]:
-    out = b[:, i].astype(np.uint64)
-    for k in range(1, 4):
-        out = (out << np.uint64(8)) | b[:, i + k]
-    return out
+    return _field(b, i, 4, ">u4").astype(np.uint64)
 
 
 def _be64(b: U8, i: int) -> npt.NDArray[np.uint64]:
-    return (_be32(b, i) << np.uint64(32)) | _be32(b, i + 4)
+    return _field(b, i, 8, ">u8").astype(np.uint64)
 
 
-def _gather(block: U8, start: npt.NDArray[np.int64], width: int) -> U8:
-    """`width` bytes of each row from its own `start` (zeros past the block)."""
-    idx = start[:, None] + np.arange(width, dtype=np.int64)[None, :]
-    inside = idx < HEADER_BYTES
-    got = np.take_along_axis(block, np.minimum(idx, HEADER_BYTES - 1), axis=1)
-    return np.where(inside, got, 0).astype(np.uint8)
+def _gather(
+    block: U8, start: npt.NDArray[np.int64], width: int, rows: npt.NDArray[Any] | None = None
+) -> U8:
+    """`width` bytes of each row (of `rows`, default all) from its own `start` (zeros
+    past the block), read straight from the flat block (no copy of whole rows)."""
+    at = np.arange(width, dtype=np.int64)[None, :] + start[:, None]
+    inside = at < HEADER_BYTES
+    base = np.arange(len(start), dtype=np.int64) if rows is None else rows.astype(np.int64)
+    flat = np.minimum(at, HEADER_BYTES - 1)
+    flat += (base * HEADER_BYTES)[:, None]
+    got: U8 = np.ascontiguousarray(block).reshape(-1).take(flat)
+    got[~inside] = 0
+    return got
 
 
 def decode_chunk(
@@ -170,7 +178,7 @@ def _decode_transport(
 ) -> None:
     if not len(rows):
         return
-    h = _gather(block[rows], l4, 20)
+    h = _gather(block, l4, 20, rows)
     proto = c["proto"][rows]
     have = hdr_len - l4  # transport bytes captured (within the block)
     # The IP length fields say how big the packet was; a TSO/GSO frame captured on
@@ -229,7 +237,7 @@ def _decode_syn_options(
     options of their RFC size count: MSS (kind 2, length 4), window scale (3, 3),
     SACK-permitted (4, 2), timestamps (8, 10).
     """
-    opts = _gather(block[rows], l4 + 20, 40)
+    opts = _gather(block, l4 + 20, 40, rows)
     end = np.minimum(thl - 20, hdr_len - l4 - 20)  # options bytes actually present
     pos = np.zeros(len(rows), dtype=np.int64)
     live = pos < end

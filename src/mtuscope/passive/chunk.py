@@ -42,12 +42,14 @@ from mtuscope.passive.partial import (
 from mtuscope.passive.sequence import group_rows, running_max, unwrap
 
 
-def analyse(table: PacketTable, *, capture: str) -> CapturePartial:
+def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> CapturePartial:
     """Analyse one chunk of a capture.
 
     Args:
         table: the chunk's rows, in file order.
         capture: the capture's name, as evidence will cite it.
+        at_start: the chunk begins the capture (nothing will be merged in front of
+            it), so the partial need not keep the boundary records.
 
     Returns:
         The chunk's partial state, to `merge` with its neighbours and `finish`.
@@ -60,6 +62,8 @@ def analyse(table: PacketTable, *, capture: str) -> CapturePartial:
     ip = family > 0
     tcp_idx = np.flatnonzero(ip & (proto == 6) & ~c["fragment"] & ~c["truncated"])
     tcp = _analyse_tcp(c, tcp_idx)
+    if at_start:
+        tcp["records"] = empty(SEGS_SCHEMA)
     frames = c["frame"]
     return CapturePartial(
         capture=capture,
@@ -71,6 +75,7 @@ def analyse(table: PacketTable, *, capture: str) -> CapturePartial:
         decode_issues=len(table.issues),
         icmp=_icmp_rows(c),
         fragments=_fragment_flows(c),
+        at_start=at_start,
         **tcp,
     )
 

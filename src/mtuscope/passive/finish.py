@@ -1,7 +1,11 @@
 """Turn a merged `CapturePartial` into the frozen `CaptureAnalysis`.
 
-Layer: passive/. Pure; no I/O. Python loops here run over connections, SYNs,
-ICMP messages and retransmissions (rare rows), never over all packets.
+Layer: passive/. Pure; no I/O. Columnar: one polars row per connection, built by
+joins and group-bys over the partial's tables. Python loops here run only over
+rare rows: ICMP messages, and the connection directions whose segment sizes
+exceed the peer's limit or whose retransmissions could be a black hole. Python
+`Connection` objects are built only for the connections findings are about
+(`CaptureAnalysis.notable`), or on demand (`CaptureAnalysis.connections`).
 """
 
 from __future__ import annotations
@@ -19,12 +23,10 @@ from mtuscope.passive.results import (
     LARGE_SEGMENT,
     BlackHole,
     CaptureAnalysis,
-    Connection,
-    Endpoint,
+    Details,
     FragmentFlow,
     IcmpTooBig,
     OversizedSegments,
-    SegmentSize,
     encap_names,
 )
 from mtuscope.passive.ttl import initial_ttl_guess, sender_hint
@@ -46,6 +48,15 @@ SENDER_TTLS = (64, 128, 255)
 """TTLs still at an initial value: the packet was captured before its first router."""
 MAX_BLACKHOLE_FRAMES = 16
 MAX_BLACKHOLES = 16
+FLOOR = 536
+"""The MSS some senders use whatever smaller MSS the peer announced (Windows Vista and later)."""
+
+_I64 = pl.Int64
+_ROLES = ("client", "server")
+
+
+def _by_family(table: dict[int, int]) -> pl.Expr:
+    return pl.when(pl.col("family") == 4).then(table[4]).otherwise(table[6])
 
 
 def finish(p: CapturePartial) -> CaptureAnalysis:
@@ -58,221 +69,347 @@ def finish(p: CapturePartial) -> CaptureAnalysis:
         Connections (ordered by first frame, ids from 1), ICMP too-big messages
         (by frame) and fragment flows.
     """
-    dirs: dict[Key, dict[int, Row]] = defaultdict(dict)
-    for r in p.directions.iter_rows(named=True):
-        dirs[_key(r)][r["dir"]] = r
-    first_frame = {
-        k: min(r["first_frame"] for r in d.values() if r["first_frame"] is not None)
-        for k, d in dirs.items()
-        if any(r["first_frame"] is not None for r in d.values())
-    }
-    order = sorted(first_frame, key=lambda k: (first_frame[k], k))
-    conn_id = {k: i + 1 for i, k in enumerate(order)}
-
-    syns = _by_key(p.syns.sort("frame"))
-    client_dir = {k: _client_dir(k, dirs[k], syns.get(k, [])) for k in order}
-    icmps = _icmp_messages(p, conn_id, client_dir)
-    pmtu: dict[tuple[Key, int], int] = {}
-    too_big: dict[Key, list[int]] = defaultdict(list)
-    key_of = {v: k for k, v in conn_id.items()}
-    for msg, quoted_dir in icmps:
-        if msg.connection is None or quoted_dir is None:
-            continue
-        k = key_of[msg.connection]
-        too_big[k].append(msg.frame)
-        if msg.problem is None:
-            at = (k, quoted_dir)
-            pmtu[at] = min(pmtu.get(at, msg.mtu), msg.mtu)
-
-    sizes = _by_fd(p.sizes.sort("payload"))
-    retrans = _by_fd(p.retrans.sort("frame"))
-    ends = _by_key(p.ends.sort("frame"))
-    encaps = _by_key(p.encaps.sort("first_frame"))
-    connections = []
-    for k in order:
-        d = dirs[k]
-        cd = client_dir[k]
-        family = next(int(r["family"]) for r in d.values() if r["family"] is not None)
-        hs = _handshakes(syns.get(k, []), cd)
-        ends_k = ends.get(k, [])
-        sides = {}
-        for role_dir in (cd, 1 - cd):
-            peer = 1 - role_dir
-            sides[role_dir] = _endpoint(
-                k,
-                role_dir,
-                family,
-                mine=d.get(role_dir),
-                hs=hs.get(role_dir),
-                peer_hs=hs.get(peer),
-                sizes=sizes.get((*k, role_dir), []),
-                retrans=retrans.get((*k, role_dir), []),
-                ends=ends_k,
-                pmtu=pmtu.get((k, role_dir)),
-                too_big_seen=bool(too_big.get(k)),
-            )
-        rows = [r for r in d.values() if r["first_frame"] is not None]
-        enc = encaps.get(k, [])
-        bits = 0
-        for e in enc:
-            bits |= int(e["encap"])
-        connections.append(
-            Connection(
-                id=conn_id[k],
-                family=family,
-                client=sides[cd],
-                server=sides[1 - cd],
-                client_rule=_client_rule(syns.get(k, [])),
-                encapsulation=encap_names(bits),
-                encap_overhead=tuple(sorted({int(e["overhead"]) for e in enc})),
-                first_frame=first_frame[k],
-                last_frame=max(int(r["last_frame"]) for r in rows),
-                first_ts_ns=min(int(r["first_ts"]) for r in rows),
-                last_ts_ns=max(int(r["last_ts"]) for r in rows),
-                too_big_frames=tuple(sorted(too_big.get(k, []))),
-            )
+    key = list(KEY)
+    dirs = p.directions
+    live = dirs.filter(pl.col("first_frame").is_not_null())
+    conns = (
+        live.group_by(key)
+        .agg(
+            first_frame=pl.col("first_frame").min(),
+            last_frame=pl.col("last_frame").max(),
+            first_ts_ns=pl.col("first_ts").min(),
+            last_ts_ns=pl.col("last_ts").max(),
+            first_dir=pl.col("dir").sort_by("first_frame", "dir").first(),
         )
+        .sort(["first_frame", *key])
+        .with_row_index("id", offset=1)
+        .with_columns(pl.col("id").cast(_I64))
+        .join(
+            dirs.group_by(key).agg(family=pl.col("family").drop_nulls().first()),
+            on=key,
+            how="left",
+        )
+    )
+    syns = p.syns.sort("frame")
+    flag = pl.col("flags") & (SYN | ACK)
+    syn_rows = syns.filter(flag == SYN)
+    synack_rows = syns.filter(flag == SYN | ACK)
+    conns = (
+        conns.join(syn_rows.group_by(key).agg(syn_dir=pl.col("dir").first()), on=key, how="left")
+        .join(synack_rows.group_by(key).agg(sa_dir=pl.col("dir").first()), on=key, how="left")
+        .with_columns(
+            cd=pl.coalesce(
+                pl.col("syn_dir").cast(_I64),
+                1 - pl.col("sa_dir").cast(_I64),
+                pl.when(pl.col("a_port") != pl.col("b_port"))
+                .then(pl.when(pl.col("a_port") < pl.col("b_port")).then(1).otherwise(0))
+                .otherwise(pl.col("first_dir").cast(_I64)),
+            ).cast(pl.UInt8),
+            client_rule=pl.when(pl.col("syn_dir").is_not_null())
+            .then(pl.lit("syn"))
+            .when(pl.col("sa_dir").is_not_null())
+            .then(pl.lit("syn-ack"))
+            .otherwise(pl.lit("port")),
+        )
+    )
+
+    icmps, matched = _icmp_messages(p, conns.select(*key, "id", "cd"))
+    usable = matched.filter(pl.col("problem_free"))
+    pmtu = usable.group_by("id", "dir").agg(path_mtu=pl.col("mtu").min())
+    too_big = matched.group_by("id").agg(too_big_frames=pl.col("frame").sort())
+
+    sides = _sides(p, conns, syn_rows, synack_rows, pmtu)
+    details = _details(p, conns, sides, too_big)
+    table = _table(p, conns, sides, too_big)
+    flagged = set(sides.filter(_notable_side()).get_column("id").to_list())
+    flagged |= set(too_big.get_column("id").to_list())
+    flagged |= {cid for cid, _ in details}
+    ids = sorted(flagged)
+    notable_rows = table.filter(pl.col("id").is_in(ids)).to_dicts() if ids else []
     return CaptureAnalysis(
         capture=p.capture,
         frames=p.frames,
         ip_packets=p.ip_packets,
         tcp_packets=p.tcp_packets,
         decode_issues=p.decode_issues,
-        connections=tuple(connections),
-        icmp_too_big=tuple(m for m, _ in icmps),
+        table=table,
+        details=details,
+        notable=tuple(CaptureAnalysis.connection_from_row(r, details) for r in notable_rows),
+        icmp_too_big=tuple(icmps),
         fragments=_fragments(p.fragments),
     )
 
 
-def _key(r: Row) -> Key:
-    return (r["a_hi"], r["a_lo"], r["a_port"], r["b_hi"], r["b_lo"], r["b_port"])
+def _notable_side() -> pl.Expr:
+    """Sides a finding may be about (besides black holes, offload and ICMP, see `finish`)."""
+    return pl.col("path_mtu").is_not_null() | (pl.col("floor_segments") > 0)
 
 
-def _by_key(df: pl.DataFrame) -> dict[Key, list[Row]]:
-    out: dict[Key, list[Row]] = defaultdict(list)
-    for r in df.iter_rows(named=True):
-        out[_key(r)].append(r)
-    return out
+def _sides(
+    p: CapturePartial,
+    conns: pl.DataFrame,
+    syn_rows: pl.DataFrame,
+    synack_rows: pl.DataFrame,
+    pmtu: pl.DataFrame,
+) -> pl.DataFrame:
+    """One row per connection and role with every scalar `Endpoint` field."""
+    key, fd = list(KEY), list(FD)
+    base = conns.select("id", *key, "family", "cd")
+    sides = pl.concat(
+        [
+            base.with_columns(role=pl.lit("client"), dir=pl.col("cd")),
+            base.with_columns(role=pl.lit("server"), dir=(1 - pl.col("cd")).cast(pl.UInt8)),
+        ]
+    ).drop("cd")
+    hs_cols = ("frame", "ttl", "mss", "wscale", "sack", "tsopt")
 
+    def first_hs(rows: pl.DataFrame, role: str) -> pl.DataFrame:
+        return (
+            rows.group_by(fd)
+            .agg(*(pl.col(c).first().alias(f"hs_{c}") for c in hs_cols))
+            .with_columns(role=pl.lit(role), hs=pl.lit(True))
+        )
 
-def _by_fd(df: pl.DataFrame) -> dict[tuple[int, ...], list[Row]]:
-    out: dict[tuple[int, ...], list[Row]] = defaultdict(list)
-    for r in df.iter_rows(named=True):
-        out[tuple(r[c] for c in FD)].append(r)
-    return out
-
-
-def _is_syn(r: Row) -> bool:
-    return bool((r["flags"] & (SYN | ACK)) == SYN)
-
-
-def _is_synack(r: Row) -> bool:
-    return bool((r["flags"] & (SYN | ACK)) == SYN | ACK)
-
-
-def _client_rule(syns: list[Row]) -> str:
-    if any(_is_syn(r) for r in syns):
-        return "syn"
-    if any(_is_synack(r) for r in syns):
-        return "syn-ack"
-    return "port"
-
-
-def _client_dir(k: Key, d: dict[int, Row], syns: list[Row]) -> int:
-    """Direction (0: A->B) in which the client sends; see `Connection.client_rule`."""
-    for r in syns:
-        if _is_syn(r):
-            return int(r["dir"])
-    for r in syns:
-        if _is_synack(r):
-            return 1 - int(r["dir"])
-    a_port, b_port = k[2], k[5]
-    if a_port != b_port:
-        # The lower port is the server; the client sends towards it.
-        return 1 if a_port < b_port else 0
-    firsts = {dr: r["first_frame"] for dr, r in d.items() if r["first_frame"] is not None}
-    return min(firsts, key=lambda dr: (firsts[dr], dr))
-
-
-def _handshakes(syns: list[Row], cd: int) -> dict[int, Row]:
-    """The client's first SYN and the server's first SYN/ACK, by direction."""
-    out: dict[int, Row] = {}
-    for r in syns:
-        dr = int(r["dir"])
-        want = _is_syn(r) if dr == cd else _is_synack(r)
-        if want and dr not in out:
-            out[dr] = r
-    return out
-
-
-def _endpoint(
-    k: Key,
-    d: int,
-    family: int,
-    *,
-    mine: Row | None,
-    hs: Row | None,
-    peer_hs: Row | None,
-    sizes: list[Row],
-    retrans: list[Row],
-    ends: list[Row],
-    pmtu: int | None,
-    too_big_seen: bool,
-) -> Endpoint:
-    hi, lo, port = (k[0], k[1], k[2]) if d == 0 else (k[3], k[4], k[5])
-    mss = _mss(hs)
-    peer_mss = _mss(peer_hs)
-    # What the peer allows: its option, or the default when its handshake had none.
-    peer_limit = (peer_mss if peer_mss is not None else DEFAULT_MSS[family]) if peer_hs else None
-    effective = peer_limit
-    if pmtu is not None:
-        by_path = pmtu - HEADERS[family]
-        effective = by_path if effective is None else min(effective, by_path)
-    biggest = sizes[-1] if sizes else None
-    # The chain of direction d holds the peer's acks about d's bytes.
-    peer_ack = mine["ack_max"] if mine is not None else None
-    floor = (
-        [s for s in sizes if s["payload"] == 536] if peer_mss is not None and peer_mss < 536 else []
+    hs = pl.concat([first_hs(syn_rows, "client"), first_hs(synack_rows, "server")])
+    sides = sides.join(hs, on=[*fd, "role"], how="left")
+    peer = sides.select(
+        "id",
+        role=pl.when(pl.col("role") == "client").then(pl.lit("server")).otherwise(pl.lit("client")),
+        peer_hs=pl.col("hs"),
+        peer_mss=pl.when(pl.col("hs_mss") >= 0).then(pl.col("hs_mss")),
     )
-    return Endpoint(
-        address=address_text(hi, lo, family),
-        port=int(port),
-        mss=mss,
-        handshake_frame=int(hs["frame"]) if hs else None,
-        handshake_ttl=int(hs["ttl"]) if hs else None,
-        wscale=int(hs["wscale"]) if hs and hs["wscale"] >= 0 else None,
-        sack_perm=bool(hs["sack"]) if hs else False,
-        timestamps=bool(hs["tsopt"]) if hs else False,
-        effective_mss=effective,
-        max_segment=int(biggest["payload"]) if biggest else 0,
-        max_segment_frame=int(biggest["first_frame"]) if biggest else None,
-        packets=int(mine["packets"]) if mine else 0,
-        bytes=int(mine["bytes"]) if mine else 0,
-        retransmissions=int(mine["retrans"]) if mine else 0,
-        resets=int(mine["rsts"]) if mine else 0,
-        fins=int(mine["fins"]) if mine else 0,
-        path_mtu=pmtu,
-        oversized=_oversized(
-            sizes, peer_limit, family, peer_ack, int(mine["iplen0"]) if mine else 0
-        ),
-        large_sizes=tuple(
-            SegmentSize(
-                payload=int(s["payload"]),
-                count=int(s["count"]),
-                first_frame=int(s["first_frame"]),
-                last_frame=int(s["last_frame"]),
+    mine = p.directions.select(
+        *fd, "packets", "bytes", "retrans", "rsts", "fins", "iplen0", peer_ack="ack_max"
+    )
+    sizes = p.sizes.sort("payload")
+    biggest = sizes.group_by(fd).agg(
+        max_segment=pl.col("payload").last(), max_segment_frame=pl.col("first_frame").last()
+    )
+    large = (
+        sizes.filter(pl.col("payload") >= LARGE_SEGMENT)
+        .group_by(fd)
+        .agg(large_sizes=pl.struct("payload", "count", "first_frame", "last_frame"))
+    )
+    floor = sizes.filter(pl.col("payload") == FLOOR).select(
+        *fd, floor_count="count", floor_first="first_frame"
+    )
+    sides = (
+        sides.join(peer, on=["id", "role"], how="left")
+        .join(mine, on=fd, how="left")
+        .join(pmtu.with_columns(pl.col("dir").cast(pl.UInt8)), on=["id", "dir"], how="left")
+        .join(biggest, on=fd, how="left")
+        .join(large, on=fd, how="left")
+        .join(floor, on=fd, how="left")
+    )
+    has_hs = pl.col("hs").fill_null(False)
+    peer_limit = pl.when(pl.col("peer_hs").fill_null(False)).then(
+        pl.coalesce(pl.col("peer_mss"), _by_family(DEFAULT_MSS))
+    )
+    by_path = pl.col("path_mtu") - _by_family(HEADERS)
+    floor_on = pl.col("peer_mss").is_not_null() & (pl.col("peer_mss") < FLOOR)
+    return sides.with_columns(
+        peer_limit=peer_limit,
+        effective_mss=pl.when(pl.col("path_mtu").is_null())
+        .then(peer_limit)
+        .when(peer_limit.is_null())
+        .then(by_path)
+        .otherwise(pl.min_horizontal(peer_limit, by_path)),
+        mss=pl.when(has_hs & (pl.col("hs_mss") >= 0)).then(pl.col("hs_mss")),
+        wscale=pl.when(has_hs & (pl.col("hs_wscale") >= 0)).then(pl.col("hs_wscale")),
+        sack_perm=pl.col("hs_sack").fill_null(False) & has_hs,
+        timestamps=pl.col("hs_tsopt").fill_null(False) & has_hs,
+        floor_segments=pl.when(floor_on).then(pl.col("floor_count")).fill_null(0),
+        floor_first_frame=pl.when(floor_on).then(pl.col("floor_first")),
+        large_sizes=pl.col("large_sizes").fill_null(
+            pl.lit(
+                [],
+                dtype=pl.List(
+                    pl.Struct(
+                        dict.fromkeys(("payload", "count", "first_frame", "last_frame"), _I64)
+                    )
+                ),
             )
-            for s in sizes
-            if s["payload"] >= LARGE_SEGMENT
         ),
-        floor_segments=sum(int(s["count"]) for s in floor),
-        floor_first_frame=min((int(s["first_frame"]) for s in floor), default=None),
-        black_holes=_black_holes(family, sizes, retrans, ends, peer_ack, too_big_seen),
+        **{c: pl.col(c).fill_null(0) for c in ("packets", "bytes", "max_segment", "iplen0")},
+        **{c: pl.col(c).fill_null(0) for c in ("retrans", "rsts", "fins")},
     )
 
 
-def _mss(hs: Row | None) -> int | None:
-    return int(hs["mss"]) if hs is not None and hs["mss"] >= 0 else None
+def _addresses(sides: pl.DataFrame) -> pl.Series:
+    """Each side's address text (distinct addresses converted once)."""
+    hi = pl.when(pl.col("dir") == 0).then(pl.col("a_hi")).otherwise(pl.col("b_hi"))
+    lo = pl.when(pl.col("dir") == 0).then(pl.col("a_lo")).otherwise(pl.col("b_lo"))
+    addr = sides.select(hi=hi, lo=lo, family=pl.col("family"))
+    uniq = addr.unique()
+    text = [
+        address_text(h, low, f)
+        for h, low, f in zip(
+            uniq["hi"].to_list(), uniq["lo"].to_list(), uniq["family"].to_list(), strict=True
+        )
+    ]
+    names = uniq.with_columns(address=pl.Series(text, dtype=pl.String))
+    return addr.join(names, on=["hi", "lo", "family"], how="left", maintain_order="left")["address"]
+
+
+_ENDPOINT_FIELDS = (
+    "address",
+    "port",
+    "mss",
+    "handshake_frame",
+    "handshake_ttl",
+    "wscale",
+    "sack_perm",
+    "timestamps",
+    "effective_mss",
+    "max_segment",
+    "max_segment_frame",
+    "packets",
+    "bytes",
+    "retransmissions",
+    "resets",
+    "fins",
+    "path_mtu",
+    "oversized",
+    "large_sizes",
+    "floor_segments",
+    "floor_first_frame",
+    "black_holes",
+)
+"""`Endpoint` fields, in declaration order (the JSON key order)."""
+
+
+def _table(
+    p: CapturePartial, conns: pl.DataFrame, sides: pl.DataFrame, too_big: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per connection, in id order, shaped like the `connections[]` JSON items."""
+    key = list(KEY)
+    ep = sides.with_columns(address=_addresses(sides)).select(
+        "id",
+        "role",
+        pl.struct(
+            address="address",
+            port=pl.when(pl.col("dir") == 0)
+            .then(pl.col("a_port"))
+            .otherwise(pl.col("b_port"))
+            .cast(_I64),
+            mss=pl.col("mss").cast(_I64),
+            handshake_frame=pl.col("hs_frame").cast(_I64),
+            handshake_ttl=pl.col("hs_ttl").cast(_I64),
+            wscale=pl.col("wscale").cast(_I64),
+            sack_perm="sack_perm",
+            timestamps="timestamps",
+            effective_mss=pl.col("effective_mss").cast(_I64),
+            max_segment=pl.col("max_segment").cast(_I64),
+            max_segment_frame=pl.col("max_segment_frame").cast(_I64),
+            packets="packets",
+            bytes="bytes",
+            retransmissions="retrans",
+            resets="rsts",
+            fins="fins",
+            path_mtu=pl.col("path_mtu").cast(_I64),
+            oversized=pl.lit(None),
+            large_sizes="large_sizes",
+            floor_segments=pl.col("floor_segments").cast(_I64),
+            floor_first_frame=pl.col("floor_first_frame").cast(_I64),
+            black_holes=pl.lit(None),
+        ).alias("ep"),
+    )
+    encaps = p.encaps.group_by(key).agg(
+        bits=pl.col("encap").bitwise_or(), encap_overhead=pl.col("overhead").unique().sort()
+    )
+    bits = sorted({int(b) for b in encaps["bits"].to_list()} | {0})
+    names = pl.DataFrame(
+        {"bits": bits, "encapsulation": [list(encap_names(b)) for b in bits]},
+        schema={"bits": _I64, "encapsulation": pl.List(pl.String)},
+    )
+    client = ep.filter(pl.col("role") == "client").select("id", client="ep")
+    server = ep.filter(pl.col("role") == "server").select("id", server="ep")
+    return (
+        conns.join(client, on="id", how="left")
+        .join(server, on="id", how="left")
+        .join(encaps, on=key, how="left")
+        .with_columns(pl.col("bits").fill_null(0))
+        .join(names, on="bits", how="left")
+        .join(too_big, on="id", how="left")
+        .sort("id")
+        .select(
+            "id",
+            pl.col("family").cast(_I64),
+            "client",
+            "server",
+            "client_rule",
+            "encapsulation",
+            pl.col("encap_overhead").fill_null(pl.lit([], dtype=pl.List(_I64))),
+            *(pl.col(c).cast(_I64) for c in ("first_frame", "last_frame")),
+            *(pl.col(c).cast(_I64) for c in ("first_ts_ns", "last_ts_ns")),
+            pl.col("too_big_frames").fill_null(pl.lit([], dtype=pl.List(_I64))),
+            retransmissions=pl.col("client").struct.field("retransmissions")
+            + pl.col("server").struct.field("retransmissions"),
+            resets=pl.col("client").struct.field("resets")
+            + pl.col("server").struct.field("resets"),
+            path_mtu=pl.min_horizontal(
+                pl.col("client").struct.field("path_mtu"),
+                pl.col("server").struct.field("path_mtu"),
+            ),
+        )
+    )
+
+
+def _details(
+    p: CapturePartial, conns: pl.DataFrame, sides: pl.DataFrame, too_big: pl.DataFrame
+) -> Details:
+    """Oversized segments and black holes of the (rare) sides that have candidates."""
+    fd = list(FD)
+    info = sides.select(*fd, "id", "role", "family", "peer_limit", "peer_ack", "iplen0")
+    sizes = p.sizes.join(info, on=fd, how="inner")
+    over = sizes.filter(
+        pl.when(pl.col("peer_limit").is_not_null())
+        .then(pl.col("payload") > pl.col("peer_limit"))
+        .otherwise(pl.col("payload") + pl.col("hdr") > LINK_MTU)
+    )
+    out: dict[tuple[int, str], tuple[OversizedSegments | None, tuple[BlackHole, ...]]] = {}
+    over_rows: dict[tuple[int, str], list[Row]] = defaultdict(list)
+    for r in over.sort("payload").iter_rows(named=True):
+        over_rows[(r["id"], r["role"])].append(r)
+    for at, rows in over_rows.items():
+        r0 = rows[0]
+        out[at] = (
+            _oversized(rows, r0["peer_limit"], int(r0["family"]), r0["peer_ack"], r0["iplen0"]),
+            (),
+        )
+    retrans = p.retrans.join(info.select(*fd, "id", "role"), on=fd, how="inner")
+    stalled = (
+        retrans.filter(pl.len().over("id", "role", "seq_start", "payload") >= 2)
+        .select("id", "role")
+        .unique()
+    )
+    if stalled.height == 0:
+        return out
+    cand = stalled.join(info, on=["id", "role"], how="inner")
+    seen = set(too_big.get_column("id").to_list())
+    by_side: dict[tuple[int, str], list[Row]] = defaultdict(list)
+    for r in retrans.join(stalled, on=["id", "role"]).sort("frame").iter_rows(named=True):
+        by_side[(r["id"], r["role"])].append(r)
+    size_rows: dict[tuple[int, str], list[Row]] = defaultdict(list)
+    for r in sizes.join(stalled, on=["id", "role"]).sort("payload").iter_rows(named=True):
+        size_rows[(r["id"], r["role"])].append(r)
+    ends_of: dict[int, list[Row]] = defaultdict(list)
+    keyed = conns.select(*KEY, "id").join(stalled.select("id").unique(), on="id")
+    for r in p.ends.join(keyed, on=list(KEY)).sort("frame").iter_rows(named=True):
+        ends_of[r["id"]].append(r)
+    for r in cand.iter_rows(named=True):
+        at = (r["id"], r["role"])
+        holes = _black_holes(
+            int(r["family"]),
+            size_rows.get(at, []),
+            by_side[at],
+            ends_of.get(r["id"], []),
+            r["peer_ack"],
+            r["id"] in seen,
+        )
+        if holes:
+            out[at] = (out.get(at, (None, ()))[0], holes)
+    return out
 
 
 def _oversized(
@@ -399,13 +536,22 @@ def _black_holes(
     return tuple(out)
 
 
-def _icmp_messages(
-    p: CapturePartial, conn_id: dict[Key, int], client_dir: dict[Key, int]
-) -> list[tuple[IcmpTooBig, int | None]]:
-    """Each too-big message, matched to the connection (and direction) it quotes."""
+def _icmp_messages(p: CapturePartial, conns: pl.DataFrame) -> tuple[list[IcmpTooBig], pl.DataFrame]:
+    """Each too-big message, matched to the connection (and direction) it quotes.
+
+    Returns:
+        The messages by frame, and (id, dir, mtu, frame, problem_free) of the matched ones.
+    """
+    matched_schema = {
+        "id": _I64,
+        "dir": _I64,
+        "mtu": _I64,
+        "frame": _I64,
+        "problem_free": pl.Boolean,
+    }
     df = p.icmp.sort("frame")
     if df.height == 0:
-        return []
+        return [], pl.DataFrame(schema=matched_schema)
     quoted = (df["q_family"].to_numpy() > 0) & (df["q_proto"].to_numpy() == 6)
     keys = canonical_keys(
         df["q_src_hi"].to_numpy(),
@@ -415,42 +561,46 @@ def _icmp_messages(
         df["q_dst_lo"].to_numpy(),
         np.clip(df["q_dport"].to_numpy(), 0, 65535),
     )
-    out: list[tuple[IcmpTooBig, int | None]] = []
+    found = (
+        pl.DataFrame({c: getattr(keys, c) for c in KEY})
+        .with_columns(pl.col(c).cast(conns.schema[c]) for c in KEY)
+        .join(conns, on=list(KEY), how="left", maintain_order="left")
+    )
+    ids, cds = found["id"].to_list(), found["cd"].to_list()
+    out: list[IcmpTooBig] = []
+    matched: list[tuple[int, int, int, int, bool]] = []
     for i, r in enumerate(df.iter_rows(named=True)):
-        k: Key = tuple(int(getattr(keys, c)[i]) for c in KEY)  # type: ignore[assignment]
-        cid = conn_id.get(k) if quoted[i] and r["q_sport"] >= 0 else None
+        cid = ids[i] if quoted[i] and r["q_sport"] >= 0 else None
         d = int(keys.dir[i]) if cid is not None else None
-        role = None if d is None else ("client" if d == client_dir[k] else "server")
+        role = None if d is None else ("client" if d == cds[i] else "server")
         qf = int(r["q_family"])
         family = int(r["family"])
         ttl = int(r["ttl"])
         guess = initial_ttl_guess(ttl)
-        out.append(
-            (
-                IcmpTooBig(
-                    capture=p.capture,
-                    frame=int(r["frame"]),
-                    ts_ns=int(r["ts"]),
-                    family=family,
-                    sender=address_text(r["src_hi"], r["src_lo"], family),
-                    mtu=int(r["mtu"]),
-                    ttl=ttl,
-                    initial_ttl_guess=guess,
-                    sender_hint=sender_hint(guess),
-                    quoted_src=address_text(r["q_src_hi"], r["q_src_lo"], qf) if qf else None,
-                    quoted_dst=address_text(r["q_dst_hi"], r["q_dst_lo"], qf) if qf else None,
-                    quoted_proto=_opt(r["q_proto"]),
-                    quoted_sport=_opt(r["q_sport"]),
-                    quoted_dport=_opt(r["q_dport"]),
-                    quoted_len=_opt(r["q_ip_len"]),
-                    connection=cid,
-                    direction=role,
-                    problem=_mtu_problem(family, int(r["mtu"]), _opt(r["q_ip_len"])),
-                ),
-                d,
-            )
+        msg = IcmpTooBig(
+            capture=p.capture,
+            frame=int(r["frame"]),
+            ts_ns=int(r["ts"]),
+            family=family,
+            sender=address_text(r["src_hi"], r["src_lo"], family),
+            mtu=int(r["mtu"]),
+            ttl=ttl,
+            initial_ttl_guess=guess,
+            sender_hint=sender_hint(guess),
+            quoted_src=address_text(r["q_src_hi"], r["q_src_lo"], qf) if qf else None,
+            quoted_dst=address_text(r["q_dst_hi"], r["q_dst_lo"], qf) if qf else None,
+            quoted_proto=_opt(r["q_proto"]),
+            quoted_sport=_opt(r["q_sport"]),
+            quoted_dport=_opt(r["q_dport"]),
+            quoted_len=_opt(r["q_ip_len"]),
+            connection=cid,
+            direction=role,
+            problem=_mtu_problem(family, int(r["mtu"]), _opt(r["q_ip_len"])),
         )
-    return out
+        out.append(msg)
+        if cid is not None and d is not None:
+            matched.append((cid, d, msg.mtu, msg.frame, msg.problem is None))
+    return out, pl.DataFrame(matched, schema=matched_schema, orient="row")
 
 
 def _opt(v: int | None) -> int | None:

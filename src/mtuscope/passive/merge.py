@@ -22,6 +22,7 @@ from mtuscope.passive.partial import (
     SIZES_SCHEMA,
     SPAN,
     CapturePartial,
+    Schema,
     conform,
 )
 
@@ -37,10 +38,13 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         The partial of both parts; `merge` is associative.
 
     Raises:
-        UsageError: the partials come from different captures.
+        UsageError: the partials come from different captures, or `b` begins the
+            capture (`at_start`) so nothing can precede it.
     """
     if a.capture != b.capture:
         raise UsageError(f"cannot merge partials of {a.capture!r} and {b.capture!r}")
+    if b.at_start:
+        raise UsageError(f"{b.capture!r}: the partial that begins the capture must come first")
     fd = list(FD)
     # Place b's sequence chains on a's line and bring a's ends along.
     a_state = a.directions.select(
@@ -86,61 +90,64 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         .join(extra, on=fd, how="left")
         .with_columns(retrans=pl.col("retrans") + pl.col("extra").fill_null(0))
     )
-    directions = (
-        pl.concat([a.directions, conform(b_dirs, DIRS_SCHEMA)])
-        .group_by(fd, maintain_order=True)
-        .agg(
-            family=pl.col("family").drop_nulls().first(),
-            packets=pl.col("packets").sum(),
-            bytes=pl.col("bytes").sum(),
-            first_frame=pl.col("first_frame").min(),
-            last_frame=pl.col("last_frame").max(),
-            first_ts=pl.col("first_ts").min(),
-            last_ts=pl.col("last_ts").max(),
-            syns=pl.col("syns").sum(),
-            rsts=pl.col("rsts").sum(),
-            fins=pl.col("fins").sum(),
-            retrans=pl.col("retrans").sum(),
-            iplen0=pl.col("iplen0").sum(),
-            first_raw=pl.col("first_raw").drop_nulls().first(),
-            last_raw=pl.col("last_raw").drop_nulls().last(),
-            last_abs=pl.col("last_abs").drop_nulls().last(),
-            high=pl.col("high").max(),
-            first_start=pl.col("first_start").drop_nulls().first(),
-            ack_max=pl.col("ack_max").max(),
-        )
+    directions = _regroup(
+        a.directions,
+        conform(b_dirs, DIRS_SCHEMA),
+        fd,
+        DIRS_SCHEMA,
+        family=pl.col("family").drop_nulls().first(),
+        packets=pl.col("packets").sum(),
+        bytes=pl.col("bytes").sum(),
+        first_frame=pl.col("first_frame").min(),
+        last_frame=pl.col("last_frame").max(),
+        first_ts=pl.col("first_ts").min(),
+        last_ts=pl.col("last_ts").max(),
+        syns=pl.col("syns").sum(),
+        rsts=pl.col("rsts").sum(),
+        fins=pl.col("fins").sum(),
+        retrans=pl.col("retrans").sum(),
+        iplen0=pl.col("iplen0").sum(),
+        first_raw=pl.col("first_raw").drop_nulls().first(),
+        last_raw=pl.col("last_raw").drop_nulls().last(),
+        last_abs=pl.col("last_abs").drop_nulls().last(),
+        high=pl.col("high").max(),
+        first_start=pl.col("first_start").drop_nulls().first(),
+        ack_max=pl.col("ack_max").max(),
     )
-    sizes = (
-        pl.concat([a.sizes, conform(shifted(b.sizes, ("first_seq_end",)), SIZES_SCHEMA)])
-        .group_by([*fd, "payload"], maintain_order=True)
-        .agg(
-            count=pl.col("count").sum(),
-            first_frame=pl.col("first_frame").min(),
-            last_frame=pl.col("last_frame").max(),
-            first_seq_end=pl.col("first_seq_end").sort_by("first_frame").first(),
-            ttl_min=pl.col("ttl_min").min(),
-            ttl_max=pl.col("ttl_max").max(),
-            iplen0=pl.col("iplen0").sum(),
-            ip_len_max=pl.col("ip_len_max").max(),
-            wire_max=pl.col("wire_max").max(),
-            hdr=pl.col("hdr").sort_by("first_frame").first(),
-        )
+    sizes = _regroup(
+        a.sizes,
+        conform(shifted(b.sizes, ("first_seq_end",)), SIZES_SCHEMA),
+        [*fd, "payload"],
+        SIZES_SCHEMA,
+        count=pl.col("count").sum(),
+        first_frame=pl.col("first_frame").min(),
+        last_frame=pl.col("last_frame").max(),
+        first_seq_end=pl.col("first_seq_end").sort_by("first_frame").first(),
+        ttl_min=pl.col("ttl_min").min(),
+        ttl_max=pl.col("ttl_max").max(),
+        iplen0=pl.col("iplen0").sum(),
+        ip_len_max=pl.col("ip_len_max").max(),
+        wire_max=pl.col("wire_max").max(),
+        hdr=pl.col("hdr").sort_by("first_frame").first(),
     )
-    encaps = (
-        pl.concat([a.encaps, b.encaps])
-        .group_by([*KEY, "encap", "overhead"], maintain_order=True)
-        .agg(count=pl.col("count").sum(), first_frame=pl.col("first_frame").min())
+    encaps = _regroup(
+        a.encaps,
+        b.encaps,
+        [*KEY, "encap", "overhead"],
+        ENCAPS_SCHEMA,
+        count=pl.col("count").sum(),
+        first_frame=pl.col("first_frame").min(),
     )
-    fragments = (
-        pl.concat([a.fragments, b.fragments])
-        .group_by(list(FRAG_KEY), maintain_order=True)
-        .agg(
-            *(pl.col(x).sum() for x in ("fragments", "datagrams", "df")),
-            pl.col("min_len").min(),
-            pl.col("max_len").max(),
-            pl.col("first_frame").min(),
-            pl.col("last_frame").max(),
-        )
+    fragments = _regroup(
+        a.fragments,
+        b.fragments,
+        list(FRAG_KEY),
+        FRAGS_SCHEMA,
+        **{x: pl.col(x).sum() for x in ("fragments", "datagrams", "df")},
+        min_len=pl.col("min_len").min(),
+        max_len=pl.col("max_len").max(),
+        first_frame=pl.col("first_frame").min(),
+        last_frame=pl.col("last_frame").max(),
     )
     return CapturePartial(
         capture=a.capture,
@@ -150,19 +157,51 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         first_frame=_pick(min, a.first_frame, b.first_frame),
         last_frame=_pick(max, a.last_frame, b.last_frame),
         decode_issues=a.decode_issues + b.decode_issues,
-        directions=conform(directions, DIRS_SCHEMA),
-        sizes=conform(sizes, SIZES_SCHEMA),
-        encaps=conform(encaps, ENCAPS_SCHEMA),
-        syns=pl.concat([a.syns, b.syns]),
-        ends=pl.concat([a.ends, b.ends]),
-        records=pl.concat([a.records, conform(kept, SEGS_SCHEMA)]).filter(
+        directions=directions,
+        sizes=sizes,
+        encaps=encaps,
+        syns=pl.concat([a.syns, b.syns], rechunk=False),
+        ends=pl.concat([a.ends, b.ends], rechunk=False),
+        records=a.records
+        if a.at_start
+        else pl.concat([a.records, conform(kept, SEGS_SCHEMA)]).filter(
             pl.int_range(pl.len()).over(fd) < MAX_RECORDS
         ),
         retrans=pl.concat(
-            [a.retrans, conform(new_retx, SEGS_SCHEMA), conform(b_retrans, SEGS_SCHEMA)]
+            [a.retrans, conform(new_retx, SEGS_SCHEMA), conform(b_retrans, SEGS_SCHEMA)],
+            rechunk=False,
         ),
-        icmp=pl.concat([a.icmp, b.icmp]),
-        fragments=conform(fragments, FRAGS_SCHEMA),
+        icmp=pl.concat([a.icmp, b.icmp], rechunk=False),
+        fragments=fragments,
+        at_start=a.at_start,
+    )
+
+
+def _regroup(
+    a: pl.DataFrame, b: pl.DataFrame, keys: list[str], schema: Schema, **aggs: pl.Expr
+) -> pl.DataFrame:
+    """Combine two tables whose `keys` are unique within each: only the keys present
+    in both go through the group-by (a's row before b's), the others are concatenated.
+    A merge so costs the rows it shares, not the whole accumulated state (for tables
+    of similar size one group-by over both is cheaper)."""
+    if a.height <= 4 * b.height:
+        both_all = pl.concat([a, b], rechunk=False).group_by(keys, maintain_order=True)
+        return conform(both_all.agg(**aggs), schema)
+    both = a.select(keys).join(b.select(keys), on=keys, how="inner")
+    if both.height == 0:
+        return pl.concat([a, b], rechunk=False)
+    hit = (
+        pl.concat([a.join(both, on=keys, how="semi"), b.join(both, on=keys, how="semi")])
+        .group_by(keys, maintain_order=True)
+        .agg(**aggs)
+    )
+    return pl.concat(
+        [
+            a.join(both, on=keys, how="anti"),
+            conform(hit, schema),
+            b.join(both, on=keys, how="anti"),
+        ],
+        rechunk=False,
     )
 
 

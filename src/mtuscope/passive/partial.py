@@ -28,6 +28,10 @@ hypothesis). What makes that exact while staying bounded:
   data sent before the boundary (a recovery burst longer than 4096 segments).
   Real TCP flights at a chunk boundary are far smaller. Memory: a partial holds
   at most `MAX_RECORDS` records per connection direction, whatever the packets.
+  A partial that begins the capture (`at_start`: the reader's first chunk, or any
+  merge whose left part is one) is never merged behind another, so it keeps no
+  records at all: folding a file's chunks left to right holds one chunk's records
+  at a time, and the state grows with connections, not packets.
 - Retransmitted segments (rare) are kept as rows with the peer's highest ack
   before them, for the black-hole analysis; SYNs, RST/FIN segments and ICMP
   too-big messages are kept as rows too.
@@ -180,3 +184,6 @@ class CapturePartial:
     icmp: pl.DataFrame
     """ICMP fragmentation-needed and ICMPv6 packet-too-big messages."""
     fragments: pl.DataFrame
+    at_start: bool = False
+    """This part begins the capture: nothing is merged in front of it, so it keeps no
+    `records` (see the module docstring)."""

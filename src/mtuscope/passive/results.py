@@ -8,9 +8,12 @@ Unix epoch (`*_ts_ns`); sizes are bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import polars as pl
 
 from mtuscope.capture.table import Encap
 
@@ -229,27 +232,156 @@ class FragmentFlow:
     last_frame: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+Details = Mapping[tuple[int, str], tuple[OversizedSegments | None, tuple[BlackHole, ...]]]
+"""(connection id, "client" | "server") -> (oversized segments, black holes) of that side;
+only sides with either are present."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class CaptureAnalysis:
-    """Everything passive/ found in one capture."""
+    """Everything passive/ found in one capture.
+
+    Connections are held as columns (`table`, one polars row per connection shaped
+    like the JSON `connections[]` items, and `details` for the rare nested parts):
+    `notable` holds Python objects only for the connections a finding may be about,
+    and `connections` builds all of them on demand.
+    """
 
     capture: str
     frames: int
     ip_packets: int
     tcp_packets: int
     decode_issues: int
-    connections: tuple[Connection, ...]
+    table: pl.DataFrame
+    """One row per connection in id order; columns as in `to_body()["connections"]`
+    (`oversized` and `black_holes` are null there: see `details`)."""
+    details: Details
+    notable: tuple[Connection, ...]
+    """Connections with a black hole, an ICMP too-big message, a path MTU, segments over
+    the limit or 536-byte floor segments, by id (rules about what many connections share,
+    such as a small MSS, read `table` instead)."""
     icmp_too_big: tuple[IcmpTooBig, ...]
     fragments: tuple[FragmentFlow, ...]
 
-    def to_body(self) -> dict[str, Any]:
+    @property
+    def connections(self) -> tuple[Connection, ...]:
+        """Every connection as a Python object, by id (built on each call: prefer
+        `notable` or `table` for large captures)."""
+        return tuple(self.connection_from_row(r, self.details) for r in self.table.to_dicts())
+
+    @property
+    def connection_count(self) -> int:
+        return self.table.height
+
+    def connection(self, conn_id: int) -> Connection:
+        """One connection as a Python object.
+
+        Args:
+            conn_id: its id (1-based).
+
+        Raises:
+            IndexError: no such connection.
+        """
+        if not 1 <= conn_id <= self.table.height:
+            raise IndexError(f"no connection {conn_id}")
+        return self.connection_from_row(self.table.row(conn_id - 1, named=True), self.details)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CaptureAnalysis):
+            return NotImplemented
+        return (
+            self.capture == other.capture
+            and self.frames == other.frames
+            and self.ip_packets == other.ip_packets
+            and self.tcp_packets == other.tcp_packets
+            and self.decode_issues == other.decode_issues
+            and self.connections == other.connections
+            and self.notable == other.notable
+            and self.icmp_too_big == other.icmp_too_big
+            and self.fragments == other.fragments
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @staticmethod
+    def connection_from_row(row: Mapping[str, Any], details: Details) -> Connection:
+        """A `Connection` from one `table` row (as `to_dicts` gives it) and the details.
+
+        Args:
+            row: the table row.
+            details: `CaptureAnalysis.details`.
+
+        Returns:
+            The connection.
+        """
+        sides: dict[str, Endpoint] = {}
+        for role in ("client", "server"):
+            e = dict(row[role])
+            over, holes = details.get((row["id"], role), (None, ()))
+            e["oversized"] = over
+            e["black_holes"] = holes
+            e["large_sizes"] = tuple(SegmentSize(**s) for s in e["large_sizes"])
+            sides[role] = Endpoint(**e)
+        return Connection(
+            id=row["id"],
+            family=row["family"],
+            client=sides["client"],
+            server=sides["server"],
+            client_rule=row["client_rule"],
+            encapsulation=tuple(row["encapsulation"]),
+            encap_overhead=tuple(row["encap_overhead"]),
+            first_frame=row["first_frame"],
+            last_frame=row["last_frame"],
+            first_ts_ns=row["first_ts_ns"],
+            last_ts_ns=row["last_ts_ns"],
+            too_big_frames=tuple(row["too_big_frames"]),
+        )
+
+    def connection_bodies(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+        """JSON-ready `connections[]` items built from the columns.
+
+        Args:
+            start: first row (0-based position in `table`, that is id - 1).
+            stop: one past the last row (default: all).
+
+        Returns:
+            One dict per row, in id order.
+        """
+        df = self.table[start:stop]
+        rows = _rows(df.with_columns(client=pl.lit(None), server=pl.lit(None)))
+        for role in ("client", "server"):
+            sub = df.get_column(role).struct.unnest()
+            sizes = sub.get_column("large_sizes")
+            sub = sub.drop("large_sizes").with_columns(
+                large_sizes=pl.lit(None), black_holes=pl.lit(None)
+            )
+            eps = _rows(sub.select(_ENDPOINT_FIELDS))
+            for ep, ls in zip(eps, _large_sizes(sizes), strict=True):
+                ep["large_sizes"] = ls
+                ep["black_holes"] = []
+            for c, ep in zip(rows, eps, strict=True):
+                c[role] = ep
+        first = rows[0]["id"] if rows else 0
+        for (cid, role), (over, holes) in self.details.items():
+            if first <= cid < first + len(rows):
+                c = rows[cid - first]  # ids are consecutive from 1
+                if over is not None:
+                    c[role]["oversized"] = _plain(over)
+                c[role]["black_holes"] = [_plain(h) for h in holes]
+        return rows
+
+    def to_body(self, *, connections: bool = True) -> dict[str, Any]:
         """The `capture` report body (DESIGN.md contract), JSON-ready.
+
+        Args:
+            connections: include `connections` (for tens of thousands of them, render
+                them in slices with `connection_bodies` instead).
 
         Returns:
             {"connections": [...], "icmp_too_big": [...], "fragments": [...], "stats": {...}}
         """
         return {
-            "connections": [_connection_body(c) for c in self.connections],
+            **({"connections": self.connection_bodies()} if connections else {}),
             "icmp_too_big": [_icmp_body(i) for i in self.icmp_too_big],
             "fragments": [_plain(f) for f in self.fragments],
             "stats": {
@@ -280,13 +412,28 @@ def _plain(obj: Any) -> dict[str, Any]:
     return out
 
 
-def _connection_body(c: Connection) -> dict[str, Any]:
-    body = _plain(c)
-    body["retransmissions"] = c.retransmissions
-    body["resets"] = c.resets
-    body["path_mtu"] = c.path_mtu
-    body["encapsulation"] = list(c.encapsulation)
-    return body
+_ENDPOINT_FIELDS = tuple(Endpoint.__dataclass_fields__)
+
+
+def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a flat table as dicts (column lists zipped: much faster than
+    `to_dicts` once there are nested columns)."""
+    names = df.columns
+    cols = [df.get_column(n).to_list() for n in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*cols, strict=True)]
+
+
+def _large_sizes(col: pl.Series) -> list[list[dict[str, Any]]]:
+    """A list-of-struct column as lists of dicts, built from flat columns."""
+    lengths = col.list.len().fill_null(0)
+    full = col.filter(lengths > 0)
+    flat = _rows(full.explode().struct.unnest()) if len(full) else []
+    out: list[list[dict[str, Any]]] = []
+    pos = 0
+    for n in lengths.to_list():
+        out.append(flat[pos : pos + n])
+        pos += n
+    return out
 
 
 def _icmp_body(i: IcmpTooBig) -> dict[str, Any]:

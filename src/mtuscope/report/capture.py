@@ -8,14 +8,17 @@ release the GIL, so both cores work while partial results merge in file order.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
 import ipaddress
+import operator
 import os
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +29,12 @@ from mtuscope.capture.table import PacketTable, address_halves
 from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.diagnose.findings import Finding
 from mtuscope.errors import UsageError
-from mtuscope.passive import CapturePartial, analyse, finish, merge
+from mtuscope.passive import CaptureAnalysis, CapturePartial, analyse, finish, merge
 from mtuscope.report.model import Report
+
+MAX_HELD_RECORDS = 1 << 19
+"""Boundary records (`CapturePartial.records` rows, 88 bytes each) the partials waiting
+to merge may hold before they are folded into the capture's first partial."""
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(path, bytes_done, bytes_total) after each chunk."""
@@ -104,7 +111,7 @@ def capture_report(
             good records becomes a warning in the report instead).
     """
     captures: list[dict[str, Any]] = []
-    connections: list[dict[str, Any]] = []
+    connections = ConnectionRows()
     icmps: list[dict[str, Any]] = []
     findings: list[Finding] = []
     warnings: list[str] = []
@@ -114,23 +121,21 @@ def capture_report(
         partial, issues = _run_chunks(path, chunks, host_filter, progress, workers)
         info = chunks.info
         analysis = finish(partial)
-        body = analysis.to_body()
+        del partial
+        # Connection ids run 1..n per capture; later captures continue the numbering.
         offset = len(connections)
-        renumber = {c["id"]: c["id"] + offset for c in body["connections"]}
-        for c in body["connections"]:
-            c["id"] = renumber[c["id"]]
-            c.setdefault("capture", path)
+        connections.add(analysis, offset, path)
+        body = analysis.to_body(connections=False)
         for m in body["icmp_too_big"]:
             if m["connection"] is not None:
-                m["connection"] = renumber.get(m["connection"], m["connection"])
-        connections.extend(body.pop("connections"))
+                m["connection"] += offset
         icmps.extend(body.pop("icmp_too_big"))
         for key, value in body.items():
             if isinstance(value, list):
                 extra.setdefault(key, []).extend(value)
         for f in diagnose_capture(analysis, platform=platform):
-            if f.connection is not None:
-                f = dataclasses.replace(f, connection=renumber.get(f.connection, f.connection))
+            if f.connection is not None and offset:
+                f = dataclasses.replace(f, connection=f.connection + offset)
             findings.append(f)
         warnings.extend(info.warnings)
         if issues:
@@ -147,6 +152,82 @@ def capture_report(
         body={"captures": captures, "connections": connections, "icmp_too_big": icmps, **extra},
         warnings=tuple(warnings),
     )
+
+
+class ConnectionRows(list[dict[str, Any]]):
+    """The report's `connections[]`, rendered from the analyses' columns on demand.
+
+    A capture of tens of thousands of connections would otherwise build every
+    row's dicts up front, even for the text report that shows 40 of them. This
+    list renders rows only when read: `len` is free, an index or slice renders
+    just those rows, and iterating renders batches of `BATCH` rows (how
+    `Report.to_dict` and `report.text` read it). The list's own storage stays
+    empty, so code that bypasses the Python-level methods (the C JSON encoder
+    given this list directly, `list.copy`) sees no rows: serialise through
+    `Report.to_dict()`, or `list(rows)` first.
+    """
+
+    BATCH = 4096
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[tuple[CaptureAnalysis, int, str]] = []
+        self._len = 0
+
+    def add(self, analysis: CaptureAnalysis, offset: int, path: str) -> None:
+        """Append one capture's connections, their ids shifted by `offset`."""
+        self._parts.append((analysis, offset, path))
+        self._len += analysis.connection_count
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def _render(self, start: int, stop: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for analysis, offset, path in self._parts:
+            n = analysis.connection_count
+            lo, hi = max(start - offset, 0), min(stop - offset, n)
+            if lo < hi:
+                rows = analysis.connection_bodies(lo, hi)
+                for c in rows:
+                    c["id"] += offset
+                    c["capture"] = path
+                out.extend(rows)
+        return out
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for start in range(0, self._len, self.BATCH):
+            yield from self._render(start, start + self.BATCH)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            if step != 1:
+                return self._render(0, self._len)[index]
+            return self._render(start, stop)
+        i = operator.index(index)
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError("connection row out of range")
+        return self._render(i, i + 1)[0]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == (list(other) if isinstance(other, list) else other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"<ConnectionRows: {self._len} connections>"
 
 
 def _capture_summary(path: str, info: Any, host_filter: HostFilter | None) -> dict[str, Any]:
@@ -170,28 +251,44 @@ def _run_chunks(
     progress: Progress | None,
     workers: int | None,
 ) -> tuple[CapturePartial, list[tuple[int, int, str]]]:
-    def work(chunk: WalkedChunk) -> tuple[CapturePartial, list[tuple[int, int, str]]]:
+    def work(
+        chunk: WalkedChunk, at_start: bool
+    ) -> tuple[CapturePartial, list[tuple[int, int, str]]]:
         table = decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
         issues = [(i.frame, i.offset, i.error) for i in table.issues]
         if host_filter is not None:
             table = table.select(host_filter.mask(table))
-        return analyse(table, capture=path), issues
+        return analyse(table, capture=path, at_start=at_start), issues
 
     n = workers or min(2, os.cpu_count() or 1)
     total = os.stat(path).st_size if path != "-" and os.path.isfile(path) else 0
-    partial: CapturePartial | None = None
+    # Partials waiting to merge, in file order, with their size class: merging equal
+    # classes only (a binary counter) keeps the total merge work at O(n log n) chunks
+    # rather than re-grouping the whole accumulated state after every chunk.
+    stack: list[tuple[int, CapturePartial]] = []
     issues: list[tuple[int, int, str]] = []
     pending: deque[Future[tuple[CapturePartial, list[tuple[int, int, str]]]]] = deque()
 
     def drain_one() -> None:
-        nonlocal partial
         part, chunk_issues = pending.popleft().result()
-        partial = part if partial is None else merge(partial, part)
         issues.extend(chunk_issues)
+        level = 0
+        while stack and stack[-1][0] == level:
+            part = merge(stack.pop()[1], part)
+            level += 1
+        stack.append((level, part))
+        if sum(p.records.height for _, p in stack) > MAX_HELD_RECORDS:
+            # Bound the boundary records the waiting partials hold: fold them all
+            # into the partial that begins the capture, which keeps none.
+            whole = stack[0][1]
+            for _, p in stack[1:]:
+                whole = merge(whole, p)
+            stack[:] = [(stack[0][0], whole)]
+        _give_back_freed_memory()
 
     with ThreadPoolExecutor(max_workers=n) as pool:
-        for chunk in chunks:
-            pending.append(pool.submit(work, chunk))
+        for i, chunk in enumerate(chunks):
+            pending.append(pool.submit(work, chunk, i == 0))
             if progress is not None:
                 info = chunks.info
                 progress(path, info.bytes_read, 0 if info.compressed else total)
@@ -199,9 +296,34 @@ def _run_chunks(
                 drain_one()
         while pending:
             drain_one()
-    if partial is None:
-        partial = analyse(PacketTable.empty(), capture=path)
+    if not stack:
+        return analyse(PacketTable.empty(), capture=path, at_start=True), issues
+    partial = stack.pop()[1]
+    while stack:
+        partial = merge(stack.pop()[1], partial)
     return partial, issues
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+    return trim
+
+
+def _give_back_freed_memory() -> None:
+    """Return the C heap's free pages to the system (glibc `malloc_trim`).
+
+    numpy's chunk-sized temporaries come and go on the two worker threads; glibc
+    keeps the freed space of each thread's arena, which otherwise adds about
+    100 MB to the peak of a large capture. Trimming after each merge costs
+    about a millisecond."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 _LINKTYPES = {

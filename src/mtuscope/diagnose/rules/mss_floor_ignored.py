@@ -30,7 +30,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
         An iterator of findings.
     """
     cap = analysis.capture
-    for conn in analysis.connections:
+    for conn in analysis.notable:
         for role, sender, receiver in conn.endpoints():
             if not sender.floor_segments or sender.floor_first_frame is None:
                 continue

@@ -37,7 +37,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
     """
     cap = analysis.capture
     groups: dict[tuple[str, str], list[tuple[int, int, str, OversizedSegments]]] = {}
-    for conn in analysis.connections:
+    for conn in analysis.notable:
         for role, sender, _ in conn.endpoints():
             over = sender.oversized
             if over is not None and over.artifact and over.mechanism is not None:

@@ -33,7 +33,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
         An iterator of findings.
     """
     cap = analysis.capture
-    for conn in analysis.connections:
+    for conn in analysis.notable:
         hdr = HEADERS[conn.family]
         for role, sender, receiver in conn.endpoints():
             pmtu = sender.path_mtu

@@ -31,7 +31,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
         An iterator of findings.
     """
     cap = analysis.capture
-    for conn in analysis.connections:
+    for conn in analysis.notable:
         for role, sender, receiver in conn.endpoints():
             holes = [h for h in sender.black_holes if not h.too_big_seen]
             if not holes:

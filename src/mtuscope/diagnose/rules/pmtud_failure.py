@@ -36,7 +36,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
     for m in analysis.icmp_too_big:
         if m.connection is not None:
             by_conn.setdefault(m.connection, []).append(m)
-    for conn in analysis.connections:
+    for conn in analysis.notable:
         msgs = by_conn.get(conn.id, [])
         for role in ("client", "server"):
             mine = [m for m in msgs if m.direction == role]

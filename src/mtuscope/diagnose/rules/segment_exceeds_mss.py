@@ -31,7 +31,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
         An iterator of findings.
     """
     cap = analysis.capture
-    for conn in analysis.connections:
+    for conn in analysis.notable:
         for role, sender, receiver in conn.endpoints():
             over = sender.oversized
             if over is None or over.artifact or over.limit_source != "peer-mss":

@@ -8,15 +8,21 @@ small one costs packets per byte. Connections with the same (role, effective
 MSS, announced MSS) are one finding. Severity: warning below 1220 bytes for
 IPv4 (a clamp or MTU far below any common tunnel) and for IPv6 (below
 1280 - 60, the protocol minimum); info otherwise.
+
+Many connections of a capture can share a small MSS, so the grouping runs over
+the analysis's connection columns (`CaptureAnalysis.table`), and Python objects
+are built only for the few connections cited as evidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import polars as pl
+
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import advice, frame_evidence
-from mtuscope.passive.results import CaptureAnalysis, Connection
+from mtuscope.passive.results import CaptureAnalysis
 
 KIND = "undersized-mss"
 THRESHOLD = {4: 1380, 6: 1220}
@@ -34,16 +40,8 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
     Returns:
         An iterator of findings.
     """
-    groups: dict[tuple[int, str, int, int | None], list[Connection]] = {}
-    for conn in analysis.connections:
-        for role, sender, receiver in conn.endpoints():
-            eff = sender.effective_mss
-            if eff is None or eff >= THRESHOLD[conn.family]:
-                continue
-            if receiver.handshake_frame is None and not conn.too_big_frames:
-                continue
-            groups.setdefault((conn.family, role, eff, receiver.mss), []).append(conn)
-    for (family, role, eff, announced), conns in groups.items():
+    for (family, role, eff, announced), count, ids in _groups(analysis.table):
+        conns = [analysis.connection(i) for i in ids]
         evidence: list[Evidence] = []
         for conn in conns[:MAX_CONNECTIONS]:
             sender, receiver = (
@@ -78,14 +76,14 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             "path_mtu": sender.path_mtu,
             "family": family,
             "side": role,
-            "connections": len(conns),
+            "connections": count,
         }
         why = f"announced MSS {announced}" if announced is not None else "no MSS option"
         yield Finding(
             kind=KIND,
             severity=Severity.WARNING if eff < WARN_BELOW else Severity.INFO,
             summary=(
-                f"{len(conns)} IPv{family} connection(s) let the {role} send at most {eff} "
+                f"{count} IPv{family} connection(s) let the {role} send at most {eff} "
                 f"bytes per segment ({why}), below {THRESHOLD[family]}"
             ),
             evidence=tuple(evidence),
@@ -94,3 +92,39 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             connection=first.id,
             facts=facts,
         )
+
+
+Group = tuple[tuple[int, str, int, int | None], int, list[int]]
+
+
+def _groups(table: pl.DataFrame) -> list[Group]:
+    """((family, role, effective MSS, announced MSS), connections, first ids) in order of
+    each group's first connection (client before server within one)."""
+    if table.height == 0:
+        return []
+    limit = pl.when(pl.col("family") == 4).then(THRESHOLD[4]).otherwise(THRESHOLD[6])
+    sides = pl.concat(
+        [
+            table.select(
+                "id",
+                "family",
+                role=pl.lit(role),
+                rank=pl.lit(rank),
+                eff=pl.col(role).struct.field("effective_mss"),
+                announced=pl.col(peer).struct.field("mss"),
+                heard=pl.col(peer).struct.field("handshake_frame").is_not_null()
+                | (pl.col("too_big_frames").list.len() > 0),
+            )
+            for rank, (role, peer) in enumerate((("client", "server"), ("server", "client")))
+        ]
+    )
+    small = sides.filter(pl.col("eff").is_not_null() & (pl.col("eff") < limit) & pl.col("heard"))
+    grouped = (
+        small.sort("id", "rank")
+        .group_by("family", "role", "eff", "announced", maintain_order=True)
+        .agg(count=pl.len(), ids=pl.col("id").head(MAX_CONNECTIONS))
+    )
+    return [
+        ((int(f), str(r), int(e), None if a is None else int(a)), int(n), list(ids))
+        for f, r, e, a, n, ids in grouped.iter_rows()
+    ]
