@@ -240,6 +240,7 @@ class WalkedChunks:
                 assert chunk is not None
                 yield chunk
                 del chunk  # let _arrays() see whether the consumer still holds it
+                src.release(pos)  # the walked bytes are copied out: bound resident memory
                 continue
             if stop is WalkStop.END:
                 moved = src.refill(pos)

@@ -68,6 +68,7 @@ class Source:
         self.error: str | None = None
         """Why the stream ended early (a damaged gzip member), if it did."""
         self._map = mapped
+        self._released = 0
         self._stream = stream
         self._file: io.BufferedIOBase | None = None
         self.base = 0
@@ -101,6 +102,24 @@ class Source:
             raise CaptureError(f"read error: {exc}", path=self.path) from exc
         finally:
             view.release()
+
+    def release(self, pos: int) -> None:
+        """Say that the bytes before `pos` will not be read again.
+
+        For a mapped file the kernel then drops those pages from this process
+        (they stay in the page cache), so resident memory stays bounded by the
+        chunk size instead of growing to the file size. Streams need nothing:
+        `refill` already reuses their buffer.
+
+        Args:
+            pos: offset in `buf` of the first byte still needed.
+        """
+        if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        end = pos - pos % mmap.PAGESIZE
+        if end > self._released:
+            self._map.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
     def refill(self, pos: int) -> int | None:
         """Drop the bytes before `pos`, read more after the kept ones.

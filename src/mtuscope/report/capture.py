@@ -168,6 +168,8 @@ class ConnectionRows(list[dict[str, Any]]):
     """
 
     BATCH = 4096
+    json_ready = True
+    """Every row is already JSON-ready: `Report.to_dict` copies them without walking them."""
 
     def __init__(self) -> None:
         super().__init__()

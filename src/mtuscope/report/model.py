@@ -54,6 +54,8 @@ class Report:
 
 
 def _jsonable(value: Any) -> Any:
+    if getattr(value, "json_ready", False):
+        return list(value)  # a large lazily rendered list that is JSON-ready row by row
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):

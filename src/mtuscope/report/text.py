@@ -6,6 +6,7 @@ fields. Writes to the stream it is given and nowhere else.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -19,6 +20,8 @@ from mtuscope.report.model import Report
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 MAX_ROWS = 40
 """Rows shown per table; the JSON report always has them all."""
+MAX_FINDINGS = 25
+"""Findings shown in full; past that, a count per kind first."""
 
 
 def render_text(report: Report, stream: TextIO) -> None:
@@ -106,8 +109,18 @@ def _findings(findings: tuple[Finding, ...], console: Console) -> None:
         console.print("[green]No MTU or MSS problem found.[/]")
         return
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    ranked = sorted(findings, key=lambda f: order[f.severity])
     console.print(f"[bold]Findings ({len(findings)})[/]")
-    for f in sorted(findings, key=lambda f: order[f.severity]):
+    if len(ranked) > MAX_FINDINGS:
+        counts = Counter((f.severity, f.kind) for f in ranked)
+        table = Table(title_justify="left")
+        for col in ("severity", "kind", "findings"):
+            table.add_column(col, justify="right" if col == "findings" else "left")
+        for (sev, kind), n in sorted(counts.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+            table.add_row(Text(sev.value, style=_STYLE[sev]), kind, str(n))
+        console.print(table)
+        console.print(f"The first {MAX_FINDINGS}, most severe first (all of them: --json):")
+    for f in ranked[:MAX_FINDINGS]:
         head = Text(f"{f.severity.value.upper():8}", style=_STYLE[f.severity])
         head.append(f"{f.kind}: ", style="bold")
         head.append(f.summary)
