@@ -469,3 +469,16 @@ def test_innermost_ip_agrees_with_tshark(name: str) -> None:
     assert [(f, o, t) for f, o, t in compared if o != t] == []
     want = INNER_FILES[name]
     assert any(o[2] & want == want for o in ours), f"no frame with encap {Encap(want)!r}"
+
+
+def test_unknown_link_types_are_counted_and_reported_not_fatal() -> None:
+    # Broadcom-tagged Ethernet (LINKTYPE 281): tshark refuses the file; we read on.
+    path = CORPUS / "pcaps/libpcap/libpcap__brcm-tag.pcap"
+    if not path.is_file():
+        pytest.skip(f"corpus capture missing: {path}")
+    chunks = iter_chunks(str(path))
+    frames = sum(len(c) for c in chunks)
+    info = chunks.info
+    assert frames == info.packets == 15
+    assert info.undecoded == {281: 15}
+    assert any("15 frames of link type 281 not decoded" in w for w in info.warnings)

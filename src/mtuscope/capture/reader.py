@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from mtuscope.capture import formats
 from mtuscope.capture.formats import Interface
-from mtuscope.capture.records import HEADER_BYTES, RECORD_DTYPE, FileFormat, WalkStop
+from mtuscope.capture.records import HEADER_BYTES, RECORD_DTYPE, FileFormat, WalkStatus, WalkStop
 from mtuscope.capture.source import Source, open_source
 from mtuscope.capture.walk import walk
 from mtuscope.errors import CaptureError, UsageError
@@ -74,7 +75,10 @@ class CaptureInfo:
     """Bytes of the (decompressed) file consumed."""
     compressed: bool
     warnings: tuple[str, ...]
-    """One line each: damage after good packets, with path, offset and frame."""
+    """One line each: damage after good packets, with path, offset and frame; link
+    types not decoded, with their frame counts."""
+    undecoded: dict[int, int]
+    """Frames whose link type mtuscope does not decode, by LINKTYPE_* value."""
 
     @property
     def linktypes(self) -> tuple[int, ...]:
@@ -104,6 +108,7 @@ class WalkedChunks:
         self._bytes = 0
         self._compressed = False
         self._warnings: list[str] = []
+        self._undecoded: Counter[int] = Counter()
         self._spare: tuple[npt.NDArray[np.void], npt.NDArray[np.uint8]] | None = None
         self._pending: tuple[npt.NDArray[np.void], npt.NDArray[np.uint8]] | None = None
         self._k = 0
@@ -121,13 +126,24 @@ class WalkedChunks:
             packets=self._frames,
             bytes_read=self._bytes,
             compressed=self._compressed,
-            warnings=tuple(self._warnings),
+            warnings=tuple(self._warnings) + self._undecoded_warnings(),
+            undecoded=dict(self._undecoded),
+        )
+
+    def _undecoded_warnings(self) -> tuple[str, ...]:
+        # Unknown link types are counted and reported, never fatal: the frames keep
+        # their numbers and the rest of the capture is analysed.
+        return tuple(
+            f"{self.path}: {n} frame{'s' if n != 1 else ''} of link type {lt} not decoded "
+            "(mtuscope does not know that link layer)"
+            for lt, n in sorted(self._undecoded.items())
         )
 
     def __iter__(self) -> Iterator[WalkedChunk]:
         self._fmt, self._be, self._ns = None, False, False
         self._ifaces, self._sections, self._frames, self._bytes = [], 0, 0, 0
         self._warnings = []
+        self._undecoded = Counter()
         self._pending, self._k = None, 0
         src = open_source(self.path, chunk_bytes=self._chunk_bytes)
         self._compressed = src.compressed
@@ -231,6 +247,12 @@ class WalkedChunks:
             n, pos, stop_i = walk(src.buf, pos, src.end, src.base, int(fmt), self._be, linktypes,
                                   iface_base, max_caplen, self._pending[0][k:],
                                   self._pending[1][k:])  # fmt: skip
+            new = self._pending[0][k : k + n]
+            # (link type 0xFFFF marks pcapng records that carry no packet, such as
+            # custom blocks, which Wireshark numbers as frames too: not a link type)
+            unknown = (new["status"] == WalkStatus.UNKNOWN_LINKTYPE) & (new["linktype"] != 0xFFFF)
+            if unknown.any():
+                self._undecoded.update(new["linktype"][unknown].tolist())
             self._k += n
             self._frames += n
             self._bytes = src.base + pos
