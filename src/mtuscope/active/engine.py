@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from mtuscope.active.probe import (
     IPAddress,
@@ -98,7 +99,7 @@ class TokenBucket:
         return last + (1.0 - self._tokens) / self._rate
 
 
-_OUTCOME_OF_REPLY: dict[ReplyKind, ProbeOutcome] = {
+OUTCOME_OF_REPLY: dict[ReplyKind, ProbeOutcome] = {
     ReplyKind.ECHO_REPLY: ProbeOutcome.REACHED,
     ReplyKind.TCP_RESPONSE: ProbeOutcome.REACHED,
     ReplyKind.UDP_RESPONSE: ProbeOutcome.REACHED,
@@ -110,34 +111,40 @@ _OUTCOME_OF_REPLY: dict[ReplyKind, ProbeOutcome] = {
 """How each reply kind is filed (too-big messages depend on their MTU: `_classify`)."""
 
 
-class ProbeEngine:
-    """Base of the engines: subclasses implement `_plan`, `_observe` and `_settled`."""
+KeyT = TypeVar("KeyT")
+"""What an engine queues for each probe it plans: `(size, ttl)`, `(kind, ttl)`, ..."""
+StopT = TypeVar("StopT")
+"""The enum an engine gives as its reason to stop."""
 
-    def __init__(
-        self,
-        *,
-        dst: IPAddress,
-        kind: ProbeKind = ProbeKind.ECHO,
-        dport: int | None = None,
-        limits: Limits | None = None,
-        first_id: int = 1,
-    ) -> None:
+
+class ProbeSchedule(Generic[KeyT, StopT]):
+    """The bookkeeping every engine shares: queue, rate limit, probes in flight, records, stop.
+
+    Subclasses queue keys (one per probe to send) and implement `_probe_for` (key and
+    id -> `Probe`) and `_advance` (plan on, or `_finish`); they file replies themselves
+    and use `_expire` to file the probes whose timeout passed as lost.
+    """
+
+    def __init__(self, *, limits: Limits, first_id: int) -> None:
+        """Set up empty books.
+
+        Args:
+            limits: timeout, rate, burst, budget and attempts.
+            first_id: the first probe id.
+
+        Raises:
+            UsageError: `first_id` is below 1.
+        """
         if first_id < 1:
             raise UsageError(f"probe ids start at 1 or more, not {first_id}")
-        self.dst = dst
-        self.family = dst.version
-        self.kind = kind
-        self.dport = dport
-        self.limits = limits or Limits()
-        # Check the caller's target once, the way every probe will be checked.
-        Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
-        self._bucket = TokenBucket(self.limits.rate, self.limits.burst)
-        self._queue: deque[tuple[int, int]] = deque()
+        self.limits = limits
+        self._bucket = TokenBucket(limits.rate, limits.burst)
+        self._queue: deque[KeyT] = deque()
         self._inflight: dict[int, tuple[Probe, float]] = {}
         self._records: dict[int, ProbeRecord] = {}
         self._first_id = first_id
         self._next_id = first_id
-        self._stop: SearchStop | None = None
+        self._stop: StopT | None = None
         self.started_at: float | None = None
         """Driver time of the first `probes_due` call."""
         self.ended_at: float | None = None
@@ -169,16 +176,7 @@ class ProbeEngine:
             self._advance(now)
         out: list[Probe] = []
         while self._queue and self._stop is None and self._bucket.take(now):
-            size, ttl = self._queue.popleft()
-            probe = Probe(
-                id=self._next_id,
-                family=self.family,
-                dst=self.dst,
-                size=size,
-                ttl=ttl,
-                kind=self.kind,
-                dport=self.dport,
-            )
+            probe = self._probe_for(self._queue.popleft(), self._next_id)
             self._next_id += 1
             self._inflight[probe.id] = (probe, now)
             out.append(probe)
@@ -198,6 +196,89 @@ class ProbeEngine:
             # Queued probes wait for a token; before the first call, "now" is due.
             times.append(self._bucket.ready_at())
         return min(times)
+
+    @property
+    def records(self) -> tuple[ProbeRecord, ...]:
+        """Every probe filed so far, in the order sent."""
+        return tuple(self._records[k] for k in sorted(self._records))
+
+    @property
+    def stop_reason(self) -> StopT | None:
+        return self._stop
+
+    # -- for subclasses ---------------------------------------------------------------------
+
+    def _probe_for(self, key: KeyT, pid: int) -> Probe:
+        """The probe a queued key stands for, with id `pid` (called as it is sent)."""
+        raise NotImplementedError
+
+    def _advance(self, now: float) -> None:
+        """Stop, or queue the next probes, after anything was filed."""
+        raise NotImplementedError
+
+    def _expire(self, now: float) -> list[ProbeRecord]:
+        """File every probe whose timeout passed by `now` as lost; return those records."""
+        expired = [
+            pid for pid, (_, sent) in self._inflight.items() if sent + self.limits.timeout <= now
+        ]
+        out: list[ProbeRecord] = []
+        for pid in expired:
+            probe, sent = self._inflight.pop(pid)
+            record = ProbeRecord(
+                probe=probe, sent_at=sent, reply=None, replied_at=None, outcome=ProbeOutcome.LOST
+            )
+            self._records[pid] = record
+            out.append(record)
+        return out
+
+    def _finish(self, now: float, stop: StopT) -> None:
+        """Stop: cancel the probes still in flight and drop the queue."""
+        for pid, (probe, sent) in self._inflight.items():
+            self._records[pid] = ProbeRecord(
+                probe=probe,
+                sent_at=sent,
+                reply=None,
+                replied_at=None,
+                outcome=ProbeOutcome.CANCELLED,
+            )
+        self._inflight.clear()
+        self._queue.clear()
+        self._stop = stop
+        self.ended_at = now
+
+    def _ended(self, what: str) -> tuple[StopT, float, float]:
+        """The stop reason and the driver-clock start and end of a finished run.
+
+        Args:
+            what: the run, for the message ("the sweep").
+
+        Raises:
+            UsageError: the run has not finished.
+        """
+        if self._stop is None or self.started_at is None or self.ended_at is None:
+            raise UsageError(f"{what} has not finished")
+        return self._stop, self.started_at, self.ended_at
+
+
+class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
+    """Base of the engines: subclasses implement `_plan`, `_observe` and `_settled`."""
+
+    def __init__(
+        self,
+        *,
+        dst: IPAddress,
+        kind: ProbeKind = ProbeKind.ECHO,
+        dport: int | None = None,
+        limits: Limits | None = None,
+        first_id: int = 1,
+    ) -> None:
+        super().__init__(limits=limits or Limits(), first_id=first_id)
+        self.dst = dst
+        self.family = dst.version
+        self.kind = kind
+        self.dport = dport
+        # Check the caller's target once, the way every probe will be checked.
+        Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
 
     def on_reply(self, reply: Reply, now: float) -> None:
         """File a reply from the transport. Unknown probe ids (strays) are ignored.
@@ -233,28 +314,23 @@ class ProbeEngine:
         Args:
             now: driver clock, seconds.
         """
-        expired = [
-            pid for pid, (_, sent) in self._inflight.items() if sent + self.limits.timeout <= now
-        ]
-        for pid in expired:
-            probe, sent = self._inflight.pop(pid)
-            record = ProbeRecord(
-                probe=probe, sent_at=sent, reply=None, replied_at=None, outcome=ProbeOutcome.LOST
-            )
-            self._records[pid] = record
+        for record in self._expire(now):
             self._observe(record)
         self._advance(now)
 
-    @property
-    def records(self) -> tuple[ProbeRecord, ...]:
-        """Every probe filed so far, in the order sent."""
-        return tuple(self._records[k] for k in sorted(self._records))
-
-    @property
-    def stop_reason(self) -> SearchStop | None:
-        return self._stop
-
     # -- for subclasses ---------------------------------------------------------------------
+
+    def _probe_for(self, key: tuple[int, int], pid: int) -> Probe:
+        size, ttl = key
+        return Probe(
+            id=pid,
+            family=self.family,
+            dst=self.dst,
+            size=size,
+            ttl=ttl,
+            kind=self.kind,
+            dport=self.dport,
+        )
 
     def _plan(self) -> list[tuple[int, int]]:
         """The next round: `(size, ttl)` pairs; empty when there is nothing more to learn."""
@@ -266,7 +342,7 @@ class ProbeEngine:
             if usable_too_big(self.family, reply.mtu, probe.size):
                 return ProbeOutcome.TOO_BIG
             return ProbeOutcome.TOO_BIG_BOGUS
-        return _OUTCOME_OF_REPLY[reply.kind]
+        return OUTCOME_OF_REPLY[reply.kind]
 
     def _observe(self, record: ProbeRecord) -> None:
         raise NotImplementedError
@@ -297,17 +373,3 @@ class ProbeEngine:
             self._finish(now, SearchStop.BUDGET)
             return
         self._queue.extend(plan[:left])
-
-    def _finish(self, now: float, stop: SearchStop) -> None:
-        for pid, (probe, sent) in self._inflight.items():
-            self._records[pid] = ProbeRecord(
-                probe=probe,
-                sent_at=sent,
-                reply=None,
-                replied_at=None,
-                outcome=ProbeOutcome.CANCELLED,
-            )
-        self._inflight.clear()
-        self._queue.clear()
-        self._stop = stop
-        self.ended_at = now

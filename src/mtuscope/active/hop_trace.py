@@ -311,8 +311,7 @@ class HopTrace(ProbeEngine):
         Raises:
             UsageError: the trace has not finished.
         """
-        if self._stop is None or self.started_at is None or self.ended_at is None:
-            raise UsageError("the hop trace has not finished")
+        stop, started_at, ended_at = self._ended("the hop trace")
         records = self.records
         last = self._dest_ttl or max(self._addr, default=0)
         hops = tuple(self._hop(ttl, records) for ttl in range(1, last + 1))
@@ -325,10 +324,10 @@ class HopTrace(ProbeEngine):
             reached=self._dest_ttl is not None,
             hops=hops,
             drops=self._drops(hops, (*(self.pmtu.probes if self.pmtu else ()), *records)),
-            stop_reason=self._stop,
+            stop_reason=stop,
             probes=records,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
+            started_at=started_at,
+            ended_at=ended_at,
         )
 
     def _hop(self, ttl: int, records: tuple[ProbeRecord, ...]) -> Hop:

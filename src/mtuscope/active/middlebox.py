@@ -39,7 +39,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mtuscope.active.engine import Limits, TokenBucket
+from mtuscope.active.engine import OUTCOME_OF_REPLY, Limits, ProbeSchedule
 from mtuscope.active.probe import (
     IPAddress,
     Probe,
@@ -351,7 +351,7 @@ class MiddleboxResult:
         return self.response is not None
 
 
-class MiddleboxTrace:
+class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
     """The sans-IO engine: TTL-limited SYNs, then one echo to check the end of the path."""
 
     def __init__(
@@ -383,21 +383,17 @@ class MiddleboxTrace:
             raise UsageError(f"max TTL {max_ttl} outside 1..255")
         if window < 1:
             raise UsageError(f"window {window} must be at least 1")
-        if first_id < 1:
-            raise UsageError(f"probe ids start at 1 or more, not {first_id}")
+        super().__init__(
+            limits=limits or Limits(timeout=0.5, rate=200.0, burst=16), first_id=first_id
+        )
         self.dst = dst
         self.family = dst.version
         self.dport = dport
         self.max_ttl = max_ttl
         self.window = window
-        self.limits = limits or Limits(timeout=0.5, rate=200.0, burst=16)
         self.check_relay = check_relay
         # Validates the port and family once, as every probe will be.
         self._make(ProbeKind.TCP_SYN, 1, 0)
-        self._bucket = TokenBucket(self.limits.rate, self.limits.burst)
-        self._queue: deque[tuple[ProbeKind, int]] = deque()
-        self._inflight: dict[int, tuple[Probe, float]] = {}
-        self._records: dict[int, ProbeRecord] = {}
         self._attempts: dict[tuple[ProbeKind, int], int] = {}
         self._hop: dict[int, ProbeRecord] = {}
         """TTL -> the record that settled it (a reply, or the last lost attempt)."""
@@ -408,58 +404,8 @@ class MiddleboxTrace:
         self._echo_done = False
         self._local_error = False
         self._next_ttl = 1
-        self._next_id = first_id
-        self._first_id = first_id
-        self._stop: MiddleboxStop | None = None
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
 
-    # -- the driver's interface ----------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        """True once the walk is over; `result()` is then final."""
-        return self._stop is not None
-
-    @property
-    def sent(self) -> int:
-        """Probes sent so far."""
-        return self._next_id - self._first_id
-
-    def probes_due(self, now: float) -> list[Probe]:
-        """The probes to send at `now`.
-
-        Args:
-            now: driver clock, seconds.
-
-        Returns:
-            Probes for the transport, in order (possibly none).
-        """
-        if self.started_at is None:
-            self.started_at = now
-            self._advance(now)
-        out: list[Probe] = []
-        while self._queue and self._stop is None and self._bucket.take(now):
-            kind, ttl = self._queue.popleft()
-            probe = self._make(kind, ttl, self._next_id)
-            self._next_id += 1
-            self._attempts[(kind, ttl)] = self._attempts.get((kind, ttl), 0) + 1
-            self._inflight[probe.id] = (probe, now)
-            out.append(probe)
-        return out
-
-    def deadline(self) -> float | None:
-        """When the engine next needs a call, or None once finished.
-
-        Returns:
-            Driver-clock seconds.
-        """
-        if self._stop is not None:
-            return None
-        times = [sent + self.limits.timeout for _, sent in self._inflight.values()]
-        if self._queue or not times:
-            times.append(self._bucket.ready_at())
-        return min(times)
+    # -- the driver's interface (`probes_due`, `deadline`: ProbeSchedule) ----------------
 
     def on_reply(self, reply: Reply, now: float) -> None:
         """File a reply; strays and duplicates are ignored.
@@ -485,16 +431,8 @@ class MiddleboxTrace:
         Args:
             now: driver clock, seconds.
         """
-        expired = [
-            pid for pid, (_, sent) in self._inflight.items() if sent + self.limits.timeout <= now
-        ]
-        for pid in expired:
-            probe, sent = self._inflight.pop(pid)
-            record = ProbeRecord(
-                probe=probe, sent_at=sent, reply=None, replied_at=None, outcome=ProbeOutcome.LOST
-            )
-            self._records[pid] = record
-            key = (probe.kind, probe.ttl)
+        for record in self._expire(now):
+            key = (record.probe.kind, record.probe.ttl)
             if (
                 self._attempts.get(key, 0) < self.limits.attempts
                 and self._wanted(*key)
@@ -504,11 +442,6 @@ class MiddleboxTrace:
             else:
                 self._file(record)
         self._advance(now)
-
-    @property
-    def records(self) -> tuple[ProbeRecord, ...]:
-        """Every probe filed so far, in the order sent."""
-        return tuple(self._records[k] for k in sorted(self._records))
 
     def result(self) -> MiddleboxResult:
         """The frozen result.
@@ -541,6 +474,10 @@ class MiddleboxTrace:
         )
 
     # -- inside --------------------------------------------------------------------------
+
+    def _probe_for(self, key: tuple[ProbeKind, int], pid: int) -> Probe:
+        self._attempts[key] = self._attempts.get(key, 0) + 1
+        return self._make(*key, pid)
 
     def _make(self, kind: ProbeKind, ttl: int, pid: int) -> Probe:
         syn = kind is ProbeKind.TCP_SYN
@@ -637,20 +574,6 @@ class MiddleboxTrace:
             # Nothing more can be sent: the budget is spent.
             self._finish(now, MiddleboxStop.BUDGET)
 
-    def _finish(self, now: float, stop: MiddleboxStop) -> None:
-        for pid, (probe, sent) in self._inflight.items():
-            self._records[pid] = ProbeRecord(
-                probe=probe,
-                sent_at=sent,
-                reply=None,
-                replied_at=None,
-                outcome=ProbeOutcome.CANCELLED,
-            )
-        self._inflight.clear()
-        self._queue.clear()
-        self._stop = stop
-        self.ended_at = now
-
     def _hop_quote(self, ttl: int) -> HopQuote:
         record = self._hop.get(ttl)
         if record is None:
@@ -727,15 +650,10 @@ class MiddleboxTrace:
 
 
 _OUTCOMES: dict[ReplyKind, ProbeOutcome] = {
-    ReplyKind.ECHO_REPLY: ProbeOutcome.REACHED,
-    ReplyKind.TCP_RESPONSE: ProbeOutcome.REACHED,
-    ReplyKind.UDP_RESPONSE: ProbeOutcome.REACHED,
-    ReplyKind.PORT_UNREACHABLE: ProbeOutcome.REACHED,
-    ReplyKind.TIME_EXCEEDED: ProbeOutcome.TIME_EXCEEDED,
-    ReplyKind.UNREACHABLE: ProbeOutcome.UNREACHABLE,
+    **OUTCOME_OF_REPLY,
     ReplyKind.TOO_BIG: ProbeOutcome.TOO_BIG,
-    ReplyKind.LOCAL_ERROR: ProbeOutcome.LOCAL_ERROR,
 }
+"""The engines' filing, but a too-big counts as such whatever its MTU (the walk sizes no probes)."""
 
 
 def path_changes(hops: tuple[HopQuote, ...]) -> tuple[PathChange, ...]:

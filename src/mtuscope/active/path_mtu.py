@@ -185,8 +185,7 @@ class PathMtuSearch(ProbeEngine):
         Raises:
             UsageError: the search has not finished.
         """
-        if self._stop is None or self.started_at is None or self.ended_at is None:
-            raise UsageError("the path MTU search has not finished")
+        stop, started_at, ended_at = self._ended("the path MTU search")
         path_mtu = self.bounds.lo if self.bounds.any_reached else None
         probes = self.records
         if path_mtu is not None:
@@ -208,11 +207,11 @@ class PathMtuSearch(ProbeEngine):
             kind=self.kind,
             dport=self.dport,
             path_mtu=path_mtu,
-            stop_reason=self._stop,
+            stop_reason=stop,
             too_big_mtu=min(quoted) if quoted else None,
             ceiling=self.ceiling,
             floor=self.floor,
             probes=probes,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
+            started_at=started_at,
+            ended_at=ended_at,
         )

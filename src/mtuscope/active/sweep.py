@@ -132,8 +132,7 @@ class DfSweep(ProbeEngine):
         Raises:
             UsageError: the sweep has not finished.
         """
-        if self._stop is None or self.started_at is None or self.ended_at is None:
-            raise UsageError("the sweep has not finished")
+        stop, started_at, ended_at = self._ended("the sweep")
         records = self.records
         rows = []
         for size in self.sizes:
@@ -173,8 +172,8 @@ class DfSweep(ProbeEngine):
             kind=self.kind,
             dport=self.dport,
             rows=tuple(rows),
-            stop_reason=self._stop,
+            stop_reason=stop,
             probes=records,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
+            started_at=started_at,
+            ended_at=ended_at,
         )

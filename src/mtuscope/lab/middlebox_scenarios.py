@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 
+from mtuscope.lab.scenarios import clamp_mss_ruleset
 from mtuscope.lab.topology import (
     Clamp,
     DirectionTruth,
@@ -75,25 +76,6 @@ _V6 = (
     IPv6Network("2001:db8:0:4::/64"),
     IPv6Network("2001:db8:0:3::/64"),
 )
-
-
-def clamp_ruleset(mss: int) -> str:
-    """nftables: lower the MSS option of forwarded SYNs above `mss` to `mss` (IPv4 and IPv6).
-
-    Args:
-        mss: bytes, 1..65534.
-
-    Returns:
-        The ruleset text for `nft -f`.
-    """
-    return f"""\
-table inet mtuscope {{
-  chain forward {{
-    type filter hook forward priority mangle; policy accept;
-    tcp flags syn tcp option maxseg size {mss + 1}-65535 tcp option maxseg size set {mss}
-  }}
-}}
-"""
 
 
 def masquerade_ruleset(out_interface: str) -> str:
@@ -207,7 +189,7 @@ class MiddleboxTruth:
 CLAMP_HOP2 = _chain3(
     "clamp-hop2",
     "client-r1-r2-r3-server, every link 1500; r2 lowers the MSS of forwarded SYNs to 1300",
-    r2=Node(name="r2", role=Role.ROUTER, nft=clamp_ruleset(CLAMP_MSS)),
+    r2=Node(name="r2", role=Role.ROUTER, nft=clamp_mss_ruleset(CLAMP_MSS)),
 )
 NAT = _chain3(
     "nat",

@@ -37,6 +37,7 @@ from mtuscope.active.transport import (
     interface_mtu,
     tcp_mss,
 )
+from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.path import diagnose_path, path_body
 from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
 from mtuscope.report.model import Report
@@ -173,6 +174,18 @@ class _Run:
     def close(self) -> None:
         self.transport.close()
 
+    def report(self, body: dict[str, Any], findings: tuple[Finding, ...]) -> Report:
+        """The run's "path" report: `body` with the transport and probe kind added."""
+        body["transport"] = "raw" if self.raw else "udp"
+        body["probe_kind"] = self.kind.value
+        return Report(
+            kind="path",
+            inputs=_inputs(self.opts, self.dst),
+            findings=findings,
+            body=body,
+            warnings=tuple(self.warnings),
+        )
+
     def limits(self, budget: int) -> Limits:
         o = self.opts
         return Limits(timeout=o.timeout, rate=o.rate, budget=max(1, budget))
@@ -271,15 +284,7 @@ def probe_path(opts: PathOptions) -> Report:
     findings = diagnose_path(pmtu, trace, mss, platform=opts.platform)
     body = path_body(pmtu, trace, mss, port=opts.port)
     body["search"] = {"sent": len(pmtu.probes), "seconds": round(pmtu.seconds, 3)}
-    body["transport"] = "raw" if run.raw else "udp"
-    body["probe_kind"] = run.kind.value
-    return Report(
-        kind="path",
-        inputs=_inputs(opts, run.dst),
-        findings=findings,
-        body=body,
-        warnings=tuple(run.warnings),
-    )
+    return run.report(body, findings)
 
 
 def _measure_mss(run: _Run, pmtu: PathMtuResult, next_id: int) -> MssObservation | None:
@@ -417,15 +422,7 @@ def trace_path(opts: PathOptions) -> Report:
     )
     body = path_body(pmtu, trace, None, port=opts.port)
     body["stop_reason"] = trace.stop_reason.value
-    body["transport"] = "raw" if run.raw else "udp"
-    body["probe_kind"] = run.kind.value
-    return Report(
-        kind="path",
-        inputs=_inputs(opts, run.dst),
-        findings=diagnose_path(pmtu, trace, None, platform=opts.platform),
-        body=body,
-        warnings=tuple(run.warnings),
-    )
+    return run.report(body, diagnose_path(pmtu, trace, None, platform=opts.platform))
 
 
 def sweep_path(
@@ -500,12 +497,6 @@ def sweep_path(
         }
         for r in result.rows
     ]
-    body["transport"] = "raw" if run.raw else "udp"
-    body["probe_kind"] = run.kind.value
-    return Report(
-        kind="path",
-        inputs=_inputs(opts, run.dst),
-        findings=diagnose_path(pmtu, None, None, platform=opts.platform) if exact else (),
-        body=body,
-        warnings=tuple(run.warnings),
+    return run.report(
+        body, diagnose_path(pmtu, None, None, platform=opts.platform) if exact else ()
     )

@@ -16,7 +16,13 @@ from mtuscope.active.transport.driver import (
     drive,
 )
 from mtuscope.active.transport.errqueue import QueuedError, decode_extended_err, reply_kind
-from mtuscope.active.transport.kernel_tcp import KernelTcpFacts, TcpInfo, decode_tcp_info, tcp_mss
+from mtuscope.active.transport.kernel_tcp import (
+    KernelTcpFacts,
+    TcpInfo,
+    decode_tcp_info,
+    read_tcp_info,
+    tcp_mss,
+)
 from mtuscope.active.transport.linux import has_cap_net_raw
 from mtuscope.active.transport.matching import (
     Matched,
@@ -48,8 +54,9 @@ __all__ = [
     "drive",
     "encode_probe",
     "has_cap_net_raw",
-    "reply_kind",
     "interface_mtu",
+    "read_tcp_info",
+    "reply_kind",
     "route_mtu",
     "source_for",
     "syn_options_len",

@@ -1,8 +1,9 @@
 """The kernel's error queue: `struct sock_extended_err` bytes -> `QueuedError` -> `ReplyKind`.
 
-Layer: active/transport (an edge), but this module is pure: it decodes the
-bytes that `recvmsg(..., MSG_ERRQUEUE)` hands back in its `IP_RECVERR` /
-`IPV6_RECVERR` control message, and opens no socket itself.
+Layer: active/transport (an edge). It decodes the bytes that
+`recvmsg(..., MSG_ERRQUEUE)` hands back in its `IP_RECVERR` / `IPV6_RECVERR`
+control message; its only I/O is that non-blocking read of a socket the
+caller opened (`read_error_queue`). It opens, binds and sends nothing.
 
 The control message data is (<linux/errqueue.h>, native byte order):
 
@@ -27,14 +28,22 @@ from ipaddress import IPv4Address, IPv6Address
 
 from mtuscope.active.probe import IPAddress, ReplyKind
 from mtuscope.active.transport.linux import (
+    IP_RECVERR,
+    IPV6_HOPLIMIT,
+    IPV6_RECVERR,
     SO_EE_ORIGIN_ICMP,
     SO_EE_ORIGIN_ICMP6,
     SO_EE_ORIGIN_LOCAL,
 )
-from mtuscope.errors import Truncated
+from mtuscope.errors import DecodeError, Truncated
 
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
 """sock_extended_err: ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data."""
+_BUFSIZE = 65535
+_ANC_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(4)
+"""The extended error with the offender's sockaddr, and the TTL / hop limit."""
+_ERR_CMSGS = ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR))
+_TTL_CMSGS = ((socket.IPPROTO_IP, socket.IP_TTL), (socket.IPPROTO_IPV6, IPV6_HOPLIMIT))
 
 # ICMP (RFC 792, RFC 1191) and ICMPv6 (RFC 4443) type/code points the transport maps.
 _ICMP4_UNREACH, _ICMP4_TIME_EXCEEDED = 3, 11
@@ -84,6 +93,57 @@ def decode_extended_err(data: bytes) -> QueuedError:
         info=info,
         offender=_sockaddr_address(data[_EXTENDED_ERR.size :]),
     )
+
+
+def read_error_queue(sock: socket.socket, *, limit: int) -> list[tuple[QueuedError, int | None]]:
+    """Read a socket's error queue without blocking.
+
+    Args:
+        sock: a socket with `IP_RECVERR` / `IPV6_RECVERR` set.
+        limit: entries read at most (the queue may hold more).
+
+    Returns:
+        Each entry with the TTL / hop limit its ICMP error arrived with (None when
+        the socket does not ask for it, and for local errors), oldest first; entries
+        whose control message does not decode are skipped.
+    """
+    out: list[tuple[QueuedError, int | None]] = []
+    for _ in range(limit):
+        try:
+            _data, ancdata, _flags, _addr = sock.recvmsg(
+                _BUFSIZE, _ANC_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+            )
+        except OSError:
+            break  # empty (EAGAIN), or the socket is gone
+        error: QueuedError | None = None
+        ttl: int | None = None
+        for level, kind, cdata in ancdata:
+            if (level, kind) in _ERR_CMSGS:
+                try:
+                    error = decode_extended_err(cdata)
+                except DecodeError:
+                    continue
+            elif (level, kind) in _TTL_CMSGS and len(cdata) >= 4:
+                (ttl,) = struct.unpack("@i", cdata[:4])
+        if error is not None:
+            out.append((error, ttl))
+    return out
+
+
+def local_emsgsize_mtu(entries: list[tuple[QueuedError, int | None]]) -> int | None:
+    """The MTU the local kernel gave with its latest EMSGSIZE refusal among `entries`.
+
+    Args:
+        entries: what `read_error_queue` returned.
+
+    Returns:
+        ee_info of the last local EMSGSIZE entry (the device or route MTU, bytes), or None.
+    """
+    mtu: int | None = None
+    for error, _ttl in entries:
+        if error.origin == SO_EE_ORIGIN_LOCAL and error.errno == errno.EMSGSIZE:
+            mtu = error.info
+    return mtu
 
 
 def _sockaddr_address(raw: bytes) -> IPAddress | None:

@@ -96,6 +96,22 @@ def decode_tcp_info(data: bytes) -> TcpInfo:
     )
 
 
+def read_tcp_info(sock: socket.socket) -> TcpInfo:
+    """Read and decode `getsockopt(IPPROTO_TCP, TCP_INFO)` of a TCP socket.
+
+    Args:
+        sock: a TCP socket (connected, for the values to mean anything).
+
+    Returns:
+        The fields.
+
+    Raises:
+        OSError: the kernel refused the getsockopt.
+        UsageError: the kernel returned fewer than 104 bytes.
+    """
+    return decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _TCP_INFO_LEN))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KernelTcpFacts:
     """One real connection toward `dst`, as the local kernel saw it."""
@@ -192,13 +208,13 @@ def tcp_mss(
             why = exc.strerror or "timed out"
             raise ProbeError(f"TCP handshake with {address} port {port} failed: {why}") from exc
         maxseg = sock.getsockopt(socket.IPPROTO_TCP, TCP_MAXSEG)
-        info = decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _TCP_INFO_LEN))
+        info = read_tcp_info(sock)
         if download == 0:
             return KernelTcpFacts(
                 dst=address, port=port, maxseg=maxseg, info=info, info_after=None, transfer=None
             )
         moved, stalled, largest = _download(sock, download, request, stall, max_seconds)
-        after = decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _TCP_INFO_LEN))
+        after = read_tcp_info(sock)
     transfer = TransferObservation(
         direction=Direction.DOWNLOAD,
         handshake_ok=True,
@@ -235,7 +251,7 @@ def _download(
             if not chunk:
                 return moved, False, largest
             moved += len(chunk)
-            rcv = decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _TCP_INFO_LEN))
+            rcv = read_tcp_info(sock)
             largest = max(largest, rcv.rcv_mss)
     except OSError:
         return moved, False, largest  # reset or closed: a SHORT transfer, not a stall

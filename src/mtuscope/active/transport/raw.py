@@ -50,7 +50,7 @@ from ipaddress import IPv6Address, ip_address
 from types import TracebackType
 
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
-from mtuscope.active.transport.errqueue import decode_extended_err
+from mtuscope.active.transport.errqueue import local_emsgsize_mtu, read_error_queue
 from mtuscope.active.transport.linux import (
     IP_MTU_DISCOVER,
     IP_PMTUDISC_PROBE,
@@ -61,7 +61,6 @@ from mtuscope.active.transport.linux import (
     IPV6_PMTUDISC_PROBE,
     IPV6_RECVERR,
     IPV6_RECVHOPLIMIT,
-    SO_EE_ORIGIN_LOCAL,
     has_cap_net_raw,
 )
 from mtuscope.active.transport.matching import (
@@ -71,12 +70,11 @@ from mtuscope.active.transport.matching import (
     strip_ip_header,
 )
 from mtuscope.active.transport.route import route_mtu, source_for
-from mtuscope.errors import DecodeError, RawSocketDenied, UsageError
+from mtuscope.errors import RawSocketDenied, UsageError
 from mtuscope.wire.tcp_options import TcpOptions
 
 _BUFSIZE = 65535
 _CMSG_SPACE = socket.CMSG_SPACE(4)
-_ERRQUEUE_SPACE = socket.CMSG_SPACE(64)
 _DRAIN = 64
 """Packets read from one socket per wake-up, so one busy socket cannot starve the loop."""
 _KEEP_OPTIONS = 1024
@@ -292,22 +290,7 @@ class RawTransport:
 
     def _local_mtu(self, sock: socket.socket) -> int | None:
         """ee_info of the local EMSGSIZE entry the kernel just queued, if it did."""
-        mtu: int | None = None
-        for _ in range(_DRAIN):
-            try:
-                _data, ancdata, _flags, _addr = sock.recvmsg(
-                    _BUFSIZE, _ERRQUEUE_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
-                )
-            except OSError:
-                break
-            for _level, _type, cdata in ancdata:
-                try:
-                    entry = decode_extended_err(cdata)
-                except DecodeError:
-                    continue
-                if entry.origin == SO_EE_ORIGIN_LOCAL and entry.errno == errno.EMSGSIZE:
-                    mtu = entry.info
-        return mtu
+        return local_emsgsize_mtu(read_error_queue(sock, limit=_DRAIN))
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -352,11 +335,7 @@ class RawTransport:
 
     def _drain_errors(self, sock: socket.socket) -> None:
         """Discard error-queue entries (the ICMP messages arrive on the readers too)."""
-        for _ in range(_DRAIN):
-            try:
-                sock.recvmsg(_BUFSIZE, _ERRQUEUE_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
-            except OSError:
-                return
+        read_error_queue(sock, limit=_DRAIN)
 
     def _read(self, sock: socket.socket) -> None:
         for _ in range(_DRAIN):

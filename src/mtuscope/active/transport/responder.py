@@ -67,8 +67,7 @@ from mtuscope.active.responder_protocol import (
     frame,
 )
 from mtuscope.active.transport.driver import Transport, drive
-from mtuscope.active.transport.kernel_tcp import decode_tcp_info
-from mtuscope.active.transport.linux import TCP_INFO
+from mtuscope.active.transport.kernel_tcp import read_tcp_info
 from mtuscope.active.transport.raw import RawTransport
 from mtuscope.active.transport.route import route_mtu
 from mtuscope.active.transport.udp import UdpTransport
@@ -78,7 +77,6 @@ from mtuscope.errors import DecodeError, Malformed, NoRoute, ProbeError, RawSock
 TCP_SAVE_SYN = 27
 TCP_SAVED_SYN = 28
 _SAVED_SYN_LEN = 512
-_TCP_INFO_LEN = 104
 # <linux/if_ether.h>, <linux/if_packet.h>
 _ETH_P_ALL = 0x0003
 _PACKET_OUTGOING = 4
@@ -194,7 +192,7 @@ def _linger_close(conn: socket.socket, *, seconds: float = 1.0, limit: int = 655
 
 def _announced_mss(sock: socket.socket) -> int | None:
     try:
-        info = decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _TCP_INFO_LEN))
+        info = read_tcp_info(sock)
     except (OSError, UsageError):
         return None
     return info.announced_mss or None

@@ -33,7 +33,6 @@ import errno
 import math
 import select
 import socket
-import struct
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -41,7 +40,11 @@ from ipaddress import ip_address
 from types import TracebackType
 
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
-from mtuscope.active.transport.errqueue import QueuedError, decode_extended_err, reply_kind
+from mtuscope.active.transport.errqueue import (
+    local_emsgsize_mtu,
+    read_error_queue,
+    reply_kind,
+)
 from mtuscope.active.transport.linux import (
     IP_MTU,
     IP_MTU_DISCOVER,
@@ -50,19 +53,16 @@ from mtuscope.active.transport.linux import (
     IP_RECVERR,
     IP_RECVTTL,
     IPV6_DONTFRAG,
-    IPV6_HOPLIMIT,
     IPV6_MTU,
     IPV6_MTU_DISCOVER,
     IPV6_PMTUDISC_PROBE,
     IPV6_RECVERR,
     IPV6_RECVHOPLIMIT,
     IPV6_UNICAST_HOPS,
-    SO_EE_ORIGIN_LOCAL,
 )
-from mtuscope.errors import DecodeError, NoRoute, UsageError
+from mtuscope.errors import NoRoute, UsageError
 
 _BUFSIZE = 65535
-_ANC_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(4)
 _DRAIN = 16
 """Error-queue entries read from one socket per wake-up."""
 _LOCAL_REFUSALS = frozenset(
@@ -220,9 +220,9 @@ class UdpTransport:
 
     def _local_mtu(self, sock: socket.socket) -> int | None:
         """The MTU behind an EMSGSIZE: the local error's ee_info, else IP_MTU / IPV6_MTU."""
-        for error, _ttl in self._errors(sock):
-            if error.origin == SO_EE_ORIGIN_LOCAL and error.errno == errno.EMSGSIZE:
-                return error.info
+        mtu = local_emsgsize_mtu(read_error_queue(sock, limit=_DRAIN))
+        if mtu is not None:
+            return mtu
         v4 = self.family == 4
         try:
             return sock.getsockopt(
@@ -283,7 +283,7 @@ class UdpTransport:
         entry = self._inflight[fd]
         now = time.monotonic()
         if mask & select.POLLERR:
-            for error, ttl in self._errors(entry.sock):
+            for error, ttl in read_error_queue(entry.sock, limit=_DRAIN):
                 kind = reply_kind(error)
                 if kind is None:
                     continue
@@ -313,33 +313,3 @@ class UdpTransport:
                 )
             )
             self._drop(fd)
-
-    def _errors(self, sock: socket.socket) -> list[tuple[QueuedError, int | None]]:
-        """Every entry on the socket's error queue, with the TTL the ICMP error arrived with."""
-        out: list[tuple[QueuedError, int | None]] = []
-        for _ in range(_DRAIN):
-            try:
-                _data, ancdata, _flags, _addr = sock.recvmsg(
-                    _BUFSIZE, _ANC_SPACE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
-                )
-            except OSError:
-                break
-            error: QueuedError | None = None
-            ttl: int | None = None
-            for level, kind, cdata in ancdata:
-                if (level, kind) in (
-                    (socket.IPPROTO_IP, IP_RECVERR),
-                    (socket.IPPROTO_IPV6, IPV6_RECVERR),
-                ):
-                    try:
-                        error = decode_extended_err(cdata)
-                    except DecodeError:
-                        continue
-                elif (level, kind) in (
-                    (socket.IPPROTO_IP, socket.IP_TTL),
-                    (socket.IPPROTO_IPV6, IPV6_HOPLIMIT),
-                ) and len(cdata) >= 4:
-                    (ttl,) = struct.unpack("@i", cdata[:4])
-            if error is not None:
-                out.append((error, ttl))
-        return out
