@@ -127,8 +127,12 @@ def _findings(findings: tuple[Finding, ...], console: Console) -> None:
         console.print(head)
         for e in f.evidence[:6]:
             where = f"{e.capture} frame {e.frame}" if e.frame is not None else ""
-            if e.hop is not None:
-                where = f"hop {e.hop}" + (f" probe {e.probe}" if e.probe is not None else "")
+            if e.hop is not None or e.probe is not None:
+                where = " ".join(
+                    f"{name} {value}"
+                    for name, value in (("hop", e.hop), ("probe", e.probe))
+                    if value is not None
+                )
             seen = f"{e.field} = {e.observed}"
             if e.expected is not None:
                 seen += f" (expected {e.expected})"
