@@ -1,0 +1,40 @@
+"""report/text.py: how findings read for people."""
+
+from __future__ import annotations
+
+import io
+
+from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.report.model import Report
+from mtuscope.report.text import MAX_FINDINGS, render_text
+
+
+def _finding(i: int, *, hop: int | None = None, probe: int | None = None) -> Finding:
+    return Finding(
+        kind="pmtud-blackhole",
+        severity=Severity.ERROR if i == 0 else Severity.INFO,
+        summary=f"finding {i}",
+        evidence=(Evidence(field="probe.size", observed=1401, hop=hop, probe=probe),),
+        advice="allow ICMP",
+    )
+
+
+def _render(*findings: Finding) -> str:
+    out = io.StringIO()
+    render_text(Report(kind="path", inputs=("x",), findings=findings), out)
+    return out.getvalue()
+
+
+def test_evidence_names_its_hop_and_probe() -> None:
+    text = _render(_finding(0, probe=7), _finding(1, hop=2, probe=9), _finding(2, hop=3))
+    assert "probe 7: probe.size = 1401" in text
+    assert "hop 2 probe 9: probe.size = 1401" in text
+    assert "hop 3: probe.size = 1401" in text
+
+
+def test_long_finding_lists_are_summarised_most_severe_first() -> None:
+    text = _render(*(_finding(i, probe=i) for i in range(MAX_FINDINGS + 10)))
+    assert f"Findings ({MAX_FINDINGS + 10})" in text
+    assert f"The first {MAX_FINDINGS}" in text
+    assert text.index("finding 0") < text.index("finding 1")
+    assert f"finding {MAX_FINDINGS + 9}" not in text
