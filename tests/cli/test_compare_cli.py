@@ -86,3 +86,16 @@ def test_bad_platform_and_window_are_usage_errors() -> None:
         run(a, b, "--platform", "nonesuch")
     with pytest.raises(UsageError, match="window"):
         run(a, b, "--window", "0")
+
+
+def test_stdin_is_spooled_and_read_like_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    a, b = pair("pmtud-ok")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(Path(a).read_bytes())))
+    piped = run("-", b).to_dict()
+    assert list(tmp_path.iterdir()) == []  # the spool file is gone
+    direct = json.loads(json.dumps(run(a, b).to_dict()).replace(json.dumps(a), '"-"'))
+    assert piped == direct
+    assert piped["matches"][0]["lost"]["server->client"] > 0

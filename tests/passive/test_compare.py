@@ -7,9 +7,27 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mtuscope.passive.compare import Change, CompareResult, compare_captures
-from mtuscope.passive.compare_summary import summarise
+from mtuscope.capture.table import PacketTable
+from mtuscope.passive.compare import (
+    Change,
+    CompareResult,
+    compare_captures,
+    pair_captures,
+    segments_needed,
+)
+from mtuscope.passive.compare_summary import (
+    CaptureSummary,
+    finish_connections,
+    finish_summary,
+    merge_segments,
+    merge_summaries,
+    segment_chunk,
+    summarise,
+    summarise_chunk,
+)
 from passive.test_compare_flows import MS, Flow, full, table
 
 DATA = full(1, [1448] * 6) + full(0, [300])
@@ -196,3 +214,87 @@ def test_other_ip_version_never_matches() -> None:
     assert r.matches == ()
     assert len(r.only_a) == 1 and len(r.only_b) == 1
     assert r.offset.method == "rank"
+
+
+def _two_pass(t: PacketTable, keep: frozenset[int] | None, capture: str) -> CaptureSummary:
+    conns = finish_connections(summarise_chunk(t, capture=capture))
+    return finish_summary(conns, segment_chunk(t, conns, keep=keep), keep=keep)
+
+
+def test_only_differing_directions_need_their_segments() -> None:
+    flows = [Flow(cport=40000 + i, start_ms=i * 3.0, segments=DATA) for i in range(3)]
+    ta = table(*(f.at() for f in flows))
+    # Connection 2 loses a server->client segment between the points; the others do not.
+    tb = table(*(f.at(drop={2} if i == 1 else set(), delay_ms=0.2) for i, f in enumerate(flows)))
+    full_a, full_b = summarise([ta], capture="a"), summarise([tb], capture="b")
+    none: frozenset[int] = frozenset()
+    sa, sb = _two_pass(ta, none, "a"), _two_pass(tb, none, "b")
+    assert sa.segs.height == 0 and sa.conns.equals(full_a.conns) and sa.dirs.equals(full_a.dirs)
+    pairing = pair_captures(sa, sb)
+    need_a, need_b = segments_needed(sa, sb, pairing)
+    assert need_a == need_b == {2 * 2 + 1}
+    with pytest.raises(ValueError, match="segments of 1 directions missing"):
+        compare_captures(sa, sb, pairing=pairing)
+    ka, kb = _two_pass(ta, need_a, "a"), _two_pass(tb, need_b, "b")
+    assert set(ka.segs["id"].to_list()) == {2}
+    assert compare_captures(ka, kb, pairing=pairing) == compare_captures(full_a, full_b)
+    assert [m.lost for m in compare_captures(ka, kb).matches] == [(0, 0), (0, 1), (0, 0)]
+
+
+_FLOWS = [
+    Flow(cport=40000 + i, start_ms=i * 2.0, isn_s=(1 << 32) - 3000 * i, segments=DATA)
+    for i in range(3)
+]
+# The third connection is seen without its handshake: its offsets start at its first data.
+_TABLE = table(
+    _FLOWS[0].at(),
+    _FLOWS[1].at(split={3: 2}),
+    [p for p in _FLOWS[2].at() if not p["tcp_flags"] & 2],
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=len(_TABLE) - 1), max_size=6, unique=True),
+    split=st.integers(min_value=1, max_value=6),
+)
+def test_partials_merge_associatively_at_any_cuts(cuts: list[int], split: int) -> None:
+    fr = _TABLE["frame"].astype(np.int64)
+    bounds = [0, *sorted(cuts), len(_TABLE)]
+    parts = [
+        _TABLE.select((fr > lo) & (fr <= hi))
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    k = min(split, len(parts) - 1) if len(parts) > 1 else 0
+    # The same chunks merged left to right, and as (left part) + (right part).
+    left = [summarise_chunk(t, capture="x") for t in parts]
+    seq = left[0]
+    for p in left[1:]:
+        seq = merge_summaries(seq, p)
+    if k:
+        lhs, rhs = left[0], left[k]
+        for p in left[1:k]:
+            lhs = merge_summaries(lhs, p)
+        for p in left[k + 1 :]:
+            rhs = merge_summaries(rhs, p)
+        tree = merge_summaries(lhs, rhs)
+    else:
+        tree = seq
+    whole = summarise([_TABLE], capture="x")
+    # Every direction's offsets start at 0, handshake or not, across the ISN wrap.
+    starts = whole.segs.group_by("id", "cdir").agg(pl.col("rel").min())["rel"]
+    assert starts.to_list() == [0] * 6
+    assert whole.dirs["n"].to_list() == [1, 6, 1, 7, 1, 6]
+    for acc in (seq, tree):
+        conns = finish_connections(acc)
+        segs = [segment_chunk(t, conns) for t in parts]
+        s_acc = segs[-1]
+        for sp in reversed(segs[:-1]):
+            s_acc = merge_segments(sp, s_acc)  # right to left this time
+        got = finish_summary(conns, s_acc)
+        assert got.conns.select(sorted(got.conns.columns)).equals(
+            whole.conns.select(sorted(whole.conns.columns))
+        )
+        assert got.dirs.equals(whole.dirs)
+        assert got.segs.equals(whole.segs)
+        assert got.icmp.equals(whole.icmp)

@@ -15,7 +15,9 @@ direction by direction (client->server, server->client):
   smaller ones, which that point never re-sent in pieces itself, was
   coalesced by the capturing host (TSO/GSO when it sends, GRO/LRO when it
   receives) and is an `offload-artifact`, not a loss. Segments sent outside
-  the other capture's time span are left out.
+  the other capture's time span are left out. Directions whose segment
+  digests are equal at both points are skipped without reading a segment;
+  the others need their rows in the summaries (`segments_needed`).
 
 The point nearer the client is told by the SYN's TTL (higher nearer the
 sender), else the SYN/ACK's, else the SYN -> SYN/ACK gap (a full round trip
@@ -29,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from mtuscope.capture.table import address_text
 from mtuscope.passive.compare_match import (
@@ -155,10 +156,9 @@ def _opt_bool(v: Any, present: bool) -> bool | None:
 
 
 def _handshakes(s: CaptureSummary) -> dict[int, Handshake]:
-    stats = s.segs.group_by("id", "cdir").agg(pl.len().alias("n"), pl.col("len").max().alias("big"))
     per: dict[tuple[int, int], tuple[int, int]] = {
-        (int(r["id"]), int(r["cdir"])): (int(r["n"]), int(r["big"]))
-        for r in stats.iter_rows(named=True)
+        (int(i), int(d)): (int(n), int(big))
+        for i, d, n, big in s.dirs.select("id", "cdir", "n", "big").iter_rows()
     }
     out = {}
     for r in s.conns.iter_rows(named=True):
@@ -259,6 +259,7 @@ def _segment_changes(
     conn_b: int,
     ia: SegIndex,
     ib: SegIndex,
+    digests: tuple[dict[int, tuple[int, int, int]], dict[int, tuple[int, int, int]]],
     span_a: tuple[int, int],
     span_b: tuple[int, int],
     offset_ns: int,
@@ -267,9 +268,9 @@ def _segment_changes(
     out: list[Change] = []
     lost_n, off_n = [0, 0], [0, 0]
     for d, name in enumerate(DIRECTIONS):
-        sa, sb = ia.get(conn_a, d), ib.get(conn_b, d)
-        if np.array_equal(sa.rel, sb.rel) and np.array_equal(sa.len, sb.len):
+        if digests[0].get(conn_a * 2 + d) == digests[1].get(conn_b * 2 + d):
             continue  # the fast path: the same segments at both points
+        sa, sb = ia.get(conn_a, d), ib.get(conn_b, d)
         sender = client_side if d == 0 else {"a": "b", "b": "a"}.get(client_side or "")
         for point, x, y, window in (
             ("a", sa, sb, (span_b[0] - offset_ns, span_b[1] - offset_ns)),
@@ -344,8 +345,68 @@ def _span(s: CaptureSummary) -> tuple[int, int]:
     return (s.first_ts or 0, s.last_ts or 0)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pairing:
+    """The connections of A and B paired, and the clock offset between the points."""
+
+    offset: ClockOffset
+    pairs: tuple[tuple[int, int, float], ...]
+    """(id at A, id at B, score), in order of A's id."""
+
+
+def pair_captures(a: CaptureSummary, b: CaptureSummary, *, window_ns: int = WINDOW_NS) -> Pairing:
+    """Pair the connections of two points and estimate their clock offset.
+
+    Args:
+        a: summary of capture A.
+        b: summary of capture B (segment rows are not needed).
+        window_ns: tolerance on the aligned start times of a pair.
+
+    Returns:
+        The pairing (see `compare_match`).
+    """
+    rough = rough_offset(a, b)
+    pairs = match_connections(a, b, rough, window_ns=window_ns)
+    return Pairing(offset=refine_offset(a, b, pairs, rough), pairs=tuple(pairs))
+
+
+def _digests(s: CaptureSummary) -> dict[int, tuple[int, int, int]]:
+    return {
+        int(i) * 2 + int(d): (int(n), int(dh), int(dl))
+        for i, d, n, dh, dl in s.dirs.select("id", "cdir", "n", "dh", "dl").iter_rows()
+    }
+
+
+def segments_needed(
+    a: CaptureSummary, b: CaptureSummary, pairing: Pairing
+) -> tuple[frozenset[int], frozenset[int]]:
+    """The directions whose segments differ between the points, so must be read again.
+
+    Args:
+        a: summary of capture A.
+        b: summary of capture B.
+        pairing: from `pair_captures`.
+
+    Returns:
+        (directions at A, directions at B), each direction as id * 2 + cdir.
+    """
+    da, db = _digests(a), _digests(b)
+    need_a: set[int] = set()
+    need_b: set[int] = set()
+    for id_a, id_b, _ in pairing.pairs:
+        for d in (0, 1):
+            if da.get(id_a * 2 + d) != db.get(id_b * 2 + d):
+                need_a.add(id_a * 2 + d)
+                need_b.add(id_b * 2 + d)
+    return frozenset(need_a), frozenset(need_b)
+
+
 def compare_captures(
-    a: CaptureSummary, b: CaptureSummary, *, window_ns: int = WINDOW_NS
+    a: CaptureSummary,
+    b: CaptureSummary,
+    *,
+    window_ns: int = WINDOW_NS,
+    pairing: Pairing | None = None,
 ) -> CompareResult:
     """Match the connections of two capture points and list what changed between them.
 
@@ -353,23 +414,33 @@ def compare_captures(
         a: summary of capture A (`compare_summary.summarise` / `finish_summary`).
         b: summary of capture B.
         window_ns: tolerance on the aligned start times of a pair.
+        pairing: `pair_captures(a, b, window_ns=window_ns)` when already done.
 
     Returns:
         The clock offset, the matched connections with their changes, the
         connections seen at one point only, and the ICMP too-big messages of both.
+
+    Raises:
+        ValueError: a summary lacks the segment rows of a direction that differs
+            between the points (see `segments_needed`).
     """
-    rough = rough_offset(a, b)
-    pairs = match_connections(a, b, rough, window_ns=window_ns)
-    offset = refine_offset(a, b, pairs, rough)
+    if pairing is None:
+        pairing = pair_captures(a, b, window_ns=window_ns)
+    need_a, need_b = segments_needed(a, b, pairing)
+    for s, need in ((a, need_a), (b, need_b)):
+        if s.kept is not None and not need <= s.kept:
+            raise ValueError(f"{s.capture}: segments of {len(need - s.kept)} directions missing")
+    offset, pairs = pairing.offset, pairing.pairs
     hs_a, hs_b = _handshakes(a), _handshakes(b)
     ia, ib = SegIndex(a.segs), SegIndex(b.segs)
+    digests = (_digests(a), _digests(b))
     matches = []
     for id_a, id_b, score in pairs:
         ha, hb = hs_a[id_a], hs_b[id_b]
         side = _client_side(ha, hb)
         changes = _handshake_changes(ha, hb)
         seg_changes, lost, offloaded = _segment_changes(
-            id_a, id_b, ia, ib, _span(a), _span(b), offset.offset_ns, side
+            id_a, id_b, ia, ib, digests, _span(a), _span(b), offset.offset_ns, side
         )
         matches.append(
             ConnectionComparison(
