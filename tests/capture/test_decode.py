@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtuscope.capture.decode import decode_chunk
+from mtuscope.capture.decode import _gather, _gather_flat, decode_chunk
 from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, RECORD_DTYPE, WalkStatus
 from mtuscope.capture.table import address_text
 from mtuscope.wire.tcp_options import decode_tcp_options
@@ -139,3 +139,28 @@ def test_vectorised_option_walk_equals_wire_decoder(option_areas: list[bytes]) -
         assert t["wscale"][i] == (-1 if ref.wscale is None else ref.wscale)
         assert bool(t["sack_perm"][i]) == ref.sack_permitted
         assert bool(t["tsopt"][i]) == (ref.timestamps is not None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, HEADER_BYTES + 8), min_size=0, max_size=40),
+    st.integers(1, 40),
+    st.booleans(),
+)
+def test_gather_slices_equal_flat_take(starts: list[int], width: int, subset: bool) -> None:
+    """Per-offset slicing (few distinct offsets) and the flat take (many) read the same bytes,
+    zeros past the block, from all rows or from chosen ones."""
+    rng = np.random.default_rng(len(starts) * 41 + width)
+    block = rng.integers(0, 256, size=(len(starts) * 2 + 1, HEADER_BYTES), dtype=np.uint8)
+    start = np.asarray(starts, dtype=np.int64)
+    rows = np.arange(len(starts), dtype=np.int64) * 2 + 1 if subset else None
+    if rows is None:
+        block = block[: len(starts)]
+    got = _gather(block, start, width, rows)
+    want = np.zeros((len(starts), width), dtype=np.uint8)
+    for i, s in enumerate(starts):
+        r = block[i if rows is None else rows[i]]
+        part = r[s : s + width]
+        want[i, : len(part)] = part
+    assert np.array_equal(got, want)
+    assert np.array_equal(_gather_flat(block, start, width, rows), want)

@@ -214,3 +214,42 @@ def test_nothing_merges_in_front_of_a_capture_start() -> None:
     later = analyse(packet_table(sc.healthy()), capture="a")
     with pytest.raises(UsageError):
         merge(later, start)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(packets=packet_sequences(), data=st.data())
+def test_many_chunks_regroup_the_aggregates_on_the_way(
+    packets: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    """More merges than REGROUP_EVERY: the aggregate tables are regrouped mid-way (and by
+    `finish`), and the result still equals the one-chunk analysis."""
+    from mtuscope.passive.flows import FD
+    from mtuscope.passive.merge import regroup
+    from mtuscope.passive.partial import REGROUP_EVERY
+
+    assume(len(packets) > REGROUP_EVERY + 2)
+    cuts = data.draw(
+        st.lists(
+            st.integers(1, len(packets) - 1),
+            min_size=REGROUP_EVERY + 1,
+            max_size=REGROUP_EVERY + 6,
+            unique=True,
+        )
+    )
+    whole = finish(analyse(packet_table(packets), capture="c.pcap", at_start=True))
+    tables = _chunks(packets, cuts)
+    parts = [analyse(t, capture="c.pcap", at_start=i == 0) for i, t in enumerate(tables)]
+    left = reduce(merge, parts)
+    assert left.unmerged < REGROUP_EVERY < len(parts)
+    grouped = regroup(left)
+    assert grouped.unmerged == 0
+    keys = [*FD, "payload"]
+    assert not grouped.sizes.select(keys).is_duplicated().any()
+    assert finish(left) == whole
+    pairs = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+    pairs += [parts[-1]] if len(parts) % 2 else []
+    assert finish(reduce(merge, pairs)) == whole

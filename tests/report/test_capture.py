@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mtuscope.capture.decode import decode_chunk
 from mtuscope.capture.reader import iter_chunks
-from mtuscope.passive import finish
+from mtuscope.passive import analyse, finish
 from mtuscope.report import capture
 from mtuscope.report.capture import ConnectionRows, capture_report
 from mtuscope.report.schema import validate_report
@@ -43,14 +44,40 @@ def test_batches_cover_every_row() -> None:
     assert list(rows) == whole and len(whole) == len(rows)
 
 
+@pytest.mark.parametrize("ratio", [0, 1, 16, 1 << 30])
 @pytest.mark.parametrize("held", [0, 1 << 19])
 @pytest.mark.parametrize("name", ["blackhole-server.pcap", "clamp-client.pcap"])
 def test_small_chunks_merge_to_the_whole_capture(
-    name: str, held: int, monkeypatch: pytest.MonkeyPatch
+    name: str, held: int, ratio: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Any fold ratio (0: a pure binary counter, huge: always straight into the first
+    partial) and records bound gives the one-chunk analysis."""
     path = str(EXAMPLES / name)
     monkeypatch.setattr(capture, "MAX_HELD_RECORDS", held)
+    monkeypatch.setattr(capture._Folder, "FOLD_RATIO", ratio)
     whole, _ = capture._run_chunks(path, iter_chunks(path), None, None, 2)
     parts, _ = capture._run_chunks(path, iter_chunks(path, capacity=3), None, None, 2)
     assert parts.frames == whole.frames > 6 and parts.at_start
     assert finish(parts) == finish(whole)
+
+
+def test_folder_keeps_file_order_and_merges_everything() -> None:
+    path = str(EXAMPLES / "clamp-client.pcap")
+    parts = [
+        analyse(
+            decode_chunk(c.records, c.block, c.ts_ns, c.first_frame),
+            capture=path,
+            at_start=i == 0,
+        )
+        for i, c in enumerate(iter_chunks(path, capacity=2))
+    ]
+    assert len(parts) > 4
+    folder = capture._Folder()
+    assert folder.result() is None
+    for p in parts:
+        folder.add(p)
+    merged = folder.result()
+    assert merged is not None and merged.at_start and not folder.stack
+    assert merged.frames == sum(p.frames for p in parts)
+    whole, _ = capture._run_chunks(path, iter_chunks(path), None, None, 1)
+    assert finish(merged) == finish(whole)

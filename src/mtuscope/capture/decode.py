@@ -29,6 +29,7 @@ _ICMP4_ERRORS = (3, 4, 5, 11, 12)  # RFC 792 / RFC 1812 §4.3.2.3: messages that
 _ICMP6_ERRORS = (1, 2, 3, 4)  # RFC 4443 §2.1: types below 128 are errors
 _TCP, _UDP, _ICMP, _ICMP6 = 6, 17, 1, 58
 _SYN = 0x02
+_SLICED_OFFSETS = 8  # distinct start offsets `_gather` slices one by one
 
 
 def _field(b: U8, i: int, width: int, dtype: str) -> npt.NDArray[Any]:
@@ -52,7 +53,38 @@ def _gather(
     block: U8, start: npt.NDArray[np.int64], width: int, rows: npt.NDArray[Any] | None = None
 ) -> U8:
     """`width` bytes of each row (of `rows`, default all) from its own `start` (zeros
-    past the block), read straight from the flat block (no copy of whole rows)."""
+    past the block), read straight from the block (no copy of whole rows).
+
+    Rows share a handful of start offsets (20 for IPv4 without options, 40 for
+    IPv6), so each distinct offset is one slice of the rows having it; many
+    distinct offsets fall back to one flat `take` with a computed index."""
+    n = len(start)
+    lo, hi = (int(start.min()), int(start.max())) if n else (0, -1)
+    if lo == hi:
+        starts = start[:1]
+    elif 0 <= lo and hi < 1 << 17:  # offsets from 16-bit fields: count, don't sort
+        starts = np.flatnonzero(np.bincount(start))
+    else:
+        starts = np.unique(start)
+    if len(starts) > _SLICED_OFFSETS:
+        return _gather_flat(block, start, width, rows)
+    got: U8 = np.zeros((n, width), dtype=np.uint8)
+    for s in starts.tolist():
+        w = min(width, HEADER_BYTES - s)
+        if len(starts) == 1:
+            sel: npt.NDArray[Any] | slice = slice(None)
+            src = slice(None) if rows is None else rows
+        else:
+            sel = np.flatnonzero(start == s)
+            src = sel if rows is None else rows[sel]
+        if w > 0:
+            got[sel, :w] = block[src, s : s + w]
+    return got
+
+
+def _gather_flat(
+    block: U8, start: npt.NDArray[np.int64], width: int, rows: npt.NDArray[Any] | None
+) -> U8:
     at = np.arange(width, dtype=np.int64)[None, :] + start[:, None]
     inside = at < HEADER_BYTES
     base = np.arange(len(start), dtype=np.int64) if rows is None else rows.astype(np.int64)
@@ -93,8 +125,10 @@ def decode_chunk(
 
     v4 = np.flatnonzero(fam == 4)
     v6 = np.flatnonzero(fam == 6)
-    _decode_ipv4(c, block[v4], v4, hdr_len[v4])
-    _decode_ipv6(c, block[v6], v6, records[v6], hdr_len[v6])
+    # Only the fixed headers' bytes: a view when all rows share a family, else a copy
+    # of 20 or 40 bytes per row rather than the whole row.
+    _decode_ipv4(c, block[_rows(v4, n), :20], v4, hdr_len[v4])
+    _decode_ipv6(c, block, v6, records[v6], hdr_len[v6])
     c["proto"][fam != 0] = records["l4_proto"][fam != 0]
 
     l4_off = records["l4_off"].astype(np.int64)
@@ -121,6 +155,12 @@ def decode_chunk(
     return PacketTable(columns=c, issues=issues)
 
 
+def _rows(idx: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp] | slice:
+    """`idx` (sorted, unique row numbers of a table of `n` rows), or `slice(None)`
+    when it holds every row, so indexing with it gives a view, not a copy."""
+    return slice(None) if len(idx) == n else idx
+
+
 def _decode_ipv4(c: Cols, b: U8, rows: np.ndarray, hdr_len: np.ndarray) -> None:
     if not len(rows):
         return
@@ -141,9 +181,12 @@ def _decode_ipv4(c: Cols, b: U8, rows: np.ndarray, hdr_len: np.ndarray) -> None:
     c["truncated"][rows] = hdr_len < 20
 
 
-def _decode_ipv6(c: Cols, b: U8, rows: np.ndarray, rec: np.ndarray, hdr_len: np.ndarray) -> None:
+def _decode_ipv6(
+    c: Cols, block: U8, rows: np.ndarray, rec: np.ndarray, hdr_len: np.ndarray
+) -> None:
     if not len(rows):
         return
+    b = block[_rows(rows, len(block)), :40]
     c["ip_len"][rows] = _be16(b, 4) + 40
     c["ttl"][rows] = b[:, 7]
     c["src_hi"][rows] = _be64(b, 8)
@@ -157,7 +200,7 @@ def _decode_ipv6(c: Cols, b: U8, rows: np.ndarray, rec: np.ndarray, hdr_len: np.
     has_frag = fo != NO_OFFSET
     if has_frag.any():
         sub = np.flatnonzero(has_frag)
-        fh = _gather(b[sub], fo[sub], 8)  # RFC 8200 §4.5 fragment header
+        fh = _gather(block, fo[sub], 8, rows[sub])  # RFC 8200 §4.5 fragment header
         off_flags = _be16(fh, 2)
         r = rows[sub]
         c["frag_off"][r] = (off_flags >> 3) * 8

@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "json", False):
         # One write, and no indent: only then does json use its C encoder (a report of
         # 40k connections is seconds faster); `jq .` pretty-prints it.
-        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+        sys.stdout.write(json.dumps(report.to_dict()))
+        sys.stdout.write("\n")
     else:
         from mtuscope.report.text import render_text
 

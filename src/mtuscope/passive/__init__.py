@@ -10,7 +10,7 @@ Layer: passive/. Pure functions over columns; no I/O, no clock. Use::
 
 from mtuscope.passive.chunk import analyse
 from mtuscope.passive.finish import finish
-from mtuscope.passive.merge import merge
+from mtuscope.passive.merge import merge, regroup
 from mtuscope.passive.partial import SPAN, CapturePartial
 from mtuscope.passive.results import (
     BlackHole,
@@ -39,5 +39,6 @@ __all__ = [
     "finish",
     "initial_ttl_guess",
     "merge",
+    "regroup",
     "sender_hint",
 ]

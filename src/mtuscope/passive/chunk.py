@@ -76,7 +76,13 @@ def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> Capt
         icmp=_icmp_rows(c),
         fragments=_fragment_flows(c),
         at_start=at_start,
-        **tcp,
+        directions=tcp["directions"],
+        sizes=tcp["sizes"],
+        encaps=tcp["encaps"],
+        syns=tcp["syns"],
+        ends=tcp["ends"],
+        records=tcp["records"],
+        retrans=tcp["retrans"],
     )
 
 

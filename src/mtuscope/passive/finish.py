@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from mtuscope.passive.flows import FD, KEY, address_text, canonical_keys
+from mtuscope.passive.merge import regroup
 from mtuscope.passive.partial import ACK, RST, SYN, CapturePartial
 from mtuscope.passive.results import (
     LARGE_SEGMENT,
@@ -69,6 +70,7 @@ def finish(p: CapturePartial) -> CaptureAnalysis:
         Connections (ordered by first frame, ids from 1), ICMP too-big messages
         (by frame) and fragment flows.
     """
+    p = regroup(p)
     key = list(KEY)
     dirs = p.directions
     live = dirs.filter(pl.col("first_frame").is_not_null())

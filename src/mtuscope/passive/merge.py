@@ -6,6 +6,7 @@ Layer: passive/. Polars over partial-state tables; no I/O. Associative, and exac
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import polars as pl
@@ -18,6 +19,7 @@ from mtuscope.passive.partial import (
     FRAG_KEY,
     FRAGS_SCHEMA,
     MAX_RECORDS,
+    REGROUP_EVERY,
     SEGS_SCHEMA,
     SIZES_SCHEMA,
     SPAN,
@@ -114,41 +116,21 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         first_start=pl.col("first_start").drop_nulls().first(),
         ack_max=pl.col("ack_max").max(),
     )
-    sizes = _regroup(
-        a.sizes,
-        conform(shifted(b.sizes, ("first_seq_end",)), SIZES_SCHEMA),
-        [*fd, "payload"],
-        SIZES_SCHEMA,
-        count=pl.col("count").sum(),
-        first_frame=pl.col("first_frame").min(),
-        last_frame=pl.col("last_frame").max(),
-        first_seq_end=pl.col("first_seq_end").sort_by("first_frame").first(),
-        ttl_min=pl.col("ttl_min").min(),
-        ttl_max=pl.col("ttl_max").max(),
-        iplen0=pl.col("iplen0").sum(),
-        ip_len_max=pl.col("ip_len_max").max(),
-        wire_max=pl.col("wire_max").max(),
-        hdr=pl.col("hdr").sort_by("first_frame").first(),
+    # Sizes, encapsulations and fragment flows are plain aggregates: they are
+    # concatenated, and regrouped only every `REGROUP_EVERY` merges (and by `finish`).
+    unmerged = a.unmerged + b.unmerged + 1
+    sizes = pl.concat(
+        [a.sizes, conform(shifted(b.sizes, ("first_seq_end",)), SIZES_SCHEMA)], rechunk=False
     )
-    encaps = _regroup(
-        a.encaps,
-        b.encaps,
-        [*KEY, "encap", "overhead"],
-        ENCAPS_SCHEMA,
-        count=pl.col("count").sum(),
-        first_frame=pl.col("first_frame").min(),
-    )
-    fragments = _regroup(
-        a.fragments,
-        b.fragments,
-        list(FRAG_KEY),
-        FRAGS_SCHEMA,
-        **{x: pl.col(x).sum() for x in ("fragments", "datagrams", "df")},
-        min_len=pl.col("min_len").min(),
-        max_len=pl.col("max_len").max(),
-        first_frame=pl.col("first_frame").min(),
-        last_frame=pl.col("last_frame").max(),
-    )
+    encaps = pl.concat([a.encaps, b.encaps], rechunk=False)
+    fragments = pl.concat([a.fragments, b.fragments], rechunk=False)
+    if unmerged >= REGROUP_EVERY:
+        sizes, encaps, fragments = (
+            _regroup_sizes(sizes),
+            _regroup_encaps(encaps),
+            _regroup_frags(fragments),
+        )
+        unmerged = 0
     return CapturePartial(
         capture=a.capture,
         frames=a.frames + b.frames,
@@ -174,6 +156,75 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         icmp=pl.concat([a.icmp, b.icmp], rechunk=False),
         fragments=fragments,
         at_start=a.at_start,
+        unmerged=unmerged,
+    )
+
+
+def regroup(p: CapturePartial) -> CapturePartial:
+    """`p` with one row per key in its sizes, encapsulation and fragment tables.
+
+    `merge` concatenates those tables and regroups them only now and then;
+    `finish` calls this first.
+
+    Args:
+        p: a partial.
+
+    Returns:
+        The same partial state, its aggregate tables grouped (`unmerged` 0).
+    """
+    if not p.unmerged:
+        return p
+    return dataclasses.replace(
+        p,
+        sizes=_regroup_sizes(p.sizes),
+        encaps=_regroup_encaps(p.encaps),
+        fragments=_regroup_frags(p.fragments),
+        unmerged=0,
+    )
+
+
+def _group(df: pl.DataFrame, keys: list[str], schema: Schema, /, **aggs: pl.Expr) -> pl.DataFrame:
+    return conform(df.group_by(keys, maintain_order=True).agg(**aggs), schema)
+
+
+def _regroup_sizes(df: pl.DataFrame) -> pl.DataFrame:
+    return _group(
+        df,
+        [*FD, "payload"],
+        SIZES_SCHEMA,
+        count=pl.col("count").sum(),
+        first_frame=pl.col("first_frame").min(),
+        last_frame=pl.col("last_frame").max(),
+        first_seq_end=pl.col("first_seq_end").sort_by("first_frame").first(),
+        ttl_min=pl.col("ttl_min").min(),
+        ttl_max=pl.col("ttl_max").max(),
+        iplen0=pl.col("iplen0").sum(),
+        ip_len_max=pl.col("ip_len_max").max(),
+        wire_max=pl.col("wire_max").max(),
+        hdr=pl.col("hdr").sort_by("first_frame").first(),
+    )
+
+
+def _regroup_encaps(df: pl.DataFrame) -> pl.DataFrame:
+    return _group(
+        df,
+        [*KEY, "encap", "overhead"],
+        ENCAPS_SCHEMA,
+        count=pl.col("count").sum(),
+        first_frame=pl.col("first_frame").min(),
+    )
+
+
+def _regroup_frags(df: pl.DataFrame) -> pl.DataFrame:
+    return _group(
+        df,
+        list(FRAG_KEY),
+        FRAGS_SCHEMA,
+        **{x: pl.col(x).sum() for x in ("fragments", "datagrams", "df")},
+        min_len=pl.col("min_len").min(),
+        max_len=pl.col("max_len").max(),
+        first_frame=pl.col("first_frame").min(),
+        last_frame=pl.col("last_frame").max(),
     )
 
 

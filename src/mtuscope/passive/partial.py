@@ -53,6 +53,8 @@ MAX_RECORDS = 4096
 """New-high records kept per direction (see the module docstring)."""
 SPAN = 1 << 24
 """Bytes of new-high records kept per direction and chunk (see the module docstring)."""
+REGROUP_EVERY = 8
+"""Merges after which `merge` regroups the sizes, encapsulation and fragment tables."""
 
 FIN, SYN, RST, ACK = 1, 2, 4, 16
 NONE = np.iinfo(np.int64).min
@@ -187,3 +189,7 @@ class CapturePartial:
     at_start: bool = False
     """This part begins the capture: nothing is merged in front of it, so it keeps no
     `records` (see the module docstring)."""
+    unmerged: int = 0
+    """Merges since `sizes`, `encaps` and `fragments` were last grouped: while non-zero
+    those tables may hold several rows of one key, still to be summed
+    (`mtuscope.passive.merge.regroup`, which `finish` applies)."""

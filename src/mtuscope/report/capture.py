@@ -264,28 +264,14 @@ def _run_chunks(
 
     n = workers or min(2, os.cpu_count() or 1)
     total = os.stat(path).st_size if path != "-" and os.path.isfile(path) else 0
-    # Partials waiting to merge, in file order, with their size class: merging equal
-    # classes only (a binary counter) keeps the total merge work at O(n log n) chunks
-    # rather than re-grouping the whole accumulated state after every chunk.
-    stack: list[tuple[int, CapturePartial]] = []
+    folder = _Folder()
     issues: list[tuple[int, int, str]] = []
     pending: deque[Future[tuple[CapturePartial, list[tuple[int, int, str]]]]] = deque()
 
     def drain_one() -> None:
         part, chunk_issues = pending.popleft().result()
         issues.extend(chunk_issues)
-        level = 0
-        while stack and stack[-1][0] == level:
-            part = merge(stack.pop()[1], part)
-            level += 1
-        stack.append((level, part))
-        if sum(p.records.height for _, p in stack) > MAX_HELD_RECORDS:
-            # Bound the boundary records the waiting partials hold: fold them all
-            # into the partial that begins the capture, which keeps none.
-            whole = stack[0][1]
-            for _, p in stack[1:]:
-                whole = merge(whole, p)
-            stack[:] = [(stack[0][0], whole)]
+        folder.add(part)
         _give_back_freed_memory()
 
     with ThreadPoolExecutor(max_workers=n) as pool:
@@ -298,12 +284,62 @@ def _run_chunks(
                 drain_one()
         while pending:
             drain_one()
-    if not stack:
+    partial = folder.result()
+    if partial is None:
         return analyse(PacketTable.empty(), capture=path, at_start=True), issues
-    partial = stack.pop()[1]
-    while stack:
-        partial = merge(stack.pop()[1], partial)
     return partial, issues
+
+
+class _Folder:
+    """Merges the partials of one capture's chunks as they arrive in file order.
+
+    The capture's first partial (`whole`) keeps no boundary records, so merging a
+    chunk straight into it is cheapest: the chunk's records are read once, then
+    dropped. But that merge also costs the size of `whole`, which grows with the
+    connections seen. So a chunk folds into `whole` directly while `whole` is at
+    most `FOLD_RATIO` times its size; otherwise it waits on a stack of partials
+    merged only with partials of their own size class (a binary counter), and the
+    oldest of them folds into `whole` once it has grown to that ratio. Merge work
+    stays O(n log n) in the chunks, not O(n^2) once connections pile up.
+    """
+
+    FOLD_RATIO = 16
+
+    def __init__(self) -> None:
+        self.whole: CapturePartial | None = None
+        self.stack: list[tuple[int, CapturePartial]] = []
+
+    def add(self, part: CapturePartial) -> None:
+        """Merge the next chunk's partial (the first one becomes `whole`)."""
+        if self.whole is None:
+            self.whole = part
+            return
+        level = 0
+        while self.stack and self.stack[-1][0] == level:
+            part = merge(self.stack.pop()[1], part)
+            level += 1
+        self.stack.append((level, part))
+        # Bound the boundary records the waiting partials hold, too: past
+        # MAX_HELD_RECORDS they all fold into `whole`, which keeps none.
+        flush = sum(p.records.height for _, p in self.stack) > MAX_HELD_RECORDS
+        whole = self.whole
+        while self.stack and (flush or self._cheap(whole, self.stack[0][1])):
+            whole = merge(whole, self.stack.pop(0)[1])
+        self.whole = whole
+
+    def _cheap(self, whole: CapturePartial, part: CapturePartial) -> bool:
+        return whole.directions.height <= self.FOLD_RATIO * max(part.directions.height, 1)
+
+    def result(self) -> CapturePartial | None:
+        """Everything added, merged (None if nothing was)."""
+        whole = self.whole
+        if whole is None:
+            return None
+        for _, part in self.stack:
+            whole = merge(whole, part)
+        self.stack.clear()
+        self.whole = whole
+        return whole
 
 
 @functools.cache

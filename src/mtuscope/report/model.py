@@ -8,6 +8,7 @@ described by `schema.json` next to this file.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -46,11 +47,23 @@ class Report:
             "version": __version__,
             "kind": self.kind,
             "inputs": list(self.inputs),
-            "findings": [_jsonable(dataclasses.asdict(f)) for f in self.findings],
+            "findings": _findings(self.findings),
             "warnings": list(self.warnings),
         }
         doc.update(_jsonable(dict(self.body)))
         return doc
+
+
+def _findings(findings: tuple[Finding, ...]) -> list[Any]:
+    # Thousands of findings on a large capture: the cycle collector would rescan
+    # the growing list of fresh dicts again and again while asdict builds them.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return [_jsonable(dataclasses.asdict(f)) for f in findings]
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _jsonable(value: Any) -> Any:
