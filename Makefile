@@ -49,6 +49,7 @@ check: lint typecheck
 lint:
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/codespell src tests docs bench scripts README.md examples/README.md Makefile
 
 typecheck:
 	$(BIN)/mypy
