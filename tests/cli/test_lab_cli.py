@@ -133,10 +133,13 @@ def test_up_json_and_down_all(capfd: pytest.CaptureFixture[str]) -> None:
         assert doc["reverse"]["too_big_source"] == {"4": "203.0.113.1", "6": "2001:db8:0:3::1"}
         assert main(["lab", "up", "clean", "--id", ids[1]]) == 0
         assert main(["lab", "down"]) == 2  # two up: which one?
+        capfd.readouterr()
+        assert main(["lab", "down", ids[1], "--json"]) == 0
+        doc = json.loads(capfd.readouterr().out)
+        assert doc == {"removed": [{"id": ids[1], "scenario": "clean"}]}
         assert main(["lab", "down", "--all"]) == 0
         out = capfd.readouterr().out
         assert f"lab {ids[0]} (l2-mismatch) is down" in out
-        assert f"lab {ids[1]} (clean) is down" in out
         for run_id in ids:
             assert lab_namespaces(f"mtus-{run_id}-") == ()
     finally:

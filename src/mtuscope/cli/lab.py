@@ -50,6 +50,7 @@ def add_parser(sub: Any) -> None:
     down = verbs.add_parser("down", help="remove a running lab")
     down.add_argument("name", metavar="LAB", nargs="?", help="run id or scenario name")
     down.add_argument("--all", action="store_true", help="remove every lab `lab up` made")
+    down.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     ls = verbs.add_parser("list", help="list scenarios and the labs that are up")
     ls.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -57,6 +58,7 @@ def add_parser(sub: Any) -> None:
     cmd = verbs.add_parser("run", help="run a command inside a node of a running lab")
     cmd.add_argument("name", metavar="LAB", help="run id or scenario name")
     cmd.add_argument("--node", default="client", help="node to run in (default client)")
+    # No --json here: the command's own output and exit status are the result.
     # REMAINDER, so that the command's own options are not taken for ours; it
     # also swallows a `--node` written after LAB, which `_run` takes back.
     cmd.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if verb == "up":
         return _up(args.name, args.run_id, as_json=args.json)
     if verb == "down":
-        return _down(args.name, every=args.all)
+        return _down(args.name, every=args.all, as_json=args.json)
     if verb == "list":
         return _list(as_json=args.json)
     return _run(args.name, args.node, list(args.command))
@@ -105,7 +107,7 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
     return 0
 
 
-def _down(name: str | None, *, every: bool) -> int:
+def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
     if every and name is not None:
         raise UsageError("lab down: give a lab or --all, not both")
     require_environment()
@@ -121,7 +123,11 @@ def _down(name: str | None, *, every: bool) -> int:
         targets = [up[0]]
     for record in targets:
         _remove(record)
-        print(f"lab {record.run_id} ({record.scenario}) is down")
+        if not as_json:
+            print(f"lab {record.run_id} ({record.scenario}) is down")
+    if as_json:
+        removed = [{"id": r.run_id, "scenario": r.scenario} for r in targets]
+        sys.stdout.write(json.dumps({"removed": removed}) + "\n")
     return 0
 
 

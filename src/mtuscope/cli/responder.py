@@ -12,6 +12,7 @@ exit code 0; it prints one line per connection to standard error.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -42,6 +43,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-clients", type=int, default=8, help="connections served at once (8)")
     p.add_argument(
         "--max-connections", type=int, default=None, help="exit after this many connections"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="on exit, print one JSON document (address, port, connections served)",
     )
     p.set_defaults(run=run)
 
@@ -96,10 +102,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             where = responder.address
             log(f"listening on {where.address} port {where.port}")
-            responder.serve(stop=stop, max_connections=args.max_connections)
+            accepted = responder.serve(stop=stop, max_connections=args.max_connections)
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
+    if args.json:
+        doc = {"address": str(where.address), "port": where.port, "connections": accepted}
+        sys.stdout.write(json.dumps(doc) + "\n")
     return 0
 
 

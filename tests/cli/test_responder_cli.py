@@ -1,0 +1,55 @@
+"""`mtuscope responder --json` and `responder-check` through the real command line, on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mtuscope.report.schema import validate_report
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+ENV = {**os.environ, "PYTHONPATH": str(SRC)}
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="TCP_SAVED_SYN is Linux only"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_responder_serves_one_check_and_prints_its_summary() -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mtuscope", "responder", "--bind", "127.0.0.1", "--port",
+         str(port), "--max-connections", "1", "--no-reverse", "--json"],
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        assert "listening on" in server.stderr.readline()
+        check = subprocess.run(
+            [sys.executable, "-m", "mtuscope", "responder-check", f"127.0.0.1:{port}", "--json",
+             "--no-reverse"],
+            env=ENV, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        out, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=5)
+    report = json.loads(check.stdout)
+    validate_report(report)
+    assert report["two_ended"]["changed"] == {}
+    assert server.returncode == 0
+    assert json.loads(out) == {"address": "127.0.0.1", "port": port, "connections": 1}
