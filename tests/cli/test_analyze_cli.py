@@ -153,12 +153,3 @@ def test_missing_file_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and "--filter" in err
     code, _, err = _run(capsys, "nosuchverb")
     assert code == 2
-
-
-def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["--help"])
-    assert exc.value.code == 0
-    out = capsys.readouterr().out
-    for verb in ("analyze", "compare", "calc"):
-        assert verb in out
