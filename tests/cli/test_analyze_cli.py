@@ -30,6 +30,7 @@ MUST = {
     "pmtud-ok-server": {"icmp-too-big"},
     "pmtud-ok-v6-server": {"icmp-too-big"},
     "blackhole-server": {"pmtud-blackhole"},
+    "blackhole-client": {"pmtud-blackhole"},
     "clamp-client": {"undersized-mss"},
     "clamp-server": {"undersized-mss"},
 }

@@ -39,6 +39,24 @@ def findings(rule: Callable[..., object], packets: sc.Packets) -> list[Finding]:
 # (module, scenario where it fires, expected severity, scenario where it stays silent)
 CASES = [
     (pmtud_blackhole, sc.blackhole, Severity.ERROR, sc.icmp_honoured),
+    (
+        pmtud_blackhole,
+        sc.receiver_blackhole,
+        Severity.WARNING,
+        lambda: sc.receiver_blackhole(repaired=True),
+    ),
+    (
+        pmtud_blackhole,
+        sc.receiver_blackhole,
+        Severity.WARNING,
+        lambda: sc.receiver_blackhole(gap_acked=True),
+    ),
+    (
+        pmtud_blackhole,
+        sc.receiver_blackhole,
+        Severity.WARNING,
+        lambda: sc.receiver_blackhole(icmp=True),
+    ),
     (pmtud_failure, sc.icmp_ignored, Severity.ERROR, sc.icmp_honoured),
     (pmtud_failure, sc.useless_icmp, Severity.WARNING, sc.blackhole),
     (oversized_mss, sc.icmp_ignored, Severity.WARNING, sc.healthy),
@@ -90,6 +108,20 @@ def test_blackhole_finding_names_the_mtu_bounds_and_frames() -> None:
     frames = [e.frame for e in f.evidence]
     assert frames[:3] == [11, 12, 13] and 14 in frames
     assert all(e.field == "tcp.len" for e in f.evidence)
+
+
+def test_receiver_side_black_hole_cites_the_jump_and_the_stuck_ack() -> None:
+    (f,) = findings(pmtud_blackhole.check, sc.receiver_blackhole())
+    assert f.severity is Severity.WARNING and f.connection == 1
+    assert "likely black hole" in f.summary and f"{11 * 1448} bytes" in f.summary
+    assert f.facts["seen_from"] == "receiver" and f.facts["side"] == "server"
+    assert f.facts["mtu_high"] == 1499 and f.facts["path_mtu"] is None  # bound below 576
+    gap = (sc.ISN_S + 1) % (1 << 32)
+    by_frame = {e.frame or 0: e for e in f.evidence}
+    assert sorted(by_frame) == [2, 4, 5]
+    assert (by_frame[5].field, by_frame[5].expected) == ("tcp.seq", gap)
+    assert by_frame[5].observed == (sc.ISN_S + 1 + 11 * 1448) % (1 << 32)
+    assert (by_frame[4].field, by_frame[4].observed) == ("tcp.ack", gap)
 
 
 def test_blackhole_is_not_claimed_when_too_big_was_seen() -> None:

@@ -193,3 +193,29 @@ def fragments(*, proto: int = 17, df: bool = False, v6: bool = False) -> Packets
         {**frag, "mf": True, "frag_off": 0, "payload": 1480},
         {**frag, "mf": False, "frag_off": 1480, "payload": 520},
     ]
+
+
+def receiver_blackhole(
+    *, repaired: bool = False, gap_acked: bool = False, icmp: bool = False, gap: int = 11 * 1448
+) -> Packets:
+    """Captured on the client: after the handshake the server's full segments (`gap` bytes)
+    never arrive; the client's FIN and the ACK stay at the server's ISN+1, and the server's
+    bare ACK shows its sequence number `gap` bytes further on.
+
+    repaired: the missing bytes arrive later (full segments) and the client acks them.
+    gap_acked: the client's ACK covers the gap (the capture point missed the segments).
+    icmp: an ICMP too-big quoting the server's packets was captured.
+    """
+    out = handshake()
+    start = ISN_S + 1
+    if icmp:
+        out.append(too_big(R4, S4, mtu=1400, quoted=(S4, SPORT, C4, CPORT)))
+    ack = start + gap if gap_acked else start
+    out.append(tcp(C4, CPORT, S4, SPORT, flags="FA", seq=ISN_C + 1, ack=ack))
+    out.append(tcp(S4, SPORT, C4, CPORT, flags="A", seq=start + gap, ack=ISN_C + 2, ttl=52))
+    if repaired:
+        srv = Server(ttl=52)
+        for _ in range(gap // 1448):
+            out.append(srv.send(1448))
+        out.append(srv.ack())
+    return out

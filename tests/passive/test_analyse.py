@@ -7,7 +7,7 @@ import json
 import jsonschema
 
 from mtuscope.capture.table import Encap
-from mtuscope.passive import CaptureAnalysis, Connection, analyse, finish
+from mtuscope.passive import BlackHole, CaptureAnalysis, Connection, analyse, finish
 from passive import scenarios as sc
 from passive.tables import packet_table, tcp, too_big
 
@@ -94,6 +94,7 @@ def test_useless_and_unmatched_too_big() -> None:
 
 def test_black_hole_with_recovery() -> None:
     (hole,) = run(sc.blackhole()).connections[0].server.black_holes
+    assert isinstance(hole, BlackHole)
     assert hole.size == 1460 and hole.packet_size == 1500
     assert hole.frames == (11, 12, 13) and hole.retransmissions == 3
     assert hole.acked_size == 1400
@@ -105,6 +106,7 @@ def test_black_hole_with_recovery() -> None:
 
 def test_black_hole_ended_by_reset() -> None:
     (hole,) = run(sc.blackhole(recover=False)).connections[0].server.black_holes
+    assert isinstance(hole, BlackHole)
     assert hole.recovery_frame is None and (hole.end_frame, hole.end) == (14, "rst")
 
 

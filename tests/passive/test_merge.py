@@ -49,7 +49,9 @@ def packet_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
         (src, sp), (dst, dp) = conn["ends"][d], conn["ends"][1 - d]
         peer_nxt = conn["nxt"][1 - d]
         action = draw(
-            st.sampled_from(["syn", "data", "data", "data", "retx", "ack", "end", "icmp", "frag"])
+            st.sampled_from(
+                ["syn", "data", "data", "data", "retx", "ack", "end", "icmp", "frag", "skip"]
+            )
         )
         if action == "syn":
             flags = "S" if d == 0 else "SA"
@@ -67,6 +69,8 @@ def packet_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
             )
             conn["sent"][d].append((seq, size))
             conn["nxt"][d] += size
+        elif action == "skip":  # segments lost before the capture point: a sequence gap
+            conn["nxt"][d] += draw(st.sampled_from([300, 1460, 20000]))
         elif action == "retx" and conn["sent"][d]:
             seq, size = draw(st.sampled_from(conn["sent"][d][-5:]))
             size = draw(st.sampled_from([size, size, max(1, size // 2)]))
@@ -133,6 +137,21 @@ def test_chunked_analysis_equals_whole(packets: list[dict[str, Any]], data: st.D
     right = reduce(lambda acc, p: merge(p, acc), reversed(parts))
     assert finish(left) == whole
     assert finish(right) == whole
+    state = _gap_state(analyse(packet_table(packets), capture="c.pcap"))
+    assert _gap_state(left) == state and _gap_state(right) == state
+
+
+GAP_COLUMNS = (
+    *("ip_max", "reach", "ev_first_start", "ev_first_frame", "ev_last_frame", "jump_start"),
+    *("jump_gap", "jump_frame", "jump_prev_frame", "tail_raw", "tail_frame", "ack_max"),
+)
+
+
+def _gap_state(p: CapturePartial) -> list[tuple[Any, ...]]:
+    """The receiving-side gap state of every direction, in key order."""
+    from mtuscope.passive.flows import FD
+
+    return sorted(p.directions.select(*FD, *GAP_COLUMNS).rows(), key=lambda r: r[:7])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -253,3 +272,26 @@ def test_many_chunks_regroup_the_aggregates_on_the_way(
     pairs = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
     pairs += [parts[-1]] if len(parts) % 2 else []
     assert finish(reduce(merge, pairs)) == whole
+
+
+def test_sequence_jumps_merge_exactly_at_every_cut() -> None:
+    """Gaps (lost segments) on both sides of every chunk boundary, and a bare-ACK tail."""
+    srv = sc.Server()
+    packets = [*sc.handshake(), srv.send(100)]
+    srv.nxt += 5000
+    packets += [srv.send(100), srv.send(100, seq=srv.nxt - 5300), srv.ack(sc.ISN_S + 101)]
+    srv.nxt += 300
+    packets += [srv.send(200), srv.send(50, seq=srv.nxt - 5000)]
+    srv.nxt += 9000
+    packets.append(tcp(sc.S4, sc.SPORT, sc.C4, sc.CPORT, flags="A", seq=srv.nxt))
+    whole_p = analyse(packet_table(packets), capture="x")
+    whole = finish(whole_p)
+    state = _gap_state(whole_p)
+    server = dict(zip(GAP_COLUMNS, state[1][7:], strict=True))
+    assert (server["jump_frame"], server["jump_prev_frame"], server["tail_frame"]) == (8, 6, 10)
+    assert server["jump_start"] - server["jump_gap"] == 300
+    for cuts in [[c] for c in range(1, len(packets))] + [[2, 5, 8], [4, 6, 7]]:
+        parts = [analyse(t, capture="x") for t in _chunks(packets, cuts)]
+        merged = reduce(merge, parts)
+        assert _gap_state(merged) == state, cuts
+        assert finish(merged) == whole

@@ -20,6 +20,7 @@ from mtuscope.passive.results import (
     FragmentFlow,
     IcmpTooBig,
     OversizedSegments,
+    ReceiverBlackHole,
     SegmentSize,
 )
 from mtuscope.passive.ttl import initial_ttl_guess, sender_hint
@@ -33,6 +34,7 @@ __all__ = [
     "FragmentFlow",
     "IcmpTooBig",
     "OversizedSegments",
+    "ReceiverBlackHole",
     "SPAN",
     "SegmentSize",
     "analyse",

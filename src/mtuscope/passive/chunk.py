@@ -194,6 +194,9 @@ def _analyse_tcp(
             on="chain",
             how="left",
         )
+    chain_state = chain_state.join(
+        _jumps(ch.chain, ch.row, ch.kind, ch.value, payload, flags, frame), on="chain", how="left"
+    )
     d_abs = tcp_rows[d_row]
     data = pl.DataFrame(
         {
@@ -236,8 +239,18 @@ def _analyse_tcp(
             "rsts": per_chain_sum((flags & RST) != 0),
             "fins": per_chain_sum((flags & FIN) != 0),
             "iplen0": per_chain_sum((c["ip_len"][idx] == 0) & (fam == 4)),
+            "ip_max": np.maximum.reduceat(col("ip_len")[order], starts),
         }
     )
+    # The last non-RST packet of each direction (bare ACKs included): its raw seq.
+    pos = np.where(not_rst[order], np.arange(len(order), dtype=np.int64), -1)
+    tail_pos = np.maximum.reduceat(pos, starts)
+    has_tail = tail_pos >= 0
+    tail_row = order[np.where(has_tail, tail_pos, 0)]
+    per_dir = per_dir.with_columns(
+        tail_raw=pl.Series(np.where(has_tail, col("seq")[tail_row], NONE)),
+        tail_frame=pl.Series(np.where(has_tail, frame[tail_row], NONE)),
+    ).pipe(nulls, "tail_raw", "tail_frame")
     directions = per_dir.join(chain_state, on="chain", how="full", coalesce=True)
     sizes = data.group_by("chain", "payload").agg(
         count=pl.len().cast(pl.Int64),
@@ -302,6 +315,67 @@ def _analyse_tcp(
         "records": with_fd(segs.filter(pl.col("keep")), SEGS_SCHEMA),
         "retrans": with_fd(segs.filter(pl.col("retx")), SEGS_SCHEMA),
     }
+
+
+def _jumps(
+    chain: npt.NDArray[np.int64],
+    row: npt.NDArray[np.int64],
+    kind: npt.NDArray[np.int8],
+    value: npt.NDArray[np.int64],
+    payload: npt.NDArray[np.int64],
+    flags: npt.NDArray[np.int64],
+    frame: npt.NDArray[np.int64],
+) -> pl.DataFrame:
+    """Per chain: the reach of its sequence events, its first and last event, and its
+    last jump (an event starting beyond every earlier event's end), from the sorted
+    unwrapped events of `unwrap`."""
+    sev = kind == 0
+    s_chain = chain[sev]
+    s_row = row[sev]
+    s_start = value[sev]
+    if not len(s_chain):
+        return pl.DataFrame(schema={"chain": pl.Int64})
+    f = flags[s_row]
+    s_end = payload[s_row]
+    s_end += s_start
+    s_end += f & FIN
+    s_end += (f >> 1) & 1  # SYN and FIN take one sequence number each
+    del f
+
+    def s_frame(i: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+        out: npt.NDArray[np.int64] = frame[s_row[i]]
+        return out
+
+    s_first = np.empty(len(s_chain), bool)
+    s_first[0] = True
+    np.not_equal(s_chain[1:], s_chain[:-1], out=s_first[1:])
+    first_i = np.flatnonzero(s_first)
+    last_i = np.r_[first_i[1:] - 1, len(s_chain) - 1]
+    run, _ = running_max(s_end, np.ones(len(s_end), bool), np.cumsum(s_first) - 1)
+    del s_end
+    # Event i jumps when it starts beyond the running reach of the events before it.
+    jj = np.flatnonzero(~s_first[1:] & (s_start[1:] > run[:-1])) + 1
+    if len(jj):
+        jj = jj[np.r_[s_chain[jj][1:] != s_chain[jj][:-1], True]]
+    events = pl.DataFrame(
+        {
+            "chain": s_chain[first_i],
+            "reach": run[last_i],
+            "ev_first_start": s_start[first_i],
+            "ev_first_frame": s_frame(first_i),
+            "ev_last_frame": s_frame(last_i),
+        }
+    )
+    jumps = pl.DataFrame(
+        {
+            "chain": s_chain[jj],
+            "jump_start": s_start[jj],
+            "jump_gap": run[jj - 1],
+            "jump_frame": s_frame(jj),
+            "jump_prev_frame": s_frame(jj - 1),
+        }
+    )
+    return events.join(jumps, on="chain", how="left")
 
 
 def _encaps(

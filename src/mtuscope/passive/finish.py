@@ -28,6 +28,7 @@ from mtuscope.passive.results import (
     FragmentFlow,
     IcmpTooBig,
     OversizedSegments,
+    ReceiverBlackHole,
     encap_names,
 )
 from mtuscope.passive.ttl import initial_ttl_guess, sender_hint
@@ -121,7 +122,10 @@ def finish(p: CapturePartial) -> CaptureAnalysis:
     too_big = matched.group_by("id").agg(too_big_frames=pl.col("frame").sort())
 
     sides = _sides(p, conns, syn_rows, synack_rows, pmtu)
-    details = _details(p, conns, sides, too_big)
+    details = dict(_details(p, conns, sides, too_big))
+    for at, gap in _receiver_gaps(p, conns, sides, too_big).items():
+        over, holes = details.get(at, (None, ()))
+        details[at] = (over, (*holes, gap))
     table = _table(p, conns, sides, too_big)
     flagged = set(sides.filter(_notable_side()).get_column("id").to_list())
     flagged |= set(too_big.get_column("id").to_list())
@@ -369,7 +373,9 @@ def _details(
         .then(pl.col("payload") > pl.col("peer_limit"))
         .otherwise(pl.col("payload") + pl.col("hdr") > LINK_MTU)
     )
-    out: dict[tuple[int, str], tuple[OversizedSegments | None, tuple[BlackHole, ...]]] = {}
+    out: dict[
+        tuple[int, str], tuple[OversizedSegments | None, tuple[BlackHole | ReceiverBlackHole, ...]]
+    ] = {}
     over_rows: dict[tuple[int, str], list[Row]] = defaultdict(list)
     for r in over.sort("payload").iter_rows(named=True):
         over_rows[(r["id"], r["role"])].append(r)
@@ -411,6 +417,86 @@ def _details(
         )
         if holes:
             out[at] = (out.get(at, (None, ()))[0], holes)
+    return out
+
+
+def _receiver_gaps(
+    p: CapturePartial, conns: pl.DataFrame, sides: pl.DataFrame, too_big: pl.DataFrame
+) -> dict[tuple[int, str], ReceiverBlackHole]:
+    """Black holes seen from the receiving side (rule: `ReceiverBlackHole`).
+
+    The last jump of a direction is its last event starting beyond the reach of the
+    events before it, or its last packet (a bare ACK) when that starts beyond the reach
+    of every event; if it is unrepaired, so is every earlier one."""
+    fd = list(FD)
+    half = 1 << 31
+    d = p.directions
+    tail_abs = (
+        pl.col("last_abs")
+        + (pl.col("tail_raw") - pl.col("last_raw") + half + (1 << 32)) % (1 << 32)
+        - half
+    )
+    use_tail = (tail_abs > pl.col("reach")).fill_null(False)
+    state = d.select(
+        *fd,
+        "ip_max",
+        gap_end=pl.when(use_tail).then(tail_abs).otherwise(pl.col("jump_start")),
+        gap_start=pl.when(use_tail).then(pl.col("reach")).otherwise(pl.col("jump_gap")),
+        jump_frame=pl.when(use_tail).then(pl.col("tail_frame")).otherwise(pl.col("jump_frame")),
+        prev_frame=pl.when(use_tail)
+        .then(pl.col("ev_last_frame"))
+        .otherwise(pl.col("jump_prev_frame")),
+    ).filter(pl.col("gap_end").is_not_null())
+    if state.height == 0:
+        return {}
+    receiver = d.select(
+        *KEY, dir=(1 - pl.col("dir").cast(_I64)).cast(pl.UInt8), receiver_frame="last_frame"
+    )
+    segment = pl.coalesce(pl.col("peer_limit"), _by_family(DEFAULT_MSS))
+    seen = too_big.get_column("id").to_list()
+    cand = (
+        sides.select(*fd, "id", "role", "family", "peer_limit", "peer_ack", "max_segment")
+        .join(state, on=fd, how="inner")
+        .join(receiver, on=fd, how="left")
+        .with_columns(segment=segment, hdr=_by_family(HEADERS))
+        .filter(
+            (pl.col("gap_end") - pl.col("gap_start") >= pl.col("segment"))
+            & pl.col("peer_ack").is_not_null()
+            & (pl.col("peer_ack") <= pl.col("gap_start"))
+            & ~pl.col("id").is_in(seen)
+            & (pl.col("max_segment") < pl.col("segment"))
+            & (pl.col("segment") + pl.col("hdr") > _by_family(MIN_MTU))
+        )
+    )
+    if cand.height == 0:
+        return {}
+    ends_of: dict[int, list[Row]] = defaultdict(list)
+    keyed = conns.select(*KEY, "id").join(cand.select("id").unique(), on="id")
+    for r in p.ends.join(keyed, on=list(KEY)).sort("frame").iter_rows(named=True):
+        ends_of[r["id"]].append(r)
+    out: dict[tuple[int, str], ReceiverBlackHole] = {}
+    for r in cand.sort("id", "role").iter_rows(named=True):
+        end = next((e for e in ends_of[r["id"]] if e["frame"] > r["jump_frame"]), None)
+        size = int(r["segment"]) + int(r["hdr"])
+        arrived = int(r["ip_max"] or 0)
+        out[(r["id"], r["role"])] = ReceiverBlackHole(
+            seen_from="receiver",
+            gap_start_raw=int(r["gap_start"]) % (1 << 32),
+            seq_raw=int(r["gap_end"]) % (1 << 32),
+            missing=int(r["gap_end"] - r["gap_start"]),
+            segment=int(r["segment"]),
+            packet_size=size,
+            largest_arrived=arrived,
+            mtu_low=arrived,
+            mtu_high=size - 1,
+            last_in_order_frame=_opt(r["prev_frame"]),
+            jump_frame=int(r["jump_frame"]),
+            receiver_frame=_opt(r["receiver_frame"]),
+            receiver_ack_raw=int(r["peer_ack"]) % (1 << 32),
+            end_frame=int(end["frame"]) if end else None,
+            end=None if end is None else ("rst" if end["flags"] & RST else "fin"),
+            too_big_seen=False,
+        )
     return out
 
 

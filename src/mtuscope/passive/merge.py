@@ -56,6 +56,8 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         a_high="high",
         a_ack="ack_max",
         a_first_start="first_start",
+        a_reach="reach",
+        a_ev_last_frame="ev_last_frame",
     ).filter(pl.col("a_last_raw").is_not_null())
     link = b.directions.select(*fd, "first_raw").join(a_state, on=fd, how="inner")
     link = link.select(
@@ -63,6 +65,8 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         "a_high",
         "a_ack",
         "a_first_start",
+        "a_reach",
+        "a_ev_last_frame",
         offset=pl.col("a_last_abs")
         + ((pl.col("first_raw") - pl.col("a_last_raw") + (1 << 31)) % (1 << 32))
         - (1 << 31)
@@ -88,9 +92,14 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
     b_retrans = shifted(b.retrans, ("seq_start", "seq_end", "ack_max")).with_columns(with_a_ack)
     extra = new_retx.group_by(fd).agg(extra=pl.len().cast(pl.Int64))
     b_dirs = (
-        shifted(b.directions, ("last_abs", "high", "first_start", "ack_max"))
+        shifted(
+            b.directions,
+            ("last_abs", "high", "first_start", "ack_max", "reach", "ev_first_start")
+            + ("jump_start", "jump_gap"),
+        )
         .join(extra, on=fd, how="left")
         .with_columns(retrans=pl.col("retrans") + pl.col("extra").fill_null(0))
+        .pipe(_boundary_jumps)
     )
     directions = _regroup(
         a.directions,
@@ -115,6 +124,19 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         high=pl.col("high").max(),
         first_start=pl.col("first_start").drop_nulls().first(),
         ack_max=pl.col("ack_max").max(),
+        ip_max=pl.col("ip_max").max(),
+        reach=pl.col("reach").max(),
+        ev_first_start=pl.col("ev_first_start").drop_nulls().first(),
+        ev_first_frame=pl.col("ev_first_frame").drop_nulls().first(),
+        ev_last_frame=pl.col("ev_last_frame").drop_nulls().last(),
+        **{
+            x: pl.col(x).filter(pl.col("jump_start").is_not_null()).last()
+            for x in ("jump_start", "jump_gap", "jump_frame", "jump_prev_frame")
+        },
+        **{
+            x: pl.col(x).filter(pl.col("tail_raw").is_not_null()).last()
+            for x in ("tail_raw", "tail_frame")
+        },
     )
     # Sizes, encapsulations and fragment flows are plain aggregates: they are
     # concatenated, and regrouped only every `REGROUP_EVERY` merges (and by `finish`).
@@ -157,6 +179,32 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         fragments=fragments,
         at_start=a.at_start,
         unmerged=unmerged,
+    )
+
+
+def _boundary_jumps(b: pl.DataFrame) -> pl.DataFrame:
+    """b's last jump seen from the whole capture, given a's reach (`a_reach`, shifted
+    onto one line): b's own last jump if it starts beyond a's reach (its gap is then
+    the larger reach), else b's first event if that does, else none (a's stands)."""
+    a_reach = pl.col("a_reach")
+    own = pl.col("jump_start").is_not_null() & (
+        a_reach.is_null() | (pl.col("jump_start") > a_reach)
+    )
+    edge = ~own & a_reach.is_not_null() & (pl.col("ev_first_start") > a_reach).fill_null(False)
+    return b.with_columns(
+        jump_start=pl.when(own)
+        .then(pl.col("jump_start"))
+        .when(edge)
+        .then(pl.col("ev_first_start")),
+        jump_gap=pl.when(own).then(pl.max_horizontal("jump_gap", a_reach)).when(edge).then(a_reach),
+        jump_frame=pl.when(own)
+        .then(pl.col("jump_frame"))
+        .when(edge)
+        .then(pl.col("ev_first_frame")),
+        jump_prev_frame=pl.when(own)
+        .then(pl.col("jump_prev_frame"))
+        .when(edge)
+        .then(pl.col("a_ev_last_frame")),
     )
 
 

@@ -86,8 +86,19 @@ DIRS_SCHEMA: Schema = {
     **_ints("packets", "bytes", "first_frame", "last_frame", "first_ts", "last_ts"),
     **_ints("syns", "rsts", "fins", "retrans", "iplen0"),
     **_ints("first_raw", "last_raw", "last_abs", "high", "first_start", "ack_max"),
+    **_ints("ip_max", "reach", "ev_first_start", "ev_first_frame", "ev_last_frame"),
+    **_ints("jump_start", "jump_gap", "jump_frame", "jump_prev_frame", "tail_raw", "tail_frame"),
 }
-"""Per direction: counters, and the sequence chain's state (`high`: highest sequence end)."""
+"""Per direction: counters, and the sequence chain's state (`high`: highest sequence end).
+
+Gap state (the receiving side's view of a black hole): `ip_max` the largest IP length
+sent; `reach` the highest sequence end of any sequence event (data, SYN, FIN); the
+first event's start and frame and the last event's frame; the last *jump* (an event
+starting beyond the `reach` of every event before it: `jump_start`, `jump_gap` that
+reach, its frame and the previous event's frame); and the raw `tcp.seq` and frame of
+the direction's last non-RST packet (`tail_*`, bare ACKs included). Jump starts
+increase along a chain, so the last jump of a later part supersedes an earlier one
+whenever it starts beyond the earlier part's reach (see `mtuscope.passive.merge`)."""
 
 SIZES_SCHEMA: Schema = {
     **_FD_SCHEMA,

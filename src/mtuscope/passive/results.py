@@ -109,6 +109,51 @@ class BlackHole:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiverBlackHole:
+    """A black hole seen from the receiving side: the sender's sequence numbers jumped
+    over bytes that never arrived, while its small packets did.
+
+    Rule: a packet of this direction starts at least one full segment (the peer's MSS,
+    or the 536/1220 default) beyond the highest sequence end of every packet before it;
+    the receiver's cumulative ACK never passes the gap's start; no ICMP too-big quoting
+    the connection was captured; no data segment of a full segment's size ever arrived
+    from the sender; and a full segment's packet is larger than the minimum MTU. Loss
+    repaired later (the receiver's ACK passes the gap) and capture-point drops (the
+    stream goes on past them) stay silent.
+    """
+
+    seen_from: str
+    """Always "receiver"."""
+    gap_start_raw: int
+    """Raw `tcp.seq` the receiver expected next (the gap's start; its ACK stays here)."""
+    seq_raw: int
+    """Raw `tcp.seq` of the packet that shows the jump."""
+    missing: int
+    """Bytes of the gap: sent, never arrived."""
+    segment: int
+    """The full segment the sender could use (peer MSS or default), bytes of payload."""
+    packet_size: int
+    """That segment as an IP packet (plus 40/60 header bytes)."""
+    largest_arrived: int
+    """Largest IP packet of this direction that arrived: the path passes at least this."""
+    mtu_low: int
+    mtu_high: int
+    """One less than `packet_size`."""
+    last_in_order_frame: int | None
+    """The sequence event (data, SYN, FIN) before the jump."""
+    jump_frame: int
+    receiver_frame: int | None
+    """The receiver's last packet (its ACK still at the gap's start)."""
+    receiver_ack_raw: int
+    """Raw value of the receiver's highest ACK (at or below the gap's start)."""
+    end_frame: int | None
+    """The first RST or FIN of the connection after the jump."""
+    end: str | None
+    too_big_seen: bool
+    """Always False (a too-big message rules the finding out)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
     """One side of a TCP connection and what it sent."""
 
@@ -142,7 +187,8 @@ class Endpoint:
     floor_segments: int
     """536-byte segments it sent while the peer announced an MSS below 536."""
     floor_first_frame: int | None
-    black_holes: tuple[BlackHole, ...]
+    black_holes: tuple[BlackHole | ReceiverBlackHole, ...]
+    """Stalls seen from the sender (`BlackHole`) or receiver (`ReceiverBlackHole`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,7 +280,9 @@ class FragmentFlow:
     last_frame: int
 
 
-Details = Mapping[tuple[int, str], tuple[OversizedSegments | None, tuple[BlackHole, ...]]]
+Details = Mapping[
+    tuple[int, str], tuple[OversizedSegments | None, tuple[BlackHole | ReceiverBlackHole, ...]]
+]
 """(connection id, "client" | "server") -> (oversized segments, black holes) of that side;
 only sides with either are present."""
 

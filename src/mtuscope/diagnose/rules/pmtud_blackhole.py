@@ -6,7 +6,14 @@ Fires on each stall the passive analysis found (`Endpoint.black_holes`: one
 segment retransmitted unchanged at least twice and never acknowledged, while a
 smaller segment of the same direction was) on a connection for which no ICMP
 too-big message was captured. The inferred path MTU lies between the largest
-packet known to pass and one less than the stalled packet.
+packet known to pass and one less than the stalled packet. Severity `error`: the
+sender's retransmissions prove it.
+
+From the receiving side (`ReceiverBlackHole`: the sender's sequence numbers jumped a
+full segment or more over bytes that never arrived, the receiver's ACK stayed at the
+gap, no ICMP too-big, and only packets smaller than a full segment arrived) the same
+kind fires as a `warning`: a likely black hole, bounded below by the largest packet
+that did arrive.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.evidence import advice, frame_evidence
-from mtuscope.passive.results import CaptureAnalysis
+from mtuscope.passive.results import BlackHole, CaptureAnalysis, Connection, ReceiverBlackHole
 
 KIND = "pmtud-blackhole"
 
@@ -33,7 +40,14 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
     cap = analysis.capture
     for conn in analysis.notable:
         for role, sender, receiver in conn.endpoints():
-            holes = [h for h in sender.black_holes if not h.too_big_seen]
+            gaps = [h for h in sender.black_holes if isinstance(h, ReceiverBlackHole)]
+            holes = [
+                h for h in sender.black_holes if isinstance(h, BlackHole) and not h.too_big_seen
+            ]
+            if gaps and not holes:
+                yield _from_receiver(
+                    cap, conn, role, sender.address, receiver.address, gaps[0], platform
+                )
             if not holes:
                 continue
             h = min(holes, key=lambda b: b.packet_size)
@@ -97,3 +111,83 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 connection=conn.id,
                 facts=facts,
             )
+
+
+MIN_MTU = {4: 576, 6: 1280}
+"""Smallest MTU every path carries (RFC 1122 §3.3.3, RFC 8200 §5): a bound below it says
+nothing about the path MTU."""
+
+
+def _from_receiver(
+    cap: str,
+    conn: Connection,
+    role: str,
+    sender: str,
+    receiver: str,
+    g: ReceiverBlackHole,
+    platform: str | None,
+) -> Finding:
+    """The `warning` finding for a black hole seen from the receiving side."""
+    evidence = []
+    if g.last_in_order_frame is not None:
+        evidence.append(
+            frame_evidence(
+                cap,
+                g.last_in_order_frame,
+                "tcp.nxtseq",
+                g.gap_start_raw,
+                note="last packet before the gap",
+            )
+        )
+    evidence.append(
+        frame_evidence(
+            cap,
+            g.jump_frame,
+            "tcp.seq",
+            g.seq_raw,
+            g.gap_start_raw,
+            note=f"sequence jumps {g.missing} bytes: they never arrived",
+        )
+    )
+    if g.receiver_frame is not None:
+        evidence.append(
+            frame_evidence(
+                cap,
+                g.receiver_frame,
+                "tcp.ack",
+                g.receiver_ack_raw,
+                note=f"the receiver's ACK never passes the gap at {g.gap_start_raw}",
+            )
+        )
+    if g.end_frame is not None and g.end_frame != g.receiver_frame:
+        field = "tcp.flags.reset" if g.end == "rst" else "tcp.flags.fin"
+        evidence.append(frame_evidence(cap, g.end_frame, field, 1, note="the connection ends"))
+    bound = g.mtu_low if g.mtu_low >= MIN_MTU.get(conn.family, 1280) else None
+    facts: dict[str, int | str | None] = {
+        "path_mtu": bound,
+        "mtu_low": g.mtu_low,
+        "mtu_high": g.mtu_high,
+        "segment": g.packet_size,
+        "payload": g.segment,
+        "missing_bytes": g.missing,
+        "largest_arrived": g.largest_arrived,
+        "family": conn.family,
+        "side": role,
+        "address": sender,
+        "seen_from": "receiver",
+    }
+    return Finding(
+        kind=KIND,
+        severity=Severity.WARNING,
+        summary=(
+            f"Connection {conn.id}: likely black hole: {g.missing} bytes sent by the {role} "
+            f"{sender} never arrived at {receiver} while small packets did (largest arrived "
+            f"{g.largest_arrived} bytes; {g.packet_size}-byte packets probably vanish, "
+            "no ICMP too-big)"
+        ),
+        evidence=tuple(evidence),
+        advice=advice(KIND, facts, platform),
+        reference="RFC 2923 §2.1, RFC 4821",
+        connection=conn.id,
+        facts=facts,
+    )
