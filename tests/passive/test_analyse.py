@@ -156,7 +156,7 @@ def test_encapsulation_names_and_overhead() -> None:
     for p in pk[:4]:
         p.update(encap=int(Encap.VLAN), encap_overhead=4)
     conn = run(pk).connections[0]
-    assert conn.encapsulation == ("VLAN",)
+    assert conn.encapsulation == ("dot1q",)
     assert conn.encap_overhead == (0, 4)
 
 

@@ -48,6 +48,30 @@ class Encap(IntFlag):
     AYIYA = 1 << 16  # AYIYA (Anything In Anything), UDP 5072
 
 
+ENCAP_LABELS: Mapping[Encap, str] = {
+    Encap.VLAN: "dot1q",
+    Encap.QINQ: "qinq",
+    Encap.PPPOE: "pppoe",
+    Encap.MPLS: "mpls",
+    Encap.IPIP: "ipip",
+    Encap.SIXIN4: "6in4",
+    Encap.FOURIN6: "4in6",
+    Encap.SIXIN6: "ip6ip6",
+    Encap.GRE: "gre",
+    Encap.VXLAN: "vxlan",
+    Encap.GENEVE: "geneve",
+    Encap.GTPU: "gtpu",
+    Encap.TEREDO: "teredo",
+    Encap.ETHER_INNER: "inner-ethernet",
+    Encap.L2TP: "l2tpv2",
+    Encap.CAPWAP: "capwap",
+    Encap.AYIYA: "ayiya",
+}
+"""How reports name each encapsulation: the `mtuscope calc` layer name where calc
+has that layer, so a report's stack can be pasted into calc."""
+assert set(ENCAP_LABELS) == set(Encap), "every Encap bit needs a label"
+
+
 # Column name -> dtype. The order is the order of `PacketTable.columns`.
 COLUMNS: Mapping[str, npt.DTypeLike] = {
     # record

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from mtuscope.capture.table import Encap
+from mtuscope.capture.table import ENCAP_LABELS, Encap
 
 LARGE_SEGMENT = 500
 """Payload sizes from this many bytes up are listed per direction (`Endpoint.large_sizes`):
@@ -467,8 +467,8 @@ def _gc_paused() -> Iterator[None]:
 
 @lru_cache(maxsize=1024)
 def encap_names(bits: int) -> tuple[str, ...]:
-    """The `Encap` flag names set in `bits`, in bit order."""
-    return tuple(str(e.name) for e in Encap if bits & e.value)
+    """The labels (`table.ENCAP_LABELS`) of the `Encap` bits set in `bits`, in bit order."""
+    return tuple(ENCAP_LABELS[e] for e in Encap if bits & e.value)
 
 
 def _plain(obj: Any) -> dict[str, Any]:
