@@ -164,7 +164,8 @@ class ConnectionRows(list[dict[str, Any]]):
     `Report.to_dict` and `report.text` read it). The list's own storage stays
     empty, so code that bypasses the Python-level methods (the C JSON encoder
     given this list directly, `list.copy`) sees no rows: serialise through
-    `Report.to_dict()`, or `list(rows)` first.
+    `Report.to_dict()` or `Report.write_json()` (which encodes it a batch at a
+    time), or `list(rows)` first.
     """
 
     BATCH = 4096

@@ -1,0 +1,111 @@
+"""Tests for report/model.py: the JSON document and its streamed writing."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mtuscope.diagnose.findings import KINDS, Evidence, Finding, Severity
+from mtuscope.report.model import Report, _jsonable, _plain, _write_rows
+
+_text = st.text(max_size=12)
+_scalar = st.none() | st.integers(-(2**40), 2**40) | _text
+
+
+class _LazyRows(list[dict[str, Any]]):
+    """Renders its rows only when iterated, like report.capture.ConnectionRows."""
+
+    json_ready = True
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self._rows = rows
+
+    def __iter__(self) -> Any:
+        return iter([dict(r) for r in self._rows])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+@st.composite
+def _findings(draw: st.DrawFn) -> Finding:
+    evidence = draw(
+        st.lists(
+            st.builds(
+                Evidence,
+                field=_text,
+                observed=_scalar,
+                expected=_scalar,
+                capture=_text,
+                frame=st.none() | st.integers(1, 10**6),
+                note=st.none() | _text,
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    return Finding(
+        kind=draw(st.sampled_from(KINDS)),
+        severity=draw(st.sampled_from(list(Severity))),
+        summary=draw(_text.filter(lambda s: "\n" not in s)),
+        evidence=tuple(evidence),
+        advice=draw(_text),
+        connection=draw(st.none() | st.integers(1, 10**5)),
+        facts=draw(st.dictionaries(_text, _scalar, max_size=4)),
+    )
+
+
+@given(_findings())
+def test_plain_is_jsonable_of_asdict(finding: Finding) -> None:
+    assert _plain(finding) == _jsonable(dataclasses.asdict(finding))
+    assert json.dumps(_plain(finding)) == json.dumps(_jsonable(dataclasses.asdict(finding)))
+
+
+@given(
+    st.lists(_findings(), max_size=3),
+    st.lists(st.dictionaries(_text, _scalar, max_size=3), max_size=9),
+    st.integers(1, 4),
+    _text,
+)
+def test_write_json_is_the_document_of_to_dict(
+    findings: list[Finding], rows: list[dict[str, Any]], batch: int, note: str
+) -> None:
+    body = {
+        "captures": [{"path": note}],
+        "connections": _LazyRows(rows),
+        "extra": [note],
+        "more": _LazyRows(rows[::-1]),
+    }
+    report = Report(
+        kind="capture", inputs=("a.pcap",), findings=tuple(findings), body=body, warnings=(note,)
+    )
+    out = io.StringIO()
+    report.write_json(out)
+    assert out.getvalue().endswith("}\n")
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(report.to_dict()))
+    assert json.loads(out.getvalue())["connections"] == rows
+    small = io.StringIO()
+    _write_rows(small, iter(rows), batch)
+    assert small.getvalue() == json.dumps(rows)
+
+
+def test_write_json_batches_rows() -> None:
+    rows = [{"id": i, "capture": "x"} for i in range(10_000)]
+    report = Report(kind="capture", inputs=(), body={"connections": _LazyRows(rows), "n": 1})
+    out = io.StringIO()
+    report.write_json(out)
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(report.to_dict()))
+    assert json.loads(out.getvalue())["connections"] == rows
+
+
+def test_write_json_without_lazy_rows() -> None:
+    report = Report(kind="calc", inputs=("ether",), body={"mtu": 1500, "layers": ["ipv4"]})
+    out = io.StringIO()
+    report.write_json(out)
+    assert out.getvalue() == json.dumps(report.to_dict()) + "\n"
