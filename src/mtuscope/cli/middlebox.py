@@ -8,12 +8,9 @@ result to diagnose/. Decides nothing itself. Needs root or CAP_NET_RAW (exit 3).
 from __future__ import annotations
 
 import argparse
-import socket
-from ipaddress import ip_address
 from typing import Any
 
-from mtuscope.active.probe import IPAddress
-from mtuscope.errors import NoRoute, ProbeError, UsageError
+from mtuscope.errors import ProbeError, UsageError
 from mtuscope.report.model import Report
 
 
@@ -53,36 +50,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def resolve(host: str, family: int | None) -> IPAddress:
-    """The address to probe: `host` itself if it is one, else its first address.
-
-    Args:
-        host: an IPv4/IPv6 literal or a name.
-        family: 4 or 6 to insist on one family, or None.
-
-    Returns:
-        The address.
-
-    Raises:
-        UsageError: the literal is of the other family.
-        NoRoute: the name does not resolve (in that family).
-    """
-    try:
-        address = ip_address(host)
-    except ValueError:
-        want = {4: socket.AF_INET, 6: socket.AF_INET6}.get(family or 0, socket.AF_UNSPEC)
-        try:
-            infos = socket.getaddrinfo(host, None, want, socket.SOCK_STREAM)
-        except OSError as exc:
-            raise NoRoute(f"{host}: {exc.strerror or exc}") from exc
-        if not infos:
-            raise NoRoute(f"{host}: no address") from None
-        address = ip_address(str(infos[0][4][0]).split("%")[0])
-    if family is not None and address.version != family:
-        raise UsageError(f"{host} is not an IPv{family} address")
-    return address
-
-
 def run(args: argparse.Namespace) -> Report:
     """Walk the path to HOST:PORT with TTL-limited SYNs.
 
@@ -114,6 +81,8 @@ def run(args: argparse.Namespace) -> Report:
         raise UsageError(f"--port {args.port}: want 1..65535")
     if not 0 < args.timeout <= 10:
         raise UsageError(f"--timeout {args.timeout}: want more than 0 and at most 10 seconds")
+    from mtuscope.report.path import resolve
+
     dst = resolve(args.host, args.family)
     limits = Limits(timeout=args.timeout, rate=200.0, burst=16, budget=4 * args.max_ttl + 4)
     engine = MiddleboxTrace(
