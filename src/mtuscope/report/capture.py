@@ -154,18 +154,16 @@ def capture_report(
     )
 
 
-class ConnectionRows(list[dict[str, Any]]):
+class ConnectionRows(Sequence[dict[str, Any]]):
     """The report's `connections[]`, rendered from the analyses' columns on demand.
 
     A capture of tens of thousands of connections would otherwise build every
     row's dicts up front, even for the text report that shows 40 of them. This
-    list renders rows only when read: `len` is free, an index or slice renders
-    just those rows, and iterating renders batches of `BATCH` rows (how
-    `Report.to_dict` and `report.text` read it). The list's own storage stays
-    empty, so code that bypasses the Python-level methods (the C JSON encoder
-    given this list directly, `list.copy`) sees no rows: serialise through
-    `Report.to_dict()` or `Report.write_json()` (which encodes it a batch at a
-    time), or `list(rows)` first.
+    sequence renders rows only when read: `len` is free, an index or slice
+    renders just those rows, and iterating renders batches of `BATCH` rows (how
+    `Report.to_dict`, `Report.write_json` and `report.text` read it). It is not
+    a list, so the JSON encoder cannot be handed it by mistake: `json_ready`
+    tells the report writers to encode its rows as they come.
     """
 
     BATCH = 4096
@@ -173,7 +171,6 @@ class ConnectionRows(list[dict[str, Any]]):
     """Every row is already JSON-ready: `Report.to_dict` copies them without walking them."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._parts: list[tuple[CaptureAnalysis, int, str]] = []
         self._len = 0
 
@@ -225,9 +222,9 @@ class ConnectionRows(list[dict[str, Any]]):
         return self._render(i, i + 1)[0]
 
     def __eq__(self, other: object) -> bool:
-        return list(self) == (list(other) if isinstance(other, list) else other)
+        return isinstance(other, Sequence) and list(self) == list(other)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by its rows
 
     def __repr__(self) -> str:
         return f"<ConnectionRows: {self._len} connections>"
