@@ -10,7 +10,7 @@ from mtuscope.passive.compare import CompareResult, compare_captures
 from mtuscope.passive.compare_summary import summarise
 from mtuscope.report.model import Report
 from mtuscope.report.schema import validate_report
-from passive.test_compare_flows import Flow, full, table
+from passive.compare_flows import Flow, full, table
 
 DATA = full(1, [1448] * 4) + full(0, [200])
 

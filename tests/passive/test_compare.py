@@ -28,7 +28,7 @@ from mtuscope.passive.compare_summary import (
     summarise,
     summarise_chunk,
 )
-from passive.test_compare_flows import MS, Flow, full, table
+from passive.compare_flows import MS, Flow, full, table
 
 DATA = full(1, [1448] * 6) + full(0, [300])
 
