@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mtuscope.capture.decode import decode_chunk
-from mtuscope.capture.reader import WalkedChunk, WalkedChunks, iter_chunks
+from mtuscope.capture.reader import CaptureInfo, WalkedChunk, WalkedChunks, iter_chunks
 from mtuscope.capture.table import PacketTable, address_halves
 from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.diagnose.findings import Finding
@@ -230,7 +230,9 @@ class ConnectionRows(Sequence[dict[str, Any]]):
         return f"<ConnectionRows: {self._len} connections>"
 
 
-def _capture_summary(path: str, info: Any, host_filter: HostFilter | None) -> dict[str, Any]:
+def _capture_summary(
+    path: str, info: CaptureInfo, host_filter: HostFilter | None
+) -> dict[str, Any]:
     return {
         "path": path,
         "format": "unknown" if info.file_format is None else info.file_format.name.lower(),
