@@ -18,9 +18,10 @@ ALLOWED: dict[str, set[str]] = {
     "capture": {"capture", "wire"},
     "passive": {"passive", "capture", "wire"},
     "active": {"active", "wire"},
-    "calc": {"calc"},
+    "calc": {"calc", "wire"},
     "diagnose": {"diagnose", "passive", "active", "capture", "wire", "calc"},
-    "report": {"report", "diagnose", "passive", "active", "capture", "wire", "calc"},
+    "jobs": {"jobs", "diagnose", "passive", "active", "capture", "wire", "calc"},
+    "report": {"report", "jobs", "diagnose", "passive", "active", "capture", "wire", "calc"},
     "lab": {"lab"},
 }
 ALWAYS = {"errors", "__init__"}  # the error tree and the version are everyone's

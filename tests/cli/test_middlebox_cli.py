@@ -26,7 +26,8 @@ from mtuscope.active.middlebox import (
 )
 from mtuscope.active.probe import ProbeOutcome
 from mtuscope.cli import middlebox
-from mtuscope.diagnose.middlebox import middlebox_body, middlebox_findings
+from mtuscope.diagnose.middlebox import middlebox_findings
+from mtuscope.report.middlebox_json import middlebox_body
 from mtuscope.report.middlebox_text import change_lines, render_middlebox
 from mtuscope.report.model import Report
 

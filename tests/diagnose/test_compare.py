@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mtuscope.diagnose.compare import compare_body, compare_findings
+from mtuscope.diagnose.compare import compare_findings
 from mtuscope.diagnose.findings import Severity
 from mtuscope.passive.compare import CompareResult, compare_captures
 from mtuscope.passive.compare_summary import summarise
+from mtuscope.report.compare_json import compare_body
 from mtuscope.report.model import Report
 from mtuscope.report.schema import validate_report
 from passive.compare_flows import Flow, full, table

@@ -17,7 +17,8 @@ from mtuscope.active.middlebox import (
 )
 from mtuscope.active.probe import IPAddress, ProbeOutcome
 from mtuscope.diagnose.findings import Severity
-from mtuscope.diagnose.middlebox import middlebox_body, middlebox_findings
+from mtuscope.diagnose.middlebox import middlebox_findings
+from mtuscope.report.middlebox_json import middlebox_body
 from mtuscope.report.model import Report
 from mtuscope.report.schema import validate_report
 

@@ -13,9 +13,10 @@ from mtuscope.active.mss import Direction, MssObservation, TransferObservation
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.path import diagnose_path, path_body
+from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import UsageError
 from mtuscope.report.model import Report
+from mtuscope.report.path_json import path_body
 from mtuscope.report.schema import validate_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -28,8 +28,8 @@ from mtuscope.diagnose.responder import (
     CONNECTION_PROBE,
     diagnose_two_ended,
     translated,
-    two_ended_body,
 )
+from mtuscope.report.middlebox_json import two_ended_body
 from mtuscope.report.model import Report
 from mtuscope.report.schema import validate_report
 from mtuscope.wire.builders import build_tcp

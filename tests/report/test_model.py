@@ -11,7 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mtuscope.diagnose.findings import KINDS, Evidence, Finding, Severity
-from mtuscope.report.model import Report, _jsonable, _plain, _write_rows
+from mtuscope.report.model import Report
+from mtuscope.report.serialize import _write_rows
+from mtuscope.report.serialize import jsonable as _jsonable
+from mtuscope.report.serialize import plain as _plain
 
 _text = st.text(max_size=12)
 _scalar = st.none() | st.integers(-(2**40), 2**40) | _text

@@ -17,6 +17,7 @@ from types import ModuleType
 
 from mtuscope import __version__
 from mtuscope.errors import CaptureError, DecodeError, MtuscopeError, RawSocketDenied, UsageError
+from mtuscope.jobs.result import JobResult
 from mtuscope.report.model import Report
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        run: Callable[[argparse.Namespace], Report | int] = args.run
+        run: Callable[[argparse.Namespace], Report | JobResult | int] = args.run
         report = run(args)
         if isinstance(report, int):  # verbs that print as they go (lab) return their exit code
             return report
@@ -82,7 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "json", False):
         # No indent: only then does json use its C encoder (a report of 40k
         # connections is seconds faster); `jq .` pretty-prints it.
-        report.write_json(sys.stdout)
+        if isinstance(report, Report):
+            report.write_json(sys.stdout)
+        else:
+            from mtuscope.report.serialize import write_json
+
+            write_json(report, sys.stdout)
     else:
         from mtuscope.report.text import render_text
 

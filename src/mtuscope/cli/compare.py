@@ -193,9 +193,10 @@ def run(args: argparse.Namespace) -> Report:
         UsageError: unknown platform, a non-positive window, or both captures the same stdin.
         CaptureError: a capture cannot be read.
     """
-    from mtuscope.diagnose.compare import compare_body, compare_findings
+    from mtuscope.diagnose.compare import compare_findings
     from mtuscope.errors import UsageError
     from mtuscope.passive.compare import compare_captures, pair_captures, segments_needed
+    from mtuscope.report.compare_json import compare_body
 
     if args.platform:
         from mtuscope.calc.snippets import PLATFORMS

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> Report:
     from mtuscope.active.engine import Limits
     from mtuscope.active.middlebox import MiddleboxTrace
     from mtuscope.active.transport import RawTransport, drive
-    from mtuscope.diagnose.middlebox import middlebox_body, middlebox_findings
+    from mtuscope.diagnose.middlebox import middlebox_findings
+    from mtuscope.report.middlebox_json import middlebox_body
 
     if args.platform:
         from mtuscope.calc.snippets import PLATFORMS

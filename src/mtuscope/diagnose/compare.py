@@ -17,8 +17,6 @@ lost-between-points, offload-artifact, icmp-too-big.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import asdict
 from typing import Any
 
 from mtuscope.calc.advice import advise
@@ -27,7 +25,6 @@ from mtuscope.passive.compare import (
     Change,
     CompareResult,
     ConnectionComparison,
-    Handshake,
     IcmpSeen,
 )
 from mtuscope.passive.ttl import sender_hint
@@ -278,70 +275,3 @@ def compare_findings(r: CompareResult, *, platform: str | None = None) -> tuple[
     )
     found = _change_findings(r, platform) + _icmp_findings(r, platform)
     return tuple(sorted(found, key=lambda f: (order.index(f.kind), f.connection or 0)))
-
-
-def _flow(h: Handshake) -> dict[str, Any]:
-    return {
-        "id": h.id,
-        "family": h.family,
-        "client": {"address": h.client, "port": h.client_port},
-        "server": {"address": h.server, "port": h.server_port},
-        "first_frame": h.first_frame,
-    }
-
-
-def _handshake(h: Handshake) -> dict[str, Any]:
-    d = asdict(h)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
-def _match(m: ConnectionComparison) -> dict[str, Any]:
-    # The handshake detail is kept for connections with changes only: with a
-    # hundred thousand quiet connections it would be most of the document.
-    return {
-        "a": m.a.id,
-        "b": m.b.id,
-        "score": m.score,
-        "client_side": m.client_side,
-        "nat": list(m.nat),
-        "handshake": ({"a": _handshake(m.a), "b": _handshake(m.b)} if m.changes or m.nat else None),
-        "lost": {"client->server": m.lost[0], "server->client": m.lost[1]},
-        "offloaded": {"client->server": m.offloaded[0], "server->client": m.offloaded[1]},
-        "changes": [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}
-            for c in m.changes
-        ],
-    }
-
-
-def compare_body(r: CompareResult, findings: Iterable[Finding] = ()) -> dict[str, Any]:
-    """The JSON-ready body of a `compare` report (DESIGN.md "Contracts").
-
-    Args:
-        r: the comparison.
-        findings: its findings; their advice is repeated once per kind under
-            `advice` so the story for people can end with what to do.
-
-    Returns:
-        `matches[]` ({a, b, changes, ...}), `clock_offset_s`, `transit_s`,
-        `only_a[]`, `only_b[]`, `icmp_too_big[]`, `captures`, `advice`.
-    """
-    advice: dict[str, str] = {}
-    for f in findings:
-        advice.setdefault(f.kind, f.advice)
-    o = r.offset
-    return {
-        "captures": {
-            "a": {"path": r.capture_a, "connections": r.connections[0]},
-            "b": {"path": r.capture_b, "connections": r.connections[1]},
-        },
-        "clock_offset_s": o.offset_ns / 1e9,
-        "transit_s": None if o.transit_ns is None else o.transit_ns / 1e9,
-        "clock_offset_method": o.method,
-        "clock_offset_pairs": o.pairs,
-        "matches": [_match(m) for m in r.matches],
-        "only_a": [_flow(h) for h in r.only_a],
-        "only_b": [_flow(h) for h in r.only_b],
-        "icmp_too_big": [asdict(i) for i in r.icmp],
-        "advice": advice,
-    }

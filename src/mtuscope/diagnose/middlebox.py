@@ -16,7 +16,6 @@ they are listed in the body's `changes` and shown by report/.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from mtuscope.active.middlebox import (
     MSS_FIELD,
@@ -180,78 +179,3 @@ def _findings(result: MiddleboxResult, platform: str | None) -> Iterator[Finding
 
 def _int(value: int | str) -> int | None:
     return value if isinstance(value, int) else None
-
-
-def _addr(address: IPAddress | None) -> str | None:
-    return None if address is None else str(address)
-
-
-def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
-    """The `middlebox` body of the JSON report (DESIGN.md "Contracts").
-
-    Args:
-        result: the engine's result.
-
-    Returns:
-        `target`, `family`, `hops[]: {ttl, address, quote_bytes, changed: {field:
-        [sent, seen]}, too_short, outcome, probe}`, `changes[]`, `destination`,
-        `tcp_terminated_at`, `relay_checked`, `probes: {sent, answered, seconds}`,
-        `stop_reason`.
-    """
-    hops = [
-        {
-            "ttl": hop.ttl,
-            "address": _addr(hop.address),
-            "quote_bytes": hop.quote_bytes,
-            "changed": {c.field: [c.sent, c.seen] for c in hop.changed},
-            "too_short": hop.too_short,
-            "compared": list(hop.compared),
-            "outcome": hop.outcome.value,
-            "probe": hop.probe_id,
-        }
-        for hop in result.hops
-    ]
-    changes = [
-        {
-            "field": c.field,
-            "before": c.before,
-            "after": c.after,
-            "from_hop": c.from_ttl,
-            "from_address": _addr(c.from_address),
-            "to_hop": c.to_ttl,
-            "to_address": _addr(c.to_address),
-            "probe": c.probe_id,
-        }
-        for c in result.changes
-    ]
-    response = result.response
-    destination: dict[str, Any] = {"reached": response is not None}
-    if response is not None:
-        destination.update(
-            ttl=response.ttl,
-            address=_addr(response.address),
-            syn_ack=response.syn_ack,
-            reply_ttl=response.reply_ttl,
-            mss=response.mss,
-            options=dict(response.fields),
-            probe=response.probe_id,
-        )
-    term = result.terminated
-    answered = sum(1 for r in result.probes if r.reply is not None)
-    return {
-        "target": {"address": str(result.dst), "port": result.dport},
-        "family": result.family,
-        "hops": hops,
-        "changes": changes,
-        "destination": destination,
-        "tcp_terminated_at": None
-        if term is None
-        else {"ttl": term.ttl, "address": _addr(term.address), "probe": term.probe_id},
-        "relay_checked": result.relay_checked,
-        "probes": {
-            "sent": len(result.probes),
-            "answered": answered,
-            "seconds": result.seconds,
-        },
-        "stop_reason": result.stop_reason.value,
-    }

@@ -22,7 +22,7 @@ from mtuscope.active.mss import MssObservation
 from mtuscope.active.responder_protocol import Endpoint, SynView, TwoEndedObservation
 from mtuscope.calc.advice import advise
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
-from mtuscope.diagnose.path import diagnose_path, path_body
+from mtuscope.diagnose.path import diagnose_path
 from mtuscope.wire.enums import TcpOptionKind
 
 CONNECTION_PROBE = 0
@@ -248,24 +248,7 @@ def translated(obs: TwoEndedObservation) -> dict[str, list[str]]:
     return out
 
 
-def _syn(view: SynView | None) -> dict[str, Any] | None:
-    if view is None:
-        return None
-    return {
-        "src": {"address": str(view.src.address), "port": view.src.port},
-        "dst": {"address": str(view.dst.address), "port": view.dst.port},
-        "seq": view.seq,
-        "ttl": view.ttl,
-        "window": view.window,
-        "mss": view.mss,
-        "wscale": view.wscale,
-        "sack_permitted": view.sack_permitted,
-        "timestamps": view.timestamps,
-        "options": [str(TcpOptionKind(k)) for k in view.option_kinds],
-    }
-
-
-def _changed(obs: TwoEndedObservation) -> dict[str, list[Any]]:
+def changed(obs: TwoEndedObservation) -> dict[str, list[Any]]:
     sent, seen = obs.sent, obs.seen
     out: dict[str, list[Any]] = {}
     sent_mss = sent.mss if sent is not None else obs.announced_mss
@@ -282,61 +265,3 @@ def _changed(obs: TwoEndedObservation) -> dict[str, list[Any]]:
         if sent.option_kinds != seen.option_kinds:
             out["tcp.options"] = [_names(sent.option_kinds), _names(seen.option_kinds)]
     return out
-
-
-def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
-    """The `middlebox` report body of a two-ended check, JSON-ready.
-
-    A two-ended check is a middlebox report: it says what the path changed in
-    the handshake. It has no TTL-limited probes, so `hops` is empty; what the
-    two ends saw is in `two_ended`, and the reverse path MTU (responder toward
-    client), when measured, in `pmtu_reverse` and `reverse_path` (a `path` body).
-
-    Args:
-        obs: the observation.
-
-    Returns:
-        `{hops: [], target, family, two_ended: {...}, pmtu_reverse, reverse_path}`.
-    """
-    rev = obs.reverse
-    ttl_sent = obs.sent.ttl if obs.sent is not None else None
-    return {
-        "hops": [],
-        "target": {"address": str(obs.target.address), "port": obs.target.port},
-        "family": obs.seen.family,
-        "two_ended": {
-            "client": {"address": str(obs.local.address), "port": obs.local.port},
-            "server": {"address": str(obs.target.address), "port": obs.target.port},
-            "server_saw": {
-                "client": {"address": str(obs.server_peer.address), "port": obs.server_peer.port},
-                "server": {
-                    "address": str(obs.server_local.address),
-                    "port": obs.server_local.port,
-                },
-            },
-            "captured": obs.sent is not None,
-            "syn": {
-                "announced_mss": obs.announced_mss,
-                "sent": _syn(obs.sent),
-                "seen": _syn(obs.seen),
-                "hops": None if ttl_sent is None else ttl_sent - obs.seen.ttl,
-            },
-            "syn_ack": {"sent_mss": obs.server_mss, "seen": _syn(obs.synack_seen)},
-            "changed": _changed(obs),
-            "translated": translated(obs),
-            "seconds": round(obs.seconds, 3),
-        },
-        "pmtu_reverse": rev.result.path_mtu if rev is not None and rev.result else None,
-        "reverse": None
-        if rev is None
-        else {
-            "transport": rev.transport,
-            "stop": rev.stop,
-            "sent": rev.sent,
-            "seconds": round(rev.seconds, 3),
-            "error": rev.error,
-        },
-        "reverse_path": None
-        if rev is None or rev.result is None
-        else path_body(rev.result, None, None),
-    }

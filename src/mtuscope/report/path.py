@@ -38,9 +38,10 @@ from mtuscope.active.transport import (
     tcp_mss,
 )
 from mtuscope.diagnose.findings import Finding
-from mtuscope.diagnose.path import diagnose_path, path_body
+from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
 from mtuscope.report.model import Report
+from mtuscope.report.path_json import path_body
 
 IPAddress = IPv4Address | IPv6Address
 

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from mtuscope.active.transport.responder import check_responder
-from mtuscope.diagnose.responder import diagnose_two_ended, two_ended_body
+from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError
+from mtuscope.report.middlebox_json import two_ended_body
 from mtuscope.report.model import Report
 from mtuscope.report.path import resolve
 

@@ -6,9 +6,10 @@ fields. Writes to the stream it is given and nowhere else.
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +18,9 @@ from rich.text import Text
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.report.model import Report
 
+if TYPE_CHECKING:
+    from mtuscope.jobs.result import JobResult
+
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 MAX_ROWS = 40
 """Rows shown per table; the JSON report always has them all."""
@@ -24,9 +28,30 @@ MAX_FINDINGS = 25
 """Findings shown in full; past that, a count per kind first."""
 
 
-def render_text(report: Report, stream: TextIO) -> None:
-    """Write `report` for people to `stream`."""
-    console = Console(file=stream, width=120 if not stream.isatty() else None, highlight=False)
+TEXT: dict[str, str] = {
+    "capture": "mtuscope.report.capture_text",
+    "compare": "mtuscope.report.compare_text",
+    "path": "mtuscope.report.path_text",
+    "middlebox": "mtuscope.report.middlebox_text",
+    "calc": "mtuscope.report.calc_text",
+    "lab": "mtuscope.report.lab_text",
+}
+"""Report kind -> the module whose `render(result, console)` draws that kind's fields."""
+
+
+def make_console(stream: TextIO) -> Console:
+    """The rich console every text renderer draws on, writing to `stream`."""
+    return Console(file=stream, width=120 if not stream.isatty() else None, highlight=False)
+
+
+def render_text(report: Report | JobResult, stream: TextIO) -> None:
+    """Write `report` for people to `stream`: the kind's own view, then the findings."""
+    console = make_console(stream)
+    if not isinstance(report, Report):
+        importlib.import_module(TEXT[report.kind]).render(report, console)
+        if report.kind != "calc" or report.findings:
+            render_findings(report.findings, console)
+        return
     if report.kind == "capture":
         _capture(report.body, console)
     elif report.kind == "compare":
@@ -55,7 +80,7 @@ def render_text(report: Report, stream: TextIO) -> None:
 
         render_calc(report, console)
     if report.kind != "calc" or report.findings:
-        _findings(report.findings, console)
+        render_findings(report.findings, console)
 
 
 def _capture(body: Mapping[str, Any], console: Console) -> None:
@@ -104,7 +129,8 @@ def _capture(body: Mapping[str, Any], console: Console) -> None:
         console.print(t)
 
 
-def _findings(findings: tuple[Finding, ...], console: Console) -> None:
+def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
+    """The findings block every text report ends with (long lists summarised by kind)."""
     if not findings:
         console.print("[green]No MTU or MSS problem found.[/]")
         return

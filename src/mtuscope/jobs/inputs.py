@@ -1,0 +1,127 @@
+"""What users type, checked once for every edge: HOST:PORT, host names, platforms.
+
+Layer: jobs/. `resolve` asks the system resolver (the only DNS look-up in
+mtuscope); the rest is parsing. Every failure is a `UsageError` whose text is
+the one line the CLI prints and the server returns with its 422.
+"""
+
+from __future__ import annotations
+
+import socket
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from mtuscope.errors import UsageError
+
+IPAddress = IPv4Address | IPv6Address
+
+PORT_RANGE = (1, 65535)
+"""Ports a user may name (0 is no port a connection can use)."""
+
+
+def split_host_port(text: str, *, what: str, port_required: bool) -> tuple[str, int | None]:
+    """Split HOST:PORT, [V6]:PORT, a bare IPv6 address or a bare HOST.
+
+    Args:
+        text: what the user typed.
+        what: the flag or field it came from, for the error line ("--filter").
+        port_required: a missing port is an error.
+
+    Returns:
+        The host text (brackets removed) and the port, or None when absent.
+
+    Raises:
+        UsageError: an empty host, a port that is not a number in 1..65535, or a
+            missing port when one is required.
+    """
+    host, port_text = text, None
+    if text.startswith("["):
+        host, close, rest = text[1:].partition("]")
+        if not close or (rest and not rest.startswith(":")):
+            raise UsageError(f"{what} {text!r}: expected [ADDRESS]:PORT")
+        port_text = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    if not host:
+        raise UsageError(f"{what} {text!r}: no host")
+    if port_text is None:
+        if port_required:
+            raise UsageError(f"{what} {text!r}: expected HOST:PORT")
+        return host, None
+    return host, parse_port(port_text, what=f"{what} {text!r}")
+
+
+def parse_port(text: str | int, *, what: str) -> int:
+    """A port number in `PORT_RANGE`.
+
+    Raises:
+        UsageError: not a number, or out of range.
+    """
+    try:
+        port = int(text)
+    except ValueError:
+        raise UsageError(f"{what}: port {text!r} is not a number") from None
+    lo, hi = PORT_RANGE
+    if not lo <= port <= hi:
+        raise UsageError(f"{what}: port {port} is outside {lo}..{hi}")
+    return port
+
+
+def check_family(family: int | None) -> int | None:
+    """4, 6 or None.
+
+    Raises:
+        UsageError: any other value.
+    """
+    if family not in (None, 4, 6):
+        raise UsageError(f"IP family must be 4 or 6, not {family}")
+    return family
+
+
+def resolve(host: str, family: int | None = None) -> IPAddress:
+    """The address to use: `host` itself when numeric, else the resolver's first answer.
+
+    Args:
+        host: a name or a numeric address (brackets allowed around IPv6).
+        family: 4 or 6 to ask for one family only; None for either.
+
+    Returns:
+        The address.
+
+    Raises:
+        UsageError: the name does not resolve (in that family), or a numeric
+            address of the other family was given.
+    """
+    try:
+        address: IPAddress = ip_address(host.strip("[]"))
+    except ValueError:
+        address = _lookup(host, family)
+    if family is not None and address.version != family:
+        raise UsageError(f"{host} is an IPv{address.version} address, not IPv{family}")
+    return address
+
+
+def _lookup(host: str, family: int | None) -> IPAddress:
+    af = {None: socket.AF_UNSPEC, 4: socket.AF_INET, 6: socket.AF_INET6}[family]
+    try:
+        infos = socket.getaddrinfo(host, None, af, socket.SOCK_DGRAM)
+    except (OSError, UnicodeError) as exc:
+        # UnicodeError: the IDNA codec refuses a label (empty, or over 63 characters).
+        raise UsageError(
+            f"cannot resolve {host!r}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+    if not infos:
+        raise UsageError(f"cannot resolve {host!r}")
+    return ip_address(str(infos[0][4][0]).split("%")[0])
+
+
+def check_platform(name: str | None) -> str | None:
+    """The canonical name of a configuration platform (aliases allowed), or None.
+
+    Raises:
+        UsageError: an unknown platform; the line lists the known ones.
+    """
+    if name is None:
+        return None
+    from mtuscope.calc.snippets import platform_name
+
+    return platform_name(name)

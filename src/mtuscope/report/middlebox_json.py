@@ -1,0 +1,168 @@
+"""The `middlebox` report bodies (DESIGN.md "Contracts"), JSON-ready: the hop-by-hop
+SYN probes and the two-ended check.
+
+Layer: report/. A renderer: typed results in, plain dicts out; no I/O.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+from mtuscope.active.middlebox import MiddleboxResult
+from mtuscope.active.responder_protocol import SynView, TwoEndedObservation
+from mtuscope.diagnose.responder import changed, translated
+from mtuscope.report.path_json import path_body
+from mtuscope.wire.enums import TcpOptionKind
+
+IPAddress = IPv4Address | IPv6Address
+
+
+def _addr(address: IPAddress | None) -> str | None:
+    return None if address is None else str(address)
+
+
+def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
+    """The `middlebox` body of the JSON report (DESIGN.md "Contracts").
+
+    Args:
+        result: the engine's result.
+
+    Returns:
+        `target`, `family`, `hops[]: {ttl, address, quote_bytes, changed: {field:
+        [sent, seen]}, too_short, outcome, probe}`, `changes[]`, `destination`,
+        `tcp_terminated_at`, `relay_checked`, `probes: {sent, answered, seconds}`,
+        `stop_reason`.
+    """
+    hops = [
+        {
+            "ttl": hop.ttl,
+            "address": _addr(hop.address),
+            "quote_bytes": hop.quote_bytes,
+            "changed": {c.field: [c.sent, c.seen] for c in hop.changed},
+            "too_short": hop.too_short,
+            "compared": list(hop.compared),
+            "outcome": hop.outcome.value,
+            "probe": hop.probe_id,
+        }
+        for hop in result.hops
+    ]
+    changes = [
+        {
+            "field": c.field,
+            "before": c.before,
+            "after": c.after,
+            "from_hop": c.from_ttl,
+            "from_address": _addr(c.from_address),
+            "to_hop": c.to_ttl,
+            "to_address": _addr(c.to_address),
+            "probe": c.probe_id,
+        }
+        for c in result.changes
+    ]
+    response = result.response
+    destination: dict[str, Any] = {"reached": response is not None}
+    if response is not None:
+        destination.update(
+            ttl=response.ttl,
+            address=_addr(response.address),
+            syn_ack=response.syn_ack,
+            reply_ttl=response.reply_ttl,
+            mss=response.mss,
+            options=dict(response.fields),
+            probe=response.probe_id,
+        )
+    term = result.terminated
+    answered = sum(1 for r in result.probes if r.reply is not None)
+    return {
+        "target": {"address": str(result.dst), "port": result.dport},
+        "family": result.family,
+        "hops": hops,
+        "changes": changes,
+        "destination": destination,
+        "tcp_terminated_at": None
+        if term is None
+        else {"ttl": term.ttl, "address": _addr(term.address), "probe": term.probe_id},
+        "relay_checked": result.relay_checked,
+        "probes": {
+            "sent": len(result.probes),
+            "answered": answered,
+            "seconds": result.seconds,
+        },
+        "stop_reason": result.stop_reason.value,
+    }
+
+
+def _syn(view: SynView | None) -> dict[str, Any] | None:
+    if view is None:
+        return None
+    return {
+        "src": {"address": str(view.src.address), "port": view.src.port},
+        "dst": {"address": str(view.dst.address), "port": view.dst.port},
+        "seq": view.seq,
+        "ttl": view.ttl,
+        "window": view.window,
+        "mss": view.mss,
+        "wscale": view.wscale,
+        "sack_permitted": view.sack_permitted,
+        "timestamps": view.timestamps,
+        "options": [str(TcpOptionKind(k)) for k in view.option_kinds],
+    }
+
+
+def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
+    """The `middlebox` report body of a two-ended check, JSON-ready.
+
+    A two-ended check is a middlebox report: it says what the path changed in
+    the handshake. It has no TTL-limited probes, so `hops` is empty; what the
+    two ends saw is in `two_ended`, and the reverse path MTU (responder toward
+    client), when measured, in `pmtu_reverse` and `reverse_path` (a `path` body).
+
+    Args:
+        obs: the observation.
+
+    Returns:
+        `{hops: [], target, family, two_ended: {...}, pmtu_reverse, reverse_path}`.
+    """
+    rev = obs.reverse
+    ttl_sent = obs.sent.ttl if obs.sent is not None else None
+    return {
+        "hops": [],
+        "target": {"address": str(obs.target.address), "port": obs.target.port},
+        "family": obs.seen.family,
+        "two_ended": {
+            "client": {"address": str(obs.local.address), "port": obs.local.port},
+            "server": {"address": str(obs.target.address), "port": obs.target.port},
+            "server_saw": {
+                "client": {"address": str(obs.server_peer.address), "port": obs.server_peer.port},
+                "server": {
+                    "address": str(obs.server_local.address),
+                    "port": obs.server_local.port,
+                },
+            },
+            "captured": obs.sent is not None,
+            "syn": {
+                "announced_mss": obs.announced_mss,
+                "sent": _syn(obs.sent),
+                "seen": _syn(obs.seen),
+                "hops": None if ttl_sent is None else ttl_sent - obs.seen.ttl,
+            },
+            "syn_ack": {"sent_mss": obs.server_mss, "seen": _syn(obs.synack_seen)},
+            "changed": changed(obs),
+            "translated": translated(obs),
+            "seconds": round(obs.seconds, 3),
+        },
+        "pmtu_reverse": rev.result.path_mtu if rev is not None and rev.result else None,
+        "reverse": None
+        if rev is None
+        else {
+            "transport": rev.transport,
+            "stop": rev.stop,
+            "sent": rev.sent,
+            "seconds": round(rev.seconds, 3),
+            "error": rev.error,
+        },
+        "reverse_path": None
+        if rev is None or rev.result is None
+        else path_body(rev.result, None, None),
+    }
