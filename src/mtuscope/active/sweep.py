@@ -63,6 +63,21 @@ class SweepResult:
         sizes = [r.size for r in self.rows if r.reached]
         return max(sizes) if sizes else None
 
+    @property
+    def exact_path_mtu(self) -> int | None:
+        """The path MTU when the sweep pins it to the byte, else None.
+
+        Exact only when the size one byte above the largest answered size was
+        tried and neither it nor any larger size of the range got through.
+        """
+        best = self.largest_reached
+        if best is None:
+            return None
+        above = [r for r in self.rows if r.size > best]
+        if not above or above[0].size != best + 1 or any(r.reached for r in above):
+            return None
+        return best
+
 
 class DfSweep(ProbeEngine):
     """A DF sweep over `start..stop` in steps of `step` (a sans-IO engine).

@@ -463,11 +463,8 @@ def sweep_path(
         run.close()
     if result is None:
         raise ProbeError(f"the sweep toward {run.dst} did not finish within --max-seconds")
-    best = result.largest_reached
-    above = [r for r in result.rows if best is not None and r.size > best]
-    # Exact only when the very next byte was tried and nothing larger got through.
-    exact = best is not None and bool(above) and above[0].size == best + 1
-    exact = exact and not any(r.reached for r in above)
+    best = result.exact_path_mtu
+    exact = best is not None
     pmtu = _as_search(
         dst=run.dst,
         kind=run.kind,
