@@ -26,7 +26,7 @@ from mtuscope.active.middlebox import (
 )
 from mtuscope.active.probe import ProbeOutcome
 from mtuscope.cli import middlebox
-from mtuscope.diagnose.middlebox import middlebox_findings
+from mtuscope.diagnose.middlebox import diagnose_middlebox
 from mtuscope.report.middlebox_json import middlebox_body
 from mtuscope.report.middlebox_text import change_lines, render_middlebox
 from mtuscope.report.model import Report
@@ -108,7 +108,7 @@ def _report() -> Report:
     return Report(
         kind="middlebox",
         inputs=("203.0.113.2 port 8443",),
-        findings=middlebox_findings(result),
+        findings=diagnose_middlebox(result),
         body=middlebox_body(result),
     )
 

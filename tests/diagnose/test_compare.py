@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mtuscope.diagnose.compare import compare_findings
+from mtuscope.diagnose.compare import diagnose_compare
 from mtuscope.diagnose.findings import Severity
 from mtuscope.passive.compare import CompareResult, compare_captures
 from mtuscope.passive.compare_summary import summarise
@@ -23,7 +23,7 @@ def run(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> CompareResult:
 
 
 def report(r: CompareResult, platform: str | None = None) -> Report:
-    findings = compare_findings(r, platform=platform)
+    findings = diagnose_compare(r, platform=platform)
     rep = Report(kind="compare", inputs=("client.pcap", "server.pcap"), findings=findings,
                  body=compare_body(r, findings))  # fmt: skip
     validate_report(rep.to_dict())

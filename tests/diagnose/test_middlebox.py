@@ -17,7 +17,7 @@ from mtuscope.active.middlebox import (
 )
 from mtuscope.active.probe import IPAddress, ProbeOutcome
 from mtuscope.diagnose.findings import Severity
-from mtuscope.diagnose.middlebox import middlebox_findings
+from mtuscope.diagnose.middlebox import diagnose_middlebox
 from mtuscope.report.middlebox_json import middlebox_body
 from mtuscope.report.model import Report
 from mtuscope.report.schema import validate_report
@@ -69,7 +69,7 @@ def result(
 
 
 def check_schema(res: MiddleboxResult) -> dict[str, object]:
-    findings = middlebox_findings(res)
+    findings = diagnose_middlebox(res)
     doc = Report(
         kind="middlebox", inputs=("x",), findings=findings, body=middlebox_body(res)
     ).to_dict()
@@ -82,14 +82,14 @@ MSS = FieldChange(field=MSS_FIELD, sent=1460, seen=1300)
 
 def test_clean_path_is_silent() -> None:
     res = result((hop(1), hop(2), hop(3)))
-    assert middlebox_findings(res) == ()
+    assert diagnose_middlebox(res) == ()
     doc = check_schema(res)
     assert doc["changes"] == [] and doc["destination"]["mss"] == 1300  # type: ignore[index]
 
 
 def test_mss_rewrite_names_both_hops_with_evidence() -> None:
     res = result((hop(1), hop(2), hop(3, MSS)))
-    (finding,) = middlebox_findings(res)
+    (finding,) = diagnose_middlebox(res)
     assert finding.kind == "mss-rewritten" and finding.severity is Severity.INFO
     assert "1460 -> 1300" in finding.summary
     assert "hop 2 (198.51.100.2)" in finding.summary and "hop 3 (198.51.100.130)" in finding.summary
@@ -103,7 +103,7 @@ def test_mss_rewrite_names_both_hops_with_evidence() -> None:
 
 def test_change_at_the_first_hop_is_placed_after_this_host() -> None:
     res = result((hop(1, MSS), hop(2, MSS)))
-    (finding,) = middlebox_findings(res)
+    (finding,) = diagnose_middlebox(res)
     assert "between this host and hop 1" in finding.summary
     assert len(finding.evidence) == 1
 
@@ -111,7 +111,7 @@ def test_change_at_the_first_hop_is_placed_after_this_host() -> None:
 def test_sequence_rewrite_is_isn_rewritten_with_the_offset() -> None:
     seq = FieldChange(field=SEQ_FIELD, sent=100, seen=1100)
     res = result((hop(1), hop(2, seq), hop(3, seq)))
-    (finding,) = middlebox_findings(res)
+    (finding,) = diagnose_middlebox(res)
     assert finding.kind == "isn-rewritten" and finding.facts["offset"] == 1000
     check_schema(res)
 
@@ -120,7 +120,7 @@ def test_option_changes_at_one_place_make_one_finding() -> None:
     sack = FieldChange(field="tcp.options.sack_perm", sent=1, seen=0)
     kinds = FieldChange(field="tcp.options", sent="mss,sack_permitted", seen="mss,nop,nop")
     res = result((hop(1), hop(2, kinds, sack)))
-    (finding,) = middlebox_findings(res)
+    (finding,) = diagnose_middlebox(res)
     assert finding.kind == "tcp-option-changed" and finding.severity is Severity.WARNING
     assert {e.field for e in finding.evidence} == {"tcp.options", "tcp.options.sack_perm"}
     check_schema(res)
@@ -129,7 +129,7 @@ def test_option_changes_at_one_place_make_one_finding() -> None:
 def test_ip_field_changes_are_body_facts_not_findings() -> None:
     ipid = FieldChange(field="ip.id", sent=5, seen=77)
     res = result((hop(1), hop(2, ipid)))
-    assert middlebox_findings(res) == ()
+    assert diagnose_middlebox(res) == ()
     doc = check_schema(res)
     assert doc["changes"][0]["field"] == "ip.id"  # type: ignore[index]
     assert doc["changes"][0]["from_hop"] == 1 and doc["changes"][0]["to_hop"] == 2  # type: ignore[index]
@@ -138,7 +138,7 @@ def test_ip_field_changes_are_body_facts_not_findings() -> None:
 def test_tcp_proxy_is_reported_with_both_probes() -> None:
     term = Terminated(ttl=2, address=A[1], probe_id=10, syn_ack_probe=2)
     res = result((hop(1),), terminated=term)
-    (finding,) = middlebox_findings(res)
+    (finding,) = diagnose_middlebox(res)
     assert finding.kind == "isn-rewritten" and finding.severity is Severity.WARNING
     assert "proxy at hop 2 (198.51.100.2)" in finding.summary
     assert {e.probe for e in finding.evidence} == {2, 10}
@@ -150,7 +150,7 @@ def test_ipv6_and_lost_hop_in_the_body() -> None:
     lost = HopQuote(ttl=1, address=None, probe_id=4, outcome=ProbeOutcome.LOST, quote_bytes=0)
     six = IPv6Address("2001:db8:0:3::2")
     res = result((lost, hop(2, MSS, address=IPv6Address("2001:db8:0:2::2"))), dst=six)
-    (finding,) = middlebox_findings(res)
+    (finding,) = diagnose_middlebox(res)
     assert "between this host and hop 2" in finding.summary
     doc = check_schema(res)
     assert doc["family"] == 6 and doc["hops"][0]["address"] is None  # type: ignore[index]

@@ -13,6 +13,7 @@ from mtuscope.active.mss import Direction, MssObservation, TransferObservation
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind
 from mtuscope.diagnose.findings import Finding, Severity
+from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import UsageError
 from mtuscope.report.model import Report
@@ -33,6 +34,14 @@ def measure(path: FakePath, **kw: object) -> tuple[PathMtuResult, HopTraceResult
     return pmtu, trace.result()
 
 
+def diagnose(
+    pmtu: PathMtuResult, trace: HopTraceResult | None, mss: MssObservation | None
+) -> tuple[Finding, ...]:
+    """What `probe` asks of diagnose/: a search, maybe a trace and MSS measurements."""
+    obs = PathObservations(dst=pmtu.dst, search=pmtu, trace=trace, mss=mss)
+    return diagnose_path(obs)
+
+
 def kinds(findings: tuple[Finding, ...]) -> list[str]:
     return [f.kind for f in findings]
 
@@ -50,12 +59,12 @@ def assert_evidence_is_real(findings: tuple[Finding, ...], ids: set[int]) -> Non
 
 def test_clean_path_has_no_findings() -> None:
     pmtu, trace = measure(FakePath(hop_mtus=[1500, 1500, 1500]))
-    assert diagnose_path(pmtu, trace, None) == ()
+    assert diagnose(pmtu, trace, None) == ()
 
 
 def test_black_hole_names_the_link_and_the_byte() -> None:
     pmtu, trace = measure(FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"))
-    found = diagnose_path(pmtu, trace, None)
+    found = diagnose(pmtu, trace, None)
     assert kinds(found) == ["mtu-drop", "pmtud-blackhole"]
     drop, hole = found
     assert drop.severity is Severity.WARNING
@@ -76,7 +85,7 @@ def test_black_hole_names_the_link_and_the_byte() -> None:
 
 def test_drop_with_icmp_is_info_with_its_likely_encapsulation() -> None:
     pmtu, trace = measure(FakePath(hop_mtus=[1500, 1450, 1500]))
-    found = diagnose_path(pmtu, trace, None)
+    found = diagnose(pmtu, trace, None)
     assert kinds(found) == ["mtu-drop"]
     assert found[0].severity is Severity.INFO
     assert "VXLAN" in found[0].summary
@@ -87,7 +96,7 @@ def test_drop_with_icmp_is_info_with_its_likely_encapsulation() -> None:
 
 def test_bogus_too_big_is_a_pmtud_failure() -> None:
     pmtu, trace = measure(FakePath(hop_mtus=[1500, 1400, 1500], icmp="bogus-mtu"))
-    found = diagnose_path(pmtu, trace, None)
+    found = diagnose(pmtu, trace, None)
     assert "pmtud-failure" in kinds(found)
     failure = next(f for f in found if f.kind == "pmtud-failure")
     assert failure.severity is Severity.WARNING
@@ -99,7 +108,7 @@ def test_bogus_too_big_is_a_pmtud_failure() -> None:
 
 def test_first_link_mismatch() -> None:
     pmtu, trace = measure(FakePath(hop_mtus=[1400, 1500, 1500], local_mtu=1500))
-    found = diagnose_path(pmtu, trace, None)
+    found = diagnose(pmtu, trace, None)
     assert kinds(found) == ["mtu-drop", "pmtud-failure", "pmtud-blackhole"]
     assert "between this host and hop 1 198.51.100.1" in found[0].summary
     assert "interface MTU 1500" in found[1].summary and found[1].severity is Severity.ERROR
@@ -108,26 +117,26 @@ def test_first_link_mismatch() -> None:
 
 def test_undersized_pmtu() -> None:
     pmtu, trace = measure(FakePath(hop_mtus=[1500, 552, 1500]))
-    found = diagnose_path(pmtu, trace, None)
+    found = diagnose(pmtu, trace, None)
     assert "undersized-pmtu" in kinds(found)
     small = next(f for f in found if f.kind == "undersized-pmtu")
     assert small.facts["path_mtu"] == 552
     big, _ = measure(FakePath(hop_mtus=[1500, 600, 1500]))
-    assert "undersized-pmtu" not in kinds(diagnose_path(big, None, None))
+    assert "undersized-pmtu" not in kinds(diagnose(big, None, None))
 
 
 def test_mss_findings() -> None:
     pmtu, _ = measure(FakePath(hop_mtus=[1500, 1400, 1500]))
     over = MssObservation(family=4, server_announced=1460, effective=1460, probe_id=900)
-    found = diagnose_path(pmtu, None, over)
+    found = diagnose(pmtu, None, over)
     assert kinds(found) == ["oversized-mss"]
     assert found[0].severity is Severity.ERROR
     assert found[0].evidence[0].probe == 900 and found[0].evidence[1].expected == 1500
     fits = MssObservation(family=4, server_announced=1460, effective=1360, probe_id=900)
-    found = diagnose_path(pmtu, None, fits)
+    found = diagnose(pmtu, None, fits)
     assert kinds(found) == ["undersized-mss"] and found[0].severity is Severity.INFO
     good = MssObservation(family=4, server_announced=1460, effective=1360)
-    assert diagnose_path(pmtu, None, good) == ()  # no probe to cite: no undersized finding
+    assert diagnose(pmtu, None, good) == ()  # no probe to cite: no undersized finding
 
 
 def test_stalled_download_is_a_black_hole_on_the_reverse_path() -> None:
@@ -140,7 +149,7 @@ def test_stalled_download_is_a_black_hole_on_the_reverse_path() -> None:
         stalled=True,
     )
     mss = MssObservation(family=4, server_announced=1460, probe_id=77, transfer=stalled)
-    found = diagnose_path(pmtu, None, mss)
+    found = diagnose(pmtu, None, mss)
     assert kinds(found) == ["pmtud-blackhole"]
     assert "reverse path" in found[0].summary and found[0].evidence[0].probe == 77
 
@@ -149,9 +158,9 @@ def test_mismatched_inputs_are_refused() -> None:
     pmtu, _ = measure(FakePath(hop_mtus=[1500]))
     other, trace6 = measure(FakePath(hop_mtus=[1500], family=6))
     with pytest.raises(UsageError):
-        diagnose_path(pmtu, trace6, None)
+        diagnose(pmtu, trace6, None)
     with pytest.raises(UsageError):
-        diagnose_path(pmtu, None, MssObservation(family=6))
+        diagnose(pmtu, None, MssObservation(family=6))
     assert other.family == 6
 
 
@@ -170,7 +179,7 @@ def test_path_body_follows_the_contract(path: FakePath) -> None:
     doc = Report(
         kind="path",
         inputs=(str(path.dst),),
-        findings=diagnose_path(pmtu, trace, mss),
+        findings=diagnose(pmtu, trace, mss),
         body=body,
     ).to_dict()
     validate_report(doc)

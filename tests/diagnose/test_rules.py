@@ -8,7 +8,7 @@ import pytest
 
 from mtuscope.diagnose.findings import KINDS, Finding, Severity
 from mtuscope.diagnose.rules import (
-    CAPTURE_RULES,
+    CAPTURE_CHECKS,
     icmp_too_big,
     ip_fragmentation,
     mss_floor_ignored,
@@ -87,7 +87,7 @@ def test_rule_fires_and_stays_silent(
     severity: Severity,
     silent: Callable[[], sc.Packets],
 ) -> None:
-    check = rule.check  # type: ignore[attr-defined]
+    check = rule.check_capture  # type: ignore[attr-defined]
     got = findings(check, fires())
     assert got, f"{rule.KIND} did not fire"  # type: ignore[attr-defined]
     assert {f.kind for f in got} == {rule.KIND}  # type: ignore[attr-defined]
@@ -96,13 +96,13 @@ def test_rule_fires_and_stays_silent(
 
 
 def test_registry_covers_each_capture_kind_once() -> None:
-    kinds = [k for k, _ in CAPTURE_RULES]
+    kinds = [k for k, _ in CAPTURE_CHECKS]
     assert len(kinds) == len(set(kinds)) == 9
     assert set(kinds) <= set(KINDS)
 
 
 def test_blackhole_finding_names_the_mtu_bounds_and_frames() -> None:
-    (f,) = findings(pmtud_blackhole.check, sc.blackhole())
+    (f,) = findings(pmtud_blackhole.check_capture, sc.blackhole())
     assert f.facts["mtu_low"] == 1440 and f.facts["mtu_high"] == 1499
     assert f.connection == 1
     frames = [e.frame for e in f.evidence]
@@ -111,7 +111,7 @@ def test_blackhole_finding_names_the_mtu_bounds_and_frames() -> None:
 
 
 def test_receiver_side_black_hole_cites_the_jump_and_the_stuck_ack() -> None:
-    (f,) = findings(pmtud_blackhole.check, sc.receiver_blackhole())
+    (f,) = findings(pmtud_blackhole.check_capture, sc.receiver_blackhole())
     assert f.severity is Severity.WARNING and f.connection == 1
     assert "likely black hole" in f.summary and f"{11 * 1448} bytes" in f.summary
     assert f.facts["seen_from"] == "receiver" and f.facts["side"] == "server"
@@ -127,20 +127,20 @@ def test_receiver_side_black_hole_cites_the_jump_and_the_stuck_ack() -> None:
 def test_blackhole_is_not_claimed_when_too_big_was_seen() -> None:
     pk = sc.blackhole()
     pk.append(too_big(sc.R4, sc.S4, mtu=1400, quoted=(sc.S4, sc.SPORT, sc.C4, sc.CPORT)))
-    assert findings(pmtud_blackhole.check, pk) == []
+    assert findings(pmtud_blackhole.check_capture, pk) == []
 
 
 def test_icmp_finding_groups_messages_and_reports_the_ttl_guess() -> None:
-    (f,) = findings(icmp_too_big.check, sc.icmp_ignored())
+    (f,) = findings(icmp_too_big.check_capture, sc.icmp_ignored())
     assert f.facts["messages"] == 2 and f.facts["initial_ttl"] == 255
     assert f.evidence[0].field == "icmp.mtu" and f.evidence[0].observed == 1400
     assert f.evidence[-1].field == "ip.ttl" and f.evidence[-1].observed == 253
-    (v6,) = findings(icmp_too_big.check, sc.icmp_honoured())
+    (v6,) = findings(icmp_too_big.check_capture, sc.icmp_honoured())
     assert v6.evidence[0].field == "icmpv6.mtu" and v6.evidence[-1].field == "ipv6.hlim"
 
 
 def test_oversized_mss_cites_the_mss_option_and_the_icmp() -> None:
-    (f,) = findings(oversized_mss.check, sc.icmp_ignored())
+    (f,) = findings(oversized_mss.check_capture, sc.icmp_ignored())
     fields = [(e.field, e.frame, e.observed) for e in f.evidence]
     assert ("tcp.options.mss_val", 1, 1460) in fields
     assert ("icmp.mtu", 5, 1400) in fields
@@ -149,7 +149,7 @@ def test_oversized_mss_cites_the_mss_option_and_the_icmp() -> None:
 
 def test_offload_findings_group_by_sending_host() -> None:
     pk = sc.tso_on_sender()
-    (f,) = findings(offload_artifact.check, pk)
+    (f,) = findings(offload_artifact.check_capture, pk)
     assert f.facts["mechanism"] == "TSO/GSO" and f.facts["segment"] == 14480
     assert any(e.field == "ip.ttl" and e.observed == 64 for e in f.evidence)
 

@@ -1,10 +1,10 @@
-"""calc/: encapsulation overheads, MTU/MSS arithmetic, the reverse question, advice.
+"""calc/: encapsulation overheads, MTU/MSS arithmetic, the reverse question, config lines.
 
 Layer: calc/. Pure functions over constant tables; no I/O, no clock, and no
 imports from diagnose/ or any edge (diagnose/ depends on calc/, not back).
 """
 
-from mtuscope.calc.advice import ADVICE_KINDS, advise
+from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss, config_snippet, usable_mtu
 from mtuscope.calc.explain import Explanation, explain_mtu
 from mtuscope.calc.layer_specs import known_layers, parse_layer
 from mtuscope.calc.layer_types import LAYER_TYPES
@@ -13,18 +13,20 @@ from mtuscope.calc.snippets import PLATFORMS, render
 from mtuscope.calc.stack import LayerResult, StackResult, compute, parse_layers
 
 __all__ = [
-    "ADVICE_KINDS",
     "Explanation",
     "LAYER_TYPES",
     "Layer",
     "LayerResult",
     "PLATFORMS",
     "StackResult",
-    "advise",
+    "TCP_IP_HEADERS",
+    "clamp_mss",
     "compute",
+    "config_snippet",
     "explain_mtu",
     "known_layers",
     "parse_layer",
     "parse_layers",
     "render",
+    "usable_mtu",
 ]

@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> Report:
         UsageError: unknown platform, a non-positive window, or both captures the same stdin.
         CaptureError: a capture cannot be read.
     """
-    from mtuscope.diagnose.compare import compare_findings
+    from mtuscope.diagnose.compare import diagnose_compare
     from mtuscope.errors import UsageError
     from mtuscope.passive.compare import compare_captures, pair_captures, segments_needed
     from mtuscope.report.compare_json import compare_body
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> Report:
         if need_b:
             sb = segments_of_file(path_b, cb, keep=need_b)
     result = compare_captures(sa, sb, window_ns=window_ns, pairing=pairing)
-    findings = compare_findings(result, platform=args.platform)
+    findings = diagnose_compare(result, platform=args.platform)
     return Report(
         kind="compare",
         inputs=(args.a, args.b),

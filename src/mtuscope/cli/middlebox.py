@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> Report:
     from mtuscope.active.engine import Limits
     from mtuscope.active.middlebox import MiddleboxTrace
     from mtuscope.active.transport import RawTransport, drive
-    from mtuscope.diagnose.middlebox import middlebox_findings
+    from mtuscope.diagnose.middlebox import diagnose_middlebox
     from mtuscope.report.middlebox_json import middlebox_body
 
     if args.platform:
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> Report:
     if run_.result is None:
         raise ProbeError(f"the walk to {dst} port {args.port} stopped early: {run_.stop.value}")
     result = run_.result
-    findings = middlebox_findings(result, platform=args.platform)
+    findings = diagnose_middlebox(result, platform=args.platform)
     return Report(
         kind="middlebox",
         inputs=(f"{args.host} port {args.port}",),

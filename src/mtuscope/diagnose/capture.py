@@ -1,13 +1,13 @@
 """Diagnose a finished capture analysis: run every capture rule, collect the findings.
 
 Layer: diagnose/. Pure; no I/O. The rules are listed in
-`mtuscope.diagnose.rules.CAPTURE_RULES`.
+`mtuscope.diagnose.rules.CAPTURE_CHECKS`.
 """
 
 from __future__ import annotations
 
 from mtuscope.diagnose.findings import Finding
-from mtuscope.diagnose.rules import CAPTURE_RULES
+from mtuscope.diagnose.rules import CAPTURE_CHECKS
 from mtuscope.passive.results import CaptureAnalysis
 
 
@@ -21,9 +21,9 @@ def diagnose_capture(
         platform: configuration platform for advice snippets (see calc/snippets), or None.
 
     Returns:
-        The findings, in the order of `CAPTURE_RULES` and, within a rule, of the capture.
+        The findings, in the order of `CAPTURE_CHECKS` and, within a rule, of the capture.
 
     Raises:
         UsageError: `platform` is not one calc/ knows.
     """
-    return tuple(f for _, check in CAPTURE_RULES for f in check(analysis, platform=platform))
+    return tuple(f for _, check in CAPTURE_CHECKS for f in check(analysis, platform=platform))

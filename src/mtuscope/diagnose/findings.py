@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mtuscope.errors import UsageError
+
 
 class Severity(StrEnum):
     INFO = "info"
@@ -32,8 +34,13 @@ KINDS: tuple[str, ...] = (
     "tcp-option-changed",
     "lost-between-points",
     "ip-fragmentation",
+    "address-translated",
+    "ip-header-changed",
+    "tcp-proxy",
+    "syn-options-changed-on-retransmission",
 )
-"""The stable finding identifiers of DESIGN.md (JSON `findings[].kind`)."""
+"""The stable finding identifiers of DESIGN.md (JSON `findings[].kind`). Which rule makes
+each, and which have no rule yet, is the registry of `mtuscope.diagnose.rules`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +49,9 @@ class Evidence:
 
     Captures name `capture` and `frame` (1-based, as Wireshark numbers it);
     probes name `hop` and/or `probe`.
+
+    Raises:
+        UsageError: a frame below 1, or no source named.
     """
 
     field: str
@@ -59,13 +69,19 @@ class Evidence:
 
     def __post_init__(self) -> None:
         if self.frame is not None and self.frame < 1:
-            raise ValueError(f"frame numbers are 1-based, got {self.frame}")
+            raise UsageError(f"frame numbers are 1-based, got {self.frame}")
         if self.capture is None and self.hop is None and self.probe is None:
-            raise ValueError("evidence must name its source: capture+frame or hop/probe")
+            raise UsageError("evidence must name its source: capture+frame or hop/probe")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
+    """One conclusion, with the evidence behind it and what to do about it.
+
+    Raises:
+        UsageError: an unknown kind, a summary of more than one line, or no evidence.
+    """
+
     kind: str
     """Stable id from `KINDS`."""
     severity: Severity
@@ -83,8 +99,8 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown finding kind {self.kind!r}")
+            raise UsageError(f"unknown finding kind {self.kind!r}")
         if "\n" in self.summary:
-            raise ValueError("a finding summary is one line")
+            raise UsageError("a finding summary is one line")
         if not self.evidence:
-            raise ValueError(f"finding {self.kind!r} has no evidence")
+            raise UsageError(f"finding {self.kind!r} has no evidence")

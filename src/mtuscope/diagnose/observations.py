@@ -3,6 +3,11 @@
 Layer: diagnose/. Pure data. A `probe` fills `search` (and usually `trace` and
 `mss`); a `trace` fills only `trace`; a `sweep` fills only `sweep`. Rules read
 what is there and never need a result that was not measured.
+
+The properties below read the path MTU the same way whichever verb measured it:
+the search's; else the sweep's when it is exact to the byte (a sweep that is not
+exact gives no path MTU and no findings); else the MTU toward the destination hop
+when the trace reached it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from ipaddress import IPv4Address, IPv6Address
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
+from mtuscope.active.probe import ProbeOutcome, ProbeRecord, SearchStop
 from mtuscope.active.sweep import SweepResult
 from mtuscope.errors import UsageError
 
@@ -49,3 +55,60 @@ class PathObservations:
     def family(self) -> int:
         """4 or 6."""
         return self.dst.version
+
+    @property
+    def diagnosable(self) -> bool:
+        """False when nothing was measured that a rule could read: no search, no trace,
+        or a sweep that does not pin the path MTU to the byte."""
+        if self.search is not None:
+            return True
+        if self.sweep is not None:
+            return self.sweep.exact_path_mtu is not None
+        return self.trace is not None
+
+    @property
+    def path_mtu(self) -> int | None:
+        """The path MTU toward `dst`, bytes, or None when it is not known."""
+        if self.search is not None:
+            return self.search.path_mtu
+        if self.sweep is not None:
+            return self.sweep.exact_path_mtu
+        if self.trace is not None and self.trace.reached and self.trace.hops:
+            return self.trace.hops[-1].mtu
+        return None
+
+    @property
+    def stop_reason(self) -> SearchStop | None:
+        """Why the measurement of the path MTU stopped (a trace that reached the
+        destination counts as CONVERGED)."""
+        if self.search is not None:
+            return self.search.stop_reason
+        if self.sweep is not None:
+            return self.sweep.stop_reason
+        if self.trace is not None:
+            return SearchStop.CONVERGED if self.trace.reached else self.trace.stop_reason
+        return None
+
+    @property
+    def mtu_probes(self) -> tuple[ProbeRecord, ...]:
+        """The probes behind the path MTU: the search's, or an exact sweep's (a trace's
+        are in `trace.probes`)."""
+        if self.search is not None:
+            return self.search.probes
+        if self.sweep is not None and self.sweep.exact_path_mtu is not None:
+            return self.sweep.probes
+        return ()
+
+    @property
+    def records(self) -> tuple[ProbeRecord, ...]:
+        """Every probe of the run: `mtu_probes`, then the trace's."""
+        return (*self.mtu_probes, *(self.trace.probes if self.trace is not None else ()))
+
+    @property
+    def exact(self) -> ProbeRecord | None:
+        """The largest probe that got through, when the path MTU is an exact answer
+        (the measurement CONVERGED or found a BLACKHOLE), else None."""
+        if self.stop_reason not in (SearchStop.CONVERGED, SearchStop.BLACKHOLE):
+            return None
+        reached = [r for r in self.mtu_probes if r.outcome is ProbeOutcome.REACHED]
+        return max(reached, key=lambda r: (r.probe.size, -r.probe.id)) if reached else None

@@ -38,6 +38,7 @@ from mtuscope.active.transport import (
     tcp_mss,
 )
 from mtuscope.diagnose.findings import Finding
+from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
 from mtuscope.report.model import Report
@@ -282,7 +283,8 @@ def probe_path(opts: PathOptions) -> Report:
             else ""
         )
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
-    findings = diagnose_path(pmtu, trace, mss, platform=opts.platform)
+    obs = PathObservations(dst=pmtu.dst, port=opts.port, search=pmtu, trace=trace, mss=mss)
+    findings = diagnose_path(obs, platform=opts.platform)
     body = path_body(pmtu, trace, mss, port=opts.port)
     body["search"] = {"sent": len(pmtu.probes), "seconds": round(pmtu.seconds, 3)}
     return run.report(body, findings)
@@ -423,7 +425,9 @@ def trace_path(opts: PathOptions) -> Report:
     )
     body = path_body(pmtu, trace, None, port=opts.port)
     body["stop_reason"] = trace.stop_reason.value
-    return run.report(body, diagnose_path(pmtu, trace, None, platform=opts.platform))
+    return run.report(
+        body, diagnose_path(PathObservations(dst=run.dst, trace=trace), platform=opts.platform)
+    )
 
 
 def sweep_path(
@@ -496,5 +500,5 @@ def sweep_path(
         for r in result.rows
     ]
     return run.report(
-        body, diagnose_path(pmtu, None, None, platform=opts.platform) if exact else ()
+        body, diagnose_path(PathObservations(dst=run.dst, sweep=result), platform=opts.platform)
     )

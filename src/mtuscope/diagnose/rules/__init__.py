@@ -1,40 +1,190 @@
-"""diagnose/rules: one rule per finding kind, each `check(analysis, *, platform)`.
+"""diagnose/rules: one module per finding kind, for every source, and the registry.
 
-Layer: diagnose/. Rules are pure functions from a finished analysis to
-`Finding`s; they do no I/O and word nothing for people beyond the one-line
-summary (layout lives in report/). `CAPTURE_RULES` is the one registry table
-`mtuscope.diagnose.capture.diagnose_capture` runs, in this order.
+Layer: diagnose/. Each `<kind>.py` holds that kind's `RULE` (severity, reference,
+advice wording) and its pure check functions, one per source it applies to:
+`check_capture(analysis)`, `check_compare(result)`, `check_path(obs)` (and
+`check_path_drop(obs, drop)` per drop of a trace), `check_middlebox(result)` (and
+`check_middlebox_change(result, change)` per change along the path),
+`check_two_ended(obs, direction)`. All take `platform=` for the advice snippets.
+
+The tables below are the one registry: `RULES` from kind to rule (kinds without a
+rule yet are in `PLANNED`), and per source the ordered checks the diagnosers in
+diagnose/ run; the order of a table is the order of the findings in a report.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.rules import (
     icmp_too_big,
     ip_fragmentation,
+    isn_rewritten,
+    lost_between_points,
     mss_floor_ignored,
+    mss_rewritten,
+    mtu_drop,
     offload_artifact,
     oversized_mss,
     pmtud_blackhole,
     pmtud_failure,
     segment_exceeds_mss,
+    tcp_option_changed,
     undersized_mss,
+    undersized_pmtu,
 )
+from mtuscope.diagnose.rules.rule import Rule, Source
+from mtuscope.errors import UsageError
 
-CaptureRule = Callable[..., Iterator[Finding]]
-"""`check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]`."""
+RULES: dict[str, Rule] = {
+    m.RULE.kind: m.RULE
+    for m in (
+        oversized_mss,
+        undersized_pmtu,
+        undersized_mss,
+        pmtud_failure,
+        pmtud_blackhole,
+        mtu_drop,
+        icmp_too_big,
+        segment_exceeds_mss,
+        offload_artifact,
+        mss_floor_ignored,
+        mss_rewritten,
+        isn_rewritten,
+        tcp_option_changed,
+        lost_between_points,
+        ip_fragmentation,
+    )
+}
+"""Finding kind -> its rule (severity, reference, advice), in the order of `KINDS`."""
 
-CAPTURE_RULES: tuple[tuple[str, CaptureRule], ...] = (
-    (pmtud_blackhole.KIND, pmtud_blackhole.check),
-    (pmtud_failure.KIND, pmtud_failure.check),
-    (oversized_mss.KIND, oversized_mss.check),
-    (segment_exceeds_mss.KIND, segment_exceeds_mss.check),
-    (mss_floor_ignored.KIND, mss_floor_ignored.check),
-    (icmp_too_big.KIND, icmp_too_big.check),
-    (undersized_mss.KIND, undersized_mss.check),
-    (ip_fragmentation.KIND, ip_fragmentation.check),
-    (offload_artifact.KIND, offload_artifact.check),
+PLANNED: tuple[str, ...] = (
+    "address-translated",
+    "ip-header-changed",
+    "tcp-proxy",
+    "syn-options-changed-on-retransmission",
 )
-"""(finding kind, rule) for capture analyses, most severe kinds first."""
+"""Kinds of DESIGN.md's vocabulary no rule produces yet."""
 
-__all__ = ["CAPTURE_RULES", "CaptureRule"]
+CaptureCheck = Callable[..., Iterator[Finding]]
+"""`check_capture(analysis: CaptureAnalysis, *, platform: str | None) -> Iterator[Finding]`."""
+CompareCheck = Callable[..., Iterator[Finding]]
+"""`check_compare(result: CompareResult, *, platform: str | None) -> Iterator[Finding]`."""
+PathCheck = Callable[..., Iterator[Finding]]
+"""`check_path(obs: PathObservations, *, platform: str | None) -> Iterator[Finding]`."""
+PathDropCheck = Callable[..., Iterator[Finding]]
+"""`check_path_drop(obs: PathObservations, drop: MtuDrop, *, platform) -> Iterator[Finding]`."""
+MiddleboxCheck = Callable[..., Iterator[Finding]]
+"""`check_middlebox(result: MiddleboxResult, *, platform: str | None) -> Iterator[Finding]`."""
+MiddleboxChangeCheck = Callable[..., Iterator[Finding]]
+"""`check_middlebox_change(result: MiddleboxResult, change: PathChange, *, platform)`."""
+TwoEndedCheck = Callable[..., Iterator[Finding]]
+"""`check_two_ended(obs: TwoEndedObservation, direction: str, *, platform)`."""
+
+CAPTURE_CHECKS: tuple[tuple[str, CaptureCheck], ...] = (
+    (pmtud_blackhole.KIND, pmtud_blackhole.check_capture),
+    (pmtud_failure.KIND, pmtud_failure.check_capture),
+    (oversized_mss.KIND, oversized_mss.check_capture),
+    (segment_exceeds_mss.KIND, segment_exceeds_mss.check_capture),
+    (mss_floor_ignored.KIND, mss_floor_ignored.check_capture),
+    (icmp_too_big.KIND, icmp_too_big.check_capture),
+    (undersized_mss.KIND, undersized_mss.check_capture),
+    (ip_fragmentation.KIND, ip_fragmentation.check_capture),
+    (offload_artifact.KIND, offload_artifact.check_capture),
+)
+"""(kind, check) for one capture, most severe kinds first."""
+
+COMPARE_CHECKS: tuple[tuple[str, CompareCheck], ...] = (
+    (mss_rewritten.KIND, mss_rewritten.check_compare),
+    (isn_rewritten.KIND, isn_rewritten.check_compare),
+    (tcp_option_changed.KIND, tcp_option_changed.check_compare),
+    (lost_between_points.KIND, lost_between_points.check_compare),
+    (offload_artifact.KIND, offload_artifact.check_compare),
+    (icmp_too_big.KIND, icmp_too_big.check_compare),
+)
+"""(kind, check) for two capture points; within a kind, by first connection."""
+
+PATH_DROP_CHECKS: tuple[tuple[str, PathDropCheck], ...] = (
+    (mtu_drop.KIND, mtu_drop.check_path_drop),
+    (pmtud_failure.KIND, pmtud_failure.check_path_drop),
+)
+"""(kind, check) run per drop of the hop trace, drop after drop, before `PATH_CHECKS`."""
+
+PATH_CHECKS: tuple[tuple[str, PathCheck], ...] = (
+    (pmtud_blackhole.KIND, pmtud_blackhole.check_path),
+    (pmtud_failure.KIND, pmtud_failure.check_path),
+    (undersized_pmtu.KIND, undersized_pmtu.check_path),
+    (oversized_mss.KIND, oversized_mss.check_path),
+    (undersized_mss.KIND, undersized_mss.check_path),
+    (pmtud_blackhole.KIND, pmtud_blackhole.check_path_stall),
+)
+"""(kind, check) for a path run: black hole, failures, sizes, then the MSS measurements."""
+
+MIDDLEBOX_CHANGE_CHECKS: tuple[tuple[str, MiddleboxChangeCheck], ...] = (
+    (mss_rewritten.KIND, mss_rewritten.check_middlebox_change),
+    (isn_rewritten.KIND, isn_rewritten.check_middlebox_change),
+)
+"""(kind, check) run per change along the path, in path order, before `MIDDLEBOX_CHECKS`."""
+
+MIDDLEBOX_CHECKS: tuple[tuple[str, MiddleboxCheck], ...] = (
+    (tcp_option_changed.KIND, tcp_option_changed.check_middlebox),
+    (isn_rewritten.KIND, isn_rewritten.check_middlebox),
+)
+"""(kind, check) over the whole walk: option changes, then a TCP proxy."""
+
+TWO_ENDED_DIRECTIONS = ("client->server", "server->client")
+TWO_ENDED_CHECKS: tuple[tuple[str, TwoEndedCheck], ...] = (
+    (mss_rewritten.KIND, mss_rewritten.check_two_ended),
+    (tcp_option_changed.KIND, tcp_option_changed.check_two_ended),
+    (isn_rewritten.KIND, isn_rewritten.check_two_ended),
+)
+"""(kind, check) run per direction of `TWO_ENDED_DIRECTIONS`, before the reverse path."""
+
+SOURCE_CHECKS: Mapping[Source, tuple[tuple[str, Callable[..., Iterator[Finding]]], ...]] = {
+    Source.CAPTURE: CAPTURE_CHECKS,
+    Source.COMPARE: COMPARE_CHECKS,
+    Source.PATH: PATH_DROP_CHECKS + PATH_CHECKS,
+    Source.MIDDLEBOX: MIDDLEBOX_CHANGE_CHECKS + MIDDLEBOX_CHECKS,
+    Source.TWO_ENDED: TWO_ENDED_CHECKS,
+}
+"""Every check by source (for the registry's own consistency tests)."""
+
+
+def rule(kind: str) -> Rule:
+    """The rule of `kind`.
+
+    Raises:
+        UsageError: the kind is unknown, or no rule produces it yet.
+    """
+    found = RULES.get(kind)
+    if found is None:
+        planned = " (no rule yet)" if kind in PLANNED else ""
+        raise UsageError(f"no advice for unknown finding kind {kind!r}{planned}")
+    return found
+
+
+def advise(kind: str, facts: Mapping[str, int | str | None], *, platform: str | None = None) -> str:
+    """The advice of `kind` for `facts` (any may be missing), with `platform`'s lines.
+
+    Raises:
+        UsageError: unknown kind or platform.
+    """
+    return rule(kind).advice(facts, platform=platform)
+
+
+__all__ = [
+    "CAPTURE_CHECKS",
+    "COMPARE_CHECKS",
+    "MIDDLEBOX_CHANGE_CHECKS",
+    "MIDDLEBOX_CHECKS",
+    "PATH_CHECKS",
+    "PATH_DROP_CHECKS",
+    "PLANNED",
+    "RULES",
+    "Rule",
+    "SOURCE_CHECKS",
+    "Source",
+    "TWO_ENDED_CHECKS",
+    "TWO_ENDED_DIRECTIONS",
+    "advise",
+    "rule",
+]

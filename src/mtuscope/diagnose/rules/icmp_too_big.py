@@ -1,11 +1,13 @@
 """Rule `icmp-too-big`: ICMP fragmentation-needed / ICMPv6 packet-too-big messages seen.
 
-Layer: diagnose/. A pure function of a `CaptureAnalysis`; no I/O.
+Layer: diagnose/. Pure functions of a `CaptureAnalysis` and of a `CompareResult`; no I/O.
 
-One finding per (sender, MTU, connection): many messages from one router for one
+Capture: one finding per (sender, MTU, connection): many messages from one router for one
 flow are one fact. Severity: warning when the MTU is unusable (zero, below the
 protocol minimum, or not smaller than the packet it quotes) or below 576 (IPv4)
 or 1280 (IPv6) bytes, info otherwise (PMTUD is doing its job).
+
+Two capture points: one warning per (capture point, sender, MTU).
 """
 
 from __future__ import annotations
@@ -13,22 +15,55 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from mtuscope.diagnose.findings import Finding, Severity
+from mtuscope.calc.advice import usable_mtu
+from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import (
-    advice,
+    MAX_COMPARE_FRAMES,
     frame_evidence,
     icmp_mtu_field,
     ttl_field,
 )
+from mtuscope.diagnose.rules.phrases import FactsIn, clamp_text, fact_int, looks_like
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.passive.compare import CompareResult, IcmpSeen
 from mtuscope.passive.results import CaptureAnalysis, IcmpTooBig
+from mtuscope.passive.ttl import sender_hint
+from mtuscope.wire.sizes import MIN_REASSEMBLY
 
 KIND = "icmp-too-big"
 MAX_FRAMES = 5
-MIN_MTU = {4: 576, 6: 1280}
-"""Below these a too-big message is a warning (RFC 1122 §3.3.3, RFC 8200 §5)."""
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """PMTUD works: clamp at the tunnel head end to spare each flow a retransmission."""
+    mtu = fact_int(f, "icmp_mtu") or fact_int(f, "path_mtu")
+    who = f" by {f['address']}" if f.get("address") else ""
+    if mtu is not None and usable_mtu(mtu):
+        return (
+            f"A router{who} reports a next-hop MTU of {mtu}"
+            f"{looks_like(mtu, fact_int(f, 'from_mtu'))}: "
+            "PMTUD works here, but each new flow pays a retransmission. Set "
+            f"{clamp_text(mtu)} at the tunnel head end to avoid it; keep these ICMP messages "
+            "allowed (RFC 4890 §4.3.1).",
+            mtu,
+        )
+    return (
+        f"A router{who} sent a too-big message; a next-hop MTU of 0 or an absurd value means an "
+        "old router (RFC 1191 §5 plateau search): find it and set its MTU explicitly.",
+        None,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.INFO,
+    reference="RFC 1191 §4, RFC 8201 §4",
+    sources=frozenset({Source.CAPTURE, Source.COMPARE}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for the too-big messages of `analysis`.
 
     Args:
@@ -45,7 +80,8 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
         first = msgs[0]
         fam = first.family
         unusable = first.problem is not None
-        severity = Severity.WARNING if unusable or mtu < MIN_MTU[fam] else Severity.INFO
+        # Below the minimum reassembly size a path is undersized (RFC 1122 §3.3.3, RFC 8200 §5).
+        severity = Severity.WARNING if unusable or mtu < MIN_REASSEMBLY[fam] else Severity.INFO
         quoted = (
             f"{_where(first.quoted_src, first.quoted_sport)} -> "
             f"{_where(first.quoted_dst, first.quoted_dport)}"
@@ -80,7 +116,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 note=f"sender likely {first.sender_hint}",
             )
         )
-        facts: dict[str, int | str | None] = {
+        facts: Facts = {
             "icmp_mtu": mtu,
             "path_mtu": mtu if not unusable else None,
             "address": sender,
@@ -92,15 +128,65 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             "side": first.direction,
             "problem": first.problem,
         }
-        yield Finding(
-            kind=KIND,
+        yield RULE.finding(
             severity=severity,
             summary=summary,
             evidence=tuple(evidence),
-            advice=advice(KIND, facts, platform),
-            reference="RFC 1191 §4, RFC 8201 §4",
-            connection=conn,
             facts=facts,
+            platform=platform,
+            connection=conn,
+        )
+
+
+def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for the too-big messages seen at either capture point.
+
+    Args:
+        result: a two-point comparison.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of findings, one per (capture point, sender, MTU), in order of each
+        group's first message.
+    """
+    groups: dict[tuple[str, str, int], list[IcmpSeen]] = defaultdict(list)
+    for i in result.icmp:
+        groups[(i.point, i.sender, i.mtu)].append(i)
+    for (point, sender, mtu), msgs in groups.items():
+        first = msgs[0]
+        n = len(msgs)
+        facts: Facts = {
+            "icmp_mtu": mtu,
+            "address": sender,
+            "ttl": first.ttl,
+            "initial_ttl_guess": first.initial_ttl_guess,
+            "seen_at": point,
+            "count": n,
+            "connection": first.connection,
+        }
+        evidence: tuple[Evidence, ...] = tuple(
+            Evidence(
+                field="icmp.mtu",
+                observed=mtu,
+                capture=i.capture,
+                frame=i.frame,
+                note=f"ttl {i.ttl}, connection {i.connection}",
+            )
+            for i in msgs[:MAX_COMPARE_FRAMES]
+        )
+        yield RULE.finding(
+            severity=Severity.WARNING,
+            summary=(
+                f"{point.upper()} ({first.capture}) saw {n} ICMP too-big message"
+                f"{'s' if n != 1 else ''} from {sender} with MTU {mtu} (TTL {first.ttl}, "
+                f"likely started at {first.initial_ttl_guess}: "
+                f"{sender_hint(first.initial_ttl_guess)})"
+            ),
+            evidence=evidence,
+            facts=facts,
+            platform=platform,
+            reference="RFC 1191; RFC 8201",
+            connection=first.connection,
         )
 
 

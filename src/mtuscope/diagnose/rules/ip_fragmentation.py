@@ -12,14 +12,42 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import advice, frame_evidence, ip_len_field
+from mtuscope.diagnose.rules.evidence import frame_evidence, ip_len_field
+from mtuscope.diagnose.rules.phrases import FactsIn, clamp_text, fact_mtu
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
 from mtuscope.passive.results import CaptureAnalysis
+from mtuscope.wire.ipv6 import IPV6_HEADER
 
 KIND = "ip-fragmentation"
 PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 58: "ICMPv6"}
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Fit packets unfragmented: the MTU of the fragments, and smaller UDP packets."""
+    mtu = fact_mtu(f)
+    target = (
+        f"Set {clamp_text(mtu)} on the tunnel or interface"
+        if mtu is not None
+        else "Lower the tunnel or interface MTU to the path MTU and clamp the MSS"
+    )
+    return (
+        "IP fragments are on the wire: fragmentation is fragile (RFC 8900) and many firewalls "
+        f"drop fragments. {target} so packets fit unfragmented, and for UDP applications "
+        "(DNS, VPNs) lower their packet size.",
+        mtu,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.INFO,
+    reference="RFC 791 §2.3, RFC 8200 §4.5, RFC 8900",
+    sources=frozenset({Source.CAPTURE}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for fragmented flows.
 
     Args:
@@ -41,7 +69,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 cap,
                 f.first_frame,
                 ip_len_field(f.family),
-                f.max_len if f.family == 4 else f.max_len - 40,
+                f.max_len if f.family == 4 else f.max_len - IPV6_HEADER,
                 note=f"largest fragment {f.max_len} bytes (IP), smallest {f.min_len}",
             ),
         ]
@@ -49,7 +77,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             evidence.append(
                 frame_evidence(cap, f.first_frame, "ip.flags.df", 1, 0, note="DF on a fragment")
             )
-        facts: dict[str, int | str | None] = {
+        facts: Facts = {
             "fragments": f.fragments,
             "datagrams": f.datagrams,
             "path_mtu": f.max_len,
@@ -60,8 +88,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             "address": f.src,
         }
         warn = f.proto == 6 or f.df_fragments > 0
-        yield Finding(
-            kind=KIND,
+        yield RULE.finding(
             severity=Severity.WARNING if warn else Severity.INFO,
             summary=(
                 f"{f.fragments} IPv{f.family} fragment(s) of {proto} from {f.src} to {f.dst} "
@@ -69,7 +96,6 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 + (f", {f.df_fragments} with DF set)" if f.df_fragments else ")")
             ),
             evidence=tuple(evidence),
-            advice=advice(KIND, facts, platform),
-            reference="RFC 791 §2.3, RFC 8200 §4.5, RFC 8900",
             facts=facts,
+            platform=platform,
         )

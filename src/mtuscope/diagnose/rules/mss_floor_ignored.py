@@ -12,14 +12,40 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import advice, frame_evidence
+from mtuscope.diagnose.rules.evidence import frame_evidence
+from mtuscope.diagnose.rules.phrases import FactsIn, fact_int
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
 from mtuscope.passive.results import CaptureAnalysis
+from mtuscope.wire.sizes import IPV4_MIN_REASSEMBLY, TCP_DEFAULT_MSS_IPV4
 
 KIND = "mss-floor-ignored"
-FLOOR = 536
+FLOOR = TCP_DEFAULT_MSS_IPV4
+"""The segment size Windows never goes below, whatever MSS the peer announces (536)."""
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Let the peer announce at least the floor: raise the narrow MTU, or clamp."""
+    peer = fact_int(f, "peer_mss")
+    said = f" {peer}" if peer else ""
+    return (
+        f"The peer announced an MSS{said} below {FLOOR} and the sender used {FLOOR} anyway "
+        "(Windows Vista and later enforce that floor), so its segments exceed the path: raise "
+        f"the MTU of the narrow link to at least {IPV4_MIN_REASSEMBLY} (IPv4) so the peer can "
+        f"announce {FLOOR} or more, or clamp at the router in front of it.",
+        None,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.WARNING,
+    reference="RFC 9293 §3.7.1, RFC 1122 §4.2.2.6",
+    sources=frozenset({Source.CAPTURE}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for senders that used 536-byte segments against a smaller MSS.
 
     Args:
@@ -41,7 +67,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                     "tcp.len",
                     FLOOR,
                     receiver.mss,
-                    note=f"first of {sender.floor_segments} 536-byte segment(s)",
+                    note=f"first of {sender.floor_segments} {FLOOR}-byte segment(s)",
                 )
             ]
             if receiver.handshake_frame is not None:
@@ -51,10 +77,10 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                         receiver.handshake_frame,
                         "tcp.options.mss_val",
                         receiver.mss,
-                        note="announced below 536",
+                        note=f"announced below {FLOOR}",
                     )
                 )
-            facts: dict[str, int | str | None] = {
+            facts: Facts = {
                 "peer_mss": receiver.mss,
                 "segment": FLOOR,
                 "count": sender.floor_segments,
@@ -62,17 +88,14 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 "side": role,
                 "address": sender.address,
             }
-            yield Finding(
-                kind=KIND,
-                severity=Severity.WARNING,
+            yield RULE.finding(
                 summary=(
                     f"Connection {conn.id}: {receiver.address} announced MSS {receiver.mss} "
-                    f"but the {role} {sender.address} sent {sender.floor_segments} 536-byte "
+                    f"but the {role} {sender.address} sent {sender.floor_segments} {FLOOR}-byte "
                     "segment(s) (the Windows MSS floor)"
                 ),
                 evidence=tuple(evidence),
-                advice=advice(KIND, facts, platform),
-                reference="RFC 9293 §3.7.1, RFC 1122 §4.2.2.6",
-                connection=conn.id,
                 facts=facts,
+                platform=platform,
+                connection=conn.id,
             )

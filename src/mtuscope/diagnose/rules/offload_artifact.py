@@ -1,31 +1,57 @@
 """Rule `offload-artifact`: oversized segments that exist only at the capture point.
 
-Layer: diagnose/. A pure function of a `CaptureAnalysis`; no I/O.
+Layer: diagnose/. Pure functions of a `CaptureAnalysis` and of a `CompareResult`; no I/O.
 
-Uses the classification of `mtuscope.passive.results.OversizedSegments`
+Capture: uses the classification of `mtuscope.passive.results.OversizedSegments`
 (IPv4 total length 0, or acknowledged and either TTL still at an initial value
 (sending host: TSO/GSO) or at least twice the limit (merged: GSO/GRO/LRO)).
 One info finding per (sending address, mechanism): offload is a property of the
 capturing host's NIC, not of each connection.
+
+Two capture points: segments at one point that the other saw as several smaller
+ones; one info finding per (direction, point).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
-from mtuscope.diagnose.rules.evidence import (
-    advice,
-    frame_evidence,
-    ip_len_field,
-    ttl_field,
+from mtuscope.diagnose.rules.evidence import frame_evidence, ip_len_field, ttl_field
+from mtuscope.diagnose.rules.phrases import FactsIn
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.two_points import (
+    change_groups,
+    one_point_facts,
+    one_point_text,
+    point_name,
 )
+from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 from mtuscope.passive.results import CaptureAnalysis, OversizedSegments
 
 KIND = "offload-artifact"
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Capture on the wire, or with offloads off."""
+    return (
+        "The oversized segments exist only in the sending host's capture (TSO/GSO/GRO hand the "
+        "NIC large buffers); they are not on the wire. Capture on the wire or a mirror port, or "
+        "turn offloads off while capturing: `ethtool -K <iface> tso off gso off gro off`.",
+        None,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.INFO,
+    reference="",
+    sources=frozenset({Source.CAPTURE, Source.COMPARE}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for segmentation-offload artifacts.
 
     Args:
@@ -75,7 +101,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                     note="still an initial TTL: captured on the sending host",
                 )
             )
-        facts: dict[str, int | str | None] = {
+        facts: Facts = {
             "segment": largest,
             "count": count,
             "connections": len(items),
@@ -86,17 +112,46 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             "peer_mss": over.limit if over.limit_source == "peer-mss" else None,
         }
         where = "sending" if mechanism == "TSO/GSO" else "receiving"
-        yield Finding(
-            kind=KIND,
-            severity=Severity.INFO,
+        yield RULE.finding(
             summary=(
                 f"{count} segment(s) of up to {largest} bytes from {address} in "
                 f"{len(items)} connection(s) are {mechanism} artifacts of a capture on the "
                 f"{where} host, not packets on the wire"
             ),
             evidence=tuple(evidence),
-            advice=advice(KIND, facts, platform),
-            reference="",
-            connection=conn_id,
             facts=facts,
+            platform=platform,
+            connection=conn_id,
+        )
+
+
+def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
+    return (c.direction, c.seen_at)
+
+
+def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for a capture point on a host that coalesces or splits segments.
+
+    Args:
+        result: a two-point comparison.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of findings, one per (direction, point seen at).
+    """
+    for group in change_groups(result, KIND, _key):
+        facts = group.facts() | one_point_facts(group, lambda m: m.offloaded)
+        seen, other, sizes = one_point_text(group)
+        host = group.changes[0].note.rsplit("coalesced by the ", 1)[-1]
+        yield RULE.finding(
+            summary=(
+                f"Capture {point_name(result, seen)} was taken on a {host}: {group.direction} "
+                f"segments of {sizes} bytes there were smaller segments at {other} "
+                f"({group.connections_text()})"
+            ),
+            evidence=group.evidence(result),
+            facts=facts,
+            platform=platform,
+            reference="RFC 9293 §3.7.1",
+            connection=group.connections[0].a.id,
         )

@@ -1,28 +1,78 @@
-"""Rule `oversized-mss`: the MSS in force plus headers exceeds a path MTU learned from ICMP.
+"""Rule `oversized-mss`: the MSS in force plus headers exceeds the path MTU.
 
-Layer: diagnose/. A pure function of a `CaptureAnalysis`; no I/O.
+Layer: diagnose/. Pure functions of a `CaptureAnalysis` and of `PathObservations`; no I/O.
 
-Fires only with evidence of the path MTU: a usable ICMP too-big message quoting
+Capture: fires only with evidence of the path MTU: a usable ICMP too-big message quoting
 the sender's packets on this connection. The MSS in force is what the peer
 announced (or the RFC 9293 default); plus 40 (IPv4) or 60 (IPv6) bytes of
 headers it must fit the path MTU, else every full segment depends on PMTUD.
 A warning: the too-big message arrived, so PMTUD can repair it; pmtud-failure
 is the error for when it does not.
+
+Path: the MSS measured (effective, else announced) plus headers exceeds the exact
+path MTU the probes found: an error, since nothing told the sender.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import HEADERS, advice, frame_evidence, icmp_mtu_field
-from mtuscope.passive.finish import DEFAULT_MSS
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.evidence import (
+    frame_evidence,
+    icmp_mtu_field,
+    path_mss,
+    probe_evidence,
+)
+from mtuscope.diagnose.rules.phrases import (
+    ICMP,
+    FactsIn,
+    fact_family,
+    fact_int,
+    fact_mtu,
+    upper_first,
+)
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
 from mtuscope.passive.results import CaptureAnalysis
+from mtuscope.wire.sizes import TCP_DEFAULT_MSS
 
 KIND = "oversized-mss"
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Clamp the MSS to the path MTU less the headers, or set the MTU so hosts announce it."""
+    fam, mtu, mss = fact_family(f), fact_mtu(f), fact_int(f, "mss")
+    hdr = TCP_IP_HEADERS[fam]
+    if mtu is not None:
+        who = f"the {f['side']}'s" if f.get("side") else "the"
+        said = f"{who} MSS {mss} plus {hdr} bytes of headers" if mss else f"{who} MSS"
+        return (
+            f"{upper_first(said)} does not fit the path MTU {mtu}: clamp the MSS to "
+            f"{clamp_mss(mtu, fam)} (IPv{fam}) on the router where the path narrows, on both "
+            f"directions' SYNs, or set the tunnel/interface MTU to {mtu} so hosts announce it; "
+            f"and {ICMP}, so PMTUD can correct the rest.",
+            mtu,
+        )
+    return (
+        "The announced MSS does not fit the path: measure the path MTU (mtuscope path), then "
+        f"clamp the MSS to path MTU - {hdr} on the router where the path narrows; "
+        f"and {ICMP}.",
+        None,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.WARNING,
+    reference="RFC 9293 §3.7.1, RFC 1191",
+    sources=frozenset({Source.CAPTURE, Source.PATH}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for MSS values too big for an ICMP-reported path MTU.
 
     Args:
@@ -34,12 +84,12 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
     """
     cap = analysis.capture
     for conn in analysis.notable:
-        hdr = HEADERS[conn.family]
+        hdr = TCP_IP_HEADERS[conn.family]
         for role, sender, receiver in conn.endpoints():
             pmtu = sender.path_mtu
             if pmtu is None or receiver.handshake_frame is None:
                 continue
-            limit = receiver.mss if receiver.mss is not None else DEFAULT_MSS[conn.family]
+            limit = receiver.mss if receiver.mss is not None else TCP_DEFAULT_MSS[conn.family]
             if limit + hdr <= pmtu:
                 continue
             icmp = next(
@@ -66,7 +116,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                         cap, sender.max_segment_frame, "tcp.len", sender.max_segment, pmtu - hdr
                     )
                 )
-            facts: dict[str, int | str | None] = {
+            facts: Facts = {
                 "mss": limit,
                 "path_mtu": pmtu,
                 "icmp_mtu": pmtu,
@@ -77,16 +127,51 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             # A warning, not an error: the too-big message got through, so PMTUD can
             # repair it (at one lost round trip per new flow); when it does not, the
             # pmtud-failure rule reports the error.
-            yield Finding(
-                kind=KIND,
-                severity=Severity.WARNING,
+            yield RULE.finding(
                 summary=(
                     f"Connection {conn.id}: MSS {limit} of {receiver.address} plus {hdr} bytes "
                     f"of headers exceeds the path MTU {pmtu} reported by {icmp.sender}"
                 ),
                 evidence=tuple(evidence),
-                advice=advice(KIND, facts, platform),
-                reference="RFC 9293 §3.7.1, RFC 1191",
-                connection=conn.id,
                 facts=facts,
+                platform=platform,
+                connection=conn.id,
             )
+
+
+def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
+    """The finding for an MSS measured toward the destination that the path MTU cannot carry.
+
+    Args:
+        obs: the path run.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding.
+    """
+    measured = path_mss(obs)
+    best = obs.exact
+    if measured is None or best is None:
+        return
+    value, which, mine = measured
+    if value is None:
+        return
+    hdr = TCP_IP_HEADERS[obs.family]
+    mtu = best.probe.size
+    if value + hdr <= mtu:
+        return
+    evidence = (
+        *mine,
+        probe_evidence(best, expected=value + hdr, note="largest size that got through"),
+    )
+    yield RULE.finding(
+        severity=Severity.ERROR,
+        summary=(
+            f"The {which} MSS {value} plus {hdr} bytes of headers exceeds the path MTU {mtu} "
+            f"to {obs.dst}"
+        ),
+        evidence=evidence,
+        facts={"mss": value, "path_mtu": mtu, "family": obs.family},
+        platform=platform,
+        reference="RFC 9293 §3.7.1; RFC 879",
+    )

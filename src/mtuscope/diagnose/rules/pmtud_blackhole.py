@@ -1,8 +1,8 @@
 """Rule `pmtud-blackhole`: big segments vanish without an ICMP error, small ones pass.
 
-Layer: diagnose/. A pure function of a `CaptureAnalysis`; no I/O.
+Layer: diagnose/. Pure functions of a `CaptureAnalysis` and of `PathObservations`; no I/O.
 
-Fires on each stall the passive analysis found (`Endpoint.black_holes`: one
+Capture: fires on each stall the passive analysis found (`Endpoint.black_holes`: one
 segment retransmitted unchanged at least twice and never acknowledged, while a
 smaller segment of the same direction was) on a connection for which no ICMP
 too-big message was captured. The inferred path MTU lies between the largest
@@ -14,20 +14,66 @@ full segment or more over bytes that never arrived, the receiver's ACK stayed at
 gap, no ICMP too-big, and only packets smaller than a full segment arrived) the same
 kind fires as a `warning`: a likely black hole, bounded below by the largest packet
 that did arrive.
+
+Path: the search stopped at a black hole (larger probes got neither a reply nor a
+too-big message), or a TCP transfer stalled after a working handshake: errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import advice, frame_evidence
+from mtuscope.active.mss import Direction, TransferVerdict
+from mtuscope.active.probe import ProbeOutcome, SearchStop
+from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.evidence import frame_evidence, path_mss, probe_evidence
+from mtuscope.diagnose.rules.phrases import (
+    ICMP,
+    FactsIn,
+    at_hop,
+    clamp_text,
+    drop_between,
+    fact_int,
+    fact_mtu,
+    looks_like,
+)
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
 from mtuscope.passive.results import BlackHole, CaptureAnalysis, Connection, ReceiverBlackHole
+from mtuscope.wire.sizes import IPV6_MIN_MTU, MIN_REASSEMBLY
 
 KIND = "pmtud-blackhole"
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Clamp in front of the narrow link, let ICMP through, or let hosts probe (RFC 4821)."""
+    mtu = fact_mtu(f)
+    where = at_hop(f)
+    if mtu is not None:
+        fix = (
+            f"Packets above {mtu} bytes vanish{where} without an ICMP error"
+            f"{looks_like(mtu, fact_int(f, 'from_mtu'))}: set {clamp_text(mtu)} on the router "
+            f"in front of the narrow link (both directions), and {ICMP}."
+        )
+    else:
+        fix = f"Large packets vanish{where} without an ICMP error: {ICMP}, and clamp the MSS."
+    return (
+        fix + " Hosts can cope on their own with packetization-layer PMTUD "
+        "(RFC 4821; Linux net.ipv4.tcp_mtu_probing=1).",
+        mtu,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.ERROR,
+    reference="RFC 2923 §2.1, RFC 4821",
+    sources=frozenset({Source.CAPTURE, Source.PATH}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for black-holed segments, one per stalled direction.
 
     Args:
@@ -78,7 +124,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 evidence.append(
                     frame_evidence(cap, h.end_frame, field, 1, note="the connection ends")
                 )
-            facts: dict[str, int | str | None] = {
+            facts: Facts = {
                 "path_mtu": h.mtu_low,
                 "mtu_low": h.mtu_low,
                 "mtu_high": h.mtu_high,
@@ -97,25 +143,17 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 if h.acked_size
                 else f"the handshake passes: path MTU below {h.packet_size}"
             )
-            yield Finding(
-                kind=KIND,
-                severity=Severity.ERROR,
+            yield RULE.finding(
                 summary=(
                     f"Connection {conn.id}: {h.packet_size}-byte packets from the {role} "
                     f"{sender.address} to {receiver.address} vanish ({h.retransmissions} "
                     f"retransmissions, no ICMP too-big) while {passing}"
                 ),
                 evidence=tuple(evidence),
-                advice=advice(KIND, facts, platform),
-                reference="RFC 2923 §2.1, RFC 4821",
-                connection=conn.id,
                 facts=facts,
+                platform=platform,
+                connection=conn.id,
             )
-
-
-MIN_MTU = {4: 576, 6: 1280}
-"""Smallest MTU every path carries (RFC 1122 §3.3.3, RFC 8200 §5): a bound below it says
-nothing about the path MTU."""
 
 
 def _from_receiver(
@@ -162,8 +200,9 @@ def _from_receiver(
     if g.end_frame is not None and g.end_frame != g.receiver_frame:
         field = "tcp.flags.reset" if g.end == "rst" else "tcp.flags.fin"
         evidence.append(frame_evidence(cap, g.end_frame, field, 1, note="the connection ends"))
-    bound = g.mtu_low if g.mtu_low >= MIN_MTU.get(conn.family, 1280) else None
-    facts: dict[str, int | str | None] = {
+    # Every path carries the minimum reassembly size: a bound below it says nothing.
+    bound = g.mtu_low if g.mtu_low >= MIN_REASSEMBLY.get(conn.family, IPV6_MIN_MTU) else None
+    facts: Facts = {
         "path_mtu": bound,
         "mtu_low": g.mtu_low,
         "mtu_high": g.mtu_high,
@@ -176,8 +215,7 @@ def _from_receiver(
         "address": sender,
         "seen_from": "receiver",
     }
-    return Finding(
-        kind=KIND,
+    return RULE.finding(
         severity=Severity.WARNING,
         summary=(
             f"Connection {conn.id}: likely black hole: {g.missing} bytes sent by the {role} "
@@ -186,8 +224,89 @@ def _from_receiver(
             "no ICMP too-big)"
         ),
         evidence=tuple(evidence),
-        advice=advice(KIND, facts, platform),
-        reference="RFC 2923 §2.1, RFC 4821",
-        connection=conn.id,
         facts=facts,
+        platform=platform,
+        connection=conn.id,
+    )
+
+
+def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
+    """The finding for a search that stopped at a black hole.
+
+    Args:
+        obs: the path run.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding, placed at the trace's silent drop when known.
+    """
+    best = obs.exact
+    if obs.stop_reason is not SearchStop.BLACKHOLE or best is None:
+        return
+    mtu = best.probe.size
+    silent = sorted(
+        (r for r in obs.mtu_probes if r.outcome is ProbeOutcome.LOST and r.probe.size > mtu),
+        key=lambda r: (r.probe.size, r.probe.id),
+    )[:3]
+    drops = [d for d in (obs.trace.drops if obs.trace else ()) if d.silent]
+    # The silent drop that sets the path MTU, else the last silent one.
+    drop = next((d for d in drops if d.to_mtu == mtu), drops[-1] if drops else None)
+    evidence = (
+        probe_evidence(best, note="reached"),
+        *(probe_evidence(r, expected="reply or too-big message", note="no reply") for r in silent),
+    )
+    facts: Facts = {
+        "path_mtu": mtu,
+        "family": obs.family,
+        "hop": drop.at_hop if drop else None,
+        "from_mtu": drop.from_mtu if drop else None,
+        "address": str(drop.address) if drop and drop.address else None,
+    }
+    where = f" {drop_between(drop)}" if drop else ""
+    yield RULE.finding(
+        summary=f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}",
+        evidence=evidence,
+        facts=facts,
+        platform=platform,
+        reference="RFC 2923 §2.1; RFC 4821",
+    )
+
+
+def check_path_stall(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
+    """The finding for a TCP transfer that stalls after a working handshake.
+
+    Args:
+        obs: the path run (with an MSS measurement that tried a transfer).
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding.
+    """
+    mss = obs.mss
+    measured = path_mss(obs)
+    if mss is None or measured is None:
+        return
+    transfer = mss.transfer
+    if transfer is None or mss.verdict is not TransferVerdict.STALLED or mss.probe_id is None:
+        return
+    way = "reverse" if transfer.direction is Direction.DOWNLOAD else "forward"
+    evidence = (
+        Evidence(
+            field="transfer.moved_bytes",
+            observed=transfer.moved_bytes,
+            expected=transfer.expected_bytes,
+            probe=mss.probe_id,
+            note=f"{transfer.direction.value} stalled after the handshake",
+        ),
+    )
+    yield RULE.finding(
+        summary=(
+            f"The TCP handshake to {obs.dst} works but a {transfer.direction.value} of "
+            f"{transfer.expected_bytes} bytes stalls after {transfer.moved_bytes}: "
+            f"full-size segments vanish on the {way} path"
+        ),
+        evidence=evidence,
+        facts={"path_mtu": obs.path_mtu, "family": obs.family, "mss": measured[0]},
+        platform=platform,
+        reference="RFC 2923 §2.1",
     )

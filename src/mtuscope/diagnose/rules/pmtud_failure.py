@@ -1,28 +1,71 @@
 """Rule `pmtud-failure`: too-big messages arrive but PMTU discovery does not complete.
 
-Layer: diagnose/. A pure function of a `CaptureAnalysis`; no I/O.
+Layer: diagnose/. Pure functions of a `CaptureAnalysis` and of `PathObservations`; no I/O.
 
-Two signatures, per connection direction:
+Capture: two signatures, per connection direction:
 - the ICMP MTU is unusable (zero, below 68/1280, or not smaller than the packet it
   quotes), so the sender cannot act on it (RFC 1191 §5, RFC 8201 §4);
 - at least two usable too-big messages quote the sender's packets, and it still
   sends packets bigger than that MTU after the last of them: the signals do not
   reach the sending stack (NAT, load balancer, host firewall) or it ignores them.
 Severity: error for the second, warning for the first.
+
+Path: the first link carries less than this host's interface MTU (no router stands
+in between to send a too-big message: an error), or too-big messages answered the
+probes with an unusable MTU (a warning).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import advice, frame_evidence, icmp_mtu_field
+from mtuscope.active.hop_trace import MtuDrop
+from mtuscope.active.probe import ProbeOutcome
+from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
+from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.evidence import (
+    drop_evidence,
+    frame_evidence,
+    icmp_mtu_field,
+)
+from mtuscope.diagnose.rules.phrases import ICMP, FactsIn, fact_family, fact_mtu
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
 from mtuscope.passive.results import CaptureAnalysis, Connection, IcmpTooBig
+from mtuscope.wire.sizes import MIN_MTU
 
 KIND = "pmtud-failure"
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Let the too-big signals through; meanwhile clamp."""
+    mtu, fam = fact_mtu(f), fact_family(f)
+    tail = (
+        f" Meanwhile clamp the MSS to {clamp_mss(mtu, fam)} (IPv{fam})."
+        if mtu is not None
+        else (
+            f" Meanwhile clamp the MSS to the path MTU less {TCP_IP_HEADERS[4]} (IPv4) or "
+            f"{TCP_IP_HEADERS[6]} (IPv6)."
+        )
+    )
+    return (
+        f"Path MTU discovery cannot finish because too-big signals are missing: {ICMP}; "
+        "check for routers rate-limiting or not sending them, and for NAT or load balancers "
+        "that do not forward them to the host." + tail,
+        mtu,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.WARNING,
+    reference="RFC 1191 §5, RFC 8201 §4",
+    sources=frozenset({Source.CAPTURE, Source.PATH}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for connections whose too-big signals do not take effect.
 
     Args:
@@ -58,7 +101,7 @@ def _ignored(
     sender = conn.client if role == "client" else conn.server
     mtu = min(m.mtu for m in usable)
     last = max(m.frame for m in usable)
-    hdr = 40 if conn.family == 4 else 60
+    hdr = TCP_IP_HEADERS[conn.family]
     late = [s for s in sender.large_sizes if s.payload + hdr > mtu and s.last_frame > last]
     if not late:
         return
@@ -77,7 +120,7 @@ def _ignored(
             note="still sent after the last too-big message",
         )
     )
-    facts: dict[str, int | str | None] = {
+    facts: Facts = {
         "path_mtu": mtu,
         "icmp_mtu": mtu,
         "messages": len(usable),
@@ -86,8 +129,7 @@ def _ignored(
         "side": role,
         "address": sender.address,
     }
-    yield Finding(
-        kind=KIND,
+    yield RULE.finding(
         severity=Severity.ERROR,
         summary=(
             f"Connection {conn.id}: {len(usable)} too-big messages (MTU {mtu}) quote the "
@@ -95,10 +137,10 @@ def _ignored(
             f"after them (frame {big.last_frame})"
         ),
         evidence=tuple(evidence),
-        advice=advice(KIND, facts, platform),
+        facts=facts,
+        platform=platform,
         reference="RFC 1191 §6.3, RFC 8201 §5.2",
         connection=conn.id,
-        facts=facts,
     )
 
 
@@ -113,9 +155,9 @@ def _unusable(
     if not bad:
         return
     m = bad[0]
-    floor = 68 if m.family == 4 else 1280
+    floor = MIN_MTU[m.family]
     expected = f"{floor}..{m.quoted_len - 1}" if m.quoted_len else f">= {floor}"
-    facts: dict[str, int | str | None] = {
+    facts: Facts = {
         "icmp_mtu": m.mtu,
         "problem": m.problem,
         "messages": len(bad),
@@ -124,9 +166,7 @@ def _unusable(
         "address": m.sender,
         "path_mtu": None,
     }
-    yield Finding(
-        kind=KIND,
-        severity=Severity.WARNING,
+    yield RULE.finding(
         summary=(
             f"Connection {conn.id}: {len(bad)} too-big message(s) from {m.sender} carry an "
             f"unusable MTU {m.mtu} ({m.problem}), so the {role} cannot learn the path MTU"
@@ -135,8 +175,77 @@ def _unusable(
             frame_evidence(analysis.capture, b.frame, icmp_mtu_field(b.family), b.mtu, expected)
             for b in bad[:5]
         ),
-        advice=advice(KIND, facts, platform),
-        reference="RFC 1191 §5, RFC 8201 §4",
-        connection=conn.id,
         facts=facts,
+        platform=platform,
+        connection=conn.id,
+    )
+
+
+def check_path_drop(
+    obs: PathObservations, drop: MtuDrop, *, platform: str | None = None
+) -> Iterator[Finding]:
+    """The error for a drop on the first link: this host's MTU exceeds what the link carries.
+
+    Args:
+        obs: the path run (with a trace).
+        drop: one of `obs.trace.drops`.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding.
+    """
+    if drop.after_hop != 0:
+        return
+    # Nobody stands between the host and its first link to send a too-big message.
+    yield RULE.finding(
+        severity=Severity.ERROR,
+        summary=(
+            f"This host's interface MTU {drop.from_mtu} exceeds what its first link "
+            f"carries ({drop.to_mtu}): no router can send a too-big message for it"
+        ),
+        evidence=drop_evidence(obs, drop),
+        facts={"path_mtu": drop.to_mtu, "family": obs.family, "from_mtu": drop.from_mtu},
+        platform=platform,
+        reference="RFC 1191 §3; RFC 4821 §1",
+    )
+
+
+def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
+    """The warning for too-big messages that answered the probes with an unusable MTU.
+
+    Args:
+        obs: the path run.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding.
+    """
+    bogus = [r for r in obs.records if r.outcome is ProbeOutcome.TOO_BIG_BOGUS and r.reply]
+    if not bogus:
+        return
+    senders = sorted({str(r.reply.from_addr or "this host") for r in bogus if r.reply})
+    values = sorted({r.reply.mtu for r in bogus if r.reply and r.reply.mtu is not None})
+    evidence: tuple[Evidence, ...] = tuple(
+        Evidence(
+            field="icmp.mtu",
+            observed=r.reply.mtu if r.reply else None,
+            expected=f"{MIN_MTU[obs.family]}..{r.probe.size - 1}",
+            probe=r.probe.id,
+            note=f"refused a {r.probe.size}-byte probe",
+        )
+        for r in bogus[:3]
+    )
+    yield RULE.finding(
+        summary=(
+            f"{len(bogus)} too-big messages from {', '.join(senders)} carried a useless MTU "
+            f"({', '.join(map(str, values)) or 'none'}): PMTU discovery cannot use them"
+        ),
+        evidence=evidence,
+        facts={
+            "path_mtu": obs.path_mtu,
+            "family": obs.family,
+            "icmp_mtu": values[0] if values else None,
+        },
+        platform=platform,
+        reference="RFC 1191 §4; RFC 8201 §4",
     )

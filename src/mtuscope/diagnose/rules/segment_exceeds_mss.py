@@ -14,13 +14,38 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import advice, frame_evidence
+from mtuscope.diagnose.rules.evidence import frame_evidence
+from mtuscope.diagnose.rules.phrases import FactsIn, fact_int, upper_first
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
 from mtuscope.passive.results import CaptureAnalysis
 
 KIND = "segment-exceeds-mss"
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Offload on the capturing host, or a one-sided clamp: clamp both directions."""
+    peer, seg, side = fact_int(f, "peer_mss"), fact_int(f, "segment"), f.get("side") or "a sender"
+    size = f" of {seg} bytes" if seg else ""
+    lim = f" ({peer})" if peer else ""
+    return (
+        f"{upper_first(str(side))} sent segments{size} larger than the peer's MSS{lim}. If the "
+        "capture was taken on that host, it is segmentation offload (see offload-artifact); "
+        "otherwise a middlebox rewrote the MSS in one direction only or the sender ignores it: "
+        "clamp the MSS on both directions' SYNs at the same box.",
+        None,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.ERROR,
+    reference="RFC 9293 §3.7.1",
+    sources=frozenset({Source.CAPTURE}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for directions that sent segments above the peer's MSS.
 
     Args:
@@ -65,7 +90,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                         ),
                     )
                 )
-            facts: dict[str, int | str | None] = {
+            facts: Facts = {
                 "peer_mss": over.limit,
                 "segment": over.largest,
                 "count": over.count,
@@ -74,8 +99,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                 "side": role,
                 "address": sender.address,
             }
-            yield Finding(
-                kind=KIND,
+            yield RULE.finding(
                 severity=Severity.WARNING if over.acked else Severity.ERROR,
                 summary=(
                     f"Connection {conn.id}: the {role} {sender.address} sent {over.count} "
@@ -83,8 +107,7 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                     f"{over.limit}" + ("" if over.acked else "; the peer never acknowledged them")
                 ),
                 evidence=tuple(evidence),
-                advice=advice(KIND, facts, platform),
-                reference="RFC 9293 §3.7.1",
-                connection=conn.id,
                 facts=facts,
+                platform=platform,
+                connection=conn.id,
             )

@@ -1,8 +1,8 @@
 """Rule `undersized-mss`: the effective MSS is below 1380 (IPv4) or 1220 (IPv6).
 
-Layer: diagnose/. A pure function of a `CaptureAnalysis`; no I/O.
+Layer: diagnose/. Pure functions of a `CaptureAnalysis` and of `PathObservations`; no I/O.
 
-The effective MSS of a direction is the peer's MSS (or the RFC 9293 default
+Capture: the effective MSS of a direction is the peer's MSS (or the RFC 9293 default
 when its handshake had no option) lowered by any ICMP too-big path MTU. A
 small one costs packets per byte. Connections with the same (role, effective
 MSS, announced MSS) are one finding. Severity: warning below 1220 bytes for
@@ -12,6 +12,9 @@ IPv4 (a clamp or MTU far below any common tunnel) and for IPv6 (below
 Many connections of a capture can share a small MSS, so the grouping runs over
 the analysis's connection columns (`CaptureAnalysis.table`), and Python objects
 are built only for the few connections cited as evidence.
+
+Path: the MSS measured toward the destination (effective, else announced) is below
+the threshold: info, cited by the probe or connection that measured it.
 """
 
 from __future__ import annotations
@@ -20,17 +23,45 @@ from collections.abc import Iterator
 
 import polars as pl
 
+from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
-from mtuscope.diagnose.rules.evidence import advice, frame_evidence
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.evidence import frame_evidence, icmp_mtu_field, path_mss
+from mtuscope.diagnose.rules.phrases import FactsIn, fact_family, fact_int, fact_mtu
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
 from mtuscope.passive.results import CaptureAnalysis
 
 KIND = "undersized-mss"
 THRESHOLD = {4: 1380, 6: 1220}
+"""An effective MSS below these costs extra packets per byte (DESIGN.md undersized-mss)."""
 WARN_BELOW = 1220
+"""Below this a capture's small MSS is a warning: far below any common tunnel's clamp."""
 MAX_CONNECTIONS = 5
 
 
-def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+def advise(f: FactsIn) -> Advice:
+    """Find the over-eager clamp or small MTU and raise it to what the path allows."""
+    fam, mss, mtu = fact_family(f), fact_int(f, "mss"), fact_mtu(f)
+    best = f"{clamp_mss(mtu, fam)}, which the path MTU {mtu} allows" if mtu is not None else None
+    return (
+        f"The MSS {mss if mss is not None else 'in use'} is below {THRESHOLD[fam]}: every "
+        "segment carries less data than it could, costing packets and throughput. Look for an "
+        "over-eager `adjust-mss`/TCPMSS clamp or a small interface MTU on the way and raise it"
+        f"{' to ' + best if best else ' to path MTU - ' + str(TCP_IP_HEADERS[fam])}.",
+        mtu,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.INFO,
+    reference="RFC 9293 §3.7.1",
+    sources=frozenset({Source.CAPTURE, Source.PATH}),
+    advise=advise,
+)
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for small effective MSS values.
 
     Args:
@@ -63,14 +94,14 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
                     frame_evidence(
                         analysis.capture,
                         conn.too_big_frames[0],
-                        "icmp.mtu" if family == 4 else "icmpv6.mtu",
+                        icmp_mtu_field(family),
                         sender.path_mtu,
                         note=f"connection {conn.id}: effective MSS {eff}",
                     )
                 )
         first = conns[0]
         sender = first.client if role == "client" else first.server
-        facts: dict[str, int | str | None] = {
+        facts: Facts = {
             "mss": eff,
             "peer_mss": announced,
             "path_mtu": sender.path_mtu,
@@ -79,19 +110,42 @@ def check(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator
             "connections": count,
         }
         why = f"announced MSS {announced}" if announced is not None else "no MSS option"
-        yield Finding(
-            kind=KIND,
+        yield RULE.finding(
             severity=Severity.WARNING if eff < WARN_BELOW else Severity.INFO,
             summary=(
                 f"{count} IPv{family} connection(s) let the {role} send at most {eff} "
                 f"bytes per segment ({why}), below {THRESHOLD[family]}"
             ),
             evidence=tuple(evidence),
-            advice=advice(KIND, facts, platform),
-            reference="RFC 9293 §3.7.1",
-            connection=first.id,
             facts=facts,
+            platform=platform,
+            connection=first.id,
         )
+
+
+def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
+    """The finding for a small MSS measured toward the destination.
+
+    Args:
+        obs: the path run.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding (none without a probe to cite).
+    """
+    measured = path_mss(obs)
+    if measured is None:
+        return
+    value, which, mine = measured
+    limit = THRESHOLD[obs.family]
+    if value is None or not mine or value >= limit:
+        return
+    yield RULE.finding(
+        summary=f"The {which} MSS {value} is below {limit}",
+        evidence=mine,
+        facts={"mss": value, "path_mtu": obs.path_mtu, "family": obs.family},
+        platform=platform,
+    )
 
 
 Group = tuple[tuple[int, str, int, int | None], int, list[int]]

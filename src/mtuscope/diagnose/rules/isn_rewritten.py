@@ -1,0 +1,183 @@
+"""Rule `isn-rewritten`: sequence numbers offset between two vantage points.
+
+Layer: diagnose/. Pure functions of a `CompareResult`, a `MiddleboxResult` and a
+`TwoEndedObservation`; no I/O. An ISN-randomising firewall or a TCP proxy.
+
+- Two capture points: one info finding per direction, with the offsets seen.
+- Middlebox walk: one info finding per change of the quoted sequence number, and a
+  warning when a TCP proxy answered a SYN for the destination (it re-originates the
+  connection with its own ISN and options).
+- Two-ended: the client's SYN as captured against the SYN the responder saved (the
+  ISN is invisible without the capture, which needs privilege).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+
+from mtuscope.active.middlebox import SEQ_FIELD, MiddleboxResult, PathChange
+from mtuscope.active.responder_protocol import TwoEndedObservation
+from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts
+from mtuscope.diagnose.rules.phrases import FactsIn, change_between, quote_hop
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.two_points import UP, change_groups
+from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
+
+KIND = "isn-rewritten"
+SEQ_SPACE = 1 << 32
+"""TCP sequence numbers are modulo 2**32 (RFC 9293 §3.4)."""
+_RFC_ISN = "RFC 6528 §3; RFC 9293 §3.4.1"
+
+
+def advise(f: FactsIn) -> Advice:
+    """Harmless alone; breaks SACK and signatures unless those are rewritten too."""
+    return (
+        "A firewall or proxy offsets TCP sequence numbers (ISN randomisation, e.g. Cisco ASA "
+        "`set connection random-sequence-number`). Harmless by itself, but it breaks SACK and "
+        "TCP-AO/MD5 signatures if it does not rewrite them too: disable it for those flows, or "
+        "compare the two capture points by payload rather than by sequence number.",
+        None,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.INFO,
+    reference="RFC 9293 §3.4.1",
+    sources=frozenset({Source.COMPARE, Source.MIDDLEBOX, Source.TWO_ENDED}),
+    advise=advise,
+)
+
+
+def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
+    return (c.direction,)
+
+
+def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for sequence numbers offset between the two capture points.
+
+    Args:
+        result: a two-point comparison.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of findings, one per direction.
+    """
+    for group in change_groups(result, KIND, _key):
+        changes = group.changes
+        deltas = sorted({c.delta for c in changes if c.delta is not None})
+        shown = ", ".join(str(d) for d in deltas[:3]) + (", ..." if len(deltas) > 3 else "")
+        yield RULE.finding(
+            summary=(
+                f"The {group.direction} sequence numbers are offset by {shown} between A and B "
+                f"({group.connections_text()})"
+            ),
+            evidence=group.evidence(result),
+            facts=group.facts() | {"offset": changes[0].delta},
+            platform=platform,
+            connection=group.connections[0].a.id,
+        )
+
+
+def check_middlebox_change(
+    result: MiddleboxResult, change: PathChange, *, platform: str | None = None
+) -> Iterator[Finding]:
+    """The finding for one change of the quoted sequence number along the path.
+
+    Args:
+        result: the walk.
+        change: one of `result.changes`.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding.
+    """
+    if change.field != SEQ_FIELD:
+        return
+    facts = quote_facts(result, change)
+    if isinstance(change.before, int) and isinstance(change.after, int):
+        facts["offset"] = (change.after - change.before) % SEQ_SPACE
+    yield RULE.finding(
+        summary=f"TCP sequence number rewritten {change_between(change)}",
+        evidence=quote_evidence(change),
+        facts=facts,
+        platform=platform,
+        reference=_RFC_ISN,
+    )
+
+
+def check_middlebox(result: MiddleboxResult, *, platform: str | None = None) -> Iterator[Finding]:
+    """The warning for a TCP proxy that answered a SYN for the destination.
+
+    Args:
+        result: the walk.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding.
+    """
+    term = result.terminated
+    if term is None:
+        return
+    evidence = (
+        Evidence(
+            field="tcp.flags",
+            observed="SYN/ACK",
+            expected="time-exceeded",
+            hop=term.ttl,
+            probe=term.syn_ack_probe,
+            note=f"a SYN with TTL {term.ttl} was answered for {result.dst}",
+        ),
+        Evidence(
+            field="icmp.type",
+            observed="time-exceeded",
+            expected="echo-reply",
+            hop=term.ttl,
+            probe=term.probe_id,
+            note=f"an ICMP echo with TTL {term.ttl} expired at {term.address}",
+        ),
+    )
+    yield RULE.finding(
+        severity=Severity.WARNING,
+        summary=(
+            f"a TCP proxy at {quote_hop(term.ttl, term.address)} answers for {result.dst} port "
+            f"{result.dport}: it terminates the connection and opens its own, with its own ISN "
+            "and options"
+        ),
+        evidence=evidence,
+        facts={"family": result.family, "hop": term.ttl, "address": str(term.address)},
+        platform=platform,
+        reference=_RFC_ISN,
+    )
+
+
+def check_two_ended(
+    obs: TwoEndedObservation, direction: str, *, platform: str | None = None
+) -> Iterator[Finding]:
+    """The finding for the client's ISN arriving other than it was sent.
+
+    Args:
+        obs: the two-ended check.
+        direction: "client->server" or "server->client" (only the client's SYN is compared).
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of at most one finding.
+    """
+    sent, seen = obs.sent, obs.seen
+    if direction != UP or sent is None or sent.seq == seen.seq:
+        return
+    offset = (seen.seq - sent.seq) % SEQ_SPACE
+    facts: Facts = {"direction": UP, "offset": offset, "family": sent.family}
+    yield RULE.finding(
+        summary=(
+            f"The client's initial sequence number is rewritten in the path: "
+            f"{sent.seq} sent, {seen.seq} arrived (offset {offset})"
+        ),
+        evidence=connection_evidence(
+            "tcp.seq_raw", seen.seq, sent.seq, "SYN captured at the client, saved at the responder"
+        ),
+        facts=facts,
+        platform=platform,
+    )

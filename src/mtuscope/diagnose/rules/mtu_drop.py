@@ -1,0 +1,117 @@
+"""Rule `mtu-drop`: the hop where the MTU drops, with the likely encapsulation.
+
+Layer: diagnose/. A pure function of `PathObservations` (its hop trace); no I/O.
+One finding per drop the trace found: info when a too-big message told of it,
+a warning when the drop is silent. The encapsulations that explain the drop come
+from calc/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mtuscope.active.hop_trace import MtuDrop
+from mtuscope.calc.advice import usable_mtu
+from mtuscope.calc.explain import explain_mtu
+from mtuscope.diagnose.findings import Finding, Severity
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.evidence import drop_evidence
+from mtuscope.diagnose.rules.phrases import (
+    FactsIn,
+    at_hop,
+    clamp_text,
+    drop_between,
+    fact_int,
+    looks_like,
+)
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.errors import UsageError
+
+KIND = "mtu-drop"
+
+
+def advise(f: FactsIn) -> Advice:
+    """Configure the MTU and clamps where the encapsulation starts."""
+    to, frm = fact_int(f, "to_mtu") or fact_int(f, "path_mtu"), fact_int(f, "from_mtu")
+    where = at_hop(f)
+    if to is not None and usable_mtu(to):
+        return (
+            f"The MTU drops{where} from {frm or 'the link MTU'} to {to}"
+            f"{looks_like(to, frm)}. Configure {clamp_text(to)} on the tunnel or interface "
+            "where the encapsulation starts, so hosts never send more.",
+            to,
+        )
+    return (
+        f"The MTU drops{where}: set the tunnel MTU to the link MTU less the encapsulation "
+        "overhead (mtuscope calc) and clamp the MSS to it less 40 (IPv4) / 60 (IPv6).",
+        None,
+    )
+
+
+RULE = Rule(
+    kind=KIND,
+    severity=Severity.INFO,
+    reference="RFC 1191 §3; RFC 8201 §4",
+    sources=frozenset({Source.PATH}),
+    advise=advise,
+)
+
+
+def likely_encapsulation(drop: MtuDrop, limit: int = 3) -> list[dict[str, Any]]:
+    """The encapsulations that would explain a drop, most common first.
+
+    Args:
+        drop: the drop.
+        limit: at most this many.
+
+    Returns:
+        JSON-ready dicts `{label, stack, overhead, reference}`; empty when none matches
+        or the MTUs are outside what calc/ explains.
+    """
+    try:
+        found = explain_mtu(drop.to_mtu, from_mtu=drop.from_mtu, limit=limit)
+    except UsageError:
+        return []
+    return [
+        {"label": e.label, "stack": list(e.stack), "overhead": e.overhead, "reference": e.reference}
+        for e in found
+    ]
+
+
+def check_path_drop(
+    obs: PathObservations, drop: MtuDrop, *, platform: str | None = None
+) -> Iterator[Finding]:
+    """The finding for one drop of the trace.
+
+    Args:
+        obs: the path run (with a trace).
+        drop: one of `obs.trace.drops`.
+        platform: configuration platform for the advice snippets, if any.
+
+    Returns:
+        An iterator of one finding.
+    """
+    labels = [e["label"] for e in likely_encapsulation(drop)]
+    likely = f"; likely {' or '.join(labels)}" if labels else ""
+    silent = ", with no too-big message" if drop.silent else ""
+    facts: Facts = {
+        "from_mtu": drop.from_mtu,
+        "to_mtu": drop.to_mtu,
+        "path_mtu": drop.to_mtu,
+        "hop": drop.at_hop,
+        "after_hop": drop.after_hop,
+        "address": str(drop.address) if drop.address else None,
+        "family": obs.family,
+        "likely_encapsulation": " or ".join(labels) or None,
+    }
+    yield RULE.finding(
+        severity=Severity.WARNING if drop.silent else Severity.INFO,
+        summary=(
+            f"MTU drops to {drop.to_mtu} {drop_between(drop)} (from {drop.from_mtu}{silent})"
+            f"{likely}"
+        ),
+        evidence=drop_evidence(obs, drop),
+        facts=facts,
+        platform=platform,
+    )

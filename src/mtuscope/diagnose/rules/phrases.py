@@ -1,0 +1,107 @@
+"""Wording several rules share: reading facts, the ICMP plea, clamp lines, place names.
+
+Layer: diagnose/. Pure text from numbers; no I/O. The numbers come from calc/
+(clamps, usable MTUs, the encapsulation that explains an MTU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mtuscope.active.hop_trace import MtuDrop
+from mtuscope.active.middlebox import PathChange
+from mtuscope.calc.advice import clamp_mss, ipv6_clamp, usable_mtu
+from mtuscope.calc.explain import explain_mtu
+
+FactsIn = Mapping[str, int | str | None]
+
+ICMP = (
+    "let ICMP fragmentation-needed (type 3 code 4) and ICMPv6 packet-too-big (type 2) "
+    "through every firewall on the path (RFC 4890 §4.3.1; RFC 1191, RFC 8201)"
+)
+"""The plea of every advice that depends on too-big messages getting through."""
+
+ETHERNET_MTU = 1500
+"""The link MTU assumed when a drop's starting MTU is unknown."""
+
+
+def fact_int(facts: FactsIn, key: str) -> int | None:
+    """`facts[key]` as an int (digits in a string count), else None."""
+    value = facts.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def fact_family(facts: FactsIn) -> int:
+    """The IP version of `facts` (4 unless it says 6)."""
+    return 6 if str(facts.get("family", 4)) in ("6", "ipv6", "IPv6") else 4
+
+
+def fact_mtu(facts: FactsIn, key: str = "path_mtu") -> int | None:
+    """`facts[key]` when it is an MTU an interface can have, else None."""
+    mtu = fact_int(facts, key)
+    return mtu if usable_mtu(mtu) else None
+
+
+def upper_first(text: str) -> str:
+    # str.capitalize() would lower-case the rest ("MSS" -> "mss").
+    return text[:1].upper() + text[1:]
+
+
+def at_hop(facts: FactsIn) -> str:
+    """ " at hop N" when the facts name a hop, else ""."""
+    return f" at hop {facts['hop']}" if facts.get("hop") is not None else ""
+
+
+def clamp_text(mtu: int) -> str:
+    """ "MTU 1450 and an MSS clamp of IPv4 1410, IPv6 1390"."""
+    six = ipv6_clamp(mtu)
+    return f"MTU {mtu} and an MSS clamp of IPv4 {clamp_mss(mtu, 4)}" + (
+        f", IPv6 {six}" if six is not None else ""
+    )
+
+
+def looks_like(mtu: int, from_mtu: int | None) -> str:
+    """ " (1500-1450 looks like VXLAN over IPv4)": the encapsulation calc/ finds for a drop."""
+    base = from_mtu if usable_mtu(from_mtu) and from_mtu is not None and from_mtu >= mtu else None
+    base = ETHERNET_MTU if base is None else base
+    if mtu >= base:
+        return ""
+    found = explain_mtu(mtu, from_mtu=base, limit=2)
+    if not found:
+        return f" ({base - mtu} bytes below {base}: no common encapsulation matches)"
+    names = " or ".join(e.label for e in found)
+    return f" ({base}-{mtu} looks like {names})"
+
+
+def hop_name(hop: int, address: object) -> str:
+    """A hop of a trace: "this host" for 0, else "hop 3 192.0.2.1"."""
+    return "this host" if hop == 0 else f"hop {hop} {address if address else '(no reply)'}"
+
+
+def drop_between(drop: MtuDrop) -> str:
+    """Where a trace's MTU drops: "between hop 2 ... and hop 3 ..."."""
+    return (
+        f"between {hop_name(drop.after_hop, drop.address)} and "
+        f"{hop_name(drop.at_hop, drop.at_address)}"
+    )
+
+
+def quote_hop(ttl: int, address: object | None) -> str:
+    """A hop of a middlebox walk: "this host" for 0, else "hop 3 (192.0.2.1)"."""
+    if ttl == 0:
+        return "this host"
+    return f"hop {ttl} ({address if address is not None else 'no reply'})"
+
+
+def change_between(change: PathChange) -> str:
+    """Where a middlebox walk saw a field change: "between hop 2 (...) and hop 3 (...)"."""
+    return (
+        f"between {quote_hop(change.from_ttl, change.from_address)} and "
+        f"{quote_hop(change.to_ttl, change.to_address)}"
+    )
