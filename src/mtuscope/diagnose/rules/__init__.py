@@ -13,6 +13,7 @@ diagnose/ run; the order of a table is the order of the findings in a report.
 """
 
 from collections.abc import Callable, Iterator, Mapping
+from enum import StrEnum
 
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.rules import (
@@ -32,8 +33,24 @@ from mtuscope.diagnose.rules import (
     undersized_mss,
     undersized_pmtu,
 )
-from mtuscope.diagnose.rules.rule import Rule, Source
+from mtuscope.diagnose.rules.rule import Rule
 from mtuscope.errors import UsageError
+
+
+class Source(StrEnum):
+    """What a check reads; each source has its own typed input: CAPTURE one capture
+    (`passive.results.CaptureAnalysis`), COMPARE two capture points
+    (`passive.compare.CompareResult`), PATH active probing
+    (`diagnose.observations.PathObservations`), MIDDLEBOX the per-hop quote walk
+    (`active.middlebox.MiddleboxResult`), TWO_ENDED client and responder
+    (`active.responder_protocol.TwoEndedObservation`)."""
+
+    CAPTURE = "capture"
+    COMPARE = "compare"
+    PATH = "path"
+    MIDDLEBOX = "middlebox"
+    TWO_ENDED = "two-ended"
+
 
 RULES: dict[str, Rule] = {
     m.RULE.kind: m.RULE
@@ -149,6 +166,13 @@ SOURCE_CHECKS: Mapping[Source, tuple[tuple[str, Callable[..., Iterator[Finding]]
 """Every check by source (for the registry's own consistency tests)."""
 
 
+def sources(kind: str) -> frozenset[Source]:
+    """The sources that have a check for `kind` (empty for a `PLANNED` kind)."""
+    return frozenset(
+        src for src, checks in SOURCE_CHECKS.items() if any(k == kind for k, _ in checks)
+    )
+
+
 def rule(kind: str) -> Rule:
     """The rule of `kind`.
 
@@ -187,4 +211,5 @@ __all__ = [
     "TWO_ENDED_DIRECTIONS",
     "advise",
     "rule",
+    "sources",
 ]

@@ -18,6 +18,7 @@ from mtuscope.active.probe import ProbeRecord
 from mtuscope.diagnose.findings import Evidence
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.passive.compare import Change, CompareResult
+from mtuscope.passive.results import CaptureAnalysis, Connection, Endpoint
 
 CONNECTION_PROBE = 0
 """The probe number two-ended evidence uses for the client's TCP connection to the
@@ -40,6 +41,14 @@ def icmp_mtu_field(family: int) -> str:
     return "icmp.mtu" if family == 4 else "icmpv6.mtu"
 
 
+def directions(analysis: CaptureAnalysis) -> Iterator[tuple[Connection, str, Endpoint, Endpoint]]:
+    """Capture: both directions of every notable connection, client first:
+    (connection, the sender's role, sender, receiver)."""
+    for conn in analysis.notable:
+        for role, sender, receiver in conn.endpoints():
+            yield conn, role, sender, receiver
+
+
 def frame_evidence(
     capture: str,
     frame: int,
@@ -57,6 +66,25 @@ def frame_evidence(
         expected=expected,
         note=note,
     )
+
+
+def mss_option_evidence(
+    capture: str,
+    receiver: Endpoint,
+    *,
+    expected: int | str | None = None,
+    note: str | None = None,
+) -> list[Evidence]:
+    """Capture: the MSS option of `receiver`'s handshake ("absent" without one), or nothing
+    when its handshake was not captured."""
+    if receiver.handshake_frame is None:
+        return []
+    mss = receiver.mss if receiver.mss is not None else "absent"
+    return [
+        frame_evidence(
+            capture, receiver.handshake_frame, "tcp.options.mss_val", mss, expected, note=note
+        )
+    ]
 
 
 def change_evidence(result: CompareResult, change: Change) -> Iterator[Evidence]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from mtuscope.calc.advice import usable_mtu
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import (
     MAX_COMPARE_FRAMES,
@@ -23,8 +22,8 @@ from mtuscope.diagnose.rules.evidence import (
     icmp_mtu_field,
     ttl_field,
 )
-from mtuscope.diagnose.rules.phrases import FactsIn, clamp_text, fact_int, looks_like
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.phrases import FactsIn, clamp_text, fact_int, first_mtu, looks_like
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.compare import CompareResult, IcmpSeen
 from mtuscope.passive.results import CaptureAnalysis, IcmpTooBig
 from mtuscope.passive.ttl import sender_hint
@@ -34,45 +33,11 @@ KIND = "icmp-too-big"
 MAX_FRAMES = 5
 
 
-def advise(f: FactsIn) -> Advice:
-    """PMTUD works: clamp at the tunnel head end to spare each flow a retransmission."""
-    mtu = fact_int(f, "icmp_mtu") or fact_int(f, "path_mtu")
-    who = f" by {f['address']}" if f.get("address") else ""
-    if mtu is not None and usable_mtu(mtu):
-        return (
-            f"A router{who} reports a next-hop MTU of {mtu}"
-            f"{looks_like(mtu, fact_int(f, 'from_mtu'))}: "
-            "PMTUD works here, but each new flow pays a retransmission. Set "
-            f"{clamp_text(mtu)} at the tunnel head end to avoid it; keep these ICMP messages "
-            "allowed (RFC 4890 §4.3.1).",
-            mtu,
-        )
-    return (
-        f"A router{who} sent a too-big message; a next-hop MTU of 0 or an absurd value means an "
-        "old router (RFC 1191 §5 plateau search): find it and set its MTU explicitly.",
-        None,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.INFO,
-    reference="RFC 1191 §4, RFC 8201 §4",
-    sources=frozenset({Source.CAPTURE, Source.COMPARE}),
-    advise=advise,
-)
+REFERENCE = "RFC 1191 §4, RFC 8201 §4"
 
 
 def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for the too-big messages of `analysis`.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, in order of each group's first message.
-    """
+    """Findings for the too-big messages of `analysis`."""
     groups: dict[tuple[str, int, int | None], list[IcmpTooBig]] = defaultdict(list)
     for msg in analysis.icmp_too_big:
         groups[(msg.sender, msg.mtu, msg.connection)].append(msg)
@@ -139,16 +104,7 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
 
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for the too-big messages seen at either capture point.
-
-    Args:
-        result: a two-point comparison.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, one per (capture point, sender, MTU), in order of each
-        group's first message.
-    """
+    """Findings for the too-big messages seen at either capture point."""
     groups: dict[tuple[str, str, int], list[IcmpSeen]] = defaultdict(list)
     for i in result.icmp:
         groups[(i.point, i.sender, i.mtu)].append(i)
@@ -193,3 +149,26 @@ def check_compare(result: CompareResult, *, platform: str | None = None) -> Iter
 def _where(address: str, port: int | None) -> str:
     host = f"[{address}]" if ":" in address else address
     return host if port is None else f"{host}:{port}"
+
+
+def advise(f: FactsIn) -> Advice:
+    """PMTUD works: clamp at the tunnel head end to spare each flow a retransmission."""
+    mtu = first_mtu(f, "icmp_mtu", "path_mtu")
+    who = f" by {f['address']}" if f.get("address") else ""
+    if mtu is not None:
+        return (
+            f"A router{who} reports a next-hop MTU of {mtu}"
+            f"{looks_like(mtu, fact_int(f, 'from_mtu'))}: "
+            "PMTUD works here, but each new flow pays a retransmission. Set "
+            f"{clamp_text(mtu)} at the tunnel head end to avoid it; keep these ICMP messages "
+            "allowed (RFC 4890 §4.3.1).",
+            mtu,
+        )
+    return (
+        f"A router{who} sent a too-big message; a next-hop MTU of 0 or an absurd value means an "
+        "old router (RFC 1191 §5 plateau search): find it and set its MTU explicitly.",
+        None,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.INFO, reference=REFERENCE, advise=advise)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.evidence import frame_evidence, ip_len_field
 from mtuscope.diagnose.rules.phrases import FactsIn, clamp_text, fact_mtu
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
 from mtuscope.wire.ipv6 import IPV6_HEADER
 
@@ -22,41 +22,11 @@ KIND = "ip-fragmentation"
 PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 58: "ICMPv6"}
 
 
-def advise(f: FactsIn) -> Advice:
-    """Fit packets unfragmented: the MTU of the fragments, and smaller UDP packets."""
-    mtu = fact_mtu(f)
-    target = (
-        f"Set {clamp_text(mtu)} on the tunnel or interface"
-        if mtu is not None
-        else "Lower the tunnel or interface MTU to the path MTU and clamp the MSS"
-    )
-    return (
-        "IP fragments are on the wire: fragmentation is fragile (RFC 8900) and many firewalls "
-        f"drop fragments. {target} so packets fit unfragmented, and for UDP applications "
-        "(DNS, VPNs) lower their packet size.",
-        mtu,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.INFO,
-    reference="RFC 791 §2.3, RFC 8200 §4.5, RFC 8900",
-    sources=frozenset({Source.CAPTURE}),
-    advise=advise,
-)
+REFERENCE = "RFC 791 §2.3, RFC 8200 §4.5, RFC 8900"
 
 
 def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for fragmented flows.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
+    """Findings for fragmented flows."""
     cap = analysis.capture
     for f in analysis.fragments:
         proto = PROTOCOLS.get(f.proto, f"protocol {f.proto}")
@@ -99,3 +69,22 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             facts=facts,
             platform=platform,
         )
+
+
+def advise(f: FactsIn) -> Advice:
+    """Fit packets unfragmented: the MTU of the fragments, and smaller UDP packets."""
+    mtu = fact_mtu(f)
+    target = (
+        f"Set {clamp_text(mtu)} on the tunnel or interface"
+        if mtu is not None
+        else "Lower the tunnel or interface MTU to the path MTU and clamp the MSS"
+    )
+    return (
+        "IP fragments are on the wire: fragmentation is fragile (RFC 8900) and many firewalls "
+        f"drop fragments. {target} so packets fit unfragmented, and for UDP applications "
+        "(DNS, VPNs) lower their packet size.",
+        mtu,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.INFO, reference=REFERENCE, advise=advise)

@@ -20,7 +20,7 @@ from mtuscope.active.responder_protocol import TwoEndedObservation
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts
 from mtuscope.diagnose.rules.phrases import FactsIn, change_between, quote_hop
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.diagnose.rules.two_points import UP, change_groups
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
@@ -30,24 +30,7 @@ SEQ_SPACE = 1 << 32
 _RFC_ISN = "RFC 6528 §3; RFC 9293 §3.4.1"
 
 
-def advise(f: FactsIn) -> Advice:
-    """Harmless alone; breaks SACK and signatures unless those are rewritten too."""
-    return (
-        "A firewall or proxy offsets TCP sequence numbers (ISN randomisation, e.g. Cisco ASA "
-        "`set connection random-sequence-number`). Harmless by itself, but it breaks SACK and "
-        "TCP-AO/MD5 signatures if it does not rewrite them too: disable it for those flows, or "
-        "compare the two capture points by payload rather than by sequence number.",
-        None,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.INFO,
-    reference="RFC 9293 §3.4.1",
-    sources=frozenset({Source.COMPARE, Source.MIDDLEBOX, Source.TWO_ENDED}),
-    advise=advise,
-)
+REFERENCE = "RFC 9293 §3.4.1"
 
 
 def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
@@ -55,44 +38,27 @@ def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
 
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for sequence numbers offset between the two capture points.
-
-    Args:
-        result: a two-point comparison.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, one per direction.
-    """
+    """Findings for sequence numbers offset between the two capture points."""
     for group in change_groups(result, KIND, _key):
         changes = group.changes
         deltas = sorted({c.delta for c in changes if c.delta is not None})
         shown = ", ".join(str(d) for d in deltas[:3]) + (", ..." if len(deltas) > 3 else "")
-        yield RULE.finding(
+        yield group.finding(
+            RULE,
+            result,
             summary=(
                 f"The {group.direction} sequence numbers are offset by {shown} between A and B "
                 f"({group.connections_text()})"
             ),
-            evidence=group.evidence(result),
             facts=group.facts() | {"offset": changes[0].delta},
             platform=platform,
-            connection=group.connections[0].a.id,
         )
 
 
 def check_middlebox_change(
     result: MiddleboxResult, change: PathChange, *, platform: str | None = None
 ) -> Iterator[Finding]:
-    """The finding for one change of the quoted sequence number along the path.
-
-    Args:
-        result: the walk.
-        change: one of `result.changes`.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The finding for one change of the quoted sequence number along the path."""
     if change.field != SEQ_FIELD:
         return
     facts = quote_facts(result, change)
@@ -108,35 +74,26 @@ def check_middlebox_change(
 
 
 def check_middlebox(result: MiddleboxResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """The warning for a TCP proxy that answered a SYN for the destination.
-
-    Args:
-        result: the walk.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The warning for a TCP proxy that answered a SYN for the destination."""
     term = result.terminated
     if term is None:
         return
-    evidence = (
+    # (field, seen, expected, probe, what, how): the SYN answered and the echo expired at one TTL.
+    seen = (
+        ("tcp.flags", "SYN/ACK", "time-exceeded", term.syn_ack_probe, "a SYN", "was answered for"),
+        ("icmp.type", "time-exceeded", "echo-reply", term.probe_id, "an ICMP echo", "expired at"),
+    )
+    where = {"tcp.flags": result.dst, "icmp.type": term.address}
+    evidence = tuple(
         Evidence(
-            field="tcp.flags",
-            observed="SYN/ACK",
-            expected="time-exceeded",
+            field=field,
+            observed=got,
+            expected=expected,
             hop=term.ttl,
-            probe=term.syn_ack_probe,
-            note=f"a SYN with TTL {term.ttl} was answered for {result.dst}",
-        ),
-        Evidence(
-            field="icmp.type",
-            observed="time-exceeded",
-            expected="echo-reply",
-            hop=term.ttl,
-            probe=term.probe_id,
-            note=f"an ICMP echo with TTL {term.ttl} expired at {term.address}",
-        ),
+            probe=probe,
+            note=f"{what} with TTL {term.ttl} {how} {where[field]}",
+        )
+        for field, got, expected, probe, what, how in seen
     )
     yield RULE.finding(
         severity=Severity.WARNING,
@@ -155,16 +112,7 @@ def check_middlebox(result: MiddleboxResult, *, platform: str | None = None) -> 
 def check_two_ended(
     obs: TwoEndedObservation, direction: str, *, platform: str | None = None
 ) -> Iterator[Finding]:
-    """The finding for the client's ISN arriving other than it was sent.
-
-    Args:
-        obs: the two-ended check.
-        direction: "client->server" or "server->client" (only the client's SYN is compared).
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The finding for the client's ISN arriving other than it was sent."""
     sent, seen = obs.sent, obs.seen
     if direction != UP or sent is None or sent.seq == seen.seq:
         return
@@ -181,3 +129,17 @@ def check_two_ended(
         facts=facts,
         platform=platform,
     )
+
+
+def advise(f: FactsIn) -> Advice:
+    """Harmless alone; breaks SACK and signatures unless those are rewritten too."""
+    return (
+        "A firewall or proxy offsets TCP sequence numbers (ISN randomisation, e.g. Cisco ASA "
+        "`set connection random-sequence-number`). Harmless by itself, but it breaks SACK and "
+        "TCP-AO/MD5 signatures if it does not rewrite them too: disable it for those flows, or "
+        "compare the two capture points by payload rather than by sequence number.",
+        None,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.INFO, reference=REFERENCE, advise=advise)

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.phrases import ICMP, FactsIn, clamp_text, fact_int, fact_mtu
-from mtuscope.diagnose.rules.rule import Advice, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Rule
 from mtuscope.diagnose.rules.two_points import (
     change_groups,
     one_point_facts,
@@ -23,6 +23,32 @@ from mtuscope.diagnose.rules.two_points import (
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
 KIND = "lost-between-points"
+
+
+REFERENCE = "RFC 9293 §3.8.1"
+
+
+def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
+    return (c.direction, c.seen_at)
+
+
+def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for segments lost between the two capture points."""
+    for group in change_groups(result, KIND, _key):
+        facts = group.facts() | one_point_facts(group, lambda m: m.lost)
+        seen, other, sizes = one_point_text(group)
+        count = facts["count"]
+        yield group.finding(
+            RULE,
+            result,
+            summary=(
+                f"{count} {group.direction} segment transmission{'s' if count != 1 else ''} "
+                f"seen at {point_name(result, seen)} never reached {other} (payload {sizes} "
+                f"bytes; {group.connections_text()})"
+            ),
+            facts=facts,
+            platform=platform,
+        )
 
 
 def advise(f: FactsIn) -> Advice:
@@ -38,41 +64,4 @@ def advise(f: FactsIn) -> Advice:
     )
 
 
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.WARNING,
-    reference="RFC 9293 §3.8.1",
-    sources=frozenset({Source.COMPARE}),
-    advise=advise,
-)
-
-
-def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
-    return (c.direction, c.seen_at)
-
-
-def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for segments lost between the two capture points.
-
-    Args:
-        result: a two-point comparison.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, one per (direction, point seen at).
-    """
-    for group in change_groups(result, KIND, _key):
-        facts = group.facts() | one_point_facts(group, lambda m: m.lost)
-        seen, other, sizes = one_point_text(group)
-        count = facts["count"]
-        yield RULE.finding(
-            summary=(
-                f"{count} {group.direction} segment transmission{'s' if count != 1 else ''} "
-                f"seen at {point_name(result, seen)} never reached {other} (payload {sizes} "
-                f"bytes; {group.connections_text()})"
-            ),
-            evidence=group.evidence(result),
-            facts=facts,
-            platform=platform,
-            connection=group.connections[0].a.id,
-        )
+RULE = Rule(kind=KIND, severity=Severity.WARNING, reference=REFERENCE, advise=advise)

@@ -12,15 +12,56 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import frame_evidence
+from mtuscope.diagnose.rules.evidence import directions, frame_evidence, mss_option_evidence
 from mtuscope.diagnose.rules.phrases import FactsIn, fact_int
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
 from mtuscope.wire.sizes import IPV4_MIN_REASSEMBLY, TCP_DEFAULT_MSS_IPV4
 
 KIND = "mss-floor-ignored"
 FLOOR = TCP_DEFAULT_MSS_IPV4
 """The segment size Windows never goes below, whatever MSS the peer announces (536)."""
+
+
+REFERENCE = "RFC 9293 §3.7.1, RFC 1122 §4.2.2.6"
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for senders that used 536-byte segments against a smaller MSS."""
+    cap = analysis.capture
+    for conn, role, sender, receiver in directions(analysis):
+        if not sender.floor_segments or sender.floor_first_frame is None:
+            continue
+        evidence = [
+            frame_evidence(
+                cap,
+                sender.floor_first_frame,
+                "tcp.len",
+                FLOOR,
+                receiver.mss,
+                note=f"first of {sender.floor_segments} {FLOOR}-byte segment(s)",
+            )
+        ]
+        evidence += mss_option_evidence(cap, receiver, note=f"announced below {FLOOR}")
+        facts: Facts = {
+            "peer_mss": receiver.mss,
+            "segment": FLOOR,
+            "count": sender.floor_segments,
+            "family": conn.family,
+            "side": role,
+            "address": sender.address,
+        }
+        yield RULE.finding(
+            summary=(
+                f"Connection {conn.id}: {receiver.address} announced MSS {receiver.mss} "
+                f"but the {role} {sender.address} sent {sender.floor_segments} {FLOOR}-byte "
+                "segment(s) (the Windows MSS floor)"
+            ),
+            evidence=tuple(evidence),
+            facts=facts,
+            platform=platform,
+            connection=conn.id,
+        )
 
 
 def advise(f: FactsIn) -> Advice:
@@ -36,66 +77,4 @@ def advise(f: FactsIn) -> Advice:
     )
 
 
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.WARNING,
-    reference="RFC 9293 §3.7.1, RFC 1122 §4.2.2.6",
-    sources=frozenset({Source.CAPTURE}),
-    advise=advise,
-)
-
-
-def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for senders that used 536-byte segments against a smaller MSS.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
-    cap = analysis.capture
-    for conn in analysis.notable:
-        for role, sender, receiver in conn.endpoints():
-            if not sender.floor_segments or sender.floor_first_frame is None:
-                continue
-            evidence = [
-                frame_evidence(
-                    cap,
-                    sender.floor_first_frame,
-                    "tcp.len",
-                    FLOOR,
-                    receiver.mss,
-                    note=f"first of {sender.floor_segments} {FLOOR}-byte segment(s)",
-                )
-            ]
-            if receiver.handshake_frame is not None:
-                evidence.append(
-                    frame_evidence(
-                        cap,
-                        receiver.handshake_frame,
-                        "tcp.options.mss_val",
-                        receiver.mss,
-                        note=f"announced below {FLOOR}",
-                    )
-                )
-            facts: Facts = {
-                "peer_mss": receiver.mss,
-                "segment": FLOOR,
-                "count": sender.floor_segments,
-                "family": conn.family,
-                "side": role,
-                "address": sender.address,
-            }
-            yield RULE.finding(
-                summary=(
-                    f"Connection {conn.id}: {receiver.address} announced MSS {receiver.mss} "
-                    f"but the {role} {sender.address} sent {sender.floor_segments} {FLOOR}-byte "
-                    "segment(s) (the Windows MSS floor)"
-                ),
-                evidence=tuple(evidence),
-                facts=facts,
-                platform=platform,
-                connection=conn.id,
-            )
+RULE = Rule(kind=KIND, severity=Severity.WARNING, reference=REFERENCE, advise=advise)

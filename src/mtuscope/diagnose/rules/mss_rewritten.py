@@ -19,34 +19,14 @@ from mtuscope.calc.advice import TCP_IP_HEADERS, usable_mtu
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts
 from mtuscope.diagnose.rules.phrases import FactsIn, at_hop, change_between, fact_family, fact_int
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.diagnose.rules.two_points import UP, change_groups, key_value, upstream
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
 KIND = "mss-rewritten"
 
 
-def advise(f: FactsIn) -> Advice:
-    """Check that the clamp matches the path, in both directions and for IPv6."""
-    orig, now = fact_int(f, "original_mss"), fact_int(f, "mss")
-    change = f" from {orig} to {now}" if orig and now else ""
-    mtu = now + TCP_IP_HEADERS[fact_family(f)] if now else None
-    return (
-        f"A middlebox{at_hop(f)} rewrites the MSS{change} (an `adjust-mss`/TCPMSS clamp). That "
-        "is fine when the value matches the path; check that it equals the path MTU less "
-        f"{TCP_IP_HEADERS[4]} (IPv4) / {TCP_IP_HEADERS[6]} (IPv6), that it applies to both "
-        "directions, and to IPv6 as well.",
-        mtu if usable_mtu(mtu) else None,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.INFO,
-    reference="RFC 9293 §3.7.1",
-    sources=frozenset({Source.COMPARE, Source.MIDDLEBOX, Source.TWO_ENDED}),
-    advise=advise,
-)
+REFERENCE = "RFC 9293 §3.7.1"
 
 
 def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
@@ -56,15 +36,7 @@ def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
 
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for MSS options that differ between the two capture points.
-
-    Args:
-        result: a two-point comparison.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, one per (direction, values, upstream point).
-    """
+    """Findings for MSS options that differ between the two capture points."""
     for group in change_groups(result, KIND, _key):
         _, orig, new, up = group.key
         down = "b" if up == "a" else "a"
@@ -73,33 +45,24 @@ def check_compare(result: CompareResult, *, platform: str | None = None) -> Iter
             "mss": key_value(new),
             "upstream": str(up),
         }
-        yield RULE.finding(
+        yield group.finding(
+            RULE,
+            result,
             summary=(
                 f"The {group.direction} MSS is rewritten between the capture points: "
                 f"{orig if orig is not None else 'no MSS'} at {str(up).upper()}, "
                 f"{new if new is not None else 'no MSS'} at {down.upper()} "
                 f"({group.connections_text()})"
             ),
-            evidence=group.evidence(result),
             facts=facts,
             platform=platform,
-            connection=group.connections[0].a.id,
         )
 
 
 def check_middlebox_change(
     result: MiddleboxResult, change: PathChange, *, platform: str | None = None
 ) -> Iterator[Finding]:
-    """The finding for one change of the quoted MSS along the path.
-
-    Args:
-        result: the walk.
-        change: one of `result.changes`.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The finding for one change of the quoted MSS along the path."""
     if change.field != MSS_FIELD:
         return
     facts = quote_facts(result, change)
@@ -120,16 +83,7 @@ def check_two_ended(
 
     Client->server compares our SYN as captured (else the MSS the client kernel
     announced) with the SYN the responder saved; server->client the responder's
-    announced MSS with its SYN/ACK as it arrived.
-
-    Args:
-        obs: the two-ended check.
-        direction: "client->server" or "server->client".
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    announced MSS with its SYN/ACK as it arrived."""
     if direction == UP:
         if obs.sent is not None:
             sent, seen, how = obs.sent.mss, obs.seen.mss, "captured at the client"
@@ -169,3 +123,20 @@ def check_two_ended(
 
 def _int(value: int | str) -> int | None:
     return value if isinstance(value, int) else None
+
+
+def advise(f: FactsIn) -> Advice:
+    """Check that the clamp matches the path, in both directions and for IPv6."""
+    orig, now = fact_int(f, "original_mss"), fact_int(f, "mss")
+    change = f" from {orig} to {now}" if orig and now else ""
+    mtu = now + TCP_IP_HEADERS[fact_family(f)] if now else None
+    return (
+        f"A middlebox{at_hop(f)} rewrites the MSS{change} (an `adjust-mss`/TCPMSS clamp). That "
+        "is fine when the value matches the path; check that it equals the path MTU less "
+        f"{TCP_IP_HEADERS[4]} (IPv4) / {TCP_IP_HEADERS[6]} (IPv6), that it applies to both "
+        "directions, and to IPv6 as well.",
+        mtu if usable_mtu(mtu) else None,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.INFO, reference=REFERENCE, advise=advise)

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from mtuscope.active.hop_trace import MtuDrop
-from mtuscope.calc.advice import usable_mtu
 from mtuscope.calc.explain import explain_mtu
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
@@ -23,39 +22,16 @@ from mtuscope.diagnose.rules.phrases import (
     clamp_text,
     drop_between,
     fact_int,
+    first_mtu,
     looks_like,
 )
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.errors import UsageError
 
 KIND = "mtu-drop"
 
 
-def advise(f: FactsIn) -> Advice:
-    """Configure the MTU and clamps where the encapsulation starts."""
-    to, frm = fact_int(f, "to_mtu") or fact_int(f, "path_mtu"), fact_int(f, "from_mtu")
-    where = at_hop(f)
-    if to is not None and usable_mtu(to):
-        return (
-            f"The MTU drops{where} from {frm or 'the link MTU'} to {to}"
-            f"{looks_like(to, frm)}. Configure {clamp_text(to)} on the tunnel or interface "
-            "where the encapsulation starts, so hosts never send more.",
-            to,
-        )
-    return (
-        f"The MTU drops{where}: set the tunnel MTU to the link MTU less the encapsulation "
-        "overhead (mtuscope calc) and clamp the MSS to it less 40 (IPv4) / 60 (IPv6).",
-        None,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.INFO,
-    reference="RFC 1191 §3; RFC 8201 §4",
-    sources=frozenset({Source.PATH}),
-    advise=advise,
-)
+REFERENCE = "RFC 1191 §3; RFC 8201 §4"
 
 
 def likely_encapsulation(drop: MtuDrop, limit: int = 3) -> list[dict[str, Any]]:
@@ -82,16 +58,7 @@ def likely_encapsulation(drop: MtuDrop, limit: int = 3) -> list[dict[str, Any]]:
 def check_path_drop(
     obs: PathObservations, drop: MtuDrop, *, platform: str | None = None
 ) -> Iterator[Finding]:
-    """The finding for one drop of the trace.
-
-    Args:
-        obs: the path run (with a trace).
-        drop: one of `obs.trace.drops`.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of one finding.
-    """
+    """The finding for one drop of the trace."""
     labels = [e["label"] for e in likely_encapsulation(drop)]
     likely = f"; likely {' or '.join(labels)}" if labels else ""
     silent = ", with no too-big message" if drop.silent else ""
@@ -115,3 +82,24 @@ def check_path_drop(
         facts=facts,
         platform=platform,
     )
+
+
+def advise(f: FactsIn) -> Advice:
+    """Configure the MTU and clamps where the encapsulation starts."""
+    to, frm = first_mtu(f, "to_mtu", "path_mtu"), fact_int(f, "from_mtu")
+    where = at_hop(f)
+    if to is not None:
+        return (
+            f"The MTU drops{where} from {frm or 'the link MTU'} to {to}"
+            f"{looks_like(to, frm)}. Configure {clamp_text(to)} on the tunnel or interface "
+            "where the encapsulation starts, so hosts never send more.",
+            to,
+        )
+    return (
+        f"The MTU drops{where}: set the tunnel MTU to the link MTU less the encapsulation "
+        "overhead (mtuscope calc) and clamp the MSS to it less 40 (IPv4) / 60 (IPv6).",
+        None,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.INFO, reference=REFERENCE, advise=advise)

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
-from mtuscope.diagnose.rules.evidence import frame_evidence, ip_len_field, ttl_field
+from mtuscope.diagnose.rules.evidence import directions, frame_evidence, ip_len_field, ttl_field
 from mtuscope.diagnose.rules.phrases import FactsIn
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.diagnose.rules.two_points import (
     change_groups,
     one_point_facts,
@@ -32,43 +32,18 @@ from mtuscope.passive.results import CaptureAnalysis, OversizedSegments
 KIND = "offload-artifact"
 
 
-def advise(f: FactsIn) -> Advice:
-    """Capture on the wire, or with offloads off."""
-    return (
-        "The oversized segments exist only in the sending host's capture (TSO/GSO/GRO hand the "
-        "NIC large buffers); they are not on the wire. Capture on the wire or a mirror port, or "
-        "turn offloads off while capturing: `ethtool -K <iface> tso off gso off gro off`.",
-        None,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.INFO,
-    reference="",
-    sources=frozenset({Source.CAPTURE, Source.COMPARE}),
-    advise=advise,
-)
+REFERENCE = ""
 
 
 def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for segmentation-offload artifacts.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
+    """Findings for segmentation-offload artifacts."""
     cap = analysis.capture
     groups: dict[tuple[str, str], list[tuple[int, int, str, OversizedSegments]]] = {}
-    for conn in analysis.notable:
-        for role, sender, _ in conn.endpoints():
-            over = sender.oversized
-            if over is not None and over.artifact and over.mechanism is not None:
-                key = (sender.address, over.mechanism)
-                groups.setdefault(key, []).append((conn.id, conn.family, role, over))
+    for conn, role, sender, _ in directions(analysis):
+        over = sender.oversized
+        if over is not None and over.artifact and over.mechanism is not None:
+            key = (sender.address, over.mechanism)
+            groups.setdefault(key, []).append((conn.id, conn.family, role, over))
     for (address, mechanism), items in groups.items():
         conn_id, family, role, over = items[0]
         count = sum(o.count for *_, o in items)
@@ -130,28 +105,33 @@ def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
 
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for a capture point on a host that coalesces or splits segments.
-
-    Args:
-        result: a two-point comparison.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, one per (direction, point seen at).
-    """
+    """Findings for a capture point on a host that coalesces or splits segments."""
     for group in change_groups(result, KIND, _key):
         facts = group.facts() | one_point_facts(group, lambda m: m.offloaded)
         seen, other, sizes = one_point_text(group)
         host = group.changes[0].note.rsplit("coalesced by the ", 1)[-1]
-        yield RULE.finding(
+        yield group.finding(
+            RULE,
+            result,
             summary=(
                 f"Capture {point_name(result, seen)} was taken on a {host}: {group.direction} "
                 f"segments of {sizes} bytes there were smaller segments at {other} "
                 f"({group.connections_text()})"
             ),
-            evidence=group.evidence(result),
             facts=facts,
             platform=platform,
             reference="RFC 9293 §3.7.1",
-            connection=group.connections[0].a.id,
         )
+
+
+def advise(f: FactsIn) -> Advice:
+    """Capture on the wire, or with offloads off."""
+    return (
+        "The oversized segments exist only in the sending host's capture (TSO/GSO/GRO hand the "
+        "NIC large buffers); they are not on the wire. Capture on the wire or a mirror port, or "
+        "turn offloads off while capturing: `ethtool -K <iface> tso off gso off gro off`.",
+        None,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.INFO, reference=REFERENCE, advise=advise)

@@ -21,8 +21,10 @@ from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import (
+    directions,
     frame_evidence,
     icmp_mtu_field,
+    mss_option_evidence,
     path_mss,
     probe_evidence,
 )
@@ -34,121 +36,70 @@ from mtuscope.diagnose.rules.phrases import (
     fact_mtu,
     upper_first,
 )
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
 from mtuscope.wire.sizes import TCP_DEFAULT_MSS
 
 KIND = "oversized-mss"
 
 
-def advise(f: FactsIn) -> Advice:
-    """Clamp the MSS to the path MTU less the headers, or set the MTU so hosts announce it."""
-    fam, mtu, mss = fact_family(f), fact_mtu(f), fact_int(f, "mss")
-    hdr = TCP_IP_HEADERS[fam]
-    if mtu is not None:
-        who = f"the {f['side']}'s" if f.get("side") else "the"
-        said = f"{who} MSS {mss} plus {hdr} bytes of headers" if mss else f"{who} MSS"
-        return (
-            f"{upper_first(said)} does not fit the path MTU {mtu}: clamp the MSS to "
-            f"{clamp_mss(mtu, fam)} (IPv{fam}) on the router where the path narrows, on both "
-            f"directions' SYNs, or set the tunnel/interface MTU to {mtu} so hosts announce it; "
-            f"and {ICMP}, so PMTUD can correct the rest.",
-            mtu,
-        )
-    return (
-        "The announced MSS does not fit the path: measure the path MTU (mtuscope path), then "
-        f"clamp the MSS to path MTU - {hdr} on the router where the path narrows; "
-        f"and {ICMP}.",
-        None,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.WARNING,
-    reference="RFC 9293 §3.7.1, RFC 1191",
-    sources=frozenset({Source.CAPTURE, Source.PATH}),
-    advise=advise,
-)
+REFERENCE = "RFC 9293 §3.7.1, RFC 1191"
 
 
 def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for MSS values too big for an ICMP-reported path MTU.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
+    """Findings for MSS values too big for an ICMP-reported path MTU."""
     cap = analysis.capture
-    for conn in analysis.notable:
+    for conn, role, sender, receiver in directions(analysis):
         hdr = TCP_IP_HEADERS[conn.family]
-        for role, sender, receiver in conn.endpoints():
-            pmtu = sender.path_mtu
-            if pmtu is None or receiver.handshake_frame is None:
-                continue
-            limit = receiver.mss if receiver.mss is not None else TCP_DEFAULT_MSS[conn.family]
-            if limit + hdr <= pmtu:
-                continue
-            icmp = next(
-                m
-                for m in analysis.icmp_too_big
-                if m.connection == conn.id
-                and m.direction == role
-                and m.mtu == pmtu
-                and m.problem is None
-            )
-            evidence = [
+        pmtu = sender.path_mtu
+        if pmtu is None or receiver.handshake_frame is None:
+            continue
+        limit = receiver.mss if receiver.mss is not None else TCP_DEFAULT_MSS[conn.family]
+        if limit + hdr <= pmtu:
+            continue
+        icmp = next(
+            m
+            for m in analysis.icmp_too_big
+            if m.connection == conn.id
+            and m.direction == role
+            and m.mtu == pmtu
+            and m.problem is None
+        )
+        evidence = [
+            *mss_option_evidence(cap, receiver, expected=pmtu - hdr),
+            frame_evidence(cap, icmp.frame, icmp_mtu_field(icmp.family), pmtu, limit + hdr),
+        ]
+        if sender.max_segment_frame is not None and sender.max_segment + hdr > pmtu:
+            evidence.append(
                 frame_evidence(
-                    cap,
-                    receiver.handshake_frame,
-                    "tcp.options.mss_val",
-                    receiver.mss if receiver.mss is not None else "absent",
-                    pmtu - hdr,
-                ),
-                frame_evidence(cap, icmp.frame, icmp_mtu_field(icmp.family), pmtu, limit + hdr),
-            ]
-            if sender.max_segment_frame is not None and sender.max_segment + hdr > pmtu:
-                evidence.append(
-                    frame_evidence(
-                        cap, sender.max_segment_frame, "tcp.len", sender.max_segment, pmtu - hdr
-                    )
+                    cap, sender.max_segment_frame, "tcp.len", sender.max_segment, pmtu - hdr
                 )
-            facts: Facts = {
-                "mss": limit,
-                "path_mtu": pmtu,
-                "icmp_mtu": pmtu,
-                "family": conn.family,
-                "side": "client" if role == "server" else "server",
-                "address": receiver.address,
-            }
-            # A warning, not an error: the too-big message got through, so PMTUD can
-            # repair it (at one lost round trip per new flow); when it does not, the
-            # pmtud-failure rule reports the error.
-            yield RULE.finding(
-                summary=(
-                    f"Connection {conn.id}: MSS {limit} of {receiver.address} plus {hdr} bytes "
-                    f"of headers exceeds the path MTU {pmtu} reported by {icmp.sender}"
-                ),
-                evidence=tuple(evidence),
-                facts=facts,
-                platform=platform,
-                connection=conn.id,
             )
+        facts: Facts = {
+            "mss": limit,
+            "path_mtu": pmtu,
+            "icmp_mtu": pmtu,
+            "family": conn.family,
+            "side": "client" if role == "server" else "server",
+            "address": receiver.address,
+        }
+        # A warning, not an error: the too-big message got through, so PMTUD can
+        # repair it (at one lost round trip per new flow); when it does not, the
+        # pmtud-failure rule reports the error.
+        yield RULE.finding(
+            summary=(
+                f"Connection {conn.id}: MSS {limit} of {receiver.address} plus {hdr} bytes "
+                f"of headers exceeds the path MTU {pmtu} reported by {icmp.sender}"
+            ),
+            evidence=tuple(evidence),
+            facts=facts,
+            platform=platform,
+            connection=conn.id,
+        )
 
 
 def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The finding for an MSS measured toward the destination that the path MTU cannot carry.
-
-    Args:
-        obs: the path run.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The finding for an MSS measured toward the destination that the path MTU cannot carry."""
     measured = path_mss(obs)
     best = obs.exact
     if measured is None or best is None:
@@ -175,3 +126,28 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         platform=platform,
         reference="RFC 9293 §3.7.1; RFC 879",
     )
+
+
+def advise(f: FactsIn) -> Advice:
+    """Clamp the MSS to the path MTU less the headers, or set the MTU so hosts announce it."""
+    fam, mtu, mss = fact_family(f), fact_mtu(f), fact_int(f, "mss")
+    hdr = TCP_IP_HEADERS[fam]
+    if mtu is not None:
+        who = f"the {f['side']}'s" if f.get("side") else "the"
+        said = f"{who} MSS {mss} plus {hdr} bytes of headers" if mss else f"{who} MSS"
+        return (
+            f"{upper_first(said)} does not fit the path MTU {mtu}: clamp the MSS to "
+            f"{clamp_mss(mtu, fam)} (IPv{fam}) on the router where the path narrows, on both "
+            f"directions' SYNs, or set the tunnel/interface MTU to {mtu} so hosts announce it; "
+            f"and {ICMP}, so PMTUD can correct the rest.",
+            mtu,
+        )
+    return (
+        "The announced MSS does not fit the path: measure the path MTU (mtuscope path), then "
+        f"clamp the MSS to path MTU - {hdr} on the router where the path narrows; "
+        f"and {ICMP}.",
+        None,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.WARNING, reference=REFERENCE, advise=advise)

@@ -48,6 +48,12 @@ def fact_mtu(facts: FactsIn, key: str = "path_mtu") -> int | None:
     return mtu if usable_mtu(mtu) else None
 
 
+def first_mtu(facts: FactsIn, *keys: str) -> int | None:
+    """The first of `keys` that holds a number, when it is an MTU an interface can have."""
+    mtu = next((v for v in (fact_int(facts, k) for k in keys) if v), None)
+    return mtu if usable_mtu(mtu) else None
+
+
 def upper_first(text: str) -> str:
     # str.capitalize() would lower-case the rest ("MSS" -> "mss").
     return text[:1].upper() + text[1:]

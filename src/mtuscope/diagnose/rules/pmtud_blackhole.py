@@ -27,7 +27,7 @@ from mtuscope.active.mss import Direction, TransferVerdict
 from mtuscope.active.probe import ProbeOutcome, SearchStop
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
-from mtuscope.diagnose.rules.evidence import frame_evidence, path_mss, probe_evidence
+from mtuscope.diagnose.rules.evidence import directions, frame_evidence, path_mss, probe_evidence
 from mtuscope.diagnose.rules.phrases import (
     ICMP,
     FactsIn,
@@ -38,122 +38,83 @@ from mtuscope.diagnose.rules.phrases import (
     fact_mtu,
     looks_like,
 )
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import BlackHole, CaptureAnalysis, Connection, ReceiverBlackHole
 from mtuscope.wire.sizes import IPV6_MIN_MTU, MIN_REASSEMBLY
 
 KIND = "pmtud-blackhole"
 
 
-def advise(f: FactsIn) -> Advice:
-    """Clamp in front of the narrow link, let ICMP through, or let hosts probe (RFC 4821)."""
-    mtu = fact_mtu(f)
-    where = at_hop(f)
-    if mtu is not None:
-        fix = (
-            f"Packets above {mtu} bytes vanish{where} without an ICMP error"
-            f"{looks_like(mtu, fact_int(f, 'from_mtu'))}: set {clamp_text(mtu)} on the router "
-            f"in front of the narrow link (both directions), and {ICMP}."
-        )
-    else:
-        fix = f"Large packets vanish{where} without an ICMP error: {ICMP}, and clamp the MSS."
-    return (
-        fix + " Hosts can cope on their own with packetization-layer PMTUD "
-        "(RFC 4821; Linux net.ipv4.tcp_mtu_probing=1).",
-        mtu,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.ERROR,
-    reference="RFC 2923 §2.1, RFC 4821",
-    sources=frozenset({Source.CAPTURE, Source.PATH}),
-    advise=advise,
-)
+REFERENCE = "RFC 2923 §2.1, RFC 4821"
 
 
 def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for black-holed segments, one per stalled direction.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
+    """Findings for black-holed segments, one per stalled direction."""
     cap = analysis.capture
-    for conn in analysis.notable:
-        for role, sender, receiver in conn.endpoints():
-            gaps = [h for h in sender.black_holes if isinstance(h, ReceiverBlackHole)]
-            holes = [
-                h for h in sender.black_holes if isinstance(h, BlackHole) and not h.too_big_seen
-            ]
-            if gaps and not holes:
-                yield _from_receiver(
-                    cap, conn, role, sender.address, receiver.address, gaps[0], platform
-                )
-            if not holes:
-                continue
-            h = min(holes, key=lambda b: b.packet_size)
-            hdr = h.packet_size - h.size
-            evidence = [
+    for conn, role, sender, receiver in directions(analysis):
+        gaps = [h for h in sender.black_holes if isinstance(h, ReceiverBlackHole)]
+        holes = [h for h in sender.black_holes if isinstance(h, BlackHole) and not h.too_big_seen]
+        if gaps and not holes:
+            yield _from_receiver(
+                cap, conn, role, sender.address, receiver.address, gaps[0], platform
+            )
+        if not holes:
+            continue
+        h = min(holes, key=lambda b: b.packet_size)
+        hdr = h.packet_size - h.size
+        evidence = [
+            frame_evidence(
+                cap,
+                f,
+                "tcp.len",
+                h.size,
+                h.acked_size or None,
+                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged",
+            )
+            for i, f in enumerate(h.frames[:5])
+        ]
+        if h.recovery_frame is not None:
+            evidence.append(
                 frame_evidence(
                     cap,
-                    f,
+                    h.recovery_frame,
                     "tcp.len",
-                    h.size,
-                    h.acked_size or None,
-                    note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged",
+                    h.recovery_size,
+                    note="smaller retransmission of the same range (MTU probing)",
                 )
-                for i, f in enumerate(h.frames[:5])
-            ]
-            if h.recovery_frame is not None:
-                evidence.append(
-                    frame_evidence(
-                        cap,
-                        h.recovery_frame,
-                        "tcp.len",
-                        h.recovery_size,
-                        note="smaller retransmission of the same range (MTU probing)",
-                    )
-                )
-            if h.end_frame is not None:
-                field = "tcp.flags.reset" if h.end == "rst" else "tcp.flags.fin"
-                evidence.append(
-                    frame_evidence(cap, h.end_frame, field, 1, note="the connection ends")
-                )
-            facts: Facts = {
-                "path_mtu": h.mtu_low,
-                "mtu_low": h.mtu_low,
-                "mtu_high": h.mtu_high,
-                "segment": h.packet_size,
-                "payload": h.size,
-                "acked_payload": h.acked_size,
-                "retransmissions": h.retransmissions,
-                "family": conn.family,
-                "side": role,
-                "address": sender.address,
-                "recovered": 1 if h.recovery_frame is not None else 0,
-            }
-            passing = (
-                f"{h.acked_size + hdr}-byte packets pass: path MTU between "
-                f"{h.mtu_low} and {h.mtu_high}"
-                if h.acked_size
-                else f"the handshake passes: path MTU below {h.packet_size}"
             )
-            yield RULE.finding(
-                summary=(
-                    f"Connection {conn.id}: {h.packet_size}-byte packets from the {role} "
-                    f"{sender.address} to {receiver.address} vanish ({h.retransmissions} "
-                    f"retransmissions, no ICMP too-big) while {passing}"
-                ),
-                evidence=tuple(evidence),
-                facts=facts,
-                platform=platform,
-                connection=conn.id,
-            )
+        if h.end_frame is not None:
+            field = "tcp.flags.reset" if h.end == "rst" else "tcp.flags.fin"
+            evidence.append(frame_evidence(cap, h.end_frame, field, 1, note="the connection ends"))
+        facts: Facts = {
+            "path_mtu": h.mtu_low,
+            "mtu_low": h.mtu_low,
+            "mtu_high": h.mtu_high,
+            "segment": h.packet_size,
+            "payload": h.size,
+            "acked_payload": h.acked_size,
+            "retransmissions": h.retransmissions,
+            "family": conn.family,
+            "side": role,
+            "address": sender.address,
+            "recovered": 1 if h.recovery_frame is not None else 0,
+        }
+        passing = (
+            f"{h.acked_size + hdr}-byte packets pass: path MTU between {h.mtu_low} and {h.mtu_high}"
+            if h.acked_size
+            else f"the handshake passes: path MTU below {h.packet_size}"
+        )
+        yield RULE.finding(
+            summary=(
+                f"Connection {conn.id}: {h.packet_size}-byte packets from the {role} "
+                f"{sender.address} to {receiver.address} vanish ({h.retransmissions} "
+                f"retransmissions, no ICMP too-big) while {passing}"
+            ),
+            evidence=tuple(evidence),
+            facts=facts,
+            platform=platform,
+            connection=conn.id,
+        )
 
 
 def _from_receiver(
@@ -231,15 +192,7 @@ def _from_receiver(
 
 
 def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The finding for a search that stopped at a black hole.
-
-    Args:
-        obs: the path run.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding, placed at the trace's silent drop when known.
-    """
+    """The finding for a search that stopped at a black hole."""
     best = obs.exact
     if obs.stop_reason is not SearchStop.BLACKHOLE or best is None:
         return
@@ -273,15 +226,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
 
 
 def check_path_stall(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The finding for a TCP transfer that stalls after a working handshake.
-
-    Args:
-        obs: the path run (with an MSS measurement that tried a transfer).
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The finding for a TCP transfer that stalls after a working handshake."""
     mss = obs.mss
     measured = path_mss(obs)
     if mss is None or measured is None:
@@ -310,3 +255,25 @@ def check_path_stall(obs: PathObservations, *, platform: str | None = None) -> I
         platform=platform,
         reference="RFC 2923 §2.1",
     )
+
+
+def advise(f: FactsIn) -> Advice:
+    """Clamp in front of the narrow link, let ICMP through, or let hosts probe (RFC 4821)."""
+    mtu = fact_mtu(f)
+    where = at_hop(f)
+    if mtu is not None:
+        fix = (
+            f"Packets above {mtu} bytes vanish{where} without an ICMP error"
+            f"{looks_like(mtu, fact_int(f, 'from_mtu'))}: set {clamp_text(mtu)} on the router "
+            f"in front of the narrow link (both directions), and {ICMP}."
+        )
+    else:
+        fix = f"Large packets vanish{where} without an ICMP error: {ICMP}, and clamp the MSS."
+    return (
+        fix + " Hosts can cope on their own with packetization-layer PMTUD "
+        "(RFC 4821; Linux net.ipv4.tcp_mtu_probing=1).",
+        mtu,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.ERROR, reference=REFERENCE, advise=advise)

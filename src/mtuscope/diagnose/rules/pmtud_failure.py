@@ -18,6 +18,7 @@ probes with an unusable MTU (a warning).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from mtuscope.active.hop_trace import MtuDrop
 from mtuscope.active.probe import ProbeOutcome
@@ -25,80 +26,54 @@ from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import (
+    directions,
     drop_evidence,
     frame_evidence,
     icmp_mtu_field,
 )
 from mtuscope.diagnose.rules.phrases import ICMP, FactsIn, fact_family, fact_mtu
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
-from mtuscope.passive.results import CaptureAnalysis, Connection, IcmpTooBig
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
+from mtuscope.passive.results import CaptureAnalysis, Connection, Endpoint, IcmpTooBig
 from mtuscope.wire.sizes import MIN_MTU
 
 KIND = "pmtud-failure"
 
 
-def advise(f: FactsIn) -> Advice:
-    """Let the too-big signals through; meanwhile clamp."""
-    mtu, fam = fact_mtu(f), fact_family(f)
-    tail = (
-        f" Meanwhile clamp the MSS to {clamp_mss(mtu, fam)} (IPv{fam})."
-        if mtu is not None
-        else (
-            f" Meanwhile clamp the MSS to the path MTU less {TCP_IP_HEADERS[4]} (IPv4) or "
-            f"{TCP_IP_HEADERS[6]} (IPv6)."
-        )
-    )
-    return (
-        f"Path MTU discovery cannot finish because too-big signals are missing: {ICMP}; "
-        "check for routers rate-limiting or not sending them, and for NAT or load balancers "
-        "that do not forward them to the host." + tail,
-        mtu,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.WARNING,
-    reference="RFC 1191 §5, RFC 8201 §4",
-    sources=frozenset({Source.CAPTURE, Source.PATH}),
-    advise=advise,
-)
+REFERENCE = "RFC 1191 §5, RFC 8201 §4"
 
 
 def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for connections whose too-big signals do not take effect.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
+    """Findings for connections whose too-big signals do not take effect."""
     by_conn: dict[int, list[IcmpTooBig]] = {}
     for m in analysis.icmp_too_big:
         if m.connection is not None:
             by_conn.setdefault(m.connection, []).append(m)
-    for conn in analysis.notable:
-        msgs = by_conn.get(conn.id, [])
-        for role in ("client", "server"):
-            mine = [m for m in msgs if m.direction == role]
-            if mine:
-                yield from _ignored(analysis, conn, role, mine, platform)
-                yield from _unusable(analysis, conn, role, mine, platform)
+    for conn, role, sender, _ in directions(analysis):
+        mine = [m for m in by_conn.get(conn.id, []) if m.direction == role]
+        if mine:
+            signals = _Signals(cap=analysis.capture, conn=conn, role=role, sender=sender, msgs=mine)
+            yield from _ignored(signals, platform)
+            yield from _unusable(signals, platform)
 
 
-def _ignored(
-    analysis: CaptureAnalysis,
-    conn: Connection,
-    role: str,
-    msgs: list[IcmpTooBig],
-    platform: str | None,
-) -> Iterator[Finding]:
-    usable = [m for m in msgs if m.problem is None]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Signals:
+    """The too-big messages that quote one direction of one connection."""
+
+    cap: str
+    conn: Connection
+    role: str
+    """The sender's role."""
+    sender: Endpoint
+    msgs: list[IcmpTooBig]
+
+
+def _ignored(signals: _Signals, platform: str | None) -> Iterator[Finding]:
+    """The error: usable messages arrive, yet the sender still sends bigger packets."""
+    cap, conn, role, sender = signals.cap, signals.conn, signals.role, signals.sender
+    usable = [m for m in signals.msgs if m.problem is None]
     if len(usable) < 2:
         return
-    sender = conn.client if role == "client" else conn.server
     mtu = min(m.mtu for m in usable)
     last = max(m.frame for m in usable)
     hdr = TCP_IP_HEADERS[conn.family]
@@ -107,12 +82,10 @@ def _ignored(
         return
     big = max(late, key=lambda s: s.payload)
     fam = usable[0].family
-    evidence = [
-        frame_evidence(analysis.capture, m.frame, icmp_mtu_field(fam), m.mtu) for m in usable[:4]
-    ]
+    evidence = [frame_evidence(cap, m.frame, icmp_mtu_field(fam), m.mtu) for m in usable[:4]]
     evidence.append(
         frame_evidence(
-            analysis.capture,
+            cap,
             big.last_frame,
             "tcp.len",
             big.payload,
@@ -144,14 +117,10 @@ def _ignored(
     )
 
 
-def _unusable(
-    analysis: CaptureAnalysis,
-    conn: Connection,
-    role: str,
-    msgs: list[IcmpTooBig],
-    platform: str | None,
-) -> Iterator[Finding]:
-    bad = [m for m in msgs if m.problem is not None]
+def _unusable(signals: _Signals, platform: str | None) -> Iterator[Finding]:
+    """The warning: the messages carry an MTU the sender cannot act on."""
+    conn, role = signals.conn, signals.role
+    bad = [m for m in signals.msgs if m.problem is not None]
     if not bad:
         return
     m = bad[0]
@@ -172,7 +141,7 @@ def _unusable(
             f"unusable MTU {m.mtu} ({m.problem}), so the {role} cannot learn the path MTU"
         ),
         evidence=tuple(
-            frame_evidence(analysis.capture, b.frame, icmp_mtu_field(b.family), b.mtu, expected)
+            frame_evidence(signals.cap, b.frame, icmp_mtu_field(b.family), b.mtu, expected)
             for b in bad[:5]
         ),
         facts=facts,
@@ -184,16 +153,7 @@ def _unusable(
 def check_path_drop(
     obs: PathObservations, drop: MtuDrop, *, platform: str | None = None
 ) -> Iterator[Finding]:
-    """The error for a drop on the first link: this host's MTU exceeds what the link carries.
-
-    Args:
-        obs: the path run (with a trace).
-        drop: one of `obs.trace.drops`.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The error for a drop on the first link: this host's MTU exceeds what the link carries."""
     if drop.after_hop != 0:
         return
     # Nobody stands between the host and its first link to send a too-big message.
@@ -211,15 +171,7 @@ def check_path_drop(
 
 
 def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The warning for too-big messages that answered the probes with an unusable MTU.
-
-    Args:
-        obs: the path run.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
+    """The warning for too-big messages that answered the probes with an unusable MTU."""
     bogus = [r for r in obs.records if r.outcome is ProbeOutcome.TOO_BIG_BOGUS and r.reply]
     if not bogus:
         return
@@ -249,3 +201,25 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         platform=platform,
         reference="RFC 1191 §4; RFC 8201 §4",
     )
+
+
+def advise(f: FactsIn) -> Advice:
+    """Let the too-big signals through; meanwhile clamp."""
+    mtu, fam = fact_mtu(f), fact_family(f)
+    tail = (
+        f" Meanwhile clamp the MSS to {clamp_mss(mtu, fam)} (IPv{fam})."
+        if mtu is not None
+        else (
+            f" Meanwhile clamp the MSS to the path MTU less {TCP_IP_HEADERS[4]} (IPv4) or "
+            f"{TCP_IP_HEADERS[6]} (IPv6)."
+        )
+    )
+    return (
+        f"Path MTU discovery cannot finish because too-big signals are missing: {ICMP}; "
+        "check for routers rate-limiting or not sending them, and for NAT or load balancers "
+        "that do not forward them to the host." + tail,
+        mtu,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.WARNING, reference=REFERENCE, advise=advise)

@@ -1,17 +1,16 @@
 """What a rule module declares about its finding kind, and the one way to build a finding.
 
 Layer: diagnose/. Pure; no I/O. Each `diagnose/rules/<kind>.py` holds one `RULE`:
-the kind, its default severity and reference, the sources it reads and its advice
-wording. `Rule.finding` fills in those defaults and the advice (with calc/'s
-configuration lines for a platform), so that the check functions only say what
-they saw.
+the kind, its default severity and reference, and its advice wording (which
+sources it reads is in the registry's per-source tables). `Rule.finding` fills in
+those defaults and the advice (with calc/'s configuration lines for a platform), so
+that the check functions only say what they saw.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from mtuscope.calc.advice import config_snippet
 from mtuscope.calc.snippets import platform_name
@@ -25,21 +24,6 @@ Advice = tuple[str, int | None]
 """The advice paragraph, and the IP MTU to write configuration lines for (None: none)."""
 
 
-class Source(StrEnum):
-    """What a check reads: each source has its own typed input."""
-
-    CAPTURE = "capture"
-    """One capture: `passive.results.CaptureAnalysis`."""
-    COMPARE = "compare"
-    """Two capture points: `passive.compare.CompareResult`."""
-    PATH = "path"
-    """Active probing: `diagnose.observations.PathObservations`."""
-    MIDDLEBOX = "middlebox"
-    """The per-hop quote walk: `active.middlebox.MiddleboxResult`."""
-    TWO_ENDED = "two-ended"
-    """Client and responder: `active.responder_protocol.TwoEndedObservation`."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
     """One finding kind as its rule module declares it."""
@@ -50,8 +34,6 @@ class Rule:
     """Severity unless a check says otherwise."""
     reference: str
     """The RFCs followed, unless a check names others for its source."""
-    sources: frozenset[Source]
-    """The sources this kind has checks for."""
     advise: Callable[[Mapping[str, int | str | None]], Advice]
     """The advice wording over a finding's facts (any fact may be missing)."""
 

@@ -14,12 +14,64 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import frame_evidence
+from mtuscope.diagnose.rules.evidence import directions, frame_evidence, mss_option_evidence
 from mtuscope.diagnose.rules.phrases import FactsIn, fact_int, upper_first
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
 
 KIND = "segment-exceeds-mss"
+
+
+REFERENCE = "RFC 9293 §3.7.1"
+
+
+def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for directions that sent segments above the peer's MSS."""
+    cap = analysis.capture
+    for conn, role, sender, receiver in directions(analysis):
+        over = sender.oversized
+        if over is None or over.artifact or over.limit_source != "peer-mss":
+            continue
+        if sender.floor_segments == over.count:
+            continue  # only the 536-byte floor: `mss-floor-ignored` says it better
+        evidence = [
+            frame_evidence(
+                cap,
+                over.first_frame,
+                "tcp.len",
+                over.first_size,
+                over.limit,
+                note=f"first of {over.count} segment(s) above the peer's MSS",
+            ),
+        ]
+        if over.largest_frame != over.first_frame:
+            evidence.append(
+                frame_evidence(cap, over.largest_frame, "tcp.len", over.largest, over.limit)
+            )
+        peer = "server" if role == "client" else "client"
+        note = f"the {peer}'s MSS; limit {over.limit}"
+        evidence += mss_option_evidence(cap, receiver, note=note)
+        facts: Facts = {
+            "peer_mss": over.limit,
+            "segment": over.largest,
+            "count": over.count,
+            "acked": 1 if over.acked else 0,
+            "family": conn.family,
+            "side": role,
+            "address": sender.address,
+        }
+        yield RULE.finding(
+            severity=Severity.WARNING if over.acked else Severity.ERROR,
+            summary=(
+                f"Connection {conn.id}: the {role} {sender.address} sent {over.count} "
+                f"segment(s) of up to {over.largest} bytes, above the peer's MSS "
+                f"{over.limit}" + ("" if over.acked else "; the peer never acknowledged them")
+            ),
+            evidence=tuple(evidence),
+            facts=facts,
+            platform=platform,
+            connection=conn.id,
+        )
 
 
 def advise(f: FactsIn) -> Advice:
@@ -36,78 +88,4 @@ def advise(f: FactsIn) -> Advice:
     )
 
 
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.ERROR,
-    reference="RFC 9293 §3.7.1",
-    sources=frozenset({Source.CAPTURE}),
-    advise=advise,
-)
-
-
-def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for directions that sent segments above the peer's MSS.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
-    cap = analysis.capture
-    for conn in analysis.notable:
-        for role, sender, receiver in conn.endpoints():
-            over = sender.oversized
-            if over is None or over.artifact or over.limit_source != "peer-mss":
-                continue
-            if sender.floor_segments == over.count:
-                continue  # only the 536-byte floor: `mss-floor-ignored` says it better
-            evidence = [
-                frame_evidence(
-                    cap,
-                    over.first_frame,
-                    "tcp.len",
-                    over.first_size,
-                    over.limit,
-                    note=f"first of {over.count} segment(s) above the peer's MSS",
-                ),
-            ]
-            if over.largest_frame != over.first_frame:
-                evidence.append(
-                    frame_evidence(cap, over.largest_frame, "tcp.len", over.largest, over.limit)
-                )
-            if receiver.handshake_frame is not None:
-                evidence.append(
-                    frame_evidence(
-                        cap,
-                        receiver.handshake_frame,
-                        "tcp.options.mss_val",
-                        receiver.mss if receiver.mss is not None else "absent",
-                        note=(
-                            f"the {'server' if role == 'client' else 'client'}'s MSS; "
-                            f"limit {over.limit}"
-                        ),
-                    )
-                )
-            facts: Facts = {
-                "peer_mss": over.limit,
-                "segment": over.largest,
-                "count": over.count,
-                "acked": 1 if over.acked else 0,
-                "family": conn.family,
-                "side": role,
-                "address": sender.address,
-            }
-            yield RULE.finding(
-                severity=Severity.WARNING if over.acked else Severity.ERROR,
-                summary=(
-                    f"Connection {conn.id}: the {role} {sender.address} sent {over.count} "
-                    f"segment(s) of up to {over.largest} bytes, above the peer's MSS "
-                    f"{over.limit}" + ("" if over.acked else "; the peer never acknowledged them")
-                ),
-                evidence=tuple(evidence),
-                facts=facts,
-                platform=platform,
-                connection=conn.id,
-            )
+RULE = Rule(kind=KIND, severity=Severity.ERROR, reference=REFERENCE, advise=advise)

@@ -18,7 +18,7 @@ from mtuscope.active.responder_protocol import TwoEndedObservation
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts
 from mtuscope.diagnose.rules.phrases import FactsIn, change_between
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.diagnose.rules.two_points import UP, change_groups, key_value
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 from mtuscope.wire.enums import TcpOptionKind
@@ -38,24 +38,7 @@ _KNOWN = (*PADDING, 2, 3, 4, 8)
 """Padding, MSS (compared by mss-rewritten), window scale, SACK-permitted, timestamps."""
 
 
-def advise(f: FactsIn) -> Advice:
-    """Turn off TCP normalisation for the option."""
-    opt = f.get("option") or "A TCP option"
-    return (
-        f"{opt} is added, stripped or changed in the path: look for TCP normalisation on "
-        "firewalls (Cisco ASA tcp-map, FortiOS, NAT boxes) and turn it off for the option, "
-        "since stripping window scaling, SACK or timestamps costs throughput (RFC 7323).",
-        None,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.WARNING,
-    reference="RFC 7323; RFC 2018",
-    sources=frozenset({Source.COMPARE, Source.MIDDLEBOX, Source.TWO_ENDED}),
-    advise=advise,
-)
+REFERENCE = "RFC 7323; RFC 2018"
 
 
 def option_names(kinds: tuple[int, ...]) -> str:
@@ -69,40 +52,24 @@ def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
 
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for options that differ between the two capture points.
-
-    Args:
-        result: a two-point comparison.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, one per (direction, option, values, how).
-    """
+    """Findings for options that differ between the two capture points."""
     for group in change_groups(result, KIND, _key):
         _, field, a, b, how = group.key
         name = OPTION_NAMES.get(str(field), str(field))
-        yield RULE.finding(
+        yield group.finding(
+            RULE,
+            result,
             summary=(
                 f"{name} in the {group.direction} handshake is {how} between the capture "
                 f"points: {a} at A, {b} at B ({group.connections_text()})"
             ),
-            evidence=group.evidence(result),
             facts=group.facts() | {"option": name, "a": key_value(a), "b": key_value(b)},
             platform=platform,
-            connection=group.connections[0].a.id,
         )
 
 
 def check_middlebox(result: MiddleboxResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for options changed along the path, one per stretch between two hops.
-
-    Args:
-        result: the walk.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings, in path order.
-    """
+    """Findings for options changed along the path, one per stretch between two hops."""
     stretches: dict[tuple[int, int], list[PathChange]] = {}
     for change in result.changes:
         if change.field in OPTION_FIELDS and change.field != MSS_FIELD:
@@ -124,16 +91,7 @@ def check_middlebox(result: MiddleboxResult, *, platform: str | None = None) -> 
 def check_two_ended(
     obs: TwoEndedObservation, direction: str, *, platform: str | None = None
 ) -> Iterator[Finding]:
-    """Findings for options of the client's SYN that arrived changed.
-
-    Args:
-        obs: the two-ended check.
-        direction: "client->server" or "server->client" (only the client's SYN is compared).
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings: one per option of `SYN_OPTIONS`, then one for the others.
-    """
+    """Findings for options of the client's SYN that arrived changed."""
     sent, seen = obs.sent, obs.seen
     if direction != UP or sent is None:
         return
@@ -170,3 +128,17 @@ def _shown(value: object) -> str:
     if value is True:
         return "present"
     return str(value)
+
+
+def advise(f: FactsIn) -> Advice:
+    """Turn off TCP normalisation for the option."""
+    opt = f.get("option") or "A TCP option"
+    return (
+        f"{opt} is added, stripped or changed in the path: look for TCP normalisation on "
+        "firewalls (Cisco ASA tcp-map, FortiOS, NAT boxes) and turn it off for the option, "
+        "since stripping window scaling, SACK or timestamps costs throughput (RFC 7323).",
+        None,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.WARNING, reference=REFERENCE, advise=advise)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
-from mtuscope.diagnose.findings import Evidence
+from mtuscope.diagnose.findings import Evidence, Finding
 from mtuscope.diagnose.rules.evidence import change_evidence
-from mtuscope.diagnose.rules.rule import Facts
+from mtuscope.diagnose.rules.rule import Facts, Rule
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
 MAX_EVIDENCE_CONNECTIONS = 3
@@ -55,6 +55,27 @@ class ChangeGroup:
             for c in [c for mm, c in self.items if mm is m][:MAX_CHANGES_CITED]:
                 out.extend(change_evidence(result, c))
         return tuple(out)
+
+    def finding(
+        self,
+        rule: Rule,
+        result: CompareResult,
+        *,
+        summary: str,
+        facts: Facts,
+        platform: str | None,
+        reference: str | None = None,
+    ) -> Finding:
+        """The group's finding: cited by its first connections' frames, filed under the
+        first connection."""
+        return rule.finding(
+            summary=summary,
+            evidence=self.evidence(result),
+            facts=facts,
+            platform=platform,
+            reference=reference,
+            connection=self.connections[0].a.id,
+        )
 
     def facts(self) -> Facts:
         """The facts every compare finding starts with."""

@@ -28,7 +28,7 @@ from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import frame_evidence, icmp_mtu_field, path_mss
 from mtuscope.diagnose.rules.phrases import FactsIn, fact_family, fact_int, fact_mtu
-from mtuscope.diagnose.rules.rule import Advice, Facts, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
 
 KIND = "undersized-mss"
@@ -39,38 +39,11 @@ WARN_BELOW = 1220
 MAX_CONNECTIONS = 5
 
 
-def advise(f: FactsIn) -> Advice:
-    """Find the over-eager clamp or small MTU and raise it to what the path allows."""
-    fam, mss, mtu = fact_family(f), fact_int(f, "mss"), fact_mtu(f)
-    best = f"{clamp_mss(mtu, fam)}, which the path MTU {mtu} allows" if mtu is not None else None
-    return (
-        f"The MSS {mss if mss is not None else 'in use'} is below {THRESHOLD[fam]}: every "
-        "segment carries less data than it could, costing packets and throughput. Look for an "
-        "over-eager `adjust-mss`/TCPMSS clamp or a small interface MTU on the way and raise it"
-        f"{' to ' + best if best else ' to path MTU - ' + str(TCP_IP_HEADERS[fam])}.",
-        mtu,
-    )
-
-
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.INFO,
-    reference="RFC 9293 §3.7.1",
-    sources=frozenset({Source.CAPTURE, Source.PATH}),
-    advise=advise,
-)
+REFERENCE = "RFC 9293 §3.7.1"
 
 
 def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> Iterator[Finding]:
-    """Findings for small effective MSS values.
-
-    Args:
-        analysis: a finished capture analysis.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of findings.
-    """
+    """Findings for small effective MSS values."""
     for (family, role, eff, announced), count, ids in _groups(analysis.table):
         conns = [analysis.connection(i) for i in ids]
         evidence: list[Evidence] = []
@@ -124,15 +97,7 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
 
 
 def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The finding for a small MSS measured toward the destination.
-
-    Args:
-        obs: the path run.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding (none without a probe to cite).
-    """
+    """The finding for a small MSS measured toward the destination."""
     measured = path_mss(obs)
     if measured is None:
         return
@@ -182,3 +147,19 @@ def _groups(table: pl.DataFrame) -> list[Group]:
         ((int(f), str(r), int(e), None if a is None else int(a)), int(n), list(ids))
         for f, r, e, a, n, ids in grouped.iter_rows()
     ]
+
+
+def advise(f: FactsIn) -> Advice:
+    """Find the over-eager clamp or small MTU and raise it to what the path allows."""
+    fam, mss, mtu = fact_family(f), fact_int(f, "mss"), fact_mtu(f)
+    best = f"{clamp_mss(mtu, fam)}, which the path MTU {mtu} allows" if mtu is not None else None
+    return (
+        f"The MSS {mss if mss is not None else 'in use'} is below {THRESHOLD[fam]}: every "
+        "segment carries less data than it could, costing packets and throughput. Look for an "
+        "over-eager `adjust-mss`/TCPMSS clamp or a small interface MTU on the way and raise it"
+        f"{' to ' + best if best else ' to path MTU - ' + str(TCP_IP_HEADERS[fam])}.",
+        mtu,
+    )
+
+
+RULE = Rule(kind=KIND, severity=Severity.INFO, reference=REFERENCE, advise=advise)

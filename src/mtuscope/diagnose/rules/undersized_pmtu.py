@@ -14,7 +14,7 @@ from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import probe_evidence
 from mtuscope.diagnose.rules.phrases import FactsIn, fact_family, fact_int, fact_mtu, looks_like
-from mtuscope.diagnose.rules.rule import Advice, Rule, Source
+from mtuscope.diagnose.rules.rule import Advice, Rule
 from mtuscope.wire.sizes import MIN_REASSEMBLY
 
 KIND = "undersized-pmtu"
@@ -22,6 +22,27 @@ _WHY = {
     4: "RFC 791 and RFC 1122 §3.3.3 expect at least 576",
     6: "RFC 8200 §5 requires 1280 on every IPv6 link",
 }
+
+
+REFERENCE = "RFC 1122 §3.3.3"
+
+
+def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
+    """The finding for an exact path MTU below the minimum reassembly size."""
+    best = obs.exact
+    floor = MIN_REASSEMBLY[obs.family]
+    if best is None or best.probe.size >= floor:
+        return
+    mtu = best.probe.size
+    yield RULE.finding(
+        summary=f"The path MTU to {obs.dst} is {mtu}, below {floor}",
+        evidence=(
+            probe_evidence(best, expected=f">= {floor}", note="largest size that got through"),
+        ),
+        facts={"path_mtu": mtu, "family": obs.family},
+        platform=platform,
+        reference="RFC 8200 §5" if obs.family == 6 else None,
+    )
 
 
 def advise(f: FactsIn) -> Advice:
@@ -44,36 +65,4 @@ def advise(f: FactsIn) -> Advice:
     )
 
 
-RULE = Rule(
-    kind=KIND,
-    severity=Severity.WARNING,
-    reference="RFC 1122 §3.3.3",
-    sources=frozenset({Source.PATH}),
-    advise=advise,
-)
-
-
-def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The finding for an exact path MTU below the minimum reassembly size.
-
-    Args:
-        obs: the path run.
-        platform: configuration platform for the advice snippets, if any.
-
-    Returns:
-        An iterator of at most one finding.
-    """
-    best = obs.exact
-    floor = MIN_REASSEMBLY[obs.family]
-    if best is None or best.probe.size >= floor:
-        return
-    mtu = best.probe.size
-    yield RULE.finding(
-        summary=f"The path MTU to {obs.dst} is {mtu}, below {floor}",
-        evidence=(
-            probe_evidence(best, expected=f">= {floor}", note="largest size that got through"),
-        ),
-        facts={"path_mtu": mtu, "family": obs.family},
-        platform=platform,
-        reference="RFC 8200 §5" if obs.family == 6 else None,
-    )
+RULE = Rule(kind=KIND, severity=Severity.WARNING, reference=REFERENCE, advise=advise)
