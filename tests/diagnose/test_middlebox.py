@@ -154,3 +154,16 @@ def test_ipv6_and_lost_hop_in_the_body() -> None:
     assert "between this host and hop 2" in finding.summary
     doc = check_schema(res)
     assert doc["family"] == 6 and doc["hops"][0]["address"] is None  # type: ignore[index]
+
+
+def test_findings_follow_the_path_change_by_change() -> None:
+    seq = FieldChange(field=SEQ_FIELD, sent=1000, seen=5000)
+    sack = FieldChange(field="tcp.options.sack_perm", sent=1, seen="absent")
+    res = result((hop(1), hop(2, seq, sack), hop(3, seq, sack, MSS)))
+    # MSS and sequence rewrites in path order (header order within a hop), then the
+    # option changes: the sequence rewrite before hop 2 comes before the MSS clamp at 3.
+    assert [(f.kind, f.facts["hop"]) for f in diagnose_middlebox(res)] == [
+        ("isn-rewritten", "1 or 2"),
+        ("mss-rewritten", "2 or 3"),
+        ("tcp-option-changed", "1 or 2"),
+    ]
