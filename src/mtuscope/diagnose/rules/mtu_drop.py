@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mtuscope.active.hop_trace import MtuDrop
+from mtuscope.calc.advice import TCP_IP_HEADERS
 from mtuscope.calc.explain import explain_mtu
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
@@ -97,7 +98,8 @@ def advise(f: FactsIn) -> Advice:
         )
     return (
         f"The MTU drops{where}: set the tunnel MTU to the link MTU less the encapsulation "
-        "overhead (mtuscope calc) and clamp the MSS to it less 40 (IPv4) / 60 (IPv6).",
+        f"overhead (mtuscope calc) and clamp the MSS to it less {TCP_IP_HEADERS[4]} (IPv4) / "
+        f"{TCP_IP_HEADERS[6]} (IPv6).",
         None,
     )
 

@@ -30,11 +30,12 @@ from mtuscope.diagnose.rules.evidence import frame_evidence, icmp_mtu_field, pat
 from mtuscope.diagnose.rules.phrases import FactsIn, fact_family, fact_int, fact_mtu
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
+from mtuscope.wire.sizes import IPV6_MIN_MTU
 
 KIND = "undersized-mss"
 THRESHOLD = {4: 1380, 6: 1220}
 """An effective MSS below these costs extra packets per byte (DESIGN.md undersized-mss)."""
-WARN_BELOW = 1220
+WARN_BELOW = IPV6_MIN_MTU - TCP_IP_HEADERS[6]
 """Below this a capture's small MSS is a warning: far below any common tunnel's clamp."""
 MAX_CONNECTIONS = 5
 

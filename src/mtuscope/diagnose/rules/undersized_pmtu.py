@@ -19,8 +19,8 @@ from mtuscope.wire.sizes import MIN_REASSEMBLY
 
 KIND = "undersized-pmtu"
 _WHY = {
-    4: "RFC 791 and RFC 1122 §3.3.3 expect at least 576",
-    6: "RFC 8200 §5 requires 1280 on every IPv6 link",
+    4: f"RFC 791 and RFC 1122 §3.3.3 expect at least {MIN_REASSEMBLY[4]}",
+    6: f"RFC 8200 §5 requires {MIN_REASSEMBLY[6]} on every IPv6 link",
 }
 
 
