@@ -23,8 +23,6 @@ from mtuscope.diagnose.rules.two_points import (
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
 KIND = "lost-between-points"
-
-
 REFERENCE = "RFC 9293 §3.8.1"
 
 

@@ -24,8 +24,6 @@ from mtuscope.diagnose.rules.two_points import UP, change_groups, key_value, ups
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
 KIND = "mss-rewritten"
-
-
 REFERENCE = "RFC 9293 §3.7.1"
 
 

@@ -30,8 +30,6 @@ from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.errors import UsageError
 
 KIND = "mtu-drop"
-
-
 REFERENCE = "RFC 1191 §3; RFC 8201 §4"
 
 

@@ -30,8 +30,6 @@ from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 from mtuscope.passive.results import CaptureAnalysis, OversizedSegments
 
 KIND = "offload-artifact"
-
-
 REFERENCE = ""
 
 

@@ -41,8 +41,6 @@ from mtuscope.passive.results import CaptureAnalysis
 from mtuscope.wire.sizes import TCP_DEFAULT_MSS
 
 KIND = "oversized-mss"
-
-
 REFERENCE = "RFC 9293 §3.7.1, RFC 1191"
 
 

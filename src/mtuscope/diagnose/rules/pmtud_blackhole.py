@@ -43,8 +43,6 @@ from mtuscope.passive.results import BlackHole, CaptureAnalysis, Connection, Rec
 from mtuscope.wire.sizes import IPV6_MIN_MTU, MIN_REASSEMBLY
 
 KIND = "pmtud-blackhole"
-
-
 REFERENCE = "RFC 2923 §2.1, RFC 4821"
 
 

@@ -37,8 +37,6 @@ from mtuscope.passive.results import CaptureAnalysis, Connection, Endpoint, Icmp
 from mtuscope.wire.sizes import MIN_MTU
 
 KIND = "pmtud-failure"
-
-
 REFERENCE = "RFC 1191 §5, RFC 8201 §4"
 
 

@@ -20,8 +20,6 @@ from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
 
 KIND = "segment-exceeds-mss"
-
-
 REFERENCE = "RFC 9293 §3.7.1"
 
 
