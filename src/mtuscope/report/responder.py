@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from mtuscope.active.transport.responder import check_responder
+from mtuscope.active.transport.responder_client import check_responder
 from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError
 from mtuscope.report.middlebox_json import two_ended_body
