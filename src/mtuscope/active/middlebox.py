@@ -194,6 +194,16 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
                 self._file(record)
         self._advance(now)
 
+    def abandon(self, now: float, stop: MiddleboxStop) -> None:
+        """End a walk its driver cut short, so that `result` tells what it found so far.
+
+        Args:
+            now: driver clock, seconds.
+            stop: why (`BUDGET`, `TIME_LIMIT`); ignored once the walk has finished.
+        """
+        if self._stop is None:
+            self._finish(now, stop)
+
     def result(self) -> MiddleboxResult:
         """The frozen result.
 

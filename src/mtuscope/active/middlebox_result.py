@@ -24,6 +24,8 @@ class MiddleboxStop(StrEnum):
     """Nothing answered for the destination up to `max_ttl`."""
     BUDGET = "budget"
     """The probe budget ran out first."""
+    TIME_LIMIT = "time-limit"
+    """The driver's wall-clock bound ran out first."""
     LOCAL_ERROR = "local-error"
     """The local host refused to send."""
 
