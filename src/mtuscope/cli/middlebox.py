@@ -15,11 +15,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: Any) -> None:
-    """Register the `middlebox` verb.
-
-    Args:
-        sub: the subparsers object of the top-level parser.
-    """
+    """Add the `middlebox` verb to the CLI's sub-parsers (`sub`)."""
     p = sub.add_parser(
         "middlebox",
         help="find the hop that rewrites TCP SYNs (MSS clamp, options, ISN, TCP proxy)",

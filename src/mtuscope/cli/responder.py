@@ -82,17 +82,17 @@ def run(args: argparse.Namespace) -> int:
         UsageError: a bad address, port or bound (exit 2).
         ProbeError: the kernel keeps no SYNs (exit 3).
     """
-    from mtuscope.jobs.responder import ResponderOptions, serve_responder
+    from mtuscope.jobs.responder import ResponderLimits, ResponderOptions, serve_responder
 
-    opts = ResponderOptions(
-        bind=args.bind,
-        port=args.port,
+    limits = ResponderLimits(
         deadline=args.deadline,
         rate=args.rate,
         burst=args.burst,
         max_clients=args.max_clients,
         reverse=not args.no_reverse,
-        max_connections=args.max_connections,
+    )
+    opts = ResponderOptions(
+        bind=args.bind, port=args.port, limits=limits, max_connections=args.max_connections
     )
 
     def log(line: str) -> None:

@@ -17,6 +17,8 @@ from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.responder import Responder, ResponderLimits
 from mtuscope.errors import UsageError
 
+__all__ = ["DEFAULT_PORT", "ResponderLimits", "ResponderOptions", "ResponderRun", "serve_responder"]
+
 DEFAULT_PORT = 40777
 """The responder's TCP port unless told otherwise."""
 
@@ -29,16 +31,9 @@ class ResponderOptions:
     """The local address to listen on, numeric (never a wildcard chosen for the user)."""
     port: int = DEFAULT_PORT
     """The TCP port; 0 takes any free one (see `ResponderRun.port`)."""
-    deadline: float = 5.0
-    """Seconds a connection has to deliver its request."""
-    rate: float = 0.5
-    """Requests per second per source address, sustained."""
-    burst: int = 5
-    """Requests a source may make back to back."""
-    max_clients: int = 8
-    """Connections served at once; more are answered "busy"."""
-    reverse: bool = True
-    """Whether clients may ask for the reverse path MTU search."""
+    limits: ResponderLimits = ResponderLimits()
+    """Deadline, per-source rate and burst, clients at once, reverse search on or off
+    (checked when made: UsageError)."""
     max_connections: int | None = None
     """Stop after accepting this many connections; None: until stopped."""
 
@@ -51,18 +46,6 @@ class ResponderOptions:
             raise UsageError(f"--port {self.port}: want 0..65535")
         if self.max_connections is not None and self.max_connections < 1:
             raise UsageError(f"--max-connections {self.max_connections}: want at least 1")
-        _ = self.limits  # checks the bounds (UsageError) now, not when serving
-
-    @property
-    def limits(self) -> ResponderLimits:
-        """The hardening bounds of active/transport/responder.py."""
-        return ResponderLimits(
-            deadline=self.deadline,
-            rate=self.rate,
-            burst=self.burst,
-            max_clients=self.max_clients,
-            reverse=self.reverse,
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
