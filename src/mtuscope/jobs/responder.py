@@ -17,7 +17,13 @@ from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.responder import Responder, ResponderLimits
 from mtuscope.errors import UsageError
 
-__all__ = ["DEFAULT_PORT", "ResponderLimits", "ResponderOptions", "ResponderRun", "serve_responder"]
+__all__ = [
+    "DEFAULT_PORT",
+    "ResponderLimits",
+    "ResponderOptions",
+    "ResponderRun",
+    "serve_responder",
+]
 
 DEFAULT_PORT = 40777
 """The responder's TCP port unless told otherwise."""

@@ -81,7 +81,6 @@ class ResponderLimits:
             raise UsageError("burst and max_clients at least 1, reverse_budget within 1..64")
 
 
-
 def _linger_close(conn: socket.socket, *, seconds: float = 1.0, limit: int = 65536) -> None:
     """Close after the answer has left: stop sending, then read away (bounded) what the
     client still sends, so that unread bytes do not make the kernel reset the

@@ -35,6 +35,7 @@ from mtuscope.active.responder_protocol import (
 )
 from mtuscope.active.transport.exchange import announced_mss, endpoint_of, read_frame
 from mtuscope.errors import DecodeError, NoRoute, ProbeError, RawSocketDenied, UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET
 from mtuscope.wire.tcp import TcpFlags
 
 # <linux/if_ether.h>, <linux/if_packet.h>
@@ -61,7 +62,7 @@ class _Sniffer:
             if syn is not None and synack is not None:
                 break
             try:
-                data, addr = self.sock.recvfrom(65535)
+                data, addr = self.sock.recvfrom(MAX_IP_PACKET)
             except BlockingIOError:
                 if time.monotonic() >= until:
                     break
