@@ -452,6 +452,3 @@ class SourceLimiter:
         while len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
         return bucket.take(now)
-
-    def __len__(self) -> int:
-        return len(self._buckets)

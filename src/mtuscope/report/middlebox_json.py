@@ -86,7 +86,7 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
             "ttl": hop.ttl,
             "address": _addr(hop.address),
             "quote_bytes": hop.quote_bytes,
-            "changed": {c.field: [c.sent, c.seen] for c in hop.changed},
+            "changed": {name: list(values) for name, values in hop.changed_map.items()},
             "too_short": hop.too_short,
             "compared": list(hop.compared),
             "outcome": hop.outcome.value,
@@ -108,7 +108,7 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
         for c in result.changes
     ]
     response = result.response
-    destination: dict[str, Any] = {"reached": response is not None}
+    destination: dict[str, Any] = {"reached": result.reached}
     if response is not None:
         destination.update(
             ttl=response.ttl,

@@ -127,7 +127,7 @@ def render_walk(walk: MiddleboxResult, console: Console) -> None:
     console.print(table)
     lines = change_lines(walk)
     if not lines:
-        reached = "reached" if dest is not None else "not reached"
+        reached = "reached" if walk.reached else "not reached"
         lines.append(f"Nothing on the path changed the SYN (destination {reached}).")
     for line in lines:
         _line(console, line)
