@@ -69,6 +69,7 @@ __all__ = [
     "encode_request",
     "encode_response",
     "frame",
+    "reverse_summary",
 ]
 
 VERSION = 1
@@ -294,15 +295,24 @@ def encode_response(response: Response | ErrorResponse) -> bytes:
         "reverse": None
         if rev is None
         else {
-            "transport": rev.transport,
-            "stop": rev.stop,
-            "sent": rev.sent,
-            "seconds": round(rev.seconds, 3),
-            "error": rev.error,
+            **reverse_summary(rev),
             "result": None if rev.result is None else _result(rev.result),
         },
     }
     return _dump(doc, MAX_RESPONSE)
+
+
+def reverse_summary(rev: ReverseMeasurement) -> dict[str, Any]:
+    """How a reverse search went, JSON-ready (the search itself aside): transport, stop,
+    probes sent, seconds (to the millisecond) and error. The response carries it, and
+    so does the two-ended report (report/middlebox_json.py)."""
+    return {
+        "transport": rev.transport,
+        "stop": rev.stop,
+        "sent": rev.sent,
+        "seconds": round(rev.seconds, 3),
+        "error": rev.error,
+    }
 
 
 def _get(

@@ -13,6 +13,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any
 
 from mtuscope.active.middlebox_result import MiddleboxResult
+from mtuscope.active.responder_protocol import reverse_summary
 from mtuscope.active.syn_view import SynView, TwoEndedObservation
 from mtuscope.diagnose.responder import changed, translated
 from mtuscope.errors import UsageError
@@ -200,15 +201,7 @@ def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
             "seconds": round(obs.seconds, 3),
         },
         "pmtu_reverse": rev.result.path_mtu if rev is not None and rev.result else None,
-        "reverse": None
-        if rev is None
-        else {
-            "transport": rev.transport,
-            "stop": rev.stop,
-            "sent": rev.sent,
-            "seconds": round(rev.seconds, 3),
-            "error": rev.error,
-        },
+        "reverse": None if rev is None else reverse_summary(rev),
         "reverse_path": None
         if rev is None or rev.result is None
         else path_body(rev.result, None, None),
