@@ -109,7 +109,7 @@ def _report() -> MiddleboxReport:
     return MiddleboxReport(
         inputs=("203.0.113.2 port 8443",),
         findings=middlebox_findings(result),
-        host="203.0.113.2",
+        target="203.0.113.2",
         walk=result,
     )
 

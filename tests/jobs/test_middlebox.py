@@ -97,6 +97,7 @@ def test_the_walk_is_driven_within_its_bounds(monkeypatch: pytest.MonkeyPatch) -
     assert isinstance(report, MiddleboxReport) and report.kind == "middlebox"
     assert report.walk.dst == DST and report.walk.stop_reason is MiddleboxStop.REACHED
     assert report.inputs == ("203.0.113.2 port 8443",) and report.warnings == ()
+    assert report.target == "203.0.113.2"
     doc = to_dict(report)
     assert doc["target"] == {"address": "203.0.113.2", "port": 8443}
     assert doc["stop_reason"] == "reached" and doc["destination"]["ttl"] == 1

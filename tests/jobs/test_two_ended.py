@@ -86,6 +86,7 @@ def test_the_check_is_resolved_run_and_diagnosed(monkeypatch: pytest.MonkeyPatch
         "address": S4, "port": 7000, "reverse_pmtu": False, "timeout": 2.0, "capture": True,
     }  # fmt: skip
     assert report.kind == "middlebox" and report.inputs == ("responder 198.51.100.20:7000",)
+    assert report.address == S4 and report.target == "198.51.100.20:7000"
     assert [f.kind for f in report.findings] == ["mss-rewritten"] and report.warnings == ()
     doc = to_dict(report)
     validate_report(doc)

@@ -79,8 +79,8 @@ class MiddleboxReport(JobResult):
     """A middlebox walk: the engine's result, the target as typed, the findings."""
 
     kind: str = "middlebox"
-    host: str
-    """The destination as typed (the resolved address is `walk.dst`)."""
+    target: str
+    """The destination as typed (the resolved address is `walk.dst`, the port `walk.dport`)."""
     walk: MiddleboxResult
     """What each TTL showed, the changes along the path, the destination's answer."""
 
@@ -126,6 +126,6 @@ def middlebox(opts: MiddleboxOptions) -> MiddleboxReport:
         inputs=(f"{opts.host} port {opts.port}",),
         findings=middlebox_findings(walk, platform=opts.platform),
         warnings=warnings,
-        host=opts.host,
+        target=opts.host,
         walk=walk,
     )

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from mtuscope.active.probe import IPAddress
 from mtuscope.active.syn_view import Endpoint, TwoEndedObservation
 from mtuscope.active.transport.responder_client import check_responder
 from mtuscope.diagnose.findings import Finding
@@ -74,6 +75,11 @@ class TwoEndedReport(JobResult):
     kind: str = "middlebox"
     observation: TwoEndedObservation
     """The client's and the responder's views of the handshake, and the reverse search."""
+
+    @property
+    def address(self) -> IPAddress:
+        """The responder's address, as resolved and connected to."""
+        return self.observation.target.address
 
     @property
     def target(self) -> str:
