@@ -22,8 +22,6 @@ from mtuscope.active.middlebox import (
     MiddleboxResult,
     MiddleboxStop,
     MiddleboxTrace,
-    diff_quote,
-    packet_fields,
 )
 from mtuscope.active.probe import IP_HEADER, Probe, ProbeKind, ProbeOutcome, Reply, ReplyKind
 from mtuscope.active.transport.matching import ProbeBook, encode_probe
@@ -290,11 +288,17 @@ def test_bad_arguments() -> None:
         engine.result()
 
 
-def test_diff_quote_on_an_empty_or_foreign_quote_compares_nothing() -> None:
-    sent = build_tcp(
-        src=IPv4Address("192.0.2.1"), dst=IPv4Address("192.0.2.9"), sport=1, dport=2, mss=1460
-    )
-    assert diff_quote(sent, b"").compared == ()
-    assert diff_quote(sent, b"\x99" * 30).too_short
-    fields = packet_fields(sent)
-    assert fields[MSS_FIELD] == 1460 and fields["ip.flags.df"] == 1
+def test_a_walk_abandoned_by_its_driver_keeps_what_it_found() -> None:
+    path = FakePath(4, [Router(a) for a in V4], "203.0.113.2")
+    engine = MiddleboxTrace(dst=ip_address(path.dst), dport=443, window=1)
+    (first,) = engine.probes_due(0.0)
+    path.send(first)
+    engine.on_reply(path.outbox.pop(0), 0.01)
+    (second,) = engine.probes_due(0.02)  # in flight when the driver gives up
+    engine.abandon(0.5, MiddleboxStop.TIME_LIMIT)
+    engine.abandon(0.9, MiddleboxStop.BUDGET)  # once finished, nothing changes
+    result = engine.result()
+    assert result.stop_reason is MiddleboxStop.TIME_LIMIT and result.seconds == 0.5
+    assert [h.address for h in result.hops] == [IPv4Address(V4[0])]
+    assert result.response is None and result.probes[-1].outcome is ProbeOutcome.CANCELLED
+    assert second.ttl == 2

@@ -339,8 +339,9 @@ def test_source_limiter_bucket_and_memory_bound() -> None:
     assert not limiter.take(CLIENT4, 0.1)
     assert limiter.take(CLIENT6, 0.1)  # another source has its own bucket
     assert limiter.take(CLIENT4, 1.2)  # refilled
-    for i in range(10):
-        limiter.take(IPv4Address(f"203.0.113.{i}"), 2.0)
-    assert len(limiter) == 3
+    assert limiter.take(CLIENT4, 1.2) is False  # spent again
+    for i in range(10):  # ten newer sources: CLIENT4 is forgotten (at most 3 remembered)
+        assert limiter.take(IPv4Address(f"203.0.113.{i}"), 1.2)
+    assert limiter.take(CLIENT4, 1.2)  # a forgotten source starts again with a full bucket
     with pytest.raises(UsageError):
         SourceLimiter(rate=0, burst=1)

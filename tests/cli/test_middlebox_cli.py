@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 from ipaddress import IPv4Address
 
 import pytest
@@ -27,9 +28,8 @@ from mtuscope.active.middlebox import (
 from mtuscope.active.probe import ProbeOutcome
 from mtuscope.cli import middlebox
 from mtuscope.diagnose.middlebox import diagnose_middlebox
-from mtuscope.report.middlebox_json import middlebox_body
-from mtuscope.report.middlebox_text import change_lines, render_middlebox
-from mtuscope.report.model import Report
+from mtuscope.jobs.middlebox import MiddleboxReport
+from mtuscope.report.middlebox_text import change_lines, render
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -54,7 +54,8 @@ def test_port_is_required(
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["203.0.113.2", "--port", "0"], "--port 0"),
+        (["203.0.113.2", "--port", "0"], "--port: port 0 is outside 1..65535"),
+        (["203.0.113.2", "--port", "443", "--max-ttl", "0"], "--max-ttl 0"),
         (["203.0.113.2", "--port", "443", "--timeout", "0"], "--timeout"),
         (["203.0.113.2", "--port", "443", "-6"], "an IPv4 address, not IPv6"),
         (["203.0.113.2", "--port", "443", "--platform", "nope"], "unknown"),
@@ -68,7 +69,7 @@ def test_bad_input_is_exit_2_with_one_line(
     assert words in err and err.count("\n") == 1
 
 
-def _report() -> Report:
+def _report() -> MiddleboxReport:
     addresses = [IPv4Address("192.0.2.2"), IPv4Address("198.51.100.2"), None]
     hops = tuple(
         HopQuote(
@@ -105,27 +106,44 @@ def _report() -> Report:
         probes=(),
         seconds=0.12,
     )
-    return Report(
-        kind="middlebox",
+    return MiddleboxReport(
         inputs=("203.0.113.2 port 8443",),
         findings=diagnose_middlebox(result),
-        body=middlebox_body(result),
+        target="203.0.113.2",
+        walk=result,
     )
 
 
 def test_text_report_tells_where_things_changed() -> None:
     report = _report()
     out = io.StringIO()
-    render_middlebox(report, Console(file=out, width=140, highlight=False))
+    render(report, Console(file=out, width=140, highlight=False))
     text = out.getvalue()
     assert "MSS rewritten 1460 -> 1300 between hop 1 (192.0.2.2) and hop 2 (198.51.100.2)" in text
     assert "quote too short" in text and "SYN/ACK" in text and "*" in text
     assert "TCP proxy" in text and "0.12 s" in text
-    assert change_lines(report.body)[0].startswith("MSS rewritten")
+    assert change_lines(report.walk)[0].startswith("MSS rewritten")
+    assert "0 probes, 0 answered, 0.12 s; stop: reached" in text
 
 
-def test_a_two_ended_body_is_left_to_its_own_renderer() -> None:
-    out = io.StringIO()
-    report = Report(kind="middlebox", inputs=("x",), body={"two_ended": {}})
-    render_middlebox(report, Console(file=out))
-    assert out.getvalue() == ""
+def test_the_verb_builds_the_options_and_calls_the_job(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mtuscope.jobs.middlebox as job
+
+    seen: list[job.MiddleboxOptions] = []
+
+    def fake(opts: job.MiddleboxOptions) -> MiddleboxReport:
+        seen.append(opts)
+        return _report()
+
+    monkeypatch.setattr(job, "middlebox", fake)
+    argv = ["middlebox", "203.0.113.2", "--port", "8443", "--max-ttl", "5", "--no-proxy-check"]
+    code = cli.main([*argv, "--platform", "cisco", "--json"])
+    (opts,) = seen
+    assert (opts.host, opts.port, opts.max_ttl, opts.proxy_check) == ("203.0.113.2", 8443, 5, False)
+    assert opts.platform == "cisco-ios"
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "middlebox" and doc["inputs"] == ["203.0.113.2 port 8443"]
+    assert doc["hops"][1]["changed"] == {MSS_FIELD: [1460, 1300]}
+    assert code == cli.EXIT_OK

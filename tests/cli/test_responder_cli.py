@@ -28,7 +28,12 @@ def _free_port() -> int:
         return port
 
 
-def test_responder_serves_one_check_and_prints_its_summary() -> None:
+def _one_check(*check_argv: str) -> tuple[subprocess.CompletedProcess[str], int, str]:
+    """Serve one connection with `responder --json`; run `responder-check` against it.
+
+    Returns:
+        The finished check, the port, and what the responder printed on stdout.
+    """
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mtuscope", "responder", "--bind", "127.0.0.1", "--port",
@@ -39,8 +44,8 @@ def test_responder_serves_one_check_and_prints_its_summary() -> None:
         assert server.stderr is not None
         assert "listening on" in server.stderr.readline()
         check = subprocess.run(
-            [sys.executable, "-m", "mtuscope", "responder-check", f"127.0.0.1:{port}", "--json",
-             "--no-reverse"],
+            [sys.executable, "-m", "mtuscope", "responder-check", f"127.0.0.1:{port}",
+             "--no-reverse", *check_argv],
             env=ENV, capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         out, _ = server.communicate(timeout=30)
@@ -48,8 +53,40 @@ def test_responder_serves_one_check_and_prints_its_summary() -> None:
         if server.poll() is None:
             server.kill()
             server.wait(timeout=5)
+    assert server.returncode == 0
+    return check, port, out
+
+
+def test_responder_serves_one_check_and_prints_its_summary() -> None:
+    check, port, out = _one_check("--json")
     report = json.loads(check.stdout)
     validate_report(report)
     assert report["two_ended"]["changed"] == {}
-    assert server.returncode == 0
     assert json.loads(out) == {"address": "127.0.0.1", "port": port, "connections": 1}
+
+
+def test_responder_check_prints_its_text_block_once() -> None:
+    check, port, _ = _one_check()
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.count(f"Two-ended check with 127.0.0.1 port {port} (IPv4)") == 1
+    assert "SYN MSS:" in check.stdout and "No MTU or MSS problem found." in check.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["responder", "--bind", "localhost"], "--bind 'localhost': not an IP address"),
+        (["responder", "--bind", "127.0.0.1", "--rate", "0"], "must be positive"),
+        (["responder-check", "127.0.0.1"], "expected HOST:PORT"),
+        (["responder-check", "127.0.0.1:99999"], "outside 1..65535"),
+        (["responder-check", "127.0.0.1:7000", "--platform", "nope"], "unknown platform"),
+    ],
+)
+def test_bad_input_is_exit_2_with_one_line(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mtuscope import cli
+
+    assert cli.main(argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1

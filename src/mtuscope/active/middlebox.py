@@ -22,10 +22,8 @@ TTLs go out `window` at a time, each retried up to `Limits.attempts` times when
 lost; the run is bounded by `max_ttl`, `Limits.budget` and the per-probe timeout.
 The transport must fill `Reply.sent` and `Reply.quote` (RawTransport does).
 
-The IPv6 flow label is not compared: the sending kernel may set one of its own
-(net.ipv6.auto_flowlabels), so it differs from the built packet without any
-middlebox. TTL / hop limit and checksums change at every hop by design and are
-never compared either.
+What is compared, and what is not, is in active/quote_diff.py; the frozen
+result and the placing of each change between two hops in active/middlebox_result.py.
 
 What it cannot see: a NAT. Linux (and any NAT following RFC 5508 REQ-3)
 translates the packet quoted inside an ICMP error back on its way to the
@@ -36,10 +34,17 @@ end (a capture there, or `mtuscope responder`) sees the translation.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from enum import StrEnum
 
 from mtuscope.active.engine import OUTCOME_OF_REPLY, Limits, ProbeSchedule
+from mtuscope.active.middlebox_result import (
+    HopQuote,
+    MiddleboxResult,
+    MiddleboxStop,
+    PathChange,
+    Response,
+    Terminated,
+    path_changes,
+)
 from mtuscope.active.probe import (
     IPAddress,
     Probe,
@@ -49,306 +54,52 @@ from mtuscope.active.probe import (
     Reply,
     ReplyKind,
 )
+from mtuscope.active.quote_diff import (
+    MSS_FIELD,
+    OPTION_FIELDS,
+    SEQ_FIELD,
+    FieldChange,
+    Value,
+    diff_quote,
+    option_fields,
+    packet_fields,
+)
 from mtuscope.errors import DecodeError, UsageError
-from mtuscope.wire.ipv4 import decode_ipv4
-from mtuscope.wire.ipv6 import decode_ipv6
-from mtuscope.wire.tcp import TcpFlags, decode_tcp
-from mtuscope.wire.tcp_options import TcpOptions
+from mtuscope.wire.icmp import ICMP_HEADER
+from mtuscope.wire.ipv4 import IPV4_MIN_HEADER
+from mtuscope.wire.ipv6 import IPV6_HEADER
+from mtuscope.wire.tcp import TCP_MIN_HEADER, TcpFlags, decode_tcp
 
-Value = int | str
+__all__ = [
+    "ECHO_PROBE_SIZE",
+    "FieldChange",
+    "HopQuote",
+    "MSS_FIELD",
+    "MiddleboxResult",
+    "MiddleboxStop",
+    "MiddleboxTrace",
+    "OPTION_FIELDS",
+    "PathChange",
+    "Response",
+    "SEQ_FIELD",
+    "SYN_PROBE_SIZE",
+    "Terminated",
+    "Value",
+    "diff_quote",
+    "option_fields",
+    "packet_fields",
+    "path_changes",
+]
 
-SYN_PROBE_SIZE = {4: 60, 6: 80}
+_SYN_OPTION_BYTES = 20
+SYN_PROBE_SIZE = {
+    4: IPV4_MIN_HEADER + TCP_MIN_HEADER + _SYN_OPTION_BYTES,
+    6: IPV6_HEADER + TCP_MIN_HEADER + _SYN_OPTION_BYTES,
+}
 """IP + TCP header + 20 option bytes: the transport then sends MSS, SACK-permitted,
 timestamps and window scale (active/transport/matching.py)."""
-ECHO_PROBE_SIZE = {4: 28, 6: 48}
+ECHO_PROBE_SIZE = {4: IPV4_MIN_HEADER + ICMP_HEADER, 6: IPV6_HEADER + ICMP_HEADER}
 """An ICMP echo request with no payload."""
-
-# Field names are Wireshark's where one exists, so evidence can be checked there.
-IP_FIELDS = ("ip.dsfield", "ip.len", "ip.id", "ip.flags.df", "ip.src", "ip.dst")
-IPV6_FIELDS = ("ipv6.tclass", "ipv6.plen", "ipv6.src", "ipv6.dst")
-TCP_FIELDS = (
-    "tcp.srcport",
-    "tcp.dstport",
-    "tcp.seq_raw",
-    "tcp.ack_raw",
-    "tcp.flags",
-    "tcp.window_size_value",
-)
-OPTION_FIELDS = (
-    "tcp.options",
-    "tcp.options.mss_val",
-    "tcp.options.wscale.shift",
-    "tcp.options.sack_perm",
-    "tcp.options.timestamp.tsval",
-    "tcp.options.timestamp.tsecr",
-)
-MSS_FIELD = "tcp.options.mss_val"
-SEQ_FIELD = "tcp.seq_raw"
-
-# (bytes of TCP header needed, field, how to read it) for the fixed header, RFC 9293 §3.1.
-_TCP_FIXED: tuple[tuple[int, str, slice], ...] = (
-    (2, "tcp.srcport", slice(0, 2)),
-    (4, "tcp.dstport", slice(2, 4)),
-    (8, "tcp.seq_raw", slice(4, 8)),
-    (12, "tcp.ack_raw", slice(8, 12)),
-    (16, "tcp.window_size_value", slice(14, 16)),
-)
-
-
-class MiddleboxStop(StrEnum):
-    """Why the walk ended."""
-
-    REACHED = "reached"
-    """The destination (or something answering for it) sent a SYN/ACK or RST."""
-    UNREACHABLE = "unreachable"
-    """A hop answered with destination-unreachable: the path ends there."""
-    HOP_LIMIT = "hop-limit"
-    """Nothing answered for the destination up to `max_ttl`."""
-    BUDGET = "budget"
-    """The probe budget ran out first."""
-    LOCAL_ERROR = "local-error"
-    """The local host refused to send."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FieldChange:
-    """One header field that differs between what was sent and what a hop quoted."""
-
-    field: str
-    """Wireshark's name for it ("tcp.options.mss_val")."""
-    sent: Value
-    seen: Value
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuoteDiff:
-    """A quote compared with the packet sent."""
-
-    changed: tuple[FieldChange, ...]
-    compared: tuple[str, ...]
-    """Fields the quote covered (changed or not), in header order."""
-    too_short: bool
-    """The quote ends before the end of the TCP header: its options cannot be compared."""
-
-
-def packet_fields(packet: bytes) -> dict[str, Value]:
-    """The comparable header fields of an IP packet carrying TCP, as far as the bytes go.
-
-    Args:
-        packet: an IPv4 or IPv6 packet from its IP header on; may be cut short.
-
-    Returns:
-        Field name -> value; fields beyond the end of the bytes are absent. Addresses
-        are strings, the option kinds a comma-separated string, the rest integers.
-    """
-    out: dict[str, Value] = {}
-    if not packet:
-        return out
-    try:
-        if packet[0] >> 4 == 4:
-            v4 = decode_ipv4(packet, lenient=True)
-            out.update(
-                {
-                    "ip.dsfield": v4.tos,
-                    "ip.len": v4.total_length,
-                    "ip.id": v4.ident,
-                    "ip.flags.df": int(v4.df),
-                    "ip.src": str(v4.src),
-                    "ip.dst": str(v4.dst),
-                }
-            )
-            header_len, proto, frag = v4.header_len, int(v4.proto), v4.frag_offset
-        elif packet[0] >> 4 == 6:
-            v6 = decode_ipv6(packet, lenient=True)
-            out.update(
-                {
-                    "ipv6.tclass": v6.traffic_class,
-                    "ipv6.plen": v6.payload_length,
-                    "ipv6.src": str(v6.src),
-                    "ipv6.dst": str(v6.dst),
-                }
-            )
-            header_len = v6.header_len
-            proto = -1 if v6.proto is None else int(v6.proto)
-            frag = v6.fragment.offset if v6.fragment else 0
-        else:
-            return out
-    except DecodeError:
-        return out
-    if proto != 6 or frag:  # not TCP, or no transport header in this fragment
-        return out
-    tcp = packet[header_len:]
-    for need, name, where in _TCP_FIXED:
-        if len(tcp) >= need:
-            out[name] = int.from_bytes(tcp[where], "big")
-    if len(tcp) >= 14:
-        out["tcp.flags"] = int.from_bytes(tcp[12:14], "big") & 0x1FF
-    try:
-        options = decode_tcp(tcp).options
-    except DecodeError:
-        return out  # the bytes end inside the option area
-    out.update(option_fields(options))
-    return out
-
-
-def option_fields(options: TcpOptions) -> dict[str, Value]:
-    """The comparable fields of a TCP option area.
-
-    Args:
-        options: decoded options.
-
-    Returns:
-        Field name -> value: the kinds in wire order, and MSS, window scale,
-        SACK-permitted (0/1) and timestamps where present.
-    """
-    out: dict[str, Value] = {
-        "tcp.options": ",".join(kind.name.lower() for kind in options.kinds),
-        "tcp.options.sack_perm": int(options.sack_permitted),
-    }
-    if options.mss is not None:
-        out["tcp.options.mss_val"] = options.mss
-    if options.wscale is not None:
-        out["tcp.options.wscale.shift"] = options.wscale
-    if options.timestamps is not None:
-        out["tcp.options.timestamp.tsval"] = options.timestamps[0]
-        out["tcp.options.timestamp.tsecr"] = options.timestamps[1]
-    return out
-
-
-def diff_quote(sent: bytes, quote: bytes) -> QuoteDiff:
-    """Compare an ICMP error's quote with the packet that was sent.
-
-    Args:
-        sent: the whole probe packet as built.
-        quote: the quoted packet, from its IP header on (usually cut short).
-
-    Returns:
-        The fields that differ, the fields the quote covered, and whether it was too
-        short to compare the TCP options. A field only one of them has (an option the
-        path added or stripped) counts as changed when the quote covers the options.
-    """
-    before = packet_fields(sent)
-    after = packet_fields(quote)
-    has_options = "tcp.options" in after
-    order = (*IP_FIELDS, *IPV6_FIELDS, *TCP_FIELDS, *OPTION_FIELDS)
-    changed: list[FieldChange] = []
-    compared: list[str] = []
-    for name in order:
-        if name in OPTION_FIELDS:
-            if not has_options or (name not in before and name not in after):
-                continue
-        elif name not in after or name not in before:
-            continue
-        compared.append(name)
-        was, now = before.get(name, "absent"), after.get(name, "absent")
-        if was != now:
-            changed.append(FieldChange(field=name, sent=was, seen=now))
-    return QuoteDiff(changed=tuple(changed), compared=tuple(compared), too_short=not has_options)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HopQuote:
-    """What one TTL showed."""
-
-    ttl: int
-    address: IPAddress | None
-    """The router that answered; None when every attempt was lost."""
-    probe_id: int | None
-    """The probe whose reply this is (the last one sent, when all were lost)."""
-    outcome: ProbeOutcome
-    quote_bytes: int
-    """Bytes of the quoted packet (0 when there was no quote)."""
-    changed: tuple[FieldChange, ...] = ()
-    compared: tuple[str, ...] = ()
-    too_short: bool = False
-    """A quote arrived but ends inside the TCP header: its options tell nothing."""
-
-    @property
-    def changed_map(self) -> dict[str, tuple[Value, Value]]:
-        """`{field: (sent, seen)}`, as DESIGN.md's `middlebox.hops[].changed`."""
-        return {c.field: (c.sent, c.seen) for c in self.changed}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PathChange:
-    """A field that changed along the path, and the two hops it changed between."""
-
-    field: str
-    before: Value
-    """Its value up to `from_ttl` (the sent value when `from_ttl` is 0)."""
-    after: Value
-    """Its value from `to_ttl` on."""
-    from_ttl: int
-    """Last hop that quoted `before`; 0 means the sender itself."""
-    from_address: IPAddress | None
-    to_ttl: int
-    """First hop that quoted `after`."""
-    to_address: IPAddress | None
-    probe_id: int
-    """The probe whose quote at `to_ttl` shows the change."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Response:
-    """The destination's answer to a SYN probe."""
-
-    probe_id: int
-    ttl: int
-    """TTL of the probe that got it."""
-    address: IPAddress | None
-    syn_ack: bool
-    """True for a SYN/ACK, False for an RST."""
-    reply_ttl: int | None
-    """TTL / hop limit the answer arrived with."""
-    fields: tuple[tuple[str, Value], ...] = ()
-    """Its option fields (`option_fields`), empty for an RST."""
-
-    @property
-    def mss(self) -> int | None:
-        """The MSS option the answer carried, in bytes."""
-        value = dict(self.fields).get(MSS_FIELD)
-        return value if isinstance(value, int) else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Terminated:
-    """The TCP answer came from a hop that is not the end of the path for other traffic."""
-
-    ttl: int
-    """The TTL at which TCP got its answer, and at which an echo was still time-exceeded."""
-    address: IPAddress | None
-    """The router that sent that time-exceeded: the proxy's own address."""
-    probe_id: int
-    """The echo probe."""
-    syn_ack_probe: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MiddleboxResult:
-    """Everything one walk found; frozen."""
-
-    dst: IPAddress
-    dport: int
-    family: int
-    hops: tuple[HopQuote, ...]
-    """One per TTL before the destination's (or the last probed), in order."""
-    changes: tuple[PathChange, ...]
-    """Every field change along the path, by hop then header order."""
-    response: Response | None
-    """The destination's SYN/ACK or RST (the first one, at the smallest TTL)."""
-    terminated: Terminated | None
-    """Set when a TCP proxy answered for the destination."""
-    relay_checked: bool
-    """True when the echo check ran to an answer (reply or time-exceeded)."""
-    stop_reason: MiddleboxStop
-    probes: tuple[ProbeRecord, ...]
-    seconds: float | None
-    """Driver-clock seconds from the first probe to the end."""
-
-    @property
-    def reached(self) -> bool:
-        """True when something answered the SYN for the destination."""
-        return self.response is not None
 
 
 class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
@@ -442,6 +193,16 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
             else:
                 self._file(record)
         self._advance(now)
+
+    def abandon(self, now: float, stop: MiddleboxStop) -> None:
+        """End a walk its driver cut short, so that `result` tells what it found so far.
+
+        Args:
+            now: driver clock, seconds.
+            stop: why (`BUDGET`, `TIME_LIMIT`); ignored once the walk has finished.
+        """
+        if self._stop is None:
+            self._finish(now, stop)
 
     def result(self) -> MiddleboxResult:
         """The frozen result.
@@ -654,49 +415,3 @@ _OUTCOMES: dict[ReplyKind, ProbeOutcome] = {
     ReplyKind.TOO_BIG: ProbeOutcome.TOO_BIG,
 }
 """The engines' filing, but a too-big counts as such whatever its MTU (the walk sizes no probes)."""
-
-
-def path_changes(hops: tuple[HopQuote, ...]) -> tuple[PathChange, ...]:
-    """Where along the path each field changed: walk the hops in TTL order.
-
-    A field keeps its last known value across hops that did not quote it (too
-    short, or lost); a change is placed between the last hop that quoted the old
-    value (0: the sender) and the first that quoted the new one. A field that
-    changes back (a box that restores it) is a second change.
-
-    Args:
-        hops: per-TTL quotes, in TTL order.
-
-    Returns:
-        The changes, by hop then header order.
-    """
-    # Per field: its value at the last hop that quoted it (None: as sent), that hop's
-    # TTL and address, and the sent value once any change revealed it.
-    last: dict[str, tuple[Value | None, int, IPAddress | None]] = {}
-    sent_value: dict[str, Value] = {}
-    out: list[PathChange] = []
-    for hop in hops:
-        if hop.probe_id is None:
-            continue
-        seen = {c.field: c.seen for c in hop.changed}
-        sent_value.update({c.field: c.sent for c in hop.changed})
-        for name in hop.compared:
-            value, from_ttl, from_addr = last.get(name, (None, 0, None))
-            now = seen.get(name)
-            if now != value:
-                before = value if value is not None else sent_value[name]
-                after = now if now is not None else sent_value[name]
-                out.append(
-                    PathChange(
-                        field=name,
-                        before=before,
-                        after=after,
-                        from_ttl=from_ttl,
-                        from_address=from_addr,
-                        to_ttl=hop.ttl,
-                        to_address=hop.address,
-                        probe_id=hop.probe_id,
-                    )
-                )
-            last[name] = (now, hop.ttl, hop.address)
-    return tuple(out)

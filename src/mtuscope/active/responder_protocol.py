@@ -3,7 +3,8 @@
 Layer: active/. Sans-IO: messages as frozen dataclasses, their encoders and
 decoders, the frame buffer that enforces the size limits, and the per-source
 rate limiter (time comes in as `now`). No sockets, no clock, no threads:
-active/transport/responder.py does the I/O.
+active/transport/responder.py (server) and responder_client.py do the I/O. The
+SYN views the two ends compare are in active/syn_view.py (re-exported here).
 
 One exchange per TCP connection, client first:
 
@@ -42,10 +43,34 @@ from mtuscope.active.probe import (
     ReplyKind,
     SearchStop,
 )
-from mtuscope.errors import DecodeError, Malformed, Truncated, UsageError
-from mtuscope.wire.ipv4 import decode_ipv4
-from mtuscope.wire.ipv6 import decode_ipv6
-from mtuscope.wire.tcp import TcpFlags, decode_tcp
+from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation, decode_syn
+from mtuscope.errors import DecodeError, Malformed, UsageError
+
+__all__ = [
+    "Endpoint",
+    "ErrorCode",
+    "ErrorResponse",
+    "FrameBuffer",
+    "LENGTH_PREFIX",
+    "MAX_REQUEST",
+    "MAX_RESPONSE",
+    "MAX_REVERSE_PROBES",
+    "MAX_SAVED_SYN",
+    "Request",
+    "Response",
+    "ReverseMeasurement",
+    "SourceLimiter",
+    "SynView",
+    "TwoEndedObservation",
+    "VERSION",
+    "decode_request",
+    "decode_response",
+    "decode_syn",
+    "encode_request",
+    "encode_response",
+    "frame",
+    "reverse_summary",
+]
 
 VERSION = 1
 """Protocol version; a message of another version is refused (`ErrorCode.BAD_REQUEST`)."""
@@ -82,16 +107,6 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoint:
-    address: IPAddress
-    port: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise UsageError(f"port {self.port} outside 0..65535")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ReverseMeasurement:
     """The path MTU search the responder ran back toward the client."""
 
@@ -125,101 +140,6 @@ class Response:
 class ErrorResponse:
     code: ErrorCode
     message: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SynView:
-    """The fields of one SYN (or SYN/ACK) that a middlebox may change, at one vantage point."""
-
-    family: int
-    src: Endpoint
-    dst: Endpoint
-    seq: int
-    ttl: int
-    """TTL / hop limit as it was at this point."""
-    window: int
-    flags: int
-    mss: int | None
-    wscale: int | None
-    sack_permitted: bool
-    timestamps: bool
-    option_kinds: tuple[int, ...]
-    """Option kinds in wire order (NOP 1, MSS 2, WS 3, SACK-permitted 4, TS 8, ...)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TwoEndedObservation:
-    """One connection to a responder, seen from both ends."""
-
-    target: Endpoint
-    """The responder, as the client connected to it."""
-    local: Endpoint
-    """The client's socket address (getsockname)."""
-    announced_mss: int | None
-    """The MSS the client's kernel announced (TCP_INFO), captured or not."""
-    sent: SynView | None
-    """The client's SYN as it left (AF_PACKET capture, root); None without the capture."""
-    seen: SynView
-    """The same SYN as it arrived at the responder (TCP_SAVED_SYN)."""
-    server_peer: Endpoint
-    """The client as the responder's accept() saw it."""
-    server_local: Endpoint
-    """The responder's own end of the connection."""
-    server_mss: int | None
-    """The MSS the responder's SYN/ACK announced (its TCP_INFO)."""
-    synack_seen: SynView | None
-    """The SYN/ACK as it arrived at the client (capture, root); None without the capture."""
-    reverse: ReverseMeasurement | None
-    """The responder's path MTU search back toward the client, when asked for."""
-    seconds: float
-
-
-def decode_syn(packet: bytes) -> SynView:
-    """Decode a SYN's IP and TCP headers (a saved SYN, or one captured on the client).
-
-    Args:
-        packet: bytes starting at the IPv4 or IPv6 header.
-
-    Returns:
-        The view.
-
-    Raises:
-        Truncated: the bytes end inside a header.
-        Malformed: not IP, not TCP, or not a SYN.
-    """
-    if not packet:
-        raise Truncated("empty SYN")
-    version = packet[0] >> 4
-    src: IPAddress
-    dst: IPAddress
-    if version == 4:
-        ip4 = decode_ipv4(packet, lenient=True)
-        src, dst, ttl, start, proto = ip4.src, ip4.dst, ip4.ttl, ip4.header_len, int(ip4.proto)
-    elif version == 6:
-        ip6 = decode_ipv6(packet)
-        src, dst, ttl, start = ip6.src, ip6.dst, ip6.hop_limit, ip6.header_len
-        proto = -1 if ip6.proto is None else int(ip6.proto)
-    else:
-        raise Malformed(f"IP version {version} in a saved SYN", offset=0)
-    if proto != 6:
-        raise Malformed(f"saved SYN carries protocol {proto}, not TCP")
-    tcp = decode_tcp(packet[start:])
-    if not tcp.flags & TcpFlags.SYN:
-        raise Malformed("the saved packet is not a SYN", offset=start + 13)
-    return SynView(
-        family=version,
-        src=Endpoint(address=src, port=tcp.sport),
-        dst=Endpoint(address=dst, port=tcp.dport),
-        seq=tcp.seq,
-        ttl=ttl,
-        window=tcp.window,
-        flags=int(tcp.flags),
-        mss=tcp.options.mss,
-        wscale=tcp.options.wscale,
-        sack_permitted=tcp.options.sack_permitted,
-        timestamps=tcp.options.timestamps is not None,
-        option_kinds=tuple(int(k) for k in tcp.options.kinds),
-    )
 
 
 # -- framing -----------------------------------------------------------------
@@ -375,15 +295,24 @@ def encode_response(response: Response | ErrorResponse) -> bytes:
         "reverse": None
         if rev is None
         else {
-            "transport": rev.transport,
-            "stop": rev.stop,
-            "sent": rev.sent,
-            "seconds": round(rev.seconds, 3),
-            "error": rev.error,
+            **reverse_summary(rev),
             "result": None if rev.result is None else _result(rev.result),
         },
     }
     return _dump(doc, MAX_RESPONSE)
+
+
+def reverse_summary(rev: ReverseMeasurement) -> dict[str, Any]:
+    """How a reverse search went, JSON-ready (the search itself aside): transport, stop,
+    probes sent, seconds (to the millisecond) and error. The response carries it, and
+    so does the two-ended report (report/middlebox_json.py)."""
+    return {
+        "transport": rev.transport,
+        "stop": rev.stop,
+        "sent": rev.sent,
+        "seconds": round(rev.seconds, 3),
+        "error": rev.error,
+    }
 
 
 def _get(
@@ -533,6 +462,3 @@ class SourceLimiter:
         while len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
         return bucket.take(now)
-
-    def __len__(self) -> int:
-        return len(self._buckets)

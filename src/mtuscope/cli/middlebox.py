@@ -1,25 +1,21 @@
 """`mtuscope middlebox HOST --port N`: find the hop that changes TCP SYNs on their way.
 
-Layer: edge (command line). Parses arguments, opens a raw-socket transport,
-runs the sans-IO `MiddleboxTrace` engine through the driver, and hands the
-result to diagnose/. Decides nothing itself. Needs root or CAP_NET_RAW (exit 3).
+Layer: edge (command line). Parses arguments, builds `MiddleboxOptions` and
+calls the job (jobs/middlebox.py), which resolves, probes and diagnoses.
+Decides nothing itself. Needs root or CAP_NET_RAW (exit 3).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtuscope.errors import ProbeError, UsageError
-from mtuscope.report.model import Report
+if TYPE_CHECKING:
+    from mtuscope.jobs.middlebox import MiddleboxReport
 
 
 def add_parser(sub: Any) -> None:
-    """Register the `middlebox` verb.
-
-    Args:
-        sub: the subparsers object of the top-level parser.
-    """
+    """Add the `middlebox` verb to the CLI's sub-parsers (`sub`)."""
     p = sub.add_parser(
         "middlebox",
         help="find the hop that rewrites TCP SYNs (MSS clamp, options, ISN, TCP proxy)",
@@ -50,7 +46,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> Report:
+def run(args: argparse.Namespace) -> MiddleboxReport:
     """Walk the path to HOST:PORT with TTL-limited SYNs.
 
     Args:
@@ -58,59 +54,25 @@ def run(args: argparse.Namespace) -> Report:
             `timeout`, `src`, `iface`, `proxy_check`, `platform`).
 
     Returns:
-        A `Report(kind="middlebox")`.
+        The job's report (kind "middlebox").
 
     Raises:
-        UsageError: a bad port, TTL, timeout or platform.
+        UsageError: a bad port, TTL, timeout, platform or host.
         RawSocketDenied: no root / CAP_NET_RAW.
-        ProbeError: no route, or the walk could not finish within its time bound.
+        ProbeError: no route.
     """
-    from mtuscope.active.engine import Limits
-    from mtuscope.active.middlebox import MiddleboxTrace
-    from mtuscope.active.transport import RawTransport, drive
-    from mtuscope.diagnose.middlebox import diagnose_middlebox
-    from mtuscope.report.middlebox_json import middlebox_body
+    from mtuscope.jobs.middlebox import MiddleboxOptions, middlebox
 
-    if args.platform:
-        from mtuscope.calc.snippets import PLATFORMS
-
-        if args.platform not in PLATFORMS:
-            raise UsageError(
-                f"--platform {args.platform!r}: unknown; known: {', '.join(sorted(PLATFORMS))}"
-            )
-    if not 1 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port}: want 1..65535")
-    if not 0 < args.timeout <= 10:
-        raise UsageError(f"--timeout {args.timeout}: want more than 0 and at most 10 seconds")
-    from mtuscope.report.path import resolve
-
-    dst = resolve(args.host, args.family)
-    limits = Limits(timeout=args.timeout, rate=200.0, burst=16, budget=4 * args.max_ttl + 4)
-    engine = MiddleboxTrace(
-        dst=dst,
-        dport=args.port,
-        max_ttl=args.max_ttl,
-        limits=limits,
-        check_relay=args.proxy_check,
-    )
-    # Worst case: every TTL lost on every attempt, one window after another.
-    bound = (args.max_ttl + 1) * limits.attempts * limits.timeout + 5.0
-    with RawTransport(dst.version, src=args.src, iface=args.iface) as transport:
-        run_ = drive(
-            engine,
-            transport,
-            max_seconds=bound,
-            max_probes=limits.budget + 2,
-            rate=200.0,
-            burst=16,
+    return middlebox(
+        MiddleboxOptions(
+            host=args.host,
+            port=args.port,
+            family=args.family,
+            max_ttl=args.max_ttl,
+            timeout=args.timeout,
+            src=args.src,
+            iface=args.iface,
+            proxy_check=args.proxy_check,
+            platform=args.platform,
         )
-    if run_.result is None:
-        raise ProbeError(f"the walk to {dst} port {args.port} stopped early: {run_.stop.value}")
-    result = run_.result
-    findings = diagnose_middlebox(result, platform=args.platform)
-    return Report(
-        kind="middlebox",
-        inputs=(f"{args.host} port {args.port}",),
-        findings=findings,
-        body=middlebox_body(result),
     )

@@ -109,8 +109,19 @@ def run(args: argparse.Namespace) -> Report:
     report = probe_path(options(args, download=args.download))
     if not args.responder:
         return report
-    from mtuscope.report.responder import parse_host_port, two_ended_report, with_two_ended
+    # Transitional until `probe` returns a `PathReport` (then: jobs.two_ended.with_two_ended).
+    from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended
+    from mtuscope.report.middlebox_json import two_ended_fields
 
-    host, port = parse_host_port(args.responder)
-    two = two_ended_report(host, port, family=args.family, platform=args.platform)
-    return with_two_ended(report, two)
+    two = check_two_ended(
+        TwoEndedOptions.of_target(
+            args.responder, what="--responder", family=args.family, platform=args.platform
+        )
+    )
+    return Report(
+        kind="path",
+        inputs=report.inputs + two.inputs,
+        findings=report.findings + two.findings,
+        body={**report.body, **two_ended_fields(two)},
+        warnings=report.warnings + two.warnings,
+    )

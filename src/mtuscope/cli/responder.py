@@ -1,8 +1,9 @@
 """`mtuscope responder` (the far end) and `mtuscope responder-check HOST:PORT` (the near end).
 
-Layer: edge (argument parsing only). The server and client sockets are in
-`mtuscope.active.transport.responder`, the comparison in
-`mtuscope.diagnose.responder`, the report in `mtuscope.report.responder`.
+Layer: edge (argument parsing, and the service's run loop: its signal handling).
+The jobs are `jobs.responder.serve_responder` (the service) and
+`jobs.two_ended.check_two_ended` (the check); the renderers are in
+report/middlebox_json.py and report/middlebox_text.py.
 
 `responder` runs until SIGINT or SIGTERM (or `--max-connections`) and returns
 exit code 0; it prints one line per connection to standard error.
@@ -17,11 +18,13 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtuscope.report.model import Report
+if TYPE_CHECKING:
+    from mtuscope.jobs.two_ended import TwoEndedReport
 
 DEFAULT_PORT = 40777
+"""jobs/responder.py `DEFAULT_PORT` (not imported: `--help` stays cheap)."""
 
 
 def add_parser(sub: Any) -> None:
@@ -70,7 +73,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted.
+    """Serve until interrupted (SIGINT, SIGTERM) or `--max-connections` were taken.
 
     Returns:
         0 once stopped.
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         UsageError: a bad address, port or bound (exit 2).
         ProbeError: the kernel keeps no SYNs (exit 3).
     """
-    from mtuscope.active.transport.responder import Responder, ResponderLimits
+    from mtuscope.jobs.responder import ResponderLimits, ResponderOptions, serve_responder
 
     limits = ResponderLimits(
         deadline=args.deadline,
@@ -87,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         burst=args.burst,
         max_clients=args.max_clients,
         reverse=not args.no_reverse,
+    )
+    opts = ResponderOptions(
+        bind=args.bind, port=args.port, limits=limits, max_connections=args.max_connections
     )
 
     def log(line: str) -> None:
@@ -97,43 +103,38 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    with Responder(args.bind, args.port, limits=limits, log=log) as responder:
-        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            where = responder.address
-            log(f"listening on {where.address} port {where.port}")
-            accepted = responder.serve(stop=stop, max_connections=args.max_connections)
-        finally:
-            for s, handler in old.items():
-                signal.signal(s, handler)
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        served = serve_responder(opts, stop=stop, log=log)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
     if args.json:
-        doc = {"address": str(where.address), "port": where.port, "connections": accepted}
+        doc = {
+            "address": str(served.address),
+            "port": served.port,
+            "connections": served.connections,
+        }
         sys.stdout.write(json.dumps(doc) + "\n")
     return 0
 
 
-def run_check(args: argparse.Namespace) -> Report:
+def run_check(args: argparse.Namespace) -> TwoEndedReport:
     """Run the two-ended check.
 
     Raises:
-        UsageError: a bad HOST:PORT (exit 2).
+        UsageError: a bad HOST:PORT, timeout or platform (exit 2).
         ProbeError: the responder is unreachable or refused (exit 3).
     """
-    from mtuscope.report.responder import (
-        parse_host_port,
-        render_two_ended_text,
-        two_ended_report,
-    )
+    from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended
 
-    host, port = parse_host_port(args.target)
-    report = two_ended_report(
-        host,
-        port,
-        family=args.family,
-        platform=args.platform,
-        timeout=args.timeout,
-        reverse_pmtu=not args.no_reverse,
+    return check_two_ended(
+        TwoEndedOptions.of_target(
+            args.target,
+            what="responder-check",
+            family=args.family,
+            platform=args.platform,
+            timeout=args.timeout,
+            reverse_pmtu=not args.no_reverse,
+        )
     )
-    if not args.json:
-        render_two_ended_text(report.body, sys.stdout)
-    return report

@@ -1,21 +1,69 @@
 """The `middlebox` report bodies (DESIGN.md "Contracts"), JSON-ready: the hop-by-hop
 SYN probes and the two-ended check.
 
-Layer: report/. A renderer: typed results in, plain dicts out; no I/O.
+Layer: report/. A renderer: typed results in, plain dicts out; no I/O. Both
+reports of kind "middlebox" come here (`body`): a TTL walk (jobs/middlebox.py)
+and a two-ended check (jobs/two_ended.py); `two_ended_fields` gives what a
+path body gains from a two-ended check (`probe --responder`).
 """
 
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtuscope.active.middlebox import MiddleboxResult
-from mtuscope.active.responder_protocol import SynView, TwoEndedObservation
+from mtuscope.active.middlebox_result import MiddleboxResult
+from mtuscope.active.responder_protocol import reverse_summary
+from mtuscope.active.syn_view import SynView, TwoEndedObservation
 from mtuscope.diagnose.responder import changed, translated
+from mtuscope.errors import UsageError
 from mtuscope.report.path_json import path_body
 from mtuscope.wire.enums import TcpOptionKind
 
+if TYPE_CHECKING:
+    from mtuscope.jobs.middlebox import MiddleboxReport
+    from mtuscope.jobs.two_ended import TwoEndedReport
+
 IPAddress = IPv4Address | IPv6Address
+
+
+def body(result: MiddleboxReport | TwoEndedReport) -> dict[str, Any]:
+    """The body of a "middlebox" report: a TTL walk's, or a two-ended check's.
+
+    Args:
+        result: the report of `jobs.middlebox.middlebox` or `jobs.two_ended.check_two_ended`.
+
+    Returns:
+        `middlebox_body` of the walk, or `two_ended_body` of the observation.
+    """
+    observation = getattr(result, "observation", None)
+    if isinstance(observation, TwoEndedObservation):
+        return two_ended_body(observation)
+    walk = getattr(result, "walk", None)
+    if not isinstance(walk, MiddleboxResult):
+        raise UsageError(f"not a middlebox report: {type(result).__name__}")
+    return middlebox_body(walk)
+
+
+def two_ended_fields(two: TwoEndedReport) -> dict[str, Any]:
+    """What a path body gains from a two-ended check (`probe --responder`).
+
+    Update the path body with these: `two_ended` (the two views), `pmtu_reverse`
+    (only when the responder measured it: it replaces the path's own) and
+    `reverse_path` (the responder's search as a `path` body, or null).
+
+    Args:
+        two: the report of `jobs.two_ended.check_two_ended`.
+
+    Returns:
+        The fields, JSON-ready.
+    """
+    whole = two_ended_body(two.observation)
+    out = {"two_ended": whole["two_ended"]}
+    if whole["pmtu_reverse"] is not None:
+        out["pmtu_reverse"] = whole["pmtu_reverse"]
+    out["reverse_path"] = whole["reverse_path"]
+    return out
 
 
 def _addr(address: IPAddress | None) -> str | None:
@@ -39,7 +87,7 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
             "ttl": hop.ttl,
             "address": _addr(hop.address),
             "quote_bytes": hop.quote_bytes,
-            "changed": {c.field: [c.sent, c.seen] for c in hop.changed},
+            "changed": {name: list(values) for name, values in hop.changed_map.items()},
             "too_short": hop.too_short,
             "compared": list(hop.compared),
             "outcome": hop.outcome.value,
@@ -61,7 +109,7 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
         for c in result.changes
     ]
     response = result.response
-    destination: dict[str, Any] = {"reached": response is not None}
+    destination: dict[str, Any] = {"reached": result.reached}
     if response is not None:
         destination.update(
             ttl=response.ttl,
@@ -153,15 +201,7 @@ def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
             "seconds": round(obs.seconds, 3),
         },
         "pmtu_reverse": rev.result.path_mtu if rev is not None and rev.result else None,
-        "reverse": None
-        if rev is None
-        else {
-            "transport": rev.transport,
-            "stop": rev.stop,
-            "sent": rev.sent,
-            "seconds": round(rev.seconds, 3),
-            "error": rev.error,
-        },
+        "reverse": None if rev is None else reverse_summary(rev),
         "reverse_path": None
         if rev is None or rev.result is None
         else path_body(rev.result, None, None),

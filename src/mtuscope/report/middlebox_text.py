@@ -1,19 +1,27 @@
-"""The `middlebox` report for people: one row per hop, then what changed where.
+"""The `middlebox` report for people: one row per hop, then what changed where;
+or, for a two-ended check, what each end saw of the handshake.
 
-Layer: report/. Wording and layout only; the facts come ready in the report
-body (`mtuscope.diagnose.middlebox.middlebox_body`). Writes to the console it
-is given and nowhere else; findings are printed by report/text.py after this.
+Layer: report/. Wording and layout only; the facts come typed in the report
+(jobs/middlebox.py `MiddleboxReport`, jobs/two_ended.py `TwoEndedReport`).
+Writes to the console it is given and nowhere else; findings are printed by
+report/text.py after this.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from mtuscope.report.model import Report
+from mtuscope.active.middlebox_result import MiddleboxResult
+from mtuscope.active.syn_view import TwoEndedObservation
+from mtuscope.diagnose.responder import translated
+from mtuscope.wire.enums import TcpOptionKind
+
+if TYPE_CHECKING:
+    from mtuscope.jobs.middlebox import MiddleboxReport
+    from mtuscope.jobs.two_ended import TwoEndedReport
 
 _NAMES = {
     "tcp.options.mss_val": "MSS",
@@ -49,84 +57,125 @@ def field_name(field: str) -> str:
 def _where(hop: int, address: object) -> str:
     if hop == 0:
         return "this host"
-    return f"hop {hop} ({address if address else 'no reply'})"
+    return f"hop {hop} ({address if address is not None else 'no reply'})"
 
 
-def change_lines(body: Mapping[str, Any]) -> list[str]:
+def change_lines(walk: MiddleboxResult) -> list[str]:
     """One sentence per change along the path, in path order.
 
     Args:
-        body: a `middlebox` report body.
+        walk: the result of a middlebox walk.
 
     Returns:
         Lines like "MSS rewritten 1460 -> 1300 between hop 2 (198.51.100.2) and hop 3 (...)".
     """
-    lines = []
-    for change in body.get("changes", []):
+    lines = [
+        f"{field_name(change.field)} rewritten {change.before} -> {change.after} "
+        f"between {_where(change.from_ttl, change.from_address)} and "
+        f"{_where(change.to_ttl, change.to_address)}"
+        for change in walk.changes
+    ]
+    term = walk.terminated
+    if term is not None:
         lines.append(
-            f"{field_name(change['field'])} rewritten {change['before']} -> {change['after']} "
-            f"between {_where(change['from_hop'], change['from_address'])} and "
-            f"{_where(change['to_hop'], change['to_address'])}"
-        )
-    term = body.get("tcp_terminated_at")
-    if term:
-        lines.append(
-            f"TCP is answered at hop {term['ttl']}, but other traffic goes on past "
-            f"{term['address']}: a TCP proxy there terminates the connection"
+            f"TCP is answered at hop {term.ttl}, but other traffic goes on past "
+            f"{term.address}: a TCP proxy there terminates the connection"
         )
     return lines
 
 
-def render_middlebox(report: Report, console: Console) -> None:
-    """Print a `middlebox` report: the hop table, the destination's answer, the changes.
-
-    Prints nothing for a body without `hops` (responder-check's two-ended body).
+def render(result: MiddleboxReport | TwoEndedReport, console: Console) -> None:
+    """Print a "middlebox" report: a TTL walk, or a two-ended check.
 
     Args:
-        report: a report of kind "middlebox".
+        result: the report of `jobs.middlebox.middlebox` or `jobs.two_ended.check_two_ended`.
         console: where to print.
     """
-    body = report.body
-    if "hops" not in body:
-        return  # a "middlebox" report of another verb (responder-check): not ours to draw
-    target = body.get("target", {})
-    table = Table(
-        title=f"TCP SYN to {target.get('address')} port {target.get('port')}",
-        title_justify="left",
-    )
+    if isinstance(getattr(result, "observation", None), TwoEndedObservation):
+        render_two_ended(result, console)  # type: ignore[arg-type]  # told apart just above
+        return
+    walk = getattr(result, "walk", None)
+    if isinstance(walk, MiddleboxResult):
+        render_walk(walk, console)
+
+
+def render_walk(walk: MiddleboxResult, console: Console) -> None:
+    """The hop table, the destination's answer, the changes, the probe count.
+
+    Args:
+        walk: the result of a middlebox walk.
+        console: where to print.
+    """
+    table = Table(title=f"TCP SYN to {walk.dst} port {walk.dport}", title_justify="left")
     for column in ("hop", "address", "quote", "changed (sent -> seen)"):
         table.add_column(column)
-    for hop in body.get("hops", []):
-        changed = ", ".join(
-            f"{field_name(name)} {sent} -> {seen}" for name, (sent, seen) in hop["changed"].items()
-        )
-        if hop.get("too_short"):
+    for hop in walk.hops:
+        changed = ", ".join(f"{field_name(c.field)} {c.sent} -> {c.seen}" for c in hop.changed)
+        if hop.too_short:
             changed = (changed + "; " if changed else "") + "quote too short for the options"
-        quote = f"{hop['quote_bytes']} B" if hop["quote_bytes"] else "-"
-        table.add_row(str(hop["ttl"]), hop["address"] or "*", quote, changed or "-")
-    dest = body.get("destination", {})
-    if dest.get("reached"):
-        kind = "SYN/ACK" if dest.get("syn_ack") else "RST"
-        mss = dest.get("mss")
+        quote = f"{hop.quote_bytes} B" if hop.quote_bytes else "-"
+        address = "*" if hop.address is None else str(hop.address)
+        table.add_row(str(hop.ttl), address, quote, changed or "-")
+    dest = walk.response
+    if dest is not None:
         table.add_row(
-            str(dest.get("ttl")),
-            str(dest.get("address")),
-            kind,
-            f"MSS {mss}" if mss is not None else "-",
+            str(dest.ttl),
+            str(dest.address),
+            "SYN/ACK" if dest.syn_ack else "RST",
+            f"MSS {dest.mss}" if dest.mss is not None else "-",
         )
     console.print(table)
-    lines = change_lines(body)
+    lines = change_lines(walk)
     if not lines:
-        reached = "reached" if dest.get("reached") else "not reached"
+        reached = "reached" if walk.reached else "not reached"
         lines.append(f"Nothing on the path changed the SYN (destination {reached}).")
     for line in lines:
-        console.print(line, markup=False, highlight=False)
-    probes = body.get("probes", {})
-    seconds = probes.get("seconds")
-    console.print(
-        f"{probes.get('sent', 0)} probes, {probes.get('answered', 0)} answered"
-        + (f", {seconds:.2f} s" if isinstance(seconds, float) else "")
-        + f"; stop: {body.get('stop_reason')}",
-        markup=False,
-        highlight=False,
+        _line(console, line)
+    answered = sum(1 for r in walk.probes if r.reply is not None)
+    seconds = "" if walk.seconds is None else f", {walk.seconds:.2f} s"
+    _line(
+        console,
+        f"{len(walk.probes)} probes, {answered} answered{seconds}; stop: {walk.stop_reason.value}",
     )
+
+
+def render_two_ended(two: TwoEndedReport, console: Console) -> None:
+    """A few lines for people: what each end saw of the handshake, once.
+
+    `probe --responder` prints the same block after its path (report/path_text.py).
+
+    Args:
+        two: the report of `jobs.two_ended.check_two_ended`.
+        console: where to print.
+    """
+    obs = two.observation
+    sent, seen = obs.sent, obs.seen
+    sent_mss = sent.mss if sent is not None else obs.announced_mss
+    _line(
+        console,
+        f"Two-ended check with {obs.target.address} port {obs.target.port} (IPv{seen.family})",
+    )
+    _line(console, f"  SYN MSS: {sent_mss} sent, {seen.mss} arrived")
+    if sent is not None:
+        _line(
+            console,
+            f"  SYN options: {_kinds(sent.option_kinds)} sent; {_kinds(seen.option_kinds)} "
+            f"arrived; {sent.ttl - seen.ttl} hops",
+        )
+    if obs.synack_seen is not None:
+        _line(console, f"  SYN/ACK MSS: {obs.server_mss} sent, {obs.synack_seen.mss} arrived")
+    for field, (mine, theirs) in translated(obs).items():
+        _line(console, f"  translated {field}: {mine} here, {theirs} at the responder")
+    rev = obs.reverse
+    if rev is not None:
+        pmtu = rev.result.path_mtu if rev.result is not None else None
+        _line(console, f"  path MTU back toward us: {pmtu}")
+
+
+def _kinds(kinds: tuple[int, ...]) -> str:
+    return ",".join(str(TcpOptionKind(k)) for k in kinds)
+
+
+def _line(console: Console, text: str) -> None:
+    # Plain text: addresses and option lists are no markup, and a long line is not wrapped.
+    console.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -63,18 +63,6 @@ def render_text(report: Report | JobResult, stream: TextIO) -> None:
         from mtuscope.report.path_text import render_path
 
         render_path(report, console)
-        if "two_ended" in report.body:
-            from mtuscope.report.responder import render_two_ended_text
-
-            render_two_ended_text(report.body, stream)
-    elif report.kind == "middlebox" and "two_ended" in report.body:
-        from mtuscope.report.responder import render_two_ended_text
-
-        render_two_ended_text(report.body, stream)
-    elif report.kind == "middlebox":
-        from mtuscope.report.middlebox_text import render_middlebox
-
-        render_middlebox(report, console)
     elif report.kind == "calc":
         from mtuscope.report.calc_text import render_calc
 

@@ -33,12 +33,9 @@ from mtuscope.active.responder_protocol import (
     encode_request,
     frame,
 )
-from mtuscope.active.transport.responder import (
-    Responder,
-    ResponderLimits,
-    check_responder,
-    measure_reverse,
-)
+from mtuscope.active.transport.responder import Responder, ResponderLimits
+from mtuscope.active.transport.responder_client import check_responder
+from mtuscope.active.transport.reverse_pmtu import measure_reverse
 from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
 
 pytestmark = pytest.mark.skipif(
@@ -253,7 +250,8 @@ def test_capture_required_without_root() -> None:
 
 _UNPRIVILEGED = """
 import json, threading
-from mtuscope.active.transport.responder import Responder, check_responder
+from mtuscope.active.transport.responder import Responder
+from mtuscope.active.transport.responder_client import check_responder
 from mtuscope.errors import RawSocketDenied
 r = Responder("127.0.0.1", 0)
 stop = threading.Event()

@@ -1,11 +1,11 @@
-"""The two-ended check's sockets: the responder (server) and the client that asks it.
+"""The far end of the two-ended check: `mtuscope responder`, a TCP server that keeps SYNs.
 
-Layer: active/transport (an edge). Opens TCP sockets, an AF_PACKET socket (the
-client's capture of its own SYN, root only) and, for the reverse path MTU, a
-`RawTransport` or `UdpTransport` driven by `drive`. What the messages mean is
-in active/responder_protocol.py; what the differences mean is in diagnose/.
+Layer: active/transport (an edge). Opens a listening TCP socket and one thread
+per connection served; the reverse path MTU search is in reverse_pmtu.py, the
+client in responder_client.py, what the messages mean in
+active/responder_protocol.py, what the differences mean in diagnose/.
 
-Server (`Responder`): sets Linux `TCP_SAVE_SYN` on its listening socket, so the
+`Responder` sets Linux `TCP_SAVE_SYN` on its listening socket, so the
 kernel keeps each connection's SYN exactly as it arrived (IP and TCP headers,
 after every middlebox) and hands it over once with `getsockopt(TCP_SAVED_SYN)`
 on the accepted socket. Needs no privilege for that (ports below 1024 need
@@ -19,22 +19,10 @@ CAP_NET_BIND_SERVICE as always). Hardening:
   bucket, and at most `max_clients` connections served at once (more get "busy");
 - the reverse path MTU search runs only toward the connecting address, one at a
   time, with a bounded probe budget and wall-clock time.
-
-Client (`check_responder`): an ordinary kernel `connect`. What its own SYN
-carried is known two ways:
-
-- with root / CAP_NET_RAW, an AF_PACKET socket opened before the connect
-  captures the outgoing SYN and the arriving SYN/ACK: every option, the TTL and
-  the initial sequence number (ISN) are then known exactly;
-- without it, only the MSS the kernel announced is known (`TCP_INFO`
-  `tcpi_advmss`); the ISN the kernel chose is not visible to an unprivileged
-  process (only `TCP_REPAIR`, which needs CAP_NET_ADMIN, would show it), so
-  ISN and option comparisons need the capture.
 """
 
 from __future__ import annotations
 
-import errno
 import select
 import socket
 import threading
@@ -43,47 +31,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address
 
-from mtuscope.active.engine import Limits
-from mtuscope.active.path_mtu import PathMtuSearch
-from mtuscope.active.probe import IPAddress, ProbeKind
+from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import (
     MAX_REQUEST,
-    MAX_RESPONSE,
     Endpoint,
     ErrorCode,
     ErrorResponse,
-    FrameBuffer,
-    Request,
     Response,
     ReverseMeasurement,
     SourceLimiter,
-    SynView,
-    TwoEndedObservation,
     decode_request,
-    decode_response,
     decode_syn,
-    encode_request,
     encode_response,
     frame,
 )
-from mtuscope.active.transport.driver import Transport, drive
-from mtuscope.active.transport.kernel_tcp import read_tcp_info
-from mtuscope.active.transport.raw import RawTransport
-from mtuscope.active.transport.route import route_mtu
-from mtuscope.active.transport.udp import UdpTransport
-from mtuscope.errors import DecodeError, Malformed, NoRoute, ProbeError, RawSocketDenied, UsageError
+from mtuscope.active.transport.exchange import announced_mss, endpoint_of, read_frame
+from mtuscope.active.transport.reverse_pmtu import Measure, measure_reverse
+from mtuscope.errors import DecodeError, Malformed, ProbeError, UsageError
 
 # <linux/tcp.h>
 TCP_SAVE_SYN = 27
 TCP_SAVED_SYN = 28
 _SAVED_SYN_LEN = 512
-# <linux/if_ether.h>, <linux/if_packet.h>
-_ETH_P_ALL = 0x0003
-_PACKET_OUTGOING = 4
-_SNIFF_PACKETS = 20000
-"""Packets the client's capture reads at most (it stops at its SYN and SYN/ACK)."""
-_UDP_PROBE_PORT = 33434
-"""Destination port of unprivileged reverse probes (traceroute's: normally closed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,61 +81,6 @@ class ResponderLimits:
             raise UsageError("burst and max_clients at least 1, reverse_budget within 1..64")
 
 
-Measure = Callable[[IPAddress, "ResponderLimits"], ReverseMeasurement]
-
-
-def measure_reverse(dst: IPAddress, limits: ResponderLimits) -> ReverseMeasurement:
-    """Search the path MTU toward `dst` (the connecting client), bounded by `limits`.
-
-    ICMP echo probes from a `RawTransport` when this process may open raw sockets,
-    else UDP probes to port 33434 from a `UdpTransport` (the client's kernel answers
-    port-unreachable).
-
-    Args:
-        dst: the client's address, as accept() gave it.
-        limits: budget and wall-clock cap.
-
-    Returns:
-        The measurement; failures are in `error`, never raised.
-    """
-    # The route's MTU (loopback says 65536: more than an IP packet can be).
-    ceiling = min(route_mtu(dst) or 1500, 65535)
-    engine_limits = Limits(budget=limits.reverse_budget, timeout=1.0)
-    transport: RawTransport | UdpTransport
-    try:
-        transport = RawTransport(dst.version)
-        kind, dport, name = ProbeKind.ECHO, None, "raw"
-    except RawSocketDenied:
-        transport = UdpTransport(dst.version)
-        kind, dport, name = ProbeKind.UDP, _UDP_PROBE_PORT, "udp"
-    start = time.monotonic()
-    try:
-        with transport:
-            search = PathMtuSearch(
-                dst=dst, ceiling=max(ceiling, 1280 if dst.version == 6 else 68),
-                kind=kind, dport=dport, limits=engine_limits,
-            )  # fmt: skip
-            t: Transport = transport
-            run = drive(
-                search, t, max_seconds=limits.reverse_seconds, max_probes=limits.reverse_budget
-            )
-    except (ProbeError, UsageError, OSError) as exc:
-        return ReverseMeasurement(
-            transport=name, result=None, stop="error", sent=0,
-            seconds=time.monotonic() - start, error=str(exc)[:200],
-        )  # fmt: skip
-    return ReverseMeasurement(
-        transport=name, result=run.result, stop=run.stop.value, sent=run.sent, seconds=run.seconds
-    )
-
-
-def _endpoint(sockaddr: tuple[object, ...]) -> Endpoint:
-    host = str(sockaddr[0]).split("%")[0]
-    port = sockaddr[1]
-    assert isinstance(port, int)  # AF_INET/AF_INET6 addresses carry an int port
-    return Endpoint(address=ip_address(host), port=port)
-
-
 def _linger_close(conn: socket.socket, *, seconds: float = 1.0, limit: int = 65536) -> None:
     """Close after the answer has left: stop sending, then read away (bounded) what the
     client still sends, so that unread bytes do not make the kernel reset the
@@ -188,14 +102,6 @@ def _linger_close(conn: socket.socket, *, seconds: float = 1.0, limit: int = 655
         pass  # reset, timed out or gone: nothing more to do
     finally:
         conn.close()
-
-
-def _announced_mss(sock: socket.socket) -> int | None:
-    try:
-        info = read_tcp_info(sock)
-    except (OSError, UsageError):
-        return None
-    return info.announced_mss or None
 
 
 class Responder:
@@ -253,7 +159,7 @@ class Responder:
         except BaseException:
             self._sock.close()
             raise
-        self.address = _endpoint(self._sock.getsockname())
+        self.address = endpoint_of(self._sock.getsockname())
         """Where the responder listens (the real port when 0 was asked)."""
 
     def close(self) -> None:
@@ -308,7 +214,7 @@ class Responder:
 
     def _serve_one(self, conn: socket.socket, peer: tuple[object, ...]) -> None:
         try:
-            answer = self.handle(conn, _endpoint(peer))
+            answer = self.handle(conn, endpoint_of(peer))
             if self._log is not None:
                 self._log(f"{peer[0]} port {peer[1]}: {answer}")
         finally:
@@ -379,9 +285,9 @@ class Responder:
         reverse = self._reverse(peer) if request.reverse_pmtu else None
         return Response(
             peer=peer,
-            local=_endpoint(conn.getsockname()),
+            local=endpoint_of(conn.getsockname()),
             saved_syn=syn,
-            server_mss=_announced_mss(conn),
+            server_mss=announced_mss(conn),
             reverse=reverse,
         )
 
@@ -403,171 +309,12 @@ class Responder:
 
     def _receive(self, conn: socket.socket, until: float) -> bytes:
         """The request body, or TimeoutError at `until` (slow senders are cut off)."""
-        buffer = FrameBuffer(MAX_REQUEST)
-        while True:
-            left = until - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            conn.settimeout(left)
-            try:
-                data = conn.recv(min(buffer.wanted(), MAX_REQUEST))
-            except TimeoutError:
-                raise
-            except OSError as exc:
-                raise Malformed(f"connection failed: {exc.strerror}") from exc
-            if not data:
-                raise Malformed("the client closed before a whole request")
-            body = buffer.feed(data)
-            if body is not None:
-                return body
-
-
-# -- client -------------------------------------------------------------------
-
-
-class _Sniffer:
-    """An AF_PACKET socket that sees this host's own packets (root / CAP_NET_RAW)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_ALL))
-        self.sock.setblocking(False)
-
-    def handshake(
-        self, local: Endpoint, target: Endpoint, until: float
-    ) -> tuple[SynView | None, SynView | None]:
-        """Our SYN to `target` and its SYN/ACK, from the packets queued so far."""
-        syn: SynView | None = None
-        synack: SynView | None = None
-        for _ in range(_SNIFF_PACKETS):
-            if syn is not None and synack is not None:
-                break
-            try:
-                data, addr = self.sock.recvfrom(65535)
-            except BlockingIOError:
-                if time.monotonic() >= until:
-                    break
-                select.select([self.sock], [], [], max(0.0, until - time.monotonic()))
-                continue
-            if not data or data[0] >> 4 not in (4, 6):
-                continue
-            try:
-                view = decode_syn(data)
-            except DecodeError:
-                continue
-            ours = (view.src, view.dst) == (local, target)
-            theirs = (view.src, view.dst) == (target, local)
-            if ours and syn is None and not view.flags & 0x10 and addr[2] == _PACKET_OUTGOING:
-                syn = view
-            elif theirs and synack is None and view.flags & 0x10 and addr[2] != _PACKET_OUTGOING:
-                synack = view
-        return syn, synack
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _read_frame(sock: socket.socket, until: float) -> bytes:
-    buffer = FrameBuffer(MAX_RESPONSE)
-    while True:
-        left = until - time.monotonic()
-        if left <= 0:
-            raise ProbeError("the responder did not answer in time")
-        sock.settimeout(left)
         try:
-            data = sock.recv(min(buffer.wanted(), 65536))
-        except TimeoutError as exc:
-            raise ProbeError("the responder did not answer in time") from exc
+            body = read_frame(conn, until, MAX_REQUEST)
+        except TimeoutError:
+            raise
         except OSError as exc:
-            raise ProbeError(f"the responder's connection failed: {exc.strerror}") from exc
-        if not data:
-            raise ProbeError("the responder closed the connection without an answer")
-        body = buffer.feed(data)
-        if body is not None:
-            return body
-
-
-def check_responder(
-    host: IPAddress | str,
-    port: int,
-    *,
-    reverse_pmtu: bool = False,
-    timeout: float = 5.0,
-    reverse_wait: float = 30.0,
-    capture: bool | None = None,
-) -> TwoEndedObservation:
-    """Connect to a responder, ask what SYN arrived, and capture what was sent.
-
-    Args:
-        host: the responder's address.
-        port: its TCP port.
-        reverse_pmtu: also ask it to measure the path MTU back toward us.
-        timeout: seconds for the handshake and for an answer without a reverse search.
-        reverse_wait: extra seconds to wait when a reverse search was asked for.
-        capture: capture our own SYN (needs root): True requires it, False skips
-            it, None uses it when the kernel allows.
-
-    Returns:
-        Both ends' views of the connection.
-
-    Raises:
-        UsageError: a bad address or port.
-        NoRoute: no route to the responder.
-        RawSocketDenied: `capture=True` without the privilege.
-        ProbeError: the handshake failed, the responder refused (its error code is
-            in the message) or did not answer in time.
-        DecodeError: the responder's answer does not decode.
-    """
-    address = ip_address(host) if isinstance(host, str) else host
-    if not 1 <= port <= 65535 or not timeout > 0:
-        raise UsageError("need a port within 1..65535 and a positive timeout")
-    target = Endpoint(address=address, port=port)
-    sniffer: _Sniffer | None = None
-    if capture is not False:
-        try:
-            sniffer = _Sniffer()
-        except (PermissionError, AttributeError, OSError) as exc:
-            if capture:
-                raise RawSocketDenied("capturing our own SYN needs root or CAP_NET_RAW") from exc
-    start = time.monotonic()
-    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            try:
-                sock.connect((str(address), port))
-            except OSError as exc:
-                if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-                    raise NoRoute(f"no route to {address}: {exc.strerror}") from exc
-                why = exc.strerror or "timed out"
-                raise ProbeError(
-                    f"cannot connect to the responder {address} port {port}: {why}"
-                ) from exc
-            local = _endpoint(sock.getsockname())
-            announced = _announced_mss(sock)
-            try:
-                sock.sendall(frame(encode_request(Request(reverse_pmtu=reverse_pmtu))))
-            except OSError as exc:
-                raise ProbeError(f"cannot send to the responder: {exc.strerror}") from exc
-            sent = synack = None
-            if sniffer is not None:
-                sent, synack = sniffer.handshake(local, target, time.monotonic() + 0.5)
-            wait = timeout + (reverse_wait if reverse_pmtu else 0.0)
-            answer = decode_response(_read_frame(sock, time.monotonic() + wait))
-    finally:
-        if sniffer is not None:
-            sniffer.close()
-    if isinstance(answer, ErrorResponse):
-        raise ProbeError(f"the responder refused: {answer.code.value}: {answer.message}")
-    return TwoEndedObservation(
-        target=target,
-        local=local,
-        announced_mss=announced,
-        sent=sent,
-        seen=decode_syn(answer.saved_syn),
-        server_peer=answer.peer,
-        server_local=answer.local,
-        server_mss=answer.server_mss,
-        synack_seen=synack,
-        reverse=answer.reverse,
-        seconds=time.monotonic() - start,
-    )
+            raise Malformed(f"connection failed: {exc.strerror}") from exc
+        if body is None:
+            raise Malformed("the client closed before a whole request")
+        return body
