@@ -1,13 +1,15 @@
 """Active probing: sans-IO probe engines (path MTU, hop trace, DF sweep) and MSS verdicts.
 
 Layer: active/. The engines here never touch a socket, never sleep and never
-read the clock; `active/transport` (a separate subpackage) is the only code
+read the clock; matching reply bytes to probes is pure and lives here
+(matching.py); `active/transport` (a separate subpackage) is the only code
 that sends and receives. Imports only wire/ and the error tree.
 """
 
 from mtuscope.active.bounds import SizeBounds
 from mtuscope.active.engine import Limits, ProbeEngine, TokenBucket
 from mtuscope.active.hop_trace import Hop, HopTrace, HopTraceResult, MtuDrop
+from mtuscope.active.matching import Matched, ProbeBook, WireTag, encode_probe
 from mtuscope.active.middlebox import MiddleboxResult, MiddleboxTrace
 from mtuscope.active.mss import (
     Direction,
@@ -21,7 +23,6 @@ from mtuscope.active.mss import (
 from mtuscope.active.path_mtu import MODERN_TABLE, PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import (
     DESTINATION_KINDS,
-    MIN_MTU,
     Probe,
     ProbeKind,
     ProbeOutcome,
@@ -42,8 +43,8 @@ __all__ = [
     "HopTrace",
     "HopTraceResult",
     "Limits",
-    "MIN_MTU",
     "MODERN_TABLE",
+    "Matched",
     "MiddleboxResult",
     "MiddleboxTrace",
     "MssObservation",
@@ -51,6 +52,7 @@ __all__ = [
     "PathMtuResult",
     "PathMtuSearch",
     "Probe",
+    "ProbeBook",
     "ProbeEngine",
     "ProbeKind",
     "ProbeOutcome",
@@ -64,8 +66,10 @@ __all__ = [
     "TokenBucket",
     "TransferObservation",
     "TransferVerdict",
+    "WireTag",
     "classify_transfer",
     "combine_mss",
+    "encode_probe",
     "min_probe_size",
     "mss_for_mtu",
     "usable_too_big",

@@ -5,14 +5,19 @@ never touches a socket, never sleeps and never reads the clock. The driver
 passes `now` (float seconds on any monotonic clock) into every call:
 
     while not engine.finished:
-        for probe in engine.probes_due(now=clock()):
-            transport.send(probe)
-        reply = transport.wait(until=engine.deadline())
+        now = clock()
+        for probe in engine.probes_due(now):
+            transport.send(probe, now)
+        reply = transport.receive(timeout=engine.deadline() - now)
         if reply is None:
-            engine.on_timeout(now=clock())
+            engine.on_timeout(clock())
         else:
-            engine.on_reply(reply, now=clock())
+            engine.on_reply(reply, clock())
     result = engine.result()
+
+(active/transport/driver.py is that loop, with its bounds.) Pacing happens here
+only: the engine's token bucket (`Limits.rate`, `Limits.burst`) decides when a
+queued probe is due; the driver sends what is due at once.
 
 Subclasses plan rounds of `(size, ttl)` pairs and file what each probe showed;
 this base sends them no faster than the rate limit allows, expires them after
@@ -230,6 +235,19 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             self._records[pid] = record
             out.append(record)
         return out
+
+    def halt(self, now: float, stop: StopT) -> None:
+        """Stop from outside (the driver's time or probe cap ran out): `result()` is then
+        defined and says `stop`; probes in flight are filed as cancelled.
+
+        Args:
+            now: driver clock, seconds.
+            stop: the reason to report (`SearchStop.TIME`, `SearchStop.BUDGET`, ...).
+        """
+        if self._stop is None:
+            if self.started_at is None:
+                self.started_at = now
+            self._finish(now, stop)
 
     def _finish(self, now: float, stop: StopT) -> None:
         """Stop: cancel the probes still in flight and drop the queue."""

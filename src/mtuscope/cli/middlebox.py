@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> Report:
         raise UsageError(f"--port {args.port}: want 1..65535")
     if not 0 < args.timeout <= 10:
         raise UsageError(f"--timeout {args.timeout}: want more than 0 and at most 10 seconds")
-    from mtuscope.report.path import resolve
+    from mtuscope.jobs.inputs import resolve
 
     dst = resolve(args.host, args.family)
     limits = Limits(timeout=args.timeout, rate=200.0, burst=16, budget=4 * args.max_ttl + 4)
@@ -101,8 +101,6 @@ def run(args: argparse.Namespace) -> Report:
             transport,
             max_seconds=bound,
             max_probes=limits.budget + 2,
-            rate=200.0,
-            burst=16,
         )
     if run_.result is None:
         raise ProbeError(f"the walk to {dst} port {args.port} stopped early: {run_.stop.value}")

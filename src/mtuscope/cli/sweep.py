@@ -1,6 +1,6 @@
 """`mtuscope sweep HOST --from A --to B`: every size with DF set, one row per size.
 
-Layer: edge (CLI). Parses arguments and calls `report.path.sweep_path`.
+Layer: edge (CLI). Parses arguments and calls `jobs.sweep.sweep`.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mtuscope.cli.probe import add_common, options
-from mtuscope.report.model import Report
+from mtuscope.cli.probe import add_common, common_options
+from mtuscope.jobs.result import JobResult
 
 
 def add_parser(sub: Any) -> None:
@@ -27,9 +27,15 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> Report:
-    from mtuscope.report.path import sweep_path
+def run(args: argparse.Namespace) -> JobResult:
+    from mtuscope.jobs.sweep import SweepOptions, sweep
 
-    return sweep_path(
-        options(args), start=args.start, stop=args.stop, step=args.step, count=args.count
+    return sweep(
+        SweepOptions(
+            **common_options(args),
+            start=args.start,
+            stop=args.stop,
+            step=args.step,
+            count=args.count,
+        )
     )

@@ -1,6 +1,6 @@
 """`mtuscope trace HOST`: the hops toward a host, the MTU toward each, where it drops.
 
-Layer: edge (CLI). Parses arguments and calls `report.path.trace_path`.
+Layer: edge (CLI). Parses arguments and calls `jobs.trace.trace`.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mtuscope.cli.probe import add_common, options
-from mtuscope.report.model import Report
+from mtuscope.cli.probe import add_common, common_options
+from mtuscope.jobs.result import JobResult
 
 
 def add_parser(sub: Any) -> None:
@@ -23,7 +23,8 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> Report:
-    from mtuscope.report.path import trace_path
+def run(args: argparse.Namespace) -> JobResult:
+    from mtuscope.jobs.path import PathOptions
+    from mtuscope.jobs.trace import trace
 
-    return trace_path(options(args))
+    return trace(PathOptions(**common_options(args)))

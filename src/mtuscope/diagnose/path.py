@@ -11,14 +11,29 @@ oversized-mss, undersized-mss (DESIGN.md "Finding kinds").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from mtuscope.active.hop_trace import HopTraceResult, MtuDrop
 from mtuscope.active.mss import Direction, MssObservation, TransferVerdict
-from mtuscope.active.path_mtu import PathMtuResult
-from mtuscope.active.probe import MIN_MTU, ProbeOutcome, ProbeRecord, SearchStop
+from mtuscope.active.probe import ProbeOutcome, ProbeRecord, SearchStop
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.diagnose.observations import PathObservations
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MIN_MTU
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Measured:
+    """What the rules below read of a path MTU, whichever verb measured it (adapter)."""
+
+    dst: IPv4Address | IPv6Address
+    family: int
+    path_mtu: int | None
+    stop_reason: SearchStop
+    probes: tuple[ProbeRecord, ...]
+
 
 MIN_PMTU = {4: 576, 6: 1280}
 """Below these a path MTU is undersized: RFC 1122 §3.3.3 (576), RFC 8200 §5 (1280)."""
@@ -77,12 +92,12 @@ def likely_encapsulation(drop: MtuDrop, limit: int = 3) -> list[dict[str, Any]]:
     ]
 
 
-def _largest_reached(pmtu: PathMtuResult) -> ProbeRecord | None:
+def _largest_reached(pmtu: _Measured) -> ProbeRecord | None:
     reached = [r for r in pmtu.probes if r.outcome is ProbeOutcome.REACHED]
     return max(reached, key=lambda r: (r.probe.size, -r.probe.id)) if reached else None
 
 
-def _exact(pmtu: PathMtuResult) -> ProbeRecord | None:
+def _exact(pmtu: _Measured) -> ProbeRecord | None:
     """The probe behind the path MTU, when the search ended with an exact answer."""
     if pmtu.stop_reason not in (SearchStop.CONVERGED, SearchStop.BLACKHOLE):
         return None
@@ -162,7 +177,7 @@ def _drop_findings(
 
 
 def _blackhole(
-    pmtu: PathMtuResult, trace: HopTraceResult | None, platform: str | None
+    pmtu: _Measured, trace: HopTraceResult | None, platform: str | None
 ) -> Finding | None:
     best = _exact(pmtu)
     if pmtu.stop_reason is not SearchStop.BLACKHOLE or best is None:
@@ -201,7 +216,7 @@ def _blackhole(
     return _finding("pmtud-blackhole", Severity.ERROR, summary, evidence, facts, ref, platform)
 
 
-def _bogus(records: list[ProbeRecord], pmtu: PathMtuResult, platform: str | None) -> Finding | None:
+def _bogus(records: list[ProbeRecord], pmtu: _Measured, platform: str | None) -> Finding | None:
     bogus = [r for r in records if r.outcome is ProbeOutcome.TOO_BIG_BOGUS and r.reply]
     if not bogus:
         return None
@@ -230,7 +245,7 @@ def _bogus(records: list[ProbeRecord], pmtu: PathMtuResult, platform: str | None
     return _finding("pmtud-failure", Severity.WARNING, summary, evidence, facts, ref, platform)
 
 
-def _undersized_pmtu(pmtu: PathMtuResult, platform: str | None) -> Finding | None:
+def _undersized_pmtu(pmtu: _Measured, platform: str | None) -> Finding | None:
     best = _exact(pmtu)
     floor = MIN_PMTU[pmtu.family]
     if best is None or best.probe.size >= floor:
@@ -251,7 +266,7 @@ def _undersized_pmtu(pmtu: PathMtuResult, platform: str | None) -> Finding | Non
     return _finding("undersized-pmtu", Severity.WARNING, summary, evidence, facts, ref, platform)
 
 
-def _mss_findings(pmtu: PathMtuResult, mss: MssObservation, platform: str | None) -> list[Finding]:
+def _mss_findings(pmtu: _Measured, mss: MssObservation, platform: str | None) -> list[Finding]:
     out: list[Finding] = []
     family, hdr = mss.family, HEADERS[mss.family]
     value = mss.effective if mss.effective is not None else mss.combined
@@ -312,32 +327,62 @@ def _mss_findings(pmtu: PathMtuResult, mss: MssObservation, platform: str | None
     return out
 
 
-def diagnose_path(
-    pmtu: PathMtuResult,
-    trace: HopTraceResult | None,
-    mss: MssObservation | None,
-    *,
-    platform: str | None = None,
-) -> tuple[Finding, ...]:
-    """The findings of one `path` run.
+def diagnose_path(obs: PathObservations, *, platform: str | None = None) -> tuple[Finding, ...]:
+    """The findings of one `path` run (probe, trace or sweep).
 
     Args:
-        pmtu: the path MTU search result.
-        trace: the hop trace toward the same destination, if one ran.
-        mss: the MSS observations, if measured.
+        obs: what the run measured toward one destination.
         platform: a `calc.snippets` platform for configuration lines in the advice.
 
     Returns:
         Findings in a stable order: drops, black hole, failures, sizes, MSS.
 
     Raises:
-        UsageError: the trace or MSS observation is for another destination or family,
-            or `platform` is unknown.
+        UsageError: `platform` is unknown.
     """
-    if trace is not None and trace.dst != pmtu.dst:
-        raise UsageError(f"the hop trace is toward {trace.dst}, the path MTU toward {pmtu.dst}")
-    if mss is not None and mss.family != pmtu.family:
-        raise UsageError(f"MSS observed over IPv{mss.family}, path MTU over IPv{pmtu.family}")
+    # Adapter (until diagnose/ has one rule module per kind): what each verb measured,
+    # as the path MTU the rules read. A trace's is the destination hop's MTU; a sweep's
+    # counts only when exact, with the sweep's probes as its evidence.
+    if obs.search is not None:
+        s = obs.search
+        measured = _Measured(
+            dst=s.dst,
+            family=s.family,
+            path_mtu=s.path_mtu,
+            stop_reason=s.stop_reason,
+            probes=s.probes,
+        )
+    elif obs.trace is not None:
+        t = obs.trace
+        last = t.hops[-1] if t.hops and t.reached else None
+        measured = _Measured(
+            dst=t.dst,
+            family=t.family,
+            path_mtu=last.mtu if last is not None else None,
+            stop_reason=SearchStop.CONVERGED if t.reached else t.stop_reason,
+            probes=(),
+        )
+    elif obs.sweep is not None and obs.sweep.exact_path_mtu is not None:
+        w = obs.sweep
+        measured = _Measured(
+            dst=w.dst,
+            family=w.family,
+            path_mtu=w.exact_path_mtu,
+            stop_reason=w.stop_reason,
+            probes=w.probes,
+        )
+    else:
+        return ()
+    return _diagnose(measured, obs.trace, obs.mss, platform=platform)
+
+
+def _diagnose(
+    pmtu: _Measured,
+    trace: HopTraceResult | None,
+    mss: MssObservation | None,
+    *,
+    platform: str | None = None,
+) -> tuple[Finding, ...]:
     records = [*pmtu.probes, *(trace.probes if trace else ())]
     found: list[Finding | None] = []
     if trace is not None:

@@ -18,7 +18,7 @@ from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError
 from mtuscope.report.middlebox_json import two_ended_body
 from mtuscope.report.model import Report
-from mtuscope.report.path import resolve
+from mtuscope.jobs.inputs import resolve
 
 
 def parse_host_port(text: str) -> tuple[str, int]:

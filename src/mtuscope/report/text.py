@@ -59,15 +59,7 @@ def render_text(report: Report | JobResult, stream: TextIO) -> None:
 
         for line in compare_story(report.body):
             console.print(line, highlight=False, markup=False)
-    elif report.kind == "path":
-        from mtuscope.report.path_text import render_path
-
-        render_path(report, console)
-        if "two_ended" in report.body:
-            from mtuscope.report.responder import render_two_ended_text
-
-            render_two_ended_text(report.body, stream)
-    elif report.kind == "middlebox" and "two_ended" in report.body:
+    elif report.kind in ("path", "middlebox") and "two_ended" in report.body:
         from mtuscope.report.responder import render_two_ended_text
 
         render_two_ended_text(report.body, stream)

@@ -29,7 +29,10 @@ cannot be found for a destination.
 TCP SYN probes: our kernel has no socket for the connection, so it answers the
 peer's SYN/ACK with an RST. That is expected and harmless (nmap's SYN scan
 works the same way); it leaves no half-open connection at the peer. The
-SYN/ACK's TCP options are kept: `syn_ack_options(probe_id)`.
+SYN/ACK's TCP options ride on its reply (`Reply.tcp_options`).
+
+One clock: the transport never reads it. `send` gets the driver's `now` (the
+probe's send time for the book), `receive` the seconds it may wait.
 
 Packets that belong to no probe of ours (other traffic, duplicates, late
 replies to forgotten probes) are read and dropped.
@@ -38,17 +41,14 @@ replies to forgotten probes) are read and dropped.
 from __future__ import annotations
 
 import errno
-import math
 import random
 import select
 import socket
 import struct
 import sys
-import time
-from collections import OrderedDict, deque
 from ipaddress import IPv6Address, ip_address
-from types import TracebackType
 
+from mtuscope.active.matching import Matched, ProbeBook, encode_probe, strip_ip_header
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
 from mtuscope.active.transport.errqueue import local_emsgsize_mtu, read_error_queue
 from mtuscope.active.transport.linux import (
@@ -63,22 +63,14 @@ from mtuscope.active.transport.linux import (
     IPV6_RECVHOPLIMIT,
     has_cap_net_raw,
 )
-from mtuscope.active.transport.matching import (
-    Matched,
-    ProbeBook,
-    encode_probe,
-    strip_ip_header,
-)
+from mtuscope.active.transport.polling import PollingTransport
 from mtuscope.active.transport.route import route_mtu, source_for
 from mtuscope.errors import RawSocketDenied, UsageError
-from mtuscope.wire.tcp_options import TcpOptions
 
 _BUFSIZE = 65535
 _CMSG_SPACE = socket.CMSG_SPACE(4)
 _DRAIN = 64
 """Packets read from one socket per wake-up, so one busy socket cannot starve the loop."""
-_KEEP_OPTIONS = 1024
-"""SYN/ACK option sets kept for `syn_ack_options`."""
 _PRIVILEGE = (
     "raw sockets need root or CAP_NET_RAW: run as root, grant the capability "
     "(setcap cap_net_raw+ep on the interpreter), or use the unprivileged UdpTransport"
@@ -112,7 +104,7 @@ def _open(family: int, proto: int, *, iface: str | None) -> socket.socket:
     return sock
 
 
-class RawTransport:
+class RawTransport(PollingTransport):
     """Sends probes of one IP family from raw sockets and maps replies back to them."""
 
     def __init__(
@@ -146,6 +138,7 @@ class RawTransport:
             raise RawSocketDenied("raw-socket probing is implemented for Linux only")
         if not has_cap_net_raw():
             raise RawSocketDenied(_PRIVILEGE)
+        super().__init__()
         self.family = family
         self.iface = iface
         self.src: IPAddress | None = None
@@ -160,12 +153,11 @@ class RawTransport:
             rng=rng,
         )
         self._sources: dict[IPAddress, IPAddress] = {}
-        self._pending: deque[Reply] = deque()
-        self._options: OrderedDict[int, TcpOptions] = OrderedDict()
         self._senders: dict[ProbeKind, socket.socket] = {}
         self._readers: list[socket.socket] = []
         self._tcp_reader: socket.socket | None = None
-        self._closed = False
+        self._socks: dict[int, socket.socket] = {}
+        """Descriptor -> socket, as of the last `_fds`."""
         try:
             if family == 4:
                 send = _open(socket.AF_INET, socket.IPPROTO_RAW, iface=iface)
@@ -196,22 +188,9 @@ class RawTransport:
             raise UsageError(f"cannot set up an IPv6 raw socket: {exc.strerror}") from exc
         return sock
 
-    # -- context manager ----------------------------------------------------------------------
-
-    def __enter__(self) -> RawTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close every socket (idempotent)."""
-        self._closed = True
+        super().close()
         seen: set[int] = set()
         for sock in [*self._senders.values(), *self._readers]:
             if id(sock) not in seen:
@@ -242,24 +221,22 @@ class RawTransport:
             self._senders[kind] = self._open6(socket.IPPROTO_UDP)
         return self._senders[kind]
 
-    def send(self, probe: Probe, now: float | None = None) -> None:
+    def send(self, probe: Probe, now: float) -> None:
         """Send one probe now; a local refusal is queued as a reply for `receive`.
 
         Args:
             probe: what the engine asked for; its family must be this transport's.
-            now: the driver's clock (unused: the transport times replies with
-                time.monotonic() itself); accepted so drivers can pass it.
+            now: the driver's clock, seconds (the probe's send time in the book).
 
         Raises:
             UsageError: a probe of the other family, or the transport is closed.
             NoRoute: no source address toward the probe's destination.
         """
-        if self._closed:
-            raise UsageError("the transport is closed")
+        self._check_open()
         if probe.family != self.family:
             raise UsageError(f"an IPv{probe.family} probe on an IPv{self.family} transport")
         sock = self._sender(probe.kind)
-        tag = self._book.register(probe, src=self._source(probe.dst), sent_at=time.monotonic())
+        tag = self._book.register(probe, src=self._source(probe.dst), sent_at=now)
         packet = encode_probe(tag)
         # A pending socket error (an ICMP error the kernel filed on this socket)
         # would fail the next send spuriously; reading SO_ERROR clears it.
@@ -294,48 +271,17 @@ class RawTransport:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, until: float | None) -> Reply | None:
-        """The next reply to one of our probes, waiting no later than `until`.
+    def _fds(self) -> list[int]:
+        self._socks = {sock.fileno(): sock for sock in [*self._senders.values(), *self._readers]}
+        return list(self._socks)
 
-        Args:
-            until: time.monotonic() deadline; None or a past time only looks at
-                what has already arrived.
-
-        Returns:
-            A reply, or None when none came before `until`.
-
-        Raises:
-            UsageError: the transport is closed.
-        """
-        if self._closed:
-            raise UsageError("the transport is closed")
-        poller = select.poll()
-        socks = {sock.fileno(): sock for sock in [*self._senders.values(), *self._readers]}
-        for fd in socks:
-            poller.register(fd, select.POLLIN)
-        first = True
-        while True:
-            if self._pending:
-                return self._pending.popleft()
-            remaining = 0.0 if until is None else until - time.monotonic()
-            if remaining <= 0 and not first:
-                return None
-            first = False
-            # Floor to whole milliseconds: poll may wake a hair early, never late.
-            events = poller.poll(max(0, math.floor(remaining * 1000)))
-            for fd, mask in events:
-                sock = socks[fd]
-                if mask & select.POLLERR:
-                    self._drain_errors(sock)
-                if mask & select.POLLIN:
-                    self._read(sock)
-
-    wait = receive
-    """The name engine.py's driver sketch uses."""
-
-    def _drain_errors(self, sock: socket.socket) -> None:
-        """Discard error-queue entries (the ICMP messages arrive on the readers too)."""
-        read_error_queue(sock, limit=_DRAIN)
+    def _on_event(self, fd: int, mask: int) -> None:
+        sock = self._socks[fd]
+        if mask & select.POLLERR:
+            # Discard error-queue entries (the ICMP messages arrive on the readers too).
+            read_error_queue(sock, limit=_DRAIN)
+        if mask & select.POLLIN:
+            self._read(sock)
 
     def _read(self, sock: socket.socket) -> None:
         for _ in range(_DRAIN):
@@ -349,15 +295,9 @@ class RawTransport:
                 # A socket error filed by an ICMP message (IPV6_RECVERR) surfaces here once.
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 return
-            now = time.monotonic()
-            matched = self._match(sock, data, ancdata, addr, now)
-            if matched is None:
-                continue
-            if matched.tcp_options is not None:
-                self._options[matched.reply.probe_id] = matched.tcp_options
-                while len(self._options) > _KEEP_OPTIONS:
-                    self._options.popitem(last=False)
-            self._pending.append(matched.reply)
+            matched = self._match(sock, data, ancdata, addr)
+            if matched is not None:
+                self._pending.append(matched.reply)
 
     def _match(
         self,
@@ -365,31 +305,16 @@ class RawTransport:
         data: bytes,
         ancdata: list[tuple[int, int, bytes]],
         addr: tuple[str, int] | tuple[str, int, int, int],
-        now: float,
     ) -> Matched | None:
         if self.family == 4:
-            return self._book.match_ipv4(data, received_at=now)
+            return self._book.match_ipv4(data)
         sender: IPAddress = IPv6Address(addr[0].split("%")[0])
         hops: int | None = None
         for level, kind, cdata in ancdata:
             if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(cdata) >= 4:
                 (hops,) = struct.unpack("@i", cdata[:4])
         if sock is self._tcp_reader:
-            return self._book.match_tcp(data, from_addr=sender, ttl=hops, received_at=now)
+            return self._book.match_tcp(data, from_addr=sender, ttl=hops)
         if sock is self._senders.get(ProbeKind.ECHO):
-            return self._book.match_icmp(
-                data, family=6, from_addr=sender, ttl=hops, received_at=now
-            )
+            return self._book.match_icmp(data, family=6, from_addr=sender, ttl=hops)
         return None  # the IPv6 UDP socket reads copies of arriving UDP: not ours to answer
-
-    def syn_ack_options(self, probe_id: int) -> TcpOptions | None:
-        """The TCP options of the SYN/ACK that answered TCP SYN probe `probe_id`.
-
-        Args:
-            probe_id: the probe's id.
-
-        Returns:
-            The options (MSS, window scale, SACK-permitted, timestamps, all of
-            them in order), or None when no SYN/ACK answered it (or it was an RST).
-        """
-        return self._options.get(probe_id)

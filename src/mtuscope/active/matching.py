@@ -1,8 +1,8 @@
 """Probe <-> packet: the wire identity a raw probe carries, and mapping packets back to it.
 
-Layer: active/transport (an edge), but this module is pure: it builds probe
-packets with wire/ builders and matches received bytes to the probes that
-caused them. No sockets, no clock (send and receive times are parameters).
+Layer: active/. Pure: it builds probe packets with wire/ builders and matches
+received bytes to the probes that caused them. No sockets, no clock (send and
+receive times are parameters, given by the driver's one clock).
 
 Each probe gets a `WireTag` when it is registered, with every field a reply or
 an ICMP quote may carry back:
@@ -27,7 +27,7 @@ or when `capacity` newer probes push it out.
 A TCP SYN probe carries options when its size leaves room: 20 bytes (MSS,
 SACK-permitted, timestamps, window scale — what Linux sends, so the SYN/ACK
 shows what the peer does with each) or 4 (MSS only); the rest of the size is
-payload. The SYN/ACK's options are returned next to the `Reply`.
+payload. The SYN/ACK's options ride on the `Reply` (`Reply.tcp_options`).
 
 Replies to TCP SYN probes also carry the bytes behind them, for engines that
 compare what was sent with what arrived (active/middlebox.py): `Reply.sent`
@@ -69,7 +69,7 @@ class WireTag:
     src: IPAddress
     """Our source address (in the checksums and quotes)."""
     sent_at: float
-    """time.monotonic() when it left, for the reply's rtt."""
+    """Driver-clock seconds when it left, for the reply's rtt."""
     counter: int
     """The book's running count; the other identifiers derive from it."""
     echo_ident: int
@@ -87,8 +87,6 @@ class Matched:
 
     tag: WireTag
     reply: Reply
-    tcp_options: TcpOptions | None = None
-    """The options of a SYN/ACK answering a TCP SYN probe; None otherwise."""
 
 
 class ProbeBook:
@@ -127,7 +125,7 @@ class ProbeBook:
         Args:
             probe: what the engine asked for.
             src: our source address, same family as the probe.
-            sent_at: time.monotonic() at sending.
+            sent_at: driver-clock seconds at sending.
 
         Returns:
             The tag; `encode_probe(tag)` gives the packet.
@@ -180,12 +178,13 @@ class ProbeBook:
 
     # -- matching -----------------------------------------------------------------------------
 
-    def match_ipv4(self, packet: bytes, *, received_at: float) -> Matched | None:
+    def match_ipv4(self, packet: bytes, *, received_at: float | None = None) -> Matched | None:
         """Match an IPv4 packet read from a raw socket (IP header included).
 
         Args:
             packet: the whole IPv4 packet.
-            received_at: time.monotonic() when it was read.
+            received_at: driver-clock seconds when it was read, for the reply's rtt;
+                None leaves the rtt to the driver (record time minus send time).
 
         Returns:
             The probe and reply, or None for a packet not caused by our probes.
@@ -210,7 +209,7 @@ class ProbeBook:
         family: int,
         from_addr: IPAddress,
         ttl: int | None,
-        received_at: float,
+        received_at: float | None = None,
     ) -> Matched | None:
         """Match an ICMP / ICMPv6 message (from its header on) to a probe.
 
@@ -219,7 +218,8 @@ class ProbeBook:
             family: 4 or 6.
             from_addr: the sender.
             ttl: TTL / hop limit it arrived with, if known.
-            received_at: time.monotonic() when it was read.
+            received_at: driver-clock seconds when it was read, for the reply's rtt;
+                None leaves the rtt to the driver (record time minus send time).
 
         Returns:
             The probe and reply, or None.
@@ -293,7 +293,12 @@ class ProbeBook:
         return tag
 
     def match_tcp(
-        self, data: bytes, *, from_addr: IPAddress, ttl: int | None, received_at: float
+        self,
+        data: bytes,
+        *,
+        from_addr: IPAddress,
+        ttl: int | None,
+        received_at: float | None = None,
     ) -> Matched | None:
         """Match a TCP segment (from its header on) answering a TCP SYN probe.
 
@@ -301,7 +306,8 @@ class ProbeBook:
             data: the TCP segment.
             from_addr: the sender.
             ttl: TTL / hop limit it arrived with, if known.
-            received_at: time.monotonic() when it was read.
+            received_at: driver-clock seconds when it was read, for the reply's rtt;
+                None leaves the rtt to the driver (record time minus send time).
 
         Returns:
             The probe and a TCP_RESPONSE reply (with the SYN/ACK's options), or None.
@@ -323,8 +329,7 @@ class ProbeBook:
         if segment.flags & TcpFlags.ACK and acked not in (1, 1 + tag.payload_len):
             return None
         synack = TcpFlags.SYN | TcpFlags.ACK
-        options = segment.options if segment.flags & synack == synack else None
-        matched = self._reply(
+        return self._reply(
             tag,
             ReplyKind.TCP_RESPONSE,
             from_addr,
@@ -332,8 +337,8 @@ class ProbeBook:
             received_at,
             sent=encode_probe(tag),
             segment=bytes(data),
+            tcp_options=segment.options if segment.flags & synack == synack else None,
         )
-        return Matched(tag=matched.tag, reply=matched.reply, tcp_options=options)
 
     def _reply(
         self,
@@ -341,12 +346,13 @@ class ProbeBook:
         kind: ReplyKind,
         from_addr: IPAddress | None,
         ttl: int | None,
-        received_at: float,
+        received_at: float | None,
         *,
         mtu: int | None = None,
         quote: bytes | None = None,
         sent: bytes | None = None,
         segment: bytes | None = None,
+        tcp_options: TcpOptions | None = None,
     ) -> Matched:
         self.forget(tag)
         reply = Reply(
@@ -355,10 +361,11 @@ class ProbeBook:
             from_addr=from_addr,
             mtu=mtu,
             ttl=ttl,
-            rtt=max(0.0, received_at - tag.sent_at),
+            rtt=None if received_at is None else max(0.0, received_at - tag.sent_at),
             quote=quote,
             sent=sent,
             segment=segment,
+            tcp_options=tcp_options,
         )
         return Matched(tag=tag, reply=reply)
 

@@ -1,0 +1,49 @@
+"""The `trace` job: the hops toward a host, the MTU toward each, where it drops.
+
+Layer: jobs/. Orchestration only (jobs/path.py has the run); no separate path
+MTU search: the report's path MTU is the MTU toward the destination hop.
+"""
+
+from __future__ import annotations
+
+from mtuscope.active.hop_trace import HopTrace
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.path import diagnose_path
+from mtuscope.jobs.path import PathOptions, PathReport, PathRun, totals
+
+
+def trace(opts: PathOptions) -> PathReport:
+    """`mtuscope trace`: hops, the MTU toward each and where it drops.
+
+    Args:
+        opts: target and limits.
+
+    Returns:
+        A "path" report; `pmtu` is the MTU toward the destination hop, when it
+        answered; a spent budget or time shows as the stop reason.
+
+    Raises:
+        UsageError, RawSocketDenied, NoRoute: as `jobs.probe.probe`.
+    """
+    run = PathRun(opts)
+    try:
+        engine = HopTrace(
+            dst=run.dst,
+            ceiling=run.ceiling,
+            kind=run.kind,
+            dport=run.dport,
+            limits=run.limits(opts.budget),
+        )
+        hops = run.run(engine, "the hop trace")
+        assert hops is not None  # the first step always has budget and time
+    finally:
+        run.close()
+    last = hops.hops[-1] if hops.hops and hops.reached else None
+    obs = PathObservations(dst=run.dst, port=run.shown_port, trace=hops)
+    return run.report(
+        observations=obs,
+        findings=diagnose_path(obs, platform=opts.platform),
+        pmtu=last.mtu if last is not None else None,
+        stop_reason=hops.stop_reason,
+        probes=totals(hops),
+    )
