@@ -15,7 +15,9 @@ by link:
 - the destination answers the probe kinds in `answers` and ignores the rest;
 - each probe is lost (going or coming back) with probability `loss`, from `seed`.
 
-`run(engine, path)` is the driver loop of STYLE.md §2 on a simulated clock.
+The path is also a transport on a simulated clock (`clock`, `send`, `receive`),
+so `run(engine, path)` is the real driver (`active.transport.drive`) with
+`clock=path.clock`: the tests and the CLI share one driver.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from mtuscope.active.engine import ProbeEngine
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.transport import drive
 
 _ANSWER = {
     ProbeKind.ECHO: ReplyKind.ECHO_REPLY,
@@ -64,7 +67,10 @@ class FakePath:
     hop_delay: float = 0.004
     """One-way seconds per link."""
     sent: list[Probe] = field(default_factory=list)
+    now: float = 100.0
+    """The simulated clock, seconds; only `receive` moves it (as waiting does)."""
     _rng: random.Random = field(init=False)
+    _pending: list[tuple[float, int, Reply]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -85,7 +91,31 @@ class FakePath:
         assert self.local_mtu is not None
         return min(self.local_mtu, *self.hop_mtus[:hop])
 
-    def send(self, probe: Probe) -> tuple[float, Reply] | None:
+    # -- the transport ------------------------------------------------------------------------
+
+    def clock(self) -> float:
+        return self.now
+
+    def send(self, probe: Probe, now: float) -> None:
+        """Send `probe` at `now`; its answer, if any, is due after the path's delay."""
+        answer = self.answer(probe)
+        if answer is not None:
+            heapq.heappush(self._pending, (now + answer[0], probe.id, answer[1]))
+
+    def receive(self, timeout: float) -> Reply | None:
+        """The next answer due within `timeout` seconds (the clock moves to it), or None
+        after waiting the whole `timeout`."""
+        until = self.now + timeout
+        if self._pending and self._pending[0][0] <= until:
+            at, _, reply = heapq.heappop(self._pending)
+            self.now = max(self.now, at)
+            return reply
+        self.now = max(self.now, until)
+        return None
+
+    # -- the network --------------------------------------------------------------------------
+
+    def answer(self, probe: Probe) -> tuple[float, Reply] | None:
         """What comes back for `probe`, after how many seconds; None for silence."""
         self.sent.append(probe)
         assert self.local_mtu is not None
@@ -131,32 +161,16 @@ class FakePath:
 class RunStats:
     seconds: float
     probes: int
-    steps: int
 
 
-def run(
-    engine: ProbeEngine, path: FakePath, *, start: float = 100.0, max_steps: int = 100_000
-) -> RunStats:
-    """Drive `engine` against `path` on a simulated clock until it finishes."""
-    now = start
-    pending: list[tuple[float, int, Reply]] = []
-    steps = 0
-    while not engine.finished:
-        steps += 1
-        assert steps < max_steps, "the engine did not finish"
-        for probe in engine.probes_due(now):
-            answer = path.send(probe)
-            if answer is not None:
-                heapq.heappush(pending, (now + answer[0], probe.id, answer[1]))
-        if engine.finished:
-            break
-        deadline = engine.deadline()
-        assert deadline is not None
-        if pending and pending[0][0] <= deadline:
-            now = max(now, pending[0][0])
-            _, _, reply = heapq.heappop(pending)
-            engine.on_reply(reply, now)
-        else:
-            now = max(now, deadline)
-            engine.on_timeout(now)
-    return RunStats(seconds=now - start, probes=engine.sent, steps=steps)
+def run(engine: ProbeEngine, path: FakePath, *, start: float = 100.0) -> RunStats:
+    """Drive `engine` against `path` with the real driver on the path's clock.
+
+    The clock moves on to `start` if it is behind; answers still due from an
+    earlier engine's run are dropped (its probes are not this engine's).
+    """
+    path.now = max(path.now, start)
+    path._pending.clear()
+    done = drive(engine, path, max_seconds=1e6, max_probes=1_000_000, clock=path.clock)
+    assert engine.finished, "the engine did not finish"
+    return RunStats(seconds=done.seconds, probes=engine.sent)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, ReplyKind
-from mtuscope.active.transport import Matched, ProbeBook, WireTag, encode_probe
+from mtuscope.active.matching import Matched, ProbeBook, WireTag, encode_probe
 from mtuscope.wire.builders import build_icmp_echo, build_icmp_error, build_tcp
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.ipv6 import decode_ipv6
@@ -134,7 +134,7 @@ def test_syn_ack_maps_back_with_its_options(family: int) -> None:
     assert _match(book, family, answer(tag.tcp_seq + 5, synack), DST[family]) is None
     matched = _match(book, family, answer(tag.tcp_seq + 1, synack), DST[family])
     assert matched is not None and matched.reply.kind is ReplyKind.TCP_RESPONSE
-    assert matched.tcp_options is not None and matched.tcp_options.mss == 1360
+    assert matched.reply.tcp_options is not None and matched.reply.tcp_options.mss == 1360
 
 
 def test_rst_acknowledging_the_syn_data_maps_back_without_options() -> None:
@@ -149,7 +149,7 @@ def test_rst_acknowledging_the_syn_data_maps_back_without_options() -> None:
         flags=TcpFlags.RST | TcpFlags.ACK,
     )
     matched = book.match_ipv4(rst, received_at=10.5)
-    assert matched is not None and matched.tcp_options is None
+    assert matched is not None and matched.reply.tcp_options is None
 
 
 def test_old_probes_are_forgotten_beyond_capacity() -> None:
@@ -182,3 +182,15 @@ def test_any_bytes_match_or_not_but_never_raise(data: bytes, family: int) -> Non
         book.match_ipv4(data, received_at=1.0)
     book.match_icmp(data, family=family, from_addr=DST[family], ttl=None, received_at=1.0)
     book.match_tcp(data, from_addr=DST[family], ttl=None, received_at=1.0)
+
+
+def test_without_a_receive_time_the_reply_leaves_the_rtt_to_the_driver() -> None:
+    # The transports never read the clock: they match without `received_at`.
+    book = _book()
+    tag = _tag(book, _probe(4, ProbeKind.ECHO, 100))
+    reply = build_icmp_echo(
+        src=DST[4], dst=SRC[4], ident=tag.echo_ident, seq=tag.echo_seq, reply=True
+    )
+    matched = book.match_ipv4(reply)
+    assert matched is not None and matched.reply.kind is ReplyKind.ECHO_REPLY
+    assert matched.reply.rtt is None

@@ -26,7 +26,7 @@ from mtuscope.active.middlebox import (
     packet_fields,
 )
 from mtuscope.active.probe import IP_HEADER, Probe, ProbeKind, ProbeOutcome, Reply, ReplyKind
-from mtuscope.active.transport.matching import ProbeBook, encode_probe
+from mtuscope.active.matching import ProbeBook, encode_probe
 from mtuscope.errors import UsageError
 from mtuscope.wire.builders import build_icmp_echo, build_tcp
 from mtuscope.wire.icmp import encode_icmp_error

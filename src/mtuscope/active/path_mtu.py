@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from mtuscope.active.bounds import SizeBounds
 from mtuscope.active.engine import Limits, ProbeEngine
 from mtuscope.active.probe import (
-    MIN_MTU,
     IPAddress,
     ProbeKind,
     ProbeOutcome,
@@ -35,6 +34,7 @@ from mtuscope.active.probe import (
     min_probe_size,
 )
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MIN_MTU
 
 MODERN_TABLE: tuple[int, ...] = (
     1280,  # IPv6 minimum (RFC 8200 §5)

@@ -22,6 +22,7 @@ from mtuscope.active.mss import MssObservation
 from mtuscope.active.responder_protocol import Endpoint, SynView, TwoEndedObservation
 from mtuscope.calc.advice import advise
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
 from mtuscope.wire.enums import TcpOptionKind
 
@@ -225,7 +226,8 @@ def diagnose_two_ended(
                 client_announced=obs.seen.mss,
                 probe_id=CONNECTION_PROBE,
             )
-        findings += diagnose_path(reverse, None, mss, platform=platform)
+        reverse_obs = PathObservations(dst=reverse.dst, search=reverse, mss=mss)
+        findings += diagnose_path(reverse_obs, platform=platform)
     return tuple(findings)
 
 

@@ -175,9 +175,10 @@ class PathReport(JobResult):
 
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
-class Halting(Engine[R], Protocol[R]):
+class Halting(Engine[R_co], Protocol[R_co]):
     """An engine the run can stop from outside (every `ProbeSchedule` can)."""
 
     def halt(self, now: float, stop: SearchStop) -> None: ...

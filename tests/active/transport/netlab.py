@@ -287,3 +287,17 @@ def big_packets_dropped(lab: Lab) -> Iterator[None]:
     that lets the handshake through and swallows the server's full-size segments."""
     with router_rules(lab, "forward", "meta length > 1000 drop"):
         yield
+
+
+def wait_reply(transport: Any, seconds: float) -> Any:
+    """The first reply `transport` returns within `seconds` (None after them).
+
+    Transports never read the clock and wake up once per `receive`; this is the
+    test's own little driver loop around them.
+    """
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        reply = transport.receive(max(0.0, left))
+        if reply is not None or left <= 0:
+            return reply

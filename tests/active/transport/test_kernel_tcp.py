@@ -13,6 +13,7 @@ from mtuscope.active.transport import KernelTcpFacts, RawTransport, decode_tcp_i
 from mtuscope.errors import ProbeError, UsageError
 
 from .netlab import (
+    wait_reply,
     BOTTLENECK,
     PORT,
     SERVED,
@@ -89,10 +90,11 @@ def _combined(family: int) -> tuple[int | None, int | None, int | None, tuple[st
                 ttl=64,
                 kind=ProbeKind.TCP_SYN,
                 dport=PORT,
-            )
+            ),
+            time.monotonic(),
         )
-        transport.receive(time.monotonic() + 2)
-        options = transport.syn_ack_options(3)
+        reply = wait_reply(transport, 2)
+        options = reply.tcp_options if reply is not None else None
     obs = tcp_mss(TARGET[family], PORT, timeout=3).observation(syn_ack=options, probe_id=3)
     return obs.server_announced, obs.client_announced, obs.effective, obs.syn_ack_options
 

@@ -12,6 +12,7 @@ from mtuscope.errors import RawSocketDenied, UsageError
 from mtuscope.wire.tcp_options import TcpOptions
 
 from .netlab import (
+    wait_reply,
     BOTTLENECK,
     CLIENT4,
     CLIENT6,
@@ -48,8 +49,9 @@ def _one(
     with RawTransport(family) as transport:
         start = time.monotonic()
         transport.send(probe, start)
-        reply = transport.receive(start + wait)
-        return reply, transport.syn_ack_options(7), time.monotonic() - start
+        reply = wait_reply(transport, wait)
+        options = reply.tcp_options if reply is not None else None
+        return reply, options, time.monotonic() - start
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -58,7 +60,8 @@ def test_echo_at_the_bottleneck_mtu_is_answered(lab: Lab, family: int) -> None:
     assert reply is not None and reply.kind is ReplyKind.ECHO_REPLY
     assert reply.probe_id == 7 and reply.from_addr == TARGET[family]
     assert reply.ttl == 63  # the server's 64, less the router's hop
-    assert reply.rtt is not None and 0 <= reply.rtt < 2
+    # One clock: the transport does not time replies; the driver's records do.
+    assert reply.rtt is None
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -123,15 +126,17 @@ def _stray_probes(family: int) -> list[int]:
     with RawTransport(family, seed=1) as one, RawTransport(family, seed=2) as two:
         now = time.monotonic()
         one.send(
-            Probe(id=1, family=family, dst=TARGET[family], size=100, ttl=64, kind=ProbeKind.ECHO)
+            Probe(id=1, family=family, dst=TARGET[family], size=100, ttl=64, kind=ProbeKind.ECHO),
+            now,
         )
         two.send(
-            Probe(id=2, family=family, dst=TARGET[family], size=100, ttl=64, kind=ProbeKind.ECHO)
+            Probe(id=2, family=family, dst=TARGET[family], size=100, ttl=64, kind=ProbeKind.ECHO),
+            now,
         )
         for transport in (one, two):
-            reply = transport.receive(now + 2)
+            reply = wait_reply(transport, 2)
             out.append(-1 if reply is None else reply.probe_id)
-            extra = transport.receive(None)
+            extra = transport.receive(0)
             out.append(-1 if extra is None else extra.probe_id)
     return out
 
@@ -181,9 +186,10 @@ def _bound(family: int, src: str, iface: str) -> tuple[str, str | None]:
     with RawTransport(family, src=src, iface=iface) as transport:
         start = time.monotonic()
         transport.send(
-            Probe(id=5, family=family, dst=TARGET[family], size=300, ttl=64, kind=ProbeKind.ECHO)
+            Probe(id=5, family=family, dst=TARGET[family], size=300, ttl=64, kind=ProbeKind.ECHO),
+            start,
         )
-        reply = transport.receive(start + 2)
+        reply = wait_reply(transport, 2)
     return ",".join(errors), None if reply is None else reply.kind.value
 
 

@@ -120,12 +120,15 @@ def drive(
             stop = DriveStop.WALL_CLOCK
             break
         due = engine.probes_due(now)
+        for probe in due[: max_probes - sent]:
+            transport.send(probe, now)
         if sent + len(due) > max_probes:
+            sent = max_probes
             stop = DriveStop.PROBE_BUDGET
             break
-        for probe in due:
-            transport.send(probe, now)
         sent += len(due)
+        if engine.finished:
+            break
         until = engine.deadline()
         until = hard_end if until is None else min(until, hard_end)
         reply = transport.receive(max(0.0, until - now))
