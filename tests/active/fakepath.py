@@ -27,9 +27,8 @@ import random
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from mtuscope.active.engine import ProbeEngine
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
-from mtuscope.active.transport import drive
+from mtuscope.active.transport import Drive, Engine, drive
 
 _ANSWER = {
     ProbeKind.ECHO: ReplyKind.ECHO_REPLY,
@@ -163,7 +162,7 @@ class RunStats:
     probes: int
 
 
-def run(engine: ProbeEngine, path: FakePath, *, start: float = 100.0) -> RunStats:
+def run(engine: Engine[object], path: FakePath, *, start: float = 100.0) -> RunStats:
     """Drive `engine` against `path` with the real driver on the path's clock.
 
     The clock moves on to `start` if it is behind; answers still due from an
@@ -171,6 +170,8 @@ def run(engine: ProbeEngine, path: FakePath, *, start: float = 100.0) -> RunStat
     """
     path.now = max(path.now, start)
     path._pending.clear()
-    done = drive(engine, path, max_seconds=1e6, max_probes=1_000_000, clock=path.clock)
+    done: Drive[object] = drive(
+        engine, path, max_seconds=1e6, max_probes=1_000_000, clock=path.clock
+    )
     assert engine.finished, "the engine did not finish"
-    return RunStats(seconds=done.seconds, probes=engine.sent)
+    return RunStats(seconds=done.seconds, probes=done.sent)

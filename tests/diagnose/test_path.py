@@ -13,7 +13,8 @@ from mtuscope.active.mss import Direction, MssObservation, TransferObservation
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.path import diagnose_path
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.path import diagnose_path as diagnose_observations
 from mtuscope.errors import UsageError
 from mtuscope.report.model import Report
 from mtuscope.report.path_json import path_body
@@ -31,6 +32,14 @@ def measure(path: FakePath, **kw: object) -> tuple[PathMtuResult, HopTraceResult
     trace = HopTrace(dst=path.dst, ceiling=path.local_mtu, pmtu=pmtu, **kw)  # type: ignore[arg-type]
     run(trace, path, start=200.0)
     return pmtu, trace.result()
+
+
+def diagnose_path(
+    pmtu: PathMtuResult, trace: HopTraceResult | None, mss: MssObservation | None
+) -> tuple[Finding, ...]:
+    """The old three-argument call, through the one diagnosis input (PathObservations)."""
+    obs = PathObservations(dst=pmtu.dst, search=pmtu, trace=trace, mss=mss)
+    return diagnose_observations(obs)
 
 
 def kinds(findings: tuple[Finding, ...]) -> list[str]:

@@ -16,9 +16,9 @@ from typing import Any, TextIO
 from mtuscope.active.transport.responder import check_responder
 from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError
+from mtuscope.jobs.inputs import resolve
 from mtuscope.report.middlebox_json import two_ended_body
 from mtuscope.report.model import Report
-from mtuscope.jobs.inputs import resolve
 
 
 def parse_host_port(text: str) -> tuple[str, int]:

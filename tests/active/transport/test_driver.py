@@ -11,7 +11,6 @@ from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
 from mtuscope.active.transport import DriveStop, RawTransport, UdpTransport, drive
 
 from ..fakepath import FakePath
-
 from .netlab import (
     BOTTLENECK,
     ROUTER_C4,

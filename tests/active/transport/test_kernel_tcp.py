@@ -13,7 +13,6 @@ from mtuscope.active.transport import KernelTcpFacts, RawTransport, decode_tcp_i
 from mtuscope.errors import ProbeError, UsageError
 
 from .netlab import (
-    wait_reply,
     BOTTLENECK,
     PORT,
     SERVED,
@@ -21,6 +20,7 @@ from .netlab import (
     SERVER6,
     Lab,
     run_in_netns,
+    wait_reply,
 )
 
 TARGET: dict[int, IPAddress] = {4: SERVER4, 6: SERVER6}

@@ -12,7 +12,6 @@ from mtuscope.errors import RawSocketDenied, UsageError
 from mtuscope.wire.tcp_options import TcpOptions
 
 from .netlab import (
-    wait_reply,
     BOTTLENECK,
     CLIENT4,
     CLIENT6,
@@ -23,6 +22,7 @@ from .netlab import (
     SERVER6,
     Lab,
     run_in_netns,
+    wait_reply,
 )
 
 pytestmark = pytest.mark.raw_socket

@@ -12,7 +12,6 @@ from mtuscope.active.transport import UdpTransport
 from mtuscope.errors import UsageError
 
 from .netlab import (
-    wait_reply,
     BOTTLENECK,
     ROUTER_C4,
     ROUTER_C6,
@@ -20,6 +19,7 @@ from .netlab import (
     SERVER6,
     Lab,
     run_in_netns,
+    wait_reply,
 )
 
 pytestmark = pytest.mark.raw_socket
