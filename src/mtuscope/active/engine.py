@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mtuscope.active.probe import (
     IPAddress,
@@ -67,6 +67,33 @@ class Limits:
             raise UsageError(f"probe rate must be positive, not {self.rate}")
         if self.burst < 1 or self.budget < 1 or self.attempts < 1:
             raise UsageError("burst, budget and attempts must be at least 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeRun:
+    """What every engine's result holds besides its answer: the target, the probes,
+    why the engine stopped and when (the base of PathMtuResult, HopTraceResult, SweepResult)."""
+
+    dst: IPAddress
+    family: int
+    """4 or 6."""
+    kind: ProbeKind
+    dport: int | None
+    stop_reason: SearchStop
+    """Why the engine stopped (each result's docstring lists the values it uses)."""
+    probes: tuple[ProbeRecord, ...]
+    """Every probe, in the order sent: the evidence."""
+    started_at: float
+    ended_at: float
+    """Driver clock at the first send and at the end, seconds."""
+
+    @property
+    def seconds(self) -> float:
+        return self.ended_at - self.started_at
+
+
+RunT = TypeVar("RunT", bound=ProbeRun)
+"""An engine's result type."""
 
 
 _EPSILON = 1e-9
@@ -348,6 +375,38 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
             ttl=ttl,
             kind=self.kind,
             dport=self.dport,
+        )
+
+    def _build(
+        self,
+        cls: type[RunT],
+        what: str,
+        *,
+        probes: tuple[ProbeRecord, ...] | None = None,
+        **answer: Any,
+    ) -> RunT:
+        """The frozen result of a finished engine: the shared `ProbeRun` fields plus `answer`.
+
+        Args:
+            cls: the result class.
+            what: the engine, for the error ("the sweep").
+            probes: the records to report; default: every probe filed.
+            answer: the engine's own fields.
+
+        Raises:
+            UsageError: the engine has not finished.
+        """
+        stop, started_at, ended_at = self._ended(what)
+        return cls(
+            dst=self.dst,
+            family=self.family,
+            kind=self.kind,
+            dport=self.dport,
+            stop_reason=stop,
+            probes=self.records if probes is None else probes,
+            started_at=started_at,
+            ended_at=ended_at,
+            **answer,
         )
 
     def _plan(self) -> list[tuple[int, int]]:

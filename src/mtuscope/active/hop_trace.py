@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.engine import Limits, ProbeEngine, ProbeRun
 from mtuscope.active.path_mtu import MODERN_TABLE, PathMtuResult
 from mtuscope.active.probe import (
     IPAddress,
@@ -85,13 +85,12 @@ class MtuDrop:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HopTraceResult:
-    """The hops toward one destination, their MTUs and where it drops."""
+class HopTraceResult(ProbeRun):
+    """The hops toward one destination, their MTUs and where it drops.
 
-    dst: IPAddress
-    family: int
-    kind: ProbeKind
-    dport: int | None
+    `stop_reason`: CONVERGED, HOP_LIMIT (destination not reached), BUDGET, TIME or ERROR.
+    """
+
     ceiling: int
     """The interface MTU: the MTU of "hop 0", this host."""
     reached: bool
@@ -99,20 +98,11 @@ class HopTraceResult:
     hops: tuple[Hop, ...]
     drops: tuple[MtuDrop, ...]
     """Every drop, nearest first."""
-    stop_reason: SearchStop
-    """CONVERGED, HOP_LIMIT (destination not reached), BUDGET or ERROR."""
-    probes: tuple[ProbeRecord, ...]
-    started_at: float
-    ended_at: float
 
     @property
     def mtu_drop(self) -> MtuDrop | None:
         """The drop that sets the path MTU (the last, lowest one), if any."""
         return self.drops[-1] if self.drops else None
-
-    @property
-    def seconds(self) -> float:
-        return self.ended_at - self.started_at
 
 
 class HopTrace(ProbeEngine):
@@ -311,23 +301,17 @@ class HopTrace(ProbeEngine):
         Raises:
             UsageError: the trace has not finished.
         """
-        stop, started_at, ended_at = self._ended("the hop trace")
+        self._ended("the hop trace")
         records = self.records
         last = self._dest_ttl or max(self._addr, default=0)
         hops = tuple(self._hop(ttl, records) for ttl in range(1, last + 1))
-        return HopTraceResult(
-            dst=self.dst,
-            family=self.family,
-            kind=self.kind,
-            dport=self.dport,
+        return self._build(
+            HopTraceResult,
+            "the hop trace",
             ceiling=self.ceiling,
             reached=self._dest_ttl is not None,
             hops=hops,
             drops=self._drops(hops, (*(self.pmtu.probes if self.pmtu else ()), *records)),
-            stop_reason=stop,
-            probes=records,
-            started_at=started_at,
-            ended_at=ended_at,
         )
 
     def _hop(self, ttl: int, records: tuple[ProbeRecord, ...]) -> Hop:

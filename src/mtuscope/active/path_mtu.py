@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.engine import Limits, ProbeEngine, ProbeRun
 from mtuscope.active.probe import (
     IPAddress,
     ProbeKind,
@@ -55,18 +55,14 @@ MODERN_TABLE: tuple[int, ...] = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PathMtuResult:
-    """The path MTU toward one destination and every probe behind it."""
+class PathMtuResult(ProbeRun):
+    """The path MTU toward one destination and every probe behind it.
 
-    dst: IPAddress
-    family: int
-    """4 or 6."""
-    kind: ProbeKind
-    dport: int | None
+    `stop_reason`: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, BUDGET, TIME or ERROR.
+    """
+
     path_mtu: int | None
     """Largest packet size that got through, in bytes; None if no probe was answered."""
-    stop_reason: SearchStop
-    """Why the search ended: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, BUDGET or ERROR."""
     too_big_mtu: int | None
     """Smallest MTU quoted by a too-big message that fits the answer, if any came. Quotes
     below a size that got through are lies; their probes are filed as TOO_BIG_BOGUS."""
@@ -74,14 +70,6 @@ class PathMtuResult:
     """Largest size probed (the interface MTU)."""
     floor: int
     """Smallest size probed."""
-    probes: tuple[ProbeRecord, ...]
-    started_at: float
-    ended_at: float
-    """Driver clock at the first send and at the end, seconds."""
-
-    @property
-    def seconds(self) -> float:
-        return self.ended_at - self.started_at
 
     @property
     def bogus_too_big(self) -> tuple[ProbeRecord, ...]:
@@ -185,7 +173,7 @@ class PathMtuSearch(ProbeEngine):
         Raises:
             UsageError: the search has not finished.
         """
-        stop, started_at, ended_at = self._ended("the path MTU search")
+        self._ended("the path MTU search")
         path_mtu = self.bounds.lo if self.bounds.any_reached else None
         probes = self.records
         if path_mtu is not None:
@@ -201,17 +189,12 @@ class PathMtuSearch(ProbeEngine):
             for r in probes
             if r.outcome is ProbeOutcome.TOO_BIG and r.reply and r.reply.mtu is not None
         ]
-        return PathMtuResult(
-            dst=self.dst,
-            family=self.family,
-            kind=self.kind,
-            dport=self.dport,
+        return self._build(
+            PathMtuResult,
+            "the path MTU search",
+            probes=probes,
             path_mtu=path_mtu,
-            stop_reason=stop,
             too_big_mtu=min(quoted) if quoted else None,
             ceiling=self.ceiling,
             floor=self.floor,
-            probes=probes,
-            started_at=started_at,
-            ended_at=ended_at,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.engine import Limits, ProbeEngine, ProbeRun
 from mtuscope.active.probe import (
     IPAddress,
     ProbeKind,
@@ -42,20 +42,15 @@ class SweepRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SweepResult:
-    """The per-size table of a DF sweep."""
+class SweepResult(ProbeRun):
+    """The per-size table of a DF sweep.
 
-    dst: IPAddress
-    family: int
-    kind: ProbeKind
-    dport: int | None
+    `stop_reason`: CONVERGED when every size was sent and settled; BUDGET, TIME or ERROR
+    otherwise.
+    """
+
     rows: tuple[SweepRow, ...]
     """One per size, ascending."""
-    stop_reason: SearchStop
-    """CONVERGED when every size was sent and settled; BUDGET or ERROR otherwise."""
-    probes: tuple[ProbeRecord, ...]
-    started_at: float
-    ended_at: float
 
     @property
     def largest_reached(self) -> int | None:
@@ -147,7 +142,7 @@ class DfSweep(ProbeEngine):
         Raises:
             UsageError: the sweep has not finished.
         """
-        stop, started_at, ended_at = self._ended("the sweep")
+        self._ended("the sweep")
         records = self.records
         rows = []
         for size in self.sizes:
@@ -181,14 +176,4 @@ class DfSweep(ProbeEngine):
                     min_rtt_ms=round(min(rtts) * 1000.0, 3) if rtts else None,
                 )
             )
-        return SweepResult(
-            dst=self.dst,
-            family=self.family,
-            kind=self.kind,
-            dport=self.dport,
-            rows=tuple(rows),
-            stop_reason=stop,
-            probes=records,
-            started_at=started_at,
-            ended_at=ended_at,
-        )
+        return self._build(SweepResult, "the sweep", probes=records, rows=tuple(rows))
