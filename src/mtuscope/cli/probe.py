@@ -2,15 +2,41 @@
 
 Layer: edge (CLI). Parses arguments, builds the job's frozen options and calls
 `jobs.probe.probe`; the flags shared with `trace` and `sweep` are defined here
-once (`add_common`, `common_options`).
+once (`add_path_verb`, `common_options`).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from mtuscope.jobs.result import JobResult
+
+
+def add_path_verb(
+    sub: Any,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    budget: int,
+    run: Callable[[argparse.Namespace], JobResult],
+) -> argparse.ArgumentParser:
+    """Add a path verb's parser with the flags every path verb has; returns it for more.
+
+    Args:
+        sub: the subparsers.
+        name: the verb.
+        help: its line in `mtuscope --help`.
+        description: its `--help` text.
+        budget: its default probe budget.
+        run: its run function.
+    """
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    add_common(p, budget=budget)
+    p.set_defaults(run=run)
+    return p
 
 
 def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
@@ -71,14 +97,16 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_path_verb(
+        sub,
         "probe",
         help="find the path MTU to a host, where it drops, the MSS, and what is wrong",
         description="Probe one host: path MTU (exact to the byte, black holes included), the "
         "hops and the link where the MTU drops, the MSS (with --port) and the findings. "
         "Raw sockets when root or CAP_NET_RAW, else UDP probes like tracepath.",
+        budget=200,
+        run=run,
     )
-    add_common(p, budget=200)
     p.add_argument(
         "--download",
         type=int,
@@ -92,7 +120,6 @@ def add_parser(sub: Any) -> None:
         help="also run a two-ended check against an `mtuscope responder` there: the SYN as "
         "it arrived, and the path MTU measured back toward us",
     )
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> JobResult:

@@ -8,19 +8,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mtuscope.cli.probe import add_common, common_options
+from mtuscope.cli.probe import add_path_verb, common_options
 from mtuscope.jobs.result import JobResult
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    add_path_verb(
+        sub,
         "trace",
         help="trace the hops to a host with the MTU toward each and where it drops",
         description="Hop trace: each hop's address, RTT and the MTU toward it, and the link "
         "where the MTU drops (a path report without a separate path MTU search).",
+        budget=200,
+        run=run,
     )
-    add_common(p, budget=200)
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> JobResult:

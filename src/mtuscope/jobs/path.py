@@ -28,6 +28,7 @@ from typing import Protocol, TypeVar
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
+from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
 from mtuscope.active.probe import ProbeKind, ProbeRecord, SearchStop
 from mtuscope.active.sweep import SweepResult
@@ -40,8 +41,8 @@ from mtuscope.active.transport import (
     interface_mtu,
 )
 from mtuscope.active.transport.driver import Engine
-from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import RawSocketDenied, UsageError
 from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resolve
 from mtuscope.jobs.result import JobResult
@@ -282,28 +283,40 @@ class PathRun:
 
     def report(
         self,
+        measured: PathObservations,
         *,
-        observations: PathObservations,
-        findings: tuple[Finding, ...] = (),
         pmtu: int | None,
         stop_reason: SearchStop,
         probes: ProbeTotals,
         search: ProbeTotals | None = None,
     ) -> PathReport:
-        """The run's "path" report."""
+        """The run's "path" report: what was `measured`, diagnosed, with the run's warnings."""
         host = self.opts.host
         return PathReport(
             inputs=(host,) if host == str(self.dst) else (host, str(self.dst)),
-            findings=findings,
+            findings=diagnose_path(measured, platform=self.opts.platform),
             warnings=tuple(self.warnings),
             host=host,
-            observations=observations,
+            observations=measured,
             transport=self.mode,
             probe_kind=self.kind,
             pmtu=pmtu,
             stop_reason=stop_reason,
             probes=probes,
             search=search,
+        )
+
+    def observations(
+        self,
+        *,
+        search: PathMtuResult | None = None,
+        trace: HopTraceResult | None = None,
+        sweep: SweepResult | None = None,
+        mss: MssObservation | None = None,
+    ) -> PathObservations:
+        """The diagnosis input toward this run's target and port, with what was measured."""
+        return PathObservations(
+            dst=self.dst, port=self.shown_port, search=search, trace=trace, sweep=sweep, mss=mss
         )
 
     @property

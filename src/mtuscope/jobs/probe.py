@@ -16,8 +16,6 @@ from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind, ProbeOutcome, ProbeRecord, SearchStop
 from mtuscope.active.sweep import DfSweep
 from mtuscope.active.transport import tcp_mss
-from mtuscope.diagnose.observations import PathObservations
-from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import ProbeError, UsageError
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport, totals
 from mtuscope.wire.sizes import MIN_REASSEMBLY
@@ -89,10 +87,8 @@ def probe(opts: ProbeOptions) -> PathReport:
             else ""
         )
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
-    obs = PathObservations(dst=run.dst, port=run.shown_port, search=search, trace=trace, mss=mss)
     return run.report(
-        observations=obs,
-        findings=diagnose_path(obs, platform=opts.platform),
+        run.observations(search=search, trace=trace, mss=mss),
         pmtu=search.path_mtu,
         stop_reason=search.stop_reason,
         probes=totals(search, *([trace] if trace else [])),

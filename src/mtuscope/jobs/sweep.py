@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtuscope.active.sweep import DfSweep
-from mtuscope.diagnose.observations import PathObservations
-from mtuscope.diagnose.path import diagnose_path
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, totals
 
 
@@ -57,10 +55,8 @@ def sweep(opts: SweepOptions) -> PathReport:
         assert rows is not None  # the first step always has budget and time
     finally:
         run.close()
-    obs = PathObservations(dst=run.dst, port=run.shown_port, sweep=rows)
     return run.report(
-        observations=obs,
-        findings=diagnose_path(obs, platform=opts.platform),
+        run.observations(sweep=rows),
         pmtu=rows.exact_path_mtu,
         stop_reason=rows.stop_reason,
         probes=totals(rows),

@@ -7,8 +7,6 @@ MTU search: the report's path MTU is the MTU toward the destination hop.
 from __future__ import annotations
 
 from mtuscope.active.hop_trace import HopTrace
-from mtuscope.diagnose.observations import PathObservations
-from mtuscope.diagnose.path import diagnose_path
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, totals
 
 
@@ -39,10 +37,8 @@ def trace(opts: PathOptions) -> PathReport:
     finally:
         run.close()
     last = hops.hops[-1] if hops.hops and hops.reached else None
-    obs = PathObservations(dst=run.dst, port=run.shown_port, trace=hops)
     return run.report(
-        observations=obs,
-        findings=diagnose_path(obs, platform=opts.platform),
+        run.observations(trace=hops),
         pmtu=last.mtu if last is not None else None,
         stop_reason=hops.stop_reason,
         probes=totals(hops),

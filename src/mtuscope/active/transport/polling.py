@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import select
 from collections import deque
+from ipaddress import ip_address
 from types import TracebackType
 from typing import Self
 
-from mtuscope.active.probe import Reply
+from mtuscope.active.probe import IPAddress, Reply
 from mtuscope.errors import UsageError
 
 
@@ -26,7 +27,23 @@ class PollingTransport:
     descriptor and `_pending.append` what matched) and `close`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, family: int, *, src: IPAddress | str | None, iface: str | None) -> None:
+        """Check the family and the source address.
+
+        Raises:
+            UsageError: a family other than 4 or 6, or a source of the other family.
+        """
+        if family not in (4, 6):
+            raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+        self.family = family
+        self.iface = iface
+        """SO_BINDTODEVICE for every socket, or None."""
+        self.src: IPAddress | None = None
+        """The source address of every probe, or None for the kernel's choice."""
+        if src is not None:
+            self.src = ip_address(src) if isinstance(src, str) else src
+            if self.src.version != family:
+                raise UsageError(f"source {self.src} is not an IPv{family} address")
         self._pending: deque[Reply] = deque()
         self._closed = False
 

@@ -46,7 +46,7 @@ import select
 import socket
 import struct
 import sys
-from ipaddress import IPv6Address, ip_address
+from ipaddress import IPv6Address
 
 from mtuscope.active.matching import Matched, ProbeBook, encode_probe, strip_ip_header
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
@@ -132,20 +132,11 @@ class RawTransport(PollingTransport):
             RawSocketDenied: no root / CAP_NET_RAW, or the kernel refused a raw socket.
             UsageError: bad family, a source of the other family, an unknown interface.
         """
-        if family not in (4, 6):
-            raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+        super().__init__(family, src=src, iface=iface)
         if not sys.platform.startswith("linux"):
             raise RawSocketDenied("raw-socket probing is implemented for Linux only")
         if not has_cap_net_raw():
             raise RawSocketDenied(_PRIVILEGE)
-        super().__init__()
-        self.family = family
-        self.iface = iface
-        self.src: IPAddress | None = None
-        if src is not None:
-            self.src = ip_address(src) if isinstance(src, str) else src
-            if self.src.version != family:
-                raise UsageError(f"source {self.src} is not an IPv{family} address")
         rng = random.Random(seed)
         self._book = ProbeBook(
             ident=rng.randrange(1, 0x10000),

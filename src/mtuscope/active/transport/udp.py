@@ -34,7 +34,6 @@ import select
 import socket
 from collections import OrderedDict
 from dataclasses import dataclass
-from ipaddress import ip_address
 
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
 from mtuscope.active.transport.errqueue import (
@@ -99,18 +98,9 @@ class UdpTransport(PollingTransport):
         Raises:
             UsageError: bad family, a source of the other family, or bad limits.
         """
-        if family not in (4, 6):
-            raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+        super().__init__(family, src=src, iface=iface)
         if max_inflight < 1 or not keep > 0:
             raise UsageError("max_inflight must be at least 1 and keep positive")
-        self.family = family
-        self.iface = iface
-        self.src: IPAddress | None = None
-        if src is not None:
-            self.src = ip_address(src) if isinstance(src, str) else src
-            if self.src.version != family:
-                raise UsageError(f"source {self.src} is not an IPv{family} address")
-        super().__init__()
         self._max = max_inflight
         self._keep = keep
         self._inflight: OrderedDict[int, _InFlight] = OrderedDict()
