@@ -18,7 +18,6 @@ from mtuscope.active.mss import (
     TransferVerdict,
     classify_transfer,
     combine_mss,
-    mss_for_mtu,
 )
 from mtuscope.active.path_mtu import MODERN_TABLE, PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import (
@@ -71,6 +70,5 @@ __all__ = [
     "combine_mss",
     "encode_probe",
     "min_probe_size",
-    "mss_for_mtu",
     "usable_too_big",
 ]

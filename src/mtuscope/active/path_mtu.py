@@ -71,11 +71,6 @@ class PathMtuResult(ProbeRun):
     floor: int
     """Smallest size probed."""
 
-    @property
-    def bogus_too_big(self) -> tuple[ProbeRecord, ...]:
-        """Too-big messages whose MTU was useless."""
-        return tuple(r for r in self.probes if r.outcome is ProbeOutcome.TOO_BIG_BOGUS)
-
 
 class PathMtuSearch(ProbeEngine):
     """The path MTU search (a sans-IO engine).
