@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from mtuscope.active.probe import (
     IPAddress,
@@ -306,7 +306,15 @@ class ProbeSchedule(Generic[KeyT, StopT]):
 
 
 class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
-    """Base of the engines: subclasses implement `_plan`, `_observe` and `_settled`."""
+    """Base of the engines: subclasses implement `_plan`, `_observe` and `_settled`.
+
+    An engine's state is what it has filed, and what ends it is data: `STOPS` says
+    which outcomes stop it at once and with what reason; `_settled` decides the
+    rest from the evidence.
+    """
+
+    STOPS: ClassVar[dict[ProbeOutcome, SearchStop]] = {ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR}
+    """Outcomes that end the engine at once -> the stop reason; earlier entries win."""
 
     def __init__(
         self,
@@ -322,6 +330,8 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
         self.family = dst.version
         self.kind = kind
         self.dport = dport
+        self._stopped_by: set[ProbeOutcome] = set()
+        """The `STOPS` outcomes seen so far."""
         # Check the caller's target once, the way every probe will be checked.
         Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
 
@@ -350,7 +360,7 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
             outcome=self._classify(probe, reply),
         )
         self._records[probe.id] = record
-        self._observe(record)
+        self._file(record)
         self._advance(now)
 
     def on_timeout(self, now: float) -> None:
@@ -360,7 +370,7 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
             now: driver clock, seconds.
         """
         for record in self._expire(now):
-            self._observe(record)
+            self._file(record)
         self._advance(now)
 
     # -- for subclasses ---------------------------------------------------------------------
@@ -421,7 +431,14 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
             return ProbeOutcome.TOO_BIG_BOGUS
         return OUTCOME_OF_REPLY[reply.kind]
 
+    def _file(self, record: ProbeRecord) -> None:
+        if record.outcome in self.STOPS:
+            self._stopped_by.add(record.outcome)
+        else:
+            self._observe(record)
+
     def _observe(self, record: ProbeRecord) -> None:
+        """Learn from a record whose outcome is not in `STOPS`."""
         raise NotImplementedError
 
     def _settled(self) -> SearchStop | None:
@@ -435,7 +452,8 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
     def _advance(self, now: float) -> None:
         if self._stop is not None:
             return
-        settled = self._settled()
+        forced = [stop for outcome, stop in self.STOPS.items() if outcome in self._stopped_by]
+        settled = forced[0] if forced else self._settled()
         if settled is not None:
             self._finish(now, settled)
             return

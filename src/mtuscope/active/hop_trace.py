@@ -24,6 +24,7 @@ Two phases:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from mtuscope.active.bounds import SizeBounds
 from mtuscope.active.engine import Limits, ProbeEngine, ProbeRun
@@ -105,6 +106,15 @@ class HopTraceResult(ProbeRun):
         return self.drops[-1] if self.drops else None
 
 
+class Phase(StrEnum):
+    """What the hop trace is doing (module docstring: the two phases)."""
+
+    TRACE = "trace"
+    """Small probes, TTL by TTL, until the destination answers or the gap limit."""
+    MTU = "mtu"
+    """Sizes toward every hop that answered, until each hop's MTU is exact."""
+
+
 class HopTrace(ProbeEngine):
     """The hop trace (a sans-IO engine).
 
@@ -158,12 +168,11 @@ class HopTrace(ProbeEngine):
         self.window = window
         self.gap_limit = gap_limit
         self.width = width
-        self._tracing = True
+        self.phase = Phase.TRACE
         self._tries: dict[int, int] = {}
         self._addr: dict[int, IPAddress] = {}
         self._dest_ttl: int | None = None
         self._bounds: dict[int, SizeBounds] = {}
-        self._local_error = False
         self._table = tuple(sorted({s for s in (*MODERN_TABLE, ceiling) if s <= ceiling}))
         # A path MTU known exactly lets every hop test "exactly pmtu" at once.
         exact = pmtu is not None and pmtu.stop_reason in (
@@ -175,7 +184,7 @@ class HopTrace(ProbeEngine):
     # -- engine hooks ----------------------------------------------------------------------
 
     def _plan(self) -> list[tuple[int, int]]:
-        if self._tracing:
+        if self.phase is Phase.TRACE:
             plan = self._plan_trace()
             if plan:
                 return plan
@@ -201,9 +210,6 @@ class HopTrace(ProbeEngine):
 
     def _observe(self, record: ProbeRecord) -> None:
         ttl, reply = record.probe.ttl, record.reply
-        if record.outcome is ProbeOutcome.LOCAL_ERROR:
-            self._local_error = True
-            return
         if reply is not None and reply.from_addr is not None:
             if record.outcome is ProbeOutcome.REACHED:
                 if self._dest_ttl is None or ttl < self._dest_ttl:
@@ -211,13 +217,11 @@ class HopTrace(ProbeEngine):
                 self._addr.setdefault(ttl, reply.from_addr)
             elif record.outcome is ProbeOutcome.TIME_EXCEEDED:
                 self._addr.setdefault(ttl, reply.from_addr)
-        if not self._tracing:
+        if self.phase is Phase.MTU:
             self._apply(record)
 
     def _settled(self) -> SearchStop | None:
-        if self._local_error:
-            return SearchStop.ERROR
-        if self._tracing or not all(b.converged for b in self._bounds.values()):
+        if self.phase is Phase.TRACE or not all(b.converged for b in self._bounds.values()):
             return None
         return self._final_stop()
 
@@ -252,7 +256,7 @@ class HopTrace(ProbeEngine):
     # -- phase 2: the MTU toward each hop --------------------------------------------------
 
     def _start_mtu_phase(self) -> None:
-        self._tracing = False
+        self.phase = Phase.MTU
         last = self._dest_ttl if self._dest_ttl is not None else max(self._addr, default=0)
         for ttl in sorted(self._addr):
             if ttl <= last:

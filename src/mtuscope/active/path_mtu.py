@@ -75,6 +75,9 @@ class PathMtuResult(ProbeRun):
 class PathMtuSearch(ProbeEngine):
     """The path MTU search (a sans-IO engine).
 
+    A local refusal ends it (ERROR), and so does a time-exceeded (HOP_LIMIT: the
+    destination lies beyond `ttl`), before any size is concluded.
+
     Args:
         dst: the destination.
         ceiling: largest size to probe: the interface MTU toward `dst`.
@@ -118,8 +121,11 @@ class PathMtuSearch(ProbeEngine):
         self._table = sorted({s for s in (*table, ceiling) if self.floor <= s <= ceiling})
         self.bounds = SizeBounds(floor=self.floor, ceiling=ceiling, attempts=self.limits.attempts)
         self._rounds = 0
-        self._hop_limited = False
-        self._local_error = False
+
+    STOPS = {
+        ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR,
+        ProbeOutcome.TIME_EXCEEDED: SearchStop.HOP_LIMIT,
+    }
 
     def _plan(self) -> list[tuple[int, int]]:
         self._rounds += 1
@@ -139,16 +145,8 @@ class PathMtuSearch(ProbeEngine):
         elif outcome in (ProbeOutcome.LOST, ProbeOutcome.UNREACHABLE):
             # An unreachable (say, administratively prohibited) proves nothing about size.
             self.bounds.lost(size)
-        elif outcome is ProbeOutcome.TIME_EXCEEDED:
-            self._hop_limited = True
-        elif outcome is ProbeOutcome.LOCAL_ERROR:
-            self._local_error = True
 
     def _settled(self) -> SearchStop | None:
-        if self._local_error:
-            return SearchStop.ERROR
-        if self._hop_limited:
-            return SearchStop.HOP_LIMIT
         b = self.bounds
         if not b.converged:
             return None

@@ -118,7 +118,6 @@ class DfSweep(ProbeEngine):
                 f"{len(self.sizes) * count} probes, over the budget of {self.limits.budget}"
             )
         self._planned = False
-        self._local_error = False
 
     def _plan(self) -> list[tuple[int, int]]:
         if self._planned:
@@ -127,11 +126,10 @@ class DfSweep(ProbeEngine):
         return [(s, self.ttl) for s in self.sizes for _ in range(self.count)]
 
     def _observe(self, record: ProbeRecord) -> None:
-        if record.outcome is ProbeOutcome.LOCAL_ERROR:
-            self._local_error = True
+        """Nothing to learn while it runs: the table is made from the records at the end."""
 
     def _settled(self) -> SearchStop | None:
-        return SearchStop.ERROR if self._local_error else None
+        return None
 
     def result(self) -> SweepResult:
         """The frozen per-size table.
