@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtuscope.active.matching import Matched, ProbeBook, WireTag, encode_probe
+from mtuscope.active.matching import Matched, ProbeBook
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, ReplyKind
+from mtuscope.active.probe_packet import WireTag, encode_probe
 from mtuscope.wire.builders import build_icmp_echo, build_icmp_error, build_tcp
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.ipv6 import decode_ipv6

@@ -9,7 +9,7 @@ that sends and receives. Imports only wire/ and the error tree.
 from mtuscope.active.bounds import SizeBounds
 from mtuscope.active.engine import Limits, ProbeEngine, TokenBucket
 from mtuscope.active.hop_trace import Hop, HopTrace, HopTraceResult, MtuDrop
-from mtuscope.active.matching import Matched, ProbeBook, WireTag, encode_probe
+from mtuscope.active.matching import Matched, ProbeBook
 from mtuscope.active.middlebox import MiddleboxResult, MiddleboxTrace
 from mtuscope.active.mss import (
     Direction,
@@ -32,6 +32,7 @@ from mtuscope.active.probe import (
     min_probe_size,
     usable_too_big,
 )
+from mtuscope.active.probe_packet import WireTag, encode_probe
 from mtuscope.active.sweep import DfSweep, SweepResult, SweepRow
 
 __all__ = [

@@ -48,8 +48,9 @@ import struct
 import sys
 from ipaddress import IPv6Address
 
-from mtuscope.active.matching import Matched, ProbeBook, encode_probe, strip_ip_header
+from mtuscope.active.matching import Matched, ProbeBook
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.probe_packet import encode_probe, strip_ip_header
 from mtuscope.active.transport.errqueue import local_emsgsize_mtu, read_error_queue
 from mtuscope.active.transport.linux import (
     IP_MTU_DISCOVER,
