@@ -18,7 +18,7 @@ from mtuscope.active.probe import ProbeKind, SearchStop
 from mtuscope.active.sweep import DfSweep
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
-from mtuscope.jobs.path import PathReport, PathTransport, totals
+from mtuscope.jobs.path import PathReport, PathTransport, ProbeTotals, totals
 from mtuscope.report.path_json import path_body
 from mtuscope.report.schema import validate_report
 from mtuscope.report.serialize import to_dict
@@ -37,17 +37,30 @@ def _probe_report(path: FakePath, *, port: int | None = None) -> PathReport:
     trace = hop.result()
     mss = MssObservation(family=path.family, port=port, server_announced=1460, effective=1400)
     obs = PathObservations(dst=path.dst, port=port, search=pmtu, trace=trace, mss=mss)
+    return _report(obs, pmtu.path_mtu, pmtu.stop_reason, totals(pmtu, trace), totals(pmtu))
+
+
+def _report(
+    obs: PathObservations,
+    pmtu: int | None,
+    stop: SearchStop,
+    probes: ProbeTotals,
+    search: ProbeTotals | None = None,
+    *,
+    transport: PathTransport = PathTransport.RAW,
+    kind: ProbeKind = ProbeKind.ECHO,
+) -> PathReport:
     return PathReport(
-        inputs=(str(path.dst),),
+        inputs=(str(obs.dst),),
         findings=diagnose_path(obs),
-        host=str(path.dst),
+        host=str(obs.dst),
         observations=obs,
-        transport=PathTransport.RAW,
-        probe_kind=ProbeKind.ECHO,
-        pmtu=pmtu.path_mtu,
-        stop_reason=pmtu.stop_reason,
-        probes=totals(pmtu, trace),
-        search=totals(pmtu),
+        transport=transport,
+        probe_kind=kind,
+        pmtu=pmtu,
+        stop_reason=stop,
+        probes=probes,
+        search=search,
     )
 
 
@@ -89,16 +102,13 @@ def test_the_sweep_body_has_its_rows_and_no_search() -> None:
     run(engine, path)
     rows = engine.result()
     obs = PathObservations(dst=path.dst, sweep=rows)
-    report = PathReport(
-        inputs=(str(path.dst),),
-        findings=diagnose_path(obs),
-        host=str(path.dst),
-        observations=obs,
+    report = _report(
+        obs,
+        rows.exact_path_mtu,
+        rows.stop_reason,
+        totals(rows),
         transport=PathTransport.UDP,
-        probe_kind=ProbeKind.UDP,
-        pmtu=rows.exact_path_mtu,
-        stop_reason=rows.stop_reason,
-        probes=totals(rows),
+        kind=ProbeKind.UDP,
     )
     doc = to_dict(report)
     validate_report(doc)

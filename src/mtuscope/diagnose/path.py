@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+from mtuscope.active.engine import ProbeRun
 from mtuscope.active.hop_trace import HopTraceResult, MtuDrop
 from mtuscope.active.mss import Direction, MssObservation, TransferVerdict
 from mtuscope.active.probe import ProbeOutcome, ProbeRecord, SearchStop
@@ -33,6 +34,23 @@ class _Measured:
     path_mtu: int | None
     stop_reason: SearchStop
     probes: tuple[ProbeRecord, ...]
+
+    @classmethod
+    def of(
+        cls,
+        run: ProbeRun,
+        path_mtu: int | None,
+        *,
+        stop: SearchStop | None = None,
+        probes: tuple[ProbeRecord, ...] | None = None,
+    ) -> _Measured:
+        return cls(
+            dst=run.dst,
+            family=run.family,
+            path_mtu=path_mtu,
+            stop_reason=run.stop_reason if stop is None else stop,
+            probes=run.probes if probes is None else probes,
+        )
 
 
 MIN_PMTU = {4: 576, 6: 1280}
@@ -344,33 +362,14 @@ def diagnose_path(obs: PathObservations, *, platform: str | None = None) -> tupl
     # as the path MTU the rules read. A trace's is the destination hop's MTU; a sweep's
     # counts only when exact, with the sweep's probes as its evidence.
     if obs.search is not None:
-        s = obs.search
-        measured = _Measured(
-            dst=s.dst,
-            family=s.family,
-            path_mtu=s.path_mtu,
-            stop_reason=s.stop_reason,
-            probes=s.probes,
-        )
+        measured = _Measured.of(obs.search, obs.search.path_mtu)
     elif obs.trace is not None:
         t = obs.trace
         last = t.hops[-1] if t.hops and t.reached else None
-        measured = _Measured(
-            dst=t.dst,
-            family=t.family,
-            path_mtu=last.mtu if last is not None else None,
-            stop_reason=SearchStop.CONVERGED if t.reached else t.stop_reason,
-            probes=(),
-        )
+        stop = SearchStop.CONVERGED if t.reached else t.stop_reason
+        measured = _Measured.of(t, last.mtu if last else None, stop=stop, probes=())
     elif obs.sweep is not None and obs.sweep.exact_path_mtu is not None:
-        w = obs.sweep
-        measured = _Measured(
-            dst=w.dst,
-            family=w.family,
-            path_mtu=w.exact_path_mtu,
-            stop_reason=w.stop_reason,
-            probes=w.probes,
-        )
+        measured = _Measured.of(obs.sweep, obs.sweep.exact_path_mtu)
     else:
         return ()
     return _diagnose(measured, obs.trace, obs.mss, platform=platform)

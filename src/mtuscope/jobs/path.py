@@ -43,7 +43,7 @@ from mtuscope.active.transport import (
 from mtuscope.active.transport.driver import Engine
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
-from mtuscope.errors import RawSocketDenied, UsageError
+from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
 from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resolve
 from mtuscope.jobs.result import JobResult
 from mtuscope.wire.sizes import MAX_IP_PACKET
@@ -233,6 +233,32 @@ class PathRun:
         # Probes are IP packets: 65535 bytes at most, whatever the interface (lo: 65536).
         self.ceiling = min(interface_mtu(self.dst), MAX_IP_PACKET)
         self.transport: RawTransport | UdpTransport = raw or UdpTransport(self.dst.version)
+
+    @classmethod
+    def alone(
+        cls, opts: PathOptions, what: str, engine_for: Callable[[PathRun], Halting[R]]
+    ) -> tuple[PathRun, R]:
+        """Open a run, drive the one engine `engine_for(run)` builds, close the run.
+
+        Args:
+            opts: the job's options.
+            what: the engine, for warnings ("the sweep").
+            engine_for: makes the engine from the run (target, kind, ceiling, limits).
+
+        Returns:
+            The closed run (its warnings, for the report) and the engine's result.
+
+        Raises:
+            ProbeError: resolving the target took all of --max-seconds.
+        """
+        run = cls(opts)
+        try:
+            result = run.run(engine_for(run), what)
+        finally:
+            run.close()
+        if result is None:
+            raise ProbeError(f"no time left to start {what} toward {run.dst}")
+        return run, result
 
     def close(self) -> None:
         self.transport.close()

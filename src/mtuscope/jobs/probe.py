@@ -54,6 +54,7 @@ def probe(opts: ProbeOptions) -> PathReport:
         UsageError: bad options or a name that does not resolve.
         RawSocketDenied: `opts.raw` without the privilege.
         NoRoute: no route to the target.
+        ProbeError: resolving the target took all of --max-seconds.
     """
     run = PathRun(opts)
     try:
@@ -65,7 +66,8 @@ def probe(opts: ProbeOptions) -> PathReport:
             limits=run.limits(_search_budget(opts)),
         )
         search = run.run(engine, "the path MTU search")
-        assert search is not None  # the first step always has budget and time
+        if search is None:
+            raise ProbeError(f"no time left to start the path MTU search toward {run.dst}")
         hop = HopTrace(
             dst=run.dst,
             ceiling=run.ceiling,

@@ -39,9 +39,10 @@ def sweep(opts: SweepOptions) -> PathReport:
         UsageError: an empty range, or more probes than `budget`.
         RawSocketDenied, NoRoute: as `jobs.probe.probe`.
     """
-    run = PathRun(opts)
-    try:
-        engine = DfSweep(
+    run, rows = PathRun.alone(
+        opts,
+        "the sweep",
+        lambda run: DfSweep(
             dst=run.dst,
             start=opts.start,
             stop=opts.stop,
@@ -50,11 +51,8 @@ def sweep(opts: SweepOptions) -> PathReport:
             kind=run.kind,
             dport=run.dport,
             limits=run.limits(opts.budget),
-        )
-        rows = run.run(engine, "the sweep")
-        assert rows is not None  # the first step always has budget and time
-    finally:
-        run.close()
+        ),
+    )
     return run.report(
         run.observations(sweep=rows),
         pmtu=rows.exact_path_mtu,

@@ -23,19 +23,17 @@ def trace(opts: PathOptions) -> PathReport:
     Raises:
         UsageError, RawSocketDenied, NoRoute: as `jobs.probe.probe`.
     """
-    run = PathRun(opts)
-    try:
-        engine = HopTrace(
+    run, hops = PathRun.alone(
+        opts,
+        "the hop trace",
+        lambda run: HopTrace(
             dst=run.dst,
             ceiling=run.ceiling,
             kind=run.kind,
             dport=run.dport,
             limits=run.limits(opts.budget),
-        )
-        hops = run.run(engine, "the hop trace")
-        assert hops is not None  # the first step always has budget and time
-    finally:
-        run.close()
+        ),
+    )
     last = hops.hops[-1] if hops.hops and hops.reached else None
     return run.report(
         run.observations(trace=hops),
