@@ -305,14 +305,16 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         return self._stop, self.started_at, self.ended_at
 
 
-class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
-    """Base of the engines: subclasses implement `_plan`, `_observe` and `_settled`.
+class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop], Generic[RunT]):
+    """Base of the engines: subclasses implement `_plan`, `_observe`, `_settled`, `_result`.
 
     An engine's state is what it has filed, and what ends it is data: `STOPS` says
     which outcomes stop it at once and with what reason; `_settled` decides the
     rest from the evidence.
     """
 
+    WHAT: ClassVar[str] = "the engine"
+    """The engine in messages ("the sweep")."""
     STOPS: ClassVar[dict[ProbeOutcome, SearchStop]] = {ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR}
     """Outcomes that end the engine at once -> the stop reason; earlier entries win."""
 
@@ -387,10 +389,22 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
             dport=self.dport,
         )
 
+    def result(self) -> RunT:
+        """The frozen result (its answer, every probe, the stop reason and times).
+
+        Raises:
+            UsageError: the engine has not finished.
+        """
+        self._ended(self.WHAT)
+        return self._result()
+
+    def _result(self) -> RunT:
+        """The result of the finished engine (through `_build`)."""
+        raise NotImplementedError
+
     def _build(
         self,
         cls: type[RunT],
-        what: str,
         *,
         probes: tuple[ProbeRecord, ...] | None = None,
         **answer: Any,
@@ -399,14 +413,10 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
 
         Args:
             cls: the result class.
-            what: the engine, for the error ("the sweep").
             probes: the records to report; default: every probe filed.
             answer: the engine's own fields.
-
-        Raises:
-            UsageError: the engine has not finished.
         """
-        stop, started_at, ended_at = self._ended(what)
+        stop, started_at, ended_at = self._ended(self.WHAT)
         return cls(
             dst=self.dst,
             family=self.family,

@@ -115,7 +115,7 @@ class Phase(StrEnum):
     """Sizes toward every hop that answered, until each hop's MTU is exact."""
 
 
-class HopTrace(ProbeEngine):
+class HopTrace(ProbeEngine[HopTraceResult]):
     """The hop trace (a sans-IO engine).
 
     Args:
@@ -135,6 +135,8 @@ class HopTrace(ProbeEngine):
     Raises:
         UsageError: bad numbers or a target that does not match `pmtu`.
     """
+
+    WHAT = "the hop trace"
 
     def __init__(
         self,
@@ -296,22 +298,12 @@ class HopTrace(ProbeEngine):
 
     # -- the result ------------------------------------------------------------------------
 
-    def result(self) -> HopTraceResult:
-        """The frozen result.
-
-        Returns:
-            A `HopTraceResult`.
-
-        Raises:
-            UsageError: the trace has not finished.
-        """
-        self._ended("the hop trace")
+    def _result(self) -> HopTraceResult:
         records = self.records
         last = self._dest_ttl or max(self._addr, default=0)
         hops = tuple(self._hop(ttl, records) for ttl in range(1, last + 1))
         return self._build(
             HopTraceResult,
-            "the hop trace",
             ceiling=self.ceiling,
             reached=self._dest_ttl is not None,
             hops=hops,

@@ -72,7 +72,7 @@ class PathMtuResult(ProbeRun):
     """Smallest size probed."""
 
 
-class PathMtuSearch(ProbeEngine):
+class PathMtuSearch(ProbeEngine[PathMtuResult]):
     """The path MTU search (a sans-IO engine).
 
     A local refusal ends it (ERROR), and so does a time-exceeded (HOP_LIMIT: the
@@ -122,6 +122,8 @@ class PathMtuSearch(ProbeEngine):
         self.bounds = SizeBounds(floor=self.floor, ceiling=ceiling, attempts=self.limits.attempts)
         self._rounds = 0
 
+    WHAT = "the path MTU search"
+
     STOPS = {
         ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR,
         ProbeOutcome.TIME_EXCEEDED: SearchStop.HOP_LIMIT,
@@ -157,16 +159,7 @@ class PathMtuSearch(ProbeEngine):
             return SearchStop.ICMP_FILTERED
         return SearchStop.BLACKHOLE if b.by_silence else SearchStop.CONVERGED
 
-    def result(self) -> PathMtuResult:
-        """The frozen result.
-
-        Returns:
-            A `PathMtuResult`.
-
-        Raises:
-            UsageError: the search has not finished.
-        """
-        self._ended("the path MTU search")
+    def _result(self) -> PathMtuResult:
         path_mtu = self.bounds.lo if self.bounds.any_reached else None
         probes = self.records
         if path_mtu is not None:
@@ -184,7 +177,6 @@ class PathMtuSearch(ProbeEngine):
         ]
         return self._build(
             PathMtuResult,
-            "the path MTU search",
             probes=probes,
             path_mtu=path_mtu,
             too_big_mtu=min(quoted) if quoted else None,

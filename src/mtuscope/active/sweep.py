@@ -74,7 +74,7 @@ class SweepResult(ProbeRun):
         return best
 
 
-class DfSweep(ProbeEngine):
+class DfSweep(ProbeEngine[SweepResult]):
     """A DF sweep over `start..stop` in steps of `step` (a sans-IO engine).
 
     Args:
@@ -90,6 +90,8 @@ class DfSweep(ProbeEngine):
     Raises:
         UsageError: an empty or impossible range, or more probes than the budget allows.
     """
+
+    WHAT = "the sweep"
 
     def __init__(
         self,
@@ -131,16 +133,7 @@ class DfSweep(ProbeEngine):
     def _settled(self) -> SearchStop | None:
         return None
 
-    def result(self) -> SweepResult:
-        """The frozen per-size table.
-
-        Returns:
-            A `SweepResult`.
-
-        Raises:
-            UsageError: the sweep has not finished.
-        """
-        self._ended("the sweep")
+    def _result(self) -> SweepResult:
         records = self.records
         rows = []
         for size in self.sizes:
@@ -174,4 +167,4 @@ class DfSweep(ProbeEngine):
                     min_rtt_ms=round(min(rtts) * 1000.0, 3) if rtts else None,
                 )
             )
-        return self._build(SweepResult, "the sweep", probes=records, rows=tuple(rows))
+        return self._build(SweepResult, probes=records, rows=tuple(rows))
