@@ -96,3 +96,38 @@ def test_time_exceeded_means_hop_limit() -> None:
     engine = PathMtuSearch(dst=path.dst, ttl=2)
     run(engine, path)
     assert engine.result().stop_reason is SearchStop.HOP_LIMIT
+
+
+def test_halt_gives_a_partial_result_with_the_reason_given() -> None:
+    # What the jobs do when --max-seconds runs out: the engine's answer so far, and why.
+    from mtuscope.active.transport import DriveStop, drive
+
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=1.0))
+    done = drive(engine, path, max_seconds=0.5, clock=path.clock)
+    assert done.stop is DriveStop.WALL_CLOCK and not engine.finished
+    engine.halt(done.ended_at, SearchStop.TIME)
+    result = engine.result()
+    assert result.stop_reason is SearchStop.TIME and result.ended_at == done.ended_at
+    assert result.path_mtu is not None and result.path_mtu <= 1400  # a lower bound
+    assert any(r.outcome is ProbeOutcome.CANCELLED for r in result.probes)
+    engine.halt(done.ended_at + 1, SearchStop.BUDGET)  # a finished engine stays as it is
+    assert engine.result().stop_reason is SearchStop.TIME
+
+
+def test_an_engine_halted_before_it_started_still_has_a_result() -> None:
+    path = FakePath(hop_mtus=[1500])
+    engine = PathMtuSearch(dst=path.dst)
+    engine.halt(5.0, SearchStop.BUDGET)
+    result = engine.result()
+    assert (result.stop_reason, result.probes, result.seconds) == (SearchStop.BUDGET, (), 0.0)
+    assert result.path_mtu is None
+
+
+def test_the_stops_table_ends_an_engine_at_once() -> None:
+    # A local refusal ends every engine (ERROR); a time-exceeded ends the search (HOP_LIMIT).
+    path = FakePath(hop_mtus=[1500, 1400, 1500])
+    engine = PathMtuSearch(dst=path.dst, ttl=1)
+    run(engine, path)
+    assert engine.result().stop_reason is SearchStop.HOP_LIMIT
+    assert PathMtuSearch.STOPS[ProbeOutcome.LOCAL_ERROR] is SearchStop.ERROR
