@@ -15,9 +15,10 @@ by link:
 - the destination answers the probe kinds in `answers` and ignores the rest;
 - each probe is lost (going or coming back) with probability `loss`, from `seed`.
 
-The path is also a transport on a simulated clock (`clock`, `send`, `receive`),
-so `run(engine, path)` is the real driver (`active.transport.drive`) with
-`clock=path.clock`: the tests and the CLI share one driver.
+`FakeTransport(path)` makes the path a transport on a simulated clock (`clock`,
+`send`, `receive`), so `run(engine, path)` is the real driver
+(`active.transport.drive`) with `clock=transport.clock`: the tests and the CLI
+share one driver.
 """
 
 from __future__ import annotations
@@ -66,10 +67,7 @@ class FakePath:
     hop_delay: float = 0.004
     """One-way seconds per link."""
     sent: list[Probe] = field(default_factory=list)
-    now: float = 100.0
-    """The simulated clock, seconds; only `receive` moves it (as waiting does)."""
     _rng: random.Random = field(init=False)
-    _pending: list[tuple[float, int, Reply]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -90,31 +88,7 @@ class FakePath:
         assert self.local_mtu is not None
         return min(self.local_mtu, *self.hop_mtus[:hop])
 
-    # -- the transport ------------------------------------------------------------------------
-
-    def clock(self) -> float:
-        return self.now
-
-    def send(self, probe: Probe, now: float) -> None:
-        """Send `probe` at `now`; its answer, if any, is due after the path's delay."""
-        answer = self.answer(probe)
-        if answer is not None:
-            heapq.heappush(self._pending, (now + answer[0], probe.id, answer[1]))
-
-    def receive(self, timeout: float) -> Reply | None:
-        """The next answer due within `timeout` seconds (the clock moves to it), or None
-        after waiting the whole `timeout`."""
-        until = self.now + timeout
-        if self._pending and self._pending[0][0] <= until:
-            at, _, reply = heapq.heappop(self._pending)
-            self.now = max(self.now, at)
-            return reply
-        self.now = max(self.now, until)
-        return None
-
-    # -- the network --------------------------------------------------------------------------
-
-    def answer(self, probe: Probe) -> tuple[float, Reply] | None:
+    def send(self, probe: Probe) -> tuple[float, Reply] | None:
         """What comes back for `probe`, after how many seconds; None for silence."""
         self.sent.append(probe)
         assert self.local_mtu is not None
@@ -156,6 +130,36 @@ class FakePath:
         raise AssertionError("unreachable")
 
 
+class FakeTransport:
+    """A `FakePath` as a transport (active.transport.driver.Transport) on a simulated clock."""
+
+    def __init__(self, path: FakePath, *, now: float = 100.0) -> None:
+        self.path = path
+        self.now = now
+        """The simulated clock, seconds; only `receive` moves it (as waiting does)."""
+        self._pending: list[tuple[float, int, Reply]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def send(self, probe: Probe, now: float) -> None:
+        """Send `probe` at `now`; its answer, if any, is due after the path's delay."""
+        answer = self.path.send(probe)
+        if answer is not None:
+            heapq.heappush(self._pending, (now + answer[0], probe.id, answer[1]))
+
+    def receive(self, timeout: float) -> Reply | None:
+        """The next answer due within `timeout` seconds (the clock moves to it), or None
+        after waiting the whole `timeout`."""
+        until = self.now + timeout
+        if self._pending and self._pending[0][0] <= until:
+            at, _, reply = heapq.heappop(self._pending)
+            self.now = max(self.now, at)
+            return reply
+        self.now = max(self.now, until)
+        return None
+
+
 @dataclass
 class RunStats:
     seconds: float
@@ -165,13 +169,11 @@ class RunStats:
 def run(engine: Engine[object], path: FakePath, *, start: float = 100.0) -> RunStats:
     """Drive `engine` against `path` with the real driver on the path's clock.
 
-    The clock moves on to `start` if it is behind; answers still due from an
-    earlier engine's run are dropped (its probes are not this engine's).
+    The clock starts at `start` (an engine run after another starts later).
     """
-    path.now = max(path.now, start)
-    path._pending.clear()
+    transport = FakeTransport(path, now=start)
     done: Drive[object] = drive(
-        engine, path, max_seconds=1e6, max_probes=1_000_000, clock=path.clock
+        engine, transport, max_seconds=1e6, max_probes=1_000_000, clock=transport.clock
     )
     assert engine.finished, "the engine did not finish"
     return RunStats(seconds=done.seconds, probes=done.sent)

@@ -102,9 +102,12 @@ def test_halt_gives_a_partial_result_with_the_reason_given() -> None:
     # What the jobs do when --max-seconds runs out: the engine's answer so far, and why.
     from mtuscope.active.transport import DriveStop, drive
 
+    from .fakepath import FakeTransport
+
     path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    net = FakeTransport(path)
     engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=1.0))
-    done = drive(engine, path, max_seconds=0.5, clock=path.clock)
+    done = drive(engine, net, max_seconds=0.5, clock=net.clock)
     assert done.stop is DriveStop.WALL_CLOCK and not engine.finished
     engine.halt(done.ended_at, SearchStop.TIME)
     result = engine.result()

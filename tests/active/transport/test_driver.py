@@ -10,7 +10,7 @@ from mtuscope.active.path_mtu import PathMtuSearch
 from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
 from mtuscope.active.transport import DriveStop, RawTransport, UdpTransport, drive
 
-from ..fakepath import FakePath
+from ..fakepath import FakePath, FakeTransport
 from .netlab import (
     BOTTLENECK,
     ROUTER_C4,
@@ -136,8 +136,9 @@ def test_the_engines_rate_limit_paces_the_probes(lab: Lab) -> None:
 
 def test_one_driver_on_a_simulated_clock_paces_by_the_engines_bucket() -> None:
     path = FakePath(hop_mtus=[1500, 1400, 1500])
+    net = FakeTransport(path)
     engine = PathMtuSearch(dst=path.dst, limits=Limits(rate=10.0, burst=2))
-    run = drive(engine, path, max_seconds=60, max_probes=200, clock=path.clock)
+    run = drive(engine, net, max_seconds=60, max_probes=200, clock=net.clock)
     assert run.stop is DriveStop.FINISHED and run.result is not None
     assert run.result.path_mtu == 1400
     sends = [r.sent_at for r in run.result.probes]
@@ -146,18 +147,20 @@ def test_one_driver_on_a_simulated_clock_paces_by_the_engines_bucket() -> None:
     for i in range(len(sends)):
         for j in range(i, len(sends)):
             assert j - i + 1 <= 2 + 10.0 * (sends[j] - sends[i]) + 1e-6
-    assert run.sent == len(sends) and run.seconds == pytest.approx(path.now - 100.0)
+    assert run.sent == len(sends) and run.seconds == pytest.approx(net.now - 100.0)
 
 
 def test_a_run_over_the_probe_cap_sends_exactly_the_cap() -> None:
     path = FakePath(hop_mtus=[1500, 1400, 1500])
-    run = drive(PathMtuSearch(dst=path.dst), path, max_probes=3, clock=path.clock)
+    net = FakeTransport(path)
+    run = drive(PathMtuSearch(dst=path.dst), net, max_probes=3, clock=net.clock)
     assert (run.stop, run.result, run.sent) == (DriveStop.PROBE_BUDGET, None, 3)
     assert len(path.sent) == 3
 
 
 def test_the_wall_clock_cap_on_a_simulated_clock() -> None:
     path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
-    run = drive(PathMtuSearch(dst=path.dst), path, max_seconds=0.5, clock=path.clock)
+    net = FakeTransport(path)
+    run = drive(PathMtuSearch(dst=path.dst), net, max_seconds=0.5, clock=net.clock)
     assert run.stop is DriveStop.WALL_CLOCK and run.result is None
     assert run.seconds == pytest.approx(0.5) and run.ended_at == pytest.approx(100.5)
