@@ -142,7 +142,11 @@ class FakeTransport:
     def clock(self) -> float:
         return self.now
 
-    def send(self, probe: Probe, now: float) -> None:
+    def source(self, dst: IPAddress) -> None:
+        """None: the fake path needs no packet bytes (it answers the `Probe` itself)."""
+        return None
+
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
         """Send `probe` at `now`; its answer, if any, is due after the path's delay."""
         answer = self.path.send(probe)
         if answer is not None:

@@ -27,11 +27,14 @@ the budget: each round sends at least one probe.
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+from mtuscope.active.matching import ProbeBook
 from mtuscope.active.probe import (
+    Datagram,
     IPAddress,
     Probe,
     ProbeKind,
@@ -42,6 +45,7 @@ from mtuscope.active.probe import (
     SearchStop,
     usable_too_big,
 )
+from mtuscope.active.probe_packet import encode_probe
 from mtuscope.errors import UsageError
 
 
@@ -157,12 +161,14 @@ class ProbeSchedule(Generic[KeyT, StopT]):
     and use `_expire` to file the probes whose timeout passed as lost.
     """
 
-    def __init__(self, *, limits: Limits, first_id: int) -> None:
+    def __init__(self, *, limits: Limits, first_id: int, book: ProbeBook | None = None) -> None:
         """Set up empty books.
 
         Args:
             limits: timeout, rate, burst, budget and attempts.
             first_id: the first probe id.
+            book: the wire identities of this engine's probes (matching.py); None for a
+                book with a random echo identifier and source-port base.
 
         Raises:
             UsageError: `first_id` is below 1.
@@ -170,6 +176,11 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         if first_id < 1:
             raise UsageError(f"probe ids start at 1 or more, not {first_id}")
         self.limits = limits
+        rng = random.Random()
+        self.book = book or ProbeBook(
+            ident=rng.randrange(1, 0x10000), port_base=rng.randrange(33434, 61439), rng=rng
+        )
+        """The probes this engine sent, by every key a reply may carry back."""
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._queue: deque[KeyT] = deque()
         self._inflight: dict[int, tuple[Probe, float]] = {}
@@ -213,6 +224,30 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             self._inflight[probe.id] = (probe, now)
             out.append(probe)
         return out
+
+    def packet(self, probe: Probe, *, src: IPAddress, now: float) -> bytes:
+        """The whole IP packet of `probe` (from `probes_due`), from `src`, sent at `now`.
+
+        A raw transport sends these bytes; replies to them come back through
+        `on_datagram`. (A transport whose kernel builds the packets needs none.)
+        """
+        return encode_probe(self.book.register(probe, src=src, sent_at=now))
+
+    def on_datagram(self, datagram: Datagram, now: float) -> None:
+        """Match bytes a raw transport read to a probe of ours and file them (strays are
+        ignored).
+
+        Args:
+            datagram: what was read.
+            now: driver clock, seconds.
+        """
+        matched = self.book.match(datagram)
+        if matched is not None:
+            self.on_reply(matched.reply, now)
+
+    def on_reply(self, reply: Reply, now: float) -> None:
+        """File a reply to one of this engine's probes (the engines implement it)."""
+        raise NotImplementedError
 
     def deadline(self) -> float | None:
         """When the engine next needs `on_timeout` (or `probes_due`), or None when finished.

@@ -38,7 +38,7 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, Reply, ReplyKind
 from mtuscope.active.probe_packet import WireTag, encode_probe, syn_options_len
 from mtuscope.errors import DecodeError, UsageError
 from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
@@ -147,6 +147,35 @@ class ProbeBook:
         return self._tags.get(index[key])
 
     # -- matching -----------------------------------------------------------------------------
+
+    def match(self, datagram: Datagram, *, received_at: float | None = None) -> Matched | None:
+        """Match what a raw transport read to a probe of this book.
+
+        Args:
+            datagram: the bytes and, for IPv6, the sender and hop limit.
+            received_at: driver-clock seconds when it was read (None: the driver times it).
+
+        Returns:
+            The probe and reply, or None for a packet not caused by our probes.
+        """
+        if datagram.layer is Layer.IPV4:
+            return self.match_ipv4(datagram.data, received_at=received_at)
+        if datagram.from_addr is None:
+            return None
+        if datagram.layer is Layer.TCP6:
+            return self.match_tcp(
+                datagram.data,
+                from_addr=datagram.from_addr,
+                ttl=datagram.ttl,
+                received_at=received_at,
+            )
+        return self.match_icmp(
+            datagram.data,
+            family=6,
+            from_addr=datagram.from_addr,
+            ttl=datagram.ttl,
+            received_at=received_at,
+        )
 
     def match_ipv4(self, packet: bytes, *, received_at: float | None = None) -> Matched | None:
         """Match an IPv4 packet read from a raw socket (IP header included).

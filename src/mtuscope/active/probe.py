@@ -243,6 +243,29 @@ class Reply:
         return self.kind in DESTINATION_KINDS
 
 
+class Layer(StrEnum):
+    """Where the bytes of a `Datagram` start (what a raw socket of that kind returns)."""
+
+    IPV4 = "ipv4"
+    """A whole IPv4 packet, header included (IPv4 raw sockets)."""
+    ICMP6 = "icmp6"
+    """An ICMPv6 message (the kernel keeps the IPv6 header)."""
+    TCP6 = "tcp6"
+    """A TCP segment that arrived over IPv6."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Datagram:
+    """Bytes a raw transport read, as they came; the engine matches them to its probes."""
+
+    layer: Layer
+    data: bytes
+    from_addr: IPAddress | None = None
+    """The sender, when the bytes do not say (IPv6: the socket's source address)."""
+    ttl: int | None = None
+    """Hop limit it arrived with, when the bytes do not say (IPv6 control message)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeRecord:
     """A probe, when it left, and what became of it: the evidence behind every result."""

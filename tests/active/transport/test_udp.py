@@ -53,6 +53,7 @@ def _probes(family: int, specs: list[tuple[int, int]]) -> tuple[bool, list[Reply
                     kind=ProbeKind.UDP,
                     dport=DPORT,
                 ),
+                None,
                 start,
             )
         while len(replies) < len(specs):
@@ -85,10 +86,10 @@ def test_udp_transport_refuses_other_probe_kinds() -> None:
     with UdpTransport(4) as transport:
         echo = Probe(id=1, family=4, dst=SERVER4, size=100, ttl=1, kind=ProbeKind.ECHO)
         with pytest.raises(UsageError):
-            transport.send(echo, 0.0)
+            transport.send(echo, None, 0.0)
         six = Probe(id=2, family=6, dst=SERVER6, size=100, ttl=1, kind=ProbeKind.UDP, dport=9)
         with pytest.raises(UsageError):
-            transport.send(six, 0.0)
+            transport.send(six, None, 0.0)
 
 
 def test_receive_never_waits_past_its_timeout() -> None:

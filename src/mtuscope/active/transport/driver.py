@@ -5,7 +5,10 @@ Layer: active/transport (an edge). The one clock: the driver reads it (the
 and hands `now` to the engine and the transport, and the seconds it may wait
 to the transport's `receive`. Transports never read a clock; the engine
 decides everything else, pacing included (its `Limits.rate` token bucket: the
-driver sends what `probes_due` gives, at once).
+driver sends what `probes_due` gives, at once). Bytes go through untouched:
+the engine builds each packet (`engine.packet`) from the source address the
+transport knows, and matches what a raw transport read (`engine.on_datagram`);
+the UDP transport, whose kernel builds and matches, gives finished replies.
 
 Every run is bounded twice, whatever the engine does:
 
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
-from mtuscope.active.probe import Probe, Reply
+from mtuscope.active.probe import Datagram, IPAddress, Probe, Reply
 from mtuscope.errors import UsageError
 
 R = TypeVar("R")
@@ -35,9 +38,14 @@ R_co = TypeVar("R_co", covariant=True)
 class Transport(Protocol):
     """What the driver needs of a transport (RawTransport and UdpTransport have it)."""
 
-    def send(self, probe: Probe, now: float) -> None: ...
+    def source(self, dst: IPAddress) -> IPAddress | None:
+        """Our address toward `dst` for the packets the engine builds; None when the
+        kernel builds them (the UDP transport)."""
+        ...
 
-    def receive(self, timeout: float) -> Reply | None: ...
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None: ...
+
+    def receive(self, timeout: float) -> Reply | Datagram | None: ...
 
 
 class Engine(Protocol[R_co]):
@@ -49,6 +57,10 @@ class Engine(Protocol[R_co]):
     def probes_due(self, now: float) -> Sequence[Probe]: ...
 
     def deadline(self) -> float | None: ...
+
+    def packet(self, probe: Probe, *, src: IPAddress, now: float) -> bytes: ...
+
+    def on_datagram(self, datagram: Datagram, now: float) -> None: ...
 
     def on_reply(self, reply: Reply, now: float) -> None: ...
 
@@ -121,7 +133,9 @@ def drive(
             break
         due = engine.probes_due(now)
         for probe in due[: max_probes - sent]:
-            transport.send(probe, now)
+            src = transport.source(probe.dst)
+            packet = None if src is None else engine.packet(probe, src=src, now=now)
+            transport.send(probe, packet, now)
         if sent + len(due) > max_probes:
             sent = max_probes
             stop = DriveStop.PROBE_BUDGET
@@ -131,13 +145,16 @@ def drive(
             break
         until = engine.deadline()
         until = hard_end if until is None else min(until, hard_end)
-        reply = transport.receive(max(0.0, until - now))
+        got = transport.receive(max(0.0, until - now))
         now = clock()
-        if reply is None:
+        if got is None:
             engine.on_timeout(now)
+        elif isinstance(got, Datagram):
+            replies += 1
+            engine.on_datagram(got, now)
         else:
             replies += 1
-            engine.on_reply(reply, now)
+            engine.on_reply(got, now)
     return Drive(
         result=engine.result() if stop is None else None,
         stop=stop or DriveStop.FINISHED,

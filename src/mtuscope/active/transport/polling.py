@@ -16,7 +16,7 @@ from ipaddress import ip_address
 from types import TracebackType
 from typing import Self
 
-from mtuscope.active.probe import IPAddress, Reply
+from mtuscope.active.probe import Datagram, IPAddress, Reply
 from mtuscope.errors import UsageError
 
 
@@ -24,7 +24,7 @@ class PollingTransport:
     """Base of RawTransport and UdpTransport: the reply queue and the poll loop.
 
     Subclasses implement `_fds` (the descriptors to watch), `_on_event` (read one
-    descriptor and `_pending.append` what matched) and `close`.
+    descriptor and `_pending.append` what it gave) and `close`.
     """
 
     def __init__(self, family: int, *, src: IPAddress | str | None, iface: str | None) -> None:
@@ -44,7 +44,7 @@ class PollingTransport:
             self.src = ip_address(src) if isinstance(src, str) else src
             if self.src.version != family:
                 raise UsageError(f"source {self.src} is not an IPv{family} address")
-        self._pending: deque[Reply] = deque()
+        self._pending: deque[Reply | Datagram] = deque()
         self._closed = False
 
     def __enter__(self) -> Self:
@@ -74,15 +74,16 @@ class PollingTransport:
         """Read what `fd` has (`mask`: poll's events) and queue the replies it matched."""
         raise NotImplementedError
 
-    def receive(self, timeout: float) -> Reply | None:
-        """The next reply to one of our probes, waiting at most `timeout` seconds.
+    def receive(self, timeout: float) -> Reply | Datagram | None:
+        """The next reply (or bytes for the engine to match), waiting at most `timeout` s.
 
         Args:
             timeout: seconds to wait (0 only looks at what has already arrived);
                 the driver computes it from its clock and the engine's deadline.
 
         Returns:
-            A reply, or None when none came in one wake-up.
+            A reply (the UDP transport; a local refusal), a datagram (what a raw
+            socket read), or None when nothing came in one wake-up.
 
         Raises:
             UsageError: the transport is closed.

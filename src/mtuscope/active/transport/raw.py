@@ -41,16 +41,14 @@ replies to forgotten probes) are read and dropped.
 from __future__ import annotations
 
 import errno
-import random
 import select
 import socket
 import struct
 import sys
 from ipaddress import IPv6Address
 
-from mtuscope.active.matching import Matched, ProbeBook
-from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
-from mtuscope.active.probe_packet import encode_probe, strip_ip_header
+from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.probe_packet import strip_ip_header
 from mtuscope.active.transport.errqueue import local_emsgsize_mtu, read_error_queue
 from mtuscope.active.transport.linux import (
     IP_MTU_DISCOVER,
@@ -114,8 +112,6 @@ class RawTransport(PollingTransport):
         *,
         src: IPAddress | str | None = None,
         iface: str | None = None,
-        port_base: int | None = None,
-        seed: int | None = None,
     ) -> None:
         """Open the sockets.
 
@@ -124,10 +120,6 @@ class RawTransport(PollingTransport):
             src: source address for every probe; None lets the kernel's route
                 selection pick one per destination.
             iface: bind every socket to this interface (SO_BINDTODEVICE), or None.
-            port_base: first of the 4096 source ports UDP and TCP probes use;
-                None picks one at random in 33434..61438.
-            seed: seeds the echo identifier, port base and TCP sequence numbers
-                (for reproducible tests); None for random ones.
 
         Raises:
             RawSocketDenied: no root / CAP_NET_RAW, or the kernel refused a raw socket.
@@ -138,12 +130,6 @@ class RawTransport(PollingTransport):
             raise RawSocketDenied("raw-socket probing is implemented for Linux only")
         if not has_cap_net_raw():
             raise RawSocketDenied(_PRIVILEGE)
-        rng = random.Random(seed)
-        self._book = ProbeBook(
-            ident=rng.randrange(1, 0x10000),
-            port_base=port_base if port_base is not None else rng.randrange(33434, 61439),
-            rng=rng,
-        )
         self._sources: dict[IPAddress, IPAddress] = {}
         self._senders: dict[ProbeKind, socket.socket] = {}
         self._readers: list[socket.socket] = []
@@ -193,7 +179,13 @@ class RawTransport(PollingTransport):
 
     # -- sending ------------------------------------------------------------------------------
 
-    def _source(self, dst: IPAddress) -> IPAddress:
+    def source(self, dst: IPAddress) -> IPAddress:
+        """Our address toward `dst` (the one given, else the kernel's route choice),
+        for the packets the engine builds.
+
+        Raises:
+            NoRoute: no source address toward `dst`.
+        """
         if self.src is not None:
             return self.src
         if dst not in self._sources:
@@ -213,23 +205,23 @@ class RawTransport(PollingTransport):
             self._senders[kind] = self._open6(socket.IPPROTO_UDP)
         return self._senders[kind]
 
-    def send(self, probe: Probe, now: float) -> None:
-        """Send one probe now; a local refusal is queued as a reply for `receive`.
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
+        """Send one probe's packet now; a local refusal is queued as a reply for `receive`.
 
         Args:
             probe: what the engine asked for; its family must be this transport's.
-            now: the driver's clock, seconds (the probe's send time in the book).
+            packet: the whole IP packet the engine built for it (`engine.packet`).
+            now: the driver's clock, seconds (unused: nothing here is timed).
 
         Raises:
-            UsageError: a probe of the other family, or the transport is closed.
-            NoRoute: no source address toward the probe's destination.
+            UsageError: a probe of the other family, no packet, or the transport is closed.
         """
         self._check_open()
         if probe.family != self.family:
             raise UsageError(f"an IPv{probe.family} probe on an IPv{self.family} transport")
+        if packet is None:
+            raise UsageError("a raw transport sends the packet the engine built; none given")
         sock = self._sender(probe.kind)
-        tag = self._book.register(probe, src=self._source(probe.dst), sent_at=now)
-        packet = encode_probe(tag)
         # A pending socket error (an ICMP error the kernel filed on this socket)
         # would fail the next send spuriously; reading SO_ERROR clears it.
         sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -245,7 +237,6 @@ class RawTransport(PollingTransport):
                     (str(probe.dst), 0, 0, 0),
                 )
         except OSError as exc:
-            self._book.forget(tag)
             if exc.errno == errno.EMSGSIZE:
                 mtu = self._local_mtu(sock) or route_mtu(probe.dst, iface=self.iface)
                 kind = ReplyKind.TOO_BIG
@@ -287,26 +278,27 @@ class RawTransport(PollingTransport):
                 # A socket error filed by an ICMP message (IPV6_RECVERR) surfaces here once.
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 return
-            matched = self._match(sock, data, ancdata, addr)
-            if matched is not None:
-                self._pending.append(matched.reply)
+            datagram = self._datagram(sock, data, ancdata, addr)
+            if datagram is not None:
+                self._pending.append(datagram)
 
-    def _match(
+    def _datagram(
         self,
         sock: socket.socket,
         data: bytes,
         ancdata: list[tuple[int, int, bytes]],
         addr: tuple[str, int] | tuple[str, int, int, int],
-    ) -> Matched | None:
+    ) -> Datagram | None:
+        """What was read, for the engine to match: the bytes and (IPv6) sender and hops."""
         if self.family == 4:
-            return self._book.match_ipv4(data)
+            return Datagram(layer=Layer.IPV4, data=data)
         sender: IPAddress = IPv6Address(addr[0].split("%")[0])
         hops: int | None = None
         for level, kind, cdata in ancdata:
             if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(cdata) >= 4:
                 (hops,) = struct.unpack("@i", cdata[:4])
         if sock is self._tcp_reader:
-            return self._book.match_tcp(data, from_addr=sender, ttl=hops)
+            return Datagram(layer=Layer.TCP6, data=data, from_addr=sender, ttl=hops)
         if sock is self._senders.get(ProbeKind.ECHO):
-            return self._book.match_icmp(data, family=6, from_addr=sender, ttl=hops)
+            return Datagram(layer=Layer.ICMP6, data=data, from_addr=sender, ttl=hops)
         return None  # the IPv6 UDP socket reads copies of arriving UDP: not ours to answer

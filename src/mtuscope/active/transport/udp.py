@@ -144,11 +144,16 @@ class UdpTransport(PollingTransport):
             raise UsageError(f"cannot set up a UDP probe socket: {exc.strerror}") from exc
         return sock
 
-    def send(self, probe: Probe, now: float) -> None:
+    def source(self, dst: IPAddress) -> None:
+        """None: the kernel builds the packets (and the engine needs to build none)."""
+        return None
+
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
         """Send one UDP probe now; a local refusal is queued as a reply for `receive`.
 
         Args:
             probe: a `ProbeKind.UDP` probe of this transport's family.
+            packet: ignored (the kernel builds the datagram; `source` says so).
             now: the driver's clock, seconds (sockets older than `keep` are closed).
 
         Raises:
