@@ -134,3 +134,29 @@ def test_the_stops_table_ends_an_engine_at_once() -> None:
     run(engine, path)
     assert engine.result().stop_reason is SearchStop.HOP_LIMIT
     assert PathMtuSearch.STOPS[ProbeOutcome.LOCAL_ERROR] is SearchStop.ERROR
+
+
+def test_an_engine_builds_its_packets_and_matches_the_bytes_that_come_back() -> None:
+    # Sans-IO end to end: bytes out, bytes in, `now` given; no socket, no clock.
+    from ipaddress import IPv4Address
+
+    from mtuscope.active.probe import Datagram, Layer
+    from mtuscope.wire.builders import build_icmp_echo
+    from mtuscope.wire.icmp import decode_icmp_echo
+    from mtuscope.wire.ipv4 import decode_ipv4
+
+    src, dst = IPv4Address("192.0.2.1"), IPv4Address("203.0.113.9")
+    engine = PathMtuSearch(dst=dst, ceiling=1500, limits=Limits(burst=20))
+    probes = engine.probes_due(1.0)
+    packets = {p.id: engine.packet(p, src=src, now=1.0) for p in probes}
+    assert all(len(packets[p.id]) == p.size for p in probes)
+    first = probes[0]
+    ip = decode_ipv4(packets[first.id])
+    echo = decode_icmp_echo(packets[first.id][ip.header_len :], family=4)
+    answer = build_icmp_echo(src=dst, dst=src, ident=echo.ident, seq=echo.seq, reply=True)
+    stray = build_icmp_echo(src=dst, dst=src, ident=echo.ident ^ 1, seq=echo.seq, reply=True)
+    engine.on_datagram(Datagram(layer=Layer.IPV4, data=stray), 1.01)
+    engine.on_datagram(Datagram(layer=Layer.IPV4, data=answer), 1.02)
+    reached = [r for r in engine.records if r.outcome is ProbeOutcome.REACHED]
+    assert [r.probe.id for r in reached] == [first.id]
+    assert reached[0].rtt == pytest.approx(0.02)  # the driver's clock: 1.02 - 1.0

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtuscope.active.matching import Matched, ProbeBook
-from mtuscope.active.probe import IPAddress, Probe, ProbeKind, ReplyKind
+from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, ReplyKind
 from mtuscope.active.probe_packet import WireTag, encode_probe
 from mtuscope.wire.builders import build_icmp_echo, build_icmp_error, build_tcp
 from mtuscope.wire.ipv4 import decode_ipv4
@@ -37,11 +37,12 @@ def _tag(book: ProbeBook, probe: Probe) -> WireTag:
 
 
 def _match(book: ProbeBook, family: int, packet: bytes, sender: IPAddress) -> Matched | None:
+    """Match as an engine does: the bytes a raw socket of that kind returns, as a Datagram."""
     if family == 4:
-        return book.match_ipv4(packet, received_at=10.25)
-    if packet[6] == 58:  # ICMPv6
-        return book.match_icmp(packet[40:], family=6, from_addr=sender, ttl=60, received_at=10.25)
-    return book.match_tcp(packet[40:], from_addr=sender, ttl=60, received_at=10.25)
+        return book.match(Datagram(layer=Layer.IPV4, data=packet), received_at=10.25)
+    layer = Layer.ICMP6 if packet[6] == 58 else Layer.TCP6  # next header 58: ICMPv6
+    datagram = Datagram(layer=layer, data=packet[40:], from_addr=sender, ttl=60)
+    return book.match(datagram, received_at=10.25)
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -195,3 +196,14 @@ def test_without_a_receive_time_the_reply_leaves_the_rtt_to_the_driver() -> None
     matched = book.match_ipv4(reply)
     assert matched is not None and matched.reply.kind is ReplyKind.ECHO_REPLY
     assert matched.reply.rtt is None
+
+
+def test_ipv6_bytes_without_a_sender_match_nothing() -> None:
+    book = _book()
+    tag = _tag(book, _probe(6, ProbeKind.ECHO, 100))
+    reply = build_icmp_echo(
+        src=DST[6], dst=SRC[6], ident=tag.echo_ident, seq=tag.echo_seq, reply=True
+    )
+    assert book.match(Datagram(layer=Layer.ICMP6, data=reply[40:])) is None
+    matched = book.match(Datagram(layer=Layer.ICMP6, data=reply[40:], from_addr=DST[6]))
+    assert matched is not None and matched.reply.kind is ReplyKind.ECHO_REPLY
