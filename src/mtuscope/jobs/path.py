@@ -198,6 +198,8 @@ class PathRun:
         self.opts = opts
         self.clock = clock
         self.dst: IPAddress = resolve(opts.host, opts.family)
+        # Probes are IP packets: 65535 bytes at most, whatever the interface (lo: 65536).
+        self.ceiling = min(interface_mtu(self.dst), MAX_IP_PACKET)
         self.warnings: list[str] = []
         self.started = clock()
         self.sent = 0
@@ -230,8 +232,6 @@ class PathRun:
             self.dport = opts.port if wanted is ProbeKind.UDP and opts.port else UDP_PORT
         else:
             self.dport = opts.port
-        # Probes are IP packets: 65535 bytes at most, whatever the interface (lo: 65536).
-        self.ceiling = min(interface_mtu(self.dst), MAX_IP_PACKET)
         self.transport: RawTransport | UdpTransport = raw or UdpTransport(self.dst.version)
 
     @classmethod
