@@ -229,7 +229,8 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         """The whole IP packet of `probe` (from `probes_due`), from `src`, sent at `now`.
 
         A raw transport sends these bytes; replies to them come back through
-        `on_datagram`. (A transport whose kernel builds the packets needs none.)
+        `on_datagram`, timed from `now` (A transport whose kernel builds the packets
+        needs none; its replies are timed from `probes_due`.)
         """
         return encode_probe(self.book.register(probe, src=src, sent_at=now))
 
@@ -241,7 +242,7 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             datagram: what was read.
             now: driver clock, seconds.
         """
-        matched = self.book.match(datagram)
+        matched = self.book.match(datagram, received_at=now)
         if matched is not None:
             self.on_reply(matched.reply, now)
 

@@ -134,7 +134,9 @@ def drive(
         due = engine.probes_due(now)
         for probe in due[: max_probes - sent]:
             src = transport.source(probe.dst)
-            packet = None if src is None else engine.packet(probe, src=src, now=now)
+            # The clock again per packet: a reply's rtt then starts when its probe left,
+            # not when the burst it belongs to was planned.
+            packet = None if src is None else engine.packet(probe, src=src, now=clock())
             transport.send(probe, packet, now)
         if sent + len(due) > max_probes:
             sent = max_probes
