@@ -38,6 +38,7 @@ from mtuscope.active.probe import (
     min_probe_size,
 )
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET
 
 TRACE_BUDGET = 200
 """Default probe budget of a hop trace."""
@@ -160,8 +161,8 @@ class HopTrace(ProbeEngine[HopTraceResult]):
         limits = limits or Limits(budget=TRACE_BUDGET)
         super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
         self.small = min_probe_size(self.family, kind) + 24
-        if not self.small <= ceiling <= 65535:
-            raise UsageError(f"ceiling {ceiling} outside {self.small}..65535")
+        if not self.small <= ceiling <= MAX_IP_PACKET:
+            raise UsageError(f"ceiling {ceiling} outside {self.small}..{MAX_IP_PACKET}")
         if not 1 <= max_ttl <= 255 or window < 1 or gap_limit < 1 or width < 1:
             raise UsageError("max_ttl must lie in 1..255; window, gap_limit, width >= 1")
         self.ceiling = ceiling

@@ -42,7 +42,13 @@ from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, 
 from mtuscope.active.probe_packet import WireTag, encode_probe, syn_options_len
 from mtuscope.errors import DecodeError, UsageError
 from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
-from mtuscope.wire.icmp import IcmpMessage, QuotedPacket, decode_icmp_echo, decode_icmp_error
+from mtuscope.wire.icmp import (
+    ICMP_HEADER,
+    IcmpMessage,
+    QuotedPacket,
+    decode_icmp_echo,
+    decode_icmp_error,
+)
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.tcp import TcpFlags, decode_tcp
 from mtuscope.wire.tcp_options import TcpOptions
@@ -223,7 +229,7 @@ class ProbeBook:
         Returns:
             The probe and reply, or None.
         """
-        if len(data) < 8:
+        if len(data) < ICMP_HEADER:
             return None
         echo_reply = Icmp4Type.ECHO_REPLY if family == 4 else Icmp6Type.ECHO_REPLY
         if data[0] == echo_reply:
@@ -269,7 +275,7 @@ class ProbeBook:
             return None
         transport = quote.raw[quote.header_len :] if not quote.frag_offset else b""
         tag: WireTag | None = None
-        if quote.proto in (IpProto.ICMP, IpProto.ICMPV6) and len(transport) >= 8:
+        if quote.proto in (IpProto.ICMP, IpProto.ICMPV6) and len(transport) >= ICMP_HEADER:
             ident = int.from_bytes(transport[4:6], "big")
             seq = int.from_bytes(transport[6:8], "big")
             tag = self._lookup(self._by_seq, seq) if ident == self.ident else None

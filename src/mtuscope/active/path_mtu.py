@@ -34,7 +34,7 @@ from mtuscope.active.probe import (
     min_probe_size,
 )
 from mtuscope.errors import UsageError
-from mtuscope.wire.sizes import MIN_MTU
+from mtuscope.wire.sizes import MAX_IP_PACKET, MIN_MTU
 
 MODERN_TABLE: tuple[int, ...] = (
     1280,  # IPv6 minimum (RFC 8200 §5)
@@ -112,8 +112,10 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
         low = max(MIN_MTU[self.family], min_probe_size(self.family, kind))
         self.floor = low if floor is None else floor
         self.ceiling = ceiling
-        if not low <= self.floor <= self.ceiling <= 65535:
-            raise UsageError(f"need {low} <= floor {self.floor} <= ceiling {ceiling} <= 65535")
+        if not low <= self.floor <= self.ceiling <= MAX_IP_PACKET:
+            raise UsageError(
+                f"need {low} <= floor {self.floor} <= ceiling {ceiling} <= {MAX_IP_PACKET}"
+            )
         if width < 1 or not 1 <= ttl <= 255:
             raise UsageError("width must be at least 1 and ttl within 1..255")
         self.width = width

@@ -18,8 +18,12 @@ from ipaddress import IPv4Address, IPv6Address
 from mtuscope.active.probe import IP_HEADER, IPAddress, Probe, ProbeKind
 from mtuscope.errors import UsageError
 from mtuscope.wire.builders import build_icmp_echo, build_tcp, build_udp
+from mtuscope.wire.tcp import TCP_MIN_HEADER
 
-SYN_MSS = {4: 1460, 6: 1440}
+ETHERNET_MTU = 1500
+"""The MTU of an Ethernet link (RFC 894)."""
+
+SYN_MSS = {family: ETHERNET_MTU - IP_HEADER[family] - TCP_MIN_HEADER for family in (4, 6)}
 """MSS our SYN probes announce: what an Ethernet host announces (1500 - 40 / - 60)."""
 
 _FULL_SYN_OPTIONS = 20

@@ -20,6 +20,7 @@ from mtuscope.active.probe import (
     min_probe_size,
 )
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,8 +110,15 @@ class DfSweep(ProbeEngine[SweepResult]):
     ) -> None:
         super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
         low = min_probe_size(self.family, kind)
-        if not low <= start <= stop <= 65535 or step < 1 or count < 1 or not 1 <= ttl <= 255:
-            raise UsageError(f"need {low} <= start <= stop <= 65535, step >= 1, count >= 1")
+        if (
+            not low <= start <= stop <= MAX_IP_PACKET
+            or step < 1
+            or count < 1
+            or not 1 <= ttl <= 255
+        ):
+            raise UsageError(
+                f"need {low} <= start <= stop <= {MAX_IP_PACKET}, step >= 1, count >= 1"
+            )
         self.sizes = tuple(range(start, stop + 1, step))
         self.count = count
         self.ttl = ttl
