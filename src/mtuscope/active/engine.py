@@ -1,18 +1,22 @@
 """The machinery every probe engine shares: dispatch, rate limit, timeouts, budget.
 
 Layer: active/. Sans-IO (STYLE.md §2, after aioquic's `QuicConnection`): an engine
-never touches a socket, never sleeps and never reads the clock. The driver
-passes `now` (float seconds on any monotonic clock) into every call:
+never touches a socket, never sleeps and never reads the clock. It takes bytes
+and `now` (float seconds on any monotonic clock) and gives bytes back; the
+driver passes them:
 
     while not engine.finished:
         now = clock()
         for probe in engine.probes_due(now):
-            transport.send(probe, now)
-        reply = transport.receive(timeout=engine.deadline() - now)
-        if reply is None:
+            packet = engine.packet(probe, src=transport.source(probe.dst), now=clock())
+            transport.send(probe, packet, now)
+        got = transport.receive(timeout=engine.deadline() - now)
+        if got is None:
             engine.on_timeout(clock())
-        else:
-            engine.on_reply(reply, clock())
+        elif isinstance(got, Datagram):        # bytes a raw socket read
+            engine.on_datagram(got, clock())   # the engine's ProbeBook matches them
+        else:                                  # the UDP transport's kernel matched it
+            engine.on_reply(got, clock())
     result = engine.result()
 
 (active/transport/driver.py is that loop, with its bounds.) Pacing happens here

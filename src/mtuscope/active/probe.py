@@ -1,18 +1,20 @@
 """Probes and replies as data: what an engine asks a transport to send, and what came back.
 
-Layer: active/. Pure data; no sockets, no bytes, no clock. An engine describes a
-probe (`Probe`), a transport builds the packet with wire/ builders, sends it and
-maps whatever comes back to a `Reply` carrying the same `probe_id`. The engine
-then files the pair as a `ProbeRecord` with its `ProbeOutcome`.
+Layer: active/. Pure data; no sockets, no clock. An engine describes a probe
+(`Probe`) and builds its packet (probe_packet.py); what comes back is mapped to
+a `Reply` carrying the same `probe_id`, and the engine files the pair as a
+`ProbeRecord` with its `ProbeOutcome`.
 
-How a transport implements these types:
+How the two transports carry these types:
 
-- Raw sockets (root or CAP_NET_RAW), IPv4 and IPv6: build the whole IP packet of
-  `Probe.size` bytes (IPv4 with DF set when `df`; IPv6 never fragments in
-  flight), TTL / hop limit `Probe.ttl`. Encode `Probe.id` where the reply quotes
-  it back: the ICMP echo identifier/sequence, the UDP source port, the TCP
-  sequence number. ICMP errors (fragmentation-needed, packet-too-big,
-  time-exceeded, unreachable) quote the probe's headers, which map them back.
+- Raw sockets (root or CAP_NET_RAW), IPv4 and IPv6: the engine builds the whole
+  IP packet of `Probe.size` bytes (IPv4 with DF set when `df`; IPv6 never
+  fragments in flight), TTL / hop limit `Probe.ttl`, with identifiers where a
+  reply quotes them back: the ICMP echo identifier/sequence, the UDP source
+  port, the TCP sequence number. The transport sends those bytes and hands back
+  what it reads as a `Datagram`; the engine matches it (matching.py): ICMP errors
+  (fragmentation-needed, packet-too-big, time-exceeded, unreachable) quote the
+  probe's headers, which map them back.
 - Unprivileged (a UDP socket, like tracepath): `IP_MTU_DISCOVER`/`IPV6_MTU_DISCOVER`
   set to `IP_PMTUDISC_PROBE` (DF set, the kernel's cached PMTU ignored), `IP_TTL`
   per probe, `IP_RECVERR`/`IPV6_RECVERR` on; send `Probe.payload_size` bytes of

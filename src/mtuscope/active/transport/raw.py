@@ -1,8 +1,8 @@
-"""Raw-socket transport: sends `Probe`s as whole packets, reads back `Reply`s.
+"""Raw-socket transport: sends the packets engines build, hands back the bytes it reads.
 
 Layer: active/transport (an edge): the only place, with udp.py, that sends
-and receives probes. It decides nothing: engines say what to send and read
-what came back. Needs root or CAP_NET_RAW (checked up front, `RawSocketDenied`).
+and receives probes. It decides nothing and matches nothing: engines build
+each packet (`engine.packet`) and match what came back (`engine.on_datagram`). Needs root or CAP_NET_RAW (checked up front, `RawSocketDenied`).
 
 Sockets (Linux):
 
@@ -22,20 +22,22 @@ Sockets (Linux):
 A send that the local kernel refuses becomes a queued local reply: EMSGSIZE is
 `Reply(kind=TOO_BIG, from_addr=None, mtu=<device MTU>)` (the MTU from the error
 queue's `ee_info`, else the route's MTU); any other refusal (no route, a local
-firewall) is `ReplyKind.LOCAL_ERROR`. Only building the transport raises:
-`RawSocketDenied` without the privilege, `NoRoute` when a source address
-cannot be found for a destination.
+firewall) is `ReplyKind.LOCAL_ERROR`. Building the transport raises
+`RawSocketDenied` without the privilege; `source` raises `NoRoute` when no
+source address can be found for a destination.
 
 TCP SYN probes: our kernel has no socket for the connection, so it answers the
 peer's SYN/ACK with an RST. That is expected and harmless (nmap's SYN scan
 works the same way); it leaves no half-open connection at the peer. The
 SYN/ACK's TCP options ride on its reply (`Reply.tcp_options`).
 
-One clock: the transport never reads it. `send` gets the driver's `now` (the
-probe's send time for the book), `receive` the seconds it may wait.
+One clock: the transport never reads it. `send` gets the driver's `now`,
+`receive` the seconds it may wait.
 
-Packets that belong to no probe of ours (other traffic, duplicates, late
-replies to forgotten probes) are read and dropped.
+Everything the readers get is handed back as a `Datagram` (IPv6: with its
+sender and hop limit); packets that belong to no probe of the engine's (other
+traffic, duplicates, late replies to forgotten probes) are dropped by the
+engine's book, which does not match them.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _open(family: int, proto: int, *, iface: str | None) -> socket.socket:
 
 
 class RawTransport(PollingTransport):
-    """Sends probes of one IP family from raw sockets and maps replies back to them."""
+    """Sends probe packets of one IP family from raw sockets; reads back `Datagram`s."""
 
     def __init__(
         self,
