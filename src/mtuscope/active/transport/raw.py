@@ -2,7 +2,8 @@
 
 Layer: active/transport (an edge): the only place, with udp.py, that sends
 and receives probes. It decides nothing and matches nothing: engines build
-each packet (`engine.packet`) and match what came back (`engine.on_datagram`). Needs root or CAP_NET_RAW (checked up front, `RawSocketDenied`).
+each packet (`engine.packet`) and match what came back (`engine.on_datagram`).
+Needs root or CAP_NET_RAW (checked up front, `RawSocketDenied`).
 
 Sockets (Linux):
 
