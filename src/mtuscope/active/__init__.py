@@ -7,7 +7,7 @@ that sends and receives. Imports only wire/ and the error tree.
 """
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine, TokenBucket
+from mtuscope.active.engine import Limits, TokenBucket
 from mtuscope.active.hop_trace import Hop, HopTrace, HopTraceResult, MtuDrop
 from mtuscope.active.matching import Matched, ProbeBook
 from mtuscope.active.middlebox import MiddleboxResult, MiddleboxTrace
@@ -33,6 +33,7 @@ from mtuscope.active.probe import (
     usable_too_big,
 )
 from mtuscope.active.probe_packet import WireTag, encode_probe
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.active.sweep import DfSweep, SweepResult, SweepRow
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "ProbeKind",
     "ProbeOutcome",
     "ProbeRecord",
+    "ProbeRun",
     "Reply",
     "ReplyKind",
     "SearchStop",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine, ProbeRun
+from mtuscope.active.engine import Limits
 from mtuscope.active.path_mtu import MODERN_TABLE, PathMtuResult
 from mtuscope.active.probe import (
     IPAddress,
@@ -37,6 +37,7 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET
 

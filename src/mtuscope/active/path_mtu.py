@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine, ProbeRun
+from mtuscope.active.engine import Limits
 from mtuscope.active.probe import (
     IPAddress,
     ProbeKind,
@@ -33,6 +33,7 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET, MIN_MTU
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mtuscope.active.engine import Limits, ProbeEngine, ProbeRun
+from mtuscope.active.engine import Limits
 from mtuscope.active.probe import (
     IPAddress,
     ProbeKind,
@@ -19,6 +19,7 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-from mtuscope.active.engine import ProbeRun
 from mtuscope.active.hop_trace import HopTraceResult, MtuDrop
 from mtuscope.active.mss import Direction, MssObservation, TransferVerdict
 from mtuscope.active.probe import ProbeOutcome, ProbeRecord, SearchStop
+from mtuscope.active.size_engine import ProbeRun
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.errors import UsageError
