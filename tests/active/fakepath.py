@@ -15,7 +15,10 @@ by link:
 - the destination answers the probe kinds in `answers` and ignores the rest;
 - each probe is lost (going or coming back) with probability `loss`, from `seed`.
 
-`run(engine, path)` is the driver loop of STYLE.md §2 on a simulated clock.
+`FakeTransport(path)` makes the path a transport on a simulated clock (`clock`,
+`send`, `receive`), so `run(engine, path)` is the real driver
+(`active.transport.drive`) with `clock=transport.clock`: the tests and the CLI
+share one driver.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import random
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from mtuscope.active.engine import ProbeEngine
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.transport import Drive, Engine, drive
 
 _ANSWER = {
     ProbeKind.ECHO: ReplyKind.ECHO_REPLY,
@@ -127,36 +130,54 @@ class FakePath:
         raise AssertionError("unreachable")
 
 
+class FakeTransport:
+    """A `FakePath` as a transport (active.transport.driver.Transport) on a simulated clock."""
+
+    def __init__(self, path: FakePath, *, now: float = 100.0) -> None:
+        self.path = path
+        self.now = now
+        """The simulated clock, seconds; only `receive` moves it (as waiting does)."""
+        self._pending: list[tuple[float, int, Reply]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def source(self, dst: IPAddress) -> None:
+        """None: the fake path needs no packet bytes (it answers the `Probe` itself)."""
+        return None
+
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
+        """Send `probe` at `now`; its answer, if any, is due after the path's delay."""
+        answer = self.path.send(probe)
+        if answer is not None:
+            heapq.heappush(self._pending, (now + answer[0], probe.id, answer[1]))
+
+    def receive(self, timeout: float) -> Reply | None:
+        """The next answer due within `timeout` seconds (the clock moves to it), or None
+        after waiting the whole `timeout`."""
+        until = self.now + timeout
+        if self._pending and self._pending[0][0] <= until:
+            at, _, reply = heapq.heappop(self._pending)
+            self.now = max(self.now, at)
+            return reply
+        self.now = max(self.now, until)
+        return None
+
+
 @dataclass
 class RunStats:
     seconds: float
     probes: int
-    steps: int
 
 
-def run(
-    engine: ProbeEngine, path: FakePath, *, start: float = 100.0, max_steps: int = 100_000
-) -> RunStats:
-    """Drive `engine` against `path` on a simulated clock until it finishes."""
-    now = start
-    pending: list[tuple[float, int, Reply]] = []
-    steps = 0
-    while not engine.finished:
-        steps += 1
-        assert steps < max_steps, "the engine did not finish"
-        for probe in engine.probes_due(now):
-            answer = path.send(probe)
-            if answer is not None:
-                heapq.heappush(pending, (now + answer[0], probe.id, answer[1]))
-        if engine.finished:
-            break
-        deadline = engine.deadline()
-        assert deadline is not None
-        if pending and pending[0][0] <= deadline:
-            now = max(now, pending[0][0])
-            _, _, reply = heapq.heappop(pending)
-            engine.on_reply(reply, now)
-        else:
-            now = max(now, deadline)
-            engine.on_timeout(now)
-    return RunStats(seconds=now - start, probes=engine.sent, steps=steps)
+def run(engine: Engine[object], path: FakePath, *, start: float = 100.0) -> RunStats:
+    """Drive `engine` against `path` with the real driver on the path's clock.
+
+    The clock starts at `start` (an engine run after another starts later).
+    """
+    transport = FakeTransport(path, now=start)
+    done: Drive[object] = drive(
+        engine, transport, max_seconds=1e6, max_probes=1_000_000, clock=transport.clock
+    )
+    assert engine.finished, "the engine did not finish"
+    return RunStats(seconds=done.seconds, probes=done.sent)

@@ -96,3 +96,67 @@ def test_time_exceeded_means_hop_limit() -> None:
     engine = PathMtuSearch(dst=path.dst, ttl=2)
     run(engine, path)
     assert engine.result().stop_reason is SearchStop.HOP_LIMIT
+
+
+def test_halt_gives_a_partial_result_with_the_reason_given() -> None:
+    # What the jobs do when --max-seconds runs out: the engine's answer so far, and why.
+    from mtuscope.active.transport import DriveStop, drive
+
+    from .fakepath import FakeTransport
+
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    net = FakeTransport(path)
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=1.0))
+    done = drive(engine, net, max_seconds=0.5, clock=net.clock)
+    assert done.stop is DriveStop.WALL_CLOCK and not engine.finished
+    engine.halt(done.ended_at, SearchStop.TIME)
+    result = engine.result()
+    assert result.stop_reason is SearchStop.TIME and result.ended_at == done.ended_at
+    assert result.path_mtu is not None and result.path_mtu <= 1400  # a lower bound
+    assert any(r.outcome is ProbeOutcome.CANCELLED for r in result.probes)
+    engine.halt(done.ended_at + 1, SearchStop.BUDGET)  # a finished engine stays as it is
+    assert engine.result().stop_reason is SearchStop.TIME
+
+
+def test_an_engine_halted_before_it_started_still_has_a_result() -> None:
+    path = FakePath(hop_mtus=[1500])
+    engine = PathMtuSearch(dst=path.dst)
+    engine.halt(5.0, SearchStop.BUDGET)
+    result = engine.result()
+    assert (result.stop_reason, result.probes, result.seconds) == (SearchStop.BUDGET, (), 0.0)
+    assert result.path_mtu is None
+
+
+def test_the_stops_table_ends_an_engine_at_once() -> None:
+    # A local refusal ends every engine (ERROR); a time-exceeded ends the search (HOP_LIMIT).
+    path = FakePath(hop_mtus=[1500, 1400, 1500])
+    engine = PathMtuSearch(dst=path.dst, ttl=1)
+    run(engine, path)
+    assert engine.result().stop_reason is SearchStop.HOP_LIMIT
+    assert PathMtuSearch.STOPS[ProbeOutcome.LOCAL_ERROR] is SearchStop.ERROR
+
+
+def test_an_engine_builds_its_packets_and_matches_the_bytes_that_come_back() -> None:
+    # Sans-IO end to end: bytes out, bytes in, `now` given; no socket, no clock.
+    from ipaddress import IPv4Address
+
+    from mtuscope.active.probe import Datagram, Layer
+    from mtuscope.wire.builders import build_icmp_echo
+    from mtuscope.wire.icmp import decode_icmp_echo
+    from mtuscope.wire.ipv4 import decode_ipv4
+
+    src, dst = IPv4Address("192.0.2.1"), IPv4Address("203.0.113.9")
+    engine = PathMtuSearch(dst=dst, ceiling=1500, limits=Limits(burst=20))
+    probes = engine.probes_due(1.0)
+    packets = {p.id: engine.packet(p, src=src, now=1.0) for p in probes}
+    assert all(len(packets[p.id]) == p.size for p in probes)
+    first = probes[0]
+    ip = decode_ipv4(packets[first.id])
+    echo = decode_icmp_echo(packets[first.id][ip.header_len :], family=4)
+    answer = build_icmp_echo(src=dst, dst=src, ident=echo.ident, seq=echo.seq, reply=True)
+    stray = build_icmp_echo(src=dst, dst=src, ident=echo.ident ^ 1, seq=echo.seq, reply=True)
+    engine.on_datagram(Datagram(layer=Layer.IPV4, data=stray), 1.01)
+    engine.on_datagram(Datagram(layer=Layer.IPV4, data=answer), 1.02)
+    reached = [r for r in engine.records if r.outcome is ProbeOutcome.REACHED]
+    assert [r.probe.id for r in reached] == [first.id]
+    assert reached[0].rtt == pytest.approx(0.02)  # the driver's clock: 1.02 - 1.0

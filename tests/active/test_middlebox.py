@@ -16,6 +16,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 import pytest
 
 from mtuscope.active.engine import Limits
+from mtuscope.active.matching import ProbeBook
 from mtuscope.active.middlebox import (
     MSS_FIELD,
     SEQ_FIELD,
@@ -24,7 +25,7 @@ from mtuscope.active.middlebox import (
     MiddleboxTrace,
 )
 from mtuscope.active.probe import IP_HEADER, Probe, ProbeKind, ProbeOutcome, Reply, ReplyKind
-from mtuscope.active.transport.matching import ProbeBook, encode_probe
+from mtuscope.active.probe_packet import encode_probe
 from mtuscope.errors import UsageError
 from mtuscope.wire.builders import build_icmp_echo, build_tcp
 from mtuscope.wire.icmp import encode_icmp_error

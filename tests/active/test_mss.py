@@ -11,19 +11,8 @@ from mtuscope.active.mss import (
     TransferVerdict,
     classify_transfer,
     combine_mss,
-    mss_for_mtu,
 )
 from mtuscope.errors import UsageError
-
-
-def test_mss_for_mtu() -> None:
-    assert mss_for_mtu(1500, 4) == 1460
-    assert mss_for_mtu(1500, 6) == 1440
-    assert mss_for_mtu(1280, 6) == 1220
-    with pytest.raises(UsageError):
-        mss_for_mtu(40, 4)
-    with pytest.raises(UsageError):
-        mss_for_mtu(1500, 5)
 
 
 def test_combined_is_the_smallest_known() -> None:

@@ -74,13 +74,22 @@ def _reach(engine: MiddleboxTrace) -> Drive[Any]:
     for later in _rest:
         engine.on_reply(Reply(probe_id=later.id, kind=ReplyKind.TCP_RESPONSE, from_addr=DST), 0.01)
     assert engine.finished
-    return Drive(result=engine.result(), stop=DriveStop.FINISHED, sent=1, replies=1, seconds=0.01)
+    return Drive(
+        result=engine.result(),
+        stop=DriveStop.FINISHED,
+        sent=1,
+        replies=1,
+        seconds=0.01,
+        ended_at=0.01,
+    )
 
 
 def _cut(engine: MiddleboxTrace) -> Drive[Any]:
     """The first TTLs go out, then the wall clock runs out before any answer."""
     engine.probes_due(0.0)
-    return Drive(result=None, stop=DriveStop.WALL_CLOCK, sent=8, replies=0, seconds=9.0)
+    return Drive(
+        result=None, stop=DriveStop.WALL_CLOCK, sent=8, replies=0, seconds=9.0, ended_at=9.0
+    )
 
 
 def test_the_walk_is_driven_within_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:

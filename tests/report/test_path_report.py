@@ -1,135 +1,143 @@
-"""Tests of report/path.py (the probe/trace/sweep orchestrator) and report/path_text.py.
+"""report/path_json.py and report/path_text.py over typed "path" reports.
 
-Probing runs against loopback only (the lab scenarios are in tests/e2e/); the
-options, name resolution and rendering need no privilege.
+The reports are built from the real engines run against FakePath (no privilege
+needed); the jobs that build them on real sockets are tested in tests/jobs/.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import json
 import sys
-from ipaddress import ip_address
 from pathlib import Path
 
-import pytest
-from rich.console import Console
-
-from mtuscope.active.transport import interface_mtu
-from mtuscope.errors import UsageError
-from mtuscope.report.path import (
-    PathOptions,
-    probe_path,
-    resolve,
-    sweep_path,
-    trace_path,
-)
-from mtuscope.report.path_text import render_path
+from mtuscope.active.hop_trace import HopTrace
+from mtuscope.active.mss import MssObservation
+from mtuscope.active.path_mtu import PathMtuSearch
+from mtuscope.active.probe import ProbeKind, SearchStop
+from mtuscope.active.sweep import DfSweep
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.path import diagnose_path
+from mtuscope.jobs.path import PathReport, PathTransport, ProbeTotals, totals
+from mtuscope.report.path_json import path_body
 from mtuscope.report.schema import validate_report
+from mtuscope.report.serialize import to_dict
+from mtuscope.report.text import render_text
 
-ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
-needs_root = pytest.mark.skipif(not ROOT, reason="raw-socket probing needs root on Linux")
-LO_MTU = min(int(Path("/sys/class/net/lo/mtu").read_text()), 65535) if ROOT else 0
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"family": 5},
-        {"port": 0},
-        {"port": 70000},
-        {"kind": "sctp"},
-        {"kind": "tcp"},
-        {"rate": 0},
-        {"timeout": -1},
-        {"budget": 0},
-        {"max_seconds": 0},
-        {"raw": True, "unprivileged": True},
-        {"download": 100},
-        {"download": -1, "port": 80},
-    ],
-)
-def test_bad_options_are_usage_errors(kwargs: dict[str, object]) -> None:
-    with pytest.raises(UsageError):
-        PathOptions(host="127.0.0.1", **kwargs)  # type: ignore[arg-type]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from active.fakepath import FakePath, run  # noqa: E402  (tests/ is not a package)
 
 
-def test_numeric_hosts_resolve_to_themselves() -> None:
-    assert resolve("192.0.2.1") == ip_address("192.0.2.1")
-    assert resolve("2001:db8::1") == ip_address("2001:db8::1")
-    assert resolve("[2001:db8::1]", 6) == ip_address("2001:db8::1")
+def _probe_report(path: FakePath, *, port: int | None = None) -> PathReport:
+    search = PathMtuSearch(dst=path.dst, ceiling=1500)
+    run(search, path)
+    pmtu = search.result()
+    hop = HopTrace(dst=path.dst, ceiling=1500, pmtu=pmtu, first_id=100)
+    run(hop, path, start=200.0)
+    trace = hop.result()
+    mss = MssObservation(family=path.family, port=port, server_announced=1460, effective=1400)
+    obs = PathObservations(dst=path.dst, port=port, search=pmtu, trace=trace, mss=mss)
+    return _report(obs, pmtu.path_mtu, pmtu.stop_reason, totals(pmtu, trace), totals(pmtu))
 
 
-def test_names_resolve_through_getaddrinfo_in_the_family_asked() -> None:
-    assert resolve("localhost", 4) == ip_address("127.0.0.1")
+def _report(
+    obs: PathObservations,
+    pmtu: int | None,
+    stop: SearchStop,
+    probes: ProbeTotals,
+    search: ProbeTotals | None = None,
+    *,
+    transport: PathTransport = PathTransport.RAW,
+    kind: ProbeKind = ProbeKind.ECHO,
+) -> PathReport:
+    return PathReport(
+        inputs=(str(obs.dst),),
+        findings=diagnose_path(obs),
+        host=str(obs.dst),
+        observations=obs,
+        transport=transport,
+        probe_kind=kind,
+        pmtu=pmtu,
+        stop_reason=stop,
+        probes=probes,
+        search=search,
+    )
 
 
-def test_a_family_that_does_not_match_the_address_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="not IPv6"):
-        resolve("192.0.2.1", 6)
-
-
-@needs_root
-def test_the_interface_mtu_of_loopback_is_read_from_sysfs() -> None:
-    assert min(interface_mtu(ip_address("127.0.0.1")), 65535) == LO_MTU
-
-
-@needs_root
-@pytest.mark.raw_socket
-def test_probe_over_loopback_finds_the_interface_mtu_and_renders() -> None:
-    report = probe_path(PathOptions(host="127.0.0.1", budget=80, max_seconds=20))
-    doc = report.to_dict()
+def test_the_probe_body_is_the_contract_in_the_old_key_order() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500])
+    report = _probe_report(path, port=443)
+    doc = to_dict(report)
     validate_report(doc)
-    assert doc["kind"] == "path" and doc["transport"] == "raw" and doc["probe_kind"] == "echo"
-    assert doc["pmtu"] == LO_MTU and doc["stop_reason"] == "converged"
-    assert doc["mtu_drop"] is None and report.findings == ()
-    assert [h["address"] for h in doc["hops"]] == ["127.0.0.1"]
-    assert doc["search"]["sent"] <= doc["probes"]["sent"] <= 80
+    json.dumps(doc)
+    assert list(doc)[6:] == [
+        "target", "family", "pmtu", "pmtu_reverse", "hops", "mtu_drop", "mss",
+        "probes", "stop_reason", "search", "transport", "probe_kind",
+    ]  # fmt: skip
+    assert doc["target"] == {"address": str(path.dst), "port": 443}
+    assert doc["pmtu"] == 1400 and doc["stop_reason"] == "converged"
+    assert doc["mtu_drop"]["after_hop"] == 1 and doc["mtu_drop"]["to_mtu"] == 1400
+    assert doc["mss"] == {"server_announced": 1460, "effective": 1400, "combined": 1400}
+    assert doc["transport"] == "raw" and doc["probe_kind"] == "echo"
+    obs = report.observations
+    assert obs.search is not None and obs.trace is not None
+    assert doc["probes"]["sent"] == len(obs.search.probes) + len(obs.trace.probes)
+    assert doc["search"] == {"sent": len(obs.search.probes), "seconds": doc["search"]["seconds"]}
+
+
+def test_the_body_agrees_with_path_body_on_the_shared_fields() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    report = _probe_report(path)
+    obs = report.observations
+    assert obs.search is not None
+    old = path_body(obs.search, obs.trace, obs.mss, port=None)
+    new = to_dict(report)
+    for key, value in old.items():
+        assert new[key] == value, key
+
+
+def test_the_sweep_body_has_its_rows_and_no_search() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500])
+    engine = DfSweep(dst=path.dst, start=1399, stop=1401)
+    run(engine, path)
+    rows = engine.result()
+    obs = PathObservations(dst=path.dst, sweep=rows)
+    report = _report(
+        obs,
+        rows.exact_path_mtu,
+        rows.stop_reason,
+        totals(rows),
+        transport=PathTransport.UDP,
+        kind=ProbeKind.UDP,
+    )
+    doc = to_dict(report)
+    validate_report(doc)
+    assert "search" not in doc and [r["size"] for r in doc["sweep"]] == [1399, 1400, 1401]
+    assert doc["pmtu"] == 1400 and doc["hops"] == [] and doc["probes"]["sent"] == 3
+    assert list(doc).index("sweep") == list(doc).index("stop_reason") + 1
     out = io.StringIO()
-    render_path(report, Console(file=out, width=120))
+    render_text(report, out)
     text = out.getvalue()
-    assert "Path to 127.0.0.1" in text and f"Path MTU: {LO_MTU} bytes" in text
-    assert "Hops (1)" in text
+    assert "DF sweep (3 sizes)" in text and "Path MTU: 1400 bytes" in text
+    assert f"Path to {path.dst} (IPv4, udp probes, udp sockets)" in text
 
 
-@needs_root
-@pytest.mark.raw_socket
-def test_unprivileged_mode_probes_with_udp_and_warns() -> None:
-    report = probe_path(PathOptions(host="127.0.0.1", unprivileged=True, max_seconds=20))
-    doc = report.to_dict()
-    validate_report(doc)
-    assert doc["transport"] == "udp" and doc["probe_kind"] == "udp"
-    assert doc["pmtu"] == LO_MTU
-    assert any("--unprivileged" in w for w in report.warnings)
-
-
-@needs_root
-@pytest.mark.raw_socket
-def test_trace_alone_fills_the_path_fields() -> None:
-    report = trace_path(PathOptions(host="127.0.0.1", max_seconds=20))
-    doc = report.to_dict()
-    validate_report(doc)
-    assert len(doc["hops"]) == 1 and doc["hops"][0]["mtu"] == LO_MTU
-    assert doc["pmtu"] == LO_MTU and doc["stop_reason"] == "converged"
-
-
-@needs_root
-@pytest.mark.raw_socket
-def test_sweep_tabulates_every_size_and_renders_the_table() -> None:
-    report = sweep_path(PathOptions(host="127.0.0.1"), start=1000, stop=1010, step=5, count=2)
-    doc = report.to_dict()
-    validate_report(doc)
-    assert [r["size"] for r in doc["sweep"]] == [1000, 1005, 1010]
-    assert all(r["sent"] == 2 and r["reached"] == 2 for r in doc["sweep"])
-    # Every size got through, so the sweep says nothing exact about the path MTU.
-    assert doc["pmtu"] is None and doc["probes"]["sent"] == 6
+def test_the_text_shows_the_hops_the_drop_the_mss_and_the_findings() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    report = _probe_report(path, port=443)
     out = io.StringIO()
-    render_path(report, Console(file=out, width=120))
-    assert "DF sweep (3 sizes)" in out.getvalue()
+    render_text(report, out)
+    text = out.getvalue()
+    assert f"Path to {path.dst}:443 (IPv4, echo probes, raw sockets)" in text
+    assert "Hops (3)" in text and "Path MTU: 1400 bytes (search ended: blackhole)" in text
+    assert "MTU drop: 1500 → 1400 between hop 1" in text and "silently" in text
+    assert "MSS: server announced 1460, effective 1400, segments carry 1400" in text
+    assert "pmtud-blackhole" in text
+    assert report.stop_reason is SearchStop.BLACKHOLE
 
 
-@needs_root
-@pytest.mark.raw_socket
-def test_a_sweep_larger_than_the_budget_is_refused() -> None:
-    with pytest.raises(UsageError, match="budget"):
-        sweep_path(PathOptions(host="127.0.0.1", budget=5), start=100, stop=110)
+def test_ipv6_targets_are_shown_in_brackets() -> None:
+    path = FakePath(hop_mtus=[1500, 1280, 1500], family=6)
+    out = io.StringIO()
+    render_text(_probe_report(path, port=443), out)
+    assert f"Path to [{path.dst}]:443 (IPv6" in out.getvalue()

@@ -1,13 +1,15 @@
 """Active probing: sans-IO probe engines (path MTU, hop trace, DF sweep) and MSS verdicts.
 
 Layer: active/. The engines here never touch a socket, never sleep and never
-read the clock; `active/transport` (a separate subpackage) is the only code
+read the clock; matching reply bytes to probes is pure and lives here
+(matching.py); `active/transport` (a separate subpackage) is the only code
 that sends and receives. Imports only wire/ and the error tree.
 """
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine, TokenBucket
+from mtuscope.active.engine import Limits, TokenBucket
 from mtuscope.active.hop_trace import Hop, HopTrace, HopTraceResult, MtuDrop
+from mtuscope.active.matching import Matched, ProbeBook
 from mtuscope.active.middlebox import MiddleboxResult, MiddleboxTrace
 from mtuscope.active.mss import (
     Direction,
@@ -16,12 +18,10 @@ from mtuscope.active.mss import (
     TransferVerdict,
     classify_transfer,
     combine_mss,
-    mss_for_mtu,
 )
 from mtuscope.active.path_mtu import MODERN_TABLE, PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import (
     DESTINATION_KINDS,
-    MIN_MTU,
     Probe,
     ProbeKind,
     ProbeOutcome,
@@ -32,6 +32,8 @@ from mtuscope.active.probe import (
     min_probe_size,
     usable_too_big,
 )
+from mtuscope.active.probe_packet import WireTag, encode_probe
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.active.sweep import DfSweep, SweepResult, SweepRow
 
 __all__ = [
@@ -42,8 +44,8 @@ __all__ = [
     "HopTrace",
     "HopTraceResult",
     "Limits",
-    "MIN_MTU",
     "MODERN_TABLE",
+    "Matched",
     "MiddleboxResult",
     "MiddleboxTrace",
     "MssObservation",
@@ -51,10 +53,12 @@ __all__ = [
     "PathMtuResult",
     "PathMtuSearch",
     "Probe",
+    "ProbeBook",
     "ProbeEngine",
     "ProbeKind",
     "ProbeOutcome",
     "ProbeRecord",
+    "ProbeRun",
     "Reply",
     "ReplyKind",
     "SearchStop",
@@ -64,9 +68,10 @@ __all__ = [
     "TokenBucket",
     "TransferObservation",
     "TransferVerdict",
+    "WireTag",
     "classify_transfer",
     "combine_mss",
+    "encode_probe",
     "min_probe_size",
-    "mss_for_mtu",
     "usable_too_big",
 ]

@@ -1,42 +1,54 @@
 """The machinery every probe engine shares: dispatch, rate limit, timeouts, budget.
 
 Layer: active/. Sans-IO (STYLE.md §2, after aioquic's `QuicConnection`): an engine
-never touches a socket, never sleeps and never reads the clock. The driver
-passes `now` (float seconds on any monotonic clock) into every call:
+never touches a socket, never sleeps and never reads the clock. It takes bytes
+and `now` (float seconds on any monotonic clock) and gives bytes back; the
+driver passes them:
 
     while not engine.finished:
-        for probe in engine.probes_due(now=clock()):
-            transport.send(probe)
-        reply = transport.wait(until=engine.deadline())
-        if reply is None:
-            engine.on_timeout(now=clock())
-        else:
-            engine.on_reply(reply, now=clock())
+        now = clock()
+        for probe in engine.probes_due(now):
+            packet = engine.packet(probe, src=transport.source(probe.dst), now=clock())
+            transport.send(probe, packet, now)
+        got = transport.receive(timeout=engine.deadline() - now)
+        if got is None:
+            engine.on_timeout(clock())
+        elif isinstance(got, Datagram):        # bytes a raw socket read
+            engine.on_datagram(got, clock())   # the engine's ProbeBook matches them
+        else:                                  # the UDP transport's kernel matched it
+            engine.on_reply(got, clock())
     result = engine.result()
 
-Subclasses plan rounds of `(size, ttl)` pairs and file what each probe showed;
-this base sends them no faster than the rate limit allows, expires them after
-the per-probe timeout, and stops at the probe budget. Every loop is bounded by
-the budget: each round sends at least one probe.
+(active/transport/driver.py is that loop, with its bounds.) Pacing happens here
+only: the engine's token bucket (`Limits.rate`, `Limits.burst`) decides when a
+queued probe is due; the driver sends what is due at once.
+
+`ProbeSchedule` is that shared part: it sends queued probes no faster than the
+rate limit allows, expires them after the per-probe timeout, builds their
+packets and matches what comes back (its `ProbeBook`), and can be halted from
+outside. The size engines build on it in size_engine.py, the middlebox walk in
+middlebox.py. Every loop is bounded by the budget: each round sends at least
+one probe.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from mtuscope.active.matching import ProbeBook
 from mtuscope.active.probe import (
+    Datagram,
     IPAddress,
     Probe,
-    ProbeKind,
     ProbeOutcome,
     ProbeRecord,
     Reply,
     ReplyKind,
-    SearchStop,
-    usable_too_big,
 )
+from mtuscope.active.probe_packet import encode_probe
 from mtuscope.errors import UsageError
 
 
@@ -125,12 +137,14 @@ class ProbeSchedule(Generic[KeyT, StopT]):
     and use `_expire` to file the probes whose timeout passed as lost.
     """
 
-    def __init__(self, *, limits: Limits, first_id: int) -> None:
+    def __init__(self, *, limits: Limits, first_id: int, book: ProbeBook | None = None) -> None:
         """Set up empty books.
 
         Args:
             limits: timeout, rate, burst, budget and attempts.
             first_id: the first probe id.
+            book: the wire identities of this engine's probes (matching.py); None for a
+                book with a random echo identifier and source-port base.
 
         Raises:
             UsageError: `first_id` is below 1.
@@ -138,6 +152,11 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         if first_id < 1:
             raise UsageError(f"probe ids start at 1 or more, not {first_id}")
         self.limits = limits
+        rng = random.Random()
+        self.book = book or ProbeBook(
+            ident=rng.randrange(1, 0x10000), port_base=rng.randrange(33434, 61439), rng=rng
+        )
+        """The probes this engine sent, by every key a reply may carry back."""
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._queue: deque[KeyT] = deque()
         self._inflight: dict[int, tuple[Probe, float]] = {}
@@ -181,6 +200,31 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             self._inflight[probe.id] = (probe, now)
             out.append(probe)
         return out
+
+    def packet(self, probe: Probe, *, src: IPAddress, now: float) -> bytes:
+        """The whole IP packet of `probe` (from `probes_due`), from `src`, sent at `now`.
+
+        A raw transport sends these bytes; replies to them come back through
+        `on_datagram`, timed from `now` (A transport whose kernel builds the packets
+        needs none; its replies are timed from `probes_due`.)
+        """
+        return encode_probe(self.book.register(probe, src=src, sent_at=now))
+
+    def on_datagram(self, datagram: Datagram, now: float) -> None:
+        """Match bytes a raw transport read to a probe of ours and file them (strays are
+        ignored).
+
+        Args:
+            datagram: what was read.
+            now: driver clock, seconds.
+        """
+        matched = self.book.match(datagram, received_at=now)
+        if matched is not None:
+            self.on_reply(matched.reply, now)
+
+    def on_reply(self, reply: Reply, now: float) -> None:
+        """File a reply to one of this engine's probes (the engines implement it)."""
+        raise NotImplementedError
 
     def deadline(self) -> float | None:
         """When the engine next needs `on_timeout` (or `probes_due`), or None when finished.
@@ -231,6 +275,19 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             out.append(record)
         return out
 
+    def halt(self, now: float, stop: StopT) -> None:
+        """Stop from outside (the driver's time or probe cap ran out): `result()` is then
+        defined and says `stop`; probes in flight are filed as cancelled.
+
+        Args:
+            now: driver clock, seconds.
+            stop: the reason to report (`SearchStop.TIME`, `SearchStop.BUDGET`, ...).
+        """
+        if self._stop is None:
+            if self.started_at is None:
+                self.started_at = now
+            self._finish(now, stop)
+
     def _finish(self, now: float, stop: StopT) -> None:
         """Stop: cancel the probes still in flight and drop the queue."""
         for pid, (probe, sent) in self._inflight.items():
@@ -258,118 +315,3 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         if self._stop is None or self.started_at is None or self.ended_at is None:
             raise UsageError(f"{what} has not finished")
         return self._stop, self.started_at, self.ended_at
-
-
-class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop]):
-    """Base of the engines: subclasses implement `_plan`, `_observe` and `_settled`."""
-
-    def __init__(
-        self,
-        *,
-        dst: IPAddress,
-        kind: ProbeKind = ProbeKind.ECHO,
-        dport: int | None = None,
-        limits: Limits | None = None,
-        first_id: int = 1,
-    ) -> None:
-        super().__init__(limits=limits or Limits(), first_id=first_id)
-        self.dst = dst
-        self.family = dst.version
-        self.kind = kind
-        self.dport = dport
-        # Check the caller's target once, the way every probe will be checked.
-        Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
-
-    def on_reply(self, reply: Reply, now: float) -> None:
-        """File a reply from the transport. Unknown probe ids (strays) are ignored.
-
-        A late reply to a probe already filed as lost replaces that verdict: the
-        probe did get an answer, and what it proves still holds.
-
-        Args:
-            reply: what came back.
-            now: driver clock, seconds.
-        """
-        if reply.probe_id in self._inflight:
-            probe, sent = self._inflight.pop(reply.probe_id)
-        else:
-            old = self._records.get(reply.probe_id)
-            if old is None or old.outcome is not ProbeOutcome.LOST or self._stop is not None:
-                return
-            probe, sent = old.probe, old.sent_at
-        record = ProbeRecord(
-            probe=probe,
-            sent_at=sent,
-            reply=reply,
-            replied_at=now,
-            outcome=self._classify(probe, reply),
-        )
-        self._records[probe.id] = record
-        self._observe(record)
-        self._advance(now)
-
-    def on_timeout(self, now: float) -> None:
-        """Expire every probe whose deadline has passed; then plan on.
-
-        Args:
-            now: driver clock, seconds.
-        """
-        for record in self._expire(now):
-            self._observe(record)
-        self._advance(now)
-
-    # -- for subclasses ---------------------------------------------------------------------
-
-    def _probe_for(self, key: tuple[int, int], pid: int) -> Probe:
-        size, ttl = key
-        return Probe(
-            id=pid,
-            family=self.family,
-            dst=self.dst,
-            size=size,
-            ttl=ttl,
-            kind=self.kind,
-            dport=self.dport,
-        )
-
-    def _plan(self) -> list[tuple[int, int]]:
-        """The next round: `(size, ttl)` pairs; empty when there is nothing more to learn."""
-        raise NotImplementedError
-
-    def _classify(self, probe: Probe, reply: Reply) -> ProbeOutcome:
-        """File a reply: the destination's answers as REACHED, too-big messages by their MTU."""
-        if reply.kind is ReplyKind.TOO_BIG:
-            if usable_too_big(self.family, reply.mtu, probe.size):
-                return ProbeOutcome.TOO_BIG
-            return ProbeOutcome.TOO_BIG_BOGUS
-        return OUTCOME_OF_REPLY[reply.kind]
-
-    def _observe(self, record: ProbeRecord) -> None:
-        raise NotImplementedError
-
-    def _settled(self) -> SearchStop | None:
-        """A stop reason as soon as the answer is known, even with probes in flight."""
-        raise NotImplementedError
-
-    def _final_stop(self) -> SearchStop:
-        """The stop reason when `_plan` has nothing more to send."""
-        return self._settled() or SearchStop.CONVERGED
-
-    def _advance(self, now: float) -> None:
-        if self._stop is not None:
-            return
-        settled = self._settled()
-        if settled is not None:
-            self._finish(now, settled)
-            return
-        if self._queue or self._inflight:
-            return
-        plan = self._plan()
-        if not plan:
-            self._finish(now, self._final_stop())
-            return
-        left = self.limits.budget - self.sent
-        if left <= 0:
-            self._finish(now, SearchStop.BUDGET)
-            return
-        self._queue.extend(plan[:left])

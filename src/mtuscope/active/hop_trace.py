@@ -24,9 +24,10 @@ Two phases:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.engine import Limits
 from mtuscope.active.path_mtu import MODERN_TABLE, PathMtuResult
 from mtuscope.active.probe import (
     IPAddress,
@@ -36,7 +37,9 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET
 
 TRACE_BUDGET = 200
 """Default probe budget of a hop trace."""
@@ -85,13 +88,12 @@ class MtuDrop:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HopTraceResult:
-    """The hops toward one destination, their MTUs and where it drops."""
+class HopTraceResult(ProbeRun):
+    """The hops toward one destination, their MTUs and where it drops.
 
-    dst: IPAddress
-    family: int
-    kind: ProbeKind
-    dport: int | None
+    `stop_reason`: CONVERGED, HOP_LIMIT (destination not reached), BUDGET, TIME or ERROR.
+    """
+
     ceiling: int
     """The interface MTU: the MTU of "hop 0", this host."""
     reached: bool
@@ -99,23 +101,23 @@ class HopTraceResult:
     hops: tuple[Hop, ...]
     drops: tuple[MtuDrop, ...]
     """Every drop, nearest first."""
-    stop_reason: SearchStop
-    """CONVERGED, HOP_LIMIT (destination not reached), BUDGET or ERROR."""
-    probes: tuple[ProbeRecord, ...]
-    started_at: float
-    ended_at: float
 
     @property
     def mtu_drop(self) -> MtuDrop | None:
         """The drop that sets the path MTU (the last, lowest one), if any."""
         return self.drops[-1] if self.drops else None
 
-    @property
-    def seconds(self) -> float:
-        return self.ended_at - self.started_at
+
+class Phase(StrEnum):
+    """What the hop trace is doing (module docstring: the two phases)."""
+
+    TRACE = "trace"
+    """Small probes, TTL by TTL, until the destination answers or the gap limit."""
+    MTU = "mtu"
+    """Sizes toward every hop that answered, until each hop's MTU is exact."""
 
 
-class HopTrace(ProbeEngine):
+class HopTrace(ProbeEngine[HopTraceResult]):
     """The hop trace (a sans-IO engine).
 
     Args:
@@ -135,6 +137,8 @@ class HopTrace(ProbeEngine):
     Raises:
         UsageError: bad numbers or a target that does not match `pmtu`.
     """
+
+    WHAT = "the hop trace"
 
     def __init__(
         self,
@@ -158,8 +162,8 @@ class HopTrace(ProbeEngine):
         limits = limits or Limits(budget=TRACE_BUDGET)
         super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
         self.small = min_probe_size(self.family, kind) + 24
-        if not self.small <= ceiling <= 65535:
-            raise UsageError(f"ceiling {ceiling} outside {self.small}..65535")
+        if not self.small <= ceiling <= MAX_IP_PACKET:
+            raise UsageError(f"ceiling {ceiling} outside {self.small}..{MAX_IP_PACKET}")
         if not 1 <= max_ttl <= 255 or window < 1 or gap_limit < 1 or width < 1:
             raise UsageError("max_ttl must lie in 1..255; window, gap_limit, width >= 1")
         self.ceiling = ceiling
@@ -168,12 +172,11 @@ class HopTrace(ProbeEngine):
         self.window = window
         self.gap_limit = gap_limit
         self.width = width
-        self._tracing = True
+        self.phase = Phase.TRACE
         self._tries: dict[int, int] = {}
         self._addr: dict[int, IPAddress] = {}
         self._dest_ttl: int | None = None
         self._bounds: dict[int, SizeBounds] = {}
-        self._local_error = False
         self._table = tuple(sorted({s for s in (*MODERN_TABLE, ceiling) if s <= ceiling}))
         # A path MTU known exactly lets every hop test "exactly pmtu" at once.
         exact = pmtu is not None and pmtu.stop_reason in (
@@ -185,7 +188,7 @@ class HopTrace(ProbeEngine):
     # -- engine hooks ----------------------------------------------------------------------
 
     def _plan(self) -> list[tuple[int, int]]:
-        if self._tracing:
+        if self.phase is Phase.TRACE:
             plan = self._plan_trace()
             if plan:
                 return plan
@@ -211,9 +214,6 @@ class HopTrace(ProbeEngine):
 
     def _observe(self, record: ProbeRecord) -> None:
         ttl, reply = record.probe.ttl, record.reply
-        if record.outcome is ProbeOutcome.LOCAL_ERROR:
-            self._local_error = True
-            return
         if reply is not None and reply.from_addr is not None:
             if record.outcome is ProbeOutcome.REACHED:
                 if self._dest_ttl is None or ttl < self._dest_ttl:
@@ -221,13 +221,11 @@ class HopTrace(ProbeEngine):
                 self._addr.setdefault(ttl, reply.from_addr)
             elif record.outcome is ProbeOutcome.TIME_EXCEEDED:
                 self._addr.setdefault(ttl, reply.from_addr)
-        if not self._tracing:
+        if self.phase is Phase.MTU:
             self._apply(record)
 
     def _settled(self) -> SearchStop | None:
-        if self._local_error:
-            return SearchStop.ERROR
-        if self._tracing or not all(b.converged for b in self._bounds.values()):
+        if self.phase is Phase.TRACE or not all(b.converged for b in self._bounds.values()):
             return None
         return self._final_stop()
 
@@ -262,7 +260,7 @@ class HopTrace(ProbeEngine):
     # -- phase 2: the MTU toward each hop --------------------------------------------------
 
     def _start_mtu_phase(self) -> None:
-        self._tracing = False
+        self.phase = Phase.MTU
         last = self._dest_ttl if self._dest_ttl is not None else max(self._addr, default=0)
         for ttl in sorted(self._addr):
             if ttl <= last:
@@ -302,32 +300,16 @@ class HopTrace(ProbeEngine):
 
     # -- the result ------------------------------------------------------------------------
 
-    def result(self) -> HopTraceResult:
-        """The frozen result.
-
-        Returns:
-            A `HopTraceResult`.
-
-        Raises:
-            UsageError: the trace has not finished.
-        """
-        stop, started_at, ended_at = self._ended("the hop trace")
+    def _result(self) -> HopTraceResult:
         records = self.records
         last = self._dest_ttl or max(self._addr, default=0)
         hops = tuple(self._hop(ttl, records) for ttl in range(1, last + 1))
-        return HopTraceResult(
-            dst=self.dst,
-            family=self.family,
-            kind=self.kind,
-            dport=self.dport,
+        return self._build(
+            HopTraceResult,
             ceiling=self.ceiling,
             reached=self._dest_ttl is not None,
             hops=hops,
             drops=self._drops(hops, (*(self.pmtu.probes if self.pmtu else ()), *records)),
-            stop_reason=stop,
-            probes=records,
-            started_at=started_at,
-            ended_at=ended_at,
         )
 
     def _hop(self, ttl: int, records: tuple[ProbeRecord, ...]) -> Hop:

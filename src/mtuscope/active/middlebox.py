@@ -96,8 +96,8 @@ SYN_PROBE_SIZE = {
     4: IPV4_MIN_HEADER + TCP_MIN_HEADER + _SYN_OPTION_BYTES,
     6: IPV6_HEADER + TCP_MIN_HEADER + _SYN_OPTION_BYTES,
 }
-"""IP + TCP header + 20 option bytes: the transport then sends MSS, SACK-permitted,
-timestamps and window scale (active/transport/matching.py)."""
+"""IP + TCP header + 20 option bytes: the probe then carries MSS, SACK-permitted,
+timestamps and window scale (active/probe_packet.py)."""
 ECHO_PROBE_SIZE = {4: IPV4_MIN_HEADER + ICMP_HEADER, 6: IPV6_HEADER + ICMP_HEADER}
 """An ICMP echo request with no payload."""
 

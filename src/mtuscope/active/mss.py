@@ -14,30 +14,6 @@ from enum import StrEnum
 from mtuscope.active.probe import IP_HEADER
 from mtuscope.errors import UsageError
 
-TCP_HEADER = 20
-"""TCP header without options (RFC 9293 §3.1); the MSS excludes both headers (RFC 879)."""
-
-
-def mss_for_mtu(mtu: int, family: int) -> int:
-    """The MSS a packet of `mtu` bytes leaves for data: MTU - 40 (IPv4) or - 60 (IPv6).
-
-    Args:
-        mtu: packet size in bytes.
-        family: 4 or 6.
-
-    Returns:
-        The MSS in bytes.
-
-    Raises:
-        UsageError: family not 4 or 6, or an MTU too small to carry any data.
-    """
-    if family not in IP_HEADER:
-        raise UsageError(f"IP family must be 4 or 6, not {family!r}")
-    mss = mtu - IP_HEADER[family] - TCP_HEADER
-    if mss < 1:
-        raise UsageError(f"an MTU of {mtu} leaves no room for TCP data over IPv{family}")
-    return mss
-
 
 def combine_mss(*values: int | None) -> int | None:
     """The MSS a connection ends up with: the smallest of the values known.

@@ -24,9 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mtuscope.active.bounds import SizeBounds
-from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.engine import Limits
 from mtuscope.active.probe import (
-    MIN_MTU,
     IPAddress,
     ProbeKind,
     ProbeOutcome,
@@ -34,7 +33,9 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET, MIN_MTU
 
 MODERN_TABLE: tuple[int, ...] = (
     1280,  # IPv6 minimum (RFC 8200 §5)
@@ -55,18 +56,14 @@ MODERN_TABLE: tuple[int, ...] = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PathMtuResult:
-    """The path MTU toward one destination and every probe behind it."""
+class PathMtuResult(ProbeRun):
+    """The path MTU toward one destination and every probe behind it.
 
-    dst: IPAddress
-    family: int
-    """4 or 6."""
-    kind: ProbeKind
-    dport: int | None
+    `stop_reason`: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, BUDGET, TIME or ERROR.
+    """
+
     path_mtu: int | None
     """Largest packet size that got through, in bytes; None if no probe was answered."""
-    stop_reason: SearchStop
-    """Why the search ended: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, BUDGET or ERROR."""
     too_big_mtu: int | None
     """Smallest MTU quoted by a too-big message that fits the answer, if any came. Quotes
     below a size that got through are lies; their probes are filed as TOO_BIG_BOGUS."""
@@ -74,23 +71,13 @@ class PathMtuResult:
     """Largest size probed (the interface MTU)."""
     floor: int
     """Smallest size probed."""
-    probes: tuple[ProbeRecord, ...]
-    started_at: float
-    ended_at: float
-    """Driver clock at the first send and at the end, seconds."""
-
-    @property
-    def seconds(self) -> float:
-        return self.ended_at - self.started_at
-
-    @property
-    def bogus_too_big(self) -> tuple[ProbeRecord, ...]:
-        """Too-big messages whose MTU was useless."""
-        return tuple(r for r in self.probes if r.outcome is ProbeOutcome.TOO_BIG_BOGUS)
 
 
-class PathMtuSearch(ProbeEngine):
+class PathMtuSearch(ProbeEngine[PathMtuResult]):
     """The path MTU search (a sans-IO engine).
+
+    A local refusal ends it (ERROR), and so does a time-exceeded (HOP_LIMIT: the
+    destination lies beyond `ttl`), before any size is concluded.
 
     Args:
         dst: the destination.
@@ -126,8 +113,10 @@ class PathMtuSearch(ProbeEngine):
         low = max(MIN_MTU[self.family], min_probe_size(self.family, kind))
         self.floor = low if floor is None else floor
         self.ceiling = ceiling
-        if not low <= self.floor <= self.ceiling <= 65535:
-            raise UsageError(f"need {low} <= floor {self.floor} <= ceiling {ceiling} <= 65535")
+        if not low <= self.floor <= self.ceiling <= MAX_IP_PACKET:
+            raise UsageError(
+                f"need {low} <= floor {self.floor} <= ceiling {ceiling} <= {MAX_IP_PACKET}"
+            )
         if width < 1 or not 1 <= ttl <= 255:
             raise UsageError("width must be at least 1 and ttl within 1..255")
         self.width = width
@@ -135,8 +124,13 @@ class PathMtuSearch(ProbeEngine):
         self._table = sorted({s for s in (*table, ceiling) if self.floor <= s <= ceiling})
         self.bounds = SizeBounds(floor=self.floor, ceiling=ceiling, attempts=self.limits.attempts)
         self._rounds = 0
-        self._hop_limited = False
-        self._local_error = False
+
+    WHAT = "the path MTU search"
+
+    STOPS = {
+        ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR,
+        ProbeOutcome.TIME_EXCEEDED: SearchStop.HOP_LIMIT,
+    }
 
     def _plan(self) -> list[tuple[int, int]]:
         self._rounds += 1
@@ -156,16 +150,8 @@ class PathMtuSearch(ProbeEngine):
         elif outcome in (ProbeOutcome.LOST, ProbeOutcome.UNREACHABLE):
             # An unreachable (say, administratively prohibited) proves nothing about size.
             self.bounds.lost(size)
-        elif outcome is ProbeOutcome.TIME_EXCEEDED:
-            self._hop_limited = True
-        elif outcome is ProbeOutcome.LOCAL_ERROR:
-            self._local_error = True
 
     def _settled(self) -> SearchStop | None:
-        if self._local_error:
-            return SearchStop.ERROR
-        if self._hop_limited:
-            return SearchStop.HOP_LIMIT
         b = self.bounds
         if not b.converged:
             return None
@@ -176,16 +162,7 @@ class PathMtuSearch(ProbeEngine):
             return SearchStop.ICMP_FILTERED
         return SearchStop.BLACKHOLE if b.by_silence else SearchStop.CONVERGED
 
-    def result(self) -> PathMtuResult:
-        """The frozen result.
-
-        Returns:
-            A `PathMtuResult`.
-
-        Raises:
-            UsageError: the search has not finished.
-        """
-        stop, started_at, ended_at = self._ended("the path MTU search")
+    def _result(self) -> PathMtuResult:
         path_mtu = self.bounds.lo if self.bounds.any_reached else None
         probes = self.records
         if path_mtu is not None:
@@ -201,17 +178,11 @@ class PathMtuSearch(ProbeEngine):
             for r in probes
             if r.outcome is ProbeOutcome.TOO_BIG and r.reply and r.reply.mtu is not None
         ]
-        return PathMtuResult(
-            dst=self.dst,
-            family=self.family,
-            kind=self.kind,
-            dport=self.dport,
+        return self._build(
+            PathMtuResult,
+            probes=probes,
             path_mtu=path_mtu,
-            stop_reason=stop,
             too_big_mtu=min(quoted) if quoted else None,
             ceiling=self.ceiling,
             floor=self.floor,
-            probes=probes,
-            started_at=started_at,
-            ended_at=ended_at,
         )

@@ -1,18 +1,20 @@
 """Probes and replies as data: what an engine asks a transport to send, and what came back.
 
-Layer: active/. Pure data; no sockets, no bytes, no clock. An engine describes a
-probe (`Probe`), a transport builds the packet with wire/ builders, sends it and
-maps whatever comes back to a `Reply` carrying the same `probe_id`. The engine
-then files the pair as a `ProbeRecord` with its `ProbeOutcome`.
+Layer: active/. Pure data; no sockets, no clock. An engine describes a probe
+(`Probe`) and builds its packet (probe_packet.py); what comes back is mapped to
+a `Reply` carrying the same `probe_id`, and the engine files the pair as a
+`ProbeRecord` with its `ProbeOutcome`.
 
-How a transport implements these types:
+How the two transports carry these types:
 
-- Raw sockets (root or CAP_NET_RAW), IPv4 and IPv6: build the whole IP packet of
-  `Probe.size` bytes (IPv4 with DF set when `df`; IPv6 never fragments in
-  flight), TTL / hop limit `Probe.ttl`. Encode `Probe.id` where the reply quotes
-  it back: the ICMP echo identifier/sequence, the UDP source port, the TCP
-  sequence number. ICMP errors (fragmentation-needed, packet-too-big,
-  time-exceeded, unreachable) quote the probe's headers, which map them back.
+- Raw sockets (root or CAP_NET_RAW), IPv4 and IPv6: the engine builds the whole
+  IP packet of `Probe.size` bytes (IPv4 with DF set when `df`; IPv6 never
+  fragments in flight), TTL / hop limit `Probe.ttl`, with identifiers where a
+  reply quotes them back: the ICMP echo identifier/sequence, the UDP source
+  port, the TCP sequence number. The transport sends those bytes and hands back
+  what it reads as a `Datagram`; the engine matches it (matching.py): ICMP errors
+  (fragmentation-needed, packet-too-big, time-exceeded, unreachable) quote the
+  probe's headers, which map them back.
 - Unprivileged (a UDP socket, like tracepath): `IP_MTU_DISCOVER`/`IPV6_MTU_DISCOVER`
   set to `IP_PMTUDISC_PROBE` (DF set, the kernel's cached PMTU ignored), `IP_TTL`
   per probe, `IP_RECVERR`/`IPV6_RECVERR` on; send `Probe.payload_size` bytes of
@@ -29,16 +31,18 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
 
 from mtuscope.errors import UsageError
+from mtuscope.wire.icmp import ICMP_HEADER
+from mtuscope.wire.ipv4 import IPV4_MIN_HEADER
+from mtuscope.wire.ipv6 import IPV6_HEADER
+from mtuscope.wire.sizes import MAX_IP_PACKET, MIN_MTU
+from mtuscope.wire.tcp import TCP_MIN_HEADER
+from mtuscope.wire.tcp_options import TcpOptions
+from mtuscope.wire.udp import UDP_HEADER
 
 IPAddress = IPv4Address | IPv6Address
 
-IP_HEADER = {4: 20, 6: 40}
-"""Fixed IP header bytes (IPv4 without options, RFC 791; IPv6, RFC 8200 §3)."""
-
-MIN_MTU = {4: 68, 6: 1280}
-"""Smallest MTU a link may have: RFC 791 (68) and RFC 8200 §5 (1280)."""
-
-MAX_PACKET = 65535
+IP_HEADER = {4: IPV4_MIN_HEADER, 6: IPV6_HEADER}
+"""Fixed IP header bytes by family (IPv4 without options, RFC 791; IPv6, RFC 8200 §3)."""
 
 
 class ProbeKind(StrEnum):
@@ -52,7 +56,11 @@ class ProbeKind(StrEnum):
     """A TCP SYN to `dport`, padded with payload to the size; answered by SYN/ACK or RST."""
 
 
-TRANSPORT_HEADER = {ProbeKind.ECHO: 8, ProbeKind.UDP: 8, ProbeKind.TCP_SYN: 20}
+TRANSPORT_HEADER = {
+    ProbeKind.ECHO: ICMP_HEADER,
+    ProbeKind.UDP: UDP_HEADER,
+    ProbeKind.TCP_SYN: TCP_MIN_HEADER,
+}
 """Header bytes after the IP header: ICMP echo (RFC 792), UDP (RFC 768), TCP (RFC 9293)."""
 
 
@@ -118,6 +126,8 @@ class SearchStop(StrEnum):
     """The destination was not reached within the TTL limit (or the gap limit)."""
     BUDGET = "budget"
     """The probe budget ran out first; the answer is a lower bound."""
+    TIME = "time"
+    """The wall-clock cap (`--max-seconds`) ran out first; the answer is a lower bound."""
     ERROR = "error"
     """The local host refused to send."""
 
@@ -178,8 +188,8 @@ class Probe:
         if self.family != self.dst.version:
             raise UsageError(f"probe family {self.family} does not match {self.dst}")
         low = min_probe_size(self.family, self.kind)
-        if not low <= self.size <= MAX_PACKET:
-            raise UsageError(f"probe size {self.size} outside {low}..{MAX_PACKET}")
+        if not low <= self.size <= MAX_IP_PACKET:
+            raise UsageError(f"probe size {self.size} outside {low}..{MAX_IP_PACKET}")
         if not 1 <= self.ttl <= 255:
             raise UsageError(f"TTL {self.ttl} outside 1..255")
         if self.id < 0:
@@ -211,7 +221,8 @@ class Reply:
     ttl: int | None = None
     """TTL / hop limit of the reply as it arrived."""
     rtt: float | None = None
-    """Seconds, if the transport timed it; engines otherwise use their own send time."""
+    """Seconds, when the reply says it (a local refusal: 0); otherwise None and the
+    record's rtt is the driver's receive time minus its send time (one clock)."""
     quote: bytes | None = None
     """For an ICMP error to a TCP SYN probe: the quoted packet as received, from its IP
     header on (what the router saw arrive); None otherwise or when unknown."""
@@ -220,6 +231,9 @@ class Reply:
     engine can compare the quote with it; None otherwise or when unknown."""
     segment: bytes | None = None
     """For a TCP response: the TCP segment (SYN/ACK or RST) from its header on; else None."""
+    tcp_options: TcpOptions | None = None
+    """For a SYN/ACK answering a TCP SYN probe: its TCP options (the server's MSS rides
+    here into the MSS observation); None for every other reply."""
 
     def __post_init__(self) -> None:
         if self.mtu is not None and not 0 <= self.mtu <= 0xFFFFFFFF:
@@ -229,6 +243,29 @@ class Reply:
     def reached(self) -> bool:
         """True when the reply proves the probe reached the destination whole."""
         return self.kind in DESTINATION_KINDS
+
+
+class Layer(StrEnum):
+    """Where the bytes of a `Datagram` start (what a raw socket of that kind returns)."""
+
+    IPV4 = "ipv4"
+    """A whole IPv4 packet, header included (IPv4 raw sockets)."""
+    ICMP6 = "icmp6"
+    """An ICMPv6 message (the kernel keeps the IPv6 header)."""
+    TCP6 = "tcp6"
+    """A TCP segment that arrived over IPv6."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Datagram:
+    """Bytes a raw transport read, as they came; the engine matches them to its probes."""
+
+    layer: Layer
+    data: bytes
+    from_addr: IPAddress | None = None
+    """The sender, when the bytes do not say (IPv6: the socket's source address)."""
+    ttl: int | None = None
+    """Hop limit it arrived with, when the bytes do not say (IPv6 control message)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mtuscope.active.engine import Limits, ProbeEngine
+from mtuscope.active.engine import Limits
 from mtuscope.active.probe import (
     IPAddress,
     ProbeKind,
@@ -19,7 +19,9 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,20 +44,15 @@ class SweepRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SweepResult:
-    """The per-size table of a DF sweep."""
+class SweepResult(ProbeRun):
+    """The per-size table of a DF sweep.
 
-    dst: IPAddress
-    family: int
-    kind: ProbeKind
-    dport: int | None
+    `stop_reason`: CONVERGED when every size was sent and settled; BUDGET, TIME or ERROR
+    otherwise.
+    """
+
     rows: tuple[SweepRow, ...]
     """One per size, ascending."""
-    stop_reason: SearchStop
-    """CONVERGED when every size was sent and settled; BUDGET or ERROR otherwise."""
-    probes: tuple[ProbeRecord, ...]
-    started_at: float
-    ended_at: float
 
     @property
     def largest_reached(self) -> int | None:
@@ -79,7 +76,7 @@ class SweepResult:
         return best
 
 
-class DfSweep(ProbeEngine):
+class DfSweep(ProbeEngine[SweepResult]):
     """A DF sweep over `start..stop` in steps of `step` (a sans-IO engine).
 
     Args:
@@ -95,6 +92,8 @@ class DfSweep(ProbeEngine):
     Raises:
         UsageError: an empty or impossible range, or more probes than the budget allows.
     """
+
+    WHAT = "the sweep"
 
     def __init__(
         self,
@@ -112,8 +111,15 @@ class DfSweep(ProbeEngine):
     ) -> None:
         super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
         low = min_probe_size(self.family, kind)
-        if not low <= start <= stop <= 65535 or step < 1 or count < 1 or not 1 <= ttl <= 255:
-            raise UsageError(f"need {low} <= start <= stop <= 65535, step >= 1, count >= 1")
+        if (
+            not low <= start <= stop <= MAX_IP_PACKET
+            or step < 1
+            or count < 1
+            or not 1 <= ttl <= 255
+        ):
+            raise UsageError(
+                f"need {low} <= start <= stop <= {MAX_IP_PACKET}, step >= 1, count >= 1"
+            )
         self.sizes = tuple(range(start, stop + 1, step))
         self.count = count
         self.ttl = ttl
@@ -123,7 +129,6 @@ class DfSweep(ProbeEngine):
                 f"{len(self.sizes) * count} probes, over the budget of {self.limits.budget}"
             )
         self._planned = False
-        self._local_error = False
 
     def _plan(self) -> list[tuple[int, int]]:
         if self._planned:
@@ -132,22 +137,12 @@ class DfSweep(ProbeEngine):
         return [(s, self.ttl) for s in self.sizes for _ in range(self.count)]
 
     def _observe(self, record: ProbeRecord) -> None:
-        if record.outcome is ProbeOutcome.LOCAL_ERROR:
-            self._local_error = True
+        """Nothing to learn while it runs: the table is made from the records at the end."""
 
     def _settled(self) -> SearchStop | None:
-        return SearchStop.ERROR if self._local_error else None
+        return None
 
-    def result(self) -> SweepResult:
-        """The frozen per-size table.
-
-        Returns:
-            A `SweepResult`.
-
-        Raises:
-            UsageError: the sweep has not finished.
-        """
-        stop, started_at, ended_at = self._ended("the sweep")
+    def _result(self) -> SweepResult:
         records = self.records
         rows = []
         for size in self.sizes:
@@ -181,14 +176,4 @@ class DfSweep(ProbeEngine):
                     min_rtt_ms=round(min(rtts) * 1000.0, 3) if rtts else None,
                 )
             )
-        return SweepResult(
-            dst=self.dst,
-            family=self.family,
-            kind=self.kind,
-            dport=self.dport,
-            rows=tuple(rows),
-            stop_reason=stop,
-            probes=records,
-            started_at=started_at,
-            ended_at=ended_at,
-        )
+        return self._build(SweepResult, probes=records, rows=tuple(rows))

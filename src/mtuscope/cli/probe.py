@@ -1,15 +1,42 @@
 """`mtuscope probe HOST`: path MTU, hops, MSS and what is wrong, in one report.
 
-Layer: edge (CLI). Parses arguments and calls `report.path.probe_path`; the
-flags shared with `trace` and `sweep` are defined here once.
+Layer: edge (CLI). Parses arguments, builds the job's frozen options and calls
+`jobs.probe.probe`; the flags shared with `trace` and `sweep` are defined here
+once (`add_path_verb`, `common_options`).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
-from mtuscope.report.model import Report
+from mtuscope.jobs.result import JobResult
+
+
+def add_path_verb(
+    sub: Any,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    budget: int,
+    run: Callable[[argparse.Namespace], JobResult],
+) -> argparse.ArgumentParser:
+    """Add a path verb's parser with the flags every path verb has; returns it for more.
+
+    Args:
+        sub: the subparsers.
+        name: the verb.
+        help: its line in `mtuscope --help`.
+        description: its `--help` text.
+        budget: its default probe budget.
+        run: its run function.
+    """
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    add_common(p, budget=budget)
+    p.set_defaults(run=run)
+    return p
 
 
 def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
@@ -46,47 +73,40 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
-def options(args: argparse.Namespace, **extra: Any) -> Any:
-    """The `PathOptions` the parsed flags describe.
+def common_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of `jobs.path.PathOptions` the shared flags describe.
 
     Raises:
-        UsageError: a bad value or platform.
+        UsageError: an unknown `--kind` word.
     """
-    from mtuscope.report.path import PathOptions
+    from mtuscope.jobs.path import probe_kind
 
-    if args.platform:
-        from mtuscope.calc.snippets import PLATFORMS
-        from mtuscope.errors import UsageError
-
-        if args.platform not in PLATFORMS:
-            raise UsageError(
-                f"--platform {args.platform!r}: unknown; known: {', '.join(sorted(PLATFORMS))}"
-            )
-    return PathOptions(
-        host=args.host,
-        family=args.family,
-        port=args.port,
-        kind=args.kind,
-        rate=args.rate,
-        timeout=args.timeout,
-        budget=args.budget,
-        max_seconds=args.max_seconds,
-        platform=args.platform,
-        unprivileged=args.unprivileged,
-        raw=args.raw,
-        **extra,
-    )
+    return {
+        "host": args.host,
+        "family": args.family,
+        "port": args.port,
+        "kind": probe_kind(args.kind),
+        "rate": args.rate,
+        "timeout": args.timeout,
+        "budget": args.budget,
+        "max_seconds": args.max_seconds,
+        "platform": args.platform,
+        "unprivileged": args.unprivileged,
+        "raw": args.raw,
+    }
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_path_verb(
+        sub,
         "probe",
         help="find the path MTU to a host, where it drops, the MSS, and what is wrong",
         description="Probe one host: path MTU (exact to the byte, black holes included), the "
         "hops and the link where the MTU drops, the MSS (with --port) and the findings. "
         "Raw sockets when root or CAP_NET_RAW, else UDP probes like tracepath.",
+        budget=200,
+        run=run,
     )
-    add_common(p, budget=200)
     p.add_argument(
         "--download",
         type=int,
@@ -100,28 +120,15 @@ def add_parser(sub: Any) -> None:
         help="also run a two-ended check against an `mtuscope responder` there: the SYN as "
         "it arrived, and the path MTU measured back toward us",
     )
-    p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> Report:
-    from mtuscope.report.path import probe_path
+def run(args: argparse.Namespace) -> JobResult:
+    from mtuscope.jobs.probe import ProbeOptions, probe
+    from mtuscope.jobs.two_ended import TwoEndedOptions
 
-    report = probe_path(options(args, download=args.download))
-    if not args.responder:
-        return report
-    # Transitional until `probe` returns a `PathReport` (then: jobs.two_ended.with_two_ended).
-    from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended
-    from mtuscope.report.middlebox_json import two_ended_fields
-
-    two = check_two_ended(
-        TwoEndedOptions.of_target(
+    responder = None
+    if args.responder:
+        responder = TwoEndedOptions.of_target(
             args.responder, what="--responder", family=args.family, platform=args.platform
         )
-    )
-    return Report(
-        kind="path",
-        inputs=report.inputs + two.inputs,
-        findings=report.findings + two.findings,
-        body={**report.body, **two_ended_fields(two)},
-        warnings=report.warnings + two.warnings,
-    )
+    return probe(ProbeOptions(**common_options(args), download=args.download, responder=responder))

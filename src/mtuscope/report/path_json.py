@@ -1,16 +1,51 @@
 """The `path` report body (DESIGN.md "Contracts"), JSON-ready.
 
-Layer: report/. A renderer: typed probe results in, plain dicts out; no I/O.
+Layer: report/. A renderer: typed results in, plain dicts out; no I/O.
+`body(result)` renders a `jobs.path.PathReport` (probe, trace, sweep);
+`path_body` renders a bare path MTU search (the two-ended check's reverse
+measurement) with the same pieces.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtuscope.active.hop_trace import HopTraceResult
+from mtuscope.active.hop_trace import HopTraceResult, MtuDrop
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
+from mtuscope.active.sweep import SweepResult
 from mtuscope.diagnose.path import likely_encapsulation
+
+if TYPE_CHECKING:
+    from mtuscope.jobs.path import PathReport, ProbeTotals
+
+
+def body(result: PathReport) -> dict[str, Any]:
+    """The "path" body of a probe, trace or sweep report, in the contract's order."""
+    obs = result.observations
+    out = _head(
+        address=str(obs.dst),
+        port=obs.port,
+        family=obs.family,
+        pmtu=result.pmtu,
+        pmtu_reverse=None,
+        trace=obs.trace,
+        mss=obs.mss,
+    )
+    out["probes"] = _totals(result.probes)
+    out["stop_reason"] = result.stop_reason.value
+    if result.search is not None:
+        out["search"] = {"sent": result.search.sent, "seconds": round(result.search.seconds, 3)}
+    if obs.sweep is not None:
+        out["sweep"] = sweep_rows(obs.sweep)
+    out["transport"] = result.transport.value
+    out["probe_kind"] = result.probe_kind.value
+    if result.two_ended is not None:
+        # middlebox_json renders the reverse search with this module's path_body.
+        from mtuscope.report.middlebox_json import two_ended_fields
+
+        out.update(two_ended_fields(result.two_ended))
+    return out
 
 
 def path_body(
@@ -21,7 +56,7 @@ def path_body(
     port: int | None = None,
     pmtu_reverse: int | None = None,
 ) -> dict[str, Any]:
-    """The `path` report body of DESIGN.md "Contracts", JSON-ready.
+    """The `path` body of one path MTU search (and a trace toward the same host).
 
     Args:
         pmtu: the path MTU search result.
@@ -36,13 +71,42 @@ def path_body(
     records = [*pmtu.probes, *(trace.probes if trace else ())]
     starts = [pmtu.started_at, *([trace.started_at] if trace else [])]
     ends = [pmtu.ended_at, *([trace.ended_at] if trace else [])]
-    drop = trace.mtu_drop if trace else None
     if port is None:
         port = pmtu.dport if pmtu.dport is not None else (mss.port if mss else None)
+    out = _head(
+        address=str(pmtu.dst),
+        port=port,
+        family=pmtu.family,
+        pmtu=pmtu.path_mtu,
+        pmtu_reverse=pmtu_reverse,
+        trace=trace,
+        mss=mss,
+    )
+    out["probes"] = {
+        "sent": len(records),
+        "answered": sum(1 for r in records if r.reply is not None),
+        "seconds": round(max(ends) - min(starts), 3),
+    }
+    out["stop_reason"] = pmtu.stop_reason.value
+    return out
+
+
+def _head(
+    *,
+    address: str,
+    port: int | None,
+    family: int,
+    pmtu: int | None,
+    pmtu_reverse: int | None,
+    trace: HopTraceResult | None,
+    mss: MssObservation | None,
+) -> dict[str, Any]:
+    """The fields before `probes`: target, family, pmtu, pmtu_reverse, hops, mtu_drop, mss."""
+    drop = trace.mtu_drop if trace else None
     return {
-        "target": {"address": str(pmtu.dst), "port": port},
-        "family": pmtu.family,
-        "pmtu": pmtu.path_mtu,
+        "target": {"address": address, "port": port},
+        "family": family,
+        "pmtu": pmtu,
         "pmtu_reverse": pmtu_reverse,
         "hops": [
             {
@@ -53,27 +117,44 @@ def path_body(
             }
             for h in (trace.hops if trace else ())
         ],
-        "mtu_drop": None
-        if drop is None
-        else {
-            "after_hop": drop.after_hop,
-            "at_hop": drop.at_hop,
-            "address": str(drop.address) if drop.address is not None else None,
-            "at_address": str(drop.at_address) if drop.at_address is not None else None,
-            "from_mtu": drop.from_mtu,
-            "to_mtu": drop.to_mtu,
-            "silent": drop.silent,
-            "likely_encapsulation": likely_encapsulation(drop),
-        },
+        "mtu_drop": None if drop is None else _drop(drop),
         "mss": {
             "server_announced": mss.server_announced if mss else None,
             "effective": mss.effective if mss else None,
             "combined": mss.combined if mss else None,
         },
-        "probes": {
-            "sent": len(records),
-            "answered": sum(1 for r in records if r.reply is not None),
-            "seconds": round(max(ends) - min(starts), 3),
-        },
-        "stop_reason": pmtu.stop_reason.value,
     }
+
+
+def _drop(drop: MtuDrop) -> dict[str, Any]:
+    return {
+        "after_hop": drop.after_hop,
+        "at_hop": drop.at_hop,
+        "address": str(drop.address) if drop.address is not None else None,
+        "at_address": str(drop.at_address) if drop.at_address is not None else None,
+        "from_mtu": drop.from_mtu,
+        "to_mtu": drop.to_mtu,
+        "silent": drop.silent,
+        "likely_encapsulation": likely_encapsulation(drop),
+    }
+
+
+def _totals(totals: ProbeTotals) -> dict[str, Any]:
+    return {"sent": totals.sent, "answered": totals.answered, "seconds": round(totals.seconds, 3)}
+
+
+def sweep_rows(result: SweepResult) -> list[dict[str, Any]]:
+    """One JSON row per size of a DF sweep."""
+    return [
+        {
+            "size": r.size,
+            "sent": r.sent,
+            "reached": r.reached,
+            "too_big": r.too_big,
+            "lost": r.lost,
+            "other": r.other,
+            "mtus": list(r.mtus),
+            "min_rtt_ms": r.min_rtt_ms,
+        }
+        for r in result.rows
+    ]

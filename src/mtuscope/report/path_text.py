@@ -1,70 +1,66 @@
 """Path reports for people: the hops table, the drop, the MSS and the sweep table.
 
-Layer: report/. Wording and layout only; reads the JSON-ready body of a "path"
-report and writes to the console it is given. Findings are printed by
-`text.py`, not here.
+Layer: report/. Wording and layout only; reads the typed fields of a "path"
+report (`jobs.path.PathReport`) and writes to the console it is given. Findings
+are printed by `text.py`, not here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from mtuscope.report.model import Report
+from mtuscope.active.hop_trace import Hop, MtuDrop
+from mtuscope.active.mss import MssObservation
+from mtuscope.active.sweep import SweepRow
+from mtuscope.diagnose.path import likely_encapsulation
+
+if TYPE_CHECKING:
+    from mtuscope.jobs.path import PathReport
 
 MAX_ROWS = 64
 """Rows shown per table; the JSON report always has them all."""
 
 
-def render_path(report: Report, console: Console) -> None:
+def render(result: PathReport, console: Console) -> None:
     """Write the body of a "path" report (not its findings) to `console`.
 
     Args:
-        report: a report of kind "path" (from `probe`, `trace` or `sweep`).
+        result: the report of `probe`, `trace` or `sweep`.
         console: where to write.
     """
-    body = report.body
-    target = body.get("target", {})
-    family = body.get("family")
-    where = target.get("address", "?")
-    if target.get("port") is not None:
-        where = f"[{where}]:{target['port']}" if family == 6 else f"{where}:{target['port']}"
-    how = ", ".join(
-        x
-        for x in (
-            f"{body['probe_kind']} probes" if body.get("probe_kind") else "",
-            f"{body['transport']} sockets" if body.get("transport") else "",
-        )
-        if x
-    )
-    console.print(f"[bold]Path to {where}[/] (IPv{family}{', ' + how if how else ''})")
-    _hops(body.get("hops", []), console)
-    _sweep(body.get("sweep", []), console)
-    pmtu = body.get("pmtu")
-    stop = body.get("stop_reason", "")
+    obs = result.observations
+    where = str(obs.dst)
+    if obs.port is not None:
+        where = f"[{where}]:{obs.port}" if obs.family == 6 else f"{where}:{obs.port}"
+    how = f"{result.probe_kind.value} probes, {result.transport.value} sockets"
+    console.print(f"[bold]Path to {where}[/] (IPv{obs.family}, {how})")
+    _hops(obs.trace.hops if obs.trace else (), console)
+    _sweep(obs.sweep.rows if obs.sweep else (), console)
+    pmtu = result.pmtu
     line = f"Path MTU: [bold]{pmtu}[/] bytes" if pmtu is not None else "Path MTU: unknown"
-    console.print(f"{line} (search ended: {stop})")
-    drop = body.get("mtu_drop")
-    if drop:
+    console.print(f"{line} (search ended: {result.stop_reason.value})")
+    drop = obs.trace.mtu_drop if obs.trace else None
+    if drop is not None:
         console.print(_drop_line(drop))
-    _mss(body.get("mss", {}), console)
-    probes = body.get("probes", {})
-    if probes:
-        console.print(
-            f"Probes: {probes.get('sent', 0)} sent, {probes.get('answered', 0)} answered, "
-            f"{probes.get('seconds', 0)} s",
-            highlight=False,
-        )
+    _mss(obs.mss, console)
+    p = result.probes
+    console.print(
+        f"Probes: {p.sent} sent, {p.answered} answered, {round(p.seconds, 3)} s", highlight=False
+    )
+    if result.two_ended is not None:
+        from mtuscope.report.middlebox_text import render_two_ended
+
+        render_two_ended(result.two_ended, console)
 
 
 def _opt(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def _hops(hops: list[Mapping[str, Any]], console: Console) -> None:
+def _hops(hops: tuple[Hop, ...], console: Console) -> None:
     if not hops:
         return
     table = Table(title=f"Hops ({len(hops)})", title_justify="left")
@@ -72,60 +68,57 @@ def _hops(hops: list[Mapping[str, Any]], console: Console) -> None:
         table.add_column(col, justify="right" if right else "left")
     previous: int | None = None
     for h in hops[:MAX_ROWS]:
-        mtu = h.get("mtu")
-        shown = _opt(mtu)
-        if mtu is not None and previous is not None and mtu < previous:
-            shown = f"[yellow]{mtu}[/]"
-        if mtu is not None:
-            previous = mtu
-        table.add_row(str(h["ttl"]), h["address"] or "*", _opt(h.get("rtt_ms")), shown)
+        shown = _opt(h.mtu)
+        if h.mtu is not None and previous is not None and h.mtu < previous:
+            shown = f"[yellow]{h.mtu}[/]"
+        if h.mtu is not None:
+            previous = h.mtu
+        address = str(h.address) if h.address is not None else "*"
+        table.add_row(str(h.ttl), address, _opt(h.rtt_ms), shown)
     console.print(table)
     if len(hops) > MAX_ROWS:
         console.print(f"  … {len(hops) - MAX_ROWS} more hops (see --json)")
 
 
-def _drop_line(drop: Mapping[str, Any]) -> str:
-    after = (
-        "this host" if drop["after_hop"] == 0 else f"hop {drop['after_hop']} ({drop['address']})"
-    )
-    at_addr = drop.get("at_address")
-    at = f"hop {drop['at_hop']}" + (f" ({at_addr})" if at_addr else "")
-    silent = " [red]silently: no too-big message[/]" if drop.get("silent") else ""
-    likely = [e.get("label", "") for e in drop.get("likely_encapsulation", [])]
+def _drop_line(drop: MtuDrop) -> str:
+    after = "this host" if drop.after_hop == 0 else f"hop {drop.after_hop} ({drop.address})"
+    at = f"hop {drop.at_hop}" + (f" ({drop.at_address})" if drop.at_address else "")
+    silent = " [red]silently: no too-big message[/]" if drop.silent else ""
+    likely = [e.get("label", "") for e in likely_encapsulation(drop)]
     guess = f"; likely {' or '.join(likely)}" if likely else ""
     return (
-        f"MTU drop: {drop['from_mtu']} → [bold]{drop['to_mtu']}[/] between {after} and {at}"
+        f"MTU drop: {drop.from_mtu} → [bold]{drop.to_mtu}[/] between {after} and {at}"
         f"{silent}{guess}"
     )
 
 
-def _mss(mss: Mapping[str, Any], console: Console) -> None:
-    if not mss or all(mss.get(k) is None for k in ("server_announced", "effective", "combined")):
+def _mss(mss: MssObservation | None, console: Console) -> None:
+    if mss is None or all(v is None for v in (mss.server_announced, mss.effective, mss.combined)):
         return
     console.print(
-        f"MSS: server announced {_opt(mss.get('server_announced'))}, "
-        f"effective {_opt(mss.get('effective'))}, segments carry {_opt(mss.get('combined'))}",
+        f"MSS: server announced {_opt(mss.server_announced)}, "
+        f"effective {_opt(mss.effective)}, segments carry {_opt(mss.combined)}",
         highlight=False,
     )
 
 
-def _sweep(rows: list[Mapping[str, Any]], console: Console) -> None:
+def _sweep(rows: tuple[SweepRow, ...], console: Console) -> None:
     if not rows:
         return
     table = Table(title=f"DF sweep ({len(rows)} sizes)", title_justify="left")
     for col in ("size", "sent", "reached", "too big", "lost", "other", "MTU quoted", "min rtt ms"):
         table.add_column(col, justify="right")
     for r in rows[:MAX_ROWS]:
-        reached = f"[green]{r['reached']}[/]" if r["reached"] else "[red]0[/]"
+        reached = f"[green]{r.reached}[/]" if r.reached else "[red]0[/]"
         table.add_row(
-            str(r["size"]),
-            str(r["sent"]),
+            str(r.size),
+            str(r.sent),
             reached,
-            str(r["too_big"]),
-            str(r["lost"]),
-            str(r["other"]),
-            ", ".join(map(str, r["mtus"])) or "-",
-            _opt(r["min_rtt_ms"]),
+            str(r.too_big),
+            str(r.lost),
+            str(r.other),
+            ", ".join(map(str, r.mtus)) or "-",
+            _opt(r.min_rtt_ms),
         )
     console.print(table)
     if len(rows) > MAX_ROWS:

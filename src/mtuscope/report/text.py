@@ -59,10 +59,6 @@ def render_text(report: Report | JobResult, stream: TextIO) -> None:
 
         for line in compare_story(report.body):
             console.print(line, highlight=False, markup=False)
-    elif report.kind == "path":
-        from mtuscope.report.path_text import render_path
-
-        render_path(report, console)
     elif report.kind == "calc":
         from mtuscope.report.calc_text import render_calc
 

@@ -287,3 +287,46 @@ def big_packets_dropped(lab: Lab) -> Iterator[None]:
     that lets the handshake through and swallows the server's full-size segments."""
     with router_rules(lab, "forward", "meta length > 1000 drop"):
         yield
+
+
+def send_probes(transport: Any, probes: list[Any], book: Any) -> None:
+    """Send `probes` as an engine would: the packet built from `book` (raw transports)."""
+    from mtuscope.active.probe_packet import encode_probe
+
+    now = time.monotonic()
+    for probe in probes:
+        src = transport.source(probe.dst)
+        packet = None if src is None else encode_probe(book.register(probe, src=src, sent_at=now))
+        transport.send(probe, packet, now)
+
+
+def wait_reply(transport: Any, seconds: float, book: Any = None) -> Any:
+    """The first reply to one of `book`'s probes that `transport` gives within `seconds`.
+
+    Transports never read the clock and wake up once per `receive`, and a raw one
+    gives bytes (`Datagram`) that the engine's book matches; this is the test's own
+    little driver loop around them. None after `seconds` without a reply.
+    """
+    from mtuscope.active.probe import Datagram
+
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        got = transport.receive(max(0.0, left))
+        if isinstance(got, Datagram):
+            matched = book.match(got) if book is not None else None
+            got = matched.reply if matched is not None else None
+        if got is not None or left <= 0:
+            return got
+
+
+def new_book(seed: int = 0) -> Any:
+    """A probe book as an engine has one (random identifiers from `seed`)."""
+    import random
+
+    from mtuscope.active.matching import ProbeBook
+
+    rng = random.Random(seed)
+    return ProbeBook(
+        ident=rng.randrange(1, 0x10000), port_base=rng.randrange(33434, 61439), rng=rng
+    )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 import pytest
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.path_mtu import PathMtuSearch
 from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
-from mtuscope.active.transport import DriveStop, RateLimiter, RawTransport, UdpTransport, drive
+from mtuscope.active.transport import DriveStop, RawTransport, UdpTransport, drive
 
+from ..fakepath import FakePath, FakeTransport
 from .netlab import (
     BOTTLENECK,
     ROUTER_C4,
@@ -34,8 +33,6 @@ def _search(
     limits: Limits | None = None,
     max_seconds: float = 10.0,
     max_probes: int = 200,
-    rate: float = 50.0,
-    burst: int = 10,
 ) -> Summary:
     kind, dport = (ProbeKind.UDP, 33434) if udp else (ProbeKind.ECHO, None)
     engine = PathMtuSearch(
@@ -48,8 +45,6 @@ def _search(
             transport,
             max_seconds=max_seconds,
             max_probes=max_probes,
-            rate=rate,
-            burst=burst,
         )
     result = run.result
     return (
@@ -131,21 +126,41 @@ def test_the_probe_budget_stops_the_run(lab: Lab) -> None:
 
 
 @pytest.mark.raw_socket
-def test_the_rate_limit_paces_the_probes(lab: Lab) -> None:
-    # The engine would send its 12-size first round at once; the driver lets 20/s out.
-    fast = Limits(timeout=2.0, rate=1000.0, burst=100)
-    stop, pmtu, _, sent, seconds = run_in_netns(
-        lab.client, _search, 4, limits=fast, rate=20.0, burst=1
-    )
+def test_the_engines_rate_limit_paces_the_probes(lab: Lab) -> None:
+    # The engine would send its 13-size first round at once; its bucket lets 20/s out.
+    slow = Limits(timeout=2.0, rate=20.0, burst=1)
+    stop, pmtu, _, sent, seconds = run_in_netns(lab.client, _search, 4, limits=slow)
     assert (stop, pmtu) == (DriveStop.FINISHED, BOTTLENECK)
     assert seconds >= (sent - 1) / 20 - 0.02
 
 
-def test_rate_limiter_is_per_destination() -> None:
-    limiter = RateLimiter(10.0, 2)
-    a, b = IPv4Address("192.0.2.1"), IPv4Address("192.0.2.2")
-    assert limiter.take(a, 0.0) and limiter.take(a, 0.0)
-    assert not limiter.take(a, 0.0)
-    assert limiter.ready_at(a) == pytest.approx(0.1)
-    assert limiter.take(b, 0.0)
-    assert limiter.take(a, 0.1)
+def test_one_driver_on_a_simulated_clock_paces_by_the_engines_bucket() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500])
+    net = FakeTransport(path)
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(rate=10.0, burst=2))
+    run = drive(engine, net, max_seconds=60, max_probes=200, clock=net.clock)
+    assert run.stop is DriveStop.FINISHED and run.result is not None
+    assert run.result.path_mtu == 1400
+    sends = [r.sent_at for r in run.result.probes]
+    # A token bucket: any window of T seconds holds at most burst + rate * T probes.
+    assert sends[2] - sends[0] == pytest.approx(0.1)
+    for i in range(len(sends)):
+        for j in range(i, len(sends)):
+            assert j - i + 1 <= 2 + 10.0 * (sends[j] - sends[i]) + 1e-6
+    assert run.sent == len(sends) and run.seconds == pytest.approx(net.now - 100.0)
+
+
+def test_a_run_over_the_probe_cap_sends_exactly_the_cap() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500])
+    net = FakeTransport(path)
+    run = drive(PathMtuSearch(dst=path.dst), net, max_probes=3, clock=net.clock)
+    assert (run.stop, run.result, run.sent) == (DriveStop.PROBE_BUDGET, None, 3)
+    assert len(path.sent) == 3
+
+
+def test_the_wall_clock_cap_on_a_simulated_clock() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    net = FakeTransport(path)
+    run = drive(PathMtuSearch(dst=path.dst), net, max_seconds=0.5, clock=net.clock)
+    assert run.stop is DriveStop.WALL_CLOCK and run.result is None
+    assert run.seconds == pytest.approx(0.5) and run.ended_at == pytest.approx(100.5)

@@ -19,7 +19,10 @@ from .netlab import (
     SERVER4,
     SERVER6,
     Lab,
+    new_book,
     run_in_netns,
+    send_probes,
+    wait_reply,
 )
 
 TARGET: dict[int, IPAddress] = {4: SERVER4, 6: SERVER6}
@@ -80,19 +83,19 @@ def test_a_refused_handshake_is_a_probe_error(lab: Lab) -> None:
 def _combined(family: int) -> tuple[int | None, int | None, int | None, tuple[str, ...]]:
     """A raw SYN probe's SYN/ACK and a kernel connection, filed as one MssObservation."""
     with RawTransport(family) as transport:
-        transport.send(
-            Probe(
-                id=3,
-                family=family,
-                dst=TARGET[family],
-                size=200,
-                ttl=64,
-                kind=ProbeKind.TCP_SYN,
-                dport=PORT,
-            )
+        book = new_book()
+        probe = Probe(
+            id=3,
+            family=family,
+            dst=TARGET[family],
+            size=200,
+            ttl=64,
+            kind=ProbeKind.TCP_SYN,
+            dport=PORT,
         )
-        transport.receive(time.monotonic() + 2)
-        options = transport.syn_ack_options(3)
+        send_probes(transport, [probe], book)
+        reply = wait_reply(transport, 2, book)
+        options = reply.tcp_options if reply is not None else None
     obs = tcp_mss(TARGET[family], PORT, timeout=3).observation(syn_ack=options, probe_id=3)
     return obs.server_announced, obs.client_announced, obs.effective, obs.syn_ack_options
 

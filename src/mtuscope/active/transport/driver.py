@@ -1,20 +1,20 @@
 """The driver: the short loop (STYLE.md §2) that runs a sans-IO engine against a transport.
 
-Layer: active/transport (an edge): it reads the clock (time.monotonic, the
-clock transports time their `until` on) and blocks in the transport's
-`receive`; the engine decides everything else.
+Layer: active/transport (an edge). The one clock: the driver reads it (the
+`clock` it is given, `time.monotonic` by default; tests pass a simulated one)
+and hands `now` to the engine and the transport, and the seconds it may wait
+to the transport's `receive`. Transports never read a clock; the engine
+decides everything else, pacing included (its `Limits.rate` token bucket: the
+driver sends what `probes_due` gives, at once). Bytes go through untouched:
+the engine builds each packet (`engine.packet`) from the source address the
+transport knows, and matches what a raw transport read (`engine.on_datagram`);
+the UDP transport, whose kernel builds and matches, gives finished replies.
 
-Every run is bounded three ways, whatever the engine does:
+Every run is bounded twice, whatever the engine does:
 
 - a hard wall-clock cap (`max_seconds`): the loop stops there, finished or not;
 - a probe budget (`max_probes`): a probe beyond it is never sent and the run
-  stops (engines have their own, softer budget in `Limits.budget`);
-- a rate limit per destination (`rate` probes per second after a `burst`),
-  a token bucket in front of the transport. Engines pace themselves too
-  (`Limits.rate`); this one guards the network when several engines share a
-  transport. A probe held back by it waits in the driver, and the engine does
-  not know: its timeout runs from when it asked, so keep this rate above the
-  engines' (the defaults, 50/s here and 20/s in `Limits`, do).
+  stops (engines have their own, softer budget in `Limits.budget`).
 
 A run that stops early returns `result=None` (engines' `result()` is only
 defined once they finish) and says why in `stop`.
@@ -23,14 +23,12 @@ defined once they finish) and says why in `stop`.
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
-from mtuscope.active.engine import TokenBucket
-from mtuscope.active.probe import IPAddress, Probe, Reply
+from mtuscope.active.probe import Datagram, IPAddress, Probe, Reply
 from mtuscope.errors import UsageError
 
 R = TypeVar("R")
@@ -40,9 +38,14 @@ R_co = TypeVar("R_co", covariant=True)
 class Transport(Protocol):
     """What the driver needs of a transport (RawTransport and UdpTransport have it)."""
 
-    def send(self, probe: Probe, now: float | None = None) -> None: ...
+    def source(self, dst: IPAddress) -> IPAddress | None:
+        """Our address toward `dst` for the packets the engine builds; None when the
+        kernel builds them (the UDP transport)."""
+        ...
 
-    def receive(self, until: float | None) -> Reply | None: ...
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None: ...
+
+    def receive(self, timeout: float) -> Reply | Datagram | None: ...
 
 
 class Engine(Protocol[R_co]):
@@ -54,6 +57,10 @@ class Engine(Protocol[R_co]):
     def probes_due(self, now: float) -> Sequence[Probe]: ...
 
     def deadline(self) -> float | None: ...
+
+    def packet(self, probe: Probe, *, src: IPAddress, now: float) -> bytes: ...
+
+    def on_datagram(self, datagram: Datagram, now: float) -> None: ...
 
     def on_reply(self, reply: Reply, now: float) -> None: ...
 
@@ -85,31 +92,9 @@ class Drive(Generic[R]):
     replies: int
     """Replies the transport returned (strays included; the engine ignores those)."""
     seconds: float
-    """Wall-clock seconds the run took."""
-
-
-class RateLimiter:
-    """A token bucket per destination address."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        if not rate > 0 or burst < 1:
-            raise UsageError(f"rate {rate} must be positive and burst {burst} at least 1")
-        self._rate = rate
-        self._burst = burst
-        self._buckets: dict[IPAddress, TokenBucket] = {}
-
-    def _bucket(self, dst: IPAddress) -> TokenBucket:
-        if dst not in self._buckets:
-            self._buckets[dst] = TokenBucket(self._rate, self._burst)
-        return self._buckets[dst]
-
-    def take(self, dst: IPAddress, now: float) -> bool:
-        """Spend a token for `dst` at `now` if there is one."""
-        return self._bucket(dst).take(now)
-
-    def ready_at(self, dst: IPAddress) -> float:
-        """When `dst` next has a token."""
-        return self._bucket(dst).ready_at()
+    """Seconds the run took on the driver's clock."""
+    ended_at: float
+    """The driver's clock when the run returned (for an engine stopped early)."""
 
 
 def drive(
@@ -118,18 +103,16 @@ def drive(
     *,
     max_seconds: float = 60.0,
     max_probes: int = 1000,
-    rate: float = 50.0,
-    burst: int = 10,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Drive[R]:
     """Run `engine` against `transport` until it finishes or a bound is hit.
 
     Args:
         engine: a fresh sans-IO engine (PathMtuSearch, HopTrace, DfSweep, ...).
         transport: where probes go and replies come from.
-        max_seconds: hard wall-clock cap, seconds.
+        max_seconds: hard cap, seconds on `clock`.
         max_probes: hard cap on probes sent.
-        rate: probes per second per destination, sustained.
-        burst: probes per destination that may leave back to back.
+        clock: the one clock of the run (seconds, monotonic).
 
     Returns:
         The run: the engine's result if it finished, counts, seconds, why it stopped.
@@ -140,43 +123,45 @@ def drive(
     """
     if not max_seconds > 0 or max_probes < 1:
         raise UsageError("max_seconds must be positive and max_probes at least 1")
-    limiter = RateLimiter(rate, burst)
-    start = time.monotonic()
+    start = now = clock()
     hard_end = start + max_seconds
-    backlog: deque[Probe] = deque()
     sent = replies = 0
     stop: DriveStop | None = None
     while not engine.finished:
-        now = time.monotonic()
         if now >= hard_end:
             stop = DriveStop.WALL_CLOCK
             break
-        backlog.extend(engine.probes_due(now))
-        while backlog and sent < max_probes and limiter.take(backlog[0].dst, now):
-            transport.send(backlog.popleft(), now)
-            sent += 1
-        if backlog and sent >= max_probes:
+        due = engine.probes_due(now)
+        for probe in due[: max_probes - sent]:
+            src = transport.source(probe.dst)
+            # The clock again per packet: a reply's rtt then starts when its probe left,
+            # not when the burst it belongs to was planned.
+            packet = None if src is None else engine.packet(probe, src=src, now=clock())
+            transport.send(probe, packet, now)
+        if sent + len(due) > max_probes:
+            sent = max_probes
             stop = DriveStop.PROBE_BUDGET
             break
+        sent += len(due)
+        if engine.finished:
+            break
         until = engine.deadline()
-        if until is None:
-            until = hard_end
-        if backlog:
-            until = min(until, limiter.ready_at(backlog[0].dst))
-        reply = transport.receive(min(until, hard_end))
-        now = time.monotonic()
-        if reply is None:
+        until = hard_end if until is None else min(until, hard_end)
+        got = transport.receive(max(0.0, until - now))
+        now = clock()
+        if got is None:
             engine.on_timeout(now)
+        elif isinstance(got, Datagram):
+            replies += 1
+            engine.on_datagram(got, now)
         else:
             replies += 1
-            engine.on_reply(reply, now)
-    seconds = time.monotonic() - start
-    if stop is None:
-        return Drive(
-            result=engine.result(),
-            stop=DriveStop.FINISHED,
-            sent=sent,
-            replies=replies,
-            seconds=seconds,
-        )
-    return Drive(result=None, stop=stop, sent=sent, replies=replies, seconds=seconds)
+            engine.on_reply(got, now)
+    return Drive(
+        result=engine.result() if stop is None else None,
+        stop=stop or DriveStop.FINISHED,
+        sent=sent,
+        replies=replies,
+        seconds=now - start,
+        ended_at=now,
+    )

@@ -134,7 +134,7 @@ class KernelTcpFacts:
 
         Args:
             syn_ack: the options of the SYN/ACK that answered a raw SYN probe
-                (`RawTransport.syn_ack_options`), for `server_announced`.
+                (its reply's `Reply.tcp_options`), for `server_announced`.
             probe_id: that probe's id.
 
         Returns:

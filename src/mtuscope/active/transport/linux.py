@@ -31,7 +31,6 @@ IPV6_HOPLIMIT = 52
 IPV6_UNICAST_HOPS = 16
 
 # <linux/errqueue.h>: sock_extended_err.ee_origin
-SO_EE_ORIGIN_NONE = 0
 SO_EE_ORIGIN_LOCAL = 1
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3

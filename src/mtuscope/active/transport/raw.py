@@ -1,8 +1,9 @@
-"""Raw-socket transport: sends `Probe`s as whole packets, reads back `Reply`s.
+"""Raw-socket transport: sends the packets engines build, hands back the bytes it reads.
 
 Layer: active/transport (an edge): the only place, with udp.py, that sends
-and receives probes. It decides nothing: engines say what to send and read
-what came back. Needs root or CAP_NET_RAW (checked up front, `RawSocketDenied`).
+and receives probes. It decides nothing and matches nothing: engines build
+each packet (`engine.packet`) and match what came back (`engine.on_datagram`).
+Needs root or CAP_NET_RAW (checked up front, `RawSocketDenied`).
 
 Sockets (Linux):
 
@@ -22,34 +23,35 @@ Sockets (Linux):
 A send that the local kernel refuses becomes a queued local reply: EMSGSIZE is
 `Reply(kind=TOO_BIG, from_addr=None, mtu=<device MTU>)` (the MTU from the error
 queue's `ee_info`, else the route's MTU); any other refusal (no route, a local
-firewall) is `ReplyKind.LOCAL_ERROR`. Only building the transport raises:
-`RawSocketDenied` without the privilege, `NoRoute` when a source address
-cannot be found for a destination.
+firewall) is `ReplyKind.LOCAL_ERROR`. Building the transport raises
+`RawSocketDenied` without the privilege; `source` raises `NoRoute` when no
+source address can be found for a destination.
 
 TCP SYN probes: our kernel has no socket for the connection, so it answers the
 peer's SYN/ACK with an RST. That is expected and harmless (nmap's SYN scan
 works the same way); it leaves no half-open connection at the peer. The
-SYN/ACK's TCP options are kept: `syn_ack_options(probe_id)`.
+SYN/ACK's TCP options ride on its reply (`Reply.tcp_options`).
 
-Packets that belong to no probe of ours (other traffic, duplicates, late
-replies to forgotten probes) are read and dropped.
+One clock: the transport never reads it. `send` gets the driver's `now`,
+`receive` the seconds it may wait.
+
+Everything the readers get is handed back as a `Datagram` (IPv6: with its
+sender and hop limit); packets that belong to no probe of the engine's (other
+traffic, duplicates, late replies to forgotten probes) are dropped by the
+engine's book, which does not match them.
 """
 
 from __future__ import annotations
 
 import errno
-import math
-import random
 import select
 import socket
 import struct
 import sys
-import time
-from collections import OrderedDict, deque
-from ipaddress import IPv6Address, ip_address
-from types import TracebackType
+from ipaddress import IPv6Address
 
-from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.probe_packet import strip_ip_header
 from mtuscope.active.transport.errqueue import local_emsgsize_mtu, read_error_queue
 from mtuscope.active.transport.linux import (
     IP_MTU_DISCOVER,
@@ -63,22 +65,14 @@ from mtuscope.active.transport.linux import (
     IPV6_RECVHOPLIMIT,
     has_cap_net_raw,
 )
-from mtuscope.active.transport.matching import (
-    Matched,
-    ProbeBook,
-    encode_probe,
-    strip_ip_header,
-)
+from mtuscope.active.transport.polling import PollingTransport
 from mtuscope.active.transport.route import route_mtu, source_for
 from mtuscope.errors import RawSocketDenied, UsageError
-from mtuscope.wire.tcp_options import TcpOptions
 
 _BUFSIZE = 65535
 _CMSG_SPACE = socket.CMSG_SPACE(4)
 _DRAIN = 64
 """Packets read from one socket per wake-up, so one busy socket cannot starve the loop."""
-_KEEP_OPTIONS = 1024
-"""SYN/ACK option sets kept for `syn_ack_options`."""
 _PRIVILEGE = (
     "raw sockets need root or CAP_NET_RAW: run as root, grant the capability "
     "(setcap cap_net_raw+ep on the interpreter), or use the unprivileged UdpTransport"
@@ -112,8 +106,8 @@ def _open(family: int, proto: int, *, iface: str | None) -> socket.socket:
     return sock
 
 
-class RawTransport:
-    """Sends probes of one IP family from raw sockets and maps replies back to them."""
+class RawTransport(PollingTransport):
+    """Sends probe packets of one IP family from raw sockets; reads back `Datagram`s."""
 
     def __init__(
         self,
@@ -121,8 +115,6 @@ class RawTransport:
         *,
         src: IPAddress | str | None = None,
         iface: str | None = None,
-        port_base: int | None = None,
-        seed: int | None = None,
     ) -> None:
         """Open the sockets.
 
@@ -131,41 +123,22 @@ class RawTransport:
             src: source address for every probe; None lets the kernel's route
                 selection pick one per destination.
             iface: bind every socket to this interface (SO_BINDTODEVICE), or None.
-            port_base: first of the 4096 source ports UDP and TCP probes use;
-                None picks one at random in 33434..61438.
-            seed: seeds the echo identifier, port base and TCP sequence numbers
-                (for reproducible tests); None for random ones.
 
         Raises:
             RawSocketDenied: no root / CAP_NET_RAW, or the kernel refused a raw socket.
             UsageError: bad family, a source of the other family, an unknown interface.
         """
-        if family not in (4, 6):
-            raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+        super().__init__(family, src=src, iface=iface)
         if not sys.platform.startswith("linux"):
             raise RawSocketDenied("raw-socket probing is implemented for Linux only")
         if not has_cap_net_raw():
             raise RawSocketDenied(_PRIVILEGE)
-        self.family = family
-        self.iface = iface
-        self.src: IPAddress | None = None
-        if src is not None:
-            self.src = ip_address(src) if isinstance(src, str) else src
-            if self.src.version != family:
-                raise UsageError(f"source {self.src} is not an IPv{family} address")
-        rng = random.Random(seed)
-        self._book = ProbeBook(
-            ident=rng.randrange(1, 0x10000),
-            port_base=port_base if port_base is not None else rng.randrange(33434, 61439),
-            rng=rng,
-        )
         self._sources: dict[IPAddress, IPAddress] = {}
-        self._pending: deque[Reply] = deque()
-        self._options: OrderedDict[int, TcpOptions] = OrderedDict()
         self._senders: dict[ProbeKind, socket.socket] = {}
         self._readers: list[socket.socket] = []
         self._tcp_reader: socket.socket | None = None
-        self._closed = False
+        self._socks: dict[int, socket.socket] = {}
+        """Descriptor -> socket, as of the last `_fds`."""
         try:
             if family == 4:
                 send = _open(socket.AF_INET, socket.IPPROTO_RAW, iface=iface)
@@ -196,22 +169,9 @@ class RawTransport:
             raise UsageError(f"cannot set up an IPv6 raw socket: {exc.strerror}") from exc
         return sock
 
-    # -- context manager ----------------------------------------------------------------------
-
-    def __enter__(self) -> RawTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close every socket (idempotent)."""
-        self._closed = True
+        super().close()
         seen: set[int] = set()
         for sock in [*self._senders.values(), *self._readers]:
             if id(sock) not in seen:
@@ -222,7 +182,13 @@ class RawTransport:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def _source(self, dst: IPAddress) -> IPAddress:
+    def source(self, dst: IPAddress) -> IPAddress:
+        """Our address toward `dst` (the one given, else the kernel's route choice),
+        for the packets the engine builds.
+
+        Raises:
+            NoRoute: no source address toward `dst`.
+        """
         if self.src is not None:
             return self.src
         if dst not in self._sources:
@@ -242,25 +208,23 @@ class RawTransport:
             self._senders[kind] = self._open6(socket.IPPROTO_UDP)
         return self._senders[kind]
 
-    def send(self, probe: Probe, now: float | None = None) -> None:
-        """Send one probe now; a local refusal is queued as a reply for `receive`.
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
+        """Send one probe's packet now; a local refusal is queued as a reply for `receive`.
 
         Args:
             probe: what the engine asked for; its family must be this transport's.
-            now: the driver's clock (unused: the transport times replies with
-                time.monotonic() itself); accepted so drivers can pass it.
+            packet: the whole IP packet the engine built for it (`engine.packet`).
+            now: the driver's clock, seconds (unused: nothing here is timed).
 
         Raises:
-            UsageError: a probe of the other family, or the transport is closed.
-            NoRoute: no source address toward the probe's destination.
+            UsageError: a probe of the other family, no packet, or the transport is closed.
         """
-        if self._closed:
-            raise UsageError("the transport is closed")
+        self._check_open()
         if probe.family != self.family:
             raise UsageError(f"an IPv{probe.family} probe on an IPv{self.family} transport")
+        if packet is None:
+            raise UsageError("a raw transport sends the packet the engine built; none given")
         sock = self._sender(probe.kind)
-        tag = self._book.register(probe, src=self._source(probe.dst), sent_at=time.monotonic())
-        packet = encode_probe(tag)
         # A pending socket error (an ICMP error the kernel filed on this socket)
         # would fail the next send spuriously; reading SO_ERROR clears it.
         sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -276,7 +240,6 @@ class RawTransport:
                     (str(probe.dst), 0, 0, 0),
                 )
         except OSError as exc:
-            self._book.forget(tag)
             if exc.errno == errno.EMSGSIZE:
                 mtu = self._local_mtu(sock) or route_mtu(probe.dst, iface=self.iface)
                 kind = ReplyKind.TOO_BIG
@@ -294,48 +257,17 @@ class RawTransport:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, until: float | None) -> Reply | None:
-        """The next reply to one of our probes, waiting no later than `until`.
+    def _fds(self) -> list[int]:
+        self._socks = {sock.fileno(): sock for sock in [*self._senders.values(), *self._readers]}
+        return list(self._socks)
 
-        Args:
-            until: time.monotonic() deadline; None or a past time only looks at
-                what has already arrived.
-
-        Returns:
-            A reply, or None when none came before `until`.
-
-        Raises:
-            UsageError: the transport is closed.
-        """
-        if self._closed:
-            raise UsageError("the transport is closed")
-        poller = select.poll()
-        socks = {sock.fileno(): sock for sock in [*self._senders.values(), *self._readers]}
-        for fd in socks:
-            poller.register(fd, select.POLLIN)
-        first = True
-        while True:
-            if self._pending:
-                return self._pending.popleft()
-            remaining = 0.0 if until is None else until - time.monotonic()
-            if remaining <= 0 and not first:
-                return None
-            first = False
-            # Floor to whole milliseconds: poll may wake a hair early, never late.
-            events = poller.poll(max(0, math.floor(remaining * 1000)))
-            for fd, mask in events:
-                sock = socks[fd]
-                if mask & select.POLLERR:
-                    self._drain_errors(sock)
-                if mask & select.POLLIN:
-                    self._read(sock)
-
-    wait = receive
-    """The name engine.py's driver sketch uses."""
-
-    def _drain_errors(self, sock: socket.socket) -> None:
-        """Discard error-queue entries (the ICMP messages arrive on the readers too)."""
-        read_error_queue(sock, limit=_DRAIN)
+    def _on_event(self, fd: int, mask: int) -> None:
+        sock = self._socks[fd]
+        if mask & select.POLLERR:
+            # Discard error-queue entries (the ICMP messages arrive on the readers too).
+            read_error_queue(sock, limit=_DRAIN)
+        if mask & select.POLLIN:
+            self._read(sock)
 
     def _read(self, sock: socket.socket) -> None:
         for _ in range(_DRAIN):
@@ -349,47 +281,27 @@ class RawTransport:
                 # A socket error filed by an ICMP message (IPV6_RECVERR) surfaces here once.
                 sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 return
-            now = time.monotonic()
-            matched = self._match(sock, data, ancdata, addr, now)
-            if matched is None:
-                continue
-            if matched.tcp_options is not None:
-                self._options[matched.reply.probe_id] = matched.tcp_options
-                while len(self._options) > _KEEP_OPTIONS:
-                    self._options.popitem(last=False)
-            self._pending.append(matched.reply)
+            datagram = self._datagram(sock, data, ancdata, addr)
+            if datagram is not None:
+                self._pending.append(datagram)
 
-    def _match(
+    def _datagram(
         self,
         sock: socket.socket,
         data: bytes,
         ancdata: list[tuple[int, int, bytes]],
         addr: tuple[str, int] | tuple[str, int, int, int],
-        now: float,
-    ) -> Matched | None:
+    ) -> Datagram | None:
+        """What was read, for the engine to match: the bytes and (IPv6) sender and hops."""
         if self.family == 4:
-            return self._book.match_ipv4(data, received_at=now)
+            return Datagram(layer=Layer.IPV4, data=data)
         sender: IPAddress = IPv6Address(addr[0].split("%")[0])
         hops: int | None = None
         for level, kind, cdata in ancdata:
             if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(cdata) >= 4:
                 (hops,) = struct.unpack("@i", cdata[:4])
         if sock is self._tcp_reader:
-            return self._book.match_tcp(data, from_addr=sender, ttl=hops, received_at=now)
+            return Datagram(layer=Layer.TCP6, data=data, from_addr=sender, ttl=hops)
         if sock is self._senders.get(ProbeKind.ECHO):
-            return self._book.match_icmp(
-                data, family=6, from_addr=sender, ttl=hops, received_at=now
-            )
+            return Datagram(layer=Layer.ICMP6, data=data, from_addr=sender, ttl=hops)
         return None  # the IPv6 UDP socket reads copies of arriving UDP: not ours to answer
-
-    def syn_ack_options(self, probe_id: int) -> TcpOptions | None:
-        """The TCP options of the SYN/ACK that answered TCP SYN probe `probe_id`.
-
-        Args:
-            probe_id: the probe's id.
-
-        Returns:
-            The options (MSS, window scale, SACK-permitted, timestamps, all of
-            them in order), or None when no SYN/ACK answered it (or it was an RST).
-        """
-        return self._options.get(probe_id)

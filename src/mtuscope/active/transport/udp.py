@@ -30,14 +30,10 @@ payload is shorter) and is zero after that.
 from __future__ import annotations
 
 import errno
-import math
 import select
 import socket
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
-from ipaddress import ip_address
-from types import TracebackType
 
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
 from mtuscope.active.transport.errqueue import (
@@ -60,6 +56,7 @@ from mtuscope.active.transport.linux import (
     IPV6_RECVHOPLIMIT,
     IPV6_UNICAST_HOPS,
 )
+from mtuscope.active.transport.polling import PollingTransport
 from mtuscope.errors import NoRoute, UsageError
 
 _BUFSIZE = 65535
@@ -77,7 +74,7 @@ class _InFlight:
     sent_at: float
 
 
-class UdpTransport:
+class UdpTransport(PollingTransport):
     """Sends UDP probes from ordinary sockets; needs no privilege."""
 
     def __init__(
@@ -101,37 +98,16 @@ class UdpTransport:
         Raises:
             UsageError: bad family, a source of the other family, or bad limits.
         """
-        if family not in (4, 6):
-            raise UsageError(f"IP family must be 4 or 6, not {family!r}")
+        super().__init__(family, src=src, iface=iface)
         if max_inflight < 1 or not keep > 0:
             raise UsageError("max_inflight must be at least 1 and keep positive")
-        self.family = family
-        self.iface = iface
-        self.src: IPAddress | None = None
-        if src is not None:
-            self.src = ip_address(src) if isinstance(src, str) else src
-            if self.src.version != family:
-                raise UsageError(f"source {self.src} is not an IPv{family} address")
         self._max = max_inflight
         self._keep = keep
         self._inflight: OrderedDict[int, _InFlight] = OrderedDict()
-        self._pending: deque[Reply] = deque()
-        self._closed = False
-
-    def __enter__(self) -> UdpTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close every probe socket (idempotent)."""
-        self._closed = True
+        super().close()
         for entry in self._inflight.values():
             entry.sock.close()
         self._inflight.clear()
@@ -168,29 +144,32 @@ class UdpTransport:
             raise UsageError(f"cannot set up a UDP probe socket: {exc.strerror}") from exc
         return sock
 
-    def send(self, probe: Probe, now: float | None = None) -> None:
+    def source(self, dst: IPAddress) -> None:
+        """None: the kernel builds the packets (and the engine needs to build none)."""
+        return None
+
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
         """Send one UDP probe now; a local refusal is queued as a reply for `receive`.
 
         Args:
             probe: a `ProbeKind.UDP` probe of this transport's family.
-            now: the driver's clock (unused: replies are timed with time.monotonic()).
+            packet: ignored (the kernel builds the datagram; `source` says so).
+            now: the driver's clock, seconds (sockets older than `keep` are closed).
 
         Raises:
             UsageError: another probe kind or family, or the transport is closed.
             NoRoute: the kernel has no route to the probe's destination.
         """
-        if self._closed:
-            raise UsageError("the transport is closed")
+        self._check_open()
         if probe.kind is not ProbeKind.UDP or probe.family != self.family:
             raise UsageError(
                 f"UdpTransport sends IPv{self.family} UDP probes, not IPv{probe.family} "
                 f"{probe.kind.value}"
             )
-        self._expire(time.monotonic())
+        self._expire(now)
         sock = self._socket(probe)
         payload = probe.id.to_bytes(8, "big")[-4:][: probe.payload_size]
         payload += bytes(probe.payload_size - len(payload))
-        sent_at = time.monotonic()
         try:
             sock.send(payload)
         except OSError as exc:
@@ -214,7 +193,7 @@ class UdpTransport:
             finally:
                 sock.close()
             return
-        self._inflight[sock.fileno()] = _InFlight(sock, probe, sent_at)
+        self._inflight[sock.fileno()] = _InFlight(sock, probe, now)
         while len(self._inflight) > self._max:
             self._drop(next(iter(self._inflight)))
 
@@ -242,74 +221,46 @@ class UdpTransport:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def receive(self, until: float | None) -> Reply | None:
-        """The next reply to one of our probes, waiting no later than `until`.
+    def _fds(self) -> list[int]:
+        # None in flight: poll waits out the timeout, as a socket would.
+        return list(self._inflight)
 
-        Args:
-            until: time.monotonic() deadline; None or a past time only looks at
-                what has already arrived.
-
-        Returns:
-            A reply, or None when none came before `until`.
-
-        Raises:
-            UsageError: the transport is closed.
-        """
-        if self._closed:
-            raise UsageError("the transport is closed")
-        first = True
-        while True:
-            if self._pending:
-                return self._pending.popleft()
-            remaining = 0.0 if until is None else until - time.monotonic()
-            if (remaining <= 0 and not first) or (not self._inflight and remaining <= 0):
-                return None
-            first = False
-            if not self._inflight:
-                # Nothing can answer: wait out the time the caller gave, as a socket would.
-                time.sleep(max(0.0, remaining))
-                return None
-            poller = select.poll()
-            for fd in self._inflight:
-                poller.register(fd, select.POLLIN)
-            for fd, mask in poller.poll(max(0, math.floor(remaining * 1000))):
-                if fd in self._inflight:
-                    self._read(fd, mask)
-
-    wait = receive
-    """The name engine.py's driver sketch uses."""
-
-    def _read(self, fd: int, mask: int) -> None:
-        entry = self._inflight[fd]
-        now = time.monotonic()
+    def _on_event(self, fd: int, mask: int) -> None:
+        entry = self._inflight.get(fd)
+        if entry is None:
+            return
         if mask & select.POLLERR:
             for error, ttl in read_error_queue(entry.sock, limit=_DRAIN):
                 kind = reply_kind(error)
                 if kind is None:
                     continue
-                self._pending.append(
-                    Reply(
-                        probe_id=entry.probe.id,
-                        kind=kind,
-                        from_addr=error.offender,
-                        mtu=error.info if kind is ReplyKind.TOO_BIG else None,
-                        ttl=ttl,
-                        rtt=now - entry.sent_at,
-                    )
+                self._answer(
+                    fd,
+                    kind,
+                    from_addr=error.offender,
+                    mtu=error.info if kind is ReplyKind.TOO_BIG else None,
+                    ttl=ttl,
                 )
-                self._drop(fd)
                 return
         if mask & select.POLLIN:
             try:
                 entry.sock.recv(_BUFSIZE)
             except OSError:
                 return  # an error filed on the socket: its queue entry comes with POLLERR
-            self._pending.append(
-                Reply(
-                    probe_id=entry.probe.id,
-                    kind=ReplyKind.UDP_RESPONSE,
-                    from_addr=entry.probe.dst,
-                    rtt=now - entry.sent_at,
-                )
-            )
-            self._drop(fd)
+            self._answer(fd, ReplyKind.UDP_RESPONSE, from_addr=entry.probe.dst)
+
+    def _answer(
+        self,
+        fd: int,
+        kind: ReplyKind,
+        *,
+        from_addr: IPAddress | None,
+        mtu: int | None = None,
+        ttl: int | None = None,
+    ) -> None:
+        """Queue the one reply a probe socket gets, and close the socket."""
+        probe = self._inflight[fd].probe
+        self._pending.append(
+            Reply(probe_id=probe.id, kind=kind, from_addr=from_addr, mtu=mtu, ttl=ttl)
+        )
+        self._drop(fd)

@@ -1,8 +1,8 @@
-"""Probe <-> packet: the wire identity a raw probe carries, and mapping packets back to it.
+"""Packet -> probe: the probes in flight, and mapping received bytes back to them.
 
-Layer: active/transport (an edge), but this module is pure: it builds probe
-packets with wire/ builders and matches received bytes to the probes that
-caused them. No sockets, no clock (send and receive times are parameters).
+Layer: active/. Pure: it matches received bytes to the probes that caused them
+(the packets themselves are built in probe_packet.py). No sockets, no clock
+(send and receive times are parameters, given by the driver's one clock).
 
 Each probe gets a `WireTag` when it is registered, with every field a reply or
 an ICMP quote may carry back:
@@ -24,10 +24,7 @@ an ICMP quote may carry back:
 A tag is forgotten when its first reply is matched (duplicates are dropped)
 or when `capacity` newer probes push it out.
 
-A TCP SYN probe carries options when its size leaves room: 20 bytes (MSS,
-SACK-permitted, timestamps, window scale — what Linux sends, so the SYN/ACK
-shows what the peer does with each) or 4 (MSS only); the rest of the size is
-payload. The SYN/ACK's options are returned next to the `Reply`.
+The SYN/ACK's options ride on the `Reply` (`Reply.tcp_options`).
 
 Replies to TCP SYN probes also carry the bytes behind them, for engines that
 compare what was sent with what arrived (active/middlebox.py): `Reply.sent`
@@ -40,45 +37,24 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
 
-from mtuscope.active.probe import IP_HEADER, IPAddress, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, Reply, ReplyKind
+from mtuscope.active.probe_packet import WireTag, encode_probe, syn_options_len
 from mtuscope.errors import DecodeError, UsageError
-from mtuscope.wire.builders import build_icmp_echo, build_tcp, build_udp
 from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
-from mtuscope.wire.icmp import IcmpMessage, QuotedPacket, decode_icmp_echo, decode_icmp_error
+from mtuscope.wire.icmp import (
+    ICMP_HEADER,
+    IcmpMessage,
+    QuotedPacket,
+    decode_icmp_echo,
+    decode_icmp_error,
+)
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.tcp import TcpFlags, decode_tcp
 from mtuscope.wire.tcp_options import TcpOptions
 
 PORT_SPAN = 4096
 """Distinct source ports one book cycles through for UDP and TCP probes."""
-
-SYN_MSS = {4: 1460, 6: 1440}
-"""MSS our SYN probes announce: what an Ethernet host announces (1500 - 40 / - 60)."""
-
-_FULL_SYN_OPTIONS = 20
-_MSS_OPTION = 4
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WireTag:
-    """How one probe looks on the wire, kept until its reply comes."""
-
-    probe: Probe
-    src: IPAddress
-    """Our source address (in the checksums and quotes)."""
-    sent_at: float
-    """time.monotonic() when it left, for the reply's rtt."""
-    counter: int
-    """The book's running count; the other identifiers derive from it."""
-    echo_ident: int
-    echo_seq: int
-    sport: int
-    tcp_seq: int
-    ip_id: int
-    payload_len: int
-    """Transport payload bytes (TCP: after the options)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,8 +63,6 @@ class Matched:
 
     tag: WireTag
     reply: Reply
-    tcp_options: TcpOptions | None = None
-    """The options of a SYN/ACK answering a TCP SYN probe; None otherwise."""
 
 
 class ProbeBook:
@@ -127,7 +101,7 @@ class ProbeBook:
         Args:
             probe: what the engine asked for.
             src: our source address, same family as the probe.
-            sent_at: time.monotonic() at sending.
+            sent_at: driver-clock seconds at sending.
 
         Returns:
             The tag; `encode_probe(tag)` gives the packet.
@@ -180,12 +154,42 @@ class ProbeBook:
 
     # -- matching -----------------------------------------------------------------------------
 
-    def match_ipv4(self, packet: bytes, *, received_at: float) -> Matched | None:
+    def match(self, datagram: Datagram, *, received_at: float | None = None) -> Matched | None:
+        """Match what a raw transport read to a probe of this book.
+
+        Args:
+            datagram: the bytes and, for IPv6, the sender and hop limit.
+            received_at: driver-clock seconds when it was read (None: the driver times it).
+
+        Returns:
+            The probe and reply, or None for a packet not caused by our probes.
+        """
+        if datagram.layer is Layer.IPV4:
+            return self.match_ipv4(datagram.data, received_at=received_at)
+        if datagram.from_addr is None:
+            return None
+        if datagram.layer is Layer.TCP6:
+            return self.match_tcp(
+                datagram.data,
+                from_addr=datagram.from_addr,
+                ttl=datagram.ttl,
+                received_at=received_at,
+            )
+        return self.match_icmp(
+            datagram.data,
+            family=6,
+            from_addr=datagram.from_addr,
+            ttl=datagram.ttl,
+            received_at=received_at,
+        )
+
+    def match_ipv4(self, packet: bytes, *, received_at: float | None = None) -> Matched | None:
         """Match an IPv4 packet read from a raw socket (IP header included).
 
         Args:
             packet: the whole IPv4 packet.
-            received_at: time.monotonic() when it was read.
+            received_at: driver-clock seconds when it was read, for the reply's rtt;
+                None leaves the rtt to the driver (record time minus send time).
 
         Returns:
             The probe and reply, or None for a packet not caused by our probes.
@@ -210,7 +214,7 @@ class ProbeBook:
         family: int,
         from_addr: IPAddress,
         ttl: int | None,
-        received_at: float,
+        received_at: float | None = None,
     ) -> Matched | None:
         """Match an ICMP / ICMPv6 message (from its header on) to a probe.
 
@@ -219,12 +223,13 @@ class ProbeBook:
             family: 4 or 6.
             from_addr: the sender.
             ttl: TTL / hop limit it arrived with, if known.
-            received_at: time.monotonic() when it was read.
+            received_at: driver-clock seconds when it was read, for the reply's rtt;
+                None leaves the rtt to the driver (record time minus send time).
 
         Returns:
             The probe and reply, or None.
         """
-        if len(data) < 8:
+        if len(data) < ICMP_HEADER:
             return None
         echo_reply = Icmp4Type.ECHO_REPLY if family == 4 else Icmp6Type.ECHO_REPLY
         if data[0] == echo_reply:
@@ -270,7 +275,7 @@ class ProbeBook:
             return None
         transport = quote.raw[quote.header_len :] if not quote.frag_offset else b""
         tag: WireTag | None = None
-        if quote.proto in (IpProto.ICMP, IpProto.ICMPV6) and len(transport) >= 8:
+        if quote.proto in (IpProto.ICMP, IpProto.ICMPV6) and len(transport) >= ICMP_HEADER:
             ident = int.from_bytes(transport[4:6], "big")
             seq = int.from_bytes(transport[6:8], "big")
             tag = self._lookup(self._by_seq, seq) if ident == self.ident else None
@@ -293,7 +298,12 @@ class ProbeBook:
         return tag
 
     def match_tcp(
-        self, data: bytes, *, from_addr: IPAddress, ttl: int | None, received_at: float
+        self,
+        data: bytes,
+        *,
+        from_addr: IPAddress,
+        ttl: int | None,
+        received_at: float | None = None,
     ) -> Matched | None:
         """Match a TCP segment (from its header on) answering a TCP SYN probe.
 
@@ -301,7 +311,8 @@ class ProbeBook:
             data: the TCP segment.
             from_addr: the sender.
             ttl: TTL / hop limit it arrived with, if known.
-            received_at: time.monotonic() when it was read.
+            received_at: driver-clock seconds when it was read, for the reply's rtt;
+                None leaves the rtt to the driver (record time minus send time).
 
         Returns:
             The probe and a TCP_RESPONSE reply (with the SYN/ACK's options), or None.
@@ -323,8 +334,7 @@ class ProbeBook:
         if segment.flags & TcpFlags.ACK and acked not in (1, 1 + tag.payload_len):
             return None
         synack = TcpFlags.SYN | TcpFlags.ACK
-        options = segment.options if segment.flags & synack == synack else None
-        matched = self._reply(
+        return self._reply(
             tag,
             ReplyKind.TCP_RESPONSE,
             from_addr,
@@ -332,8 +342,8 @@ class ProbeBook:
             received_at,
             sent=encode_probe(tag),
             segment=bytes(data),
+            tcp_options=segment.options if segment.flags & synack == synack else None,
         )
-        return Matched(tag=matched.tag, reply=matched.reply, tcp_options=options)
 
     def _reply(
         self,
@@ -341,12 +351,13 @@ class ProbeBook:
         kind: ReplyKind,
         from_addr: IPAddress | None,
         ttl: int | None,
-        received_at: float,
+        received_at: float | None,
         *,
         mtu: int | None = None,
         quote: bytes | None = None,
         sent: bytes | None = None,
         segment: bytes | None = None,
+        tcp_options: TcpOptions | None = None,
     ) -> Matched:
         self.forget(tag)
         reply = Reply(
@@ -355,10 +366,11 @@ class ProbeBook:
             from_addr=from_addr,
             mtu=mtu,
             ttl=ttl,
-            rtt=max(0.0, received_at - tag.sent_at),
+            rtt=None if received_at is None else max(0.0, received_at - tag.sent_at),
             quote=quote,
             sent=sent,
             segment=segment,
+            tcp_options=tcp_options,
         )
         return Matched(tag=tag, reply=reply)
 
@@ -389,81 +401,3 @@ def _error_kind(message: IcmpMessage) -> ReplyKind | None:
     if message.type == Icmp6Type.DEST_UNREACH:
         return ReplyKind.PORT_UNREACHABLE if message.code == 4 else ReplyKind.UNREACHABLE
     return ReplyKind.TIME_EXCEEDED if message.type == Icmp6Type.TIME_EXCEEDED else None
-
-
-def syn_options_len(room: int) -> int:
-    """Option bytes a TCP SYN probe carries when `room` bytes follow its fixed header."""
-    if room >= _FULL_SYN_OPTIONS:
-        return _FULL_SYN_OPTIONS
-    return _MSS_OPTION if room >= _MSS_OPTION else 0
-
-
-def encode_probe(tag: WireTag) -> bytes:
-    """The whole IP packet of a registered probe, `tag.probe.size` bytes long.
-
-    Args:
-        tag: from `ProbeBook.register`.
-
-    Returns:
-        The packet, IP header included, checksums filled in.
-    """
-    probe = tag.probe
-    dst: IPv4Address | IPv6Address = probe.dst
-    if probe.kind is ProbeKind.ECHO:
-        packet = build_icmp_echo(
-            src=tag.src,
-            dst=dst,
-            ident=tag.echo_ident,
-            seq=tag.echo_seq,
-            payload=bytes(probe.payload_size),
-            ip_ident=tag.ip_id,
-            ttl=probe.ttl,
-            df=probe.df,
-        )
-    elif probe.kind is ProbeKind.UDP:
-        assert probe.dport is not None  # Probe.__post_init__ requires it
-        packet = build_udp(
-            src=tag.src,
-            dst=dst,
-            sport=tag.sport,
-            dport=probe.dport,
-            payload=bytes(probe.payload_size),
-            ident=tag.ip_id,
-            ttl=probe.ttl,
-            df=probe.df,
-        )
-    else:
-        assert probe.dport is not None  # Probe.__post_init__ requires it
-        full = syn_options_len(probe.payload_size) == _FULL_SYN_OPTIONS
-        has_mss = syn_options_len(probe.payload_size) > 0
-        packet = build_tcp(
-            src=tag.src,
-            dst=dst,
-            sport=tag.sport,
-            dport=probe.dport,
-            seq=tag.tcp_seq,
-            mss=SYN_MSS[probe.family] if has_mss else None,
-            sack_permitted=full,
-            timestamps=(tag.counter, 0) if full else None,
-            wscale=7 if full else None,
-            payload=bytes(tag.payload_len),
-            ident=tag.ip_id,
-            ttl=probe.ttl,
-            df=probe.df,
-        )
-    if len(packet) != probe.size:  # a builder that pads differently would break the sizes
-        raise UsageError(f"built a {len(packet)}-byte packet for a {probe.size}-byte probe")
-    return packet
-
-
-def strip_ip_header(packet: bytes, family: int) -> bytes:
-    """The transport part of a packet built by `encode_probe` (IPv6 raw sockets add their own).
-
-    Args:
-        packet: the whole packet.
-        family: 4 or 6.
-
-    Returns:
-        The bytes after the fixed IP header.
-    """
-    return packet[IP_HEADER[family] :]

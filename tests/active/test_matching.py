@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtuscope.active.probe import IPAddress, Probe, ProbeKind, ReplyKind
-from mtuscope.active.transport import Matched, ProbeBook, WireTag, encode_probe
+from mtuscope.active.matching import Matched, ProbeBook
+from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, ReplyKind
+from mtuscope.active.probe_packet import WireTag, encode_probe
 from mtuscope.wire.builders import build_icmp_echo, build_icmp_error, build_tcp
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.ipv6 import decode_ipv6
@@ -36,11 +37,12 @@ def _tag(book: ProbeBook, probe: Probe) -> WireTag:
 
 
 def _match(book: ProbeBook, family: int, packet: bytes, sender: IPAddress) -> Matched | None:
+    """Match as an engine does: the bytes a raw socket of that kind returns, as a Datagram."""
     if family == 4:
-        return book.match_ipv4(packet, received_at=10.25)
-    if packet[6] == 58:  # ICMPv6
-        return book.match_icmp(packet[40:], family=6, from_addr=sender, ttl=60, received_at=10.25)
-    return book.match_tcp(packet[40:], from_addr=sender, ttl=60, received_at=10.25)
+        return book.match(Datagram(layer=Layer.IPV4, data=packet), received_at=10.25)
+    layer = Layer.ICMP6 if packet[6] == 58 else Layer.TCP6  # next header 58: ICMPv6
+    datagram = Datagram(layer=layer, data=packet[40:], from_addr=sender, ttl=60)
+    return book.match(datagram, received_at=10.25)
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -134,7 +136,7 @@ def test_syn_ack_maps_back_with_its_options(family: int) -> None:
     assert _match(book, family, answer(tag.tcp_seq + 5, synack), DST[family]) is None
     matched = _match(book, family, answer(tag.tcp_seq + 1, synack), DST[family])
     assert matched is not None and matched.reply.kind is ReplyKind.TCP_RESPONSE
-    assert matched.tcp_options is not None and matched.tcp_options.mss == 1360
+    assert matched.reply.tcp_options is not None and matched.reply.tcp_options.mss == 1360
 
 
 def test_rst_acknowledging_the_syn_data_maps_back_without_options() -> None:
@@ -149,7 +151,7 @@ def test_rst_acknowledging_the_syn_data_maps_back_without_options() -> None:
         flags=TcpFlags.RST | TcpFlags.ACK,
     )
     matched = book.match_ipv4(rst, received_at=10.5)
-    assert matched is not None and matched.tcp_options is None
+    assert matched is not None and matched.reply.tcp_options is None
 
 
 def test_old_probes_are_forgotten_beyond_capacity() -> None:
@@ -182,3 +184,26 @@ def test_any_bytes_match_or_not_but_never_raise(data: bytes, family: int) -> Non
         book.match_ipv4(data, received_at=1.0)
     book.match_icmp(data, family=family, from_addr=DST[family], ttl=None, received_at=1.0)
     book.match_tcp(data, from_addr=DST[family], ttl=None, received_at=1.0)
+
+
+def test_without_a_receive_time_the_reply_leaves_the_rtt_to_the_driver() -> None:
+    # The transports never read the clock: they match without `received_at`.
+    book = _book()
+    tag = _tag(book, _probe(4, ProbeKind.ECHO, 100))
+    reply = build_icmp_echo(
+        src=DST[4], dst=SRC[4], ident=tag.echo_ident, seq=tag.echo_seq, reply=True
+    )
+    matched = book.match_ipv4(reply)
+    assert matched is not None and matched.reply.kind is ReplyKind.ECHO_REPLY
+    assert matched.reply.rtt is None
+
+
+def test_ipv6_bytes_without_a_sender_match_nothing() -> None:
+    book = _book()
+    tag = _tag(book, _probe(6, ProbeKind.ECHO, 100))
+    reply = build_icmp_echo(
+        src=DST[6], dst=SRC[6], ident=tag.echo_ident, seq=tag.echo_seq, reply=True
+    )
+    assert book.match(Datagram(layer=Layer.ICMP6, data=reply[40:])) is None
+    matched = book.match(Datagram(layer=Layer.ICMP6, data=reply[40:], from_addr=DST[6]))
+    assert matched is not None and matched.reply.kind is ReplyKind.ECHO_REPLY

@@ -1,0 +1,228 @@
+"""The base of the size engines (path MTU search, hop trace, DF sweep) and their results.
+
+Layer: active/. Sans-IO like every engine (engine.py has the shared schedule and
+the driver's loop): a size engine plans rounds of `(size, ttl)` probes, files
+what each showed, and stops when the answer is known, the budget is spent, or
+an outcome in its `STOPS` table ends it at once. Every result shares the
+`ProbeRun` fields: the target, every probe, why it stopped, when.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from mtuscope.active.engine import OUTCOME_OF_REPLY, Limits, ProbeSchedule
+from mtuscope.active.probe import (
+    IPAddress,
+    Probe,
+    ProbeKind,
+    ProbeOutcome,
+    ProbeRecord,
+    Reply,
+    ReplyKind,
+    SearchStop,
+    usable_too_big,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeRun:
+    """What every engine's result holds besides its answer: the target, the probes,
+    why the engine stopped and when (the base of PathMtuResult, HopTraceResult, SweepResult)."""
+
+    dst: IPAddress
+    family: int
+    """4 or 6."""
+    kind: ProbeKind
+    dport: int | None
+    stop_reason: SearchStop
+    """Why the engine stopped (each result's docstring lists the values it uses)."""
+    probes: tuple[ProbeRecord, ...]
+    """Every probe, in the order sent: the evidence."""
+    started_at: float
+    ended_at: float
+    """Driver clock at the first send and at the end, seconds."""
+
+    @property
+    def seconds(self) -> float:
+        return self.ended_at - self.started_at
+
+
+RunT = TypeVar("RunT", bound=ProbeRun)
+"""An engine's result type."""
+
+
+class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop], Generic[RunT]):
+    """Base of the engines: subclasses implement `_plan`, `_observe`, `_settled`, `_result`.
+
+    An engine's state is what it has filed, and what ends it is data: `STOPS` says
+    which outcomes stop it at once and with what reason; `_settled` decides the
+    rest from the evidence.
+    """
+
+    WHAT: ClassVar[str] = "the engine"
+    """The engine in messages ("the sweep")."""
+    STOPS: ClassVar[dict[ProbeOutcome, SearchStop]] = {ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR}
+    """Outcomes that end the engine at once -> the stop reason; earlier entries win."""
+
+    def __init__(
+        self,
+        *,
+        dst: IPAddress,
+        kind: ProbeKind = ProbeKind.ECHO,
+        dport: int | None = None,
+        limits: Limits | None = None,
+        first_id: int = 1,
+    ) -> None:
+        super().__init__(limits=limits or Limits(), first_id=first_id)
+        self.dst = dst
+        self.family = dst.version
+        self.kind = kind
+        self.dport = dport
+        self._stopped_by: set[ProbeOutcome] = set()
+        """The `STOPS` outcomes seen so far."""
+        # Check the caller's target once, the way every probe will be checked.
+        Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
+
+    def on_reply(self, reply: Reply, now: float) -> None:
+        """File a reply from the transport. Unknown probe ids (strays) are ignored.
+
+        A late reply to a probe already filed as lost replaces that verdict: the
+        probe did get an answer, and what it proves still holds.
+
+        Args:
+            reply: what came back.
+            now: driver clock, seconds.
+        """
+        if reply.probe_id in self._inflight:
+            probe, sent = self._inflight.pop(reply.probe_id)
+        else:
+            old = self._records.get(reply.probe_id)
+            if old is None or old.outcome is not ProbeOutcome.LOST or self._stop is not None:
+                return
+            probe, sent = old.probe, old.sent_at
+        record = ProbeRecord(
+            probe=probe,
+            sent_at=sent,
+            reply=reply,
+            replied_at=now,
+            outcome=self._classify(probe, reply),
+        )
+        self._records[probe.id] = record
+        self._file(record)
+        self._advance(now)
+
+    def on_timeout(self, now: float) -> None:
+        """Expire every probe whose deadline has passed; then plan on.
+
+        Args:
+            now: driver clock, seconds.
+        """
+        for record in self._expire(now):
+            self._file(record)
+        self._advance(now)
+
+    # -- for subclasses ---------------------------------------------------------------------
+
+    def _probe_for(self, key: tuple[int, int], pid: int) -> Probe:
+        size, ttl = key
+        return Probe(
+            id=pid,
+            family=self.family,
+            dst=self.dst,
+            size=size,
+            ttl=ttl,
+            kind=self.kind,
+            dport=self.dport,
+        )
+
+    def result(self) -> RunT:
+        """The frozen result (its answer, every probe, the stop reason and times).
+
+        Raises:
+            UsageError: the engine has not finished.
+        """
+        self._ended(self.WHAT)
+        return self._result()
+
+    def _result(self) -> RunT:
+        """The result of the finished engine (through `_build`)."""
+        raise NotImplementedError
+
+    def _build(
+        self,
+        cls: type[RunT],
+        *,
+        probes: tuple[ProbeRecord, ...] | None = None,
+        **answer: Any,
+    ) -> RunT:
+        """The frozen result of a finished engine: the shared `ProbeRun` fields plus `answer`.
+
+        Args:
+            cls: the result class.
+            probes: the records to report; default: every probe filed.
+            answer: the engine's own fields.
+        """
+        stop, started_at, ended_at = self._ended(self.WHAT)
+        return cls(
+            dst=self.dst,
+            family=self.family,
+            kind=self.kind,
+            dport=self.dport,
+            stop_reason=stop,
+            probes=self.records if probes is None else probes,
+            started_at=started_at,
+            ended_at=ended_at,
+            **answer,
+        )
+
+    def _plan(self) -> list[tuple[int, int]]:
+        """The next round: `(size, ttl)` pairs; empty when there is nothing more to learn."""
+        raise NotImplementedError
+
+    def _classify(self, probe: Probe, reply: Reply) -> ProbeOutcome:
+        """File a reply: the destination's answers as REACHED, too-big messages by their MTU."""
+        if reply.kind is ReplyKind.TOO_BIG:
+            if usable_too_big(self.family, reply.mtu, probe.size):
+                return ProbeOutcome.TOO_BIG
+            return ProbeOutcome.TOO_BIG_BOGUS
+        return OUTCOME_OF_REPLY[reply.kind]
+
+    def _file(self, record: ProbeRecord) -> None:
+        if record.outcome in self.STOPS:
+            self._stopped_by.add(record.outcome)
+        else:
+            self._observe(record)
+
+    def _observe(self, record: ProbeRecord) -> None:
+        """Learn from a record whose outcome is not in `STOPS`."""
+        raise NotImplementedError
+
+    def _settled(self) -> SearchStop | None:
+        """A stop reason as soon as the answer is known, even with probes in flight."""
+        raise NotImplementedError
+
+    def _final_stop(self) -> SearchStop:
+        """The stop reason when `_plan` has nothing more to send."""
+        return self._settled() or SearchStop.CONVERGED
+
+    def _advance(self, now: float) -> None:
+        if self._stop is not None:
+            return
+        forced = [stop for outcome, stop in self.STOPS.items() if outcome in self._stopped_by]
+        settled = forced[0] if forced else self._settled()
+        if settled is not None:
+            self._finish(now, settled)
+            return
+        if self._queue or self._inflight:
+            return
+        plan = self._plan()
+        if not plan:
+            self._finish(now, self._final_stop())
+            return
+        left = self.limits.budget - self.sent
+        if left <= 0:
+            self._finish(now, SearchStop.BUDGET)
+            return
+        self._queue.extend(plan[:left])

@@ -1,0 +1,354 @@
+"""What the path jobs (probe, trace, sweep) share: options, the run, the report.
+
+Layer: jobs/. The run (`PathRun`) resolves the target (`jobs.inputs.resolve`),
+chooses the transport, reads the one clock, keeps the probe budget and the
+wall-clock cap over every engine of the job, and drives each engine through
+`active.transport.drive`. The engines and diagnose/ decide what a probe shows;
+this floor only orchestrates, and only ever probes the one target it was given.
+
+Transport choice: raw sockets when the process has root or CAP_NET_RAW (every
+probe kind, the SYN/ACK's MSS option); otherwise the unprivileged UDP transport
+(UDP probes only, like tracepath), and what could not be done goes to the
+report's warnings. `raw=True` makes a missing privilege an error
+(`RawSocketDenied`, exit 3) instead.
+
+A spent budget or --max-seconds is a result, not an error: the engine is halted
+with `SearchStop.BUDGET` or `SearchStop.TIME`, its partial answer is kept, and a
+warning says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv6Address
+from typing import Protocol, TypeVar
+
+from mtuscope.active.engine import Limits
+from mtuscope.active.hop_trace import HopTraceResult
+from mtuscope.active.mss import MssObservation
+from mtuscope.active.path_mtu import PathMtuResult
+from mtuscope.active.probe import ProbeKind, ProbeRecord, SearchStop
+from mtuscope.active.sweep import SweepResult
+from mtuscope.active.transport import (
+    DriveStop,
+    RawTransport,
+    UdpTransport,
+    drive,
+    has_cap_net_raw,
+    interface_mtu,
+)
+from mtuscope.active.transport.driver import Engine
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.path import diagnose_path
+from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
+from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resolve
+from mtuscope.jobs.result import JobResult
+from mtuscope.jobs.two_ended import TwoEndedReport
+from mtuscope.wire.sizes import MAX_IP_PACKET
+
+IPAddress = IPv4Address | IPv6Address
+
+UDP_PORT = 33434
+"""Destination port of UDP probes when none is given (traceroute's, usually closed)."""
+
+KINDS: dict[str, ProbeKind] = {
+    "echo": ProbeKind.ECHO,
+    "udp": ProbeKind.UDP,
+    "tcp": ProbeKind.TCP_SYN,
+}
+"""`--kind` words and the probe kinds they select."""
+
+
+def probe_kind(word: str | None) -> ProbeKind | None:
+    """The probe kind a `--kind` word names (None: the job's default).
+
+    Raises:
+        UsageError: an unknown word.
+    """
+    if word is None:
+        return None
+    if word not in KINDS:
+        raise UsageError(f"--kind {word!r}: want one of {', '.join(KINDS)}")
+    return KINDS[word]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathOptions:
+    """What to probe and how hard (the flags `probe`, `trace` and `sweep` share)."""
+
+    host: str
+    """Host name or address, as the user typed it."""
+    family: int | None = None
+    """4 or 6 to force one family; None takes the first address the resolver gives."""
+    port: int | None = None
+    """TCP port for the MSS measurement (and TCP probes), or the UDP probes' port."""
+    kind: ProbeKind | None = None
+    """The probe kind; None: TCP SYN with a port, else ICMP echo."""
+    rate: float = 20.0
+    """Probes per second to the target, sustained (the engines' pacing)."""
+    timeout: float = 1.0
+    """Seconds to wait for each probe's reply."""
+    budget: int = 200
+    """Probes in total, over every engine of the run."""
+    max_seconds: float = 60.0
+    """Wall-clock cap of the whole run, seconds."""
+    platform: str | None = None
+    """A `calc.snippets` platform (canonical name) for configuration lines in the advice."""
+    unprivileged: bool = False
+    """Use the UDP transport even with the privilege for raw sockets."""
+    raw: bool = False
+    """Insist on raw sockets: fail (exit 3) without the privilege."""
+
+    def __post_init__(self) -> None:
+        check_family(self.family)
+        if self.port is not None:
+            parse_port(self.port, what="--port")
+        if self.kind is not None and not isinstance(self.kind, ProbeKind):
+            raise UsageError(f"probe kind {self.kind!r}: want one of {', '.join(KINDS)}")
+        if not (self.rate > 0 and self.timeout > 0 and self.max_seconds > 0) or self.budget < 1:
+            raise UsageError("--rate, --timeout, --max-seconds must be positive, --budget >= 1")
+        if self.kind is ProbeKind.TCP_SYN and self.port is None:
+            raise UsageError("--kind tcp needs --port")
+        if self.unprivileged and self.raw:
+            raise UsageError("--raw and --unprivileged exclude each other")
+        # The canonical name (aliases allowed); frozen, so set through object.
+        object.__setattr__(self, "platform", check_platform(self.platform))
+
+
+class PathTransport(StrEnum):
+    """Which transport the run used (JSON `transport`)."""
+
+    RAW = "raw"
+    """Raw sockets: every probe kind, the SYN/ACK's options."""
+    UDP = "udp"
+    """The unprivileged UDP socket and the kernel's error queue."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeTotals:
+    """How many probes a part of the run sent, and how long it took."""
+
+    sent: int
+    answered: int
+    """Probes that got any reply."""
+    seconds: float
+    """From the first probe to the end, on the driver's clock."""
+
+
+def totals(*parts: PathMtuResult | HopTraceResult | SweepResult) -> ProbeTotals:
+    """The probe totals over the engines' results `parts` (at least one)."""
+    records: list[ProbeRecord] = [r for part in parts for r in part.probes]
+    return ProbeTotals(
+        sent=len(records),
+        answered=sum(1 for r in records if r.reply is not None),
+        seconds=max(p.ended_at for p in parts) - min(p.started_at for p in parts),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathReport(JobResult):
+    """The "path" report of `probe`, `trace` and `sweep` (DESIGN.md "Contracts")."""
+
+    kind: str = "path"
+    host: str
+    """The target as typed."""
+    observations: PathObservations
+    """What was measured: the address probed, the port shown, the search, trace, sweep, MSS."""
+    transport: PathTransport
+    probe_kind: ProbeKind
+    """The kind of probe actually sent (UDP when raw sockets were not available)."""
+    pmtu: int | None
+    """The path MTU the verb reports: the search's; the destination hop's (trace); the
+    sweep's when exact to the byte."""
+    stop_reason: SearchStop
+    """Why the verb's main engine stopped (the search, the trace or the sweep)."""
+    probes: ProbeTotals
+    """Over the search and the trace (probe), the trace, or the sweep."""
+    search: ProbeTotals | None = None
+    """The path MTU search alone (probe only)."""
+    two_ended: TwoEndedReport | None = None
+    """The two-ended check against a responder (`probe --responder`), folded in."""
+
+    @property
+    def dst(self) -> IPAddress:
+        """The address probed."""
+        return self.observations.dst
+
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Halting(Engine[R_co], Protocol[R_co]):
+    """An engine the run can stop from outside (every `ProbeSchedule` can)."""
+
+    def halt(self, now: float, stop: SearchStop) -> None: ...
+
+
+class PathRun:
+    """One job's shared state: target, transport, budget, the clock, warnings."""
+
+    def __init__(self, opts: PathOptions, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """Resolve the target and open the transport.
+
+        Raises:
+            UsageError: a name that does not resolve.
+            RawSocketDenied: `opts.raw` without the privilege.
+        """
+        self.opts = opts
+        self.clock = clock
+        self.dst: IPAddress = resolve(opts.host, opts.family)
+        # Probes are IP packets: 65535 bytes at most, whatever the interface (lo: 65536).
+        self.ceiling = min(interface_mtu(self.dst), MAX_IP_PACKET)
+        self.warnings: list[str] = []
+        self.started = clock()
+        self.sent = 0
+        raw: RawTransport | None = None
+        why = "forced by --unprivileged"
+        if not opts.unprivileged:
+            try:
+                if not has_cap_net_raw():
+                    raise RawSocketDenied("raw sockets need root or CAP_NET_RAW")
+                raw = RawTransport(self.dst.version)
+            except RawSocketDenied as exc:
+                if opts.raw:
+                    raise RawSocketDenied(f"{exc} (drop --raw to probe over UDP instead)") from exc
+                why = "no root or CAP_NET_RAW"
+        self.mode = PathTransport.RAW if raw is not None else PathTransport.UDP
+        wanted = opts.kind or (ProbeKind.TCP_SYN if opts.port is not None else ProbeKind.ECHO)
+        kind = wanted
+        if raw is None and kind is not ProbeKind.UDP:
+            word = next(w for w, k in KINDS.items() if k is wanted)
+            self.warnings.append(
+                f"{word} probes need raw sockets ({why}): probed with UDP over the kernel's "
+                "error queue instead"
+            )
+            kind = ProbeKind.UDP
+        self.kind = kind
+        if kind is ProbeKind.ECHO:
+            self.dport: int | None = None
+        elif kind is ProbeKind.UDP:
+            # A UDP probe needs a port that answers or refuses; the TCP port is neither.
+            self.dport = opts.port if wanted is ProbeKind.UDP and opts.port else UDP_PORT
+        else:
+            self.dport = opts.port
+        self.transport: RawTransport | UdpTransport = raw or UdpTransport(self.dst.version)
+
+    @classmethod
+    def alone(
+        cls, opts: PathOptions, what: str, engine_for: Callable[[PathRun], Halting[R]]
+    ) -> tuple[PathRun, R]:
+        """Open a run, drive the one engine `engine_for(run)` builds, close the run.
+
+        Args:
+            opts: the job's options.
+            what: the engine, for warnings ("the sweep").
+            engine_for: makes the engine from the run (target, kind, ceiling, limits).
+
+        Returns:
+            The closed run (its warnings, for the report) and the engine's result.
+
+        Raises:
+            ProbeError: resolving the target took all of --max-seconds.
+        """
+        run = cls(opts)
+        try:
+            result = run.run(engine_for(run), what)
+        finally:
+            run.close()
+        if result is None:
+            raise ProbeError(f"no time left to start {what} toward {run.dst}")
+        return run, result
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def limits(self, budget: int) -> Limits:
+        """The engines' limits: the run's timeout and rate, `budget` probes (at least 1)."""
+        o = self.opts
+        return Limits(timeout=o.timeout, rate=o.rate, budget=max(1, budget))
+
+    @property
+    def budget_left(self) -> int:
+        return self.opts.budget - self.sent
+
+    @property
+    def seconds_left(self) -> float:
+        return self.opts.max_seconds - (self.clock() - self.started)
+
+    def run(self, engine: Halting[R], what: str) -> R | None:
+        """Drive `engine` within what is left of the run's budget and time.
+
+        Args:
+            engine: a fresh engine.
+            what: the step, for warnings ("the hop trace").
+
+        Returns:
+            The engine's result: final, or partial (stop reason TIME or BUDGET, with a
+            warning) when the run's time or budget ran out; None when nothing was left
+            to start it with.
+        """
+        if self.budget_left < 1 or self.seconds_left <= 0:
+            self.warnings.append(f"{what} skipped: the probe budget or --max-seconds ran out")
+            return None
+        done = drive(
+            engine,
+            self.transport,
+            max_seconds=self.seconds_left,
+            max_probes=self.budget_left,
+            clock=self.clock,
+        )
+        self.sent += done.sent
+        if done.stop is DriveStop.FINISHED and done.result is not None:
+            return done.result
+        spent = "--max-seconds" if done.stop is DriveStop.WALL_CLOCK else "the probe budget"
+        stop = SearchStop.TIME if done.stop is DriveStop.WALL_CLOCK else SearchStop.BUDGET
+        engine.halt(done.ended_at, stop)
+        self.warnings.append(f"{what} stopped early: {spent} ran out; its answer is partial")
+        return engine.result()
+
+    def report(
+        self,
+        measured: PathObservations,
+        *,
+        pmtu: int | None,
+        stop_reason: SearchStop,
+        probes: ProbeTotals,
+        search: ProbeTotals | None = None,
+    ) -> PathReport:
+        """The run's "path" report: what was `measured`, diagnosed, with the run's warnings."""
+        host = self.opts.host
+        return PathReport(
+            inputs=(host,) if host == str(self.dst) else (host, str(self.dst)),
+            findings=diagnose_path(measured, platform=self.opts.platform),
+            warnings=tuple(self.warnings),
+            host=host,
+            observations=measured,
+            transport=self.mode,
+            probe_kind=self.kind,
+            pmtu=pmtu,
+            stop_reason=stop_reason,
+            probes=probes,
+            search=search,
+        )
+
+    def observations(
+        self,
+        *,
+        search: PathMtuResult | None = None,
+        trace: HopTraceResult | None = None,
+        sweep: SweepResult | None = None,
+        mss: MssObservation | None = None,
+    ) -> PathObservations:
+        """The diagnosis input toward this run's target and port, with what was measured."""
+        return PathObservations(
+            dst=self.dst, port=self.shown_port, search=search, trace=trace, sweep=sweep, mss=mss
+        )
+
+    @property
+    def shown_port(self) -> int | None:
+        """The target port of the report: the one asked for, else the probes' port."""
+        return self.opts.port if self.opts.port is not None else self.dport

@@ -1,0 +1,165 @@
+"""The `probe` job: path MTU search, hop trace, MSS and findings toward one host.
+
+Layer: jobs/. Orchestration only (jobs/path.py has the run): the engines of
+active/ measure, diagnose/ concludes. With a port, the SYN/ACK's MSS option rides
+on the reply of a TCP SYN probe (`Reply.tcp_options`) and a real connection
+gives the kernel's view (`tcp_mss`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mtuscope.active.hop_trace import HopTrace
+from mtuscope.active.mss import MssObservation
+from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
+from mtuscope.active.probe import ProbeKind, ProbeOutcome, ProbeRecord, SearchStop
+from mtuscope.active.sweep import DfSweep
+from mtuscope.active.transport import tcp_mss
+from mtuscope.errors import ProbeError, UsageError
+from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport, totals
+from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended, with_two_ended
+from mtuscope.wire.sizes import MIN_REASSEMBLY
+from mtuscope.wire.tcp_options import TcpOptions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeOptions(PathOptions):
+    """`probe`'s options: the shared ones, plus a download to catch a stall."""
+
+    download: int = 0
+    """Bytes to read from `port` after the handshake to detect a stall (0: no download)."""
+    responder: TwoEndedOptions | None = None
+    """Also run a two-ended check against an `mtuscope responder` (`--responder`)."""
+
+    def __post_init__(self) -> None:
+        PathOptions.__post_init__(self)
+        if self.download < 0 or (self.download and self.port is None):
+            raise UsageError("--download needs --port and a byte count >= 0")
+
+
+def _search_budget(opts: PathOptions) -> int:
+    # The search needs about 40 probes on a black hole; leave the rest to the trace.
+    return min(opts.budget, max(60, opts.budget // 2))
+
+
+def probe(opts: ProbeOptions) -> PathReport:
+    """`mtuscope probe`: path MTU, hop trace, MSS and findings toward one host.
+
+    Args:
+        opts: target and limits.
+
+    Returns:
+        A "path" report; `warnings` says what could not be measured, and a spent
+        budget or time shows as the stop reason (BUDGET, TIME) with a partial answer.
+
+    Raises:
+        UsageError: bad options or a name that does not resolve.
+        RawSocketDenied: `opts.raw` without the privilege.
+        NoRoute: no route to the target.
+        ProbeError: resolving the target took all of --max-seconds; with a responder,
+            the responder could not be reached or refused.
+    """
+    run = PathRun(opts)
+    try:
+        engine = PathMtuSearch(
+            dst=run.dst,
+            ceiling=run.ceiling,
+            kind=run.kind,
+            dport=run.dport,
+            limits=run.limits(_search_budget(opts)),
+        )
+        search = run.run(engine, "the path MTU search")
+        if search is None:
+            raise ProbeError(f"no time left to start the path MTU search toward {run.dst}")
+        hop = HopTrace(
+            dst=run.dst,
+            ceiling=run.ceiling,
+            kind=run.kind,
+            dport=run.dport,
+            pmtu=search,
+            limits=run.limits(run.budget_left),
+        )
+        trace = run.run(hop, "the hop trace")
+        records = (*search.probes, *(trace.probes if trace else ()))
+        next_id = 1 + max((r.probe.id for r in records), default=0)
+        mss = _measure_mss(run, search, next_id, download=opts.download)
+    finally:
+        run.close()
+    if search.stop_reason is SearchStop.ICMP_FILTERED:
+        hint = (
+            " (try --port N with a TCP port it answers)"
+            if run.kind is not ProbeKind.TCP_SYN
+            else ""
+        )
+        run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
+    report = run.report(
+        run.observations(search=search, trace=trace, mss=mss),
+        pmtu=search.path_mtu,
+        stop_reason=search.stop_reason,
+        probes=totals(search, *([trace] if trace else [])),
+        search=totals(search),
+    )
+    if opts.responder is None:
+        return report
+    return with_two_ended(report, check_two_ended(opts.responder))
+
+
+def _syn_ack(records: tuple[ProbeRecord, ...]) -> tuple[int, TcpOptions] | None:
+    """The first SYN/ACK among `records`: its probe's id and its options."""
+    for r in records:
+        if (
+            r.probe.kind is ProbeKind.TCP_SYN
+            and r.outcome is ProbeOutcome.REACHED
+            and r.reply is not None
+            and r.reply.tcp_options is not None
+        ):
+            return r.probe.id, r.reply.tcp_options
+    return None
+
+
+def _measure_mss(
+    run: PathRun, search: PathMtuResult, next_id: int, *, download: int
+) -> MssObservation | None:
+    """The SYN/ACK's MSS option (raw SYN probe) and TCP_MAXSEG of a real connection."""
+    port = run.opts.port
+    if port is None:
+        return None
+    syn: tuple[int, TcpOptions] | None = None
+    if run.mode is not PathTransport.RAW:
+        run.warnings.append("the SYN/ACK's MSS option needs raw sockets: not measured")
+    else:
+        syn = _syn_ack(search.probes)
+        if syn is None:
+            # The search used other probes: one small SYN (a one-size sweep) asks for the MSS.
+            size = min(run.ceiling, MIN_REASSEMBLY[run.dst.version])
+            one = DfSweep(
+                dst=run.dst,
+                start=size,
+                stop=size,
+                kind=ProbeKind.TCP_SYN,
+                dport=port,
+                limits=run.limits(2),
+                first_id=next_id,
+            )
+            got = run.run(one, "the SYN probe for the MSS")
+            syn = _syn_ack(got.probes) if got else None
+        if syn is None:
+            run.warnings.append(f"no SYN/ACK from {run.dst} port {port}: its MSS option is unknown")
+    probe_id, options = syn if syn is not None else (None, None)
+    try:
+        facts = tcp_mss(
+            run.dst,
+            port,
+            timeout=min(3.0, max(0.5, run.seconds_left)),
+            download=download,
+            max_seconds=max(1.0, min(10.0, run.seconds_left)),
+        )
+    except ProbeError as exc:
+        run.warnings.append(f"no TCP connection for TCP_MAXSEG/TCP_INFO: {exc}")
+        if options is None:
+            return None
+        return MssObservation(
+            family=run.dst.version, port=port, server_announced=options.mss, probe_id=probe_id
+        )
+    return facts.observation(syn_ack=options, probe_id=probe_id)

@@ -1,0 +1,61 @@
+"""The `sweep` job: every size of a range with DF set, one table row per size.
+
+Layer: jobs/. Orchestration only (jobs/path.py has the run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mtuscope.active.sweep import DfSweep
+from mtuscope.jobs.path import PathOptions, PathReport, PathRun, totals
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepOptions(PathOptions):
+    """`sweep`'s options: the shared ones, plus the range of sizes."""
+
+    start: int
+    """First size, bytes (whole IP packets)."""
+    stop: int
+    """Last size, bytes."""
+    step: int = 1
+    """Size increment, bytes."""
+    count: int = 1
+    """Probes per size."""
+
+
+def sweep(opts: SweepOptions) -> PathReport:
+    """`mtuscope sweep`: every size of `start..stop` with DF set, one table row per size.
+
+    Args:
+        opts: target, limits (`budget` must cover the sizes times `count`) and range.
+
+    Returns:
+        A "path" report with the sweep's rows; `pmtu` is the largest size answered
+        when one byte more and every larger size of the range failed (else None).
+
+    Raises:
+        UsageError: an empty range, or more probes than `budget`.
+        RawSocketDenied, NoRoute: as `jobs.probe.probe`.
+    """
+    run, rows = PathRun.alone(
+        opts,
+        "the sweep",
+        lambda run: DfSweep(
+            dst=run.dst,
+            start=opts.start,
+            stop=opts.stop,
+            step=opts.step,
+            count=opts.count,
+            kind=run.kind,
+            dport=run.dport,
+            limits=run.limits(opts.budget),
+        ),
+    )
+    return run.report(
+        run.observations(sweep=rows),
+        pmtu=rows.exact_path_mtu,
+        stop_reason=rows.stop_reason,
+        probes=totals(rows),
+    )
