@@ -54,22 +54,23 @@ FLOOR = 536
 """The MSS some senders use whatever smaller MSS the peer announced (Windows Vista and later)."""
 
 _I64 = pl.Int64
-_ROLES = ("client", "server")
 
 
 def _by_family(table: dict[int, int]) -> pl.Expr:
     return pl.when(pl.col("family") == 4).then(table[4]).otherwise(table[6])
 
 
-def finish(p: CapturePartial) -> CaptureAnalysis:
+def finish(p: CapturePartial, *, first_id: int = 1) -> CaptureAnalysis:
     """Freeze the analysis of a whole capture.
 
     Args:
         p: the partial of the whole capture (every chunk merged in file order).
+        first_id: the id of its first connection (later captures of one report
+            continue the numbering of the earlier ones).
 
     Returns:
-        Connections (ordered by first frame, ids from 1), ICMP too-big messages
-        (by frame) and fragment flows.
+        Connections (ordered by first frame, ids from `first_id`), ICMP too-big
+        messages (by frame) and fragment flows.
     """
     p = regroup(p)
     key = list(KEY)
@@ -85,7 +86,7 @@ def finish(p: CapturePartial) -> CaptureAnalysis:
             first_dir=pl.col("dir").sort_by("first_frame", "dir").first(),
         )
         .sort(["first_frame", *key])
-        .with_row_index("id", offset=1)
+        .with_row_index("id", offset=first_id)
         .with_columns(pl.col("id").cast(_I64))
         .join(
             dirs.group_by(key).agg(family=pl.col("family").drop_nulls().first()),
@@ -138,6 +139,7 @@ def finish(p: CapturePartial) -> CaptureAnalysis:
         ip_packets=p.ip_packets,
         tcp_packets=p.tcp_packets,
         decode_issues=p.decode_issues,
+        first_id=first_id,
         table=table,
         details=details,
         notable=tuple(CaptureAnalysis.connection_from_row(r, details) for r in notable_rows),
@@ -255,33 +257,6 @@ def _addresses(sides: pl.DataFrame) -> pl.Series:
     ]
     names = uniq.with_columns(address=pl.Series(text, dtype=pl.String))
     return addr.join(names, on=["hi", "lo", "family"], how="left", maintain_order="left")["address"]
-
-
-_ENDPOINT_FIELDS = (
-    "address",
-    "port",
-    "mss",
-    "handshake_frame",
-    "handshake_ttl",
-    "wscale",
-    "sack_perm",
-    "timestamps",
-    "effective_mss",
-    "max_segment",
-    "max_segment_frame",
-    "packets",
-    "bytes",
-    "retransmissions",
-    "resets",
-    "fins",
-    "path_mtu",
-    "oversized",
-    "large_sizes",
-    "floor_segments",
-    "floor_first_frame",
-    "black_holes",
-)
-"""`Endpoint` fields, in declaration order (the JSON key order)."""
 
 
 def _table(
