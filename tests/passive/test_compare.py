@@ -18,15 +18,17 @@ from mtuscope.passive.compare import (
     pair_captures,
     segments_needed,
 )
+from mtuscope.passive.compare_connections import (
+    finish_connections,
+    merge_summaries,
+    summarise_chunk,
+)
 from mtuscope.passive.compare_summary import (
     CaptureSummary,
-    finish_connections,
     finish_summary,
     merge_segments,
-    merge_summaries,
     segment_chunk,
     summarise,
-    summarise_chunk,
 )
 from passive.compare_flows import MS, Flow, full, table
 

@@ -57,6 +57,4 @@ def run(args: argparse.Namespace) -> CompareReport:
     """
     from mtuscope.jobs.compare import CompareOptions, compare
 
-    return compare(
-        CompareOptions(a=args.a, b=args.b, platform=args.platform, window_s=args.window)
-    )
+    return compare(CompareOptions(a=args.a, b=args.b, platform=args.platform, window_s=args.window))

@@ -29,15 +29,17 @@ from mtuscope.passive.compare import (
     pair_captures,
     segments_needed,
 )
-from mtuscope.passive.compare_summary import (
-    CaptureSummary,
+from mtuscope.passive.compare_connections import (
     ConnectionTable,
     finish_connections,
+    merge_summaries,
+    summarise_chunk,
+)
+from mtuscope.passive.compare_summary import (
+    CaptureSummary,
     finish_summary,
     merge_segments,
-    merge_summaries,
     segment_chunk,
-    summarise_chunk,
 )
 
 CHUNK_BYTES = 16 << 20

@@ -15,7 +15,8 @@ import numpy.typing as npt
 import polars as pl
 
 from mtuscope.capture.table import PacketTable
-from mtuscope.passive.flows import KEY, canonical_keys
+from mtuscope.passive.flows import KEY, tcp_keys, tcp_rows
+from mtuscope.passive.icmp import too_big_table
 from mtuscope.passive.partial import (
     ACK,
     DIRS_SCHEMA,
@@ -24,7 +25,6 @@ from mtuscope.passive.partial import (
     FIN,
     FRAG_KEY,
     FRAGS_SCHEMA,
-    ICMP_SCHEMA,
     MAX_RECORDS,
     NONE,
     RST,
@@ -58,9 +58,8 @@ def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> Capt
     c: Mapping[str, npt.NDArray[Any]] = table.columns
     n = len(table)
     family = c["family"]
-    proto = c["proto"]
     ip = family > 0
-    tcp_idx = np.flatnonzero(ip & (proto == 6) & ~c["fragment"] & ~c["truncated"])
+    tcp_idx = tcp_rows(c)
     tcp = _analyse_tcp(c, tcp_idx)
     if at_start:
         tcp["records"] = empty(SEGS_SCHEMA)
@@ -73,7 +72,7 @@ def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> Capt
         first_frame=int(frames.min()) if n else None,
         last_frame=int(frames.max()) if n else None,
         decode_issues=len(table.issues),
-        icmp=_icmp_rows(c),
+        icmp=too_big_table(c),
         fragments=_fragment_flows(c),
         at_start=at_start,
         directions=tcp["directions"],
@@ -106,14 +105,7 @@ def _analyse_tcp(
     def col(name: str) -> npt.NDArray[np.int64]:
         return np.asarray(c[name][idx], dtype=np.int64)
 
-    keys = canonical_keys(
-        np.asarray(c["src_hi"][idx], dtype=np.uint64),
-        np.asarray(c["src_lo"][idx], dtype=np.uint64),
-        c["sport"][idx],
-        np.asarray(c["dst_hi"][idx], dtype=np.uint64),
-        np.asarray(c["dst_lo"][idx], dtype=np.uint64),
-        c["dport"][idx],
-    )
+    keys = tcp_keys(c, idx)
     rows = np.arange(m, dtype=np.int64)
     key_df = pl.DataFrame({k: getattr(keys, k) for k in KEY} | {"row": rows})
     groups = key_df.group_by(list(KEY)).agg(pl.col("row"), first=pl.col("row").min())
@@ -408,30 +400,6 @@ def _encaps(
         .agg(count=pl.len().cast(pl.Int64), first_frame=pl.col("frame").min())
     )
     return pl.concat([usual, other.select(usual.columns)], how="vertical_relaxed")
-
-
-def _icmp_rows(c: Mapping[str, npt.NDArray[Any]]) -> pl.DataFrame:
-    """ICMP fragmentation needed (type 3 code 4, RFC 1191) and ICMPv6 packet too big
-    (type 2, RFC 8201) rows."""
-    ip = c["family"] > 0
-    itype = c["icmp_type"]
-    v4 = (c["proto"] == 1) & (itype == 3) & (c["icmp_code"] == 4)
-    v6 = (c["proto"] == 58) & (itype == 2)
-    idx = np.flatnonzero(ip & (v4 | v6) & ~c["fragment"])
-    names = {
-        "frame": "frame",
-        "ts": "ts_ns",
-        "family": "family",
-        "src_hi": "src_hi",
-        "src_lo": "src_lo",
-        "ttl": "ttl",
-        "icmp_type": "icmp_type",
-        "icmp_code": "icmp_code",
-        "mtu": "icmp_mtu",
-        "ip_len": "ip_len",
-    }
-    names |= {q: q for q in ICMP_SCHEMA if q.startswith("q_")}
-    return conform(pl.DataFrame({k: c[v][idx] for k, v in names.items()}), ICMP_SCHEMA)
 
 
 def _fragment_flows(c: Mapping[str, npt.NDArray[Any]]) -> pl.DataFrame:

@@ -162,15 +162,15 @@ def _handshakes(s: CaptureSummary) -> dict[int, Handshake]:
     }
     out = {}
     for r in s.conns.iter_rows(named=True):
-        i = int(r["id"])
+        i, family = int(r["id"]), int(r["family"])
         syn, sa = r["syn_frame"] is not None, r["sa_frame"] is not None
         c2s, s2c = per.get((i, 0), (0, 0)), per.get((i, 1), (0, 0))
         out[i] = Handshake(
             id=i,
-            family=int(r["family"]),
-            client=address_text(r["client_hi"], r["client_lo"]),
+            family=family,
+            client=address_text(r["client_hi"], r["client_lo"], family),
             client_port=int(r["client_port"]),
-            server=address_text(r["server_hi"], r["server_lo"]),
+            server=address_text(r["server_hi"], r["server_lo"], family),
             server_port=int(r["server_port"]),
             first_frame=int(r["first_frame"]),
             syn_frame=r["syn_frame"],
@@ -331,7 +331,7 @@ def _icmp(s: CaptureSummary, point: str) -> list[IcmpSeen]:
             capture=s.capture,
             point=point,
             frame=int(r["frame"]),
-            sender=address_text(r["sender_hi"], r["sender_lo"]),
+            sender=address_text(r["sender_hi"], r["sender_lo"], int(r["family"])),
             mtu=int(r["mtu"]),
             ttl=int(r["ttl"]),
             initial_ttl_guess=initial_ttl_guess(int(r["ttl"])),

@@ -7,7 +7,7 @@ Layer: passive/. Polars over partial-state tables; no I/O. Associative, and exac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -26,6 +26,7 @@ from mtuscope.passive.partial import (
     CapturePartial,
     Schema,
     conform,
+    pick,
 )
 
 
@@ -158,8 +159,8 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         frames=a.frames + b.frames,
         ip_packets=a.ip_packets + b.ip_packets,
         tcp_packets=a.tcp_packets + b.tcp_packets,
-        first_frame=_pick(min, a.first_frame, b.first_frame),
-        last_frame=_pick(max, a.last_frame, b.last_frame),
+        first_frame=pick(min, a.first_frame, b.first_frame),
+        last_frame=pick(max, a.last_frame, b.last_frame),
         decode_issues=a.decode_issues + b.decode_issues,
         directions=directions,
         sizes=sizes,
@@ -302,11 +303,3 @@ def _regroup(
         ],
         rechunk=False,
     )
-
-
-def _pick(fn: Callable[[int, int], int], x: int | None, y: int | None) -> int | None:
-    if x is None:
-        return y
-    if y is None:
-        return x
-    return int(fn(x, y))

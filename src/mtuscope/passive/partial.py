@@ -42,7 +42,7 @@ complete); fragments are summarised per flow instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +164,17 @@ def nulls(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
 
 
 def empty(schema: Schema) -> pl.DataFrame:
+    """A table of `schema` without rows."""
     return pl.DataFrame(schema=schema)
+
+
+def pick(fn: Callable[[int, int], int], x: int | None, y: int | None) -> int | None:
+    """`fn(x, y)` of two optional counters (either may be None: the other wins)."""
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return int(fn(x, y))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
