@@ -173,22 +173,9 @@ def _matters(conn: Connection) -> bool:
     )
 
 
-def _apart(*scenarios: sc.Packets) -> sc.Packets:
-    """The scenarios one after the other, each with its own client port."""
-    out: sc.Packets = []
-    for k, packets in enumerate(scenarios):
-        for p in packets:
-            q = dict(p)
-            for f in ("sport", "dport", "q_sport", "q_dport"):
-                if q.get(f) == 51000:
-                    q[f] = 51000 + k
-            out.append(q)
-    return out
-
-
 def test_notable_connections_are_exactly_the_ones_findings_need() -> None:
     a = run(
-        _apart(
+        sc.apart(
             sc.healthy(),
             sc.blackhole(),
             sc.icmp_ignored(),

@@ -101,21 +101,8 @@ def test_to_body_matches_the_design_contract() -> None:
     assert body["fragments"][0]["fragments"] == 2
 
 
-def _apart(*scenarios: sc.Packets) -> sc.Packets:
-    """The scenarios one after the other, each with its own client port."""
-    out: sc.Packets = []
-    for k, packets in enumerate(scenarios):
-        for p in packets:
-            q = dict(p)
-            for f in ("sport", "dport", "q_sport", "q_dport"):
-                if q.get(f) == 51000:
-                    q[f] = 51000 + k
-            out.append(q)
-    return out
-
-
 def test_connection_bodies_render_any_slice_of_the_columns() -> None:
-    a = run(_apart(sc.healthy(), sc.blackhole(), sc.exceeds_mss(), sc.icmp_ignored()))
+    a = run(sc.apart(sc.healthy(), sc.blackhole(), sc.exceeds_mss(), sc.icmp_ignored()))
     whole = connection_rows(a)
     assert [c["id"] for c in whole] == list(range(1, a.connection_count + 1))
     assert whole[0]["client"]["black_holes"] == [] and "oversized" in whole[0]["server"]
@@ -126,7 +113,7 @@ def test_connection_bodies_render_any_slice_of_the_columns() -> None:
 
 
 def test_rows_of_several_analyses_keep_their_ids_and_captures() -> None:
-    one = run(_apart(sc.healthy(), sc.blackhole()), name="a.pcap")
+    one = run(sc.apart(sc.healthy(), sc.blackhole()), name="a.pcap")
     two = run(sc.healthy(), name="b.pcap", first_id=one.connection_count + 1)
     rows = ConnectionRows([one, two])
     assert len(rows) == 3 and rows and not ConnectionRows([])
