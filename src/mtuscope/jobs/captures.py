@@ -190,20 +190,30 @@ def fold(parts: Iterable[P], merge_two: Callable[[P, P], P]) -> P | None:
     return out
 
 
-def decoded_tables(
-    chunks: WalkedChunks, *, issues: list[DecodeIssue] | None = None
-) -> Iterator[PacketTable]:
-    """The decoded chunks of a capture, in file order (sequentially, for multi-pass reads).
+def each_chunk(
+    chunks: WalkedChunks,
+    work: Callable[[PacketTable], P],
+    *,
+    issues: list[DecodeIssue] | None = None,
+) -> Iterator[P]:
+    """`work` of each decoded chunk of a capture, in file order (for multi-pass reads).
+
+    Neither the chunk nor its table is held while the next one is read, so the
+    reader can reuse their buffers.
 
     Args:
         chunks: the capture's walked chunks (`capture.reader.iter_chunks`).
+        work: what to make of one decoded chunk (a partial).
         issues: when given, the frames that did not decode fully are appended to it.
     """
     for chunk in chunks:
         table = decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
+        del chunk
         if issues is not None:
             issues.extend(table.issues)
-        yield table
+        part = work(table)
+        del table
+        yield part
 
 
 def decode_warning(path: str, issues: tuple[DecodeIssue, ...] | list[DecodeIssue]) -> str | None:

@@ -20,7 +20,7 @@ from mtuscope.capture.reader import iter_chunks
 from mtuscope.capture.table import DecodeIssue, PacketTable
 from mtuscope.diagnose.compare import compare_findings
 from mtuscope.errors import UsageError
-from mtuscope.jobs.captures import decode_warning, decoded_tables, fold, seekable
+from mtuscope.jobs.captures import decode_warning, each_chunk, fold, seekable
 from mtuscope.jobs.inputs import check_platform
 from mtuscope.jobs.result import JobResult
 from mtuscope.passive.compare import (
@@ -136,8 +136,8 @@ def connections_of_file(
     name = capture or path
     issues: list[DecodeIssue] = []
     chunks = iter_chunks(path, chunk_bytes=chunk_bytes)
-    tables = decoded_tables(chunks, issues=issues)
-    acc = fold((summarise_chunk(t, capture=name) for t in tables), merge_summaries)
+    parts = each_chunk(chunks, lambda t: summarise_chunk(t, capture=name), issues=issues)
+    acc = fold(parts, merge_summaries)
     if acc is None:
         acc = summarise_chunk(PacketTable.empty(), capture=name)
     warnings = tuple(chunks.info.warnings)
@@ -167,8 +167,8 @@ def segments_of_file(
     Raises:
         CaptureError: the file cannot be read.
     """
-    tables = decoded_tables(iter_chunks(path, chunk_bytes=chunk_bytes))
-    acc = fold((segment_chunk(t, conns, keep=keep) for t in tables), merge_segments)
+    chunks = iter_chunks(path, chunk_bytes=chunk_bytes)
+    acc = fold(each_chunk(chunks, lambda t: segment_chunk(t, conns, keep=keep)), merge_segments)
     if acc is None:
         acc = segment_chunk(PacketTable.empty(), conns, keep=keep)
     return finish_summary(conns, acc, keep=keep)

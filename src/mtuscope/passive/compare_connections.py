@@ -110,8 +110,9 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
         pl.col("ts").min().alias("first_ts"),
         pl.col("ts").max().alias("last_ts"),
         pl.len().cast(pl.Int64).alias("packets"),
-        pl.col("family").sort_by("frame").first(),
-        pl.col("dir").sort_by("frame").first().alias("first_dir"),
+        # Rows keep file order within a group: the first is the earliest frame.
+        pl.col("family").first(),
+        pl.col("dir").first().alias("first_dir"),
     )
     sel = idx[syn]
     syns = pl.DataFrame(
