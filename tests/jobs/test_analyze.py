@@ -13,8 +13,8 @@ from mtuscope.errors import UsageError
 from mtuscope.jobs import captures
 from mtuscope.jobs.analyze import AnalyzeOptions, CaptureResult, analyze
 from mtuscope.passive import analyse, finish
-from mtuscope.report.serialize import to_dict
 from mtuscope.report.schema import validate_report
+from mtuscope.report.serialize import to_dict
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

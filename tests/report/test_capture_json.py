@@ -88,7 +88,7 @@ BODY_SCHEMA = {
 }
 
 
-def test_to_body_matches_the_design_contract() -> None:
+def test_body_matches_the_design_contract() -> None:
     a = run(sc.icmp_ignored() + sc.fragments(), name="x.pcap")
     body = _body(a)
     jsonschema.validate(body, BODY_SCHEMA)
@@ -101,7 +101,7 @@ def test_to_body_matches_the_design_contract() -> None:
     assert body["fragments"][0]["fragments"] == 2
 
 
-def test_connection_bodies_render_any_slice_of_the_columns() -> None:
+def test_connection_rows_render_any_slice_of_the_columns() -> None:
     a = run(sc.apart(sc.healthy(), sc.blackhole(), sc.exceeds_mss(), sc.icmp_ignored()))
     whole = connection_rows(a)
     assert [c["id"] for c in whole] == list(range(1, a.connection_count + 1))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtuscope.capture.table import address_text
+from mtuscope.errors import UsageError
 from mtuscope.passive.compare_match import (
     WINDOW_NS,
     ClockOffset,
@@ -276,7 +277,7 @@ def compare_captures(
         connections seen at one point only, and the ICMP too-big messages of both.
 
     Raises:
-        ValueError: a summary lacks the segment rows of a direction that differs
+        UsageError: a summary lacks the segment rows of a direction that differs
             between the points (see `segments_needed`).
     """
     if pairing is None:
@@ -284,7 +285,7 @@ def compare_captures(
     need_a, need_b = segments_needed(a, b, pairing)
     for s, need in ((a, need_a), (b, need_b)):
         if s.kept is not None and not need <= s.kept:
-            raise ValueError(f"{s.capture}: segments of {len(need - s.kept)} directions missing")
+            raise UsageError(f"{s.capture}: segments of {len(need - s.kept)} directions missing")
     offset, pairs = pairing.offset, pairing.pairs
     hs_a, hs_b = _handshakes(a), _handshakes(b)
     ia, ib = SegIndex(a.segs), SegIndex(b.segs)

@@ -1,11 +1,12 @@
 """Turn a merged `CapturePartial` into the frozen `CaptureAnalysis`.
 
 Layer: passive/. Pure; no I/O. Columnar: one polars row per connection, built by
-joins and group-bys over the partial's tables. Python loops here run only over
-rare rows: ICMP messages, and the connection directions whose segment sizes
-exceed the peer's limit or whose retransmissions could be a black hole. Python
-`Connection` objects are built only for the connections findings are about
-(`CaptureAnalysis.notable`), or on demand (`CaptureAnalysis.connections`).
+joins and group-bys over the partial's tables. The rare rows that need Python
+loops are elsewhere: ICMP messages (`passive.icmp`), and the sides whose segment
+sizes exceed the peer's limit or whose retransmissions could be a black hole
+(`passive.details`). Python `Connection` objects are built only for the
+connections findings are about (`CaptureAnalysis.notable`), or on demand
+(`CaptureAnalysis.connections`).
 """
 
 from __future__ import annotations
