@@ -15,7 +15,7 @@ import numpy.typing as npt
 import polars as pl
 
 from mtuscope.capture.table import PacketTable
-from mtuscope.passive.flows import KEY, tcp_keys, tcp_rows
+from mtuscope.passive.flows import KEY, CanonicalKeys, tcp_keys, tcp_rows
 from mtuscope.passive.icmp import too_big_table
 from mtuscope.passive.partial import (
     ACK,
@@ -259,20 +259,6 @@ def _analyse_tcp(
     encaps = _encaps(
         conn, groups["first"].to_numpy(), frame, c["encap"][idx], c["encap_overhead"][idx]
     )
-    syn_mask = (flags & SYN) != 0
-    syns = pl.DataFrame(
-        {
-            "chain": (conn * 2 + direction)[syn_mask],
-            "frame": frame[syn_mask],
-            "ts": ts[syn_mask],
-            "flags": flags[syn_mask],
-            "mss": col("mss")[syn_mask],
-            "wscale": col("wscale")[syn_mask],
-            "sack": c["sack_perm"][idx][syn_mask],
-            "tsopt": c["tsopt"][idx][syn_mask],
-            "ttl": col("ttl")[syn_mask],
-        }
-    )
     end_mask = (flags & (RST | FIN)) != 0
     ends = pl.DataFrame(
         {
@@ -302,11 +288,42 @@ def _analyse_tcp(
         "directions": with_fd(directions, DIRS_SCHEMA),
         "sizes": with_fd(sizes, SIZES_SCHEMA),
         "encaps": with_key(encaps, ENCAPS_SCHEMA),
-        "syns": with_fd(syns, SYNS_SCHEMA),
+        "syns": syn_table(c, idx, keys),
         "ends": with_fd(ends, ENDS_SCHEMA),
         "records": with_fd(segs.filter(pl.col("keep")), SEGS_SCHEMA),
         "retrans": with_fd(segs.filter(pl.col("retx")), SEGS_SCHEMA),
     }
+
+
+def syn_table(
+    c: Mapping[str, npt.NDArray[Any]], idx: npt.NDArray[np.intp] | slice, keys: CanonicalKeys
+) -> pl.DataFrame:
+    """The SYN and SYN/ACK rows among the TCP rows `idx` of a chunk (`SYNS_SCHEMA`).
+
+    Args:
+        c: the chunk's columns.
+        idx: its TCP rows (`flows.tcp_rows`, or a slice when every row is TCP).
+        keys: their canonical keys (`flows.tcp_keys(c, idx)`).
+    """
+    flags = np.asarray(c["tcp_flags"][idx], dtype=np.int64)
+    syn = (flags & SYN) != 0
+
+    def col(name: str) -> npt.NDArray[np.int64]:
+        return np.asarray(c[name][idx][syn], dtype=np.int64)
+
+    rows = {k: v[syn] for k, v in keys.columns().items()} | {
+        "frame": col("frame"),
+        "ts": col("ts_ns"),
+        "flags": flags[syn],
+        "mss": col("mss"),
+        "wscale": col("wscale"),
+        "sack": c["sack_perm"][idx][syn],
+        "tsopt": c["tsopt"][idx][syn],
+        "ttl": col("ttl"),
+        "seq": col("seq"),
+        "ip_id": col("ip_id"),
+    }
+    return conform(pl.DataFrame(rows), SYNS_SCHEMA)
 
 
 def _jumps(

@@ -7,8 +7,9 @@ first SYN and SYN/ACK (ISN, MSS, window scale, SACK-permitted, timestamps,
 TTL, IP id) and the first data segment of each direction (the sequence base
 when the handshake was not seen), plus the ICMP too-big messages with the
 connection each quotes. The flow extraction is `analyze`'s (`passive.flows`,
-`passive.icmp`): the same TCP rows, canonical keys, client rule, connection
-ids and too-big selector, so both verbs number and count one capture alike.
+`passive.icmp`, `passive.chunk.syn_table`): the same TCP rows, canonical keys,
+SYN rows, client rule, connection ids and too-big rows, so both verbs number,
+orient and count one capture alike.
 Partials merge associatively (chunks in file order); what they hold grows with
 the connections, not the packets.
 """
@@ -23,24 +24,23 @@ import numpy as np
 import polars as pl
 
 from mtuscope.capture.table import PacketTable
+from mtuscope.passive.chunk import syn_table
 from mtuscope.passive.flows import KEY, client_dir, number_connections, tcp_keys, tcp_rows
 from mtuscope.passive.icmp import quoted_connections, too_big_table
 from mtuscope.passive.partial import ACK, SYN, pick
 
-_ROW_COLS = {  # kept from SYN and SYN/ACK rows
+_HS_COLS = {
     "frame": "frame",
-    "ts": "ts_ns",
-    "flags": "tcp_flags",
+    "ts": "ts",
     "seq": "seq",
-    "ip_id": "ip_id",
-    "ttl": "ttl",
     "mss": "mss",
-    "ws": "wscale",
-    "sack": "sack_perm",
-    "tso": "tsopt",
+    "wscale": "ws",
+    "sack": "sack",
+    "tsopt": "tso",
+    "ttl": "ttl",
+    "ip_id": "ip_id",
 }
-_HS_COLS = ("frame", "ts", "seq", "mss", "ws", "sack", "tso", "ttl", "ip_id")
-"""Handshake columns kept per connection, prefixed `syn_` and `sa_`."""
+"""`SYNS_SCHEMA` column -> its name in the connection table, prefixed `syn_` and `sa_`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class SummaryPartial:
 
     capture: str
     syns: pl.DataFrame
-    """The first SYN and the first SYN/ACK per key: key, dir, frame, ts, flags, seq, options..."""
+    """The first SYN and the first SYN/ACK per key (`partial.SYNS_SCHEMA`, analyze's rows)."""
     spans: pl.DataFrame
     """Per key: first_frame, first_ts, last_ts, packets, and the family and direction
     (`first_dir`) of its first packet."""
@@ -92,10 +92,9 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
     c: Mapping[str, Any] = table.columns  # typed per column by COLUMNS, not by mypy
     n = len(table)
     idx = tcp_rows(c)
-    key = tcp_keys(c, idx).columns()
-    flags = c["tcp_flags"][idx]
+    keys = tcp_keys(c, idx)
+    key = keys.columns()
     payload = c["payload"][idx]
-    syn = (flags & SYN) != 0
     frame = c["frame"][idx].astype(np.int64)
     all_tcp = pl.DataFrame(
         {
@@ -114,13 +113,6 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
         pl.col("family").first(),
         pl.col("dir").first().alias("first_dir"),
     )
-    sel = idx[syn]
-    syns = pl.DataFrame(
-        {
-            **{k: v[syn] for k, v in key.items()},
-            **{name: c[col][sel] for name, col in _ROW_COLS.items()},
-        }
-    )
     data = payload > 0
     leads = pl.DataFrame(
         {
@@ -132,7 +124,7 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
     ts = c["ts_ns"]
     return SummaryPartial(
         capture=capture,
-        syns=_first_syns(syns),
+        syns=_first_syns(syn_table(c, idx, keys)),
         spans=spans,
         leads=_first_leads(leads),
         icmp=too_big_table(c),
@@ -199,7 +191,7 @@ def _first(rows: pl.DataFrame, prefix: str) -> pl.DataFrame:
     return first.select(
         *KEY,
         pl.col("dir").alias(f"{prefix}dir"),
-        *(pl.col(col).alias(prefix + col) for col in _HS_COLS),
+        *(pl.col(col).alias(prefix + name) for col, name in _HS_COLS.items()),
     )
 
 

@@ -113,8 +113,10 @@ SYNS_SCHEMA: Schema = {
     **_ints("frame", "ts", "flags", "mss", "wscale"),
     "sack": pl.Boolean,
     "tsopt": pl.Boolean,
-    "ttl": _I64,
+    **_ints("ttl", "seq", "ip_id"),
 }
+"""SYN and SYN/ACK rows: options, TTL, raw sequence number (the ISN) and IP id
+(the same rows for `analyze` and `compare`)."""
 ENDS_SCHEMA: Schema = {**_FD_SCHEMA, **_ints("frame", "flags")}
 SEGS_SCHEMA: Schema = {
     **_FD_SCHEMA,
