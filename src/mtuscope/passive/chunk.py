@@ -16,6 +16,7 @@ import polars as pl
 
 from mtuscope.capture.table import PacketTable
 from mtuscope.passive.flows import KEY, CanonicalKeys, tcp_keys, tcp_rows
+from mtuscope.passive.fragments import fragment_flows
 from mtuscope.passive.icmp import too_big_table
 from mtuscope.passive.partial import (
     ACK,
@@ -23,8 +24,6 @@ from mtuscope.passive.partial import (
     ENCAPS_SCHEMA,
     ENDS_SCHEMA,
     FIN,
-    FRAG_KEY,
-    FRAGS_SCHEMA,
     MAX_RECORDS,
     NONE,
     RST,
@@ -73,7 +72,7 @@ def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> Capt
         last_frame=int(frames.max()) if n else None,
         decode_issues=len(table.issues),
         icmp=too_big_table(c),
-        fragments=_fragment_flows(c),
+        fragments=fragment_flows(c),
         at_start=at_start,
         directions=tcp["directions"],
         sizes=tcp["sizes"],
@@ -417,31 +416,3 @@ def _encaps(
         .agg(count=pl.len().cast(pl.Int64), first_frame=pl.col("frame").min())
     )
     return pl.concat([usual, other.select(usual.columns)], how="vertical_relaxed")
-
-
-def _fragment_flows(c: Mapping[str, npt.NDArray[Any]]) -> pl.DataFrame:
-    idx = np.flatnonzero((c["family"] > 0) & c["fragment"])
-    df = pl.DataFrame(
-        {
-            "family": c["family"][idx],
-            "src_hi": c["src_hi"][idx],
-            "src_lo": c["src_lo"][idx],
-            "dst_hi": c["dst_hi"][idx],
-            "dst_lo": c["dst_lo"][idx],
-            "proto": c["proto"][idx].astype(np.int64),
-            "frag_off": c["frag_off"][idx].astype(np.int64),
-            "df": c["df"][idx],
-            "ip_len": c["ip_len"][idx].astype(np.int64),
-            "frame": c["frame"][idx],
-        }
-    )
-    agg = df.group_by(list(FRAG_KEY)).agg(
-        fragments=pl.len().cast(pl.Int64),
-        datagrams=(pl.col("frag_off") == 0).sum().cast(pl.Int64),
-        df=(pl.col("df") & (pl.col("family") == 4)).sum().cast(pl.Int64),
-        min_len=pl.col("ip_len").min(),
-        max_len=pl.col("ip_len").max(),
-        first_frame=pl.col("frame").min(),
-        last_frame=pl.col("frame").max(),
-    )
-    return conform(agg, FRAGS_SCHEMA)

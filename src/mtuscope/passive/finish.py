@@ -11,7 +11,6 @@ connections findings are about (`CaptureAnalysis.notable`), or on demand
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
@@ -19,13 +18,13 @@ import polars as pl
 from mtuscope.capture.table import address_text
 from mtuscope.passive.details import HEADERS, by_family, receiver_gaps, side_details
 from mtuscope.passive.flows import FD, KEY, client_dir, number_connections
+from mtuscope.passive.fragments import fragment_flow_results
 from mtuscope.passive.icmp import icmp_messages
 from mtuscope.passive.merge import regroup
 from mtuscope.passive.partial import ACK, SYN, CapturePartial
 from mtuscope.passive.results import (
     LARGE_SEGMENT,
     CaptureAnalysis,
-    FragmentFlow,
     encap_names,
 )
 from mtuscope.wire.sizes import TCP_DEFAULT_MSS, TCP_DEFAULT_MSS_IPV4
@@ -117,7 +116,7 @@ def finish(p: CapturePartial, *, first_id: int = 1) -> CaptureAnalysis:
         details=details,
         notable=tuple(CaptureAnalysis.connection_from_row(r, details) for r in notable_rows),
         icmp_too_big=tuple(icmps),
-        fragments=_fragments(p.fragments),
+        fragments=fragment_flow_results(p.fragments),
     )
 
 
@@ -306,24 +305,4 @@ def _table(
                 pl.col("server").struct.field("path_mtu"),
             ),
         )
-    )
-
-
-def _fragments(df: pl.DataFrame) -> tuple[FragmentFlow, ...]:
-    rows: Iterable[Row] = df.sort("first_frame").iter_rows(named=True)
-    return tuple(
-        FragmentFlow(
-            family=int(r["family"]),
-            src=address_text(r["src_hi"], r["src_lo"], int(r["family"])),
-            dst=address_text(r["dst_hi"], r["dst_lo"], int(r["family"])),
-            proto=int(r["proto"]),
-            fragments=int(r["fragments"]),
-            datagrams=int(r["datagrams"]),
-            df_fragments=int(r["df"]),
-            min_len=int(r["min_len"]),
-            max_len=int(r["max_len"]),
-            first_frame=int(r["first_frame"]),
-            last_frame=int(r["last_frame"]),
-        )
-        for r in rows
     )

@@ -13,11 +13,10 @@ import polars as pl
 
 from mtuscope.errors import UsageError
 from mtuscope.passive.flows import FD, KEY
+from mtuscope.passive.fragments import regroup_fragments
 from mtuscope.passive.partial import (
     DIRS_SCHEMA,
     ENCAPS_SCHEMA,
-    FRAG_KEY,
-    FRAGS_SCHEMA,
     MAX_RECORDS,
     REGROUP_EVERY,
     SEGS_SCHEMA,
@@ -26,6 +25,7 @@ from mtuscope.passive.partial import (
     CapturePartial,
     Schema,
     conform,
+    group,
     pick,
 )
 
@@ -151,7 +151,7 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         sizes, encaps, fragments = (
             _regroup_sizes(sizes),
             _regroup_encaps(encaps),
-            _regroup_frags(fragments),
+            regroup_fragments(fragments),
         )
         unmerged = 0
     return CapturePartial(
@@ -227,17 +227,13 @@ def regroup(p: CapturePartial) -> CapturePartial:
         p,
         sizes=_regroup_sizes(p.sizes),
         encaps=_regroup_encaps(p.encaps),
-        fragments=_regroup_frags(p.fragments),
+        fragments=regroup_fragments(p.fragments),
         unmerged=0,
     )
 
 
-def _group(df: pl.DataFrame, keys: list[str], schema: Schema, /, **aggs: pl.Expr) -> pl.DataFrame:
-    return conform(df.group_by(keys, maintain_order=True).agg(**aggs), schema)
-
-
 def _regroup_sizes(df: pl.DataFrame) -> pl.DataFrame:
-    return _group(
+    return group(
         df,
         [*FD, "payload"],
         SIZES_SCHEMA,
@@ -255,25 +251,12 @@ def _regroup_sizes(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _regroup_encaps(df: pl.DataFrame) -> pl.DataFrame:
-    return _group(
+    return group(
         df,
         [*KEY, "encap", "overhead"],
         ENCAPS_SCHEMA,
         count=pl.col("count").sum(),
         first_frame=pl.col("first_frame").min(),
-    )
-
-
-def _regroup_frags(df: pl.DataFrame) -> pl.DataFrame:
-    return _group(
-        df,
-        list(FRAG_KEY),
-        FRAGS_SCHEMA,
-        **{x: pl.col(x).sum() for x in ("fragments", "datagrams", "df")},
-        min_len=pl.col("min_len").min(),
-        max_len=pl.col("max_len").max(),
-        first_frame=pl.col("first_frame").min(),
-        last_frame=pl.col("last_frame").max(),
     )
 
 

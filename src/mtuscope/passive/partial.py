@@ -170,6 +170,11 @@ def empty(schema: Schema) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+def group(df: pl.DataFrame, keys: list[str], schema: Schema, /, **aggs: pl.Expr) -> pl.DataFrame:
+    """`df` grouped by `keys` (groups in order of appearance), aggregated, conformed."""
+    return conform(df.group_by(keys, maintain_order=True).agg(**aggs), schema)
+
+
 def pick(fn: Callable[[int, int], int], x: int | None, y: int | None) -> int | None:
     """`fn(x, y)` of two optional counters (either may be None: the other wins)."""
     if x is None:
