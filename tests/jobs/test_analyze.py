@@ -54,6 +54,7 @@ def test_filter_and_platform_are_checked_once() -> None:
         AnalyzeOptions(paths=("x.pcap",), platform="nonesuch")
     with pytest.raises(UsageError):
         AnalyzeOptions(paths=())
+    assert AnalyzeOptions(paths=["a.pcap"]).paths == ("a.pcap",)  # type: ignore[arg-type]
 
 
 def test_filter_keeps_one_host() -> None:

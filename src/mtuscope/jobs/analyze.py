@@ -41,6 +41,7 @@ class AnalyzeOptions:
     """`filter`, parsed."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "paths", tuple(self.paths))  # a list from JSON, too
         if not self.paths:
             raise UsageError("no capture file given")
         object.__setattr__(self, "platform", check_platform(self.platform))
