@@ -143,8 +143,8 @@ def _ours(path: Path) -> tuple[int, set[Row], set[Row]]:
                 (
                     int(t["frame"][i]),
                     int(t["family"][i]),
-                    address_text(t["src_hi"][i], t["src_lo"][i]),
-                    address_text(t["dst_hi"][i], t["dst_lo"][i]),
+                    address_text(t["src_hi"][i], t["src_lo"][i], t["family"][i]),
+                    address_text(t["dst_hi"][i], t["dst_lo"][i], t["family"][i]),
                     int(t["sport"][i]),
                     int(t["dport"][i]),
                     int(t["tcp_flags"][i]),
@@ -155,15 +155,16 @@ def _ours(path: Path) -> tuple[int, set[Row], set[Row]]:
             (t["proto"] == 58) & (t["icmp_type"] == 2)
         )
         for i in np.flatnonzero(ptb):
-            quoted = t["q_family"][i] > 0
+            qf = t["q_family"][i]
+            quoted = qf > 0
             icmps.add(
                 (
                     int(t["frame"][i]),
-                    address_text(t["src_hi"][i], t["src_lo"][i]),
-                    address_text(t["dst_hi"][i], t["dst_lo"][i]),
+                    address_text(t["src_hi"][i], t["src_lo"][i], t["family"][i]),
+                    address_text(t["dst_hi"][i], t["dst_lo"][i], t["family"][i]),
                     int(t["icmp_mtu"][i]),
-                    address_text(t["q_src_hi"][i], t["q_src_lo"][i]) if quoted else None,
-                    address_text(t["q_dst_hi"][i], t["q_dst_lo"][i]) if quoted else None,
+                    address_text(t["q_src_hi"][i], t["q_src_lo"][i], qf) if quoted else None,
+                    address_text(t["q_dst_hi"][i], t["q_dst_lo"][i], qf) if quoted else None,
                     int(t["q_sport"][i]) if t["q_sport"][i] >= 0 else None,
                     int(t["q_dport"][i]) if t["q_dport"][i] >= 0 else None,
                 )

@@ -77,8 +77,8 @@ def test_ipv4_syn_fields_and_options() -> None:
     pkt = _ipv4(6, _tcp(40000, 443, 1000, 0x02, MSS_WS_SACK_TS), src=A, dst=B)
     t = decode_chunk(*_chunk([(pkt, 4, 20)]), np.zeros(1, np.int64), 5)
     assert t["frame"][0] == 5
-    assert address_text(t["src_hi"][0], t["src_lo"][0]) == "192.0.2.1"
-    assert address_text(t["dst_hi"][0], t["dst_lo"][0]) == "198.51.100.2"
+    assert address_text(t["src_hi"][0], t["src_lo"][0], t["family"][0]) == "192.0.2.1"
+    assert address_text(t["dst_hi"][0], t["dst_lo"][0], t["family"][0]) == "198.51.100.2"
     assert (t["sport"][0], t["dport"][0], t["seq"][0], t["tcp_flags"][0]) == (40000, 443, 1000, 2)
     assert (t["mss"][0], t["wscale"][0], t["sack_perm"][0], t["tsopt"][0]) == (1460, 7, True, True)
     assert t["df"][0] and not t["mf"][0] and not t["fragment"][0]
@@ -106,7 +106,7 @@ def test_ipv6_fragment_header() -> None:
     t = decode_chunk(rec, block, np.zeros(1, np.int64), 1)
     assert t["fragment"][0] and t["mf"][0]
     assert (t["frag_off"][0], t["ip_id"][0], t["ttl"][0]) == (185 * 8, 0xABCDEF01, 63)
-    assert address_text(t["dst_hi"][0], t["dst_lo"][0]) == "::1"
+    assert address_text(t["dst_hi"][0], t["dst_lo"][0], t["family"][0]) == "::1"
     assert t["sport"][0] == 0  # a fragment carries no transport header here
 
 
@@ -116,7 +116,7 @@ def test_icmp_frag_needed_quotes_the_connection() -> None:
     pkt = _ipv4(1, icmp, src=bytes([203, 0, 113, 9]), dst=A, ttl=254)
     t = decode_chunk(*_chunk([(pkt, 4, 20)]), np.zeros(1, np.int64), 1)
     assert (t["icmp_type"][0], t["icmp_code"][0], t["icmp_mtu"][0]) == (3, 4, 1400)
-    assert address_text(t["q_src_hi"][0], t["q_src_lo"][0]) == "192.0.2.1"
+    assert address_text(t["q_src_hi"][0], t["q_src_lo"][0], t["q_family"][0]) == "192.0.2.1"
     assert (t["q_sport"][0], t["q_dport"][0], t["q_seq"][0], t["q_proto"][0]) == (
         40000,
         443,

@@ -12,19 +12,20 @@ import pytest
 
 from mtuscope.cli import compare
 from mtuscope.errors import UsageError
+from mtuscope.jobs.compare import CompareReport
 from mtuscope.report.compare_text import compare_story
-from mtuscope.report.model import Report
 from mtuscope.report.schema import validate_report
+from mtuscope.report.serialize import to_dict
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def run(*argv: str) -> Report:
+def run(*argv: str) -> CompareReport:
     parser = argparse.ArgumentParser()
     compare.add_parser(parser.add_subparsers())
     args = parser.parse_args(["compare", *argv])
-    report: Report = args.run(args)
-    validate_report(report.to_dict())
+    report: CompareReport = args.run(args)
+    validate_report(to_dict(report))
     return report
 
 
@@ -37,7 +38,7 @@ def pair(name: str) -> tuple[str, str]:
 def test_clamp_pair_says_mss_rewritten_1460_to_1300() -> None:
     a, b = pair("clamp")
     rep = run(a, b, "--json")
-    doc = rep.to_dict()
+    doc = to_dict(rep)
     assert doc["kind"] == "compare"
     (m,) = doc["matches"]
     got = {(c["direction"], c["a"], c["b"]) for c in m["changes"] if c["kind"] == "mss-rewritten"}
@@ -54,7 +55,7 @@ def test_clamp_pair_says_mss_rewritten_1460_to_1300() -> None:
     assert frames == {(a, 1), (b, 1)}
     assert not [f for f in rep.findings if f.kind == "lost-between-points"]
     assert abs(doc["clock_offset_s"]) < 0.01
-    story = compare_story(rep.body)
+    story = compare_story(rep)
     assert any("MSS client->server: 1460 at A, 1300 at B" in line for line in story)
     assert any(line.startswith("What to do") for line in story)
 
@@ -66,7 +67,7 @@ def test_pmtud_pair_loses_big_segments_and_names_the_icmp() -> None:
     lost = next(f for f in rep.findings if f.kind == "lost-between-points")
     assert lost.facts["direction"] == "server->client" and lost.facts["seen_at"] == "b"
     assert lost.facts["segment"] == 1448
-    icmp = rep.to_dict()["icmp_too_big"]
+    icmp = to_dict(rep)["icmp_too_big"]
     assert icmp and all(i["mtu"] == 1400 and i["point"] == "b" for i in icmp)
 
 
@@ -94,8 +95,8 @@ def test_stdin_is_spooled_and_read_like_the_file(
     a, b = pair("pmtud-ok")
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(Path(a).read_bytes())))
-    piped = run("-", b).to_dict()
+    piped = to_dict(run("-", b))
     assert list(tmp_path.iterdir()) == []  # the spool file is gone
-    direct = json.loads(json.dumps(run(a, b).to_dict()).replace(json.dumps(a), '"-"'))
+    direct = json.loads(json.dumps(to_dict(run(a, b))).replace(json.dumps(a), '"-"'))
     assert piped == direct
     assert piped["matches"][0]["lost"]["server->client"] > 0

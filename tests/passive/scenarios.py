@@ -219,3 +219,16 @@ def receiver_blackhole(
             out.append(srv.send(1448))
         out.append(srv.ack())
     return out
+
+
+def apart(*scenarios: Packets) -> Packets:
+    """The scenarios one after the other, each with its own client port."""
+    out: Packets = []
+    for k, packets in enumerate(scenarios):
+        for p in packets:
+            q = dict(p)
+            for f in ("sport", "dport", "q_sport", "q_dport"):
+                if q.get(f) == 51000:
+                    q[f] = 51000 + k
+            out.append(q)
+    return out

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import jsonschema
-
 from mtuscope.capture.table import Encap
 from mtuscope.passive import BlackHole, CaptureAnalysis, Connection, analyse, finish
 from passive import scenarios as sc
@@ -169,76 +165,6 @@ def test_truncated_and_non_ip_rows_are_skipped() -> None:
     assert len(a.connections) == 1
 
 
-BODY_SCHEMA = {
-    "type": "object",
-    "required": ["connections", "icmp_too_big"],
-    "properties": {
-        "connections": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "id",
-                    "family",
-                    "client",
-                    "server",
-                    "retransmissions",
-                    "encapsulation",
-                ],
-                "properties": {
-                    "family": {"enum": [4, 6]},
-                    "client": {"$ref": "#/$defs/endpoint"},
-                    "server": {"$ref": "#/$defs/endpoint"},
-                    "retransmissions": {"type": "integer"},
-                    "encapsulation": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
-        "icmp_too_big": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": [
-                    "capture",
-                    "frame",
-                    "sender",
-                    "mtu",
-                    "ttl",
-                    "initial_ttl_guess",
-                    "connection",
-                ],
-                "properties": {"connection": {"type": ["integer", "null"]}},
-            },
-        },
-    },
-    "$defs": {
-        "endpoint": {
-            "type": "object",
-            "required": ["address", "port", "mss", "max_segment"],
-            "properties": {
-                "address": {"type": "string"},
-                "port": {"type": "integer"},
-                "mss": {"type": ["integer", "null"]},
-                "max_segment": {"type": "integer"},
-            },
-        }
-    },
-}
-
-
-def test_to_body_matches_the_design_contract() -> None:
-    a = run(sc.icmp_ignored() + sc.fragments(), name="x.pcap")
-    body = a.to_body()
-    jsonschema.validate(body, BODY_SCHEMA)
-    json.dumps(body)  # JSON-ready
-    conn = body["connections"][0]
-    assert conn["client"]["address"] == sc.C4 and conn["server"]["mss"] == 1460
-    assert conn["retransmissions"] == 0 and conn["path_mtu"] == 1400
-    assert body["icmp_too_big"][0]["capture"] == "x.pcap"
-    assert body["icmp_too_big"][0]["connection"] == 1
-    assert body["fragments"][0]["fragments"] == 2
-
-
 def _matters(conn: Connection) -> bool:
     """What a capture rule may report on (see `CaptureAnalysis.notable`)."""
     return bool(conn.too_big_frames) or any(
@@ -247,22 +173,9 @@ def _matters(conn: Connection) -> bool:
     )
 
 
-def _apart(*scenarios: sc.Packets) -> sc.Packets:
-    """The scenarios one after the other, each with its own client port."""
-    out: sc.Packets = []
-    for k, packets in enumerate(scenarios):
-        for p in packets:
-            q = dict(p)
-            for f in ("sport", "dport", "q_sport", "q_dport"):
-                if q.get(f) == 51000:
-                    q[f] = 51000 + k
-            out.append(q)
-    return out
-
-
 def test_notable_connections_are_exactly_the_ones_findings_need() -> None:
     a = run(
-        _apart(
+        sc.apart(
             sc.healthy(),
             sc.blackhole(),
             sc.icmp_ignored(),
@@ -276,15 +189,3 @@ def test_notable_connections_are_exactly_the_ones_findings_need() -> None:
     assert len(a.connections) == a.connection_count > len(a.notable) > 0
     assert a.notable == tuple(c for c in a.connections if _matters(c))
     assert [a.connection(c.id) for c in a.connections] == list(a.connections)
-
-
-def test_connection_bodies_render_any_slice_of_the_columns() -> None:
-    a = run(_apart(sc.healthy(), sc.blackhole(), sc.exceeds_mss(), sc.icmp_ignored()))
-    whole = a.to_body()["connections"]
-    assert [c["id"] for c in whole] == list(range(1, a.connection_count + 1))
-    assert whole[0]["client"]["black_holes"] == [] and "oversized" in whole[0]["server"]
-    n = len(whole)
-    for start in range(n + 1):
-        for stop in range(start, n + 1):
-            assert a.connection_bodies(start, stop) == whole[start:stop]
-    assert "connections" not in a.to_body(connections=False)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtuscope.capture.table import PacketTable
+from mtuscope.errors import UsageError
 from mtuscope.passive.compare import (
     Change,
     CompareResult,
@@ -18,15 +19,17 @@ from mtuscope.passive.compare import (
     pair_captures,
     segments_needed,
 )
+from mtuscope.passive.compare_connections import (
+    finish_connections,
+    merge_summaries,
+    summarise_chunk,
+)
 from mtuscope.passive.compare_summary import (
     CaptureSummary,
-    finish_connections,
     finish_summary,
     merge_segments,
-    merge_summaries,
     segment_chunk,
     summarise,
-    summarise_chunk,
 )
 from passive.compare_flows import MS, Flow, full, table
 
@@ -233,7 +236,7 @@ def test_only_differing_directions_need_their_segments() -> None:
     pairing = pair_captures(sa, sb)
     need_a, need_b = segments_needed(sa, sb, pairing)
     assert need_a == need_b == {2 * 2 + 1}
-    with pytest.raises(ValueError, match="segments of 1 directions missing"):
+    with pytest.raises(UsageError, match="segments of 1 directions missing"):
         compare_captures(sa, sb, pairing=pairing)
     ka, kb = _two_pass(ta, need_a, "a"), _two_pass(tb, need_b, "b")
     assert set(ka.segs["id"].to_list()) == {2}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import mtuscope.passive as passive
+from mtuscope.capture.table import address_text
 from mtuscope.passive import initial_ttl_guess, sender_hint
-from mtuscope.passive.flows import address_text, canonical_keys
+from mtuscope.passive.flows import canonical_keys
 from passive.tables import halves
 
 

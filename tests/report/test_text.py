@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
-from mtuscope.report.model import Report
-from mtuscope.report.text import MAX_FINDINGS, render_text
+from mtuscope.report.text import MAX_FINDINGS, make_console, render_findings
 
 
 def _finding(i: int, *, hop: int | None = None, probe: int | None = None) -> Finding:
@@ -21,7 +20,7 @@ def _finding(i: int, *, hop: int | None = None, probe: int | None = None) -> Fin
 
 def _render(*findings: Finding) -> str:
     out = io.StringIO()
-    render_text(Report(kind="path", inputs=("x",), findings=findings), out)
+    render_findings(findings, make_console(out))
     return out.getvalue()
 
 
@@ -38,3 +37,23 @@ def test_long_finding_lists_are_summarised_most_severe_first() -> None:
     assert f"The first {MAX_FINDINGS}" in text
     assert text.index("finding 0") < text.index("finding 1")
     assert f"finding {MAX_FINDINGS + 9}" not in text
+
+
+def test_capture_and_compare_results_render_through_their_kind() -> None:
+    from pathlib import Path
+
+    from mtuscope.jobs.analyze import AnalyzeOptions, analyze
+    from mtuscope.jobs.compare import CompareOptions, compare
+    from mtuscope.report.text import render_text
+
+    ex = Path(__file__).resolve().parents[2] / "examples"
+    out = io.StringIO()
+    render_text(analyze(AnalyzeOptions(paths=(str(ex / "blackhole-server.pcap"),))), out)
+    text = out.getvalue()
+    assert "blackhole-server.pcap" in text and "TCP connections (" in text
+    assert "Findings (" in text and "pmtud-blackhole" in text
+    out = io.StringIO()
+    a, b = (str(ex / f"clamp-{p}.pcap") for p in ("client", "server"))
+    render_text(compare(CompareOptions(a=a, b=b)), out)
+    text = out.getvalue()
+    assert "MSS client->server: 1460 at A, 1300 at B" in text and "What to do:" in text

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntFlag
+from functools import lru_cache
+from ipaddress import IPv6Address
 
 import numpy as np
 import numpy.typing as npt
@@ -201,14 +203,22 @@ def concat(tables: list[PacketTable]) -> PacketTable:
     )
 
 
-def address_text(hi: int, lo: int) -> str:
-    """The address held in two uint64 halves, as text (IPv4-mapped -> dotted quad)."""
-    import ipaddress
+@lru_cache(maxsize=1 << 16)
+def address_text(hi: int, lo: int, family: int) -> str:
+    """The address held in two uint64 halves, as text (IPv4 unmapped when `family` is 4).
 
-    hi, lo = int(hi), int(lo)
-    if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
+    Args:
+        hi: the high 64 bits (big-endian order of the 16 address bytes).
+        lo: the low 64 bits.
+        family: 4 or 6 (the row's `family`, or `q_family` for a quoted packet).
+
+    Returns:
+        "192.0.2.1" or "2001:db8::1".
+    """
+    addr = IPv6Address((int(hi) << 64) | int(lo))
+    if family == 4 and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
 
 
 def address_halves(packed: bytes) -> tuple[int, int]:

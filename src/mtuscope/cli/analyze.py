@@ -1,12 +1,17 @@
-"""`mtuscope analyze FILE [FILE...]`: the MSS/MTU story of capture files."""
+"""`mtuscope analyze FILE [FILE...]`: the MSS/MTU story of capture files.
+
+Layer: edge (command line). Parses arguments, builds `AnalyzeOptions`, draws the
+progress bar, and returns the analyze job's result.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtuscope.report.model import Report
+if TYPE_CHECKING:
+    from mtuscope.jobs.analyze import CaptureResult
 
 
 def add_parser(sub: Any) -> None:
@@ -27,21 +32,13 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> Report:
-    from mtuscope.report.capture import HostFilter, capture_report
+def run(args: argparse.Namespace) -> CaptureResult:
+    from mtuscope.jobs.analyze import AnalyzeOptions, analyze
 
-    host_filter = HostFilter.parse(args.filter) if args.filter else None
-    if args.platform:
-        from mtuscope.calc.snippets import PLATFORMS
-        from mtuscope.errors import UsageError
-
-        if args.platform not in PLATFORMS:
-            raise UsageError(
-                f"--platform {args.platform!r}: unknown; known: {', '.join(sorted(PLATFORMS))}"
-            )
+    opts = AnalyzeOptions(paths=tuple(args.files), filter=args.filter, platform=args.platform)
     show = not args.no_progress and sys.stderr.isatty()
     if not show:
-        return capture_report(args.files, host_filter=host_filter, platform=args.platform)
+        return analyze(opts)
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress(
@@ -58,6 +55,4 @@ def run(args: argparse.Namespace) -> Report:
                 tasks[path] = bar.add_task(path, total=total or None)
             bar.update(tasks[path], completed=done)
 
-        return capture_report(
-            args.files, host_filter=host_filter, platform=args.platform, progress=progress
-        )
+        return analyze(opts, progress=progress)

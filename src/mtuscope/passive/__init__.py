@@ -5,7 +5,11 @@ Layer: passive/. Pure functions over columns; no I/O, no clock. Use::
     p = analyse(chunk1, capture="a.pcap")
     p = merge(p, analyse(chunk2, capture="a.pcap"))   # associative, chunks in file order
     result = finish(p)                                 # frozen CaptureAnalysis
-    body = result.to_body()
+
+The comparison of two capture points (`compare_connections`, `compare_summary`,
+`compare`) uses the same flow extraction (`flows`, `icmp`): the same TCP rows,
+connection keys and ids, client rule and too-big messages. Rendering the results
+is report/'s; reading the files is jobs/'s.
 """
 
 from mtuscope.passive.chunk import analyse

@@ -15,16 +15,15 @@ import numpy.typing as npt
 import polars as pl
 
 from mtuscope.capture.table import PacketTable
-from mtuscope.passive.flows import KEY, canonical_keys
+from mtuscope.passive.flows import KEY, CanonicalKeys, tcp_keys, tcp_rows
+from mtuscope.passive.fragments import fragment_flows
+from mtuscope.passive.icmp import too_big_table
 from mtuscope.passive.partial import (
     ACK,
     DIRS_SCHEMA,
     ENCAPS_SCHEMA,
     ENDS_SCHEMA,
     FIN,
-    FRAG_KEY,
-    FRAGS_SCHEMA,
-    ICMP_SCHEMA,
     MAX_RECORDS,
     NONE,
     RST,
@@ -58,9 +57,8 @@ def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> Capt
     c: Mapping[str, npt.NDArray[Any]] = table.columns
     n = len(table)
     family = c["family"]
-    proto = c["proto"]
     ip = family > 0
-    tcp_idx = np.flatnonzero(ip & (proto == 6) & ~c["fragment"] & ~c["truncated"])
+    tcp_idx = tcp_rows(c)
     tcp = _analyse_tcp(c, tcp_idx)
     if at_start:
         tcp["records"] = empty(SEGS_SCHEMA)
@@ -73,8 +71,8 @@ def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> Capt
         first_frame=int(frames.min()) if n else None,
         last_frame=int(frames.max()) if n else None,
         decode_issues=len(table.issues),
-        icmp=_icmp_rows(c),
-        fragments=_fragment_flows(c),
+        icmp=too_big_table(c),
+        fragments=fragment_flows(c),
         at_start=at_start,
         directions=tcp["directions"],
         sizes=tcp["sizes"],
@@ -106,14 +104,7 @@ def _analyse_tcp(
     def col(name: str) -> npt.NDArray[np.int64]:
         return np.asarray(c[name][idx], dtype=np.int64)
 
-    keys = canonical_keys(
-        np.asarray(c["src_hi"][idx], dtype=np.uint64),
-        np.asarray(c["src_lo"][idx], dtype=np.uint64),
-        c["sport"][idx],
-        np.asarray(c["dst_hi"][idx], dtype=np.uint64),
-        np.asarray(c["dst_lo"][idx], dtype=np.uint64),
-        c["dport"][idx],
-    )
+    keys = tcp_keys(c, idx)
     rows = np.arange(m, dtype=np.int64)
     key_df = pl.DataFrame({k: getattr(keys, k) for k in KEY} | {"row": rows})
     groups = key_df.group_by(list(KEY)).agg(pl.col("row"), first=pl.col("row").min())
@@ -267,20 +258,6 @@ def _analyse_tcp(
     encaps = _encaps(
         conn, groups["first"].to_numpy(), frame, c["encap"][idx], c["encap_overhead"][idx]
     )
-    syn_mask = (flags & SYN) != 0
-    syns = pl.DataFrame(
-        {
-            "chain": (conn * 2 + direction)[syn_mask],
-            "frame": frame[syn_mask],
-            "ts": ts[syn_mask],
-            "flags": flags[syn_mask],
-            "mss": col("mss")[syn_mask],
-            "wscale": col("wscale")[syn_mask],
-            "sack": c["sack_perm"][idx][syn_mask],
-            "tsopt": c["tsopt"][idx][syn_mask],
-            "ttl": col("ttl")[syn_mask],
-        }
-    )
     end_mask = (flags & (RST | FIN)) != 0
     ends = pl.DataFrame(
         {
@@ -310,11 +287,42 @@ def _analyse_tcp(
         "directions": with_fd(directions, DIRS_SCHEMA),
         "sizes": with_fd(sizes, SIZES_SCHEMA),
         "encaps": with_key(encaps, ENCAPS_SCHEMA),
-        "syns": with_fd(syns, SYNS_SCHEMA),
+        "syns": syn_table(c, idx, keys),
         "ends": with_fd(ends, ENDS_SCHEMA),
         "records": with_fd(segs.filter(pl.col("keep")), SEGS_SCHEMA),
         "retrans": with_fd(segs.filter(pl.col("retx")), SEGS_SCHEMA),
     }
+
+
+def syn_table(
+    c: Mapping[str, npt.NDArray[Any]], idx: npt.NDArray[np.intp] | slice, keys: CanonicalKeys
+) -> pl.DataFrame:
+    """The SYN and SYN/ACK rows among the TCP rows `idx` of a chunk (`SYNS_SCHEMA`).
+
+    Args:
+        c: the chunk's columns.
+        idx: its TCP rows (`flows.tcp_rows`, or a slice when every row is TCP).
+        keys: their canonical keys (`flows.tcp_keys(c, idx)`).
+    """
+    flags = np.asarray(c["tcp_flags"][idx], dtype=np.int64)
+    syn = (flags & SYN) != 0
+
+    def col(name: str) -> npt.NDArray[np.int64]:
+        return np.asarray(c[name][idx][syn], dtype=np.int64)
+
+    rows = {k: v[syn] for k, v in keys.columns().items()} | {
+        "frame": col("frame"),
+        "ts": col("ts_ns"),
+        "flags": flags[syn],
+        "mss": col("mss"),
+        "wscale": col("wscale"),
+        "sack": c["sack_perm"][idx][syn],
+        "tsopt": c["tsopt"][idx][syn],
+        "ttl": col("ttl"),
+        "seq": col("seq"),
+        "ip_id": col("ip_id"),
+    }
+    return conform(pl.DataFrame(rows), SYNS_SCHEMA)
 
 
 def _jumps(
@@ -408,55 +416,3 @@ def _encaps(
         .agg(count=pl.len().cast(pl.Int64), first_frame=pl.col("frame").min())
     )
     return pl.concat([usual, other.select(usual.columns)], how="vertical_relaxed")
-
-
-def _icmp_rows(c: Mapping[str, npt.NDArray[Any]]) -> pl.DataFrame:
-    """ICMP fragmentation needed (type 3 code 4, RFC 1191) and ICMPv6 packet too big
-    (type 2, RFC 8201) rows."""
-    ip = c["family"] > 0
-    itype = c["icmp_type"]
-    v4 = (c["proto"] == 1) & (itype == 3) & (c["icmp_code"] == 4)
-    v6 = (c["proto"] == 58) & (itype == 2)
-    idx = np.flatnonzero(ip & (v4 | v6) & ~c["fragment"])
-    names = {
-        "frame": "frame",
-        "ts": "ts_ns",
-        "family": "family",
-        "src_hi": "src_hi",
-        "src_lo": "src_lo",
-        "ttl": "ttl",
-        "icmp_type": "icmp_type",
-        "icmp_code": "icmp_code",
-        "mtu": "icmp_mtu",
-        "ip_len": "ip_len",
-    }
-    names |= {q: q for q in ICMP_SCHEMA if q.startswith("q_")}
-    return conform(pl.DataFrame({k: c[v][idx] for k, v in names.items()}), ICMP_SCHEMA)
-
-
-def _fragment_flows(c: Mapping[str, npt.NDArray[Any]]) -> pl.DataFrame:
-    idx = np.flatnonzero((c["family"] > 0) & c["fragment"])
-    df = pl.DataFrame(
-        {
-            "family": c["family"][idx],
-            "src_hi": c["src_hi"][idx],
-            "src_lo": c["src_lo"][idx],
-            "dst_hi": c["dst_hi"][idx],
-            "dst_lo": c["dst_lo"][idx],
-            "proto": c["proto"][idx].astype(np.int64),
-            "frag_off": c["frag_off"][idx].astype(np.int64),
-            "df": c["df"][idx],
-            "ip_len": c["ip_len"][idx].astype(np.int64),
-            "frame": c["frame"][idx],
-        }
-    )
-    agg = df.group_by(list(FRAG_KEY)).agg(
-        fragments=pl.len().cast(pl.Int64),
-        datagrams=(pl.col("frag_off") == 0).sum().cast(pl.Int64),
-        df=(pl.col("df") & (pl.col("family") == 4)).sum().cast(pl.Int64),
-        min_len=pl.col("ip_len").min(),
-        max_len=pl.col("ip_len").max(),
-        first_frame=pl.col("frame").min(),
-        last_frame=pl.col("frame").max(),
-    )
-    return conform(agg, FRAGS_SCHEMA)

@@ -29,10 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from mtuscope.capture.table import address_text
+from mtuscope.errors import UsageError
 from mtuscope.passive.compare_match import (
     WINDOW_NS,
     ClockOffset,
@@ -40,111 +38,30 @@ from mtuscope.passive.compare_match import (
     refine_offset,
     rough_offset,
 )
-from mtuscope.passive.compare_segments import SegIndex, unseen
+from mtuscope.passive.compare_results import (
+    DIRECTIONS,
+    Change,
+    CompareResult,
+    ConnectionComparison,
+    Handshake,
+    IcmpSeen,
+)
+from mtuscope.passive.compare_segments import SegIndex, segment_changes
 from mtuscope.passive.compare_summary import CaptureSummary
 from mtuscope.passive.ttl import initial_ttl_guess
 
-DIRECTIONS = ("client->server", "server->client")
-MAX_SEGMENT_CHANGES = 20
-"""Lost or offloaded segments listed per connection and direction (all are counted)."""
-MAX_PIECES = 8
-"""Frames of the other point listed for one offloaded segment."""
-I64 = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
-    """One difference between the two points for a matched connection."""
-
-    kind: str
-    """Finding kind: mss-rewritten, isn-rewritten, tcp-option-changed,
-    lost-between-points or offload-artifact."""
-    direction: str
-    """"client->server" or "server->client"."""
-    field: str
-    """Wireshark field name of what differs ("tcp.options.mss_val", "tcp.len")."""
-    a: int | str | None
-    """Value at A (None: not seen / option absent)."""
-    b: int | str | None
-    """Value at B."""
-    frames_a: tuple[int, ...]
-    frames_b: tuple[int, ...]
-    delta: int | None = None
-    """B minus A (ISN: mod 2**32; offload: pieces at the other point)."""
-    seen_at: str | None = None
-    """For segments: "a" or "b", the point that saw the segment."""
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Handshake:
-    """A connection as one point saw it."""
-
-    id: int
-    family: int
-    client: str
-    client_port: int
-    server: str
-    server_port: int
-    first_frame: int
-    syn_frame: int | None
-    synack_frame: int | None
-    mss: tuple[int | None, int | None]
-    """MSS announced (client in SYN, server in SYN/ACK); None: no option or not seen."""
-    isn: tuple[int | None, int | None]
-    wscale: tuple[int | None, int | None]
-    sack_perm: tuple[bool | None, bool | None]
-    timestamps: tuple[bool | None, bool | None]
-    ttl: tuple[int | None, int | None]
-    """TTL of the SYN and of the SYN/ACK at this point."""
-    handshake_gap_ns: int | None
-    """SYN -> SYN/ACK time at this point."""
-    data_segments: tuple[int, int]
-    max_segment: tuple[int, int]
-    """Largest payload seen per direction."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionComparison:
-    a: Handshake
-    b: Handshake
-    score: float
-    """Pairing score (see `compare_match.match_connections`)."""
-    client_side: str | None
-    """"a" or "b": the point nearer the client; None when nothing tells."""
-    nat: tuple[str, ...]
-    """What was translated: "client address", "client port", "server address", "server port"."""
-    changes: tuple[Change, ...]
-    lost: tuple[int, int]
-    """Segment transmissions missing at the other point, per direction."""
-    offloaded: tuple[int, int]
-    """Segments coalesced by a capturing host, per direction."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IcmpSeen:
-    capture: str
-    point: str
-    """"a" or "b"."""
-    frame: int
-    sender: str
-    mtu: int
-    ttl: int
-    initial_ttl_guess: int
-    connection: int | None
-    """Connection id at this point of the quoted flow."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CompareResult:
-    capture_a: str
-    capture_b: str
-    offset: ClockOffset
-    matches: tuple[ConnectionComparison, ...]
-    only_a: tuple[Handshake, ...]
-    only_b: tuple[Handshake, ...]
-    icmp: tuple[IcmpSeen, ...]
-    connections: tuple[int, int]
+__all__ = [
+    "DIRECTIONS",
+    "Change",
+    "CompareResult",
+    "ConnectionComparison",
+    "Handshake",
+    "IcmpSeen",
+    "Pairing",
+    "compare_captures",
+    "pair_captures",
+    "segments_needed",
+]
 
 
 def _opt_int(v: Any) -> int | None:
@@ -162,15 +79,15 @@ def _handshakes(s: CaptureSummary) -> dict[int, Handshake]:
     }
     out = {}
     for r in s.conns.iter_rows(named=True):
-        i = int(r["id"])
+        i, family = int(r["id"]), int(r["family"])
         syn, sa = r["syn_frame"] is not None, r["sa_frame"] is not None
         c2s, s2c = per.get((i, 0), (0, 0)), per.get((i, 1), (0, 0))
         out[i] = Handshake(
             id=i,
-            family=int(r["family"]),
-            client=address_text(r["client_hi"], r["client_lo"]),
+            family=family,
+            client=address_text(r["client_hi"], r["client_lo"], family),
             client_port=int(r["client_port"]),
-            server=address_text(r["server_hi"], r["server_lo"]),
+            server=address_text(r["server_hi"], r["server_lo"], family),
             server_port=int(r["server_port"]),
             first_frame=int(r["first_frame"]),
             syn_frame=r["syn_frame"],
@@ -254,67 +171,6 @@ def _shown(v: int | bool | None) -> int | str | None:
     return "absent" if v is None else v
 
 
-def _segment_changes(
-    conn_a: int,
-    conn_b: int,
-    ia: SegIndex,
-    ib: SegIndex,
-    digests: tuple[dict[int, tuple[int, int, int]], dict[int, tuple[int, int, int]]],
-    span_a: tuple[int, int],
-    span_b: tuple[int, int],
-    offset_ns: int,
-    client_side: str | None,
-) -> tuple[list[Change], tuple[int, int], tuple[int, int]]:
-    out: list[Change] = []
-    lost_n, off_n = [0, 0], [0, 0]
-    for d, name in enumerate(DIRECTIONS):
-        if digests[0].get(conn_a * 2 + d) == digests[1].get(conn_b * 2 + d):
-            continue  # the fast path: the same segments at both points
-        sa, sb = ia.get(conn_a, d), ib.get(conn_b, d)
-        sender = client_side if d == 0 else {"a": "b", "b": "a"}.get(client_side or "")
-        for point, x, y, window in (
-            ("a", sa, sb, (span_b[0] - offset_ns, span_b[1] - offset_ns)),
-            ("b", sb, sa, (span_a[0] + offset_ns, span_a[1] + offset_ns)),
-        ):
-            lost, offloaded = unseen(x, y, window)
-            lost_n[d] += len(lost)
-            off_n[d] += len(offloaded)
-            lost = lost[np.argsort(x.frame[lost], kind="stable")]
-            for i in lost[:MAX_SEGMENT_CHANGES].tolist():
-                size, frame = int(x.len[i]), (int(x.frame[i]),)
-                out.append(
-                    Change(
-                        kind="lost-between-points", direction=name, field="tcp.len",
-                        a=size if point == "a" else None, b=size if point == "b" else None,
-                        frames_a=frame if point == "a" else (),
-                        frames_b=frame if point == "b" else (),
-                        seen_at=point,
-                        note=f"relative seq {int(x.rel[i])}, IP length {int(x.ip_len[i])}",
-                    )
-                )  # fmt: skip
-            for i, pieces in offloaded[:MAX_SEGMENT_CHANGES]:
-                size, frame = int(x.len[i]), (int(x.frame[i]),)
-                host = (
-                    "sending host (TSO/GSO)" if sender == point
-                    else "receiving host (GRO/LRO)" if sender is not None
-                    else "capturing host"
-                )  # fmt: skip
-                others = tuple(pieces[:MAX_PIECES])
-                out.append(
-                    Change(
-                        kind="offload-artifact", direction=name, field="tcp.len",
-                        a=size if point == "a" else len(pieces),
-                        b=size if point == "b" else len(pieces),
-                        frames_a=frame if point == "a" else others,
-                        frames_b=frame if point == "b" else others,
-                        delta=len(pieces), seen_at=point,
-                        note=f"IP length {int(x.ip_len[i])}, seen as {len(pieces)} "
-                        f"segments at the other point: coalesced by the {host}",
-                    )
-                )  # fmt: skip
-    return out, (lost_n[0], lost_n[1]), (off_n[0], off_n[1])
-
-
 def _nat(ha: Handshake, hb: Handshake) -> tuple[str, ...]:
     pairs = (
         ("client address", ha.client, hb.client),
@@ -331,7 +187,7 @@ def _icmp(s: CaptureSummary, point: str) -> list[IcmpSeen]:
             capture=s.capture,
             point=point,
             frame=int(r["frame"]),
-            sender=address_text(r["sender_hi"], r["sender_lo"]),
+            sender=address_text(r["sender_hi"], r["sender_lo"], int(r["family"])),
             mtu=int(r["mtu"]),
             ttl=int(r["ttl"]),
             initial_ttl_guess=initial_ttl_guess(int(r["ttl"])),
@@ -421,7 +277,7 @@ def compare_captures(
         connections seen at one point only, and the ICMP too-big messages of both.
 
     Raises:
-        ValueError: a summary lacks the segment rows of a direction that differs
+        UsageError: a summary lacks the segment rows of a direction that differs
             between the points (see `segments_needed`).
     """
     if pairing is None:
@@ -429,7 +285,7 @@ def compare_captures(
     need_a, need_b = segments_needed(a, b, pairing)
     for s, need in ((a, need_a), (b, need_b)):
         if s.kept is not None and not need <= s.kept:
-            raise ValueError(f"{s.capture}: segments of {len(need - s.kept)} directions missing")
+            raise UsageError(f"{s.capture}: segments of {len(need - s.kept)} directions missing")
     offset, pairs = pairing.offset, pairing.pairs
     hs_a, hs_b = _handshakes(a), _handshakes(b)
     ia, ib = SegIndex(a.segs), SegIndex(b.segs)
@@ -439,7 +295,7 @@ def compare_captures(
         ha, hb = hs_a[id_a], hs_b[id_b]
         side = _client_side(ha, hb)
         changes = _handshake_changes(ha, hb)
-        seg_changes, lost, offloaded = _segment_changes(
+        seg_changes, lost, offloaded = segment_changes(
             id_a, id_b, ia, ib, digests, _span(a), _span(b), offset.offset_ns, side
         )
         matches.append(

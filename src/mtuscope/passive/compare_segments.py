@@ -14,7 +14,13 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from mtuscope.passive.compare_results import DIRECTIONS, Change
+
 I64 = npt.NDArray[np.int64]
+MAX_SEGMENT_CHANGES = 20
+"""Lost or offloaded segments listed per connection and direction (all are counted)."""
+MAX_PIECES = 8
+"""Frames of the other point listed for one offloaded segment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +122,72 @@ def _contiguous(start: I64, end: I64, lo: int, hi: int) -> bool:
             return False
         reach = max(reach, b)
     return reach >= hi
+
+
+def segment_changes(
+    conn_a: int,
+    conn_b: int,
+    ia: SegIndex,
+    ib: SegIndex,
+    digests: tuple[dict[int, tuple[int, int, int]], dict[int, tuple[int, int, int]]],
+    span_a: tuple[int, int],
+    span_b: tuple[int, int],
+    offset_ns: int,
+    client_side: str | None,
+) -> tuple[list[Change], tuple[int, int], tuple[int, int]]:
+    """The lost and offloaded segments of one matched connection, both directions.
+
+    Directions whose digests are equal at both points are skipped unread.
+
+    Returns:
+        The changes (at most `MAX_SEGMENT_CHANGES` of each kind per direction and
+        point), and the lost and offloaded counts per direction.
+    """
+    out: list[Change] = []
+    lost_n, off_n = [0, 0], [0, 0]
+    for d, name in enumerate(DIRECTIONS):
+        if digests[0].get(conn_a * 2 + d) == digests[1].get(conn_b * 2 + d):
+            continue  # the fast path: the same segments at both points
+        sa, sb = ia.get(conn_a, d), ib.get(conn_b, d)
+        sender = client_side if d == 0 else {"a": "b", "b": "a"}.get(client_side or "")
+        for point, x, y, window in (
+            ("a", sa, sb, (span_b[0] - offset_ns, span_b[1] - offset_ns)),
+            ("b", sb, sa, (span_a[0] + offset_ns, span_a[1] + offset_ns)),
+        ):
+            lost, offloaded = unseen(x, y, window)
+            lost_n[d] += len(lost)
+            off_n[d] += len(offloaded)
+            lost = lost[np.argsort(x.frame[lost], kind="stable")]
+            for i in lost[:MAX_SEGMENT_CHANGES].tolist():
+                size, frame = int(x.len[i]), (int(x.frame[i]),)
+                out.append(
+                    Change(
+                        kind="lost-between-points", direction=name, field="tcp.len",
+                        a=size if point == "a" else None, b=size if point == "b" else None,
+                        frames_a=frame if point == "a" else (),
+                        frames_b=frame if point == "b" else (),
+                        seen_at=point,
+                        note=f"relative seq {int(x.rel[i])}, IP length {int(x.ip_len[i])}",
+                    )
+                )  # fmt: skip
+            for i, pieces in offloaded[:MAX_SEGMENT_CHANGES]:
+                size, frame = int(x.len[i]), (int(x.frame[i]),)
+                host = (
+                    "sending host (TSO/GSO)" if sender == point
+                    else "receiving host (GRO/LRO)" if sender is not None
+                    else "capturing host"
+                )  # fmt: skip
+                others = tuple(pieces[:MAX_PIECES])
+                out.append(
+                    Change(
+                        kind="offload-artifact", direction=name, field="tcp.len",
+                        a=size if point == "a" else len(pieces),
+                        b=size if point == "b" else len(pieces),
+                        frames_a=frame if point == "a" else others,
+                        frames_b=frame if point == "b" else others,
+                        delta=len(pieces), seen_at=point,
+                        note=f"IP length {int(x.ip_len[i])}, seen as {len(pieces)} "
+                        f"segments at the other point: coalesced by the {host}",
+                    )
+                )  # fmt: skip
+    return out, (lost_n[0], lost_n[1]), (off_n[0], off_n[1])

@@ -1,4 +1,4 @@
-"""Flow keys: the canonical (direction-free) key of a TCP connection, and address text.
+"""Flow keys: the canonical (direction-free) key of a TCP connection.
 
 Layer: passive/. Pure numpy over `PacketTable` address columns; no I/O.
 
@@ -10,12 +10,13 @@ decided later (see `mtuscope.passive.finish`), once the whole capture is known.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from ipaddress import IPv6Address
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 KEY: tuple[str, ...] = ("a_hi", "a_lo", "a_port", "b_hi", "b_lo", "b_port")
 """Columns of a canonical connection key (endpoint A < endpoint B)."""
@@ -37,6 +38,10 @@ class CanonicalKeys:
     b_lo: U64
     b_port: npt.NDArray[np.uint16]
     dir: npt.NDArray[np.uint8]
+
+    def columns(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The key columns and `dir`, by name (`FD` order)."""
+        return {name: getattr(self, name) for name in FD}
 
 
 def canonical_keys(
@@ -72,19 +77,51 @@ def canonical_keys(
     )
 
 
-@lru_cache(maxsize=1 << 16)
-def address_text(hi: int, lo: int, family: int) -> str:
-    """The address held in two uint64 halves, as text (IPv4 unmapped when `family` is 4).
+def tcp_rows(c: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.intp]:
+    """The rows of a chunk whose TCP fields are complete: IP, TCP, not a fragment
+    (a first fragment's payload length is not the segment's), not truncated."""
+    return np.flatnonzero((c["family"] > 0) & (c["proto"] == 6) & ~c["fragment"] & ~c["truncated"])
+
+
+def tcp_keys(c: Mapping[str, npt.NDArray[Any]], idx: npt.NDArray[np.intp] | slice) -> CanonicalKeys:
+    """The canonical keys of the rows `idx` of a chunk (see `tcp_rows`)."""
+    return canonical_keys(
+        np.asarray(c["src_hi"][idx], dtype=np.uint64),
+        np.asarray(c["src_lo"][idx], dtype=np.uint64),
+        c["sport"][idx],
+        np.asarray(c["dst_hi"][idx], dtype=np.uint64),
+        np.asarray(c["dst_lo"][idx], dtype=np.uint64),
+        c["dport"][idx],
+    )
+
+
+def client_dir(syn_dir: str, synack_dir: str, first_dir: str) -> pl.Expr:
+    """Which endpoint of a connection is the client (0: A, 1: B), as one rule for both verbs.
+
+    The sender of the first SYN; else the receiver of the first SYN/ACK; else,
+    with no handshake seen, the endpoint with the higher (ephemeral) port; with
+    equal ports, the sender of the connection's first packet.
 
     Args:
-        hi: the high 64 bits (big-endian order of the 16 address bytes).
-        lo: the low 64 bits.
-        family: 4 or 6.
-
-    Returns:
-        "192.0.2.1" or "2001:db8::1".
+        syn_dir, synack_dir: columns holding the direction of the first SYN and the
+            first SYN/ACK (null when not seen).
+        first_dir: the column holding the direction of the first packet.
     """
-    addr = IPv6Address((int(hi) << 64) | int(lo))
-    if family == 4 and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    return str(addr)
+    by_port = (
+        pl.when(pl.col("a_port") != pl.col("b_port"))
+        .then(pl.when(pl.col("a_port") < pl.col("b_port")).then(1).otherwise(0))
+        .otherwise(pl.col(first_dir).cast(pl.Int64))
+    )
+    return pl.coalesce(
+        pl.col(syn_dir).cast(pl.Int64), 1 - pl.col(synack_dir).cast(pl.Int64), by_port
+    ).cast(pl.UInt8)
+
+
+def number_connections(conns: pl.DataFrame, *, first_id: int = 1) -> pl.DataFrame:
+    """`conns` (one row per key, with `first_frame`) in order of first frame, with `id`
+    from `first_id`: the numbering `analyze` and `compare` share."""
+    return (
+        conns.sort(["first_frame", *KEY])
+        .with_row_index("id", offset=first_id)
+        .with_columns(pl.col("id").cast(pl.Int64))
+    )

@@ -7,17 +7,16 @@ Layer: passive/. Polars over partial-state tables; no I/O. Associative, and exac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
 from mtuscope.errors import UsageError
 from mtuscope.passive.flows import FD, KEY
+from mtuscope.passive.fragments import regroup_fragments
 from mtuscope.passive.partial import (
     DIRS_SCHEMA,
     ENCAPS_SCHEMA,
-    FRAG_KEY,
-    FRAGS_SCHEMA,
     MAX_RECORDS,
     REGROUP_EVERY,
     SEGS_SCHEMA,
@@ -26,6 +25,8 @@ from mtuscope.passive.partial import (
     CapturePartial,
     Schema,
     conform,
+    group,
+    pick,
 )
 
 
@@ -150,7 +151,7 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         sizes, encaps, fragments = (
             _regroup_sizes(sizes),
             _regroup_encaps(encaps),
-            _regroup_frags(fragments),
+            regroup_fragments(fragments),
         )
         unmerged = 0
     return CapturePartial(
@@ -158,8 +159,8 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         frames=a.frames + b.frames,
         ip_packets=a.ip_packets + b.ip_packets,
         tcp_packets=a.tcp_packets + b.tcp_packets,
-        first_frame=_pick(min, a.first_frame, b.first_frame),
-        last_frame=_pick(max, a.last_frame, b.last_frame),
+        first_frame=pick(min, a.first_frame, b.first_frame),
+        last_frame=pick(max, a.last_frame, b.last_frame),
         decode_issues=a.decode_issues + b.decode_issues,
         directions=directions,
         sizes=sizes,
@@ -226,17 +227,13 @@ def regroup(p: CapturePartial) -> CapturePartial:
         p,
         sizes=_regroup_sizes(p.sizes),
         encaps=_regroup_encaps(p.encaps),
-        fragments=_regroup_frags(p.fragments),
+        fragments=regroup_fragments(p.fragments),
         unmerged=0,
     )
 
 
-def _group(df: pl.DataFrame, keys: list[str], schema: Schema, /, **aggs: pl.Expr) -> pl.DataFrame:
-    return conform(df.group_by(keys, maintain_order=True).agg(**aggs), schema)
-
-
 def _regroup_sizes(df: pl.DataFrame) -> pl.DataFrame:
-    return _group(
+    return group(
         df,
         [*FD, "payload"],
         SIZES_SCHEMA,
@@ -254,25 +251,12 @@ def _regroup_sizes(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _regroup_encaps(df: pl.DataFrame) -> pl.DataFrame:
-    return _group(
+    return group(
         df,
         [*KEY, "encap", "overhead"],
         ENCAPS_SCHEMA,
         count=pl.col("count").sum(),
         first_frame=pl.col("first_frame").min(),
-    )
-
-
-def _regroup_frags(df: pl.DataFrame) -> pl.DataFrame:
-    return _group(
-        df,
-        list(FRAG_KEY),
-        FRAGS_SCHEMA,
-        **{x: pl.col(x).sum() for x in ("fragments", "datagrams", "df")},
-        min_len=pl.col("min_len").min(),
-        max_len=pl.col("max_len").max(),
-        first_frame=pl.col("first_frame").min(),
-        last_frame=pl.col("last_frame").max(),
     )
 
 
@@ -302,11 +286,3 @@ def _regroup(
         ],
         rechunk=False,
     )
-
-
-def _pick(fn: Callable[[int, int], int], x: int | None, y: int | None) -> int | None:
-    if x is None:
-        return y
-    if y is None:
-        return x
-    return int(fn(x, y))

@@ -42,7 +42,7 @@ complete); fragments are summarised per flow instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,8 +113,10 @@ SYNS_SCHEMA: Schema = {
     **_ints("frame", "ts", "flags", "mss", "wscale"),
     "sack": pl.Boolean,
     "tsopt": pl.Boolean,
-    "ttl": _I64,
+    **_ints("ttl", "seq", "ip_id"),
 }
+"""SYN and SYN/ACK rows: options, TTL, raw sequence number (the ISN) and IP id
+(the same rows for `analyze` and `compare`)."""
 ENDS_SCHEMA: Schema = {**_FD_SCHEMA, **_ints("frame", "flags")}
 SEGS_SCHEMA: Schema = {
     **_FD_SCHEMA,
@@ -164,7 +166,22 @@ def nulls(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
 
 
 def empty(schema: Schema) -> pl.DataFrame:
+    """A table of `schema` without rows."""
     return pl.DataFrame(schema=schema)
+
+
+def group(df: pl.DataFrame, keys: list[str], schema: Schema, /, **aggs: pl.Expr) -> pl.DataFrame:
+    """`df` grouped by `keys` (groups in order of appearance), aggregated, conformed."""
+    return conform(df.group_by(keys, maintain_order=True).agg(**aggs), schema)
+
+
+def pick(fn: Callable[[int, int], int], x: int | None, y: int | None) -> int | None:
+    """`fn(x, y)` of two optional counters (either may be None: the other wins)."""
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return int(fn(x, y))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,16 +1,13 @@
-"""The frozen results of a capture analysis, and their JSON-ready report body.
+"""The frozen results of a capture analysis: connections, their endpoints, ICMP, fragments.
 
-Layer: passive/. Pure data; no I/O. `CaptureAnalysis.to_body()` renders the
-`capture` report body of DESIGN.md ("Contracts": `connections[]`,
-`icmp_too_big[]`), plus extra fields. Times are integer nanoseconds since the
+Layer: passive/. Pure data; no I/O. report/capture_json.py renders them as the
+`capture` report body of DESIGN.md. Times are integer nanoseconds since the
 Unix epoch (`*_ts_ns`); sizes are bytes.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -302,8 +299,10 @@ class CaptureAnalysis:
     ip_packets: int
     tcp_packets: int
     decode_issues: int
+    first_id: int = 1
+    """Id of the first connection (ids are consecutive from it, in `table` order)."""
     table: pl.DataFrame
-    """One row per connection in id order; columns as in `to_body()["connections"]`
+    """One row per connection in id order; columns as in the JSON `connections[]`
     (`oversized` and `black_holes` are null there: see `details`)."""
     details: Details
     notable: tuple[Connection, ...]
@@ -332,9 +331,10 @@ class CaptureAnalysis:
         Raises:
             IndexError: no such connection.
         """
-        if not 1 <= conn_id <= self.table.height:
+        at = conn_id - self.first_id
+        if not 0 <= at < self.table.height:
             raise IndexError(f"no connection {conn_id}")
-        return self.connection_from_row(self.table.row(conn_id - 1, named=True), self.details)
+        return self.connection_from_row(self.table.row(at, named=True), self.details)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CaptureAnalysis):
@@ -387,136 +387,8 @@ class CaptureAnalysis:
             too_big_frames=tuple(row["too_big_frames"]),
         )
 
-    def connection_bodies(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
-        """JSON-ready `connections[]` items built from the columns.
-
-        Args:
-            start: first row (0-based position in `table`, that is id - 1).
-            stop: one past the last row (default: all).
-
-        Returns:
-            One dict per row, in id order.
-        """
-        with _gc_paused():
-            return self._bodies(start, stop)
-
-    def _bodies(self, start: int, stop: int | None) -> list[dict[str, Any]]:
-        df = self.table[start:stop]
-        cols: dict[str, list[Any]] = {}
-        for name in df.columns:
-            if name not in ("client", "server"):
-                cols[name] = df.get_column(name).to_list()
-                continue
-            sub = df.get_column(name).struct.unnest()
-            side = {
-                f: _large_sizes(sub.get_column(f))
-                if f == "large_sizes"
-                else [[] for _ in range(df.height)]
-                if f == "black_holes"
-                else sub.get_column(f).to_list()
-                for f in _ENDPOINT_FIELDS
-            }
-            cols[name] = list(map(_dict_maker(tuple(side)), *side.values()))
-        rows = list(map(_dict_maker(tuple(cols)), *cols.values())) if df.height else []
-        first = rows[0]["id"] if rows else 0
-        for (cid, role), (over, holes) in self.details.items():
-            if first <= cid < first + len(rows):
-                c = rows[cid - first]  # ids are consecutive from 1
-                if over is not None:
-                    c[role]["oversized"] = _plain(over)
-                c[role]["black_holes"] = [_plain(h) for h in holes]
-        return rows
-
-    def to_body(self, *, connections: bool = True) -> dict[str, Any]:
-        """The `capture` report body (DESIGN.md contract), JSON-ready.
-
-        Args:
-            connections: include `connections` (for tens of thousands of them, render
-                them in slices with `connection_bodies` instead).
-
-        Returns:
-            {"connections": [...], "icmp_too_big": [...], "fragments": [...], "stats": {...}}
-        """
-        return {
-            **({"connections": self.connection_bodies()} if connections else {}),
-            "icmp_too_big": [_icmp_body(i) for i in self.icmp_too_big],
-            "fragments": [_plain(f) for f in self.fragments],
-            "stats": {
-                "capture": self.capture,
-                "frames": self.frames,
-                "ip_packets": self.ip_packets,
-                "tcp_packets": self.tcp_packets,
-                "decode_issues": self.decode_issues,
-            },
-        }
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many acyclic row dicts: the
-    collections their allocations trigger would otherwise rescan the rows built so
-    far (about half the rendering time of 40,000 connections)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
 
 @lru_cache(maxsize=1024)
 def encap_names(bits: int) -> tuple[str, ...]:
     """The labels (`table.ENCAP_LABELS`) of the `Encap` bits set in `bits`, in bit order."""
     return tuple(ENCAP_LABELS[e] for e in Encap if bits & e.value)
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in obj.__dataclass_fields__:
-        value = getattr(obj, name)
-        if isinstance(value, tuple):
-            value = [_plain(v) if hasattr(v, "__dataclass_fields__") else v for v in value]
-        elif hasattr(value, "__dataclass_fields__"):
-            value = _plain(value)
-        out[name] = value
-    return out
-
-
-_ENDPOINT_FIELDS = tuple(Endpoint.__dataclass_fields__)
-
-
-def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:
-    """The rows of a flat table as dicts (column lists mapped through a dict-building
-    function: much faster than `to_dicts` once there are nested columns, and than
-    zipping names with each row)."""
-    names = tuple(df.columns)
-    cols = [df.get_column(n).to_list() for n in names]
-    return list(map(_dict_maker(names), *cols)) if names else [{} for _ in range(df.height)]
-
-
-@lru_cache(maxsize=64)
-def _dict_maker(names: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
-    """`lambda _0, _1, ...: {names[0]: _0, names[1]: _1, ...}`: one dict display per row
-    (the keys are constants of the compiled function, as `collections.namedtuple` does)."""
-    params = ", ".join(f"_{i}" for i in range(len(names)))
-    items = ", ".join(f"{name!r}: _{i}" for i, name in enumerate(names))
-    maker: Callable[..., dict[str, Any]] = eval(f"lambda {params}: {{{items}}}")
-    return maker
-
-
-def _large_sizes(col: pl.Series) -> list[list[dict[str, Any]]]:
-    """A list-of-struct column as lists of dicts, built from flat columns."""
-    lengths = col.list.len().fill_null(0)
-    full = col.filter(lengths > 0)
-    flat = _rows(full.explode().struct.unnest()) if len(full) else []
-    out: list[list[dict[str, Any]]] = []
-    pos = 0
-    for n in lengths.to_list():
-        out.append(flat[pos : pos + n])
-        pos += n
-    return out
-
-
-def _icmp_body(i: IcmpTooBig) -> dict[str, Any]:
-    return _plain(i)

@@ -1,4 +1,4 @@
-"""The `compare` report body (DESIGN.md "Contracts"), JSON-ready.
+"""The `compare` report body (DESIGN.md "Contracts"): a `CompareReport` as JSON-ready values.
 
 Layer: report/. A renderer: typed comparison in, plain dicts out; no I/O.
 """
@@ -7,10 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mtuscope.diagnose.findings import Finding
-from mtuscope.passive.compare import CompareResult, ConnectionComparison, Handshake
+if TYPE_CHECKING:
+    from mtuscope.diagnose.findings import Finding
+    from mtuscope.jobs.compare import CompareReport
+    from mtuscope.passive.compare import CompareResult, ConnectionComparison, Handshake
+
+
+def body(result: CompareReport) -> dict[str, Any]:
+    """The kind-specific fields of a compare report."""
+    return compare_body(result.comparison, result.findings)
+
+
+def advice_by_kind(findings: Iterable[Finding]) -> dict[str, str]:
+    """The advice of the first finding of each kind, in the order the kinds appear."""
+    advice: dict[str, str] = {}
+    for f in findings:
+        advice.setdefault(f.kind, f.advice)
+    return advice
 
 
 def _flow(h: Handshake) -> dict[str, Any]:
@@ -59,9 +74,6 @@ def compare_body(r: CompareResult, findings: Iterable[Finding] = ()) -> dict[str
         `matches[]` ({a, b, changes, ...}), `clock_offset_s`, `transit_s`,
         `only_a[]`, `only_b[]`, `icmp_too_big[]`, `captures`, `advice`.
     """
-    advice: dict[str, str] = {}
-    for f in findings:
-        advice.setdefault(f.kind, f.advice)
     o = r.offset
     return {
         "captures": {
@@ -76,5 +88,5 @@ def compare_body(r: CompareResult, findings: Iterable[Finding] = ()) -> dict[str
         "only_a": [_flow(h) for h in r.only_a],
         "only_b": [_flow(h) for h in r.only_b],
         "icmp_too_big": [asdict(i) for i in r.icmp],
-        "advice": advice,
+        "advice": advice_by_kind(findings),
     }

@@ -1,30 +1,44 @@
 """The story of a two-point comparison, for people.
 
-Layer: report/. Pure text from the JSON-ready body of a `compare` report
-(`diagnose.compare.compare_body`); no I/O. The story goes in the order an
-engineer reads two captures: the clocks, then per connection the handshake at
-A, the handshake at B, what changed, what was lost, then what the ICMP
-messages say, the connections seen at one point only, and what to do.
+Layer: report/. Pure text from a `CompareReport`'s typed fields; no I/O beyond
+the console it is handed. The story goes in the order an engineer reads two
+captures: the clocks, then per connection the handshake at A, the handshake
+at B, what changed, what was lost, then what the ICMP messages say, the
+connections seen at one point only, and what to do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from mtuscope.passive.compare import DIRECTIONS
+from mtuscope.report.compare_json import advice_by_kind
+
+if TYPE_CHECKING:
+    from mtuscope.jobs.compare import CompareReport
+    from mtuscope.passive.compare import Change, ConnectionComparison, Handshake
 
 MAX_STORIES = 5
 """Matched connections told in full; the JSON report has them all."""
 MAX_LIST = 8
 """Items listed per section (lost segments, ICMP messages, one-sided connections)."""
+HANDSHAKE_KINDS = ("mss-rewritten", "isn-rewritten", "tcp-option-changed")
 
 
-def _ep(flow: Mapping[str, Any], side: str) -> str:
-    addr = str(flow[side]) if side in flow else "?"
-    port = flow.get(f"{side}_port", "?")
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+def render(result: CompareReport, console: Console) -> None:
+    """Print the comparison's story, line by line."""
+    for line in compare_story(result):
+        console.print(line, highlight=False, markup=False)
 
 
-def _opt(value: Any, name: str) -> str:
+def _ep(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _opt(value: int | bool | None, name: str) -> str:
     if value is None or value is False:
         return f"no {name}"
     if value is True:
@@ -32,20 +46,20 @@ def _opt(value: Any, name: str) -> str:
     return f"{name} {value}"
 
 
-def _hs_line(point: str, path: str, h: Mapping[str, Any]) -> list[str]:
-    head = f"  Handshake at {point} ({path}): {_ep(h, 'client')} -> {_ep(h, 'server')}"
+def _hs_line(point: str, path: str, h: Handshake) -> list[str]:
+    head = (
+        f"  Handshake at {point} ({path}): {_ep(h.client, h.client_port)} -> "
+        f"{_ep(h.server, h.server_port)}"
+    )
     lines = [head]
-    for d, (label, frame) in enumerate(
-        (("SYN", h.get("syn_frame")), ("SYN/ACK", h.get("synack_frame")))
-    ):
+    for d, (label, frame) in enumerate((("SYN", h.syn_frame), ("SYN/ACK", h.synack_frame))):
         if frame is None:
             lines.append(f"    {label}: not seen")
             continue
-        ttl = h["ttl"][d]
         lines.append(
-            f"    {label} frame {frame}: {_opt(h['mss'][d], 'MSS')}, "
-            f"{_opt(h['wscale'][d], 'wscale')}, {_opt(h['sack_perm'][d], 'SACK')}, "
-            f"{_opt(h['timestamps'][d], 'timestamps')}, ISN {h['isn'][d]}, TTL {ttl}"
+            f"    {label} frame {frame}: {_opt(h.mss[d], 'MSS')}, "
+            f"{_opt(h.wscale[d], 'wscale')}, {_opt(h.sack_perm[d], 'SACK')}, "
+            f"{_opt(h.timestamps[d], 'timestamps')}, ISN {h.isn[d]}, TTL {h.ttl[d]}"
         )
     return lines
 
@@ -55,53 +69,48 @@ def _frames(frames: Sequence[int]) -> str:
     return shown + (", ..." if len(frames) > MAX_LIST else "")
 
 
-def _change_line(c: Mapping[str, Any]) -> str:
-    kind, d = c["kind"], c["direction"]
-    fa, fb = c["frames_a"], c["frames_b"]
+def _change_line(c: Change) -> str:
+    kind, d = c.kind, c.direction
+    fa, fb = c.frames_a, c.frames_b
     where = f"(A frame {_frames(fa)}, B frame {_frames(fb)})"
     if kind == "mss-rewritten":
-        return f"    MSS {d}: {c['a']} at A, {c['b']} at B {where}"
+        return f"    MSS {d}: {c.a} at A, {c.b} at B {where}"
     if kind == "isn-rewritten":
-        return f"    ISN {d}: {c['a']} at A, {c['b']} at B, offset {c['delta']} (mod 2^32) {where}"
+        return f"    ISN {d}: {c.a} at A, {c.b} at B, offset {c.delta} (mod 2^32) {where}"
     if kind == "tcp-option-changed":
-        return f"    {c['field']} {d} {c['note']}: {c['a']} at A, {c['b']} at B {where}"
-    seen = str(c["seen_at"]).upper()
+        return f"    {c.field} {d} {c.note}: {c.a} at A, {c.b} at B {where}"
+    seen = str(c.seen_at).upper()
     other = "B" if seen == "A" else "A"
-    size = c["a"] if seen == "A" else c["b"]
+    size = c.a if seen == "A" else c.b
     frames = fa if seen == "A" else fb
     if kind == "lost-between-points":
         return (
             f"    LOST {d}: {size}-byte segment at {seen} frame {_frames(frames)} never "
-            f"seen at {other} ({c['note']})"
+            f"seen at {other} ({c.note})"
         )
-    return f"    offload {d}: {size}-byte segment at {seen} frame {_frames(frames)}: {c['note']}"
+    return f"    offload {d}: {size}-byte segment at {seen} frame {_frames(frames)}: {c.note}"
 
 
-def _match_story(m: Mapping[str, Any], paths: tuple[str, str]) -> list[str]:
-    ha, hb = m["handshake"]["a"], m["handshake"]["b"]
-    side = m.get("client_side")
-    near = f", {str(side).upper()} is nearer the client" if side else ""
-    lines = [f"Connection A#{m['a']} = B#{m['b']}{near}:"]
-    if m.get("nat"):
-        lines.append(f"  translated between the points (NAT): {', '.join(m['nat'])}")
-    lines += _hs_line("A", paths[0], ha)
-    lines += _hs_line("B", paths[1], hb)
-    changes = m["changes"]
-    hs = [
-        c for c in changes if c["kind"] in ("mss-rewritten", "isn-rewritten", "tcp-option-changed")
-    ]
-    segs = [c for c in changes if c not in hs]
+def _match_story(m: ConnectionComparison, paths: tuple[str, str]) -> list[str]:
+    near = f", {m.client_side.upper()} is nearer the client" if m.client_side else ""
+    lines = [f"Connection A#{m.a.id} = B#{m.b.id}{near}:"]
+    if m.nat:
+        lines.append(f"  translated between the points (NAT): {', '.join(m.nat)}")
+    lines += _hs_line("A", paths[0], m.a)
+    lines += _hs_line("B", paths[1], m.b)
+    hs = [c for c in m.changes if c.kind in HANDSHAKE_KINDS]
+    segs = [c for c in m.changes if c.kind not in HANDSHAKE_KINDS]
     if hs:
         lines.append("  What changed in between:")
         lines += [_change_line(c) for c in hs]
     else:
         lines.append("  The handshake is the same at both points.")
-    lost = m.get("lost", {})
-    off = m.get("offloaded", {})
     if segs:
-        totals = ", ".join(f"{n} lost {d}" for d, n in lost.items() if n) or "none lost"
-        extra = ", ".join(f"{n} offloaded {d}" for d, n in off.items() if n)
-        lines.append(f"  Segments: {totals}{'; ' + extra if extra else ''}:")
+        lost = ", ".join(f"{n} lost {d}" for d, n in zip(DIRECTIONS, m.lost, strict=True) if n)
+        extra = ", ".join(
+            f"{n} offloaded {d}" for d, n in zip(DIRECTIONS, m.offloaded, strict=True) if n
+        )
+        lines.append(f"  Segments: {lost or 'none lost'}{'; ' + extra if extra else ''}:")
         lines += [_change_line(c) for c in segs[:MAX_LIST]]
         if len(segs) > MAX_LIST:
             lines.append(f"    ... and {len(segs) - MAX_LIST} more (see --json)")
@@ -110,65 +119,62 @@ def _match_story(m: Mapping[str, Any], paths: tuple[str, str]) -> list[str]:
     return lines
 
 
-def compare_story(body: Mapping[str, Any]) -> list[str]:
+def compare_story(result: CompareReport) -> list[str]:
     """The comparison told in order, one line per list item.
 
     Args:
-        body: the body of a `compare` report (`diagnose.compare.compare_body`).
+        result: the compare job's result.
 
     Returns:
         Lines of text without newlines.
     """
-    caps = body["captures"]
-    paths = (str(caps["a"]["path"]), str(caps["b"]["path"]))
-    matches = body["matches"]
+    r = result.comparison
+    paths = (r.capture_a, r.capture_b)
     lines = [
-        f"A = {paths[0]} ({caps['a']['connections']} connections), "
-        f"B = {paths[1]} ({caps['b']['connections']} connections): {len(matches)} matched.",
+        f"A = {paths[0]} ({r.connections[0]} connections), "
+        f"B = {paths[1]} ({r.connections[1]} connections): {len(r.matches)} matched.",
     ]
-    offset, transit = body.get("clock_offset_s"), body.get("transit_s")
-    if body.get("clock_offset_method") != "none" and offset is not None:
+    o = r.offset
+    if o.method != "none":
+        transit = None if o.transit_ns is None else o.transit_ns / 1e9
         t = f", packets take {transit * 1e3:.3f} ms between the points" if transit else ""
         lines.append(
-            f"B's clock is {offset:+.6f} s from A's (from {body['clock_offset_pairs']} "
-            f"connection pair(s), {body['clock_offset_method']}){t}."
+            f"B's clock is {o.offset_ns / 1e9:+.6f} s from A's (from {o.pairs} "
+            f"connection pair(s), {o.method}){t}."
         )
-    told = [m for m in matches if m["changes"]][:MAX_STORIES]
-    quiet = sum(1 for m in matches if not m["changes"])
-    for m in told:
+    changed = [m for m in r.matches if m.changes]
+    for m in changed[:MAX_STORIES]:
         lines.append("")
         lines += _match_story(m, paths)
-    rest = sum(1 for m in matches if m["changes"]) - len(told)
-    if rest > 0:
+    if len(changed) > MAX_STORIES:
+        rest = len(changed) - MAX_STORIES
         lines.append(f"... and {rest} more matched connections with changes (see --json).")
+    quiet = len(r.matches) - len(changed)
     if quiet:
         lines.append(f"{quiet} matched connection(s) look the same at both points.")
-    icmp = body.get("icmp_too_big", [])
-    if icmp:
+    if r.icmp:
         lines.append("")
         lines.append("ICMP too-big messages:")
-        for i in icmp[:MAX_LIST]:
-            conn = f" about connection {str(i['point']).upper()}#{i['connection']}"
+        for i in r.icmp[:MAX_LIST]:
+            point = i.point.upper()
+            conn = f" about connection {point}#{i.connection}"
             lines.append(
-                f"  {str(i['point']).upper()} frame {i['frame']}: {i['sender']} says MTU "
-                f"{i['mtu']} (TTL {i['ttl']}, started at {i['initial_ttl_guess']})"
-                + (conn if i["connection"] is not None else "")
+                f"  {point} frame {i.frame}: {i.sender} says MTU "
+                f"{i.mtu} (TTL {i.ttl}, started at {i.initial_ttl_guess})"
+                + (conn if i.connection is not None else "")
             )
-        if len(icmp) > MAX_LIST:
-            lines.append(f"  ... and {len(icmp) - MAX_LIST} more")
-    for name, key in (("A", "only_a"), ("B", "only_b")):
-        only = body.get(key, [])
+        if len(r.icmp) > MAX_LIST:
+            lines.append(f"  ... and {len(r.icmp) - MAX_LIST} more")
+    for name, only in (("A", r.only_a), ("B", r.only_b)):
         if only:
             lines.append("")
             lines.append(f"{len(only)} connection(s) seen only at {name}:")
-            for f in only[:MAX_LIST]:
-                c, s = f["client"], f["server"]
+            for h in only[:MAX_LIST]:
                 lines.append(
-                    f"  {name}#{f['id']} {_ep({'x': c['address'], 'x_port': c['port']}, 'x')}"
-                    f" -> {_ep({'x': s['address'], 'x_port': s['port']}, 'x')}"
-                    f" (frame {f['first_frame']})"
+                    f"  {name}#{h.id} {_ep(h.client, h.client_port)}"
+                    f" -> {_ep(h.server, h.server_port)} (frame {h.first_frame})"
                 )
-    advice = body.get("advice", {})
+    advice = advice_by_kind(result.findings)
     if advice:
         lines.append("")
         lines.append("What to do:")

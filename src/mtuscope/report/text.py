@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
     from mtuscope.jobs.result import JobResult
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-MAX_ROWS = 40
-"""Rows shown per table; the JSON report always has them all."""
 MAX_FINDINGS = 25
 """Findings shown in full; past that, a count per kind first."""
 
@@ -52,65 +49,12 @@ def render_text(report: Report | JobResult, stream: TextIO) -> None:
         if report.kind != "calc" or report.findings:
             render_findings(report.findings, console)
         return
-    if report.kind == "capture":
-        _capture(report.body, console)
-    elif report.kind == "compare":
-        from mtuscope.report.compare_text import compare_story
-
-        for line in compare_story(report.body):
-            console.print(line, highlight=False, markup=False)
-    elif report.kind == "calc":
+    if report.kind == "calc":
         from mtuscope.report.calc_text import render_calc
 
         render_calc(report, console)
     if report.kind != "calc" or report.findings:
         render_findings(report.findings, console)
-
-
-def _capture(body: Mapping[str, Any], console: Console) -> None:
-    for cap in body.get("captures", []):
-        console.print(
-            f"[bold]{cap['path']}[/]: {cap['packets']} frames, {cap.get('format', '')}, "
-            f"link types {', '.join(cap.get('link_types', [])) or '-'}"
-        )
-    conns = body.get("connections", [])
-    table = Table(title=f"TCP connections ({len(conns)})", title_justify="left")
-    for col in ("id", "client", "MSS", "max seg", "server", "MSS", "max seg", "retx", "encap"):
-        table.add_column(
-            col, justify="right" if col in ("id", "MSS", "max seg", "retx") else "left"
-        )
-    for c in conns[:MAX_ROWS]:
-        cl, sv = c["client"], c["server"]
-        table.add_row(
-            str(c["id"]),
-            _endpoint(cl, c["family"]),
-            _opt(cl["mss"]),
-            str(cl["max_segment"]),
-            _endpoint(sv, c["family"]),
-            _opt(sv["mss"]),
-            str(sv["max_segment"]),
-            str(c["retransmissions"]),
-            "+".join(c["encapsulation"]) or "-",
-        )
-    if conns:
-        console.print(table)
-        if len(conns) > MAX_ROWS:
-            console.print(f"  … {len(conns) - MAX_ROWS} more connections (see --json)")
-    icmps = body.get("icmp_too_big", [])
-    if icmps:
-        t = Table(title=f"ICMP too-big messages ({len(icmps)})", title_justify="left")
-        for col in ("frame", "sender", "MTU", "TTL", "initial TTL", "connection"):
-            t.add_column(col)
-        for m in icmps[:MAX_ROWS]:
-            t.add_row(
-                str(m["frame"]),
-                m["sender"],
-                str(m["mtu"]),
-                str(m["ttl"]),
-                str(m["initial_ttl_guess"]),
-                _opt(m["connection"]),
-            )
-        console.print(t)
 
 
 def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
@@ -152,12 +96,3 @@ def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
             console.print(f"          … {len(f.evidence) - 6} more in --json")
         if f.advice:
             console.print(f"          [green]advice:[/] {f.advice}")
-
-
-def _endpoint(ep: Mapping[str, Any], family: int) -> str:
-    addr = ep["address"]
-    return f"[{addr}]:{ep['port']}" if family == 6 else f"{addr}:{ep['port']}"
-
-
-def _opt(value: object) -> str:
-    return "-" if value is None else str(value)

@@ -1,0 +1,137 @@
+"""The analyze job: capture files in, connections, ICMP too-big messages and findings out.
+
+Layer: jobs/. Checks what the user typed once (`AnalyzeOptions`), reads each
+capture through `mtuscope.jobs.captures` (files, threads), finishes and
+diagnoses it with the pure cores, and returns a typed `CaptureResult` that
+report/ renders. Connection ids run 1..n over the first capture and continue
+over the next ones; they are final when `finish` assigns them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+
+from mtuscope.capture.reader import CaptureInfo
+from mtuscope.diagnose.capture import diagnose_capture
+from mtuscope.diagnose.findings import Finding
+from mtuscope.errors import UsageError
+from mtuscope.jobs.captures import Progress, decode_warning, read_capture
+from mtuscope.jobs.inputs import check_platform, split_host_port
+from mtuscope.jobs.result import JobResult
+from mtuscope.passive import CaptureAnalysis, finish
+from mtuscope.passive.host_filter import HostFilter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalyzeOptions:
+    """What to analyse, checked on construction."""
+
+    paths: tuple[str, ...]
+    """Capture files ('-' for standard input), pcap or pcapng, optionally gzip."""
+    filter: str | None = None
+    """HOST, HOST:PORT, [V6]:PORT or a bare IPv6 address (numeric): keep only its packets."""
+    platform: str | None = None
+    """A configuration platform (aliases allowed) for snippets in the advice."""
+    chunk_bytes: int = 32 << 20
+    """File bytes per chunk (bounds memory)."""
+    workers: int | None = None
+    """Threads decoding and analysing chunks (default: up to 2)."""
+    host_filter: HostFilter | None = field(init=False, default=None)
+    """`filter`, parsed."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paths", tuple(self.paths))  # a list from JSON, too
+        if not self.paths:
+            raise UsageError("no capture file given")
+        object.__setattr__(self, "platform", check_platform(self.platform))
+        if self.filter is not None:
+            object.__setattr__(self, "host_filter", parse_filter(self.filter))
+
+
+def parse_filter(text: str) -> HostFilter:
+    """HOST, HOST:PORT, [V6]:PORT or a bare IPv6 address, as a `HostFilter`.
+
+    Raises:
+        UsageError: not a numeric address, or a port that is not in 1..65535.
+    """
+    host, port = split_host_port(text, what="--filter", port_required=False)
+    try:
+        address = ip_address(host)
+    except ValueError:
+        raise UsageError(f"--filter {text!r}: {host!r} is not a numeric IP address") from None
+    return HostFilter(address=address, port=port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaptureFile:
+    """One capture file as the reader saw it."""
+
+    path: str
+    """As given."""
+    info: CaptureInfo
+    """Format, link types, frames and bytes read."""
+    host_filter: HostFilter | None
+    """The filter its packets went through, if any."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaptureResult(JobResult):
+    """What the analyze job found in its capture files (kind "capture")."""
+
+    captures: tuple[CaptureFile, ...]
+    """The files, in the order given."""
+    analyses: tuple[CaptureAnalysis, ...]
+    """One per file, in the same order; connection ids continue from one to the next."""
+
+    @property
+    def connection_count(self) -> int:
+        """Connections over all captures."""
+        return sum(a.connection_count for a in self.analyses)
+
+
+def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> CaptureResult:
+    """Analyse capture files, each on its own, into one result.
+
+    Args:
+        opts: the checked options.
+        progress: called as progress(path, bytes_done, bytes_total) after each chunk.
+
+    Returns:
+        The captures, their analyses and findings; damage after the first good
+        records and frames that did not decode fully are warnings.
+
+    Raises:
+        CaptureError: a file cannot be read at all.
+    """
+    captures: list[CaptureFile] = []
+    analyses: list[CaptureAnalysis] = []
+    findings: list[Finding] = []
+    warnings: list[str] = []
+    next_id = 1
+    for path in opts.paths:
+        read = read_capture(
+            path,
+            host_filter=opts.host_filter,
+            progress=progress,
+            chunk_bytes=opts.chunk_bytes,
+            workers=opts.workers,
+        )
+        info, issues = read.info, read.issues
+        analysis = finish(read.partial, first_id=next_id)
+        del read  # the partial: only the analysis is needed from here on
+        next_id += analysis.connection_count
+        analyses.append(analysis)
+        findings.extend(diagnose_capture(analysis, platform=opts.platform))
+        warnings.extend(info.warnings)
+        if (line := decode_warning(path, issues)) is not None:
+            warnings.append(line)
+        captures.append(CaptureFile(path=path, info=info, host_filter=opts.host_filter))
+    return CaptureResult(
+        kind="capture",
+        inputs=opts.paths,
+        findings=tuple(findings),
+        warnings=tuple(warnings),
+        captures=tuple(captures),
+        analyses=tuple(analyses),
+    )

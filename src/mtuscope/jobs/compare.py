@@ -1,0 +1,174 @@
+"""The compare job: the same connections seen at two capture points, and what changed.
+
+Layer: jobs/. Reads both captures (files, spooling standard input) and hands
+the summaries to the pure cores: passive/ pairs and compares, diagnose/ turns
+the differences into findings; the result is a typed `CompareReport`.
+
+Memory is bounded by the number of connections, not of packets: each capture
+is read twice (connections and handshakes; then one digest per connection
+direction of its data segments), and a third time only for the directions
+whose segments differ between the points, whose rows are then kept (see
+`passive.compare_summary`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from mtuscope.capture.reader import iter_chunks
+from mtuscope.capture.table import DecodeIssue, PacketTable
+from mtuscope.diagnose.compare import diagnose_compare
+from mtuscope.errors import UsageError
+from mtuscope.jobs.captures import decode_warning, each_chunk, fold, seekable
+from mtuscope.jobs.inputs import check_platform
+from mtuscope.jobs.result import JobResult
+from mtuscope.passive.compare import (
+    CompareResult,
+    compare_captures,
+    pair_captures,
+    segments_needed,
+)
+from mtuscope.passive.compare_connections import (
+    ConnectionTable,
+    finish_connections,
+    merge_summaries,
+    summarise_chunk,
+)
+from mtuscope.passive.compare_summary import (
+    CaptureSummary,
+    finish_summary,
+    merge_segments,
+    segment_chunk,
+)
+
+CHUNK_BYTES = 16 << 20
+"""Bytes read per chunk (a few tens of MB, as DESIGN.md "Scale" asks)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompareOptions:
+    """Which two captures to compare, checked on construction."""
+
+    a: str
+    """The first capture (pcap/pcapng, gzip, or '-' for standard input)."""
+    b: str
+    """The second capture."""
+    platform: str | None = None
+    """A configuration platform (aliases allowed) for snippets in the advice."""
+    window_s: float = 2.0
+    """How far apart (after clock alignment) a pair's starts may be, seconds."""
+    chunk_bytes: int = CHUNK_BYTES
+    """Bytes read per chunk."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "platform", check_platform(self.platform))
+        if not self.window_s > 0:
+            raise UsageError(f"--window {self.window_s}: must be a positive number of seconds")
+        if self.a == "-" and self.b == "-":
+            raise UsageError("only one of the two captures can be read from standard input")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompareReport(JobResult):
+    """What the compare job found (kind "compare")."""
+
+    comparison: CompareResult
+    """The clock offset, the matched connections and their changes, the one-sided
+    connections and the ICMP too-big messages of both points."""
+
+
+def compare(opts: CompareOptions) -> CompareReport:
+    """Compare two captures of the same traffic.
+
+    Args:
+        opts: the checked options.
+
+    Returns:
+        The comparison, its findings, and the readers' warnings (damage, frames
+        that did not decode fully) of both captures.
+
+    Raises:
+        CaptureError: a capture cannot be read.
+    """
+    window_ns = int(opts.window_s * 1e9)
+    chunk = opts.chunk_bytes
+    with seekable(opts.a) as path_a, seekable(opts.b) as path_b:
+        ca, warn_a = connections_of_file(path_a, capture=opts.a, chunk_bytes=chunk)
+        cb, warn_b = connections_of_file(path_b, capture=opts.b, chunk_bytes=chunk)
+        none: frozenset[int] = frozenset()
+        sa = segments_of_file(path_a, ca, keep=none, chunk_bytes=chunk)
+        sb = segments_of_file(path_b, cb, keep=none, chunk_bytes=chunk)
+        pairing = pair_captures(sa, sb, window_ns=window_ns)
+        need_a, need_b = segments_needed(sa, sb, pairing)
+        # Only the directions that differ are read a third time, segment by segment.
+        if need_a:
+            sa = segments_of_file(path_a, ca, keep=need_a, chunk_bytes=chunk)
+        if need_b:
+            sb = segments_of_file(path_b, cb, keep=need_b, chunk_bytes=chunk)
+    result = compare_captures(sa, sb, window_ns=window_ns, pairing=pairing)
+    return CompareReport(
+        kind="compare",
+        inputs=(opts.a, opts.b),
+        findings=diagnose_compare(result, platform=opts.platform),
+        warnings=warn_a + warn_b,
+        comparison=result,
+    )
+
+
+def connections_of_file(
+    path: str, *, capture: str | None = None, chunk_bytes: int = CHUNK_BYTES
+) -> tuple[ConnectionTable, tuple[str, ...]]:
+    """First pass over a capture: its connections and handshakes, chunk by chunk.
+
+    Args:
+        path: the capture file (not '-': it is read again by `segments_of_file`).
+        capture: the name evidence cites (default `path`).
+        chunk_bytes: bytes per chunk.
+
+    Returns:
+        The `ConnectionTable`, and the warnings: the reader's, then one line about
+        the frames that did not decode fully (as `analyze` reports them).
+
+    Raises:
+        CaptureError: the file cannot be read from its start.
+    """
+    name = capture or path
+    issues: list[DecodeIssue] = []
+    chunks = iter_chunks(path, chunk_bytes=chunk_bytes)
+    parts = each_chunk(chunks, lambda t: summarise_chunk(t, capture=name), issues=issues)
+    acc = fold(parts, merge_summaries)
+    if acc is None:
+        acc = summarise_chunk(PacketTable.empty(), capture=name)
+    warnings = tuple(chunks.info.warnings)
+    if (line := decode_warning(name, issues)) is not None:
+        warnings += (line,)
+    return finish_connections(acc), warnings
+
+
+def segments_of_file(
+    path: str,
+    conns: ConnectionTable,
+    *,
+    keep: Collection[int] | None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> CaptureSummary:
+    """Second (and third) pass over a capture: per-direction segment digests and rows.
+
+    Args:
+        path: the capture file, as given to `connections_of_file`.
+        conns: its connections.
+        keep: directions (id * 2 + cdir) whose segment rows to keep; None: all.
+        chunk_bytes: bytes per chunk.
+
+    Returns:
+        The capture's summary.
+
+    Raises:
+        CaptureError: the file cannot be read.
+    """
+    chunks = iter_chunks(path, chunk_bytes=chunk_bytes)
+    acc = fold(each_chunk(chunks, lambda t: segment_chunk(t, conns, keep=keep)), merge_segments)
+    if acc is None:
+        acc = segment_chunk(PacketTable.empty(), conns, keep=keep)
+    return finish_summary(conns, acc, keep=keep)
