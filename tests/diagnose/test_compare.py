@@ -6,11 +6,11 @@ from typing import Any
 
 from mtuscope.diagnose.compare import diagnose_compare
 from mtuscope.diagnose.findings import Severity
+from mtuscope.jobs.compare import CompareReport
 from mtuscope.passive.compare import CompareResult, compare_captures
 from mtuscope.passive.compare_summary import summarise
-from mtuscope.report.compare_json import compare_body
-from mtuscope.report.model import Report
 from mtuscope.report.schema import validate_report
+from mtuscope.report.serialize import to_dict
 from passive.compare_flows import Flow, full, table
 
 DATA = full(1, [1448] * 4) + full(0, [200])
@@ -22,11 +22,12 @@ def run(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> CompareResult:
     )
 
 
-def report(r: CompareResult, platform: str | None = None) -> Report:
+def report(r: CompareResult, platform: str | None = None) -> CompareReport:
     findings = diagnose_compare(r, platform=platform)
-    rep = Report(kind="compare", inputs=("client.pcap", "server.pcap"), findings=findings,
-                 body=compare_body(r, findings))  # fmt: skip
-    validate_report(rep.to_dict())
+    rep = CompareReport(
+        kind="compare", inputs=("client.pcap", "server.pcap"), findings=findings, comparison=r
+    )
+    validate_report(to_dict(rep))
     return rep
 
 
@@ -43,7 +44,7 @@ def test_clamp_on_many_connections_is_one_finding() -> None:
     caps = {(e.capture, e.frame, e.observed) for e in f.evidence}
     assert ("client.pcap", 1, 1460) in caps and ("server.pcap", 1, 1300) in caps
     assert "1300" in f.advice
-    doc = rep.to_dict()
+    doc = to_dict(rep)
     assert [(m["a"], m["b"]) for m in doc["matches"]] == [(1, 1), (2, 2), (3, 3)]
     assert doc["matches"][0]["changes"][0]["kind"] == "mss-rewritten"
     assert doc["advice"]["mss-rewritten"] == f.advice
@@ -53,7 +54,7 @@ def test_no_change_no_finding() -> None:
     f = Flow(segments=DATA)
     rep = report(run(f.at(), f.at(delay_ms=0.1)))
     assert rep.findings == ()
-    assert rep.to_dict()["matches"][0]["changes"] == []
+    assert to_dict(rep)["matches"][0]["changes"] == []
 
 
 def test_loss_offload_isn_option_and_icmp_findings() -> None:

@@ -18,9 +18,9 @@ from mtuscope.active.middlebox import (
 from mtuscope.active.probe import IPAddress, ProbeOutcome
 from mtuscope.diagnose.findings import Severity
 from mtuscope.diagnose.middlebox import diagnose_middlebox
-from mtuscope.report.middlebox_json import middlebox_body
-from mtuscope.report.model import Report
+from mtuscope.jobs.middlebox import MiddleboxReport
 from mtuscope.report.schema import validate_report
+from mtuscope.report.serialize import to_dict
 
 A = [IPv4Address("192.0.2.2"), IPv4Address("198.51.100.2"), IPv4Address("198.51.100.130")]
 SERVER = IPv4Address("203.0.113.2")
@@ -70,9 +70,7 @@ def result(
 
 def check_schema(res: MiddleboxResult) -> dict[str, object]:
     findings = diagnose_middlebox(res)
-    doc = Report(
-        kind="middlebox", inputs=("x",), findings=findings, body=middlebox_body(res)
-    ).to_dict()
+    doc = to_dict(MiddleboxReport(inputs=("x",), findings=findings, target="x", walk=res))
     validate_report(doc)
     return doc
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mtuscope import __version__
 from mtuscope.active.hop_trace import HopTrace, HopTraceResult
 from mtuscope.active.mss import Direction, MssObservation, TransferObservation
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
@@ -16,9 +17,9 @@ from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import UsageError
-from mtuscope.report.model import Report
 from mtuscope.report.path_json import path_body
 from mtuscope.report.schema import validate_report
+from mtuscope.report.serialize import findings_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from active.fakepath import FakePath, run  # noqa: E402  (tests/ is not a package)
@@ -176,12 +177,17 @@ def test_path_body_follows_the_contract(path: FakePath) -> None:
     pmtu, trace = measure(path)
     mss = MssObservation(family=path.family, server_announced=1460, effective=1400, probe_id=1)
     body = path_body(pmtu, trace, mss, port=443)
-    doc = Report(
-        kind="path",
-        inputs=(str(path.dst),),
-        findings=diagnose(pmtu, trace, mss),
-        body=body,
-    ).to_dict()
+    # path_body is also the body of the two-ended check's reverse search: the
+    # envelope of any report plus it is a valid "path" document.
+    doc = {
+        "tool": "mtuscope",
+        "version": __version__,
+        "kind": "path",
+        "inputs": [str(path.dst)],
+        "findings": findings_json(diagnose(pmtu, trace, mss)),
+        "warnings": [],
+        **body,
+    }
     validate_report(doc)
     json.dumps(doc)
     assert doc["target"] == {"address": str(path.dst), "port": 443}

@@ -29,9 +29,9 @@ from mtuscope.diagnose.responder import (
     diagnose_two_ended,
     translated,
 )
-from mtuscope.report.middlebox_json import two_ended_body
-from mtuscope.report.model import Report
+from mtuscope.jobs.two_ended import TwoEndedReport
 from mtuscope.report.schema import validate_report
+from mtuscope.report.serialize import to_dict
 from mtuscope.wire.builders import build_tcp
 from mtuscope.wire.tcp import TcpFlags
 
@@ -88,13 +88,10 @@ def observation(
 
 
 def _valid(obs: TwoEndedObservation) -> dict[str, object]:
-    report = Report(
-        kind="middlebox",
-        inputs=("responder",),
-        findings=diagnose_two_ended(obs),
-        body=two_ended_body(obs),
+    report = TwoEndedReport(
+        inputs=("responder",), findings=diagnose_two_ended(obs), observation=obs
     )
-    doc = report.to_dict()
+    doc = to_dict(report)
     validate_report(doc)
     return doc
 

@@ -1,4 +1,4 @@
-"""Tests for report/model.py: the JSON document and its streamed writing."""
+"""Tests for report/serialize.py: the JSON document and its streamed writing."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import io
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mtuscope.diagnose.findings import KINDS, Evidence, Finding, Severity
-from mtuscope.report.model import Report
-from mtuscope.report.serialize import _write_rows
+from mtuscope.errors import UsageError
+from mtuscope.jobs.result import JobResult
+from mtuscope.report.serialize import (
+    _write_rows,
+    envelope,
+    findings_json,
+    write_document,
+)
 from mtuscope.report.serialize import jsonable as _jsonable
 from mtuscope.report.serialize import plain as _plain
 
@@ -21,7 +28,7 @@ _scalar = st.none() | st.integers(-(2**40), 2**40) | _text
 
 
 class _LazyRows(list[dict[str, Any]]):
-    """Renders its rows only when iterated, like report.capture.ConnectionRows."""
+    """Renders its rows only when iterated, like report.capture_json.ConnectionRows."""
 
     json_ready = True
 
@@ -85,14 +92,16 @@ def test_write_json_is_the_document_of_to_dict(
         "extra": [note],
         "more": _LazyRows(rows[::-1]),
     }
-    report = Report(
-        kind="capture", inputs=("a.pcap",), findings=tuple(findings), body=body, warnings=(note,)
+    head = envelope(
+        JobResult(kind="capture", inputs=("a.pcap",), findings=tuple(findings), warnings=(note,))
     )
     out = io.StringIO()
-    report.write_json(out)
+    write_document(head, body, out)
     assert out.getvalue().endswith("}\n")
-    assert json.loads(out.getvalue()) == json.loads(json.dumps(report.to_dict()))
+    whole = {**head, **_jsonable(body)}
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(whole))
     assert json.loads(out.getvalue())["connections"] == rows
+    assert head["findings"] == findings_json(tuple(findings))
     small = io.StringIO()
     _write_rows(small, iter(rows), batch)
     assert small.getvalue() == json.dumps(rows)
@@ -100,15 +109,21 @@ def test_write_json_is_the_document_of_to_dict(
 
 def test_write_json_batches_rows() -> None:
     rows = [{"id": i, "capture": "x"} for i in range(10_000)]
-    report = Report(kind="capture", inputs=(), body={"connections": _LazyRows(rows), "n": 1})
+    head = envelope(JobResult(kind="capture", inputs=()))
+    body = {"connections": _LazyRows(rows), "n": 1}
     out = io.StringIO()
-    report.write_json(out)
-    assert json.loads(out.getvalue()) == json.loads(json.dumps(report.to_dict()))
-    assert json.loads(out.getvalue())["connections"] == rows
+    write_document(head, body, out)
+    assert json.loads(out.getvalue()) == {**head, "n": 1, "connections": rows}
 
 
 def test_write_json_without_lazy_rows() -> None:
-    report = Report(kind="calc", inputs=("ether",), body={"mtu": 1500, "layers": ["ipv4"]})
+    head = envelope(JobResult(kind="calc", inputs=("ether",)))
+    body = {"mtu": 1500, "layers": ["ipv4"]}
     out = io.StringIO()
-    report.write_json(out)
-    assert out.getvalue() == json.dumps(report.to_dict()) + "\n"
+    write_document(head, body, out)
+    assert out.getvalue() == json.dumps({**head, **body}) + "\n"
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(UsageError, match="unknown report kind"):
+        JobResult(kind="nonsense", inputs=())
