@@ -75,10 +75,6 @@ def render_text(report: Report | JobResult, stream: TextIO) -> None:
         from mtuscope.report.middlebox_text import render_middlebox
 
         render_middlebox(report, console)
-    elif report.kind == "calc":
-        from mtuscope.report.calc_text import render_calc
-
-        render_calc(report, console)
     if report.kind != "calc" or report.findings:
         render_findings(report.findings, console)
 
