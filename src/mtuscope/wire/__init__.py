@@ -21,6 +21,7 @@ from mtuscope.wire.icmp import (
     ICMP4_ERRORS,
     ICMP6_ERRORS,
     ICMP_HEADER,
+    ICMP_LAYOUT,
     IcmpEcho,
     IcmpMessage,
     QuotedPacket,
@@ -29,10 +30,18 @@ from mtuscope.wire.icmp import (
     encode_icmp_echo,
     encode_icmp_error,
 )
-from mtuscope.wire.ipv4 import IPV4_MIN_HEADER, Ipv4Header, decode_ipv4, encode_ipv4
+from mtuscope.wire.ipv4 import (
+    IPV4_LAYOUT,
+    IPV4_MIN_HEADER,
+    Ipv4Header,
+    decode_ipv4,
+    encode_ipv4,
+)
 from mtuscope.wire.ipv6 import (
     EXTENSION_HEADERS,
+    IPV6_FRAGMENT_LAYOUT,
     IPV6_HEADER,
+    IPV6_LAYOUT,
     Ipv6Extension,
     Ipv6Fragment,
     Ipv6Header,
@@ -40,25 +49,53 @@ from mtuscope.wire.ipv6 import (
     encode_ipv6,
     encode_ipv6_fragment,
 )
-from mtuscope.wire.tcp import TCP_MIN_HEADER, TcpFlags, TcpHeader, decode_tcp, encode_tcp
+from mtuscope.wire.layout import Field, Layout
+from mtuscope.wire.sizes import (
+    IPV4_MIN_MTU,
+    IPV4_MIN_REASSEMBLY,
+    IPV6_MIN_MTU,
+    MAX_IP_PACKET,
+    MIN_MTU,
+    MIN_REASSEMBLY,
+    TCP_DEFAULT_MSS,
+    TCP_DEFAULT_MSS_IPV4,
+    TCP_DEFAULT_MSS_IPV6,
+)
+from mtuscope.wire.tcp import (
+    TCP_LAYOUT,
+    TCP_MIN_HEADER,
+    TcpFlags,
+    TcpHeader,
+    decode_tcp,
+    encode_tcp,
+)
 from mtuscope.wire.tcp_options import (
     MAX_OPTIONS_LEN,
+    OPTION_LENGTHS,
     TcpOption,
     TcpOptions,
     decode_tcp_options,
     encode_tcp_options,
     syn_options,
 )
-from mtuscope.wire.udp import UDP_HEADER, UdpHeader, decode_udp, encode_udp
+from mtuscope.wire.udp import UDP_HEADER, UDP_LAYOUT, UdpHeader, decode_udp, encode_udp
 
 __all__ = [
     "Cursor",
     "EXTENSION_HEADERS",
+    "Field",
     "ICMP4_ERRORS",
     "ICMP6_ERRORS",
     "ICMP_HEADER",
+    "ICMP_LAYOUT",
+    "IPV4_LAYOUT",
     "IPV4_MIN_HEADER",
+    "IPV4_MIN_MTU",
+    "IPV4_MIN_REASSEMBLY",
+    "IPV6_FRAGMENT_LAYOUT",
     "IPV6_HEADER",
+    "IPV6_LAYOUT",
+    "IPV6_MIN_MTU",
     "Icmp4Type",
     "Icmp6Type",
     "IcmpEcho",
@@ -68,8 +105,17 @@ __all__ = [
     "Ipv6Extension",
     "Ipv6Fragment",
     "Ipv6Header",
+    "Layout",
+    "MAX_IP_PACKET",
     "MAX_OPTIONS_LEN",
+    "OPTION_LENGTHS",
+    "MIN_MTU",
+    "MIN_REASSEMBLY",
     "QuotedPacket",
+    "TCP_DEFAULT_MSS",
+    "TCP_DEFAULT_MSS_IPV4",
+    "TCP_DEFAULT_MSS_IPV6",
+    "TCP_LAYOUT",
     "TCP_MIN_HEADER",
     "TcpFlags",
     "TcpHeader",
@@ -77,6 +123,7 @@ __all__ = [
     "TcpOptionKind",
     "TcpOptions",
     "UDP_HEADER",
+    "UDP_LAYOUT",
     "UdpHeader",
     "WireEnum",
     "build_icmp_echo",

@@ -40,6 +40,7 @@ from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.ipv6 import decode_ipv6
+from mtuscope.wire.layout import Layout
 from mtuscope.wire.tcp import TcpFlags, decode_tcp
 from mtuscope.wire.tcp_options import TcpOptions
 
@@ -47,6 +48,7 @@ __all__ = [
     "ICMP4_ERRORS",
     "ICMP6_ERRORS",
     "ICMP_HEADER",
+    "ICMP_LAYOUT",
     "IcmpEcho",
     "IcmpMessage",
     "QuotedPacket",
@@ -56,7 +58,18 @@ __all__ = [
     "encode_icmp_error",
 ]
 
-ICMP_HEADER = 8
+ICMP_LAYOUT = Layout(
+    "ICMP",
+    "RFC 792; RFC 4443 §2.1",
+    ("type", 1),
+    ("code", 1),
+    ("checksum", 2),
+    # Type-specific: an echo's identifier and sequence; frag-needed's next-hop MTU in
+    # the low 16 bits (RFC 1191 §4); packet-too-big's 32-bit MTU (RFC 4443 §3.2).
+    ("rest", 4),
+)
+"""The ICMP/ICMPv6 header before the message body, field by field."""
+ICMP_HEADER = ICMP_LAYOUT.size
 """Bytes in the ICMP/ICMPv6 header before the message body (type, code, checksum, 4 more)."""
 
 # RFC 792 error messages (destination unreachable, source quench, redirect, time
@@ -212,24 +225,25 @@ def decode_icmp_error(data: bytes, *, family: int) -> IcmpMessage:
     """
     _check_family(family)
     cur = Cursor(data)
-    head = cur.bytes(ICMP_HEADER)
+    f = ICMP_LAYOUT.read(cur)
+    head = data[:ICMP_HEADER]
     notes: list[str] = []
     kind: Icmp4Type | Icmp6Type
     mtu: int | None = None
     if family == 4:
-        kind = Icmp4Type(head[0])
+        kind = Icmp4Type(f["type"])
         is_error = kind in ICMP4_ERRORS
         length_at = _RFC4884_LENGTH_4.get(kind)
-        if kind == Icmp4Type.DEST_UNREACH and head[1] == _FRAG_NEEDED:
-            mtu = int.from_bytes(head[6:8], "big")
+        if kind == Icmp4Type.DEST_UNREACH and f["code"] == _FRAG_NEEDED:
+            mtu = f["rest"] & 0xFFFF
             if mtu == 0:
                 notes.append("next-hop MTU 0: a router that predates RFC 1191")
     else:
-        kind = Icmp6Type(head[0])
+        kind = Icmp6Type(f["type"])
         is_error = kind in ICMP6_ERRORS
         length_at = _RFC4884_LENGTH_6.get(kind)
         if kind == Icmp6Type.PACKET_TOO_BIG:
-            mtu = int.from_bytes(head[4:8], "big")
+            mtu = f["rest"]
             if mtu < 1280:
                 notes.append(f"packet-too-big MTU {mtu} below the IPv6 minimum 1280")
     original_len = None
@@ -244,8 +258,8 @@ def decode_icmp_error(data: bytes, *, family: int) -> IcmpMessage:
     return IcmpMessage(
         family=family,
         type=kind,
-        code=head[1],
-        checksum=int.from_bytes(head[2:4], "big"),
+        code=f["code"],
+        checksum=f["checksum"],
         mtu=mtu,
         is_error=is_error,
         original_len=original_len,
@@ -353,12 +367,13 @@ def encode_icmp_error(
         UsageError: bad family, MTU out of range or missing, or ICMPv6 without addresses.
     """
     _check_family(family)
-    rest = bytes(4)
+    rest = 0
     if family == 4 and type == Icmp4Type.DEST_UNREACH and code == _FRAG_NEEDED:
-        rest = bytes(2) + _field(mtu, 2, "MTU")
+        rest = _field(mtu, 2, "MTU")
     elif family == 6 and type == Icmp6Type.PACKET_TOO_BIG:
         rest = _field(mtu, 4, "MTU")
-    return _with_checksum(bytes((type, code, 0, 0)) + rest + quote, family, src, dst)
+    head = ICMP_LAYOUT.pack(type=type, code=code, checksum=0, rest=rest)
+    return _with_checksum(bytes(head) + quote, family, src, dst)
 
 
 def decode_icmp_echo(data: bytes, *, family: int) -> IcmpEcho:
@@ -378,8 +393,8 @@ def decode_icmp_echo(data: bytes, *, family: int) -> IcmpEcho:
     """
     _check_family(family)
     cur = Cursor(data)
-    kind, _code, checksum = cur.u8(), cur.u8(), cur.u16()
-    ident, seq = cur.u16(), cur.u16()
+    f = ICMP_LAYOUT.read(cur)
+    kind = f["type"]
     types: dict[int, bool]
     if family == 4:
         types = {Icmp4Type.ECHO_REQUEST: False, Icmp4Type.ECHO_REPLY: True}
@@ -390,10 +405,10 @@ def decode_icmp_echo(data: bytes, *, family: int) -> IcmpEcho:
     return IcmpEcho(
         family=family,
         reply=types[kind],
-        ident=ident,
-        seq=seq,
+        ident=f["rest"] >> 16,
+        seq=f["rest"] & 0xFFFF,
         payload=cur.rest(),
-        checksum=checksum,
+        checksum=f["checksum"],
     )
 
 
@@ -421,8 +436,8 @@ def encode_icmp_echo(
         kind = Icmp4Type.ECHO_REPLY if echo.reply else Icmp4Type.ECHO_REQUEST
     else:
         kind = Icmp6Type.ECHO_REPLY if echo.reply else Icmp6Type.ECHO_REQUEST
-    raw = bytes((kind, 0, 0, 0)) + echo.ident.to_bytes(2, "big") + echo.seq.to_bytes(2, "big")
-    return _with_checksum(raw + echo.payload, echo.family, src, dst)
+    raw = ICMP_LAYOUT.pack(type=kind, code=0, checksum=0, rest=echo.ident << 16 | echo.seq)
+    return _with_checksum(bytes(raw) + echo.payload, echo.family, src, dst)
 
 
 def _with_checksum(
@@ -438,13 +453,15 @@ def _with_checksum(
         if src is None or dst is None:
             raise UsageError("the ICMPv6 checksum needs the source and destination address")
         summed = pseudo_header(src, dst, IpProto.ICMPV6, len(message)) + message
-    return message[:2] + internet_checksum(summed).to_bytes(2, "big") + message[4:]
+    at = ICMP_LAYOUT.field("checksum")
+    checksum = internet_checksum(summed).to_bytes(at.width, "big")
+    return message[: at.offset] + checksum + message[at.end :]
 
 
-def _field(value: int | None, size: int, name: str) -> bytes:
+def _field(value: int | None, size: int, name: str) -> int:
     if value is None or not 0 <= value < 1 << (8 * size):
         raise UsageError(f"{name} {value} does not fit in {size} bytes")
-    return value.to_bytes(size, "big")
+    return value
 
 
 def _check_family(family: int) -> None:

@@ -2,9 +2,10 @@
 
 Layer: wire/. Pure: bytes in, frozen values out, and back. No I/O.
 
-Wire order of the fixed header: version/traffic class/flow label, payload
-length, next header, hop limit, source, destination. The chain walk follows
-next-header values through the extension headers RFC 8200 §4 and RFC 7045 list
+The fixed header is `IPV6_LAYOUT` and the fragment header `IPV6_FRAGMENT_LAYOUT`,
+in wire order; capture/'s bulk decoder and the C walker read the same offsets.
+The chain walk follows next-header values through the extension headers
+RFC 8200 §4 and RFC 7045 list
 (hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6,
 experimental 253/254) until an upper-layer protocol. It stops at a fragment
 header with a non-zero offset: the rest is not a header but the middle of a packet.
@@ -18,10 +19,13 @@ from ipaddress import IPv6Address
 from mtuscope.errors import Malformed, Truncated, UsageError
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import IpProto
+from mtuscope.wire.layout import Layout
 
 __all__ = [
     "EXTENSION_HEADERS",
+    "IPV6_FRAGMENT_LAYOUT",
     "IPV6_HEADER",
+    "IPV6_LAYOUT",
     "Ipv6Extension",
     "Ipv6Fragment",
     "Ipv6Header",
@@ -30,8 +34,29 @@ __all__ = [
     "encode_ipv6_fragment",
 ]
 
-IPV6_HEADER = 40
-"""Bytes in the fixed IPv6 header (RFC 8200 §3)."""
+IPV6_LAYOUT = Layout(
+    "IPv6",
+    "RFC 8200 §3",
+    ("version_class_flow", 4),  # version (4 bits), traffic class (8), flow label (20)
+    ("payload_length", 2),
+    ("next_header", 1),
+    ("hop_limit", 1),
+    ("src", 16),
+    ("dst", 16),
+)
+"""The fixed IPv6 header, field by field."""
+IPV6_HEADER = IPV6_LAYOUT.size
+"""Bytes in the fixed IPv6 header (RFC 8200 §3): 40."""
+
+IPV6_FRAGMENT_LAYOUT = Layout(
+    "IPv6 fragment",
+    "RFC 8200 §4.5",
+    ("next_header", 1),
+    ("reserved", 1),
+    ("offset_flags", 2),  # offset in 8-byte units (13 bits), 2 reserved bits, M flag
+    ("ident", 4),
+)
+"""The IPv6 fragment extension header, field by field (8 bytes)."""
 
 # RFC 8200 §4 and the IANA "IPv6 Extension Header Types" registry (RFC 7045 §4).
 EXTENSION_HEADERS = frozenset(
@@ -142,14 +167,12 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
         Malformed: the version is not 6.
     """
     cur = Cursor(data)
-    word = cur.u32()
-    if word >> 28 != 6:
-        raise Malformed(f"IP version {word >> 28} where IPv6 was expected", offset=0)
-    payload_length = cur.u16()
-    next_header = IpProto(cur.u8())
-    hop_limit = cur.u8()
-    src = IPv6Address(cur.bytes(16))
-    dst = IPv6Address(cur.bytes(16))
+    version = cur.peek_u8() >> 4
+    if version != 6:
+        raise Malformed(f"IP version {version} where IPv6 was expected", offset=0)
+    f = IPV6_LAYOUT.read(cur)
+    word = f["version_class_flow"]
+    next_header = IpProto(f["next_header"])
     extensions: list[Ipv6Extension] = []
     fragment: Ipv6Fragment | None = None
     proto: IpProto | None = next_header
@@ -157,7 +180,7 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
     try:
         while proto in EXTENSION_HEADERS:
             if proto == IpProto.IPV6_FRAG:
-                raw = cur.bytes(8)  # fixed size, RFC 8200 §4.5
+                raw = cur.bytes(IPV6_FRAGMENT_LAYOUT.size)
             else:
                 length_byte = Cursor(data, cur.offset + 1).u8()
                 # AH counts 4-byte units minus 2 (RFC 4302 §2.2); the others 8-byte
@@ -166,12 +189,12 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
                 raw = cur.bytes(size)
             extensions.append(Ipv6Extension(header=proto, data=raw))
             if proto == IpProto.IPV6_FRAG:
-                field = int.from_bytes(raw[2:4], "big")
+                frag = IPV6_FRAGMENT_LAYOUT.read(Cursor(raw))
                 this = Ipv6Fragment(
-                    next_header=IpProto(raw[0]),
-                    offset=field & 0xFFF8,
-                    more=bool(field & 1),
-                    ident=int.from_bytes(raw[4:8], "big"),
+                    next_header=IpProto(frag["next_header"]),
+                    offset=frag["offset_flags"] & 0xFFF8,
+                    more=bool(frag["offset_flags"] & 1),
+                    ident=frag["ident"],
                 )
                 fragment = fragment or this
                 proto = this.next_header
@@ -186,11 +209,11 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
     return Ipv6Header(
         traffic_class=(word >> 20) & 0xFF,
         flow_label=word & 0xFFFFF,
-        payload_length=payload_length,
+        payload_length=f["payload_length"],
         next_header=next_header,
-        hop_limit=hop_limit,
-        src=src,
-        dst=dst,
+        hop_limit=f["hop_limit"],
+        src=IPv6Address(f["src"]),
+        dst=IPv6Address(f["dst"]),
         extensions=tuple(extensions),
         proto=proto,
         header_len=IPV6_HEADER + sum(len(e.data) for e in extensions),
@@ -214,12 +237,14 @@ def encode_ipv6(header: Ipv6Header) -> bytes:
     """
     if header.truncated:
         raise UsageError("cannot encode a truncated IPv6 header")
-    word = 6 << 28 | header.traffic_class << 20 | header.flow_label
-    out = bytearray(word.to_bytes(4, "big"))
-    out += header.payload_length.to_bytes(2, "big")
-    out.append(header.next_header)
-    out.append(header.hop_limit)
-    out += header.src.packed + header.dst.packed
+    out = IPV6_LAYOUT.pack(
+        version_class_flow=6 << 28 | header.traffic_class << 20 | header.flow_label,
+        payload_length=header.payload_length,
+        next_header=header.next_header,
+        hop_limit=header.hop_limit,
+        src=int(header.src),
+        dst=int(header.dst),
+    )
     for extension in header.extensions:
         out += extension.data
     return bytes(out)
@@ -241,6 +266,10 @@ def encode_ipv6_fragment(fragment: Ipv6Fragment) -> Ipv6Extension:
         raise UsageError(f"IPv6 fragment offset {fragment.offset} is not a multiple of 8")
     if not 0 <= fragment.ident <= 0xFFFFFFFF:
         raise UsageError(f"IPv6 fragment identification {fragment.ident} out of range")
-    field = fragment.offset | int(fragment.more)
-    raw = bytes((fragment.next_header, 0)) + field.to_bytes(2, "big")
-    return Ipv6Extension(header=IpProto.IPV6_FRAG, data=raw + fragment.ident.to_bytes(4, "big"))
+    raw = IPV6_FRAGMENT_LAYOUT.pack(
+        next_header=fragment.next_header,
+        reserved=0,
+        offset_flags=fragment.offset | int(fragment.more),
+        ident=fragment.ident,
+    )
+    return Ipv6Extension(header=IpProto.IPV6_FRAG, data=bytes(raw))
