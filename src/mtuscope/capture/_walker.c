@@ -23,6 +23,29 @@
 #define MAX_DEPTH 8     /* nested IP headers */
 #define BLOCK_SLACK 65536u
 
+/*
+ * Header fields the walker reads, named after wire/'s layout declarations
+ * (IPV4_LAYOUT in wire/ipv4.py, ...): <LAYOUT>_AT_<FIELD> is the field's offset,
+ * <LAYOUT>_SIZE the fixed header's size. tests/capture/test_walker_layout.py checks
+ * every one of them against the Python declaration.
+ */
+#define IPV4_AT_VERSION_IHL 0
+#define IPV4_AT_FLAGS_FRAGMENT 6
+#define IPV4_AT_PROTO 9
+#define IPV4_SIZE 20
+#define IPV6_AT_VERSION_CLASS_FLOW 0
+#define IPV6_AT_NEXT_HEADER 6
+#define IPV6_SIZE 40
+#define IPV6_FRAGMENT_AT_NEXT_HEADER 0
+#define IPV6_FRAGMENT_AT_OFFSET_FLAGS 2
+#define IPV6_FRAGMENT_SIZE 8
+#define UDP_AT_SPORT 0
+#define UDP_AT_DPORT 2
+#define UDP_SIZE 8
+/* the next-header and length bytes that open the other extension headers and AH */
+#define IPV6_EXTENSION_AT_NEXT_HEADER 0
+#define IPV6_EXTENSION_AT_LENGTH 1
+
 enum { ST_OK = 0, ST_NOT_IP = 1, ST_UNKNOWN = 2, ST_TRUNC = 3, ST_MALF = 4 };
 enum { STOP_END = 0, STOP_FULL = 1, STOP_BLOCK = 2, STOP_CORRUPT = 3 };
 
@@ -449,8 +472,8 @@ relink:
         {
             uint32_t avail = len - off;
             /* Wireshark's IPv4 dissector hands a version-6 header to IPv6 */
-            uint32_t v = next == N_IP4 && !(avail && (d[off] >> 4) == 6) ? 4 : 6;
-            uint32_t fixed = v == 4 ? 20 : 40;
+            uint32_t v = next == N_IP4 && !(avail && (d[off + IPV4_AT_VERSION_IHL] >> 4) == 6) ? 4 : 6;
+            uint32_t fixed = v == 4 ? IPV4_SIZE : IPV6_SIZE;
             uint32_t p, hl;
 
             if (!fam) { /* the outermost IP header */
@@ -458,7 +481,7 @@ relink:
                     status = ST_TRUNC;
                     goto done;
                 }
-                if ((uint32_t)(d[off] >> 4) != v) {
+                if ((uint32_t)(d[off + IPV4_AT_VERSION_IHL] >> 4) != v) {
                     status = ST_MALF;
                     goto done;
                 }
@@ -470,8 +493,8 @@ relink:
                     status = ST_TRUNC;
                     goto done;
                 }
-                if (v == 4 && (d[off] & 15) < 5) {
-                    proto = d[off + 9];
+                if (v == 4 && (d[off + IPV4_AT_VERSION_IHL] & 15) < 5) {
+                    proto = d[off + IPV4_AT_PROTO];
                     status = ST_MALF;
                     goto done;
                 }
@@ -480,7 +503,8 @@ relink:
                     status = ST_TRUNC;
                     goto done;
                 }
-                if ((uint32_t)(d[off] >> 4) != v || (v == 4 && (d[off] & 15) < 5)) {
+                if ((uint32_t)(d[off + IPV4_AT_VERSION_IHL] >> 4) != v ||
+                    (v == 4 && (d[off + IPV4_AT_VERSION_IHL] & 15) < 5)) {
                     status = ST_MALF;
                     goto done;
                 }
@@ -493,9 +517,9 @@ relink:
             }
 
             if (v == 4) {
-                uint32_t ihl = (uint32_t)(d[off] & 15) * 4;
-                proto = d[off + 9];
-                if (u16be(d + off + 6) & 0x1FFF) goto done; /* not the first fragment */
+                uint32_t ihl = (uint32_t)(d[off + IPV4_AT_VERSION_IHL] & 15) * 4;
+                proto = d[off + IPV4_AT_PROTO];
+                if (u16be(d + off + IPV4_AT_FLAGS_FRAGMENT) & 0x1FFF) goto done; /* not the first fragment */
                 if (ihl > avail) {
                     status = ST_TRUNC;
                     goto done;
@@ -506,17 +530,17 @@ relink:
                         status = ST_TRUNC;
                         goto done;
                     }
-                    hl = ((uint32_t)d[off + ihl + 1] + 2) * 4;
+                    hl = ((uint32_t)d[off + ihl + IPV6_EXTENSION_AT_LENGTH] + 2) * 4;
                     if (ihl + hl > avail) {
                         status = ST_TRUNC;
                         goto done;
                     }
-                    proto = d[off + ihl];
+                    proto = d[off + ihl + IPV6_EXTENSION_AT_NEXT_HEADER];
                     ihl += hl;
                 }
                 l4 = ihl;
             } else {
-                uint32_t nh = d[off + 6], cur = 40;
+                uint32_t nh = d[off + IPV6_AT_NEXT_HEADER], cur = IPV6_SIZE;
                 for (;;) {
                     if (nh == 0 || nh == 43 || nh == 60 || nh == 135 || nh == 139 || nh == 140 ||
                         nh == 51) {
@@ -525,28 +549,28 @@ relink:
                             status = ST_TRUNC;
                             goto done;
                         }
-                        hl = nh == 51 ? ((uint32_t)d[off + cur + 1] + 2) * 4
-                                      : ((uint32_t)d[off + cur + 1] + 1) * 8;
+                        hl = nh == 51 ? ((uint32_t)d[off + cur + IPV6_EXTENSION_AT_LENGTH] + 2) * 4
+                                      : ((uint32_t)d[off + cur + IPV6_EXTENSION_AT_LENGTH] + 1) * 8;
                         if (cur + hl > avail) {
                             proto = nh;
                             status = ST_TRUNC;
                             goto done;
                         }
-                        nh = d[off + cur];
+                        nh = d[off + cur + IPV6_EXTENSION_AT_NEXT_HEADER];
                         cur += hl;
                     } else if (nh == 44) {
-                        if (cur + 8 > avail) {
+                        if (cur + IPV6_FRAGMENT_SIZE > avail) {
                             proto = nh;
                             status = ST_TRUNC;
                             goto done;
                         }
                         v6f = cur;
-                        nh = d[off + cur];
-                        if (u16be(d + off + cur + 2) & 0xFFF8) { /* not the first fragment */
+                        nh = d[off + cur + IPV6_FRAGMENT_AT_NEXT_HEADER];
+                        if (u16be(d + off + cur + IPV6_FRAGMENT_AT_OFFSET_FLAGS) & 0xFFF8) { /* not the first fragment */
                             proto = nh;
                             goto done;
                         }
-                        cur += 8;
+                        cur += IPV6_FRAGMENT_SIZE;
                     } else {
                         break;
                     }
@@ -575,16 +599,16 @@ relink:
                 continue;
             case 17: {
                 uint32_t sp, dp, lo, hi, u, kind;
-                if (p + 4 > len) goto done;
-                sp = u16be(d + p);
-                dp = u16be(d + p + 2);
+                if (p + UDP_AT_DPORT + 2 > len) goto done;
+                sp = u16be(d + p + UDP_AT_SPORT);
+                dp = u16be(d + p + UDP_AT_DPORT);
                 lo = sp < dp ? sp : dp;
                 hi = sp < dp ? dp : sp;
                 kind = udp_tunnel(lo);
                 if (kind == U_NONE) kind = udp_tunnel(hi);
                 if (kind == U_NONE) goto done;
-                NEED(p + 8);
-                u = p + 8;
+                NEED(p + UDP_SIZE);
+                u = p + UDP_SIZE;
                 if (kind == U_VXLAN) { /* RFC 7348 */
                     NEED(u + 8);
                     off = u + 8;

@@ -102,6 +102,9 @@ import numpy.typing as npt
 
 from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, RECORD_DTYPE
 from mtuscope.capture.table import Encap
+from mtuscope.wire.ipv4 import IPV4_LAYOUT
+from mtuscope.wire.ipv6 import IPV6_EXTENSION_LAYOUT, IPV6_FRAGMENT_LAYOUT, IPV6_LAYOUT
+from mtuscope.wire.udp import UDP_LAYOUT
 
 __all__ = ["HAVE_C", "walk", "walk_py"]
 
@@ -136,6 +139,23 @@ _E_SIXIN6 = int(Encap.SIXIN6)
 _E_TEREDO = int(Encap.TEREDO)
 _E_VLAN = int(Encap.VLAN)
 _E_VXLAN = int(Encap.VXLAN)
+
+# Header fields the walk reads, from wire/'s layouts (the C walker names the same
+# offsets in #defines, and a test checks them against these declarations).
+_V4_VER_IHL = IPV4_LAYOUT.offset("version_ihl")
+_V4_FLAGS = IPV4_LAYOUT.offset("flags_fragment")
+_V4_PROTO = IPV4_LAYOUT.offset("proto")
+_V4_SIZE = IPV4_LAYOUT.size
+_V6_NEXT = IPV6_LAYOUT.offset("next_header")
+_V6_SIZE = IPV6_LAYOUT.size
+_EXT_NEXT = IPV6_EXTENSION_LAYOUT.offset("next_header")
+_EXT_LEN = IPV6_EXTENSION_LAYOUT.offset("length")
+_FRAG_NEXT = IPV6_FRAGMENT_LAYOUT.offset("next_header")
+_FRAG_FIELD = IPV6_FRAGMENT_LAYOUT.offset("offset_flags")
+_FRAG_SIZE = IPV6_FRAGMENT_LAYOUT.size
+_UDP_SPORT = UDP_LAYOUT.offset("sport")
+_UDP_DPORT = UDP_LAYOUT.offset("dport")
+_UDP_SIZE = UDP_LAYOUT.size
 
 _REC = struct.Struct("=qIIIIIHHHHHHHBBB3x")
 assert _REC.size == RECORD_DTYPE.itemsize
@@ -517,14 +537,14 @@ class _Frame:
         d = self.d
         ln = self.ln
         avail = ln - off
-        if v == 4 and avail and d[off] >> 4 == 6:
+        if v == 4 and avail and d[off + _V4_VER_IHL] >> 4 == 6:
             v = 6
-        fixed = 20 if v == 4 else 40
+        fixed = _V4_SIZE if v == 4 else _V6_SIZE
         if not self.fam:
             if avail == 0:
                 self.status = _TRUNC
                 raise _Stop
-            if d[off] >> 4 != v:
+            if d[off + _V4_VER_IHL] >> 4 != v:
                 self.malformed()
             self.l3 = off
             self.fam = v
@@ -533,14 +553,14 @@ class _Frame:
             if avail < fixed:
                 self.status = _TRUNC
                 raise _Stop
-            if v == 4 and d[off] & 15 < 5:
-                self.proto = d[off + 9]
+            if v == 4 and d[off + _V4_VER_IHL] & 15 < 5:
+                self.proto = d[off + _V4_PROTO]
                 self.malformed()
         else:
             if avail < fixed:
                 self.status = _TRUNC
                 raise _Stop
-            if d[off] >> 4 != v or (v == 4 and d[off] & 15 < 5):
+            if d[off + _V4_VER_IHL] >> 4 != v or (v == 4 and d[off + _V4_VER_IHL] & 15 < 5):
                 self.malformed()
             self.l3 = off
             self.fam = v
@@ -550,9 +570,9 @@ class _Frame:
             self.depth += 1
 
         if v == 4:
-            ihl = (d[off] & 15) * 4
-            self.proto = d[off + 9]
-            if self.u16(off + 6) & 0x1FFF:
+            ihl = (d[off + _V4_VER_IHL] & 15) * 4
+            self.proto = d[off + _V4_PROTO]
+            if self.u16(off + _V4_FLAGS) & 0x1FFF:
                 raise _Stop
             if ihl > avail:
                 self.status = _TRUNC
@@ -561,16 +581,16 @@ class _Frame:
                 if ihl + 2 > avail:
                     self.status = _TRUNC
                     raise _Stop
-                hl = (d[off + ihl + 1] + 2) * 4
+                hl = (d[off + ihl + _EXT_LEN] + 2) * 4
                 if ihl + hl > avail:
                     self.status = _TRUNC
                     raise _Stop
-                self.proto = d[off + ihl]
+                self.proto = d[off + ihl + _EXT_NEXT]
                 ihl += hl
             self.l4 = ihl
         else:
-            nh = d[off + 6]
-            cur = 40
+            nh = d[off + _V6_NEXT]
+            cur = _V6_SIZE
             while True:
                 if nh in _V6_EXT:
                     if cur + 2 > avail:
@@ -578,26 +598,26 @@ class _Frame:
                         self.status = _TRUNC
                         raise _Stop
                     if nh == 51:
-                        hl = (d[off + cur + 1] + 2) * 4
+                        hl = (d[off + cur + _EXT_LEN] + 2) * 4
                     else:
-                        hl = (d[off + cur + 1] + 1) * 8
+                        hl = (d[off + cur + _EXT_LEN] + 1) * 8
                     if cur + hl > avail:
                         self.proto = nh
                         self.status = _TRUNC
                         raise _Stop
-                    nh = d[off + cur]
+                    nh = d[off + cur + _EXT_NEXT]
                     cur += hl
                 elif nh == 44:
-                    if cur + 8 > avail:
+                    if cur + _FRAG_SIZE > avail:
                         self.proto = nh
                         self.status = _TRUNC
                         raise _Stop
                     self.v6f = cur
-                    nh = d[off + cur]
-                    if self.u16(off + cur + 2) & 0xFFF8:
+                    nh = d[off + cur + _FRAG_NEXT]
+                    if self.u16(off + cur + _FRAG_FIELD) & 0xFFF8:
                         self.proto = nh
                         raise _Stop
-                    cur += 8
+                    cur += _FRAG_SIZE
                 else:
                     break
             self.proto = nh
@@ -619,15 +639,15 @@ class _Frame:
         if proto == 47:
             return p, _N_GRE, 0
         if proto == 17:
-            if p + 4 > ln:
+            if p + _UDP_DPORT + 2 > ln:
                 raise _Stop
-            sp = self.u16(p)
-            dp = self.u16(p + 2)
+            sp = self.u16(p + _UDP_SPORT)
+            dp = self.u16(p + _UDP_DPORT)
             kind = _U_TUNNELS.get(min(sp, dp), 0) or _U_TUNNELS.get(max(sp, dp), 0)
             if not kind:
                 raise _Stop
-            self.need(p + 8)
-            u = p + 8
+            self.need(p + _UDP_SIZE)
+            u = p + _UDP_SIZE
             if kind == 1:  # VXLAN, RFC 7348
                 self.need(u + 8)
                 self.pend = encap | _E_VXLAN

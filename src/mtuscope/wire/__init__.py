@@ -39,6 +39,7 @@ from mtuscope.wire.ipv4 import (
 )
 from mtuscope.wire.ipv6 import (
     EXTENSION_HEADERS,
+    IPV6_EXTENSION_LAYOUT,
     IPV6_FRAGMENT_LAYOUT,
     IPV6_HEADER,
     IPV6_LAYOUT,
@@ -92,6 +93,7 @@ __all__ = [
     "IPV4_MIN_HEADER",
     "IPV4_MIN_MTU",
     "IPV4_MIN_REASSEMBLY",
+    "IPV6_EXTENSION_LAYOUT",
     "IPV6_FRAGMENT_LAYOUT",
     "IPV6_HEADER",
     "IPV6_LAYOUT",
@@ -108,9 +110,9 @@ __all__ = [
     "Layout",
     "MAX_IP_PACKET",
     "MAX_OPTIONS_LEN",
-    "OPTION_LENGTHS",
     "MIN_MTU",
     "MIN_REASSEMBLY",
+    "OPTION_LENGTHS",
     "QuotedPacket",
     "TCP_DEFAULT_MSS",
     "TCP_DEFAULT_MSS_IPV4",

@@ -23,6 +23,7 @@ from mtuscope.wire.layout import Layout
 
 __all__ = [
     "EXTENSION_HEADERS",
+    "IPV6_EXTENSION_LAYOUT",
     "IPV6_FRAGMENT_LAYOUT",
     "IPV6_HEADER",
     "IPV6_LAYOUT",
@@ -58,6 +59,14 @@ IPV6_FRAGMENT_LAYOUT = Layout(
 )
 """The IPv6 fragment extension header, field by field (8 bytes)."""
 
+IPV6_EXTENSION_LAYOUT = Layout(
+    "IPv6 extension",
+    "RFC 8200 §4.3; AH: RFC 4302 §2",
+    ("next_header", 1),
+    ("length", 1),  # 8-byte units not counting the first 8; AH: 4-byte units minus 2
+)
+"""What opens every extension header but the fragment header (its options follow)."""
+
 # RFC 8200 §4 and the IANA "IPv6 Extension Header Types" registry (RFC 7045 §4).
 EXTENSION_HEADERS = frozenset(
     {
@@ -88,7 +97,7 @@ class Ipv6Extension:
     @property
     def next_header(self) -> IpProto:
         """The next-header byte of this extension header."""
-        return IpProto(self.data[0])
+        return IpProto(self.data[IPV6_EXTENSION_LAYOUT.offset("next_header")])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,11 +191,11 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
             if proto == IpProto.IPV6_FRAG:
                 raw = cur.bytes(IPV6_FRAGMENT_LAYOUT.size)
             else:
-                length_byte = Cursor(data, cur.offset + 1).u8()
+                ext = IPV6_EXTENSION_LAYOUT.read(Cursor(data, cur.offset))
                 # AH counts 4-byte units minus 2 (RFC 4302 §2.2); the others 8-byte
                 # units not counting the first 8 (RFC 8200 §4.3).
-                size = (length_byte + 2) * 4 if proto == IpProto.AH else (length_byte + 1) * 8
-                raw = cur.bytes(size)
+                units = ext["length"]
+                raw = cur.bytes((units + 2) * 4 if proto == IpProto.AH else (units + 1) * 8)
             extensions.append(Ipv6Extension(header=proto, data=raw))
             if proto == IpProto.IPV6_FRAG:
                 frag = IPV6_FRAGMENT_LAYOUT.read(Cursor(raw))
@@ -201,7 +210,7 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
                 if this.offset:
                     break  # a later fragment: what follows is not a header
             else:
-                proto = IpProto(raw[0])
+                proto = IpProto(ext["next_header"])
     except Truncated:
         if not lenient:
             raise
