@@ -342,12 +342,6 @@ COUNT_EXCEPTIONS = {
     "tcpdump__vtp_asan.pcap": "tshark refuses link type 182 (0 packets); we read 5 frames",
     "ndpi__fuzz-2021-10-13.pcap": "fuzzed record with captured length 524501 > 262144: tshark "
     "shows a cut frame, we refuse the record (CaptureError, corrupt first record)",
-    "pcapngtestgen__output_le__advanced__test102.pcapng": "MANIFEST counts packet blocks (5); "
-    "Wireshark also numbers the 3 custom blocks as frames (tshark -r lists 8), and so do we",
-    "pcapngtestgen__output_be__advanced__test102.pcapng": "as the LE twin: 8 frames, 5 packets",
-    "pcapngtestgen__output_le__difficult__test202.pcapng": "custom blocks numbered as frames: "
-    "tshark -r lists 11, MANIFEST counts 8 packet blocks",
-    "pcapngtestgen__output_be__difficult__test202.pcapng": "as the LE twin: 11 frames, 8 packets",
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import mtuscope.capture
+from mtuscope.capture.records import NO_LINKTYPE
 from mtuscope.wire import (
     IPV4_LAYOUT,
     IPV6_EXTENSION_LAYOUT,
@@ -23,6 +24,7 @@ from mtuscope.wire import (
     TCP_LAYOUT,
     UDP_LAYOUT,
     Layout,
+    LinkType,
 )
 
 SOURCE = Path(mtuscope.capture.__file__).with_name("_walker.c")
@@ -95,3 +97,18 @@ def test_a_changed_declaration_would_fail(layout_name: str) -> None:
     moved = Layout("moved", "RFC 0", ("pad", 1), *((f.name, f.width) for f in layout.fields))
     for field, offset in mine:
         assert moved.offset(field) != offset
+
+
+def test_every_c_link_type_is_the_enum_one() -> None:
+    text = SOURCE.read_text()
+    found = re.findall(r"^#define LINKTYPE_([A-Z0-9_]+)\s+(\d+)\s*$", text, re.M)
+    assert len(found) >= 15
+    for name, value in found:
+        assert LinkType[name] == int(value), f"LINKTYPE_{name}"
+    # every link type the walker handles is named, none is a bare number in the switch
+    start = text.index("relink:")
+    switch = text[start : text.index("ST_UNKNOWN", start)]
+    assert not re.search(r"case \d+:|lt == \d+", switch)
+    assert {LinkType[name] for name, _ in found} == set(LinkType)
+    nl = re.search(r"^#define NO_LINKTYPE (0x[0-9A-Fa-f]+)u?", text, re.M)
+    assert nl is not None and int(nl.group(1), 16) == NO_LINKTYPE

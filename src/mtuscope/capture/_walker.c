@@ -46,6 +46,29 @@
 #define IPV6_EXTENSION_AT_NEXT_HEADER 0
 #define IPV6_EXTENSION_AT_LENGTH 1
 
+/* wire.enums.LinkType: the pcap LINKTYPE_* values walked (checked by the same test) */
+#define LINKTYPE_NULL 0
+#define LINKTYPE_ETHERNET 1
+#define LINKTYPE_PPP 9
+#define LINKTYPE_RAW_DLT12 12
+#define LINKTYPE_RAW_DLT14 14
+#define LINKTYPE_PPP_HDLC 50
+#define LINKTYPE_RAW 101
+#define LINKTYPE_C_HDLC 104
+#define LINKTYPE_IEEE802_11 105
+#define LINKTYPE_LOOP 108
+#define LINKTYPE_LINUX_SLL 113
+#define LINKTYPE_IEEE802_11_RADIOTAP 127
+#define LINKTYPE_ARCNET_LINUX 129
+#define LINKTYPE_PPI 192
+#define LINKTYPE_IPV4 228
+#define LINKTYPE_IPV6 229
+#define LINKTYPE_NFLOG 239
+#define LINKTYPE_IPOIB 242
+#define LINKTYPE_PKTAP 258
+#define LINKTYPE_LINUX_SLL2 276
+#define NO_LINKTYPE 0xFFFFu /* records.NO_LINKTYPE: custom blocks, bad interface ids */
+
 enum { ST_OK = 0, ST_NOT_IP = 1, ST_UNKNOWN = 2, ST_TRUNC = 3, ST_MALF = 4 };
 enum { STOP_END = 0, STOP_FULL = 1, STOP_BLOCK = 2, STOP_CORRUPT = 3 };
 
@@ -141,12 +164,12 @@ static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r,
 
 relink:
     switch (lt) {
-    case 192: case 258: { /* PPI, PKTAP: a header naming the link type that follows */
+    case LINKTYPE_PPI: case LINKTYPE_PKTAP: { /* a header naming the link type that follows */
         uint32_t hl;
         NEED(8);
-        hl = lt == 192 ? rd16(d + 2, 0) : rd32(d, 0);
+        hl = lt == LINKTYPE_PPI ? rd16(d + 2, 0) : rd32(d, 0);
         lt = rd32(d + 4, 0);
-        if (hl < 8 || lt == 192 || lt == 258) {
+        if (hl < 8 || lt == LINKTYPE_PPI || lt == LINKTYPE_PKTAP) {
             status = ST_MALF;
             goto done;
         }
@@ -156,42 +179,42 @@ relink:
         shift = hl;
         goto relink;
     }
-    case 242: /* IP over InfiniBand (tcpdump's layout): 2 x 20-byte addresses, type, 2 reserved */
+    case LINKTYPE_IPOIB: /* tcpdump's layout: 2 x 20-byte addresses, type, 2 reserved */
         NEED(44);
         et = u16be(d + 40);
         off = link_end = 44;
         next = N_ETYPE;
         break;
-    case 1: /* Ethernet */
+    case LINKTYPE_ETHERNET: /* Ethernet */
         NEED(14);
         et = u16be(d + 12);
         off = link_end = 14;
         next = N_ETYPE;
         break;
-    case 113: /* Linux SLL */
+    case LINKTYPE_LINUX_SLL: /* Linux SLL */
         NEED(16);
         if (u16be(d + 2) == 824) NOT_IP_STOP; /* ARPHRD_NETLINK */
         et = u16be(d + 14);
         off = link_end = 16;
         next = N_ETYPE;
         break;
-    case 276: /* Linux SLL2 */
+    case LINKTYPE_LINUX_SLL2: /* Linux SLL2 */
         NEED(20);
         if (u16be(d + 8) == 824) NOT_IP_STOP;
         et = u16be(d);
         off = link_end = 20;
         next = N_ETYPE;
         break;
-    case 12: case 14: case 101: /* raw IP: version from the first nibble */
+    case LINKTYPE_RAW_DLT12: case LINKTYPE_RAW_DLT14: case LINKTYPE_RAW: /* version nibble */
         next = N_IPVER;
         break;
-    case 228: next = N_IP4; break; /* (an IPv6 header there is taken, as Wireshark does) */
-    case 229: next = N_IP6; break;
-    case 0: case 108: { /* BSD NULL (host byte order, either), LOOP (network order) */
+    case LINKTYPE_IPV4: next = N_IP4; break; /* (an IPv6 header there is taken, as Wireshark) */
+    case LINKTYPE_IPV6: next = N_IP6; break;
+    case LINKTYPE_NULL: case LINKTYPE_LOOP: { /* NULL: host byte order, either; LOOP: network */
         uint32_t af;
         NEED(4);
-        af = rd32(d, lt == 108);
-        if (lt == 0 && (af & 0xFFFF0000u)) { /* Wireshark's packet-null.c heuristics */
+        af = rd32(d, lt == LINKTYPE_LOOP);
+        if (lt == LINKTYPE_NULL && (af & 0xFFFF0000u)) { /* Wireshark's packet-null.c heuristics */
             if (!(af & 0xFF000000u) && (af & 0x00FF0000u) < 0x00060000u) af >>= 16;
             else af = rd32(d, 1);
         }
@@ -204,7 +227,7 @@ relink:
         else NOT_IP_STOP;
         break;
     }
-    case 239: { /* NFLOG: 4-byte header, then TLVs (host order, little endian here) */
+    case LINKTYPE_NFLOG: { /* NFLOG: 4-byte header, then TLVs (host order, little endian here) */
         uint32_t q = 4, tl, tt;
         NEED(4);
         for (;;) {
@@ -222,7 +245,7 @@ relink:
         next = N_IPVER;
         break;
     }
-    case 9: case 50: { /* PPP, PPP in HDLC-like framing */
+    case LINKTYPE_PPP: case LINKTYPE_PPP_HDLC: { /* PPP, PPP in HDLC-like framing */
         uint32_t pp;
         if (len >= 2 && d[0] == 0xFF && d[1] == 0x03) off = 2;
         NEED(off + 1);
@@ -240,13 +263,13 @@ relink:
         else NOT_IP_STOP;
         break;
     }
-    case 104: /* Cisco HDLC */
+    case LINKTYPE_C_HDLC: /* Cisco HDLC */
         NEED(4);
         et = u16be(d + 2);
         off = link_end = 4;
         next = N_ETYPE;
         break;
-    case 129: { /* Linux ARCNET: source, destination, 2-byte offset, protocol id */
+    case LINKTYPE_ARCNET_LINUX: { /* source, destination, 2-byte offset, protocol id */
         uint32_t pid;
         NEED(5);
         pid = d[4];
@@ -258,10 +281,10 @@ relink:
         NEED(off);
         break;
     }
-    case 105: /* IEEE 802.11 */
+    case LINKTYPE_IEEE802_11: /* IEEE 802.11 */
         next = N_WLAN;
         break;
-    case 127: { /* radiotap: version, pad, LE length, present words (bit 31: another) */
+    case LINKTYPE_IEEE802_11_RADIOTAP: { /* version, pad, LE length, present words (bit 31: more) */
         uint32_t rl, q = 4, pres;
         NEED(8);
         rl = rd16(d + 2, 0);
@@ -472,7 +495,8 @@ relink:
         {
             uint32_t avail = len - off;
             /* Wireshark's IPv4 dissector hands a version-6 header to IPv6 */
-            uint32_t v = next == N_IP4 && !(avail && (d[off + IPV4_AT_VERSION_IHL] >> 4) == 6) ? 4 : 6;
+            uint32_t v =
+                next == N_IP4 && !(avail && (d[off + IPV4_AT_VERSION_IHL] >> 4) == 6) ? 4 : 6;
             uint32_t fixed = v == 4 ? IPV4_SIZE : IPV6_SIZE;
             uint32_t p, hl;
 
@@ -519,7 +543,8 @@ relink:
             if (v == 4) {
                 uint32_t ihl = (uint32_t)(d[off + IPV4_AT_VERSION_IHL] & 15) * 4;
                 proto = d[off + IPV4_AT_PROTO];
-                if (u16be(d + off + IPV4_AT_FLAGS_FRAGMENT) & 0x1FFF) goto done; /* not the first fragment */
+                /* not the first fragment */
+                if (u16be(d + off + IPV4_AT_FLAGS_FRAGMENT) & 0x1FFF) goto done;
                 if (ihl > avail) {
                     status = ST_TRUNC;
                     goto done;
@@ -566,7 +591,8 @@ relink:
                         }
                         v6f = cur;
                         nh = d[off + cur + IPV6_FRAGMENT_AT_NEXT_HEADER];
-                        if (u16be(d + off + cur + IPV6_FRAGMENT_AT_OFFSET_FLAGS) & 0xFFF8) { /* not the first fragment */
+                        /* not the first fragment */
+                        if (u16be(d + off + cur + IPV6_FRAGMENT_AT_OFFSET_FLAGS) & 0xFFF8) {
                             proto = nh;
                             goto done;
                         }
@@ -878,12 +904,12 @@ static Py_ssize_t walk_core(walk_args *a, int *stop)
                 }
             }
             if (nonpkt) {
-                lt = 0xFFFF;
+                lt = NO_LINKTYPE;
                 bad_iface = 1;
             } else if ((Py_ssize_t)local < a->n_ifaces) {
                 lt = a->ifaces[local];
             } else {
-                lt = 0xFFFF;
+                lt = NO_LINKTYPE;
                 bad_iface = 1;
             }
             iface = nonpkt || (uint64_t)a->iface_base + local > 0xFFFF ? 0xFFFF

@@ -100,8 +100,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, RECORD_DTYPE
+from mtuscope.capture.records import HEADER_BYTES, NO_LINKTYPE, NO_OFFSET, RECORD_DTYPE
 from mtuscope.capture.table import Encap
+from mtuscope.wire.enums import LinkType
 from mtuscope.wire.ipv4 import IPV4_LAYOUT
 from mtuscope.wire.ipv6 import IPV6_EXTENSION_LAYOUT, IPV6_FRAGMENT_LAYOUT, IPV6_LAYOUT
 from mtuscope.wire.udp import UDP_LAYOUT
@@ -139,6 +140,28 @@ _E_SIXIN6 = int(Encap.SIXIN6)
 _E_TEREDO = int(Encap.TEREDO)
 _E_VLAN = int(Encap.VLAN)
 _E_VXLAN = int(Encap.VXLAN)
+
+# The link types walked, as plain ints for the per-frame comparisons (wire.LinkType).
+_LT_ARCNET_LINUX = int(LinkType.ARCNET_LINUX)
+_LT_C_HDLC = int(LinkType.C_HDLC)
+_LT_ETHERNET = int(LinkType.ETHERNET)
+_LT_IEEE802_11 = int(LinkType.IEEE802_11)
+_LT_IEEE802_11_RADIOTAP = int(LinkType.IEEE802_11_RADIOTAP)
+_LT_IPOIB = int(LinkType.IPOIB)
+_LT_IPV4 = int(LinkType.IPV4)
+_LT_IPV6 = int(LinkType.IPV6)
+_LT_LINUX_SLL = int(LinkType.LINUX_SLL)
+_LT_LINUX_SLL2 = int(LinkType.LINUX_SLL2)
+_LT_LOOP = int(LinkType.LOOP)
+_LT_NFLOG = int(LinkType.NFLOG)
+_LT_NULL = int(LinkType.NULL)
+_LT_PKTAP = int(LinkType.PKTAP)
+_LT_PPI = int(LinkType.PPI)
+_LT_PPP = int(LinkType.PPP)
+_LT_PPP_HDLC = int(LinkType.PPP_HDLC)
+_LT_RAW = int(LinkType.RAW)
+_LT_RAW_DLT12 = int(LinkType.RAW_DLT12)
+_LT_RAW_DLT14 = int(LinkType.RAW_DLT14)
 
 # Header fields the walk reads, from wire/'s layouts (the C walker names the same
 # offsets in #defines, and a test checks them against these declarations).
@@ -225,50 +248,50 @@ class _Frame:
         d = self.d
         off = 0
         et = 0
-        if lt in (192, 258):  # PPI, PKTAP: a header naming the link type that follows
+        if lt in (_LT_PPI, _LT_PKTAP):  # a header naming the link type that follows
             self.need(8)
-            hl = (d[2] | d[3] << 8) if lt == 192 else int.from_bytes(d[0:4], "little")
+            hl = (d[2] | d[3] << 8) if lt == _LT_PPI else int.from_bytes(d[0:4], "little")
             lt = int.from_bytes(d[4:8], "little")
-            if hl < 8 or lt in (192, 258):
+            if hl < 8 or lt in (_LT_PPI, _LT_PKTAP):
                 self.malformed()
             self.need(hl)
             d = self.d = d[hl:]
             self.ln -= hl
             self.shift = hl
-        if lt == 242:  # IP over InfiniBand (tcpdump's layout: 2 x 20-byte addresses, type)
+        if lt == _LT_IPOIB:  # tcpdump's layout: 2 x 20-byte addresses, type
             self.need(44)
             et = self.u16(40)
             off = self.link_end = 44
             nxt = _N_ETYPE
-        elif lt == 1:
+        elif lt == _LT_ETHERNET:
             self.need(14)
             et = self.u16(12)
             off = self.link_end = 14
             nxt = _N_ETYPE
-        elif lt == 113:
+        elif lt == _LT_LINUX_SLL:
             self.need(16)
             if self.u16(2) == 824:
                 self.not_ip()
             et = self.u16(14)
             off = self.link_end = 16
             nxt = _N_ETYPE
-        elif lt == 276:
+        elif lt == _LT_LINUX_SLL2:
             self.need(20)
             if self.u16(8) == 824:
                 self.not_ip()
             et = self.u16(0)
             off = self.link_end = 20
             nxt = _N_ETYPE
-        elif lt in (12, 14, 101):
+        elif lt in (_LT_RAW_DLT12, _LT_RAW_DLT14, _LT_RAW):
             nxt = _N_IPVER
-        elif lt == 228:
+        elif lt == _LT_IPV4:
             nxt = _N_IP4
-        elif lt == 229:
+        elif lt == _LT_IPV6:
             nxt = _N_IP6
-        elif lt in (0, 108):
+        elif lt in (_LT_NULL, _LT_LOOP):
             self.need(4)
-            af = int.from_bytes(d[0:4], "big" if lt == 108 else "little")
-            if lt == 0 and af & 0xFFFF0000:
+            af = int.from_bytes(d[0:4], "big" if lt == _LT_LOOP else "little")
+            if lt == _LT_NULL and af & 0xFFFF0000:
                 if not af & 0xFF000000 and af & 0x00FF0000 < 0x00060000:
                     af >>= 16
                 else:
@@ -283,7 +306,7 @@ class _Frame:
                 nxt = _N_IP6
             else:
                 self.not_ip()
-        elif lt == 239:
+        elif lt == _LT_NFLOG:
             self.need(4)
             q = 4
             while True:
@@ -297,7 +320,7 @@ class _Frame:
                 q += (tl + 3) & ~3
             off = self.link_end = q + 4
             nxt = _N_IPVER
-        elif lt in (9, 50):
+        elif lt in (_LT_PPP, _LT_PPP_HDLC):
             if self.ln >= 2 and d[0] == 0xFF and d[1] == 0x03:
                 off = 2
             self.need(off + 1)
@@ -315,12 +338,12 @@ class _Frame:
                 nxt = _N_IP6
             else:
                 self.not_ip()
-        elif lt == 104:
+        elif lt == _LT_C_HDLC:
             self.need(4)
             et = self.u16(2)
             off = self.link_end = 4
             nxt = _N_ETYPE
-        elif lt == 129:  # Linux ARCNET: source, destination, 2-byte offset, protocol id
+        elif lt == _LT_ARCNET_LINUX:  # source, destination, 2-byte offset, protocol id
             self.need(5)
             pid = d[4]
             off = self.link_end = 5 if pid in (0xF0, 0xF1, 0x80, 0xCD) else 8
@@ -331,9 +354,9 @@ class _Frame:
             else:
                 self.not_ip()
             self.need(off)
-        elif lt == 105:
+        elif lt == _LT_IEEE802_11:
             nxt = _N_WLAN
-        elif lt == 127:  # radiotap: version, pad, LE length, present words (bit 31: another)
+        elif lt == _LT_IEEE802_11_RADIOTAP:  # version, pad, LE length, present words (bit 31)
             self.need(8)
             rl = d[2] | d[3] << 8
             if rl < 8:
@@ -892,12 +915,12 @@ def walk_py(
                 if caplen > max_caplen or caplen > btl - 32:
                     return n, pos, _CORRUPT
             if nonpkt:
-                lt = 0xFFFF
+                lt = NO_LINKTYPE
                 bad_iface = True
             elif local < len(lts):
                 lt = lts[local]
             else:
-                lt = 0xFFFF
+                lt = NO_LINKTYPE
                 bad_iface = True
             iface = 0xFFFF if nonpkt else min(iface_base + local, 0xFFFF)
             size = btl

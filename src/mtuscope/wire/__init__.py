@@ -16,7 +16,7 @@ from mtuscope.wire.builders import (
 )
 from mtuscope.wire.checksum import internet_checksum, pseudo_header
 from mtuscope.wire.cursor import Cursor
-from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto, TcpOptionKind, WireEnum
+from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto, LinkType, TcpOptionKind, WireEnum
 from mtuscope.wire.icmp import (
     ICMP4_ERRORS,
     ICMP6_ERRORS,
@@ -108,6 +108,7 @@ __all__ = [
     "Ipv6Fragment",
     "Ipv6Header",
     "Layout",
+    "LinkType",
     "MAX_IP_PACKET",
     "MAX_OPTIONS_LEN",
     "MIN_MTU",
