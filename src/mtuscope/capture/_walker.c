@@ -139,13 +139,40 @@ static inline int udp_tunnel(uint32_t port)
     }
 }
 
+/* Where a code names IP (N_IP4, N_IP6), or -1: ethertypes, PPP protocols (RFC 1332,
+ * RFC 5072), IP version nibbles. walk.py: _ETYPE_NEXT, _PPP_NEXT, _VERSION_NEXT. */
+static inline int etype_next(uint32_t et)
+{
+    return et == 0x0800 ? N_IP4 : et == 0x86DD ? N_IP6 : -1;
+}
+static inline int ppp_next(uint32_t pp) { return pp == 0x21 ? N_IP4 : pp == 0x57 ? N_IP6 : -1; }
+static inline int version_next(uint32_t nib) { return nib == 4 ? N_IP4 : nib == 6 ? N_IP6 : -1; }
+
+#define ARPHRD_NETLINK 824 /* Linux SLL/SLL2 carrying netlink messages, not IP */
+
+/* Link types whose fixed header names an ethertype: its length, where the ethertype
+ * is, where an ARPHRD type is (0: none). walk.py: _ETYPE_LINKS. */
+static inline int etype_link(uint32_t lt, uint32_t *hl, uint32_t *at, uint32_t *arphrd)
+{
+    switch (lt) {
+    case LINKTYPE_IPOIB: /* tcpdump's layout: 2 x 20-byte addresses, type, 2 reserved */
+        *hl = 44, *at = 40, *arphrd = 0;
+        return 1;
+    case LINKTYPE_ETHERNET: *hl = 14, *at = 12, *arphrd = 0; return 1;
+    case LINKTYPE_LINUX_SLL: *hl = 16, *at = 14, *arphrd = 2; return 1;
+    case LINKTYPE_LINUX_SLL2: *hl = 20, *at = 0, *arphrd = 8; return 1;
+    case LINKTYPE_C_HDLC: *hl = 4, *at = 2, *arphrd = 0; return 1;
+    default: return 0;
+    }
+}
+
 /* Walk one frame of `caplen` bytes at `d` with link type `lt`; fill `r` and its block row. */
 static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r, uint8_t *row)
 {
     uint32_t len = caplen < WALK_MAX ? caplen : WALK_MAX;
     uint32_t off = 0, et = 0, pend = 0, encap = 0, link_end = 0, depth = 0, tags = 0;
     uint32_t l3 = NO_OFFSET, l4 = NO_OFFSET, v6f = NO_OFFSET, proto = 0, fam = 0;
-    uint32_t status = ST_OK, hdr_len = 0, shift = 0, wflags = 0;
+    uint32_t status = ST_OK, hdr_len = 0, shift = 0, wflags = 0, et_at = 0, arphrd_at = 0;
     int next;
 
 /* stop: the frame carries no (further) IP; outside a tunnel that means NOT_IP */
@@ -163,7 +190,13 @@ static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r,
     } while (0)
 
 relink:
-    switch (lt) {
+    if (etype_link(lt, &off, &et_at, &arphrd_at)) { /* a fixed header naming an ethertype */
+        NEED(off);
+        if (arphrd_at && u16be(d + arphrd_at) == ARPHRD_NETLINK) NOT_IP_STOP;
+        et = u16be(d + et_at);
+        link_end = off;
+        next = N_ETYPE;
+    } else switch (lt) {
     case LINKTYPE_PPI: case LINKTYPE_PKTAP: { /* a header naming the link type that follows */
         uint32_t hl;
         NEED(8);
@@ -179,32 +212,6 @@ relink:
         shift = hl;
         goto relink;
     }
-    case LINKTYPE_IPOIB: /* tcpdump's layout: 2 x 20-byte addresses, type, 2 reserved */
-        NEED(44);
-        et = u16be(d + 40);
-        off = link_end = 44;
-        next = N_ETYPE;
-        break;
-    case LINKTYPE_ETHERNET: /* Ethernet */
-        NEED(14);
-        et = u16be(d + 12);
-        off = link_end = 14;
-        next = N_ETYPE;
-        break;
-    case LINKTYPE_LINUX_SLL: /* Linux SLL */
-        NEED(16);
-        if (u16be(d + 2) == 824) NOT_IP_STOP; /* ARPHRD_NETLINK */
-        et = u16be(d + 14);
-        off = link_end = 16;
-        next = N_ETYPE;
-        break;
-    case LINKTYPE_LINUX_SLL2: /* Linux SLL2 */
-        NEED(20);
-        if (u16be(d + 8) == 824) NOT_IP_STOP;
-        et = u16be(d);
-        off = link_end = 20;
-        next = N_ETYPE;
-        break;
     case LINKTYPE_RAW_DLT12: case LINKTYPE_RAW_DLT14: case LINKTYPE_RAW: /* version nibble */
         next = N_IPVER;
         break;
@@ -245,29 +252,8 @@ relink:
         next = N_IPVER;
         break;
     }
-    case LINKTYPE_PPP: case LINKTYPE_PPP_HDLC: { /* PPP, PPP in HDLC-like framing */
-        uint32_t pp;
-        if (len >= 2 && d[0] == 0xFF && d[1] == 0x03) off = 2;
-        NEED(off + 1);
-        if (d[off] & 1) {
-            pp = d[off];
-            off += 1;
-        } else {
-            NEED(off + 2);
-            pp = u16be(d + off);
-            off += 2;
-        }
-        link_end = off;
-        if (pp == 0x21) next = N_IP4;
-        else if (pp == 0x57) next = N_IP6;
-        else NOT_IP_STOP;
-        break;
-    }
-    case LINKTYPE_C_HDLC: /* Cisco HDLC */
-        NEED(4);
-        et = u16be(d + 2);
-        off = link_end = 4;
-        next = N_ETYPE;
+    case LINKTYPE_PPP: case LINKTYPE_PPP_HDLC: /* at link level its header is the link header */
+        next = N_PPP;
         break;
     case LINKTYPE_ARCNET_LINUX: { /* source, destination, 2-byte offset, protocol id */
         uint32_t pid;
@@ -343,16 +329,11 @@ relink:
                 off += 8;
                 continue;
             }
-            if (et == 0x8926) { /* VN-Tag: 4 bytes, then an ethertype */
-                NEED(off + 6);
-                et = u16be(d + off + 4);
-                off += 6;
-                continue;
-            }
-            if (et == 0x8909) { /* Cisco MetaData: 6 bytes, then an ethertype */
-                NEED(off + 8);
-                et = u16be(d + off + 6);
-                off += 8;
+            if (et == 0x8926 || et == 0x8909) { /* VN-Tag, Cisco MetaData: then an ethertype */
+                uint32_t skip = et == 0x8926 ? 6 : 8; /* walk.py: _ETYPE_SKIPS */
+                NEED(off + skip);
+                et = u16be(d + off + skip - 2);
+                off += skip;
                 continue;
             }
             if (et == 0x88E7) { /* 802.1ah backbone I-TAG, then the customer Ethernet header */
@@ -371,18 +352,14 @@ relink:
                 pp = u16be(d + off + 6);
                 pend |= E_PPPOE;
                 off += 8;
-                if (pp == 0x21) next = N_IP4;
-                else if (pp == 0x57) next = N_IP6;
-                else NOT_IP_STOP;
+                if ((next = ppp_next(pp)) < 0) NOT_IP_STOP;
                 continue;
             }
             if (et == 0x8847 || et == 0x8848) {
                 next = N_MPLS;
                 continue;
             }
-            if (et == 0x0800) next = N_IP4;
-            else if (et == 0x86DD) next = N_IP6;
-            else NOT_IP_STOP;
+            if ((next = etype_next(et)) < 0) NOT_IP_STOP;
             continue;
         case N_MPLS: { /* RFC 3032 label stack; then IP by version nibble, or a PW control word */
             uint32_t nib;
@@ -429,16 +406,11 @@ relink:
             next = N_ETYPE;
             continue;
         }
-        case N_IPVER: {
-            uint32_t nib;
+        case N_IPVER:
             NEED(off + 1);
-            nib = d[off] >> 4;
-            if (nib == 4) next = N_IP4;
-            else if (nib == 6) next = N_IP6;
-            else NOT_IP_STOP;
+            if ((next = version_next(d[off] >> 4)) < 0) NOT_IP_STOP;
             continue;
-        }
-        case N_PPP: { /* PPP in PPTP-GRE or L2TP: optional FF 03, protocol in 1 or 2 bytes */
+        case N_PPP: { /* PPP (link, PPTP-GRE, L2TP): optional FF 03, protocol in 1 or 2 bytes */
             uint32_t pp;
             if (off + 2 <= len && d[off] == 0xFF && d[off + 1] == 0x03) off += 2;
             NEED(off + 1);
@@ -450,9 +422,8 @@ relink:
                 pp = u16be(d + off);
                 off += 2;
             }
-            if (pp == 0x21) next = N_IP4;
-            else if (pp == 0x57) next = N_IP6;
-            else NOT_IP_STOP;
+            if (!fam) link_end = off;
+            if ((next = ppp_next(pp)) < 0) NOT_IP_STOP;
             continue;
         }
         case N_GRE: { /* GRE: RFC 2784/2890 (version 0), RFC 2637 (version 1, PPTP) */

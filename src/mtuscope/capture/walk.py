@@ -95,7 +95,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -119,6 +119,23 @@ _END, _FULL, _BLOCK, _CORRUPT = 0, 1, 2, 3
 _N_ETYPE, _N_ETHER, _N_MPLS, _N_IPVER, _N_PPP, _N_GRE, _N_IP4, _N_IP6, _N_WLAN = range(9)
 # UDP port -> 1 VXLAN, 2 Geneve, 3 GTP-U, 4 Teredo, 5 GRE-in-UDP, 6 L2TPv2, 7 CAPWAP, 8 AYIYA
 _U_TUNNELS = {4789: 1, 6081: 2, 2152: 3, 3544: 4, 4754: 5, 1701: 6, 5247: 7, 5072: 8}
+# Link types whose fixed header names an ethertype: (header length, where the
+# ethertype is, where an ARPHRD type is or 0). Linux SLL/SLL2 with ARPHRD_NETLINK
+# carry netlink messages, not IP.
+_ETYPE_LINKS = {
+    int(LinkType.IPOIB): (44, 40, 0),  # tcpdump's layout: 2 x 20-byte addresses, type
+    int(LinkType.ETHERNET): (14, 12, 0),
+    int(LinkType.LINUX_SLL): (16, 14, 2),
+    int(LinkType.LINUX_SLL2): (20, 0, 8),
+    int(LinkType.C_HDLC): (4, 2, 0),
+}
+_ARPHRD_NETLINK = 824
+# Ethertypes of headers that end with the next ethertype: their length.
+_ETYPE_SKIPS = {0x8926: 6, 0x8909: 8}  # VN-Tag, Cisco MetaData
+# Where a code names IP: ethertypes, PPP protocols (RFC 1332, RFC 5072), version nibbles.
+_ETYPE_NEXT = {0x0800: _N_IP4, 0x86DD: _N_IP6}
+_PPP_NEXT = {0x21: _N_IP4, 0x57: _N_IP6}
+_VERSION_NEXT = {4: _N_IP4, 6: _N_IP6}
 # the layout of the next IEEE 802.11 header: frame control swapped (CAPWAP), radiotap data pad
 _WF_SWAP, _WF_PAD = 1, 2
 _V6_EXT = frozenset((0, 43, 60, 135, 139, 140, 51))
@@ -143,15 +160,10 @@ _E_VXLAN = int(Encap.VXLAN)
 
 # The link types walked, as plain ints for the per-frame comparisons (wire.LinkType).
 _LT_ARCNET_LINUX = int(LinkType.ARCNET_LINUX)
-_LT_C_HDLC = int(LinkType.C_HDLC)
-_LT_ETHERNET = int(LinkType.ETHERNET)
 _LT_IEEE802_11 = int(LinkType.IEEE802_11)
 _LT_IEEE802_11_RADIOTAP = int(LinkType.IEEE802_11_RADIOTAP)
-_LT_IPOIB = int(LinkType.IPOIB)
 _LT_IPV4 = int(LinkType.IPV4)
 _LT_IPV6 = int(LinkType.IPV6)
-_LT_LINUX_SLL = int(LinkType.LINUX_SLL)
-_LT_LINUX_SLL2 = int(LinkType.LINUX_SLL2)
 _LT_LOOP = int(LinkType.LOOP)
 _LT_NFLOG = int(LinkType.NFLOG)
 _LT_NULL = int(LinkType.NULL)
@@ -231,14 +243,21 @@ class _Frame:
             self.status = _TRUNC
             raise _Stop
 
-    def not_ip(self) -> None:
+    def not_ip(self) -> NoReturn:
         if not self.fam:
             self.status = _NOT_IP
         raise _Stop
 
-    def malformed(self) -> None:
+    def malformed(self) -> NoReturn:
         self.status = _MALF
         raise _Stop
+
+    def lead(self, table: dict[int, int], key: int) -> int:
+        """The IP state `key` leads to in `table`; no IP (`not_ip`) when it names none."""
+        nxt = table.get(key)
+        if nxt is None:
+            self.not_ip()
+        return nxt
 
     def u16(self, i: int) -> int:
         d = self.d
@@ -258,29 +277,14 @@ class _Frame:
             d = self.d = d[hl:]
             self.ln -= hl
             self.shift = hl
-        if lt == _LT_IPOIB:  # tcpdump's layout: 2 x 20-byte addresses, type
-            self.need(44)
-            et = self.u16(40)
-            off = self.link_end = 44
-            nxt = _N_ETYPE
-        elif lt == _LT_ETHERNET:
-            self.need(14)
-            et = self.u16(12)
-            off = self.link_end = 14
-            nxt = _N_ETYPE
-        elif lt == _LT_LINUX_SLL:
-            self.need(16)
-            if self.u16(2) == 824:
+        link = _ETYPE_LINKS.get(lt)
+        if link is not None:  # a fixed link header that names an ethertype
+            off, at, arphrd = link
+            self.need(off)
+            if arphrd and self.u16(arphrd) == _ARPHRD_NETLINK:
                 self.not_ip()
-            et = self.u16(14)
-            off = self.link_end = 16
-            nxt = _N_ETYPE
-        elif lt == _LT_LINUX_SLL2:
-            self.need(20)
-            if self.u16(8) == 824:
-                self.not_ip()
-            et = self.u16(0)
-            off = self.link_end = 20
+            et = self.u16(at)
+            self.link_end = off
             nxt = _N_ETYPE
         elif lt in (_LT_RAW_DLT12, _LT_RAW_DLT14, _LT_RAW):
             nxt = _N_IPVER
@@ -321,28 +325,7 @@ class _Frame:
             off = self.link_end = q + 4
             nxt = _N_IPVER
         elif lt in (_LT_PPP, _LT_PPP_HDLC):
-            if self.ln >= 2 and d[0] == 0xFF and d[1] == 0x03:
-                off = 2
-            self.need(off + 1)
-            if d[off] & 1:
-                pp = d[off]
-                off += 1
-            else:
-                self.need(off + 2)
-                pp = self.u16(off)
-                off += 2
-            self.link_end = off
-            if pp == 0x21:
-                nxt = _N_IP4
-            elif pp == 0x57:
-                nxt = _N_IP6
-            else:
-                self.not_ip()
-        elif lt == _LT_C_HDLC:
-            self.need(4)
-            et = self.u16(2)
-            off = self.link_end = 4
-            nxt = _N_ETYPE
+            nxt = _N_PPP  # at link level its header is the link header
         elif lt == _LT_ARCNET_LINUX:  # source, destination, 2-byte offset, protocol id
             self.need(5)
             pid = d[4]
@@ -408,15 +391,11 @@ class _Frame:
                     et = self.u16(off + 6)
                     off += 8
                     continue
-                if et == 0x8926:
-                    self.need(off + 6)
-                    et = self.u16(off + 4)
-                    off += 6
-                    continue
-                if et == 0x8909:
-                    self.need(off + 8)
-                    et = self.u16(off + 6)
-                    off += 8
+                skip = _ETYPE_SKIPS.get(et)
+                if skip is not None:  # a header that names the next ethertype itself
+                    self.need(off + skip)
+                    et = self.u16(off + skip - 2)
+                    off += skip
                     continue
                 if et == 0x88E7:
                     self.need(off + 4)
@@ -431,22 +410,12 @@ class _Frame:
                     pp = self.u16(off + 6)
                     self.pend |= _E_PPPOE
                     off += 8
-                    if pp == 0x21:
-                        nxt = _N_IP4
-                    elif pp == 0x57:
-                        nxt = _N_IP6
-                    else:
-                        self.not_ip()
+                    nxt = self.lead(_PPP_NEXT, pp)
                     continue
                 if et in (0x8847, 0x8848):
                     nxt = _N_MPLS
                     continue
-                if et == 0x0800:
-                    nxt = _N_IP4
-                elif et == 0x86DD:
-                    nxt = _N_IP6
-                else:
-                    self.not_ip()
+                nxt = self.lead(_ETYPE_NEXT, et)
                 continue
             if nxt == _N_MPLS:
                 self.pend |= _E_MPLS
@@ -480,12 +449,9 @@ class _Frame:
                     self.need(off + 2)
                     pp = self.u16(off)
                     off += 2
-                if pp == 0x21:
-                    nxt = _N_IP4
-                elif pp == 0x57:
-                    nxt = _N_IP6
-                else:
-                    self.not_ip()
+                if not self.fam:
+                    self.link_end = off
+                nxt = self.lead(_PPP_NEXT, pp)
                 continue
             if nxt == _N_GRE:
                 self.need(off + 4)
@@ -544,13 +510,7 @@ class _Frame:
                 continue
             if nxt == _N_IPVER:
                 self.need(off + 1)
-                nib = d[off] >> 4
-                if nib == 4:
-                    nxt = _N_IP4
-                elif nib == 6:
-                    nxt = _N_IP6
-                else:
-                    self.not_ip()
+                nxt = self.lead(_VERSION_NEXT, d[off] >> 4)
                 continue
 
             off, nxt, et = self._ip(off, 4 if nxt == _N_IP4 else 6)
