@@ -252,6 +252,15 @@ class _Frame:
         self.status = _MALF
         raise _Stop
 
+    def snap(self, off: int) -> int:
+        """The ethertype of the 8-byte LLC/SNAP header at `off` (AA AA 03, OUI, type)."""
+        d = self.d
+        self.need(off + 3)
+        if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
+            self.not_ip()
+        self.need(off + 8)
+        return self.u16(off + 6)
+
     def lead(self, table: dict[int, int], key: int) -> int:
         """The IP state `key` leads to in `table`; no IP (`not_ip`) when it names none."""
         nxt = table.get(key)
@@ -383,12 +392,8 @@ class _Frame:
                     et = self.u16(off + 2)
                     off += 4
                     continue
-                if et < 0x600:
-                    self.need(off + 3)
-                    if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
-                        self.not_ip()
-                    self.need(off + 8)
-                    et = self.u16(off + 6)
+                if et < 0x600:  # an 802.3 length: LLC/SNAP follows
+                    et = self.snap(off)
                     off += 8
                     continue
                 skip = _ETYPE_SKIPS.get(et)
@@ -498,11 +503,7 @@ class _Frame:
                 if self.wflags & _WF_PAD:
                     hl2 = (hl2 + 3) & ~3
                 off += hl2
-                self.need(off + 3)
-                if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
-                    self.not_ip()
-                self.need(off + 8)
-                et = self.u16(off + 6)
+                et = self.snap(off)
                 off += 8
                 if not self.fam:
                     self.link_end = off
