@@ -50,7 +50,7 @@ from mtuscope.wire.ipv6 import (
     encode_ipv6,
     encode_ipv6_fragment,
 )
-from mtuscope.wire.layout import Field, Layout
+from mtuscope.wire.layout import Field, Layout, check_range
 from mtuscope.wire.sizes import (
     IPV4_MIN_MTU,
     IPV4_MIN_REASSEMBLY,
@@ -134,6 +134,7 @@ __all__ = [
     "build_ip",
     "build_tcp",
     "build_udp",
+    "check_range",
     "decode_icmp_echo",
     "decode_icmp_error",
     "decode_ipv4",

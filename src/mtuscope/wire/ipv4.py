@@ -85,15 +85,13 @@ class Ipv4Header:
         room = self.header_len - IPV4_MIN_HEADER
         if len(self.options) > room or (len(self.options) < room and not self.truncated):
             raise UsageError(f"{len(self.options)} option bytes in a {self.header_len}-byte header")
-        for name, value, top in (
-            ("tos", self.tos, 0xFF),
-            ("total_length", self.total_length, 0xFFFF),
-            ("ident", self.ident, 0xFFFF),
-            ("ttl", self.ttl, 0xFF),
-            ("checksum", self.checksum, 0xFFFF),
-        ):
-            if not 0 <= value <= top:
-                raise UsageError(f"IPv4 {name} {value} out of range")
+        IPV4_LAYOUT.check(
+            tos=self.tos,
+            total_length=self.total_length,
+            ident=self.ident,
+            ttl=self.ttl,
+            checksum=self.checksum,
+        )
         if self.frag_offset % 8 or not 0 <= self.frag_offset <= _OFFSET_MASK * 8:
             raise UsageError(f"IPv4 fragment offset {self.frag_offset} is not a multiple of 8")
 

@@ -19,7 +19,7 @@ from ipaddress import IPv6Address
 from mtuscope.errors import Malformed, Truncated, UsageError
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import IpProto
-from mtuscope.wire.layout import Layout
+from mtuscope.wire.layout import Layout, check_range
 
 __all__ = [
     "EXTENSION_HEADERS",
@@ -144,14 +144,10 @@ class Ipv6Header:
     """Lenient decoding only: the bytes ended inside the extension chain."""
 
     def __post_init__(self) -> None:
-        for name, value, top in (
-            ("traffic_class", self.traffic_class, 0xFF),
-            ("flow_label", self.flow_label, 0xFFFFF),
-            ("payload_length", self.payload_length, 0xFFFF),
-            ("hop_limit", self.hop_limit, 0xFF),
-        ):
-            if not 0 <= value <= top:
-                raise UsageError(f"IPv6 {name} {value} out of range")
+        # traffic class and flow label share the first word with the version (RFC 8200 §3)
+        check_range("IPv6", "traffic_class", self.traffic_class, 0xFF)
+        check_range("IPv6", "flow_label", self.flow_label, 0xFFFFF)
+        IPV6_LAYOUT.check(payload_length=self.payload_length, hop_limit=self.hop_limit)
 
     @property
     def ip_len(self) -> int:

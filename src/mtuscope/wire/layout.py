@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from mtuscope.errors import Truncated, UsageError
 from mtuscope.wire.cursor import Cursor
 
-__all__ = ["Field", "Layout"]
+__all__ = ["Field", "Layout", "check_range"]
+
+
+def check_range(what: str, name: str, value: int, top: int) -> None:
+    """Refuse a header value outside 0..top.
+
+    Raises:
+        UsageError: "<what> <name> <value> out of range".
+    """
+    if not 0 <= value <= top:
+        raise UsageError(f"{what} {name} {value} out of range")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,15 @@ class Layout:
         """Offset of the field called `name`, in bytes from the header start."""
         return self.field(name).offset
 
+    def check(self, **values: int) -> None:
+        """Refuse values that do not fit the width of the fields they are named after.
+
+        Raises:
+            UsageError: a value out of range, or a name that is not a field.
+        """
+        for name, value in values.items():
+            check_range(self.name, name, value, (1 << (8 * self.field(name).width)) - 1)
+
     def read(self, cur: Cursor) -> Mapping[str, int]:
         """Read the whole fixed header at the cursor, each field a big-endian int.
 
@@ -128,10 +147,8 @@ class Layout:
             missing = sorted(set(self._by_name) - set(values))
             extra = sorted(set(values) - set(self._by_name))
             raise UsageError(f"{self.name} header: missing {missing}, unknown {extra}")
+        self.check(**values)
         out = bytearray()
         for f in self.fields:
-            value = values[f.name]
-            if not 0 <= value < 1 << (8 * f.width):
-                raise UsageError(f"{self.name} {f.name} {value} does not fit {f.width} bytes")
-            out += value.to_bytes(f.width, "big")
+            out += values[f.name].to_bytes(f.width, "big")
         return out

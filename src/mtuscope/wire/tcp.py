@@ -83,17 +83,15 @@ class TcpHeader:
     """The decoded option area."""
 
     def __post_init__(self) -> None:
-        for name, value, top in (
-            ("sport", self.sport, 0xFFFF),
-            ("dport", self.dport, 0xFFFF),
-            ("seq", self.seq, 0xFFFFFFFF),
-            ("ack", self.ack, 0xFFFFFFFF),
-            ("window", self.window, 0xFFFF),
-            ("checksum", self.checksum, 0xFFFF),
-            ("urgent", self.urgent, 0xFFFF),
-        ):
-            if not 0 <= value <= top:
-                raise UsageError(f"TCP {name} {value} out of range")
+        TCP_LAYOUT.check(
+            sport=self.sport,
+            dport=self.dport,
+            seq=self.seq,
+            ack=self.ack,
+            window=self.window,
+            checksum=self.checksum,
+            urgent=self.urgent,
+        )
         if not TCP_MIN_HEADER <= self.header_len <= TCP_MAX_HEADER or self.header_len % 4:
             raise UsageError(f"TCP header length {self.header_len} is not 20..60 in 4s")
 

@@ -39,14 +39,9 @@ class UdpHeader:
     """Checksum as found; 0 means none was computed (IPv4 only, RFC 768)."""
 
     def __post_init__(self) -> None:
-        for name, value in (
-            ("sport", self.sport),
-            ("dport", self.dport),
-            ("length", self.length),
-            ("checksum", self.checksum),
-        ):
-            if not 0 <= value <= 0xFFFF:
-                raise UsageError(f"UDP {name} {value} out of range")
+        UDP_LAYOUT.check(
+            sport=self.sport, dport=self.dport, length=self.length, checksum=self.checksum
+        )
 
 
 def decode_udp(data: bytes) -> UdpHeader:
