@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from mtuscope.errors import LabError, UsageError
-from mtuscope.lab import SCENARIOS, Lab, Scenario, get_scenario
+from mtuscope.lab import SCENARIOS, Lab, ProbeKind, Scenario, get_scenario
 from mtuscope.lab.netns import PREFIX, delete_namespace, list_namespaces, require_environment
 from mtuscope.lab.state import LabRecord, find, forget, records, save, state_dir
 from mtuscope.lab.topology import DirectionTruth
@@ -240,10 +240,18 @@ def _truth_text(scenario: Scenario) -> list[str]:
     if scenario.clamp is not None:
         lines.append(f"  {scenario.clamp.node} clamps the SYN MSS to {scenario.clamp.mss}")
     mss4, mss6 = scenario.server_mss(4), scenario.server_mss(6)
-    answers = ", ".join(sorted(k.value for k in scenario.server_answers))
+    answers = ", ".join(_answers(scenario))
     port = f" (TCP only on port {scenario.server_tcp_port})" if scenario.server_tcp_port else ""
     lines.append(f"  server announces MSS {mss4} (IPv6 {mss6}); answers {answers}{port}")
     return lines
+
+
+# How `lab list/up` name the probe kinds a server answers (as they always have).
+_ANSWER_NAMES = {ProbeKind.ECHO: "icmp-echo", ProbeKind.UDP: "udp", ProbeKind.TCP_SYN: "tcp-syn"}
+
+
+def _answers(scenario: Scenario) -> list[str]:
+    return sorted(_ANSWER_NAMES[k] for k in scenario.server_answers)
 
 
 def _direction(scenario: Scenario, truth: DirectionTruth, *, reverse: bool) -> dict[str, Any]:
@@ -278,7 +286,7 @@ def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[
         if scenario.clamp is None
         else {"node": scenario.clamp.node, "mss": scenario.clamp.mss},
         "server_mss": {"4": scenario.server_mss(4), "6": scenario.server_mss(6)},
-        "server_answers": sorted(k.value for k in scenario.server_answers),
+        "server_answers": _answers(scenario),
         "server_tcp_port": scenario.server_tcp_port,
     }
     if running and run_id is not None:

@@ -9,6 +9,7 @@ sends traffic outside the namespaces it made, and nothing in the cores may
 import this package.
 """
 
+from mtuscope.active.probe import ProbeKind
 from mtuscope.lab.capture import Capture, CaptureStats
 from mtuscope.lab.lab import Lab
 from mtuscope.lab.netns import PREFIX, down_all, lab_namespaces
@@ -29,7 +30,6 @@ from mtuscope.lab.topology import (
     Link,
     LinkKind,
     Node,
-    ProbeKind,
     Role,
     Route,
     Scenario,

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network
 from types import MappingProxyType
 
+from mtuscope.active.probe import ProbeKind
 from mtuscope.errors import UsageError
 from mtuscope.lab.topology import (
     Clamp,
@@ -30,7 +31,6 @@ from mtuscope.lab.topology import (
     Link,
     LinkKind,
     Node,
-    ProbeKind,
     Role,
     Scenario,
 )

@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
+from mtuscope.active.probe import ProbeKind
 from mtuscope.errors import UsageError
 
 # RFC 5737 (IPv4) and RFC 3849 (IPv6) documentation prefixes: the only space a
@@ -43,17 +44,6 @@ class Role(enum.Enum):
     """Ends connections; forwarding off."""
     ROUTER = "router"
     """Forwards (IPv4 and IPv6), and sends ICMP errors unless its ruleset withholds them."""
-
-
-class ProbeKind(enum.Enum):
-    """A kind of probe a destination may or may not answer."""
-
-    ICMP_ECHO = "icmp-echo"
-    """ICMP echo request (IPv4) / ICMPv6 echo request: answered with an echo reply."""
-    UDP = "udp"
-    """UDP to a closed port: answered with port unreachable (ICMP 3/3, ICMPv6 1/4)."""
-    TCP_SYN = "tcp-syn"
-    """TCP SYN: answered with SYN-ACK (a listener) or RST (a closed port)."""
 
 
 class LinkKind(enum.Enum):
@@ -287,7 +277,7 @@ class Scenario:
     """Server to client."""
     clamp: Clamp | None = None
     server_answers: frozenset[ProbeKind] = frozenset(ProbeKind)
-    """The probe kinds the server answers (IPv4 and IPv6 alike)."""
+    """The probe kinds the server answers (IPv4 and IPv6 alike; active/'s `ProbeKind`)."""
     server_tcp_port: int | None = None
     """When set, the server answers TCP only on this port (others are dropped silently)."""
     hops: tuple[str, ...] = field(default=(), init=False)
