@@ -171,24 +171,14 @@ def _chain(
     server_answers: frozenset[ProbeKind] = frozenset(ProbeKind),
     server_tcp_port: int | None = None,
 ) -> Scenario:
-    nodes = (
-        Node(name="client", role=Role.HOST),
-        r1 or Node(name="r1", role=Role.ROUTER),
-        r2 or Node(name="r2", role=Role.ROUTER),
-        server or Node(name="server", role=Role.HOST),
-    )
-    links = (
-        Link(name="c-r1", a="client", b="r1", mtu=1500, v4=_V4[0], v6=_V6[0]),
-        Link(name="r1-r2", a="r1", b="r2", mtu=core_mtu, mtu_b=core_mtu_b, v4=_V4[1], v6=_V6[1]),
-        Link(name="r2-s", a="r2", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
-    )
-    return Scenario(
+    return line_scenario(
         name=name,
         description=description,
-        nodes=nodes,
-        links=links,
-        client="client",
-        server="server",
+        routers=(r1 or Node(name="r1", role=Role.ROUTER), r2 or Node(name="r2", role=Role.ROUTER)),
+        server=server,
+        nets=tuple(zip(_V4, _V6, strict=True)),
+        mtus=(1500, core_mtu, 1500),
+        mtu_b={1: core_mtu_b} if core_mtu_b is not None else {},
         forward=forward,
         reverse=reverse,
         clamp=clamp,
@@ -197,31 +187,97 @@ def _chain(
     )
 
 
+def line_scenario(
+    *,
+    name: str,
+    description: str,
+    routers: tuple[Node, ...],
+    nets: tuple[tuple[IPv4Network, IPv6Network], ...],
+    mtus: tuple[int, ...] | None = None,
+    mtu_b: Mapping[int, int] | None = None,
+    server: Node | None = None,
+    forward: DirectionTruth | None = None,
+    reverse: DirectionTruth | None = None,
+    clamp: Clamp | None = None,
+    server_answers: frozenset[ProbeKind] = frozenset(ProbeKind),
+    server_tcp_port: int | None = None,
+) -> Scenario:
+    """client - routers... - server in a line, one link between each two neighbours.
+
+    Links are named after their ends ("c-r1", "r1-r2", "r2-s").
+
+    Args:
+        name: the scenario's name.
+        description: one line for `mtuscope lab list`.
+        routers: the routers in order from the client.
+        nets: the (IPv4, IPv6) prefix of each link, from the client's.
+        mtus: each link's MTU (default 1500 each).
+        mtu_b: link index -> MTU of its far end, where the two ends differ.
+        server: the server node (default: a plain host called "server").
+        forward: truth towards the server (default: 1500 all the way, nothing dropped).
+        reverse: truth towards the client (the same default).
+        clamp: the MSS clamp in the path, if a router's ruleset sets one.
+        server_answers: the probe kinds the server answers.
+        server_tcp_port: the only TCP port the server answers on, if any.
+
+    Returns:
+        The scenario.
+    """
+    nodes = (
+        Node(name="client", role=Role.HOST),
+        *routers,
+        server or Node(name="server", role=Role.HOST),
+    )
+    ends = tuple(zip(nodes, nodes[1:], strict=False))
+    mtus = mtus or (1500,) * len(ends)
+    far = mtu_b or {}
+    links = tuple(
+        Link(
+            name=f"{_SHORT.get(a.name, a.name)}-{_SHORT.get(b.name, b.name)}",
+            a=a.name,
+            b=b.name,
+            mtu=mtu,
+            mtu_b=far.get(i),
+            v4=v4,
+            v6=v6,
+        )
+        for i, ((a, b), mtu, (v4, v6)) in enumerate(zip(ends, mtus, nets, strict=True))
+    )
+    return Scenario(
+        name=name,
+        description=description,
+        nodes=nodes,
+        links=links,
+        client="client",
+        server="server",
+        forward=forward or _clear(),
+        reverse=reverse or _clear(),
+        clamp=clamp,
+        server_answers=server_answers,
+        server_tcp_port=server_tcp_port,
+    )
+
+
+_SHORT = {"client": "c", "server": "s"}
+"""How link names abbreviate the two ends of a line."""
+
+
 def _two_drops() -> Scenario:
     # client - r1 - r2 - r3 - server: the MTU falls to 1480 after r1 and to 1400
     # after r2. Towards the server a probe meets both drops in turn (r1 reports
     # 1480, then r2 reports 1400); back towards the client, r3 reports 1400
     # and the 1480 link never matters.
-    nodes = (
-        Node(name="client", role=Role.HOST),
-        Node(name="r1", role=Role.ROUTER),
-        Node(name="r2", role=Role.ROUTER),
-        Node(name="r3", role=Role.ROUTER),
-        Node(name="server", role=Role.HOST),
-    )
-    links = (
-        Link(name="c-r1", a="client", b="r1", mtu=1500, v4=_V4[0], v6=_V6[0]),
-        Link(name="r1-r2", a="r1", b="r2", mtu=1480, v4=_V4_CORE2[0], v6=_V6_CORE2[0]),
-        Link(name="r2-r3", a="r2", b="r3", mtu=1400, v4=_V4_CORE2[1], v6=_V6_CORE2[1]),
-        Link(name="r3-s", a="r3", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
-    )
-    return Scenario(
+    return line_scenario(
         name="two-drops",
         description="client-r1-r2-r3-server: 1480 after r1, 1400 after r2; too-big sent",
-        nodes=nodes,
-        links=links,
-        client="client",
-        server="server",
+        routers=tuple(Node(name=f"r{i}", role=Role.ROUTER) for i in (1, 2, 3)),
+        nets=(
+            (_V4[0], _V6[0]),
+            (_V4_CORE2[0], _V6_CORE2[0]),
+            (_V4_CORE2[1], _V6_CORE2[1]),
+            (_V4[2], _V6[2]),
+        ),
+        mtus=(1500, 1480, 1400, 1500),
         forward=DirectionTruth(
             path_mtu=1400,
             drop_link="r2-r3",

@@ -41,6 +41,7 @@ from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
 from mtuscope.wire.ipv4 import decode_ipv4
 from mtuscope.wire.ipv6 import decode_ipv6
 from mtuscope.wire.layout import Layout
+from mtuscope.wire.sizes import IPV6_MIN_MTU
 from mtuscope.wire.tcp import TcpFlags, decode_tcp
 from mtuscope.wire.tcp_options import TcpOptions
 
@@ -244,8 +245,8 @@ def decode_icmp_error(data: bytes, *, family: int) -> IcmpMessage:
         length_at = _RFC4884_LENGTH_6.get(kind)
         if kind == Icmp6Type.PACKET_TOO_BIG:
             mtu = f["rest"]
-            if mtu < 1280:
-                notes.append(f"packet-too-big MTU {mtu} below the IPv6 minimum 1280")
+            if mtu < IPV6_MIN_MTU:
+                notes.append(f"packet-too-big MTU {mtu} below the IPv6 minimum {IPV6_MIN_MTU}")
     original_len = None
     if length_at is not None and head[length_at[0]]:
         original_len = head[length_at[0]] * length_at[1]

@@ -16,6 +16,7 @@ from mtuscope.wire.checksum import internet_checksum, pseudo_header
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import IpProto
 from mtuscope.wire.layout import Layout
+from mtuscope.wire.sizes import MAX_IP_PACKET
 
 __all__ = ["UDP_HEADER", "UDP_LAYOUT", "UdpHeader", "decode_udp", "encode_udp"]
 
@@ -89,8 +90,8 @@ def encode_udp(
         UsageError: a port is out of range or the datagram exceeds 65535 bytes.
     """
     length = UDP_HEADER + len(payload)
-    if length > 0xFFFF:
-        raise UsageError(f"UDP datagram of {length} bytes exceeds 65535")
+    if length > MAX_IP_PACKET:
+        raise UsageError(f"UDP datagram of {length} bytes exceeds {MAX_IP_PACKET}")
     header = UdpHeader(sport=sport, dport=dport, length=length)
     raw = UDP_LAYOUT.pack(sport=header.sport, dport=header.dport, length=length, checksum=0)
     raw += payload
