@@ -46,7 +46,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 
-from mtuscope.lab.scenarios import clamp_mss_ruleset, line_scenario
+from mtuscope.lab.rulesets import clamp_mss_ruleset, masquerade_ruleset, redirect_ruleset
+from mtuscope.lab.scenarios import line_scenario
 from mtuscope.lab.topology import (
     Clamp,
     Node,
@@ -74,45 +75,6 @@ _V6 = (
     IPv6Network("2001:db8:0:4::/64"),
     IPv6Network("2001:db8:0:3::/64"),
 )
-
-
-def masquerade_ruleset(out_interface: str) -> str:
-    """nftables: source NAT of everything leaving `out_interface` to the router's address.
-
-    Args:
-        out_interface: the interface towards the server.
-
-    Returns:
-        The ruleset text for `nft -f`.
-    """
-    return f"""\
-table inet mtuscope {{
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "{out_interface}" masquerade
-  }}
-}}
-"""
-
-
-def redirect_ruleset(port: int, to_port: int) -> str:
-    """nftables: forwarded TCP to `port` goes to a local listener on `to_port` instead.
-
-    Args:
-        port: the service port clients connect to.
-        to_port: where the relay listens.
-
-    Returns:
-        The ruleset text for `nft -f`.
-    """
-    return f"""\
-table inet mtuscope {{
-  chain prerouting {{
-    type nat hook prerouting priority dstnat; policy accept;
-    tcp dport {port} redirect to :{to_port}
-  }}
-}}
-"""
 
 
 def _chain3(name: str, description: str, **routers: Node) -> Scenario:
