@@ -39,7 +39,8 @@ _ICMP6_ERRORS = frozenset(int(t) for t in ICMP6_ERRORS)
 _TCP, _UDP, _ICMP, _ICMP6 = (
     int(p) for p in (IpProto.TCP, IpProto.UDP, IpProto.ICMP, IpProto.ICMPV6)
 )
-# Protocols whose first 4 bytes are the ports (as wire.icmp's quote decoder knows them).
+# Protocols whose ports fill the sport/dport columns (their first 4 bytes). UDP-Lite is
+# left out here as it always was, though the quote decoder reads its ports too.
 _PORTED = (_TCP, _UDP, int(IpProto.SCTP), int(IpProto.DCCP))
 _SYN = int(TcpFlags.SYN)
 _SLICED_OFFSETS = 8  # distinct start offsets `_gather` slices one by one

@@ -51,6 +51,7 @@ from mtuscope.wire.ipv6 import (
     encode_ipv6_fragment,
 )
 from mtuscope.wire.layout import Field, Layout, check_range
+from mtuscope.wire.quote import decode_quote
 from mtuscope.wire.sizes import (
     IPV4_MIN_MTU,
     IPV4_MIN_REASSEMBLY,
@@ -139,6 +140,7 @@ __all__ = [
     "decode_icmp_error",
     "decode_ipv4",
     "decode_ipv6",
+    "decode_quote",
     "decode_tcp",
     "decode_tcp_options",
     "decode_udp",
