@@ -15,27 +15,17 @@ from pathlib import Path
 import pytest
 
 import mtuscope.capture
+import mtuscope.wire as wire
 from mtuscope.capture.records import NO_LINKTYPE
-from mtuscope.wire import (
-    IPV4_LAYOUT,
-    IPV6_EXTENSION_LAYOUT,
-    IPV6_FRAGMENT_LAYOUT,
-    IPV6_LAYOUT,
-    TCP_LAYOUT,
-    UDP_LAYOUT,
-    Layout,
-    LinkType,
-)
+from mtuscope.wire import Layout, LinkType
 
 SOURCE = Path(mtuscope.capture.__file__).with_name("_walker.c")
 LAYOUTS: dict[str, Layout] = {
-    "IPV4": IPV4_LAYOUT,
-    "IPV6": IPV6_LAYOUT,
-    "IPV6_EXTENSION": IPV6_EXTENSION_LAYOUT,
-    "IPV6_FRAGMENT": IPV6_FRAGMENT_LAYOUT,
-    "TCP": TCP_LAYOUT,
-    "UDP": UDP_LAYOUT,
+    name.removesuffix("_LAYOUT"): getattr(wire, name)
+    for name in wire.__all__
+    if name.endswith("_LAYOUT")
 }
+"""Every layout wire/ declares, by the prefix its C names use (IPV4_LAYOUT -> IPV4)."""
 _PREFIX = "|".join(sorted(LAYOUTS, key=len, reverse=True))
 _AT = re.compile(rf"^#define ({_PREFIX})_AT_([A-Z0-9_]+)\s+(\d+)\s*$", re.M)
 _SIZE = re.compile(rf"^#define ({_PREFIX})_SIZE\s+(\d+)\s*$", re.M)

@@ -9,19 +9,47 @@ from __future__ import annotations
 
 from mtuscope.errors import UsageError
 
+_U16 = 0xFFFF
+"""The largest TCP port and MSS option value (16-bit fields)."""
+
+
+def table(chain: str, hook: str, *rules: str, policy: str = "accept") -> str:
+    """One `table inet mtuscope` holding one base chain (nftables' own syntax).
+
+    Args:
+        chain: the chain's name; also the hook it attaches to.
+        hook: the chain's type and priority, space-separated: "filter mangle"
+            gives ``type filter hook <chain> priority mangle``.
+        rules: the rules, one a line.
+        policy: what happens to packets no rule decides.
+
+    Returns:
+        The ruleset text for `nft -f`.
+    """
+    kind, _, priority = hook.partition(" ")
+    lines = "".join(f"    {rule}\n" for rule in rules)
+    return (
+        f"table inet mtuscope {{\n  chain {chain} {{\n"
+        f"    type {kind} hook {chain} priority {priority}; policy {policy};\n"
+        f"{lines}  }}\n}}\n"
+    )
+
+
+def _within(what: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise UsageError(f"{what} {value} outside {lo}..{hi}")
+
+
 # ICMP errors a router sends when a DF packet does not fit the next link:
 # RFC 792 type 3 code 4 ("fragmentation needed and DF set", RFC 1191 §4) and
 # RFC 4443 §3.2 type 2 (packet too big). Dropping them in the router's own
 # output chain makes the router a PMTUD black hole (RFC 2923 §2.1).
-WITHHOLD_TOO_BIG = """\
-table inet mtuscope {
-  chain output {
-    type filter hook output priority 0; policy accept;
-    icmp type destination-unreachable icmp code frag-needed drop
-    icmpv6 type packet-too-big drop
-  }
-}
-"""
+WITHHOLD_TOO_BIG = table(
+    "output",
+    "filter 0",
+    "icmp type destination-unreachable icmp code frag-needed drop",
+    "icmpv6 type packet-too-big drop",
+)
 
 
 def clamp_mss_ruleset(mss: int) -> str:
@@ -39,16 +67,9 @@ def clamp_mss_ruleset(mss: int) -> str:
     Raises:
         UsageError: `mss` is outside 1..65534.
     """
-    if not 1 <= mss <= 65534:
-        raise UsageError(f"clamp MSS {mss} outside 1..65534")
-    return f"""\
-table inet mtuscope {{
-  chain forward {{
-    type filter hook forward priority mangle; policy accept;
-    tcp flags syn tcp option maxseg size {mss + 1}-65535 tcp option maxseg size set {mss}
-  }}
-}}
-"""
+    _within("clamp MSS", mss, 1, _U16 - 1)
+    rule = f"tcp flags syn tcp option maxseg size {mss + 1}-{_U16} tcp option maxseg size set {mss}"
+    return table("forward", "filter mangle", rule)
 
 
 def rewrite_too_big_mtu_ruleset(mtu: int) -> str:
@@ -69,17 +90,13 @@ def rewrite_too_big_mtu_ruleset(mtu: int) -> str:
     Raises:
         UsageError: `mtu` is outside 0..65535.
     """
-    if not 0 <= mtu <= 65535:
-        raise UsageError(f"too-big MTU {mtu} outside 0..65535")
-    return f"""\
-table inet mtuscope {{
-  chain output {{
-    type filter hook output priority mangle; policy accept;
-    icmp type destination-unreachable icmp code frag-needed icmp mtu set {mtu}
-    icmpv6 type packet-too-big icmpv6 mtu set {mtu}
-  }}
-}}
-"""
+    _within("too-big MTU", mtu, 0, _U16)  # the ICMP MTU field, 16 bits in ICMPv4
+    return table(
+        "output",
+        "filter mangle",
+        f"icmp type destination-unreachable icmp code frag-needed icmp mtu set {mtu}",
+        f"icmpv6 type packet-too-big icmpv6 mtu set {mtu}",
+    )
 
 
 def only_tcp_port_ruleset(port: int) -> str:
@@ -99,19 +116,16 @@ def only_tcp_port_ruleset(port: int) -> str:
     Raises:
         UsageError: `port` is outside 1..65535.
     """
-    if not 1 <= port <= 65535:
-        raise UsageError(f"TCP port {port} outside 1..65535")
-    return f"""\
-table inet mtuscope {{
-  chain input {{
-    type filter hook input priority 0; policy drop;
-    iif lo accept
-    ct state established,related accept
-    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert }} accept
-    tcp dport {port} accept
-  }}
-}}
-"""
+    _within("TCP port", port, 1, _U16)
+    return table(
+        "input",
+        "filter 0",
+        "iif lo accept",
+        "ct state established,related accept",
+        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept",
+        f"tcp dport {port} accept",
+        policy="drop",
+    )
 
 
 def masquerade_ruleset(out_interface: str) -> str:
@@ -123,14 +137,7 @@ def masquerade_ruleset(out_interface: str) -> str:
     Returns:
         The ruleset text for `nft -f`.
     """
-    return f"""\
-table inet mtuscope {{
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "{out_interface}" masquerade
-  }}
-}}
-"""
+    return table("postrouting", "nat srcnat", f'oifname "{out_interface}" masquerade')
 
 
 def redirect_ruleset(port: int, to_port: int) -> str:
@@ -143,11 +150,4 @@ def redirect_ruleset(port: int, to_port: int) -> str:
     Returns:
         The ruleset text for `nft -f`.
     """
-    return f"""\
-table inet mtuscope {{
-  chain prerouting {{
-    type nat hook prerouting priority dstnat; policy accept;
-    tcp dport {port} redirect to :{to_port}
-  }}
-}}
-"""
+    return table("prerouting", "nat dstnat", f"tcp dport {port} redirect to :{to_port}")
