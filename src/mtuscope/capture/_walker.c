@@ -914,6 +914,8 @@ static Py_ssize_t walk_core(walk_args *a, int *stop)
     return n;
 }
 
+static PyObject *usage_error; /* mtuscope.errors.UsageError, set at import */
+
 static PyObject *py_walk(PyObject *self, PyObject *args)
 {
     PyObject *bufobj, *lts, *recobj, *blkobj;
@@ -931,33 +933,37 @@ static PyObject *py_walk(PyObject *self, PyObject *args)
                           &lts, &iface_base, &max_caplen, &recobj, &blkobj))
         return NULL;
     if (fmt != 0 && fmt != 1) {
-        PyErr_SetString(PyExc_ValueError, "walk: fmt must be 0 (pcap) or 1 (pcapng)");
+        PyErr_SetString(usage_error, "walk: fmt must be 0 (pcap) or 1 (pcapng)");
         return NULL;
     }
     if (iface_base < 0 || iface_base > 0xFFFF || max_caplen < 0 || max_caplen > 0x7FFF0000) {
-        PyErr_SetString(PyExc_ValueError, "walk: iface_base or max_caplen out of range");
+        PyErr_SetString(usage_error, "walk: iface_base or max_caplen out of range");
         return NULL;
     }
     memset(&a, 0, sizeof a);
     if (fmt == 0) {
         long v;
         if (!PyLong_Check(lts)) {
-            PyErr_SetString(PyExc_TypeError, "walk: pcap needs an int link type");
+            PyErr_SetString(usage_error, "walk: pcap needs an int link type");
             return NULL;
         }
         v = PyLong_AsLong(lts);
         if (v == -1 && PyErr_Occurred()) return NULL;
         if (v < 0 || v > 0xFFFF) {
-            PyErr_SetString(PyExc_ValueError, "walk: link type out of range");
+            PyErr_SetString(usage_error, "walk: link type out of range");
             return NULL;
         }
         a.linktype = (uint32_t)v;
     } else {
+        if (PyLong_Check(lts)) {
+            PyErr_SetString(usage_error, "walk: pcapng needs a uint16 array of link types");
+            return NULL;
+        }
         if (PyObject_GetBuffer(lts, &vl, PyBUF_C_CONTIGUOUS) < 0) return NULL;
         have_l = 1;
         if (vl.itemsize != 2) {
             PyBuffer_Release(&vl);
-            PyErr_SetString(PyExc_TypeError, "walk: pcapng needs a uint16 array of link types");
+            PyErr_SetString(usage_error, "walk: pcapng needs a uint16 array of link types");
             return NULL;
         }
         a.ifaces = (const uint16_t *)vl.buf;
@@ -967,11 +973,11 @@ static PyObject *py_walk(PyObject *self, PyObject *args)
     if (PyObject_GetBuffer(recobj, &vr, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto fail_b;
     if (PyObject_GetBuffer(blkobj, &vk, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto fail_r;
     if (pos < 0 || end < pos || end > vb.len) {
-        PyErr_SetString(PyExc_ValueError, "walk: need 0 <= pos <= end <= len(buf)");
+        PyErr_SetString(usage_error, "walk: need 0 <= pos <= end <= len(buf)");
         goto fail_k;
     }
     if (vr.len % (Py_ssize_t)sizeof(rec_t) || vk.len % HEADER_BYTES) {
-        PyErr_SetString(PyExc_ValueError, "walk: records/block have the wrong item size");
+        PyErr_SetString(usage_error, "walk: records/block have the wrong item size");
         goto fail_k;
     }
     a.buf = (const uint8_t *)vb.buf;
@@ -1015,4 +1021,13 @@ static struct PyModuleDef module = {
     methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__walker(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__walker(void)
+{
+    /* Bad arguments raise mtuscope's UsageError, as walk_py does (errors.py). */
+    PyObject *errors = PyImport_ImportModule("mtuscope.errors");
+    if (errors == NULL) return NULL;
+    usage_error = PyObject_GetAttrString(errors, "UsageError");
+    Py_DECREF(errors);
+    if (usage_error == NULL) return NULL;
+    return PyModule_Create(&module);
+}

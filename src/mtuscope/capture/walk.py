@@ -102,6 +102,7 @@ import numpy.typing as npt
 
 from mtuscope.capture.records import HEADER_BYTES, NO_LINKTYPE, NO_OFFSET, RECORD_DTYPE
 from mtuscope.capture.table import Encap
+from mtuscope.errors import UsageError
 from mtuscope.wire.enums import LinkType
 from mtuscope.wire.ipv4 import IPV4_LAYOUT
 from mtuscope.wire.ipv6 import IPV6_EXTENSION_LAYOUT, IPV6_FRAGMENT_LAYOUT, IPV6_LAYOUT
@@ -784,33 +785,33 @@ def walk_py(
         (rows written, position of the next record, `WalkStop` value).
 
     Raises:
-        ValueError: positions outside the buffer or arrays of the wrong item size.
-        TypeError: `linktypes` of the wrong kind for `fmt`.
+        UsageError: an unknown `fmt`, positions outside the buffer, arrays of the
+            wrong item size, or `linktypes` of the wrong kind for `fmt`.
     """
     if fmt not in (0, 1):
-        raise ValueError("walk: fmt must be 0 (pcap) or 1 (pcapng)")
+        raise UsageError("walk: fmt must be 0 (pcap) or 1 (pcapng)")
     if not 0 <= iface_base <= 0xFFFF or not 0 <= max_caplen <= 0x7FFF0000:
-        raise ValueError("walk: iface_base or max_caplen out of range")
+        raise UsageError("walk: iface_base or max_caplen out of range")
     if fmt == 0:
         if not isinstance(linktypes, int):
-            raise TypeError("walk: pcap needs an int link type")
+            raise UsageError("walk: pcap needs an int link type")
         if not 0 <= linktypes <= 0xFFFF:
-            raise ValueError("walk: link type out of range")
+            raise UsageError("walk: link type out of range")
         pcap_lt = linktypes
         lts: list[int] = []
     else:
         arr = None if isinstance(linktypes, int) else np.asarray(linktypes)
         if arr is None or arr.itemsize != 2:
-            raise TypeError("walk: pcapng needs a uint16 array of link types")
+            raise UsageError("walk: pcapng needs a uint16 array of link types")
         pcap_lt = 0
         lts = [int(x) for x in arr.reshape(-1).view(np.uint16).tolist()]
     mv = memoryview(buf).cast("B")
     if pos < 0 or end < pos or end > len(mv):
-        raise ValueError("walk: need 0 <= pos <= end <= len(buf)")
+        raise UsageError("walk: need 0 <= pos <= end <= len(buf)")
     out = records.data.cast("B")
     blk = block.data.cast("B")
     if len(out) % _REC.size or len(blk) % HEADER_BYTES:
-        raise ValueError("walk: records/block have the wrong item size")
+        raise UsageError("walk: records/block have the wrong item size")
     cap = min(len(out) // _REC.size, len(blk) // HEADER_BYTES)
     u32, u16 = _rd(big_endian)
     n = 0
