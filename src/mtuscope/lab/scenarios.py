@@ -65,13 +65,14 @@ def _chain(
     r1: Node | None = None,
     r2: Node | None = None,
     server: Node | None = None,
-    forward: DirectionTruth,
-    reverse: DirectionTruth,
+    truth: tuple[DirectionTruth, DirectionTruth] | None = None,
     clamp: Clamp | None = None,
     core_mtu_b: int | None = None,
     server_answers: frozenset[ProbeKind] = frozenset(ProbeKind),
     server_tcp_port: int | None = None,
 ) -> Scenario:
+    # truth: (towards the server, towards the client); default: nothing drops.
+    forward, reverse = truth or (None, None)
     return line_scenario(
         name=name,
         description=description,
@@ -192,6 +193,33 @@ def _two_drops() -> Scenario:
     )
 
 
+def _core_drop(
+    mtu: int,
+    *,
+    withheld: bool = False,
+    too_big_mtu: int | None = None,
+    learned_v4: int | None = None,
+) -> tuple[DirectionTruth, DirectionTruth]:
+    """The truth of a chain whose r1-r2 link is `mtu`: each way, the router before
+    it is the one that reports (or withholds) the too-big message.
+
+    Returns:
+        (towards the server: r1 reports, towards the client: r2 reports).
+    """
+
+    def reported_by(router: str) -> DirectionTruth:
+        return DirectionTruth(
+            path_mtu=mtu,
+            drop_link="r1-r2",
+            too_big_from=router,
+            icmp_withheld=withheld,
+            too_big_mtu=too_big_mtu,
+            learned_v4=learned_v4,
+        )
+
+    return reported_by("r1"), reported_by("r2")
+
+
 def _clear(mtu: int = 1500) -> DirectionTruth:
     return DirectionTruth(path_mtu=mtu, drop_link=None, too_big_from=None, icmp_withheld=False)
 
@@ -230,6 +258,7 @@ def _vxlan() -> Scenario:
         ),
         Link(name="r2-s", a="r2", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
     )
+    forward, reverse = _core_drop(1450)
     return Scenario(
         name="vxlan",
         description="r1 and r2 joined by a VXLAN tunnel (1450) over a 1500 veth; too-big sent",
@@ -237,12 +266,8 @@ def _vxlan() -> Scenario:
         links=links,
         client="client",
         server="server",
-        forward=DirectionTruth(
-            path_mtu=1450, drop_link="r1-r2", too_big_from="r1", icmp_withheld=False
-        ),
-        reverse=DirectionTruth(
-            path_mtu=1450, drop_link="r1-r2", too_big_from="r2", icmp_withheld=False
-        ),
+        forward=forward,
+        reverse=reverse,
     )
 
 
@@ -251,19 +276,12 @@ def _build() -> dict[str, Scenario]:
         _chain(
             name="clean",
             description="every link 1500, nothing filtered or rewritten",
-            forward=_clear(),
-            reverse=_clear(),
         ),
         _chain(
             name="mtu-drop",
             description="the r1-r2 link is 1400; both routers send too-big messages",
             core_mtu=1400,
-            forward=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r1", icmp_withheld=False
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=False
-            ),
+            truth=_core_drop(1400),
         ),
         _chain(
             # Both routers filter their own too-big messages, so the black hole
@@ -275,19 +293,12 @@ def _build() -> dict[str, Scenario]:
             core_mtu=1400,
             r1=Node(name="r1", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
             r2=Node(name="r2", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
-            forward=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r1", icmp_withheld=True
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=True
-            ),
+            truth=_core_drop(1400, withheld=True),
         ),
         _chain(
             name="clamp",
             description="every link 1500; r1 lowers the MSS of forwarded SYNs to 1300",
             r1=Node(name="r1", role=Role.ROUTER, nft=clamp_mss_ruleset(1300)),
-            forward=_clear(),
-            reverse=_clear(),
             clamp=Clamp(node="r1", mss=1300),
         ),
         _vxlan(),
@@ -301,12 +312,7 @@ def _build() -> dict[str, Scenario]:
             r1=Node(name="r1", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
             r2=Node(name="r2", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
             server=Node(name="server", role=Role.HOST, nft=only_tcp_port_ruleset(FILTERED_PORT)),
-            forward=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r1", icmp_withheld=True
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=True
-            ),
+            truth=_core_drop(1400, withheld=True),
             server_answers=frozenset({ProbeKind.TCP_SYN}),
             server_tcp_port=FILTERED_PORT,
         ),
@@ -315,8 +321,6 @@ def _build() -> dict[str, Scenario]:
             name="small-mss-server",
             description="every link 1500; the server announces an MSS of 512 (route advmss)",
             server=Node(name="server", role=Role.HOST, advmss=512),
-            forward=_clear(),
-            reverse=_clear(),
         ),
         # A router whose too-big messages carry MTU 0. Measured on Linux 6.x:
         # an IPv4 sender caches the minimum PMTU (net.ipv4.route.min_pmtu, 552,
@@ -335,15 +339,15 @@ def _build() -> dict[str, Scenario]:
             description="the r1-r2 link is 1500 at r1's end and 1400 at r2's: a silent drop",
             core_mtu=1500,
             core_mtu_b=1400,
-            forward=DirectionTruth(
-                path_mtu=1404,
-                path_mtu_v6=1404,
-                drop_link="r1-r2",
-                too_big_from=None,
-                icmp_withheld=False,
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=False
+            truth=(
+                DirectionTruth(
+                    path_mtu=1404,
+                    path_mtu_v6=1404,
+                    drop_link="r1-r2",
+                    too_big_from=None,
+                    icmp_withheld=False,
+                ),
+                _core_drop(1400)[1],
             ),
         ),
     ]
@@ -355,17 +359,6 @@ def _build() -> dict[str, Scenario]:
 
 
 def _bad_ptb(name: str, mtu: int, *, learned_v4: int | None) -> Scenario:
-    def truth(router: str) -> DirectionTruth:
-        return DirectionTruth(
-            path_mtu=1400,
-            drop_link="r1-r2",
-            too_big_from=router,
-            icmp_withheld=False,
-            too_big_mtu=mtu,
-            learned_v4=learned_v4,
-            learned_v6=None,
-        )
-
     rules = rewrite_too_big_mtu_ruleset(mtu)
     return _chain(
         name=name,
@@ -373,8 +366,7 @@ def _bad_ptb(name: str, mtu: int, *, learned_v4: int | None) -> Scenario:
         core_mtu=1400,
         r1=Node(name="r1", role=Role.ROUTER, nft=rules),
         r2=Node(name="r2", role=Role.ROUTER, nft=rules),
-        forward=truth("r1"),
-        reverse=truth("r2"),
+        truth=_core_drop(1400, too_big_mtu=mtu, learned_v4=learned_v4),
     )
 
 
