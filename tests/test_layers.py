@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "diagnose": {"diagnose", "passive", "active", "capture", "wire", "calc"},
     "jobs": {"jobs", "diagnose", "passive", "active", "capture", "wire", "calc"},
     "report": {"report", "jobs", "diagnose", "passive", "active", "capture", "wire", "calc"},
-    "lab": {"lab"},
+    "lab": {"lab", "active", "wire"},  # an edge: active's ProbeKind, wire's size limits
 }
 ALWAYS = {"errors", "__init__"}  # the error tree and the version are everyone's
 
