@@ -93,11 +93,6 @@ class CaptureInfo:
         """LINKTYPE_* by global interface index."""
         return tuple(i.linktype for i in self.interfaces)
 
-    @property
-    def snaplens(self) -> tuple[int, ...]:
-        """Snapshot length by global interface index (0: unlimited)."""
-        return tuple(i.snaplen for i in self.interfaces)
-
 
 class WalkedChunks:
     """An iterable over the `WalkedChunk`s of one capture; `info` fills in as it goes."""

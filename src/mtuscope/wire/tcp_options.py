@@ -190,8 +190,8 @@ def encode_tcp_options(options: Iterable[TcpOption], *, pad: bool = True) -> byt
     out = bytearray()
     for option in options:
         out.append(option.kind)
-        if option.kind not in (TcpOptionKind.EOL, TcpOptionKind.NOP):
-            out.append(2 + len(option.data))
+        if option.wire_len > 1:  # all but EOL and NOP: kind, length, data (RFC 9293 §3.2)
+            out.append(option.wire_len)
             out += option.data
     if pad and len(out) % 4:
         out += bytes(4 - len(out) % 4)
