@@ -1,6 +1,16 @@
-"""The import direction of DESIGN.md, checked on the source: cores never import edges.
+"""The import direction of DESIGN.md, checked on the source.
 
-cli|server -> report -> diagnose -> passive|active -> capture -> wire;  diagnose -> calc
+    wire <- capture <- passive <- diagnose <- jobs <- cli | server | agent
+    active <- jobs;  calc <- diagnose;  report <- cli | server
+
+Three rules, each a table below:
+- `ALLOWED`: which mtuscope subpackages a layer may import. Cores never import
+  an edge; report/ imports jobs/ only for the types of results, under
+  `if TYPE_CHECKING:`; cli/ imports no core (only calc's platform table, for --help).
+- `OUTSIDE`: the standard-library and third-party modules that reach outside the
+  process (sockets, files, processes, threads, executors, the clock). Only jobs/,
+  the edges, active/transport/ and capture's file readers may import them.
+- Every subpackage's `__all__` is sorted and names real members.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "mtuscope"
 
+CORES = {"wire", "capture", "passive", "active", "calc", "diagnose"}
 ALLOWED: dict[str, set[str]] = {
     "wire": {"wire"},
     "capture": {"capture", "wire"},
@@ -20,46 +31,97 @@ ALLOWED: dict[str, set[str]] = {
     "active": {"active", "wire"},
     "calc": {"calc", "wire"},
     "diagnose": {"diagnose", "passive", "active", "capture", "wire", "calc"},
-    "jobs": {"jobs", "diagnose", "passive", "active", "capture", "wire", "calc"},
-    "report": {"report", "jobs", "diagnose", "passive", "active", "capture", "wire", "calc"},
-    "lab": {"lab"},
+    "jobs": {"jobs"} | CORES,
+    "report": {"report", "jobs"} | CORES,
+    "lab": {"lab", "active", "wire"},
+    "cli": {"cli", "jobs", "report", "lab"},
 }
 ALWAYS = {"errors", "__init__"}  # the error tree and the version are everyone's
+CLI_CORE_MODULES = {"mtuscope.calc.snippets"}
+"""The one core module cli/ may import: the platform table its --help lists."""
+
+OUTSIDE = {
+    "socket", "select", "selectors", "ssl", "time", "threading", "concurrent",
+    "multiprocessing", "subprocess", "asyncio", "signal", "os", "mmap", "ctypes",
+    "shutil", "tempfile", "fcntl", "dask", "distributed", "httpx", "gzip",
+}  # fmt: skip
+"""Modules that open files or sockets, start threads or processes, or read the clock."""
+MAY_REACH_OUTSIDE = (
+    "jobs",
+    "cli",
+    "lab",
+    "active/transport",
+    "capture/reader.py",
+    "capture/source.py",
+)
+"""Where those modules may be imported: the orchestration floor, the edges, the only
+code that sends and receives, and the capture file readers."""
 
 
-def _imports(path: Path) -> set[str]:
-    """Top-level mtuscope subpackages a module imports."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+def _modules(path: Path) -> list[tuple[str, bool]]:
+    """(imported module, imported only for type checking) for every import in `path`."""
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    found: list[tuple[str, bool]] = []
+    for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
             if node.module == "mtuscope":
-                names = [
-                    f"mtuscope.{a.name}"
-                    if (SRC / a.name).is_dir() or (SRC / f"{a.name}.py").is_file()
-                    else "mtuscope"
-                    for a in node.names
-                ]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "mtuscope":
-                found.add(parts[1] if len(parts) > 1 else "__init__")
+                names = [f"mtuscope.{a.name}" for a in node.names]
+        found += [(name, id(node) in typing_only) for name in names]
     return found
 
 
+def _layer(name: str) -> str:
+    parts = name.split(".")
+    if len(parts) == 1:
+        return "__init__"
+    if (SRC / parts[1]).is_dir() or (SRC / f"{parts[1]}.py").is_file():
+        return parts[1]
+    return "__init__"
+
+
 LAYERED = sorted(
-    p for layer in ALLOWED for p in (SRC / layer).rglob("*.py") if (SRC / layer).is_dir()
+    p for layer in ALLOWED if (SRC / layer).is_dir() for p in (SRC / layer).rglob("*.py")
 )
 
 
-@pytest.mark.parametrize("path", LAYERED, ids=lambda p: str(p.relative_to(SRC)))
+def _id(p: Path) -> str:
+    return str(p.relative_to(SRC))
+
+
+@pytest.mark.parametrize("path", LAYERED, ids=_id)
 def test_layer_imports_point_down(path: Path) -> None:
     layer = path.relative_to(SRC).parts[0]
-    bad = _imports(path) - ALLOWED[layer] - ALWAYS
-    assert not bad, f"{path.relative_to(SRC)} ({layer}/) must not import {sorted(bad)}"
+    bad = set()
+    for name, typing_only in _modules(path):
+        if not name.startswith("mtuscope"):
+            continue
+        target = _layer(name)
+        if target in ALWAYS or target == layer:
+            continue
+        if layer == "cli" and name in CLI_CORE_MODULES:
+            continue
+        if layer == "report" and target == "jobs" and not typing_only:
+            bad.add(f"{name} (report/ imports jobs/ for types only, under TYPE_CHECKING)")
+        elif target not in ALLOWED[layer]:
+            bad.add(name)
+    assert not bad, f"{_id(path)} ({layer}/) must not import {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=_id)
+def test_only_the_floor_and_the_edges_reach_outside(path: Path) -> None:
+    where = _id(path)
+    if where.startswith(MAY_REACH_OUTSIDE):
+        return
+    bad = {name for name, _ in _modules(path) if name.split(".")[0] in OUTSIDE}
+    assert not bad, f"{where} must not import {sorted(bad)}: only {MAY_REACH_OUTSIDE} may"
 
 
 SUBPACKAGES = sorted(p.parent.name for p in SRC.glob("*/__init__.py") if p.parent.name != "cli")

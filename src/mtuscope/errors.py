@@ -5,12 +5,16 @@
      │    ├── Truncated         the bytes end early (a snaplen cut: normal in captures)
      │    └── Malformed         a field is impossible (a length that lies)
      ├── CaptureError           a capture file that cannot be read on
-     │    └── UnsupportedLinkType
      ├── ProbeError             the network refused what we asked of it
      │    ├── RawSocketDenied   raw sockets need root or CAP_NET_RAW (exit 3)
      │    └── NoRoute
      ├── LabError               a lab of network namespaces could not be built, run or removed
      └── UsageError             the caller asked for something impossible (exit 2)
+
+There is no error for an unknown link type: frames of a link type mtuscope does
+not decode are counted and warned about, never fatal (a capture may mix them with
+frames it can read). `UsageError` is also what a public class raises when it is
+built from values it cannot hold (a `PacketTable` with a missing column).
 
 A class's docstring is its default message; the facts sit in attributes too, so
 that a dashboard can show them without parsing the text. A finding is data,
@@ -67,10 +71,6 @@ class CaptureError(MtuscopeError):
         where = [w for w in (self.path, _at("offset", self.offset), _at("frame", self.frame)) if w]
         text = super().__str__()
         return f"{', '.join(where)}: {text}" if where else text
-
-
-class UnsupportedLinkType(CaptureError):
-    """The link type of this capture is not one mtuscope decodes."""
 
 
 class ProbeError(MtuscopeError):

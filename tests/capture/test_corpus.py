@@ -38,10 +38,6 @@ _UNSUPPORTED_BY_TSHARK = (
     "tshark refuses the whole file for its link type; mtuscope counts the records as frames "
     "of an unknown link type and reads on"
 )
-_CUSTOM_BLOCKS = (
-    "pcapng custom blocks: `tshark -r` numbers them as frames (and so does mtuscope, so SYN "
-    "frame numbers agree), while the MANIFEST's packet count (capinfos) leaves them out"
-)
 KNOWN_DISAGREEMENTS: dict[str, str] = {
     "libpcap/libpcap__brcm-tag.pcap": _UNSUPPORTED_BY_TSHARK,
     "libpcap/libpcap__brcm-tag-stp.pcap": _UNSUPPORTED_BY_TSHARK,
@@ -50,10 +46,6 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
         "the first record claims 524501 captured bytes in a 239-byte file; tshark counts it as "
         "one cut-short packet, mtuscope stops with a clean error (offset 24, length too large)"
     ),
-    "pcapngtestgen/pcapngtestgen__output_be__advanced__test102.pcapng": _CUSTOM_BLOCKS,
-    "pcapngtestgen/pcapngtestgen__output_le__advanced__test102.pcapng": _CUSTOM_BLOCKS,
-    "pcapngtestgen/pcapngtestgen__output_be__difficult__test202.pcapng": _CUSTOM_BLOCKS,
-    "pcapngtestgen/pcapngtestgen__output_le__difficult__test202.pcapng": _CUSTOM_BLOCKS,
 }
 """capture (relative to pcaps/) -> why mtuscope and tshark legitimately differ."""
 

@@ -11,6 +11,7 @@ from mtuscope.capture import formats
 from mtuscope.capture.formats import Interface
 from mtuscope.capture.records import FileFormat
 from mtuscope.errors import CaptureError
+from mtuscope.wire.enums import LinkType
 
 
 def pcap_header(magic: int = 0xA1B2C3D4, *, be: bool = False, version: tuple[int, int] = (2, 4),
@@ -27,6 +28,7 @@ def pcap_header(magic: int = 0xA1B2C3D4, *, be: bool = False, version: tuple[int
 def test_pcap_header_magics(magic: int, be: bool, ns: bool) -> None:
     hdr = formats.parse_pcap_header(pcap_header(magic, be=be, snaplen=1500, ltfield=113))
     assert (hdr.big_endian, hdr.nanosecond, hdr.snaplen, hdr.linktype) == (be, ns, 1500, 113)
+    assert hdr.linktype is LinkType.LINUX_SLL
     assert hdr.version == (2, 4) and hdr.fcs_len == 0
     assert formats.sniff_format(pcap_header(magic, be=be)) is FileFormat.PCAP
 
@@ -113,11 +115,12 @@ def test_idb_options(be: bool) -> None:
     e = ">" if be else "<"
     opts = options(be, (2, b"eth0"), (9, b"\x09"), (14, struct.pack(e + "q", -5)), (13, b"\x04"))
     itf = formats.parse_idb(idb(113, be, 262144, opts), be)
-    assert itf == Interface(linktype=113, snaplen=262144, ts_base=10, ts_exp=9, ts_offset=-5,
-                            fcs_len=4)  # fmt: skip
+    assert itf == Interface(linktype=LinkType.LINUX_SLL, snaplen=262144, ts_base=10, ts_exp=9,
+                            ts_offset=-5, fcs_len=4)  # fmt: skip
+    assert itf.linktype is LinkType.LINUX_SLL
     itf = formats.parse_idb(idb(1, be, opts=options(be, (9, b"\x94"))), be)
     assert (itf.ts_base, itf.ts_exp) == (2, 20)
-    assert formats.parse_idb(idb(1, be), be) == Interface(linktype=1, snaplen=0)
+    assert formats.parse_idb(idb(1, be), be) == Interface(linktype=LinkType.ETHERNET, snaplen=0)
 
 
 def test_idb_bad_length() -> None:
@@ -154,10 +157,10 @@ def test_ts_pcapng_resolutions() -> None:
     hi = (raw >> np.uint64(32)).astype(np.uint32)
     lo = (raw & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     ifaces = [
-        Interface(linktype=1, snaplen=0),
-        Interface(linktype=1, snaplen=0, ts_exp=9),
-        Interface(linktype=1, snaplen=0, ts_base=2, ts_exp=30, ts_offset=10),
-        Interface(linktype=1, snaplen=0, ts_exp=12),
+        Interface(linktype=LinkType.ETHERNET, snaplen=0),
+        Interface(linktype=LinkType.ETHERNET, snaplen=0, ts_exp=9),
+        Interface(linktype=LinkType.ETHERNET, snaplen=0, ts_base=2, ts_exp=30, ts_offset=10),
+        Interface(linktype=LinkType.ETHERNET, snaplen=0, ts_exp=12),
     ]
     iface = np.array([0, 1, 2, 3, 9], dtype=np.uint16)
     ns = formats.ts_ns_pcapng(hi, lo, iface, ifaces)

@@ -32,6 +32,7 @@ from mtuscope.capture.records import (
 )
 from mtuscope.capture.table import Encap
 from mtuscope.capture.walk import HAVE_C, walk_py
+from mtuscope.errors import UsageError
 
 CORPUS = Path(os.environ["MTUSCOPE_CORPUS"])
 
@@ -725,14 +726,16 @@ def test_pcapng_corrupt(walker: Any, kind: str) -> None:
 
 def test_argument_checks(walker: Any) -> None:
     rec, blk = _arrays(1)
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="pos <= end"):
         walker(b"abc", 2, 5, 0, 0, False, 1, 0, 100, rec, blk)
-    with pytest.raises(TypeError):
+    with pytest.raises(UsageError, match="pcapng needs"):
         walker(b"abc", 0, 3, 0, 1, False, 1, 0, 100, rec, blk)
-    with pytest.raises(TypeError):
+    with pytest.raises(UsageError, match="pcap needs"):
         walker(b"abc", 0, 3, 0, 0, False, np.zeros(1, np.uint16), 0, 100, rec, blk)
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="fmt must be"):
         walker(b"abc", 0, 3, 0, 2, False, 1, 0, 100, rec, blk)
+    with pytest.raises(UsageError, match="link type out of range"):
+        walker(b"abc", 0, 3, 0, 0, False, 70000, 0, 100, rec, blk)
 
 
 # ---- C == Python ----

@@ -64,7 +64,7 @@ def _run_all(lab: Lab) -> dict[tuple[int, str], dict[str, Any]]:
     for family in (4, 6):
         addr = str(lab.address("server", family))
         kinds = ["tcp"]
-        if ProbeKind.ICMP_ECHO in truth.server_answers:
+        if ProbeKind.ECHO in truth.server_answers:
             kinds.insert(0, "echo")
         for kind in kinds:
             lab.flush_pmtu_cache()
@@ -124,7 +124,7 @@ def test_probe_report_matches_the_scenario_truth(
     if truth.name in XFAIL:
         pytest.xfail(XFAIL[truth.name])  # pragma: no cover - the list is empty today
     if (family, kind) not in runs:
-        assert kind == "echo" and ProbeKind.ICMP_ECHO not in truth.server_answers
+        assert kind == "echo" and ProbeKind.ECHO not in truth.server_answers
         pytest.skip(f"{truth.name}: the server answers no ICMP echo; its tcp case probes it")
     run = runs[family, kind]
     doc = run["doc"]

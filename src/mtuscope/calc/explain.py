@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtuscope.calc.layers import Layer
-from mtuscope.calc.stack import MAX_MTU, MIN_MTU, compute, parse_layers
+from mtuscope.calc.stack import compute, parse_layers
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET as MAX_MTU
+from mtuscope.wire.sizes import MIN_MTU
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mtuscope.calc import ciphers
-from mtuscope.calc.layers import ETHERNET_HEADER, UDP_HEADER, IpHeader, Layer
+from mtuscope.calc.layers import ETHERNET_HEADER, IpHeader, Layer
 from mtuscope.errors import UsageError
+from mtuscope.wire.udp import UDP_HEADER
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,20 +18,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mtuscope.errors import UsageError
+from mtuscope.wire.ipv4 import IPV4_MIN_HEADER
+from mtuscope.wire.ipv6 import IPV6_HEADER
 
-IPV4_HEADER = 20
-"""RFC 791 §3.1: IPv4 header without options."""
-IPV6_HEADER = 40
-"""RFC 8200 §3: fixed IPv6 header."""
-UDP_HEADER = 8
-"""RFC 768."""
 ETHERNET_HEADER = 14
 """IEEE 802.3 §3.1.1: destination, source, EtherType (an encapsulated frame, no FCS)."""
 
 
 def ip_header_bytes(family: int) -> int:
     """Bytes of a plain IPv4 (20) or IPv6 (40) header."""
-    return IPV4_HEADER if family == 4 else IPV6_HEADER
+    return IPV4_MIN_HEADER if family == 4 else IPV6_HEADER
 
 
 class IpHeader(StrEnum):

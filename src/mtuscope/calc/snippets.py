@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import IPV4_MIN_MTU, IPV6_MIN_MTU, MAX_IP_PACKET
 
 
 def _cisco(iface: str, mtu: int, mss4: int, mss6: int | None) -> str:
@@ -175,9 +176,9 @@ def render(
         UsageError: unknown platform or impossible numbers.
     """
     key = platform_name(platform)
-    if not 68 <= ip_mtu <= 65535 or not 0 < mss_ipv4 < ip_mtu:
+    if not IPV4_MIN_MTU <= ip_mtu <= MAX_IP_PACKET or not 0 < mss_ipv4 < ip_mtu:
         raise UsageError(f"impossible MTU {ip_mtu} / MSS {mss_ipv4} for a snippet")
-    if mss_ipv6 is not None and (ip_mtu < 1280 or not 0 < mss_ipv6 < ip_mtu):
+    if mss_ipv6 is not None and (ip_mtu < IPV6_MIN_MTU or not 0 < mss_ipv6 < ip_mtu):
         mss_ipv6 = None
     if not interface or any(c in interface for c in "\n\"'"):
         raise UsageError(f"interface name {interface!r} is not usable in a snippet")

@@ -14,16 +14,12 @@ from dataclasses import dataclass
 from mtuscope.calc.layer_specs import known_layers, parse_layer
 from mtuscope.calc.layers import ETHERNET_HEADER, IpHeader, Layer, ip_header_bytes
 from mtuscope.errors import UsageError
+from mtuscope.wire.sizes import MAX_IP_PACKET as MAX_MTU
+from mtuscope.wire.sizes import MIN_MTU as MIN_MTU  # re-exported: calc.advice reads it here
+from mtuscope.wire.tcp import TCP_MIN_HEADER
 
-TCP_HEADER = 20
-"""RFC 9293 §3.1: TCP header without options."""
 TCP_TIMESTAMPS = 12
 """RFC 7323 §3.2: the timestamps option, 10 bytes plus 2 NOPs as sent by every major stack."""
-MIN_MTU = {4: 68, 6: 1280}
-"""RFC 791 §3.2 ("every internet module must be able to forward a datagram of 68
-octets") and RFC 8200 §5 (every IPv6 link has an MTU of at least 1280)."""
-MAX_MTU = 65535
-"""RFC 791 §3.1 total length is 16 bits; larger needs IPv6 jumbograms (RFC 2675)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,9 +148,8 @@ def compute(
             f"{inner_family} minimum of {MIN_MTU[inner_family]} "
             f"({'RFC 8200 §5' if inner_family == 6 else 'RFC 791 §3.2'})"
         )
-    hdr = TCP_HEADER
     ts = TCP_TIMESTAMPS if tcp_timestamps else 0
-    mss6 = mtu - 40 - hdr if mtu >= MIN_MTU[6] else None
+    mss4, mss6 = mss_for(mtu)
     return StackResult(
         link_mtu=link_mtu,
         layers=tuple(results),
@@ -162,12 +157,26 @@ def compute(
         overhead=link_mtu - mtu,
         inner_family=inner_family,
         tcp_timestamps=tcp_timestamps,
-        mss_ipv4=mtu - 20 - hdr,
+        mss_ipv4=mss4,
         mss_ipv6=mss6,
-        payload_ipv4=mtu - 20 - hdr - ts,
+        payload_ipv4=mss4 - ts,
         payload_ipv6=None if mss6 is None else mss6 - ts,
         frame_size=link_mtu + ETHERNET_HEADER + tags,
     )
+
+
+def mss_for(ip_mtu: int) -> tuple[int, int | None]:
+    """The IPv4 and IPv6 TCP MSS that fit an IP MTU (RFC 9293 §3.7.1: MTU - IP - TCP header).
+
+    Args:
+        ip_mtu: the IP MTU, bytes.
+
+    Returns:
+        (IPv4 MSS, IPv6 MSS); the IPv6 one is None below IPv6's minimum MTU of 1280.
+    """
+    mss4 = ip_mtu - ip_header_bytes(4) - TCP_MIN_HEADER
+    mss6 = ip_mtu - ip_header_bytes(6) - TCP_MIN_HEADER if ip_mtu >= MIN_MTU[6] else None
+    return mss4, mss6
 
 
 def _row(layer: Layer, cost: int, after: int, loss: int, adds_to: str) -> LayerResult:

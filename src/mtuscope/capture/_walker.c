@@ -23,6 +23,52 @@
 #define MAX_DEPTH 8     /* nested IP headers */
 #define BLOCK_SLACK 65536u
 
+/*
+ * Header fields the walker reads, named after wire/'s layout declarations
+ * (IPV4_LAYOUT in wire/ipv4.py, ...): <LAYOUT>_AT_<FIELD> is the field's offset,
+ * <LAYOUT>_SIZE the fixed header's size. tests/capture/test_walker_layout.py checks
+ * every one of them against the Python declaration.
+ */
+#define IPV4_AT_VERSION_IHL 0
+#define IPV4_AT_FLAGS_FRAGMENT 6
+#define IPV4_AT_PROTO 9
+#define IPV4_SIZE 20
+#define IPV6_AT_VERSION_CLASS_FLOW 0
+#define IPV6_AT_NEXT_HEADER 6
+#define IPV6_SIZE 40
+#define IPV6_FRAGMENT_AT_NEXT_HEADER 0
+#define IPV6_FRAGMENT_AT_OFFSET_FLAGS 2
+#define IPV6_FRAGMENT_SIZE 8
+#define UDP_AT_SPORT 0
+#define UDP_AT_DPORT 2
+#define UDP_SIZE 8
+/* the next-header and length bytes that open the other extension headers and AH */
+#define IPV6_EXTENSION_AT_NEXT_HEADER 0
+#define IPV6_EXTENSION_AT_LENGTH 1
+
+/* wire.enums.LinkType: the pcap LINKTYPE_* values walked (checked by the same test) */
+#define LINKTYPE_NULL 0
+#define LINKTYPE_ETHERNET 1
+#define LINKTYPE_PPP 9
+#define LINKTYPE_RAW_DLT12 12
+#define LINKTYPE_RAW_DLT14 14
+#define LINKTYPE_PPP_HDLC 50
+#define LINKTYPE_RAW 101
+#define LINKTYPE_C_HDLC 104
+#define LINKTYPE_IEEE802_11 105
+#define LINKTYPE_LOOP 108
+#define LINKTYPE_LINUX_SLL 113
+#define LINKTYPE_IEEE802_11_RADIOTAP 127
+#define LINKTYPE_ARCNET_LINUX 129
+#define LINKTYPE_PPI 192
+#define LINKTYPE_IPV4 228
+#define LINKTYPE_IPV6 229
+#define LINKTYPE_NFLOG 239
+#define LINKTYPE_IPOIB 242
+#define LINKTYPE_PKTAP 258
+#define LINKTYPE_LINUX_SLL2 276
+#define NO_LINKTYPE 0xFFFFu /* records.NO_LINKTYPE: custom blocks, bad interface ids */
+
 enum { ST_OK = 0, ST_NOT_IP = 1, ST_UNKNOWN = 2, ST_TRUNC = 3, ST_MALF = 4 };
 enum { STOP_END = 0, STOP_FULL = 1, STOP_BLOCK = 2, STOP_CORRUPT = 3 };
 
@@ -93,13 +139,40 @@ static inline int udp_tunnel(uint32_t port)
     }
 }
 
+/* Where a code names IP (N_IP4, N_IP6), or -1: ethertypes, PPP protocols (RFC 1332,
+ * RFC 5072), IP version nibbles. walk.py: _ETYPE_NEXT, _PPP_NEXT, _VERSION_NEXT. */
+static inline int etype_next(uint32_t et)
+{
+    return et == 0x0800 ? N_IP4 : et == 0x86DD ? N_IP6 : -1;
+}
+static inline int ppp_next(uint32_t pp) { return pp == 0x21 ? N_IP4 : pp == 0x57 ? N_IP6 : -1; }
+static inline int version_next(uint32_t nib) { return nib == 4 ? N_IP4 : nib == 6 ? N_IP6 : -1; }
+
+#define ARPHRD_NETLINK 824 /* Linux SLL/SLL2 carrying netlink messages, not IP */
+
+/* Link types whose fixed header names an ethertype: its length, where the ethertype
+ * is, where an ARPHRD type is (0: none). walk.py: _ETYPE_LINKS. */
+static inline int etype_link(uint32_t lt, uint32_t *hl, uint32_t *at, uint32_t *arphrd)
+{
+    switch (lt) {
+    case LINKTYPE_IPOIB: /* tcpdump's layout: 2 x 20-byte addresses, type, 2 reserved */
+        *hl = 44, *at = 40, *arphrd = 0;
+        return 1;
+    case LINKTYPE_ETHERNET: *hl = 14, *at = 12, *arphrd = 0; return 1;
+    case LINKTYPE_LINUX_SLL: *hl = 16, *at = 14, *arphrd = 2; return 1;
+    case LINKTYPE_LINUX_SLL2: *hl = 20, *at = 0, *arphrd = 8; return 1;
+    case LINKTYPE_C_HDLC: *hl = 4, *at = 2, *arphrd = 0; return 1;
+    default: return 0;
+    }
+}
+
 /* Walk one frame of `caplen` bytes at `d` with link type `lt`; fill `r` and its block row. */
 static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r, uint8_t *row)
 {
     uint32_t len = caplen < WALK_MAX ? caplen : WALK_MAX;
     uint32_t off = 0, et = 0, pend = 0, encap = 0, link_end = 0, depth = 0, tags = 0;
     uint32_t l3 = NO_OFFSET, l4 = NO_OFFSET, v6f = NO_OFFSET, proto = 0, fam = 0;
-    uint32_t status = ST_OK, hdr_len = 0, shift = 0, wflags = 0;
+    uint32_t status = ST_OK, hdr_len = 0, shift = 0, wflags = 0, et_at = 0, arphrd_at = 0;
     int next;
 
 /* stop: the frame carries no (further) IP; outside a tunnel that means NOT_IP */
@@ -117,13 +190,19 @@ static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r,
     } while (0)
 
 relink:
-    switch (lt) {
-    case 192: case 258: { /* PPI, PKTAP: a header naming the link type that follows */
+    if (etype_link(lt, &off, &et_at, &arphrd_at)) { /* a fixed header naming an ethertype */
+        NEED(off);
+        if (arphrd_at && u16be(d + arphrd_at) == ARPHRD_NETLINK) NOT_IP_STOP;
+        et = u16be(d + et_at);
+        link_end = off;
+        next = N_ETYPE;
+    } else switch (lt) {
+    case LINKTYPE_PPI: case LINKTYPE_PKTAP: { /* a header naming the link type that follows */
         uint32_t hl;
         NEED(8);
-        hl = lt == 192 ? rd16(d + 2, 0) : rd32(d, 0);
+        hl = lt == LINKTYPE_PPI ? rd16(d + 2, 0) : rd32(d, 0);
         lt = rd32(d + 4, 0);
-        if (hl < 8 || lt == 192 || lt == 258) {
+        if (hl < 8 || lt == LINKTYPE_PPI || lt == LINKTYPE_PKTAP) {
             status = ST_MALF;
             goto done;
         }
@@ -133,42 +212,16 @@ relink:
         shift = hl;
         goto relink;
     }
-    case 242: /* IP over InfiniBand (tcpdump's layout): 2 x 20-byte addresses, type, 2 reserved */
-        NEED(44);
-        et = u16be(d + 40);
-        off = link_end = 44;
-        next = N_ETYPE;
-        break;
-    case 1: /* Ethernet */
-        NEED(14);
-        et = u16be(d + 12);
-        off = link_end = 14;
-        next = N_ETYPE;
-        break;
-    case 113: /* Linux SLL */
-        NEED(16);
-        if (u16be(d + 2) == 824) NOT_IP_STOP; /* ARPHRD_NETLINK */
-        et = u16be(d + 14);
-        off = link_end = 16;
-        next = N_ETYPE;
-        break;
-    case 276: /* Linux SLL2 */
-        NEED(20);
-        if (u16be(d + 8) == 824) NOT_IP_STOP;
-        et = u16be(d);
-        off = link_end = 20;
-        next = N_ETYPE;
-        break;
-    case 12: case 14: case 101: /* raw IP: version from the first nibble */
+    case LINKTYPE_RAW_DLT12: case LINKTYPE_RAW_DLT14: case LINKTYPE_RAW: /* version nibble */
         next = N_IPVER;
         break;
-    case 228: next = N_IP4; break; /* (an IPv6 header there is taken, as Wireshark does) */
-    case 229: next = N_IP6; break;
-    case 0: case 108: { /* BSD NULL (host byte order, either), LOOP (network order) */
+    case LINKTYPE_IPV4: next = N_IP4; break; /* (an IPv6 header there is taken, as Wireshark) */
+    case LINKTYPE_IPV6: next = N_IP6; break;
+    case LINKTYPE_NULL: case LINKTYPE_LOOP: { /* NULL: host byte order, either; LOOP: network */
         uint32_t af;
         NEED(4);
-        af = rd32(d, lt == 108);
-        if (lt == 0 && (af & 0xFFFF0000u)) { /* Wireshark's packet-null.c heuristics */
+        af = rd32(d, lt == LINKTYPE_LOOP);
+        if (lt == LINKTYPE_NULL && (af & 0xFFFF0000u)) { /* Wireshark's packet-null.c heuristics */
             if (!(af & 0xFF000000u) && (af & 0x00FF0000u) < 0x00060000u) af >>= 16;
             else af = rd32(d, 1);
         }
@@ -181,7 +234,7 @@ relink:
         else NOT_IP_STOP;
         break;
     }
-    case 239: { /* NFLOG: 4-byte header, then TLVs (host order, little endian here) */
+    case LINKTYPE_NFLOG: { /* NFLOG: 4-byte header, then TLVs (host order, little endian here) */
         uint32_t q = 4, tl, tt;
         NEED(4);
         for (;;) {
@@ -199,31 +252,10 @@ relink:
         next = N_IPVER;
         break;
     }
-    case 9: case 50: { /* PPP, PPP in HDLC-like framing */
-        uint32_t pp;
-        if (len >= 2 && d[0] == 0xFF && d[1] == 0x03) off = 2;
-        NEED(off + 1);
-        if (d[off] & 1) {
-            pp = d[off];
-            off += 1;
-        } else {
-            NEED(off + 2);
-            pp = u16be(d + off);
-            off += 2;
-        }
-        link_end = off;
-        if (pp == 0x21) next = N_IP4;
-        else if (pp == 0x57) next = N_IP6;
-        else NOT_IP_STOP;
+    case LINKTYPE_PPP: case LINKTYPE_PPP_HDLC: /* at link level its header is the link header */
+        next = N_PPP;
         break;
-    }
-    case 104: /* Cisco HDLC */
-        NEED(4);
-        et = u16be(d + 2);
-        off = link_end = 4;
-        next = N_ETYPE;
-        break;
-    case 129: { /* Linux ARCNET: source, destination, 2-byte offset, protocol id */
+    case LINKTYPE_ARCNET_LINUX: { /* source, destination, 2-byte offset, protocol id */
         uint32_t pid;
         NEED(5);
         pid = d[4];
@@ -235,10 +267,10 @@ relink:
         NEED(off);
         break;
     }
-    case 105: /* IEEE 802.11 */
+    case LINKTYPE_IEEE802_11: /* IEEE 802.11 */
         next = N_WLAN;
         break;
-    case 127: { /* radiotap: version, pad, LE length, present words (bit 31: another) */
+    case LINKTYPE_IEEE802_11_RADIOTAP: { /* version, pad, LE length, present words (bit 31: more) */
         uint32_t rl, q = 4, pres;
         NEED(8);
         rl = rd16(d + 2, 0);
@@ -297,16 +329,11 @@ relink:
                 off += 8;
                 continue;
             }
-            if (et == 0x8926) { /* VN-Tag: 4 bytes, then an ethertype */
-                NEED(off + 6);
-                et = u16be(d + off + 4);
-                off += 6;
-                continue;
-            }
-            if (et == 0x8909) { /* Cisco MetaData: 6 bytes, then an ethertype */
-                NEED(off + 8);
-                et = u16be(d + off + 6);
-                off += 8;
+            if (et == 0x8926 || et == 0x8909) { /* VN-Tag, Cisco MetaData: then an ethertype */
+                uint32_t skip = et == 0x8926 ? 6 : 8; /* walk.py: _ETYPE_SKIPS */
+                NEED(off + skip);
+                et = u16be(d + off + skip - 2);
+                off += skip;
                 continue;
             }
             if (et == 0x88E7) { /* 802.1ah backbone I-TAG, then the customer Ethernet header */
@@ -325,18 +352,14 @@ relink:
                 pp = u16be(d + off + 6);
                 pend |= E_PPPOE;
                 off += 8;
-                if (pp == 0x21) next = N_IP4;
-                else if (pp == 0x57) next = N_IP6;
-                else NOT_IP_STOP;
+                if ((next = ppp_next(pp)) < 0) NOT_IP_STOP;
                 continue;
             }
             if (et == 0x8847 || et == 0x8848) {
                 next = N_MPLS;
                 continue;
             }
-            if (et == 0x0800) next = N_IP4;
-            else if (et == 0x86DD) next = N_IP6;
-            else NOT_IP_STOP;
+            if ((next = etype_next(et)) < 0) NOT_IP_STOP;
             continue;
         case N_MPLS: { /* RFC 3032 label stack; then IP by version nibble, or a PW control word */
             uint32_t nib;
@@ -383,16 +406,11 @@ relink:
             next = N_ETYPE;
             continue;
         }
-        case N_IPVER: {
-            uint32_t nib;
+        case N_IPVER:
             NEED(off + 1);
-            nib = d[off] >> 4;
-            if (nib == 4) next = N_IP4;
-            else if (nib == 6) next = N_IP6;
-            else NOT_IP_STOP;
+            if ((next = version_next(d[off] >> 4)) < 0) NOT_IP_STOP;
             continue;
-        }
-        case N_PPP: { /* PPP in PPTP-GRE or L2TP: optional FF 03, protocol in 1 or 2 bytes */
+        case N_PPP: { /* PPP (link, PPTP-GRE, L2TP): optional FF 03, protocol in 1 or 2 bytes */
             uint32_t pp;
             if (off + 2 <= len && d[off] == 0xFF && d[off + 1] == 0x03) off += 2;
             NEED(off + 1);
@@ -404,9 +422,8 @@ relink:
                 pp = u16be(d + off);
                 off += 2;
             }
-            if (pp == 0x21) next = N_IP4;
-            else if (pp == 0x57) next = N_IP6;
-            else NOT_IP_STOP;
+            if (!fam) link_end = off;
+            if ((next = ppp_next(pp)) < 0) NOT_IP_STOP;
             continue;
         }
         case N_GRE: { /* GRE: RFC 2784/2890 (version 0), RFC 2637 (version 1, PPTP) */
@@ -449,8 +466,9 @@ relink:
         {
             uint32_t avail = len - off;
             /* Wireshark's IPv4 dissector hands a version-6 header to IPv6 */
-            uint32_t v = next == N_IP4 && !(avail && (d[off] >> 4) == 6) ? 4 : 6;
-            uint32_t fixed = v == 4 ? 20 : 40;
+            uint32_t v =
+                next == N_IP4 && !(avail && (d[off + IPV4_AT_VERSION_IHL] >> 4) == 6) ? 4 : 6;
+            uint32_t fixed = v == 4 ? IPV4_SIZE : IPV6_SIZE;
             uint32_t p, hl;
 
             if (!fam) { /* the outermost IP header */
@@ -458,7 +476,7 @@ relink:
                     status = ST_TRUNC;
                     goto done;
                 }
-                if ((uint32_t)(d[off] >> 4) != v) {
+                if ((uint32_t)(d[off + IPV4_AT_VERSION_IHL] >> 4) != v) {
                     status = ST_MALF;
                     goto done;
                 }
@@ -470,8 +488,8 @@ relink:
                     status = ST_TRUNC;
                     goto done;
                 }
-                if (v == 4 && (d[off] & 15) < 5) {
-                    proto = d[off + 9];
+                if (v == 4 && (d[off + IPV4_AT_VERSION_IHL] & 15) < 5) {
+                    proto = d[off + IPV4_AT_PROTO];
                     status = ST_MALF;
                     goto done;
                 }
@@ -480,7 +498,8 @@ relink:
                     status = ST_TRUNC;
                     goto done;
                 }
-                if ((uint32_t)(d[off] >> 4) != v || (v == 4 && (d[off] & 15) < 5)) {
+                if ((uint32_t)(d[off + IPV4_AT_VERSION_IHL] >> 4) != v ||
+                    (v == 4 && (d[off + IPV4_AT_VERSION_IHL] & 15) < 5)) {
                     status = ST_MALF;
                     goto done;
                 }
@@ -493,9 +512,10 @@ relink:
             }
 
             if (v == 4) {
-                uint32_t ihl = (uint32_t)(d[off] & 15) * 4;
-                proto = d[off + 9];
-                if (u16be(d + off + 6) & 0x1FFF) goto done; /* not the first fragment */
+                uint32_t ihl = (uint32_t)(d[off + IPV4_AT_VERSION_IHL] & 15) * 4;
+                proto = d[off + IPV4_AT_PROTO];
+                /* not the first fragment */
+                if (u16be(d + off + IPV4_AT_FLAGS_FRAGMENT) & 0x1FFF) goto done;
                 if (ihl > avail) {
                     status = ST_TRUNC;
                     goto done;
@@ -506,17 +526,17 @@ relink:
                         status = ST_TRUNC;
                         goto done;
                     }
-                    hl = ((uint32_t)d[off + ihl + 1] + 2) * 4;
+                    hl = ((uint32_t)d[off + ihl + IPV6_EXTENSION_AT_LENGTH] + 2) * 4;
                     if (ihl + hl > avail) {
                         status = ST_TRUNC;
                         goto done;
                     }
-                    proto = d[off + ihl];
+                    proto = d[off + ihl + IPV6_EXTENSION_AT_NEXT_HEADER];
                     ihl += hl;
                 }
                 l4 = ihl;
             } else {
-                uint32_t nh = d[off + 6], cur = 40;
+                uint32_t nh = d[off + IPV6_AT_NEXT_HEADER], cur = IPV6_SIZE;
                 for (;;) {
                     if (nh == 0 || nh == 43 || nh == 60 || nh == 135 || nh == 139 || nh == 140 ||
                         nh == 51) {
@@ -525,28 +545,29 @@ relink:
                             status = ST_TRUNC;
                             goto done;
                         }
-                        hl = nh == 51 ? ((uint32_t)d[off + cur + 1] + 2) * 4
-                                      : ((uint32_t)d[off + cur + 1] + 1) * 8;
+                        hl = nh == 51 ? ((uint32_t)d[off + cur + IPV6_EXTENSION_AT_LENGTH] + 2) * 4
+                                      : ((uint32_t)d[off + cur + IPV6_EXTENSION_AT_LENGTH] + 1) * 8;
                         if (cur + hl > avail) {
                             proto = nh;
                             status = ST_TRUNC;
                             goto done;
                         }
-                        nh = d[off + cur];
+                        nh = d[off + cur + IPV6_EXTENSION_AT_NEXT_HEADER];
                         cur += hl;
                     } else if (nh == 44) {
-                        if (cur + 8 > avail) {
+                        if (cur + IPV6_FRAGMENT_SIZE > avail) {
                             proto = nh;
                             status = ST_TRUNC;
                             goto done;
                         }
                         v6f = cur;
-                        nh = d[off + cur];
-                        if (u16be(d + off + cur + 2) & 0xFFF8) { /* not the first fragment */
+                        nh = d[off + cur + IPV6_FRAGMENT_AT_NEXT_HEADER];
+                        /* not the first fragment */
+                        if (u16be(d + off + cur + IPV6_FRAGMENT_AT_OFFSET_FLAGS) & 0xFFF8) {
                             proto = nh;
                             goto done;
                         }
-                        cur += 8;
+                        cur += IPV6_FRAGMENT_SIZE;
                     } else {
                         break;
                     }
@@ -575,16 +596,16 @@ relink:
                 continue;
             case 17: {
                 uint32_t sp, dp, lo, hi, u, kind;
-                if (p + 4 > len) goto done;
-                sp = u16be(d + p);
-                dp = u16be(d + p + 2);
+                if (p + UDP_AT_DPORT + 2 > len) goto done;
+                sp = u16be(d + p + UDP_AT_SPORT);
+                dp = u16be(d + p + UDP_AT_DPORT);
                 lo = sp < dp ? sp : dp;
                 hi = sp < dp ? dp : sp;
                 kind = udp_tunnel(lo);
                 if (kind == U_NONE) kind = udp_tunnel(hi);
                 if (kind == U_NONE) goto done;
-                NEED(p + 8);
-                u = p + 8;
+                NEED(p + UDP_SIZE);
+                u = p + UDP_SIZE;
                 if (kind == U_VXLAN) { /* RFC 7348 */
                     NEED(u + 8);
                     off = u + 8;
@@ -854,12 +875,12 @@ static Py_ssize_t walk_core(walk_args *a, int *stop)
                 }
             }
             if (nonpkt) {
-                lt = 0xFFFF;
+                lt = NO_LINKTYPE;
                 bad_iface = 1;
             } else if ((Py_ssize_t)local < a->n_ifaces) {
                 lt = a->ifaces[local];
             } else {
-                lt = 0xFFFF;
+                lt = NO_LINKTYPE;
                 bad_iface = 1;
             }
             iface = nonpkt || (uint64_t)a->iface_base + local > 0xFFFF ? 0xFFFF
@@ -893,6 +914,8 @@ static Py_ssize_t walk_core(walk_args *a, int *stop)
     return n;
 }
 
+static PyObject *usage_error; /* mtuscope.errors.UsageError, set at import */
+
 static PyObject *py_walk(PyObject *self, PyObject *args)
 {
     PyObject *bufobj, *lts, *recobj, *blkobj;
@@ -910,33 +933,37 @@ static PyObject *py_walk(PyObject *self, PyObject *args)
                           &lts, &iface_base, &max_caplen, &recobj, &blkobj))
         return NULL;
     if (fmt != 0 && fmt != 1) {
-        PyErr_SetString(PyExc_ValueError, "walk: fmt must be 0 (pcap) or 1 (pcapng)");
+        PyErr_SetString(usage_error, "walk: fmt must be 0 (pcap) or 1 (pcapng)");
         return NULL;
     }
     if (iface_base < 0 || iface_base > 0xFFFF || max_caplen < 0 || max_caplen > 0x7FFF0000) {
-        PyErr_SetString(PyExc_ValueError, "walk: iface_base or max_caplen out of range");
+        PyErr_SetString(usage_error, "walk: iface_base or max_caplen out of range");
         return NULL;
     }
     memset(&a, 0, sizeof a);
     if (fmt == 0) {
         long v;
         if (!PyLong_Check(lts)) {
-            PyErr_SetString(PyExc_TypeError, "walk: pcap needs an int link type");
+            PyErr_SetString(usage_error, "walk: pcap needs an int link type");
             return NULL;
         }
         v = PyLong_AsLong(lts);
         if (v == -1 && PyErr_Occurred()) return NULL;
         if (v < 0 || v > 0xFFFF) {
-            PyErr_SetString(PyExc_ValueError, "walk: link type out of range");
+            PyErr_SetString(usage_error, "walk: link type out of range");
             return NULL;
         }
         a.linktype = (uint32_t)v;
     } else {
+        if (PyLong_Check(lts)) {
+            PyErr_SetString(usage_error, "walk: pcapng needs a uint16 array of link types");
+            return NULL;
+        }
         if (PyObject_GetBuffer(lts, &vl, PyBUF_C_CONTIGUOUS) < 0) return NULL;
         have_l = 1;
         if (vl.itemsize != 2) {
             PyBuffer_Release(&vl);
-            PyErr_SetString(PyExc_TypeError, "walk: pcapng needs a uint16 array of link types");
+            PyErr_SetString(usage_error, "walk: pcapng needs a uint16 array of link types");
             return NULL;
         }
         a.ifaces = (const uint16_t *)vl.buf;
@@ -946,11 +973,11 @@ static PyObject *py_walk(PyObject *self, PyObject *args)
     if (PyObject_GetBuffer(recobj, &vr, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto fail_b;
     if (PyObject_GetBuffer(blkobj, &vk, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) goto fail_r;
     if (pos < 0 || end < pos || end > vb.len) {
-        PyErr_SetString(PyExc_ValueError, "walk: need 0 <= pos <= end <= len(buf)");
+        PyErr_SetString(usage_error, "walk: need 0 <= pos <= end <= len(buf)");
         goto fail_k;
     }
     if (vr.len % (Py_ssize_t)sizeof(rec_t) || vk.len % HEADER_BYTES) {
-        PyErr_SetString(PyExc_ValueError, "walk: records/block have the wrong item size");
+        PyErr_SetString(usage_error, "walk: records/block have the wrong item size");
         goto fail_k;
     }
     a.buf = (const uint8_t *)vb.buf;
@@ -994,4 +1021,13 @@ static struct PyModuleDef module = {
     methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__walker(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__walker(void)
+{
+    /* Bad arguments raise mtuscope's UsageError, as walk_py does (errors.py). */
+    PyObject *errors = PyImport_ImportModule("mtuscope.errors");
+    if (errors == NULL) return NULL;
+    usage_error = PyObject_GetAttrString(errors, "UsageError");
+    Py_DECREF(errors);
+    if (usage_error == NULL) return NULL;
+    return PyModule_Create(&module);
+}

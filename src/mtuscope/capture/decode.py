@@ -20,33 +20,65 @@ import numpy.typing as npt
 
 from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, WalkStatus
 from mtuscope.capture.table import DecodeIssue, PacketTable, address_halves
+from mtuscope.errors import DecodeError
+from mtuscope.wire.enums import IpProto, TcpOptionKind
+from mtuscope.wire.icmp import ICMP4_ERRORS, ICMP6_ERRORS, ICMP_LAYOUT, decode_icmp_error
+from mtuscope.wire.ipv4 import IPV4_LAYOUT, IPV4_MIN_HEADER
+from mtuscope.wire.ipv6 import IPV6_FRAGMENT_LAYOUT, IPV6_HEADER, IPV6_LAYOUT
+from mtuscope.wire.layout import Layout
+from mtuscope.wire.tcp import TCP_LAYOUT, TCP_MIN_HEADER, TcpFlags
+from mtuscope.wire.tcp_options import MAX_OPTIONS_LEN, OPTION_LENGTHS
+from mtuscope.wire.udp import UDP_HEADER, UDP_LAYOUT
 
 U8 = npt.NDArray[np.uint8]
 Cols = dict[str, npt.NDArray[Any]]
 _IPV4_MAPPED_HI = np.uint64(0)
 _IPV4_MAPPED_LO = np.uint64(0xFFFF << 32)
-_ICMP4_ERRORS = (3, 4, 5, 11, 12)  # RFC 792 / RFC 1812 §4.3.2.3: messages that quote a packet
-_ICMP6_ERRORS = (1, 2, 3, 4)  # RFC 4443 §2.1: types below 128 are errors
-_TCP, _UDP, _ICMP, _ICMP6 = 6, 17, 1, 58
-_SYN = 0x02
+_ICMP4_ERRORS = frozenset(int(t) for t in ICMP4_ERRORS)
+_ICMP6_ERRORS = frozenset(int(t) for t in ICMP6_ERRORS)
+_TCP, _UDP, _ICMP, _ICMP6 = (
+    int(p) for p in (IpProto.TCP, IpProto.UDP, IpProto.ICMP, IpProto.ICMPV6)
+)
+# Protocols whose ports fill the sport/dport columns (their first 4 bytes). UDP-Lite is
+# left out here as it always was, though the quote decoder reads its ports too.
+_PORTED = (_TCP, _UDP, int(IpProto.SCTP), int(IpProto.DCCP))
+_SYN = int(TcpFlags.SYN)
 _SLICED_OFFSETS = 8  # distinct start offsets `_gather` slices one by one
 
+# Where each fixed field sits, from wire/'s layout declarations (one truth for both paths).
+_V4_VER_IHL = IPV4_LAYOUT.offset("version_ihl")
+_V4_TTL = IPV4_LAYOUT.offset("ttl")
+_V6_HOP_LIMIT = IPV6_LAYOUT.offset("hop_limit")
+_V6_SRC = IPV6_LAYOUT.offset("src")
+_V6_DST = IPV6_LAYOUT.offset("dst")
+_TCP_OFFSET_FLAGS = TCP_LAYOUT.offset("offset_flags")
+_ICMP_TYPE = ICMP_LAYOUT.offset("type")
+_ICMP_CODE = ICMP_LAYOUT.offset("code")
+_ICMP_REST = ICMP_LAYOUT.offset("rest")  # type, code and checksum are there before it
+_DTYPES = {1: "u1", 2: ">u2", 4: ">u4", 8: ">u8"}
+_WIDENED = {1: np.uint32, 2: np.uint32, 4: np.uint64, 8: np.uint64}
+_EOL, _NOP = int(TcpOptionKind.EOL), int(TcpOptionKind.NOP)
+_MSS, _WSCALE = int(TcpOptionKind.MSS), int(TcpOptionKind.WSCALE)
+_SACK_OK, _TS = int(TcpOptionKind.SACK_PERMITTED), int(TcpOptionKind.TIMESTAMPS)
+_LEN = {int(kind): length for kind, length in OPTION_LENGTHS.items()}
+_LAST_OPT = MAX_OPTIONS_LEN - 1
 
-def _field(b: U8, i: int, width: int, dtype: str) -> npt.NDArray[Any]:
-    """The big-endian `width`-byte field at column `i` of every row (one copy, one view)."""
-    return np.ascontiguousarray(b[:, i : i + width]).view(dtype)[:, 0]
+
+def _raw(b: U8, i: int, width: int) -> npt.NDArray[Any]:
+    """The big-endian `width`-byte value at column `i` of every row (one copy, one view)."""
+    return np.ascontiguousarray(b[:, i : i + width]).view(_DTYPES[width])[:, 0]
 
 
-def _be16(b: U8, i: int) -> npt.NDArray[np.uint32]:
-    return _field(b, i, 2, ">u2").astype(np.uint32)
+def _get(b: U8, layout: Layout, name: str) -> npt.NDArray[Any]:
+    """Field `name` of `layout` in every row of `b` (rows start at that header),
+    widened to uint32 (1- and 2-byte fields) or uint64."""
+    f = layout.field(name)
+    return _raw(b, f.offset, f.width).astype(_WIDENED[f.width])
 
 
-def _be32(b: U8, i: int) -> npt.NDArray[np.uint64]:
-    return _field(b, i, 4, ">u4").astype(np.uint64)
-
-
-def _be64(b: U8, i: int) -> npt.NDArray[np.uint64]:
-    return _field(b, i, 8, ">u8").astype(np.uint64)
+def _u64(b: U8, i: int) -> npt.NDArray[np.uint64]:
+    """8 bytes at column `i`: one half of an IPv6 address."""
+    return _raw(b, i, 8).astype(np.uint64)
 
 
 def _gather(
@@ -127,7 +159,7 @@ def decode_chunk(
     v6 = np.flatnonzero(fam == 6)
     # Only the fixed headers' bytes: a view when all rows share a family, else a copy
     # of 20 or 40 bytes per row rather than the whole row.
-    _decode_ipv4(c, block[_rows(v4, n), :20], v4, hdr_len[v4])
+    _decode_ipv4(c, block[_rows(v4, n), :IPV4_MIN_HEADER], v4, hdr_len[v4])
     _decode_ipv6(c, block, v6, records[v6], hdr_len[v6])
     c["proto"][fam != 0] = records["l4_proto"][fam != 0]
 
@@ -164,21 +196,22 @@ def _rows(idx: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp] | slice:
 def _decode_ipv4(c: Cols, b: U8, rows: np.ndarray, hdr_len: np.ndarray) -> None:
     if not len(rows):
         return
-    ihl = (b[:, 0] & 0x0F).astype(np.uint16) * 4
+    ihl = (b[:, _V4_VER_IHL] & 0x0F).astype(np.uint16) * 4
     c["ip_hlen"][rows] = ihl
-    c["ip_len"][rows] = _be16(b, 2)
-    c["ip_id"][rows] = _be16(b, 4)
-    flags = _be16(b, 6)
+    c["ip_len"][rows] = _get(b, IPV4_LAYOUT, "total_length")
+    c["ip_id"][rows] = _get(b, IPV4_LAYOUT, "ident")
+    # RFC 791 §3.1: reserved bit, DF 0x4000, MF 0x2000, then the offset in 8-byte units.
+    flags = _get(b, IPV4_LAYOUT, "flags_fragment")
     c["df"][rows] = (flags & 0x4000) != 0
     c["mf"][rows] = (flags & 0x2000) != 0
     c["frag_off"][rows] = (flags & 0x1FFF) * 8
     c["fragment"][rows] = (flags & 0x3FFF) != 0
-    c["ttl"][rows] = b[:, 8]
+    c["ttl"][rows] = b[:, _V4_TTL]
     c["src_hi"][rows] = _IPV4_MAPPED_HI
-    c["src_lo"][rows] = _IPV4_MAPPED_LO | _be32(b, 12)
+    c["src_lo"][rows] = _IPV4_MAPPED_LO | _get(b, IPV4_LAYOUT, "src")
     c["dst_hi"][rows] = _IPV4_MAPPED_HI
-    c["dst_lo"][rows] = _IPV4_MAPPED_LO | _be32(b, 16)
-    c["truncated"][rows] = hdr_len < 20
+    c["dst_lo"][rows] = _IPV4_MAPPED_LO | _get(b, IPV4_LAYOUT, "dst")
+    c["truncated"][rows] = hdr_len < IPV4_MIN_HEADER
 
 
 def _decode_ipv6(
@@ -186,28 +219,28 @@ def _decode_ipv6(
 ) -> None:
     if not len(rows):
         return
-    b = block[_rows(rows, len(block)), :40]
-    c["ip_len"][rows] = _be16(b, 4) + 40
-    c["ttl"][rows] = b[:, 7]
-    c["src_hi"][rows] = _be64(b, 8)
-    c["src_lo"][rows] = _be64(b, 16)
-    c["dst_hi"][rows] = _be64(b, 24)
-    c["dst_lo"][rows] = _be64(b, 32)
+    b = block[_rows(rows, len(block)), :IPV6_HEADER]
+    c["ip_len"][rows] = _get(b, IPV6_LAYOUT, "payload_length") + IPV6_HEADER
+    c["ttl"][rows] = b[:, _V6_HOP_LIMIT]
+    c["src_hi"][rows] = _u64(b, _V6_SRC)
+    c["src_lo"][rows] = _u64(b, _V6_SRC + 8)
+    c["dst_hi"][rows] = _u64(b, _V6_DST)
+    c["dst_lo"][rows] = _u64(b, _V6_DST + 8)
     c["df"][rows] = True  # RFC 8200 §5: routers never fragment IPv6
     l4 = rec["l4_off"].astype(np.int64)
-    c["ip_hlen"][rows] = np.where(l4 != NO_OFFSET, l4, 40)
+    c["ip_hlen"][rows] = np.where(l4 != NO_OFFSET, l4, IPV6_HEADER)
     fo = rec["v6frag_off"].astype(np.int64)
     has_frag = fo != NO_OFFSET
     if has_frag.any():
         sub = np.flatnonzero(has_frag)
-        fh = _gather(block, fo[sub], 8, rows[sub])  # RFC 8200 §4.5 fragment header
-        off_flags = _be16(fh, 2)
+        fh = _gather(block, fo[sub], IPV6_FRAGMENT_LAYOUT.size, rows[sub])
+        off_flags = _get(fh, IPV6_FRAGMENT_LAYOUT, "offset_flags")
         r = rows[sub]
         c["frag_off"][r] = (off_flags >> 3) * 8
         c["mf"][r] = (off_flags & 1) != 0
-        c["ip_id"][r] = _be32(fh, 4)
+        c["ip_id"][r] = _get(fh, IPV6_FRAGMENT_LAYOUT, "ident")
         c["fragment"][r] = True
-    c["truncated"][rows] = hdr_len < 40
+    c["truncated"][rows] = hdr_len < IPV6_HEADER
 
 
 def _decode_transport(
@@ -221,7 +254,7 @@ def _decode_transport(
 ) -> None:
     if not len(rows):
         return
-    h = _gather(block, l4, 20, rows)
+    h = _gather(block, l4, TCP_MIN_HEADER, rows)  # the largest fixed transport header
     proto = c["proto"][rows]
     have = hdr_len - l4  # transport bytes captured (within the block)
     # The IP length fields say how big the packet was; a TSO/GSO frame captured on
@@ -232,32 +265,35 @@ def _decode_transport(
     ip_len = np.where(bogus, wirelen.astype(np.int64) - l3_off, ip_len)
     l4_bytes = np.maximum(ip_len - l4, 0)
 
-    ports = (proto == _TCP) | (proto == _UDP) | (proto == 132) | (proto == 33)
+    ports = np.isin(proto, _PORTED)
     pr = rows[ports]
-    c["sport"][pr] = _be16(h[ports], 0)
-    c["dport"][pr] = _be16(h[ports], 2)
+    # TCP, UDP, SCTP and DCCP all open with the two ports, as UDP_LAYOUT declares them.
+    c["sport"][pr] = _get(h[ports], UDP_LAYOUT, "sport")
+    c["dport"][pr] = _get(h[ports], UDP_LAYOUT, "dport")
 
     tcp = proto == _TCP
     if tcp.any():
         ht = h[tcp]
         r = rows[tcp]
-        thl = (ht[:, 12] >> 4).astype(np.int64) * 4
-        c["seq"][r] = _be32(ht, 4)
-        c["ack"][r] = _be32(ht, 8)
+        word = _get(ht, TCP_LAYOUT, "offset_flags")
+        thl = (word >> 12).astype(np.int64) * 4
+        c["seq"][r] = _get(ht, TCP_LAYOUT, "seq")
+        c["ack"][r] = _get(ht, TCP_LAYOUT, "ack")
         # 12 flag bits as Wireshark's tcp.flags shows them: 3 reserved, AE (RFC 9768), then
         # CWR ... FIN (RFC 9293 §3.1).
-        c["tcp_flags"][r] = ((ht[:, 12].astype(np.uint16) & 0x0F) << 8) | ht[:, 13]
-        c["win"][r] = _be16(ht, 14)
+        c["tcp_flags"][r] = word & 0x0FFF
+        c["win"][r] = _get(ht, TCP_LAYOUT, "window")
         c["thl"][r] = thl
         c["payload"][r] = np.maximum(l4_bytes[tcp] - thl, 0)
-        c["truncated"][r] |= have[tcp] < 20
-        syn = np.flatnonzero(((ht[:, 13] & _SYN) != 0) & (have[tcp] >= 20) & (thl > 20))
+        full = have[tcp] >= TCP_MIN_HEADER
+        c["truncated"][r] |= ~full
+        syn = np.flatnonzero(((word & _SYN) != 0) & full & (thl > TCP_MIN_HEADER))
         if len(syn):
             _decode_syn_options(c, block, r[syn], l4[tcp][syn], thl[syn], hdr_len[tcp][syn])
 
     udp = proto == _UDP
-    c["payload"][rows[udp]] = np.maximum(l4_bytes[udp] - 8, 0)
-    c["truncated"][rows[udp]] |= have[udp] < 8
+    c["payload"][rows[udp]] = np.maximum(l4_bytes[udp] - UDP_HEADER, 0)
+    c["truncated"][rows[udp]] |= have[udp] < UDP_HEADER
 
     icmp = (proto == _ICMP) | (proto == _ICMP6)
     if icmp.any():
@@ -280,8 +316,9 @@ def _decode_syn_options(
     options of their RFC size count: MSS (kind 2, length 4), window scale (3, 3),
     SACK-permitted (4, 2), timestamps (8, 10).
     """
-    opts = _gather(block, l4 + 20, 40, rows)
-    end = np.minimum(thl - 20, hdr_len - l4 - 20)  # options bytes actually present
+    opts = _gather(block, l4 + TCP_MIN_HEADER, MAX_OPTIONS_LEN, rows)
+    # options bytes actually present
+    end = np.minimum(thl - TCP_MIN_HEADER, hdr_len - l4 - TCP_MIN_HEADER)
     pos = np.zeros(len(rows), dtype=np.int64)
     live = pos < end
     mss = np.full(len(rows), -1, dtype=np.int32)
@@ -289,25 +326,28 @@ def _decode_syn_options(
     sack = np.zeros(len(rows), dtype=bool)
     ts = np.zeros(len(rows), dtype=bool)
     ar = np.arange(len(rows))
-    for _ in range(40):
+
+    def at(k: int) -> U8:  # option byte `k` past the current position of each row
+        got: U8 = opts[ar, np.minimum(p + k, _LAST_OPT)]
+        return got
+
+    for _ in range(MAX_OPTIONS_LEN):
         if not live.any():
             break
-        p = np.minimum(pos, 39)
+        p = np.minimum(pos, _LAST_OPT)
         kind = opts[ar, p]
-        length = opts[ar, np.minimum(p + 1, 39)].astype(np.int64)
-        eol = live & (kind == 0)
-        nop = live & (kind == 1)
+        length = at(1).astype(np.int64)
+        eol = live & (kind == _EOL)
+        nop = live & (kind == _NOP)
         other = live & ~eol & ~nop
         bad = other & ((length < 2) | (pos + length > end) | (pos + 1 >= end))
         ok = other & ~bad
-        first_mss = ok & (kind == 2) & (length == 4) & (mss < 0)
-        mss[first_mss] = (opts[ar, np.minimum(p + 2, 39)].astype(np.int32) << 8)[first_mss] | opts[
-            ar, np.minimum(p + 3, 39)
-        ][first_mss]
-        ws = ok & (kind == 3) & (length == 3) & (wscale < 0)
-        wscale[ws] = opts[ar, np.minimum(p + 2, 39)][ws]
-        sack |= ok & (kind == 4) & (length == 2)
-        ts |= ok & (kind == 8) & (length == 10)
+        first_mss = ok & (kind == _MSS) & (length == _LEN[_MSS]) & (mss < 0)
+        mss[first_mss] = ((at(2).astype(np.int32) << 8) | at(3))[first_mss]
+        ws = ok & (kind == _WSCALE) & (length == _LEN[_WSCALE]) & (wscale < 0)
+        wscale[ws] = at(2)[ws]
+        sack |= ok & (kind == _SACK_OK) & (length == _LEN[_SACK_OK])
+        ts |= ok & (kind == _TS) & (length == _LEN[_TS])
         pos = np.where(nop, pos + 1, np.where(ok, pos + length, pos))
         live = (nop | ok) & (pos < end)
     c["mss"][rows] = mss
@@ -324,22 +364,18 @@ def _decode_icmp(
     hdr_len: np.ndarray,
     proto: np.ndarray,
 ) -> None:
-    from mtuscope.errors import DecodeError
-    from mtuscope.wire.icmp import decode_icmp_error
-
     for row, off, hl, pr in zip(
         rows.tolist(), l4.tolist(), hdr_len.tolist(), proto.tolist(), strict=True
     ):
-        if hl - off < 4:
+        if hl - off < _ICMP_REST:
             c["truncated"][row] = True
             continue
         data = block[row, off:hl].tobytes()
         family = 4 if pr == _ICMP else 6
-        c["icmp_type"][row] = data[0]
-        c["icmp_code"][row] = data[1]
-        if (family == 4 and data[0] not in _ICMP4_ERRORS) or (
-            family == 6 and data[0] not in _ICMP6_ERRORS
-        ):
+        kind = data[_ICMP_TYPE]
+        c["icmp_type"][row] = kind
+        c["icmp_code"][row] = data[_ICMP_CODE]
+        if kind not in (_ICMP4_ERRORS if family == 4 else _ICMP6_ERRORS):
             continue
         try:
             msg = decode_icmp_error(data, family=family)

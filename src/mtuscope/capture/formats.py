@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from mtuscope.capture.records import FileFormat
 from mtuscope.errors import CaptureError
+from mtuscope.wire.enums import LinkType
 
 __all__ = [
     "BLOCK_IDB",
@@ -89,8 +90,8 @@ class PcapHeader:
     version: tuple[int, int]
     snaplen: int
     """Bytes; the largest captured length the capturing program promised."""
-    linktype: int
-    """LINKTYPE_* (lower 16 bits of the link type field)."""
+    linktype: LinkType
+    """The lower 16 bits of the link type field."""
     fcs_len: int
     """Bytes of FCS at the end of every frame when the F bit is set, else 0."""
 
@@ -127,7 +128,7 @@ def parse_pcap_header(head: bytes) -> PcapHeader:
         nanosecond=ns,
         version=(major, minor),
         snaplen=snaplen,
-        linktype=ltfield & 0xFFFF,
+        linktype=LinkType(ltfield & 0xFFFF),
         fcs_len=fcs_len,
     )
 
@@ -214,7 +215,8 @@ def parse_other(block: bytes, big_endian: bool) -> None:
 class Interface:
     """A pcapng interface description (pcap: the one implicit interface)."""
 
-    linktype: int
+    linktype: LinkType
+    """The link type of the interface's frames."""
     snaplen: int
     """Bytes; 0 means no limit."""
     ts_base: int = 10
@@ -255,7 +257,12 @@ def parse_idb(block: bytes, big_endian: bool) -> Interface:
         elif code == _OPT_FCSLEN and len(value) >= 1:
             fcs = value[0]
     return Interface(
-        linktype=linktype, snaplen=snaplen, ts_base=base, ts_exp=exp, ts_offset=offset, fcs_len=fcs
+        linktype=LinkType(linktype),
+        snaplen=snaplen,
+        ts_base=base,
+        ts_exp=exp,
+        ts_offset=offset,
+        fcs_len=fcs,
     )
 
 
@@ -327,7 +334,7 @@ def ts_ns_pcapng(
     """
     raw = (ts_hi.astype(np.uint64) << np.uint64(32)) | ts_lo.astype(np.uint64)
     out = np.empty(len(raw), dtype=np.int64)
-    default = Interface(linktype=0, snaplen=0)
+    default = Interface(linktype=LinkType.NULL, snaplen=0)
     for idx in np.unique(iface).tolist():
         sel = iface == idx
         itf = interfaces[idx] if idx < len(interfaces) else default

@@ -24,10 +24,18 @@ import numpy.typing as npt
 
 from mtuscope.capture import formats
 from mtuscope.capture.formats import Interface
-from mtuscope.capture.records import HEADER_BYTES, RECORD_DTYPE, FileFormat, WalkStatus, WalkStop
+from mtuscope.capture.records import (
+    HEADER_BYTES,
+    NO_LINKTYPE,
+    RECORD_DTYPE,
+    FileFormat,
+    WalkStatus,
+    WalkStop,
+)
 from mtuscope.capture.source import Source, open_source
 from mtuscope.capture.walk import walk
 from mtuscope.errors import CaptureError, UsageError
+from mtuscope.wire.enums import LinkType
 
 __all__ = ["CaptureInfo", "WalkedChunk", "WalkedChunks", "iter_chunks"]
 
@@ -81,14 +89,9 @@ class CaptureInfo:
     """Frames whose link type mtuscope does not decode, by LINKTYPE_* value."""
 
     @property
-    def linktypes(self) -> tuple[int, ...]:
+    def linktypes(self) -> tuple[LinkType, ...]:
         """LINKTYPE_* by global interface index."""
         return tuple(i.linktype for i in self.interfaces)
-
-    @property
-    def snaplens(self) -> tuple[int, ...]:
-        """Snapshot length by global interface index (0: unlimited)."""
-        return tuple(i.snaplen for i in self.interfaces)
 
 
 class WalkedChunks:
@@ -248,9 +251,11 @@ class WalkedChunks:
                                   iface_base, max_caplen, self._pending[0][k:],
                                   self._pending[1][k:])  # fmt: skip
             new = self._pending[0][k : k + n]
-            # (link type 0xFFFF marks pcapng records that carry no packet, such as
+            # (NO_LINKTYPE marks pcapng records that carry no packet, such as
             # custom blocks, which Wireshark numbers as frames too: not a link type)
-            unknown = (new["status"] == WalkStatus.UNKNOWN_LINKTYPE) & (new["linktype"] != 0xFFFF)
+            unknown = (new["status"] == WalkStatus.UNKNOWN_LINKTYPE) & (
+                new["linktype"] != NO_LINKTYPE
+            )
             if unknown.any():
                 self._undecoded.update(new["linktype"][unknown].tolist())
             self._k += n
@@ -399,7 +404,7 @@ def iter_chunks(
     own for as long as anyone refers to them; the reader reuses them for a later
     chunk only once the consumer has dropped the chunk and every view of it.
     Frames are numbered as Wireshark does: every packet record, plus pcapng
-    custom blocks and systemd journal entries (rows with linktype 0xFFFF).
+    custom blocks and systemd journal entries (rows with linktype `NO_LINKTYPE`).
 
     Returns:
         An iterable of `WalkedChunk`s; its `info` is complete after the iteration.

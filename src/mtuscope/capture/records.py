@@ -25,6 +25,11 @@ headers and a full TCP header, or an ICMP error with its quoted IP and ports."""
 NO_OFFSET = 0xFFFF
 """`l3_off`/`l4_off`/`v6frag_off` value when the header is absent."""
 
+NO_LINKTYPE = 0xFFFF
+"""`linktype` of a frame that has none: a pcapng custom block or systemd journal
+entry, or a packet whose interface id is beyond the section's IDBs. Not a
+LINKTYPE_* value (those are `wire.LinkType`)."""
+
 RECORD_DTYPE = np.dtype(
     [
         ("file_off", "=i8"),  # byte offset of the record (pcap header / pcapng block) in the file
@@ -34,7 +39,7 @@ RECORD_DTYPE = np.dtype(
         ("wirelen", "=u4"),  # original length
         ("encap", "=u4"),  # table.Encap bits met on the way to the innermost IP header
         ("iface", "=u2"),  # global interface index (pcapng: section base + interface id)
-        ("linktype", "=u2"),  # LINKTYPE_* of the frame
+        ("linktype", "=u2"),  # wire.LinkType of the frame, NO_LINKTYPE if none
         ("l3_off", "=u2"),  # offset of the innermost IP header in the frame, NO_OFFSET if none
         ("l4_off", "=u2"),  # offset of the transport header from l3_off, NO_OFFSET if none
         ("v6frag_off", "=u2"),  # offset of an IPv6 fragment header from l3_off, NO_OFFSET if none

@@ -27,6 +27,8 @@ from ipaddress import IPv6Address
 import numpy as np
 import numpy.typing as npt
 
+from mtuscope.errors import UsageError
+
 
 class Encap(IntFlag):
     """What surrounded the innermost IP packet on the wire (a bit set per frame)."""
@@ -156,15 +158,16 @@ class PacketTable:
     """Frames of this chunk that did not decode fully."""
 
     def __post_init__(self) -> None:
+        # Raises UsageError: a column missing, unexpected, or of the wrong dtype or length.
         if set(self.columns) != set(COLUMNS):
             missing = sorted(set(COLUMNS) - set(self.columns))
             extra = sorted(set(self.columns) - set(COLUMNS))
-            raise ValueError(f"PacketTable columns: missing {missing}, unexpected {extra}")
+            raise UsageError(f"PacketTable columns: missing {missing}, unexpected {extra}")
         n = len(self.columns["frame"])
         for name, dtype in COLUMNS.items():
             col = self.columns[name]
             if col.shape != (n,) or col.dtype != np.dtype(dtype):
-                raise ValueError(f"PacketTable column {name}: {col.dtype}{col.shape}")
+                raise UsageError(f"PacketTable column {name}: {col.dtype}{col.shape}")
 
     def __len__(self) -> int:
         return len(self.columns["frame"])

@@ -95,13 +95,18 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
 
-from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, RECORD_DTYPE
+from mtuscope.capture.records import HEADER_BYTES, NO_LINKTYPE, NO_OFFSET, RECORD_DTYPE
 from mtuscope.capture.table import Encap
+from mtuscope.errors import UsageError
+from mtuscope.wire.enums import LinkType
+from mtuscope.wire.ipv4 import IPV4_LAYOUT
+from mtuscope.wire.ipv6 import IPV6_EXTENSION_LAYOUT, IPV6_FRAGMENT_LAYOUT, IPV6_LAYOUT
+from mtuscope.wire.udp import UDP_LAYOUT
 
 __all__ = ["HAVE_C", "walk", "walk_py"]
 
@@ -115,6 +120,23 @@ _END, _FULL, _BLOCK, _CORRUPT = 0, 1, 2, 3
 _N_ETYPE, _N_ETHER, _N_MPLS, _N_IPVER, _N_PPP, _N_GRE, _N_IP4, _N_IP6, _N_WLAN = range(9)
 # UDP port -> 1 VXLAN, 2 Geneve, 3 GTP-U, 4 Teredo, 5 GRE-in-UDP, 6 L2TPv2, 7 CAPWAP, 8 AYIYA
 _U_TUNNELS = {4789: 1, 6081: 2, 2152: 3, 3544: 4, 4754: 5, 1701: 6, 5247: 7, 5072: 8}
+# Link types whose fixed header names an ethertype: (header length, where the
+# ethertype is, where an ARPHRD type is or 0). Linux SLL/SLL2 with ARPHRD_NETLINK
+# carry netlink messages, not IP.
+_ETYPE_LINKS = {
+    int(LinkType.IPOIB): (44, 40, 0),  # tcpdump's layout: 2 x 20-byte addresses, type
+    int(LinkType.ETHERNET): (14, 12, 0),
+    int(LinkType.LINUX_SLL): (16, 14, 2),
+    int(LinkType.LINUX_SLL2): (20, 0, 8),
+    int(LinkType.C_HDLC): (4, 2, 0),
+}
+_ARPHRD_NETLINK = 824
+# Ethertypes of headers that end with the next ethertype: their length.
+_ETYPE_SKIPS = {0x8926: 6, 0x8909: 8}  # VN-Tag, Cisco MetaData
+# Where a code names IP: ethertypes, PPP protocols (RFC 1332, RFC 5072), version nibbles.
+_ETYPE_NEXT = {0x0800: _N_IP4, 0x86DD: _N_IP6}
+_PPP_NEXT = {0x21: _N_IP4, 0x57: _N_IP6}
+_VERSION_NEXT = {4: _N_IP4, 6: _N_IP6}
 # the layout of the next IEEE 802.11 header: frame control swapped (CAPWAP), radiotap data pad
 _WF_SWAP, _WF_PAD = 1, 2
 _V6_EXT = frozenset((0, 43, 60, 135, 139, 140, 51))
@@ -136,6 +158,40 @@ _E_SIXIN6 = int(Encap.SIXIN6)
 _E_TEREDO = int(Encap.TEREDO)
 _E_VLAN = int(Encap.VLAN)
 _E_VXLAN = int(Encap.VXLAN)
+
+# The link types walked, as plain ints for the per-frame comparisons (wire.LinkType).
+_LT_ARCNET_LINUX = int(LinkType.ARCNET_LINUX)
+_LT_IEEE802_11 = int(LinkType.IEEE802_11)
+_LT_IEEE802_11_RADIOTAP = int(LinkType.IEEE802_11_RADIOTAP)
+_LT_IPV4 = int(LinkType.IPV4)
+_LT_IPV6 = int(LinkType.IPV6)
+_LT_LOOP = int(LinkType.LOOP)
+_LT_NFLOG = int(LinkType.NFLOG)
+_LT_NULL = int(LinkType.NULL)
+_LT_PKTAP = int(LinkType.PKTAP)
+_LT_PPI = int(LinkType.PPI)
+_LT_PPP = int(LinkType.PPP)
+_LT_PPP_HDLC = int(LinkType.PPP_HDLC)
+_LT_RAW = int(LinkType.RAW)
+_LT_RAW_DLT12 = int(LinkType.RAW_DLT12)
+_LT_RAW_DLT14 = int(LinkType.RAW_DLT14)
+
+# Header fields the walk reads, from wire/'s layouts (the C walker names the same
+# offsets in #defines, and a test checks them against these declarations).
+_V4_VER_IHL = IPV4_LAYOUT.offset("version_ihl")
+_V4_FLAGS = IPV4_LAYOUT.offset("flags_fragment")
+_V4_PROTO = IPV4_LAYOUT.offset("proto")
+_V4_SIZE = IPV4_LAYOUT.size
+_V6_NEXT = IPV6_LAYOUT.offset("next_header")
+_V6_SIZE = IPV6_LAYOUT.size
+_EXT_NEXT = IPV6_EXTENSION_LAYOUT.offset("next_header")
+_EXT_LEN = IPV6_EXTENSION_LAYOUT.offset("length")
+_FRAG_NEXT = IPV6_FRAGMENT_LAYOUT.offset("next_header")
+_FRAG_FIELD = IPV6_FRAGMENT_LAYOUT.offset("offset_flags")
+_FRAG_SIZE = IPV6_FRAGMENT_LAYOUT.size
+_UDP_SPORT = UDP_LAYOUT.offset("sport")
+_UDP_DPORT = UDP_LAYOUT.offset("dport")
+_UDP_SIZE = UDP_LAYOUT.size
 
 _REC = struct.Struct("=qIIIIIHHHHHHHBBB3x")
 assert _REC.size == RECORD_DTYPE.itemsize
@@ -188,14 +244,30 @@ class _Frame:
             self.status = _TRUNC
             raise _Stop
 
-    def not_ip(self) -> None:
+    def not_ip(self) -> NoReturn:
         if not self.fam:
             self.status = _NOT_IP
         raise _Stop
 
-    def malformed(self) -> None:
+    def malformed(self) -> NoReturn:
         self.status = _MALF
         raise _Stop
+
+    def snap(self, off: int) -> int:
+        """The ethertype of the 8-byte LLC/SNAP header at `off` (AA AA 03, OUI, type)."""
+        d = self.d
+        self.need(off + 3)
+        if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
+            self.not_ip()
+        self.need(off + 8)
+        return self.u16(off + 6)
+
+    def lead(self, table: dict[int, int], key: int) -> int:
+        """The IP state `key` leads to in `table`; no IP (`not_ip`) when it names none."""
+        nxt = table.get(key)
+        if nxt is None:
+            self.not_ip()
+        return nxt
 
     def u16(self, i: int) -> int:
         d = self.d
@@ -205,50 +277,35 @@ class _Frame:
         d = self.d
         off = 0
         et = 0
-        if lt in (192, 258):  # PPI, PKTAP: a header naming the link type that follows
+        if lt in (_LT_PPI, _LT_PKTAP):  # a header naming the link type that follows
             self.need(8)
-            hl = (d[2] | d[3] << 8) if lt == 192 else int.from_bytes(d[0:4], "little")
+            hl = (d[2] | d[3] << 8) if lt == _LT_PPI else int.from_bytes(d[0:4], "little")
             lt = int.from_bytes(d[4:8], "little")
-            if hl < 8 or lt in (192, 258):
+            if hl < 8 or lt in (_LT_PPI, _LT_PKTAP):
                 self.malformed()
             self.need(hl)
             d = self.d = d[hl:]
             self.ln -= hl
             self.shift = hl
-        if lt == 242:  # IP over InfiniBand (tcpdump's layout: 2 x 20-byte addresses, type)
-            self.need(44)
-            et = self.u16(40)
-            off = self.link_end = 44
-            nxt = _N_ETYPE
-        elif lt == 1:
-            self.need(14)
-            et = self.u16(12)
-            off = self.link_end = 14
-            nxt = _N_ETYPE
-        elif lt == 113:
-            self.need(16)
-            if self.u16(2) == 824:
+        link = _ETYPE_LINKS.get(lt)
+        if link is not None:  # a fixed link header that names an ethertype
+            off, at, arphrd = link
+            self.need(off)
+            if arphrd and self.u16(arphrd) == _ARPHRD_NETLINK:
                 self.not_ip()
-            et = self.u16(14)
-            off = self.link_end = 16
+            et = self.u16(at)
+            self.link_end = off
             nxt = _N_ETYPE
-        elif lt == 276:
-            self.need(20)
-            if self.u16(8) == 824:
-                self.not_ip()
-            et = self.u16(0)
-            off = self.link_end = 20
-            nxt = _N_ETYPE
-        elif lt in (12, 14, 101):
+        elif lt in (_LT_RAW_DLT12, _LT_RAW_DLT14, _LT_RAW):
             nxt = _N_IPVER
-        elif lt == 228:
+        elif lt == _LT_IPV4:
             nxt = _N_IP4
-        elif lt == 229:
+        elif lt == _LT_IPV6:
             nxt = _N_IP6
-        elif lt in (0, 108):
+        elif lt in (_LT_NULL, _LT_LOOP):
             self.need(4)
-            af = int.from_bytes(d[0:4], "big" if lt == 108 else "little")
-            if lt == 0 and af & 0xFFFF0000:
+            af = int.from_bytes(d[0:4], "big" if lt == _LT_LOOP else "little")
+            if lt == _LT_NULL and af & 0xFFFF0000:
                 if not af & 0xFF000000 and af & 0x00FF0000 < 0x00060000:
                     af >>= 16
                 else:
@@ -263,7 +320,7 @@ class _Frame:
                 nxt = _N_IP6
             else:
                 self.not_ip()
-        elif lt == 239:
+        elif lt == _LT_NFLOG:
             self.need(4)
             q = 4
             while True:
@@ -277,30 +334,9 @@ class _Frame:
                 q += (tl + 3) & ~3
             off = self.link_end = q + 4
             nxt = _N_IPVER
-        elif lt in (9, 50):
-            if self.ln >= 2 and d[0] == 0xFF and d[1] == 0x03:
-                off = 2
-            self.need(off + 1)
-            if d[off] & 1:
-                pp = d[off]
-                off += 1
-            else:
-                self.need(off + 2)
-                pp = self.u16(off)
-                off += 2
-            self.link_end = off
-            if pp == 0x21:
-                nxt = _N_IP4
-            elif pp == 0x57:
-                nxt = _N_IP6
-            else:
-                self.not_ip()
-        elif lt == 104:
-            self.need(4)
-            et = self.u16(2)
-            off = self.link_end = 4
-            nxt = _N_ETYPE
-        elif lt == 129:  # Linux ARCNET: source, destination, 2-byte offset, protocol id
+        elif lt in (_LT_PPP, _LT_PPP_HDLC):
+            nxt = _N_PPP  # at link level its header is the link header
+        elif lt == _LT_ARCNET_LINUX:  # source, destination, 2-byte offset, protocol id
             self.need(5)
             pid = d[4]
             off = self.link_end = 5 if pid in (0xF0, 0xF1, 0x80, 0xCD) else 8
@@ -311,9 +347,9 @@ class _Frame:
             else:
                 self.not_ip()
             self.need(off)
-        elif lt == 105:
+        elif lt == _LT_IEEE802_11:
             nxt = _N_WLAN
-        elif lt == 127:  # radiotap: version, pad, LE length, present words (bit 31: another)
+        elif lt == _LT_IEEE802_11_RADIOTAP:  # version, pad, LE length, present words (bit 31)
             self.need(8)
             rl = d[2] | d[3] << 8
             if rl < 8:
@@ -357,23 +393,15 @@ class _Frame:
                     et = self.u16(off + 2)
                     off += 4
                     continue
-                if et < 0x600:
-                    self.need(off + 3)
-                    if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
-                        self.not_ip()
-                    self.need(off + 8)
-                    et = self.u16(off + 6)
+                if et < 0x600:  # an 802.3 length: LLC/SNAP follows
+                    et = self.snap(off)
                     off += 8
                     continue
-                if et == 0x8926:
-                    self.need(off + 6)
-                    et = self.u16(off + 4)
-                    off += 6
-                    continue
-                if et == 0x8909:
-                    self.need(off + 8)
-                    et = self.u16(off + 6)
-                    off += 8
+                skip = _ETYPE_SKIPS.get(et)
+                if skip is not None:  # a header that names the next ethertype itself
+                    self.need(off + skip)
+                    et = self.u16(off + skip - 2)
+                    off += skip
                     continue
                 if et == 0x88E7:
                     self.need(off + 4)
@@ -388,22 +416,12 @@ class _Frame:
                     pp = self.u16(off + 6)
                     self.pend |= _E_PPPOE
                     off += 8
-                    if pp == 0x21:
-                        nxt = _N_IP4
-                    elif pp == 0x57:
-                        nxt = _N_IP6
-                    else:
-                        self.not_ip()
+                    nxt = self.lead(_PPP_NEXT, pp)
                     continue
                 if et in (0x8847, 0x8848):
                     nxt = _N_MPLS
                     continue
-                if et == 0x0800:
-                    nxt = _N_IP4
-                elif et == 0x86DD:
-                    nxt = _N_IP6
-                else:
-                    self.not_ip()
+                nxt = self.lead(_ETYPE_NEXT, et)
                 continue
             if nxt == _N_MPLS:
                 self.pend |= _E_MPLS
@@ -437,12 +455,9 @@ class _Frame:
                     self.need(off + 2)
                     pp = self.u16(off)
                     off += 2
-                if pp == 0x21:
-                    nxt = _N_IP4
-                elif pp == 0x57:
-                    nxt = _N_IP6
-                else:
-                    self.not_ip()
+                if not self.fam:
+                    self.link_end = off
+                nxt = self.lead(_PPP_NEXT, pp)
                 continue
             if nxt == _N_GRE:
                 self.need(off + 4)
@@ -489,11 +504,7 @@ class _Frame:
                 if self.wflags & _WF_PAD:
                     hl2 = (hl2 + 3) & ~3
                 off += hl2
-                self.need(off + 3)
-                if d[off] != 0xAA or d[off + 1] != 0xAA or d[off + 2] != 0x03:
-                    self.not_ip()
-                self.need(off + 8)
-                et = self.u16(off + 6)
+                et = self.snap(off)
                 off += 8
                 if not self.fam:
                     self.link_end = off
@@ -501,13 +512,7 @@ class _Frame:
                 continue
             if nxt == _N_IPVER:
                 self.need(off + 1)
-                nib = d[off] >> 4
-                if nib == 4:
-                    nxt = _N_IP4
-                elif nib == 6:
-                    nxt = _N_IP6
-                else:
-                    self.not_ip()
+                nxt = self.lead(_VERSION_NEXT, d[off] >> 4)
                 continue
 
             off, nxt, et = self._ip(off, 4 if nxt == _N_IP4 else 6)
@@ -517,14 +522,14 @@ class _Frame:
         d = self.d
         ln = self.ln
         avail = ln - off
-        if v == 4 and avail and d[off] >> 4 == 6:
+        if v == 4 and avail and d[off + _V4_VER_IHL] >> 4 == 6:
             v = 6
-        fixed = 20 if v == 4 else 40
+        fixed = _V4_SIZE if v == 4 else _V6_SIZE
         if not self.fam:
             if avail == 0:
                 self.status = _TRUNC
                 raise _Stop
-            if d[off] >> 4 != v:
+            if d[off + _V4_VER_IHL] >> 4 != v:
                 self.malformed()
             self.l3 = off
             self.fam = v
@@ -533,14 +538,14 @@ class _Frame:
             if avail < fixed:
                 self.status = _TRUNC
                 raise _Stop
-            if v == 4 and d[off] & 15 < 5:
-                self.proto = d[off + 9]
+            if v == 4 and d[off + _V4_VER_IHL] & 15 < 5:
+                self.proto = d[off + _V4_PROTO]
                 self.malformed()
         else:
             if avail < fixed:
                 self.status = _TRUNC
                 raise _Stop
-            if d[off] >> 4 != v or (v == 4 and d[off] & 15 < 5):
+            if d[off + _V4_VER_IHL] >> 4 != v or (v == 4 and d[off + _V4_VER_IHL] & 15 < 5):
                 self.malformed()
             self.l3 = off
             self.fam = v
@@ -550,9 +555,9 @@ class _Frame:
             self.depth += 1
 
         if v == 4:
-            ihl = (d[off] & 15) * 4
-            self.proto = d[off + 9]
-            if self.u16(off + 6) & 0x1FFF:
+            ihl = (d[off + _V4_VER_IHL] & 15) * 4
+            self.proto = d[off + _V4_PROTO]
+            if self.u16(off + _V4_FLAGS) & 0x1FFF:
                 raise _Stop
             if ihl > avail:
                 self.status = _TRUNC
@@ -561,16 +566,16 @@ class _Frame:
                 if ihl + 2 > avail:
                     self.status = _TRUNC
                     raise _Stop
-                hl = (d[off + ihl + 1] + 2) * 4
+                hl = (d[off + ihl + _EXT_LEN] + 2) * 4
                 if ihl + hl > avail:
                     self.status = _TRUNC
                     raise _Stop
-                self.proto = d[off + ihl]
+                self.proto = d[off + ihl + _EXT_NEXT]
                 ihl += hl
             self.l4 = ihl
         else:
-            nh = d[off + 6]
-            cur = 40
+            nh = d[off + _V6_NEXT]
+            cur = _V6_SIZE
             while True:
                 if nh in _V6_EXT:
                     if cur + 2 > avail:
@@ -578,26 +583,26 @@ class _Frame:
                         self.status = _TRUNC
                         raise _Stop
                     if nh == 51:
-                        hl = (d[off + cur + 1] + 2) * 4
+                        hl = (d[off + cur + _EXT_LEN] + 2) * 4
                     else:
-                        hl = (d[off + cur + 1] + 1) * 8
+                        hl = (d[off + cur + _EXT_LEN] + 1) * 8
                     if cur + hl > avail:
                         self.proto = nh
                         self.status = _TRUNC
                         raise _Stop
-                    nh = d[off + cur]
+                    nh = d[off + cur + _EXT_NEXT]
                     cur += hl
                 elif nh == 44:
-                    if cur + 8 > avail:
+                    if cur + _FRAG_SIZE > avail:
                         self.proto = nh
                         self.status = _TRUNC
                         raise _Stop
                     self.v6f = cur
-                    nh = d[off + cur]
-                    if self.u16(off + cur + 2) & 0xFFF8:
+                    nh = d[off + cur + _FRAG_NEXT]
+                    if self.u16(off + cur + _FRAG_FIELD) & 0xFFF8:
                         self.proto = nh
                         raise _Stop
-                    cur += 8
+                    cur += _FRAG_SIZE
                 else:
                     break
             self.proto = nh
@@ -619,15 +624,15 @@ class _Frame:
         if proto == 47:
             return p, _N_GRE, 0
         if proto == 17:
-            if p + 4 > ln:
+            if p + _UDP_DPORT + 2 > ln:
                 raise _Stop
-            sp = self.u16(p)
-            dp = self.u16(p + 2)
+            sp = self.u16(p + _UDP_SPORT)
+            dp = self.u16(p + _UDP_DPORT)
             kind = _U_TUNNELS.get(min(sp, dp), 0) or _U_TUNNELS.get(max(sp, dp), 0)
             if not kind:
                 raise _Stop
-            self.need(p + 8)
-            u = p + 8
+            self.need(p + _UDP_SIZE)
+            u = p + _UDP_SIZE
             if kind == 1:  # VXLAN, RFC 7348
                 self.need(u + 8)
                 self.pend = encap | _E_VXLAN
@@ -780,33 +785,33 @@ def walk_py(
         (rows written, position of the next record, `WalkStop` value).
 
     Raises:
-        ValueError: positions outside the buffer or arrays of the wrong item size.
-        TypeError: `linktypes` of the wrong kind for `fmt`.
+        UsageError: an unknown `fmt`, positions outside the buffer, arrays of the
+            wrong item size, or `linktypes` of the wrong kind for `fmt`.
     """
     if fmt not in (0, 1):
-        raise ValueError("walk: fmt must be 0 (pcap) or 1 (pcapng)")
+        raise UsageError("walk: fmt must be 0 (pcap) or 1 (pcapng)")
     if not 0 <= iface_base <= 0xFFFF or not 0 <= max_caplen <= 0x7FFF0000:
-        raise ValueError("walk: iface_base or max_caplen out of range")
+        raise UsageError("walk: iface_base or max_caplen out of range")
     if fmt == 0:
         if not isinstance(linktypes, int):
-            raise TypeError("walk: pcap needs an int link type")
+            raise UsageError("walk: pcap needs an int link type")
         if not 0 <= linktypes <= 0xFFFF:
-            raise ValueError("walk: link type out of range")
+            raise UsageError("walk: link type out of range")
         pcap_lt = linktypes
         lts: list[int] = []
     else:
         arr = None if isinstance(linktypes, int) else np.asarray(linktypes)
         if arr is None or arr.itemsize != 2:
-            raise TypeError("walk: pcapng needs a uint16 array of link types")
+            raise UsageError("walk: pcapng needs a uint16 array of link types")
         pcap_lt = 0
         lts = [int(x) for x in arr.reshape(-1).view(np.uint16).tolist()]
     mv = memoryview(buf).cast("B")
     if pos < 0 or end < pos or end > len(mv):
-        raise ValueError("walk: need 0 <= pos <= end <= len(buf)")
+        raise UsageError("walk: need 0 <= pos <= end <= len(buf)")
     out = records.data.cast("B")
     blk = block.data.cast("B")
     if len(out) % _REC.size or len(blk) % HEADER_BYTES:
-        raise ValueError("walk: records/block have the wrong item size")
+        raise UsageError("walk: records/block have the wrong item size")
     cap = min(len(out) // _REC.size, len(blk) // HEADER_BYTES)
     u32, u16 = _rd(big_endian)
     n = 0
@@ -872,12 +877,12 @@ def walk_py(
                 if caplen > max_caplen or caplen > btl - 32:
                     return n, pos, _CORRUPT
             if nonpkt:
-                lt = 0xFFFF
+                lt = NO_LINKTYPE
                 bad_iface = True
             elif local < len(lts):
                 lt = lts[local]
             else:
-                lt = 0xFFFF
+                lt = NO_LINKTYPE
                 bad_iface = True
             iface = 0xFFFF if nonpkt else min(iface_base + local, 0xFFFF)
             size = btl

@@ -1,9 +1,11 @@
 """The command line: argument parsing only.
 
 Layer: edge. Each verb lives in its own module with `add_parser(subparsers)`
-and `run(args) -> Report` (or an exit code, for verbs that only print); this
-module dispatches, renders the report (text or `--json`) and maps the outcome
-to the exit codes of DESIGN.md:
+and `run(args)`, which builds the job's options from the arguments, calls the
+one job function of jobs/ and returns its `JobResult` (or an exit code, for
+verbs that only print); this module dispatches, renders the result (report/:
+text, or `--json` through the one serializer) and maps the outcome to the exit
+codes of DESIGN.md:
 0 no error-severity finding, 1 one or more, 2 bad input or usage,
 3 missing privilege or environment.
 """
@@ -18,7 +20,6 @@ from types import ModuleType
 from mtuscope import __version__
 from mtuscope.errors import CaptureError, DecodeError, MtuscopeError, RawSocketDenied, UsageError
 from mtuscope.jobs.result import JobResult
-from mtuscope.report.model import Report
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
 
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        run: Callable[[argparse.Namespace], Report | JobResult | int] = args.run
+        run: Callable[[argparse.Namespace], JobResult | int] = args.run
         report = run(args)
         if isinstance(report, int):  # verbs that print as they go (lab) return their exit code
             return report
@@ -81,14 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     if getattr(args, "json", False):
-        # No indent: only then does json use its C encoder (a report of 40k
-        # connections is seconds faster); `jq .` pretty-prints it.
-        if isinstance(report, Report):
-            report.write_json(sys.stdout)
-        else:
-            from mtuscope.report.serialize import write_json
+        from mtuscope.report.serialize import write_json
 
-            write_json(report, sys.stdout)
+        write_json(report, sys.stdout)
     else:
         from mtuscope.report.text import render_text
 

@@ -21,13 +21,17 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mtuscope.errors import LabError, UsageError
-from mtuscope.lab import SCENARIOS, Lab, Scenario, get_scenario
-from mtuscope.lab.netns import PREFIX, delete_namespace, list_namespaces, require_environment
-from mtuscope.lab.state import LabRecord, find, forget, records, save, state_dir
-from mtuscope.lab.topology import DirectionTruth
+
+if TYPE_CHECKING:
+    from mtuscope.lab import Lab, Scenario
+    from mtuscope.lab.state import LabRecord
+    from mtuscope.lab.topology import DirectionTruth
+
+# The lab itself (its scenarios pull in active/) is imported by the sub-verbs that
+# use it, not here: `mtuscope --help` stays fast.
 
 
 def add_parser(sub: Any) -> None:
@@ -37,7 +41,7 @@ def add_parser(sub: Any) -> None:
         help="network-namespace labs with known truth: up, down, list, run",
         description="Build lab scenarios (network namespaces, veth links, routers with "
         "nftables) on the local kernel and leave them running for other tools to measure. "
-        "Needs root. Known scenarios: " + ", ".join(SCENARIOS),
+        "Needs root. `mtuscope lab list` shows the scenarios.",
     )
     p.set_defaults(run=run)
     verbs = p.add_subparsers(dest="lab_verb", metavar="SUBVERB", required=True)
@@ -85,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
+    from mtuscope.lab import Lab, get_scenario
+    from mtuscope.lab.state import save
+
     scenario = get_scenario(name)  # an unknown name is a usage error, even without root
     lab = Lab.up(scenario, run_id=run_id, keep=True)
     try:
@@ -110,6 +117,9 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
 def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
     if every and name is not None:
         raise UsageError("lab down: give a lab or --all, not both")
+    from mtuscope.lab.netns import require_environment
+    from mtuscope.lab.state import find, records
+
     require_environment()
     if every:
         targets = list(records())
@@ -132,6 +142,9 @@ def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
 
 
 def _remove(record: LabRecord) -> None:
+    from mtuscope.lab.netns import delete_namespace, list_namespaces
+    from mtuscope.lab.state import forget
+
     try:
         lab = record.attach()
     except (LabError, UsageError):
@@ -146,6 +159,10 @@ def _remove(record: LabRecord) -> None:
 
 
 def _list(*, as_json: bool) -> int:
+    from mtuscope.lab import SCENARIOS
+    from mtuscope.lab.netns import list_namespaces
+    from mtuscope.lab.state import records, state_dir
+
     up = records()
     present = set(list_namespaces())
     if as_json:
@@ -191,6 +208,10 @@ def _run(name: str, node: str, command: list[str]) -> int:
         command = command[1:]
     if not command:
         raise UsageError("lab run: no command given (mtuscope lab run LAB -- CMD ...)")
+    from mtuscope.lab import get_scenario
+    from mtuscope.lab.netns import require_environment
+    from mtuscope.lab.state import find
+
     record = find(name)
     scenario = get_scenario(record.scenario)
     scenario.node(node)  # an unknown node is a usage error
@@ -240,10 +261,18 @@ def _truth_text(scenario: Scenario) -> list[str]:
     if scenario.clamp is not None:
         lines.append(f"  {scenario.clamp.node} clamps the SYN MSS to {scenario.clamp.mss}")
     mss4, mss6 = scenario.server_mss(4), scenario.server_mss(6)
-    answers = ", ".join(sorted(k.value for k in scenario.server_answers))
+    answers = ", ".join(_answers(scenario))
     port = f" (TCP only on port {scenario.server_tcp_port})" if scenario.server_tcp_port else ""
     lines.append(f"  server announces MSS {mss4} (IPv6 {mss6}); answers {answers}{port}")
     return lines
+
+
+# How `lab list/up` name the probe kinds a server answers (as they always have).
+_ANSWER_NAMES = {"echo": "icmp-echo", "udp": "udp", "tcp-syn": "tcp-syn"}  # by ProbeKind value
+
+
+def _answers(scenario: Scenario) -> list[str]:
+    return sorted(_ANSWER_NAMES[k.value] for k in scenario.server_answers)
 
 
 def _direction(scenario: Scenario, truth: DirectionTruth, *, reverse: bool) -> dict[str, Any]:
@@ -278,10 +307,12 @@ def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[
         if scenario.clamp is None
         else {"node": scenario.clamp.node, "mss": scenario.clamp.mss},
         "server_mss": {"4": scenario.server_mss(4), "6": scenario.server_mss(6)},
-        "server_answers": sorted(k.value for k in scenario.server_answers),
+        "server_answers": _answers(scenario),
         "server_tcp_port": scenario.server_tcp_port,
     }
     if running and run_id is not None:
         doc["run_id"] = run_id
+        from mtuscope.lab.netns import PREFIX
+
         doc["namespaces"] = {n.name: f"{PREFIX}{run_id}-{n.name}" for n in scenario.nodes}
     return doc

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.errors import UsageError
 
-REPORT_KINDS = ("capture", "compare", "path", "middlebox", "calc", "lab")
+REPORT_KINDS = ("capture", "compare", "path", "middlebox", "calc")
 """The JSON `kind` of each report (DESIGN.md "Contracts")."""
 
 

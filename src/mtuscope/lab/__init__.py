@@ -9,18 +9,17 @@ sends traffic outside the namespaces it made, and nothing in the cores may
 import this package.
 """
 
+from mtuscope.active.probe import ProbeKind
 from mtuscope.lab.capture import Capture, CaptureStats
 from mtuscope.lab.lab import Lab
 from mtuscope.lab.netns import PREFIX, down_all, lab_namespaces
-from mtuscope.lab.scenarios import (
-    FILTERED_PORT,
-    SCENARIOS,
+from mtuscope.lab.rulesets import (
     WITHHOLD_TOO_BIG,
     clamp_mss_ruleset,
-    get_scenario,
     only_tcp_port_ruleset,
     rewrite_too_big_mtu_ruleset,
 )
+from mtuscope.lab.scenarios import FILTERED_PORT, SCENARIOS, get_scenario
 from mtuscope.lab.state import LabRecord, state_dir
 from mtuscope.lab.topology import (
     Clamp,
@@ -29,7 +28,6 @@ from mtuscope.lab.topology import (
     Link,
     LinkKind,
     Node,
-    ProbeKind,
     Role,
     Route,
     Scenario,

@@ -46,11 +46,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 
-from mtuscope.lab.scenarios import clamp_mss_ruleset
+from mtuscope.lab.rulesets import clamp_mss_ruleset, masquerade_ruleset, redirect_ruleset
+from mtuscope.lab.scenarios import line_scenario
 from mtuscope.lab.topology import (
     Clamp,
-    DirectionTruth,
-    Link,
     Node,
     Role,
     Scenario,
@@ -78,75 +77,14 @@ _V6 = (
 )
 
 
-def masquerade_ruleset(out_interface: str) -> str:
-    """nftables: source NAT of everything leaving `out_interface` to the router's address.
-
-    Args:
-        out_interface: the interface towards the server.
-
-    Returns:
-        The ruleset text for `nft -f`.
-    """
-    return f"""\
-table inet mtuscope {{
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "{out_interface}" masquerade
-  }}
-}}
-"""
-
-
-def redirect_ruleset(port: int, to_port: int) -> str:
-    """nftables: forwarded TCP to `port` goes to a local listener on `to_port` instead.
-
-    Args:
-        port: the service port clients connect to.
-        to_port: where the relay listens.
-
-    Returns:
-        The ruleset text for `nft -f`.
-    """
-    return f"""\
-table inet mtuscope {{
-  chain prerouting {{
-    type nat hook prerouting priority dstnat; policy accept;
-    tcp dport {port} redirect to :{to_port}
-  }}
-}}
-"""
-
-
 def _chain3(name: str, description: str, **routers: Node) -> Scenario:
-    nodes = (
-        Node(name="client", role=Role.HOST),
-        routers.get("r1") or Node(name="r1", role=Role.ROUTER),
-        routers.get("r2") or Node(name="r2", role=Role.ROUTER),
-        routers.get("r3") or Node(name="r3", role=Role.ROUTER),
-        Node(name="server", role=Role.HOST),
-    )
-    ends = (("client", "r1"), ("r1", "r2"), ("r2", "r3"), ("r3", "server"))
-    names = ("c-r1", "r1-r2", "r2-r3", "r3-s")
-    links = tuple(
-        Link(name=n, a=a, b=b, mtu=1500, v4=v4, v6=v6)
-        for n, (a, b), v4, v6 in zip(names, ends, _V4, _V6, strict=True)
-    )
-    clear = DirectionTruth(path_mtu=1500, drop_link=None, too_big_from=None, icmp_withheld=False)
+    chain = tuple(routers.get(r) or Node(name=r, role=Role.ROUTER) for r in ("r1", "r2", "r3"))
     clamp = None
-    for node in nodes:
+    for node in chain:
         if "maxseg size set" in node.nft:
             clamp = Clamp(node=node.name, mss=CLAMP_MSS)
-    return Scenario(
-        name=name,
-        description=description,
-        nodes=nodes,
-        links=links,
-        client="client",
-        server="server",
-        forward=clear,
-        reverse=clear,
-        clamp=clamp,
-    )
+    nets = tuple(zip(_V4, _V6, strict=True))
+    return line_scenario(name=name, description=description, routers=chain, nets=nets, clamp=clamp)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,7 @@
 """The catalogue of lab scenarios, each a frozen declaration with its truth.
 
 Layer: lab (an edge), but this module is pure data: it builds `Scenario`
-values and the nftables ruleset texts they load. It runs nothing. Adding a
+values; the nftables rulesets they load are in `rulesets.py`. It runs nothing. Adding a
 scenario means adding a declaration here, nothing else.
 
 Every scenario is a chain client - r1 - r2 - server (`two-drops` has a third
@@ -22,7 +22,14 @@ from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network
 from types import MappingProxyType
 
+from mtuscope.active.probe import ProbeKind
 from mtuscope.errors import UsageError
+from mtuscope.lab.rulesets import (
+    WITHHOLD_TOO_BIG,
+    clamp_mss_ruleset,
+    only_tcp_port_ruleset,
+    rewrite_too_big_mtu_ruleset,
+)
 from mtuscope.lab.topology import (
     Clamp,
     DirectionTruth,
@@ -30,115 +37,9 @@ from mtuscope.lab.topology import (
     Link,
     LinkKind,
     Node,
-    ProbeKind,
     Role,
     Scenario,
 )
-
-# ICMP errors a router sends when a DF packet does not fit the next link:
-# RFC 792 type 3 code 4 ("fragmentation needed and DF set", RFC 1191 §4) and
-# RFC 4443 §3.2 type 2 (packet too big). Dropping them in the router's own
-# output chain makes the router a PMTUD black hole (RFC 2923 §2.1).
-WITHHOLD_TOO_BIG = """\
-table inet mtuscope {
-  chain output {
-    type filter hook output priority 0; policy accept;
-    icmp type destination-unreachable icmp code frag-needed drop
-    icmpv6 type packet-too-big drop
-  }
-}
-"""
-
-
-def clamp_mss_ruleset(mss: int) -> str:
-    """An nftables ruleset that lowers the MSS option of forwarded SYNs to `mss`.
-
-    Only larger values are rewritten (a clamp never raises an MSS), as iptables'
-    TCPMSS `--set-mss` does.
-
-    Args:
-        mss: the MSS to write, in bytes.
-
-    Returns:
-        The ruleset text for `nft -f`.
-
-    Raises:
-        UsageError: `mss` is outside 1..65534.
-    """
-    if not 1 <= mss <= 65534:
-        raise UsageError(f"clamp MSS {mss} outside 1..65534")
-    return f"""\
-table inet mtuscope {{
-  chain forward {{
-    type filter hook forward priority mangle; policy accept;
-    tcp flags syn tcp option maxseg size {mss + 1}-65535 tcp option maxseg size set {mss}
-  }}
-}}
-"""
-
-
-def rewrite_too_big_mtu_ruleset(mtu: int) -> str:
-    """An nftables ruleset that overwrites the MTU field of the node's own too-big messages.
-
-    The kernel always writes the correct next-hop MTU (RFC 1191 §4, RFC 4443
-    §3.2); this makes a router that does not. nftables updates the ICMP
-    checksum with the field (incremental update, RFC 1624), so the message
-    still arrives intact: only its MTU is useless (0, as RFC 1191 §5's
-    old-style routers send, or larger than any probe).
-
-    Args:
-        mtu: the value to write, 0..65535.
-
-    Returns:
-        The ruleset text for `nft -f`.
-
-    Raises:
-        UsageError: `mtu` is outside 0..65535.
-    """
-    if not 0 <= mtu <= 65535:
-        raise UsageError(f"too-big MTU {mtu} outside 0..65535")
-    return f"""\
-table inet mtuscope {{
-  chain output {{
-    type filter hook output priority mangle; policy accept;
-    icmp type destination-unreachable icmp code frag-needed icmp mtu set {mtu}
-    icmpv6 type packet-too-big icmpv6 mtu set {mtu}
-  }}
-}}
-"""
-
-
-def only_tcp_port_ruleset(port: int) -> str:
-    """An nftables ruleset for a host that accepts new traffic only on one TCP port.
-
-    Everything else that is new is dropped without an answer: ICMP echo,
-    UDP (so no port unreachable either), TCP to other ports (no RST). Replies
-    and errors of the host's own connections pass (conntrack), and so does
-    IPv6 neighbour discovery, without which nothing would reach the host at all.
-
-    Args:
-        port: the TCP port left open.
-
-    Returns:
-        The ruleset text for `nft -f`.
-
-    Raises:
-        UsageError: `port` is outside 1..65535.
-    """
-    if not 1 <= port <= 65535:
-        raise UsageError(f"TCP port {port} outside 1..65535")
-    return f"""\
-table inet mtuscope {{
-  chain input {{
-    type filter hook input priority 0; policy drop;
-    iif lo accept
-    ct state established,related accept
-    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert }} accept
-    tcp dport {port} accept
-  }}
-}}
-"""
-
 
 FILTERED_PORT = 8080
 """The one TCP port the server of `blackhole-filtered-dst` answers on."""
@@ -164,31 +65,22 @@ def _chain(
     r1: Node | None = None,
     r2: Node | None = None,
     server: Node | None = None,
-    forward: DirectionTruth,
-    reverse: DirectionTruth,
+    truth: tuple[DirectionTruth, DirectionTruth] | None = None,
     clamp: Clamp | None = None,
     core_mtu_b: int | None = None,
     server_answers: frozenset[ProbeKind] = frozenset(ProbeKind),
     server_tcp_port: int | None = None,
 ) -> Scenario:
-    nodes = (
-        Node(name="client", role=Role.HOST),
-        r1 or Node(name="r1", role=Role.ROUTER),
-        r2 or Node(name="r2", role=Role.ROUTER),
-        server or Node(name="server", role=Role.HOST),
-    )
-    links = (
-        Link(name="c-r1", a="client", b="r1", mtu=1500, v4=_V4[0], v6=_V6[0]),
-        Link(name="r1-r2", a="r1", b="r2", mtu=core_mtu, mtu_b=core_mtu_b, v4=_V4[1], v6=_V6[1]),
-        Link(name="r2-s", a="r2", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
-    )
-    return Scenario(
+    # truth: (towards the server, towards the client); default: nothing drops.
+    forward, reverse = truth or (None, None)
+    return line_scenario(
         name=name,
         description=description,
-        nodes=nodes,
-        links=links,
-        client="client",
-        server="server",
+        routers=(r1 or Node(name="r1", role=Role.ROUTER), r2 or Node(name="r2", role=Role.ROUTER)),
+        server=server,
+        nets=tuple(zip(_V4, _V6, strict=True)),
+        mtus=(1500, core_mtu, 1500),
+        mtu_b={1: core_mtu_b} if core_mtu_b is not None else {},
         forward=forward,
         reverse=reverse,
         clamp=clamp,
@@ -197,31 +89,97 @@ def _chain(
     )
 
 
+def line_scenario(
+    *,
+    name: str,
+    description: str,
+    routers: tuple[Node, ...],
+    nets: tuple[tuple[IPv4Network, IPv6Network], ...],
+    mtus: tuple[int, ...] | None = None,
+    mtu_b: Mapping[int, int] | None = None,
+    server: Node | None = None,
+    forward: DirectionTruth | None = None,
+    reverse: DirectionTruth | None = None,
+    clamp: Clamp | None = None,
+    server_answers: frozenset[ProbeKind] = frozenset(ProbeKind),
+    server_tcp_port: int | None = None,
+) -> Scenario:
+    """client - routers... - server in a line, one link between each two neighbours.
+
+    Links are named after their ends ("c-r1", "r1-r2", "r2-s").
+
+    Args:
+        name: the scenario's name.
+        description: one line for `mtuscope lab list`.
+        routers: the routers in order from the client.
+        nets: the (IPv4, IPv6) prefix of each link, from the client's.
+        mtus: each link's MTU (default 1500 each).
+        mtu_b: link index -> MTU of its far end, where the two ends differ.
+        server: the server node (default: a plain host called "server").
+        forward: truth towards the server (default: 1500 all the way, nothing dropped).
+        reverse: truth towards the client (the same default).
+        clamp: the MSS clamp in the path, if a router's ruleset sets one.
+        server_answers: the probe kinds the server answers.
+        server_tcp_port: the only TCP port the server answers on, if any.
+
+    Returns:
+        The scenario.
+    """
+    nodes = (
+        Node(name="client", role=Role.HOST),
+        *routers,
+        server or Node(name="server", role=Role.HOST),
+    )
+    ends = tuple(zip(nodes, nodes[1:], strict=False))
+    mtus = mtus or (1500,) * len(ends)
+    far = mtu_b or {}
+    links = tuple(
+        Link(
+            name=f"{_SHORT.get(a.name, a.name)}-{_SHORT.get(b.name, b.name)}",
+            a=a.name,
+            b=b.name,
+            mtu=mtu,
+            mtu_b=far.get(i),
+            v4=v4,
+            v6=v6,
+        )
+        for i, ((a, b), mtu, (v4, v6)) in enumerate(zip(ends, mtus, nets, strict=True))
+    )
+    return Scenario(
+        name=name,
+        description=description,
+        nodes=nodes,
+        links=links,
+        client="client",
+        server="server",
+        forward=forward or _clear(),
+        reverse=reverse or _clear(),
+        clamp=clamp,
+        server_answers=server_answers,
+        server_tcp_port=server_tcp_port,
+    )
+
+
+_SHORT = {"client": "c", "server": "s"}
+"""How link names abbreviate the two ends of a line."""
+
+
 def _two_drops() -> Scenario:
     # client - r1 - r2 - r3 - server: the MTU falls to 1480 after r1 and to 1400
     # after r2. Towards the server a probe meets both drops in turn (r1 reports
     # 1480, then r2 reports 1400); back towards the client, r3 reports 1400
     # and the 1480 link never matters.
-    nodes = (
-        Node(name="client", role=Role.HOST),
-        Node(name="r1", role=Role.ROUTER),
-        Node(name="r2", role=Role.ROUTER),
-        Node(name="r3", role=Role.ROUTER),
-        Node(name="server", role=Role.HOST),
-    )
-    links = (
-        Link(name="c-r1", a="client", b="r1", mtu=1500, v4=_V4[0], v6=_V6[0]),
-        Link(name="r1-r2", a="r1", b="r2", mtu=1480, v4=_V4_CORE2[0], v6=_V6_CORE2[0]),
-        Link(name="r2-r3", a="r2", b="r3", mtu=1400, v4=_V4_CORE2[1], v6=_V6_CORE2[1]),
-        Link(name="r3-s", a="r3", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
-    )
-    return Scenario(
+    return line_scenario(
         name="two-drops",
         description="client-r1-r2-r3-server: 1480 after r1, 1400 after r2; too-big sent",
-        nodes=nodes,
-        links=links,
-        client="client",
-        server="server",
+        routers=tuple(Node(name=f"r{i}", role=Role.ROUTER) for i in (1, 2, 3)),
+        nets=(
+            (_V4[0], _V6[0]),
+            (_V4_CORE2[0], _V6_CORE2[0]),
+            (_V4_CORE2[1], _V6_CORE2[1]),
+            (_V4[2], _V6[2]),
+        ),
+        mtus=(1500, 1480, 1400, 1500),
         forward=DirectionTruth(
             path_mtu=1400,
             drop_link="r2-r3",
@@ -233,6 +191,33 @@ def _two_drops() -> Scenario:
             path_mtu=1400, drop_link="r2-r3", too_big_from="r3", icmp_withheld=False
         ),
     )
+
+
+def _core_drop(
+    mtu: int,
+    *,
+    withheld: bool = False,
+    too_big_mtu: int | None = None,
+    learned_v4: int | None = None,
+) -> tuple[DirectionTruth, DirectionTruth]:
+    """The truth of a chain whose r1-r2 link is `mtu`: each way, the router before
+    it is the one that reports (or withholds) the too-big message.
+
+    Returns:
+        (towards the server: r1 reports, towards the client: r2 reports).
+    """
+
+    def reported_by(router: str) -> DirectionTruth:
+        return DirectionTruth(
+            path_mtu=mtu,
+            drop_link="r1-r2",
+            too_big_from=router,
+            icmp_withheld=withheld,
+            too_big_mtu=too_big_mtu,
+            learned_v4=learned_v4,
+        )
+
+    return reported_by("r1"), reported_by("r2")
 
 
 def _clear(mtu: int = 1500) -> DirectionTruth:
@@ -273,6 +258,7 @@ def _vxlan() -> Scenario:
         ),
         Link(name="r2-s", a="r2", b="server", mtu=1500, v4=_V4[2], v6=_V6[2]),
     )
+    forward, reverse = _core_drop(1450)
     return Scenario(
         name="vxlan",
         description="r1 and r2 joined by a VXLAN tunnel (1450) over a 1500 veth; too-big sent",
@@ -280,12 +266,8 @@ def _vxlan() -> Scenario:
         links=links,
         client="client",
         server="server",
-        forward=DirectionTruth(
-            path_mtu=1450, drop_link="r1-r2", too_big_from="r1", icmp_withheld=False
-        ),
-        reverse=DirectionTruth(
-            path_mtu=1450, drop_link="r1-r2", too_big_from="r2", icmp_withheld=False
-        ),
+        forward=forward,
+        reverse=reverse,
     )
 
 
@@ -294,19 +276,12 @@ def _build() -> dict[str, Scenario]:
         _chain(
             name="clean",
             description="every link 1500, nothing filtered or rewritten",
-            forward=_clear(),
-            reverse=_clear(),
         ),
         _chain(
             name="mtu-drop",
             description="the r1-r2 link is 1400; both routers send too-big messages",
             core_mtu=1400,
-            forward=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r1", icmp_withheld=False
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=False
-            ),
+            truth=_core_drop(1400),
         ),
         _chain(
             # Both routers filter their own too-big messages, so the black hole
@@ -318,19 +293,12 @@ def _build() -> dict[str, Scenario]:
             core_mtu=1400,
             r1=Node(name="r1", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
             r2=Node(name="r2", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
-            forward=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r1", icmp_withheld=True
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=True
-            ),
+            truth=_core_drop(1400, withheld=True),
         ),
         _chain(
             name="clamp",
             description="every link 1500; r1 lowers the MSS of forwarded SYNs to 1300",
             r1=Node(name="r1", role=Role.ROUTER, nft=clamp_mss_ruleset(1300)),
-            forward=_clear(),
-            reverse=_clear(),
             clamp=Clamp(node="r1", mss=1300),
         ),
         _vxlan(),
@@ -344,12 +312,7 @@ def _build() -> dict[str, Scenario]:
             r1=Node(name="r1", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
             r2=Node(name="r2", role=Role.ROUTER, nft=WITHHOLD_TOO_BIG),
             server=Node(name="server", role=Role.HOST, nft=only_tcp_port_ruleset(FILTERED_PORT)),
-            forward=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r1", icmp_withheld=True
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=True
-            ),
+            truth=_core_drop(1400, withheld=True),
             server_answers=frozenset({ProbeKind.TCP_SYN}),
             server_tcp_port=FILTERED_PORT,
         ),
@@ -358,8 +321,6 @@ def _build() -> dict[str, Scenario]:
             name="small-mss-server",
             description="every link 1500; the server announces an MSS of 512 (route advmss)",
             server=Node(name="server", role=Role.HOST, advmss=512),
-            forward=_clear(),
-            reverse=_clear(),
         ),
         # A router whose too-big messages carry MTU 0. Measured on Linux 6.x:
         # an IPv4 sender caches the minimum PMTU (net.ipv4.route.min_pmtu, 552,
@@ -378,15 +339,15 @@ def _build() -> dict[str, Scenario]:
             description="the r1-r2 link is 1500 at r1's end and 1400 at r2's: a silent drop",
             core_mtu=1500,
             core_mtu_b=1400,
-            forward=DirectionTruth(
-                path_mtu=1404,
-                path_mtu_v6=1404,
-                drop_link="r1-r2",
-                too_big_from=None,
-                icmp_withheld=False,
-            ),
-            reverse=DirectionTruth(
-                path_mtu=1400, drop_link="r1-r2", too_big_from="r2", icmp_withheld=False
+            truth=(
+                DirectionTruth(
+                    path_mtu=1404,
+                    path_mtu_v6=1404,
+                    drop_link="r1-r2",
+                    too_big_from=None,
+                    icmp_withheld=False,
+                ),
+                _core_drop(1400)[1],
             ),
         ),
     ]
@@ -398,17 +359,6 @@ def _build() -> dict[str, Scenario]:
 
 
 def _bad_ptb(name: str, mtu: int, *, learned_v4: int | None) -> Scenario:
-    def truth(router: str) -> DirectionTruth:
-        return DirectionTruth(
-            path_mtu=1400,
-            drop_link="r1-r2",
-            too_big_from=router,
-            icmp_withheld=False,
-            too_big_mtu=mtu,
-            learned_v4=learned_v4,
-            learned_v6=None,
-        )
-
     rules = rewrite_too_big_mtu_ruleset(mtu)
     return _chain(
         name=name,
@@ -416,8 +366,7 @@ def _bad_ptb(name: str, mtu: int, *, learned_v4: int | None) -> Scenario:
         core_mtu=1400,
         r1=Node(name="r1", role=Role.ROUTER, nft=rules),
         r2=Node(name="r2", role=Role.ROUTER, nft=rules),
-        forward=truth("r1"),
-        reverse=truth("r2"),
+        truth=_core_drop(1400, too_big_mtu=mtu, learned_v4=learned_v4),
     )
 
 

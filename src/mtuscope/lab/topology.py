@@ -19,8 +19,14 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import TypeVar
 
+from mtuscope.active.probe import ProbeKind
 from mtuscope.errors import UsageError
+from mtuscope.wire.ipv4 import IPV4_MIN_HEADER
+from mtuscope.wire.ipv6 import IPV6_HEADER
+from mtuscope.wire.sizes import IPV4_MIN_MTU, MAX_IP_PACKET
+from mtuscope.wire.tcp import TCP_MIN_HEADER
 
 # RFC 5737 (IPv4) and RFC 3849 (IPv6) documentation prefixes: the only space a
 # lab may number from, so nothing it builds can ever collide with a real network.
@@ -30,6 +36,13 @@ DOC_PREFIXES_V4 = (
     IPv4Network("203.0.113.0/24"),
 )
 DOC_PREFIX_V6 = IPv6Network("2001:db8::/32")
+
+_Named = TypeVar("_Named", "Node", "Link")
+
+# IP and TCP headers without options, by family: an MTU less these is the MSS.
+_TCP_IP_HEADERS = {4: IPV4_MIN_HEADER + TCP_MIN_HEADER, 6: IPV6_HEADER + TCP_MIN_HEADER}
+_MAX_MSS = MAX_IP_PACKET - _TCP_IP_HEADERS[4]
+"""The largest MSS an IPv4 packet leaves room for (65495)."""
 
 # Linux interface names hold at most 15 bytes (IFNAMSIZ 16 with the NUL).
 _IFNAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
@@ -43,17 +56,6 @@ class Role(enum.Enum):
     """Ends connections; forwarding off."""
     ROUTER = "router"
     """Forwards (IPv4 and IPv6), and sends ICMP errors unless its ruleset withholds them."""
-
-
-class ProbeKind(enum.Enum):
-    """A kind of probe a destination may or may not answer."""
-
-    ICMP_ECHO = "icmp-echo"
-    """ICMP echo request (IPv4) / ICMPv6 echo request: answered with an echo reply."""
-    UDP = "udp"
-    """UDP to a closed port: answered with port unreachable (ICMP 3/3, ICMPv6 1/4)."""
-    TCP_SYN = "tcp-syn"
-    """TCP SYN: answered with SYN-ACK (a listener) or RST (a closed port)."""
 
 
 class LinkKind(enum.Enum):
@@ -83,8 +85,8 @@ class Node:
     def __post_init__(self) -> None:
         if not _NODENAME.match(self.name):
             raise UsageError(f"node name {self.name!r}: want 1-12 lowercase letters and digits")
-        if self.advmss is not None and not 1 <= self.advmss <= 65495:
-            raise UsageError(f"node {self.name}: advmss {self.advmss} outside 1..65495")
+        if self.advmss is not None and not 1 <= self.advmss <= _MAX_MSS:
+            raise UsageError(f"node {self.name}: advmss {self.advmss} outside 1..{_MAX_MSS}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,8 +122,10 @@ class Link:
         if self.a == self.b:
             raise UsageError(f"link {self.name}: both ends on node {self.a}")
         for mtu in (self.mtu, self.mtu_b):
-            if mtu is not None and not 68 <= mtu <= 65535:
-                raise UsageError(f"link {self.name}: MTU {mtu} outside 68..65535")
+            if mtu is not None and not IPV4_MIN_MTU <= mtu <= MAX_IP_PACKET:
+                raise UsageError(
+                    f"link {self.name}: MTU {mtu} outside {IPV4_MIN_MTU}..{MAX_IP_PACKET}"
+                )
         if not any(self.v4.subnet_of(p) for p in DOC_PREFIXES_V4):
             raise UsageError(f"link {self.name}: {self.v4} is not a documentation prefix")
         if not self.v6.subnet_of(DOC_PREFIX_V6):
@@ -287,7 +291,7 @@ class Scenario:
     """Server to client."""
     clamp: Clamp | None = None
     server_answers: frozenset[ProbeKind] = frozenset(ProbeKind)
-    """The probe kinds the server answers (IPv4 and IPv6 alike)."""
+    """The probe kinds the server answers (IPv4 and IPv6 alike; active/'s `ProbeKind`)."""
     server_tcp_port: int | None = None
     """When set, the server answers TCP only on this port (others are dropped silently)."""
     hops: tuple[str, ...] = field(default=(), init=False)
@@ -380,7 +384,7 @@ class Scenario:
         if advmss is not None:
             return advmss
         last = _routed_link(self.links, self.hops[-1] if self.hops else self.client, self.server)
-        return last.mtu_of(self.server) - (40 if family == 4 else 60)
+        return last.mtu_of(self.server) - _TCP_IP_HEADERS[family]
 
     def node(self, name: str) -> Node:
         """The node called `name`.
@@ -388,10 +392,7 @@ class Scenario:
         Raises:
             UsageError: no such node.
         """
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        raise UsageError(f"scenario {self.name}: no node {name!r}")
+        return self._named(self.nodes, "node", name)
 
     def link(self, name: str) -> Link:
         """The link called `name`.
@@ -399,10 +400,13 @@ class Scenario:
         Raises:
             UsageError: no such link.
         """
-        for link in self.links:
-            if link.name == name:
-                return link
-        raise UsageError(f"scenario {self.name}: no link {name!r}")
+        return self._named(self.links, "link", name)
+
+    def _named(self, items: tuple[_Named, ...], what: str, name: str) -> _Named:
+        for item in items:
+            if item.name == name:
+                return item
+        raise UsageError(f"scenario {self.name}: no {what} {name!r}")
 
     def links_of(self, node: str) -> tuple[Link, ...]:
         """The links with an end on `node`, in declaration order."""

@@ -32,7 +32,6 @@ BODIES: dict[str, str] = {
     "path": "mtuscope.report.path_json",
     "middlebox": "mtuscope.report.middlebox_json",
     "calc": "mtuscope.report.calc_json",
-    "lab": "mtuscope.report.lab_json",
 }
 """Report kind -> the module whose `body(result) -> dict` renders that kind's fields."""
 

@@ -15,7 +15,6 @@ from rich.table import Table
 from rich.text import Text
 
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.report.model import Report
 
 if TYPE_CHECKING:
     from mtuscope.jobs.result import JobResult
@@ -31,7 +30,6 @@ TEXT: dict[str, str] = {
     "path": "mtuscope.report.path_text",
     "middlebox": "mtuscope.report.middlebox_text",
     "calc": "mtuscope.report.calc_text",
-    "lab": "mtuscope.report.lab_text",
 }
 """Report kind -> the module whose `render(result, console)` draws that kind's fields."""
 
@@ -41,20 +39,15 @@ def make_console(stream: TextIO) -> Console:
     return Console(file=stream, width=120 if not stream.isatty() else None, highlight=False)
 
 
-def render_text(report: Report | JobResult, stream: TextIO) -> None:
-    """Write `report` for people to `stream`: the kind's own view, then the findings."""
-    console = make_console(stream)
-    if not isinstance(report, Report):
-        importlib.import_module(TEXT[report.kind]).render(report, console)
-        if report.kind != "calc" or report.findings:
-            render_findings(report.findings, console)
-        return
-    if report.kind == "calc":
-        from mtuscope.report.calc_text import render_calc
+def render_text(result: JobResult, stream: TextIO) -> None:
+    """Write `result` for people to `stream`: the kind's own view, then the findings.
 
-        render_calc(report, console)
-    if report.kind != "calc" or report.findings:
-        render_findings(report.findings, console)
+    A calculation without findings (the usual case) ends with its own view.
+    """
+    console = make_console(stream)
+    importlib.import_module(TEXT[result.kind]).render(result, console)
+    if result.kind != "calc" or result.findings:
+        render_findings(result.findings, console)
 
 
 def render_findings(findings: tuple[Finding, ...], console: Console) -> None:

@@ -5,60 +5,110 @@ no sockets, no files, no clock, no globals; imports nothing else of mtuscope
 but `errors`. capture/ decodes fixed fields in bulk and calls in here for the
 rare variable parts (TCP options of SYNs, ICMP quotes, IPv6 extension chains);
 active/ builds its probes and reads the replies with it.
+
+The names below load on first use (PEP 562), module by module: a core that
+needs only the size limits or one header (calc/, the CLI's start-up) does not
+pay for importing every decoder and builder.
 """
 
-from mtuscope.wire.builders import (
-    build_icmp_echo,
-    build_icmp_error,
-    build_ip,
-    build_tcp,
-    build_udp,
-)
-from mtuscope.wire.checksum import internet_checksum, pseudo_header
-from mtuscope.wire.cursor import Cursor
-from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto, TcpOptionKind, WireEnum
-from mtuscope.wire.icmp import (
-    ICMP4_ERRORS,
-    ICMP6_ERRORS,
-    ICMP_HEADER,
-    IcmpEcho,
-    IcmpMessage,
-    QuotedPacket,
-    decode_icmp_echo,
-    decode_icmp_error,
-    encode_icmp_echo,
-    encode_icmp_error,
-)
-from mtuscope.wire.ipv4 import IPV4_MIN_HEADER, Ipv4Header, decode_ipv4, encode_ipv4
-from mtuscope.wire.ipv6 import (
-    EXTENSION_HEADERS,
-    IPV6_HEADER,
-    Ipv6Extension,
-    Ipv6Fragment,
-    Ipv6Header,
-    decode_ipv6,
-    encode_ipv6,
-    encode_ipv6_fragment,
-)
-from mtuscope.wire.tcp import TCP_MIN_HEADER, TcpFlags, TcpHeader, decode_tcp, encode_tcp
-from mtuscope.wire.tcp_options import (
-    MAX_OPTIONS_LEN,
-    TcpOption,
-    TcpOptions,
-    decode_tcp_options,
-    encode_tcp_options,
-    syn_options,
-)
-from mtuscope.wire.udp import UDP_HEADER, UdpHeader, decode_udp, encode_udp
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mtuscope.wire.builders import (
+        build_icmp_echo,
+        build_icmp_error,
+        build_ip,
+        build_tcp,
+        build_udp,
+    )
+    from mtuscope.wire.checksum import internet_checksum, pseudo_header
+    from mtuscope.wire.cursor import Cursor
+    from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto, LinkType, TcpOptionKind, WireEnum
+    from mtuscope.wire.icmp import (
+        ICMP4_ERRORS,
+        ICMP6_ERRORS,
+        ICMP_HEADER,
+        ICMP_LAYOUT,
+        IcmpEcho,
+        IcmpMessage,
+        QuotedPacket,
+        decode_icmp_echo,
+        decode_icmp_error,
+        encode_icmp_echo,
+        encode_icmp_error,
+    )
+    from mtuscope.wire.ipv4 import (
+        IPV4_LAYOUT,
+        IPV4_MIN_HEADER,
+        Ipv4Header,
+        decode_ipv4,
+        encode_ipv4,
+    )
+    from mtuscope.wire.ipv6 import (
+        EXTENSION_HEADERS,
+        IPV6_EXTENSION_LAYOUT,
+        IPV6_FRAGMENT_LAYOUT,
+        IPV6_HEADER,
+        IPV6_LAYOUT,
+        Ipv6Extension,
+        Ipv6Fragment,
+        Ipv6Header,
+        decode_ipv6,
+        encode_ipv6,
+        encode_ipv6_fragment,
+    )
+    from mtuscope.wire.layout import Field, Layout, check_range
+    from mtuscope.wire.quote import decode_quote
+    from mtuscope.wire.sizes import (
+        IPV4_MIN_MTU,
+        IPV4_MIN_REASSEMBLY,
+        IPV6_MIN_MTU,
+        MAX_IP_PACKET,
+        MIN_MTU,
+        MIN_REASSEMBLY,
+        TCP_DEFAULT_MSS,
+        TCP_DEFAULT_MSS_IPV4,
+        TCP_DEFAULT_MSS_IPV6,
+    )
+    from mtuscope.wire.tcp import (
+        TCP_LAYOUT,
+        TCP_MIN_HEADER,
+        TcpFlags,
+        TcpHeader,
+        decode_tcp,
+        encode_tcp,
+    )
+    from mtuscope.wire.tcp_options import (
+        MAX_OPTIONS_LEN,
+        OPTION_LENGTHS,
+        TcpOption,
+        TcpOptions,
+        decode_tcp_options,
+        encode_tcp_options,
+        syn_options,
+    )
+    from mtuscope.wire.udp import UDP_HEADER, UDP_LAYOUT, UdpHeader, decode_udp, encode_udp
 
 __all__ = [
     "Cursor",
     "EXTENSION_HEADERS",
+    "Field",
     "ICMP4_ERRORS",
     "ICMP6_ERRORS",
     "ICMP_HEADER",
+    "ICMP_LAYOUT",
+    "IPV4_LAYOUT",
     "IPV4_MIN_HEADER",
+    "IPV4_MIN_MTU",
+    "IPV4_MIN_REASSEMBLY",
+    "IPV6_EXTENSION_LAYOUT",
+    "IPV6_FRAGMENT_LAYOUT",
     "IPV6_HEADER",
+    "IPV6_LAYOUT",
+    "IPV6_MIN_MTU",
     "Icmp4Type",
     "Icmp6Type",
     "IcmpEcho",
@@ -68,8 +118,18 @@ __all__ = [
     "Ipv6Extension",
     "Ipv6Fragment",
     "Ipv6Header",
+    "Layout",
+    "LinkType",
+    "MAX_IP_PACKET",
     "MAX_OPTIONS_LEN",
+    "MIN_MTU",
+    "MIN_REASSEMBLY",
+    "OPTION_LENGTHS",
     "QuotedPacket",
+    "TCP_DEFAULT_MSS",
+    "TCP_DEFAULT_MSS_IPV4",
+    "TCP_DEFAULT_MSS_IPV6",
+    "TCP_LAYOUT",
     "TCP_MIN_HEADER",
     "TcpFlags",
     "TcpHeader",
@@ -77,6 +137,7 @@ __all__ = [
     "TcpOptionKind",
     "TcpOptions",
     "UDP_HEADER",
+    "UDP_LAYOUT",
     "UdpHeader",
     "WireEnum",
     "build_icmp_echo",
@@ -84,10 +145,12 @@ __all__ = [
     "build_ip",
     "build_tcp",
     "build_udp",
+    "check_range",
     "decode_icmp_echo",
     "decode_icmp_error",
     "decode_ipv4",
     "decode_ipv6",
+    "decode_quote",
     "decode_tcp",
     "decode_tcp_options",
     "decode_udp",
@@ -103,3 +166,34 @@ __all__ = [
     "pseudo_header",
     "syn_options",
 ]
+
+# Submodules in the order `__getattr__` searches them, cheapest first.
+_MODULES = (
+    "sizes",
+    "enums",
+    "cursor",
+    "checksum",
+    "layout",
+    "ipv4",
+    "ipv6",
+    "udp",
+    "tcp_options",
+    "tcp",
+    "quote",
+    "icmp",
+    "builders",
+)
+
+
+def __getattr__(name: str) -> Any:
+    """A public name of a submodule (or the submodule itself), imported on first use."""
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in __all__:
+        for module_name in _MODULES:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            if name in getattr(module, "__all__", ()):
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

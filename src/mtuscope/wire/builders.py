@@ -15,6 +15,7 @@ from mtuscope.wire.enums import IpProto
 from mtuscope.wire.icmp import IcmpEcho, encode_icmp_echo, encode_icmp_error
 from mtuscope.wire.ipv4 import IPV4_MIN_HEADER, Ipv4Header, encode_ipv4
 from mtuscope.wire.ipv6 import Ipv6Header, encode_ipv6
+from mtuscope.wire.sizes import MAX_IP_PACKET
 from mtuscope.wire.tcp import TcpFlags, TcpHeader, encode_tcp
 from mtuscope.wire.tcp_options import TcpOption, TcpOptions, syn_options
 from mtuscope.wire.udp import encode_udp
@@ -57,8 +58,8 @@ def build_ip(
     """
     if isinstance(src, IPv4Address) and isinstance(dst, IPv4Address):
         total = IPV4_MIN_HEADER + len(payload)
-        if total > 0xFFFF:
-            raise UsageError(f"IPv4 packet of {total} bytes exceeds 65535")
+        if total > MAX_IP_PACKET:
+            raise UsageError(f"IPv4 packet of {total} bytes exceeds {MAX_IP_PACKET}")
         header = Ipv4Header(
             tos=tos,
             total_length=total,
@@ -71,8 +72,8 @@ def build_ip(
         )
         return encode_ipv4(header) + payload
     if isinstance(src, IPv6Address) and isinstance(dst, IPv6Address):
-        if len(payload) > 0xFFFF:
-            raise UsageError(f"IPv6 payload of {len(payload)} bytes exceeds 65535")
+        if len(payload) > MAX_IP_PACKET:
+            raise UsageError(f"IPv6 payload of {len(payload)} bytes exceeds {MAX_IP_PACKET}")
         header6 = Ipv6Header(
             traffic_class=tos,
             flow_label=flow_label,

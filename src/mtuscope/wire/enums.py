@@ -1,9 +1,10 @@
 """Protocol code points as IntEnums that never refuse a value.
 
 Layer: wire/. Pure tables: no I/O. An unknown code point becomes a named
-placeholder (`TcpOptionKind(254)` prints `KIND254`), as in dnspython's
-`dns/enum.py`, so a decoder never fails on a value nobody registered yet.
-Values outside the field's width still raise `ValueError` (a caller bug).
+placeholder (`TcpOptionKind(254)` prints `KIND254`, `LinkType(300)` prints
+`LINKTYPE300`), as in dnspython's `dns/enum.py`, so a decoder never fails on a
+value nobody registered yet. Values outside the field's width (one byte; two for
+`LinkType`) still raise `ValueError` (a caller bug).
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ __all__ = [
     "Icmp4Type",
     "Icmp6Type",
     "IpProto",
+    "LinkType",
     "TcpOptionKind",
     "WireEnum",
 ]
 
 
 class WireEnum(IntEnum):
-    """An IntEnum of one-byte code points whose unknown values become placeholders.
+    """An IntEnum of code points whose unknown values become placeholders.
 
-    The placeholder's name is the prefix from `_PREFIXES` plus the value.
+    The placeholder's name is the prefix from `_PREFIXES` plus the value; the
+    field is one byte wide unless `_WIDTHS` says otherwise.
     """
 
     @classmethod
     def _missing_(cls, value: object) -> WireEnum | None:
         if isinstance(value, int) and not isinstance(value, bool):
-            if 0 <= value <= 255:
+            if 0 <= value < 1 << (8 * _WIDTHS.get(cls.__name__, 1)):
                 member = int.__new__(cls, value)
                 member._name_ = f"{_PREFIXES.get(cls.__name__, 'VALUE')}{value}"
                 member._value_ = value
@@ -144,10 +147,40 @@ class Icmp6Type(WireEnum):
     EXT_ECHO_REPLY = 161
 
 
+# tcpdump.org "Link-layer header types" (the LINKTYPE_* registry of
+# draft-ietf-opsawg-pcaplinktype): the link types capture/'s walkers decode.
+class LinkType(WireEnum):
+    """pcap/pcapng link types (LINKTYPE_*, 16 bits in pcapng's IDB)."""
+
+    NULL = 0  # BSD loopback, host-order address family
+    ETHERNET = 1
+    PPP = 9
+    RAW_DLT12 = 12  # DLT_RAW as most systems number it, found in old files
+    RAW_DLT14 = 14  # DLT_RAW on OpenBSD
+    PPP_HDLC = 50
+    RAW = 101  # raw IPv4 or IPv6, by the version nibble
+    C_HDLC = 104  # Cisco HDLC
+    IEEE802_11 = 105
+    LOOP = 108  # OpenBSD loopback, network-order address family
+    LINUX_SLL = 113
+    IEEE802_11_RADIOTAP = 127
+    ARCNET_LINUX = 129
+    PPI = 192  # per-packet information header, then the link type it names
+    IPV4 = 228
+    IPV6 = 229
+    NFLOG = 239  # Linux netfilter log
+    IPOIB = 242  # IP over InfiniBand
+    PKTAP = 258  # Apple's PKTAP header, then the link type it names
+    LINUX_SLL2 = 276
+
+
 # Placeholder name prefix per enum, for values no table lists.
 _PREFIXES = {
     "Icmp4Type": "TYPE",
     "Icmp6Type": "TYPE",
     "IpProto": "PROTO",
+    "LinkType": "LINKTYPE",
     "TcpOptionKind": "KIND",
 }
+# Field width in bytes of the enums that are not one byte wide.
+_WIDTHS = {"LinkType": 2}

@@ -34,19 +34,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
-from mtuscope.errors import DecodeError, Malformed, UsageError
+from mtuscope.errors import Malformed, UsageError
 from mtuscope.wire.checksum import internet_checksum, pseudo_header
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto
-from mtuscope.wire.ipv4 import decode_ipv4
-from mtuscope.wire.ipv6 import decode_ipv6
-from mtuscope.wire.tcp import TcpFlags, decode_tcp
-from mtuscope.wire.tcp_options import TcpOptions
+from mtuscope.wire.layout import Layout
+from mtuscope.wire.quote import QuotedPacket, decode_quote
+from mtuscope.wire.sizes import IPV6_MIN_MTU
 
 __all__ = [
     "ICMP4_ERRORS",
     "ICMP6_ERRORS",
     "ICMP_HEADER",
+    "ICMP_LAYOUT",
     "IcmpEcho",
     "IcmpMessage",
     "QuotedPacket",
@@ -56,7 +56,18 @@ __all__ = [
     "encode_icmp_error",
 ]
 
-ICMP_HEADER = 8
+ICMP_LAYOUT = Layout(
+    "ICMP",
+    "RFC 792; RFC 4443 §2.1",
+    ("type", 1),
+    ("code", 1),
+    ("checksum", 2),
+    # Type-specific: an echo's identifier and sequence; frag-needed's next-hop MTU in
+    # the low 16 bits (RFC 1191 §4); packet-too-big's 32-bit MTU (RFC 4443 §3.2).
+    ("rest", 4),
+)
+"""The ICMP/ICMPv6 header before the message body, field by field."""
+ICMP_HEADER = ICMP_LAYOUT.size
 """Bytes in the ICMP/ICMPv6 header before the message body (type, code, checksum, 4 more)."""
 
 # RFC 792 error messages (destination unreachable, source quench, redirect, time
@@ -96,52 +107,6 @@ _RFC4884_LENGTH_6 = {
 }
 
 _FRAG_NEEDED = 4  # ICMPv4 destination unreachable code (RFC 792, RFC 1191 §4)
-
-# Transport protocols whose first 4 bytes are source and destination port:
-# TCP (RFC 9293), UDP (RFC 768), DCCP (RFC 4340 §5.1), SCTP (RFC 9260 §3.1),
-# UDP-Lite (RFC 3828).
-_PORTED = frozenset({IpProto.TCP, IpProto.UDP, IpProto.DCCP, IpProto.SCTP, IpProto.UDPLITE})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuotedPacket:
-    """The packet an ICMP error quotes: its first IP header and transport ports."""
-
-    family: int
-    """4 or 6, from the quoted header's version nibble."""
-    src: IPv4Address | IPv6Address
-    """Quoted source address (normally ours: the sender of the offending packet)."""
-    dst: IPv4Address | IPv6Address
-    """Quoted destination address."""
-    proto: IpProto | None
-    """Protocol after the quoted IPv6 extension chain (IPv4: the protocol field);
-    None if the quote ends inside the chain."""
-    ip_len: int
-    """The quoted packet's own length field: IPv4 total length, IPv6 40 + payload length."""
-    ttl: int
-    """Quoted TTL / hop limit, as the packet had it when the error was generated."""
-    ip_id: int | None
-    """IPv4 identification, or the IPv6 fragment header's identification (None if none)."""
-    df: bool
-    """IPv4 don't-fragment flag; always True for IPv6 (routers never fragment it)."""
-    frag_offset: int
-    """Fragment offset in bytes; a non-zero offset means no transport header is quoted."""
-    header_len: int
-    """Bytes of quoted IP header up to the transport header (IPv6: with the chain walked)."""
-    sport: int | None
-    """Transport source port (TCP/UDP/SCTP/DCCP/UDP-Lite); None if not quoted."""
-    dport: int | None
-    """Transport destination port; None if not quoted."""
-    seq: int | None
-    """TCP sequence number; None if not TCP or not quoted."""
-    tcp_flags: TcpFlags | None
-    """TCP control bits; None if not TCP or not quoted."""
-    tcp_options: TcpOptions | None
-    """TCP options when the whole quoted TCP header is present; else None."""
-    truncated: bool
-    """The quote holds less than the quoted packet's length field says (the normal case)."""
-    raw: bytes
-    """The quote bytes themselves, from the quoted IP header on."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,26 +177,27 @@ def decode_icmp_error(data: bytes, *, family: int) -> IcmpMessage:
     """
     _check_family(family)
     cur = Cursor(data)
-    head = cur.bytes(ICMP_HEADER)
+    f = ICMP_LAYOUT.read(cur)
+    head = data[:ICMP_HEADER]
     notes: list[str] = []
     kind: Icmp4Type | Icmp6Type
     mtu: int | None = None
     if family == 4:
-        kind = Icmp4Type(head[0])
+        kind = Icmp4Type(f["type"])
         is_error = kind in ICMP4_ERRORS
         length_at = _RFC4884_LENGTH_4.get(kind)
-        if kind == Icmp4Type.DEST_UNREACH and head[1] == _FRAG_NEEDED:
-            mtu = int.from_bytes(head[6:8], "big")
+        if kind == Icmp4Type.DEST_UNREACH and f["code"] == _FRAG_NEEDED:
+            mtu = f["rest"] & 0xFFFF
             if mtu == 0:
                 notes.append("next-hop MTU 0: a router that predates RFC 1191")
     else:
-        kind = Icmp6Type(head[0])
+        kind = Icmp6Type(f["type"])
         is_error = kind in ICMP6_ERRORS
         length_at = _RFC4884_LENGTH_6.get(kind)
         if kind == Icmp6Type.PACKET_TOO_BIG:
-            mtu = int.from_bytes(head[4:8], "big")
-            if mtu < 1280:
-                notes.append(f"packet-too-big MTU {mtu} below the IPv6 minimum 1280")
+            mtu = f["rest"]
+            if mtu < IPV6_MIN_MTU:
+                notes.append(f"packet-too-big MTU {mtu} below the IPv6 minimum {IPV6_MIN_MTU}")
     original_len = None
     if length_at is not None and head[length_at[0]]:
         original_len = head[length_at[0]] * length_at[1]
@@ -240,88 +206,18 @@ def decode_icmp_error(data: bytes, *, family: int) -> IcmpMessage:
         quote_bytes = quote_bytes[:original_len]  # the rest: RFC 4884 extension objects
     if family == 4 and kind == Icmp4Type.REDIRECT and quote_bytes:
         quote_bytes = quote_bytes[: (quote_bytes[0] & 0x0F) * 4 + 8]
-    quote = _decode_quote(quote_bytes, notes) if is_error else None
+    quote = decode_quote(quote_bytes, notes) if is_error else None
     return IcmpMessage(
         family=family,
         type=kind,
-        code=head[1],
-        checksum=int.from_bytes(head[2:4], "big"),
+        code=f["code"],
+        checksum=f["checksum"],
         mtu=mtu,
         is_error=is_error,
         original_len=original_len,
         quote_len=len(quote_bytes),
         quote=quote,
         notes=tuple(notes),
-    )
-
-
-def _decode_quote(data: bytes, notes: list[str]) -> QuotedPacket | None:
-    """Decode what there is of the quoted packet; None if not even its IP header."""
-    if not data:
-        notes.append("error message without a quote")
-        return None
-    version = data[0] >> 4
-    src: IPv4Address | IPv6Address
-    dst: IPv4Address | IPv6Address
-    proto: IpProto | None
-    ip_id: int | None
-    try:
-        if version == 4:
-            v4 = decode_ipv4(data, lenient=True)
-            src, dst, proto, ttl = v4.src, v4.dst, v4.proto, v4.ttl
-            ip_len, ip_id, df, frag_offset = v4.total_length, v4.ident, v4.df, v4.frag_offset
-            header_len, cut = v4.header_len, v4.truncated
-            family = 4
-        elif version == 6:
-            v6 = decode_ipv6(data, lenient=True)
-            src, dst, proto, ttl = v6.src, v6.dst, v6.proto, v6.hop_limit
-            ip_len, df, header_len, cut = v6.ip_len, True, v6.header_len, v6.truncated
-            ip_id = v6.fragment.ident if v6.fragment else None
-            frag_offset = v6.fragment.offset if v6.fragment else 0
-            family = 6
-        else:
-            notes.append(f"quoted packet has IP version {version}")
-            return None
-    except DecodeError as exc:
-        notes.append(f"quoted IP header does not decode: {exc}")
-        return None
-    sport = dport = seq = None
-    tcp_flags: TcpFlags | None = None
-    tcp_options: TcpOptions | None = None
-    transport = b"" if cut or frag_offset else data[header_len:]
-    if proto in _PORTED and len(transport) >= 4:
-        sport = int.from_bytes(transport[0:2], "big")
-        dport = int.from_bytes(transport[2:4], "big")
-    if proto == IpProto.TCP:
-        if len(transport) >= 8:
-            seq = int.from_bytes(transport[4:8], "big")
-        if len(transport) >= 14:
-            tcp_flags = TcpFlags(int.from_bytes(transport[12:14], "big") & 0x1FF)
-        if len(transport) >= 20:
-            try:
-                tcp_options = decode_tcp(transport).options
-            except Malformed as exc:
-                notes.append(f"quoted TCP header does not decode: {exc}")
-            except DecodeError:
-                pass  # the quote ends inside the TCP options: no options to compare
-    return QuotedPacket(
-        family=family,
-        src=src,
-        dst=dst,
-        proto=proto,
-        ip_len=ip_len,
-        ttl=ttl,
-        ip_id=ip_id,
-        df=df,
-        frag_offset=frag_offset,
-        header_len=header_len,
-        sport=sport,
-        dport=dport,
-        seq=seq,
-        tcp_flags=tcp_flags,
-        tcp_options=tcp_options,
-        truncated=len(data) < ip_len,
-        raw=data,
     )
 
 
@@ -353,12 +249,13 @@ def encode_icmp_error(
         UsageError: bad family, MTU out of range or missing, or ICMPv6 without addresses.
     """
     _check_family(family)
-    rest = bytes(4)
+    rest = 0
     if family == 4 and type == Icmp4Type.DEST_UNREACH and code == _FRAG_NEEDED:
-        rest = bytes(2) + _field(mtu, 2, "MTU")
+        rest = _field(mtu, 2, "MTU")
     elif family == 6 and type == Icmp6Type.PACKET_TOO_BIG:
         rest = _field(mtu, 4, "MTU")
-    return _with_checksum(bytes((type, code, 0, 0)) + rest + quote, family, src, dst)
+    head = ICMP_LAYOUT.pack(type=type, code=code, checksum=0, rest=rest)
+    return _with_checksum(bytes(head) + quote, family, src, dst)
 
 
 def decode_icmp_echo(data: bytes, *, family: int) -> IcmpEcho:
@@ -378,8 +275,8 @@ def decode_icmp_echo(data: bytes, *, family: int) -> IcmpEcho:
     """
     _check_family(family)
     cur = Cursor(data)
-    kind, _code, checksum = cur.u8(), cur.u8(), cur.u16()
-    ident, seq = cur.u16(), cur.u16()
+    f = ICMP_LAYOUT.read(cur)
+    kind = f["type"]
     types: dict[int, bool]
     if family == 4:
         types = {Icmp4Type.ECHO_REQUEST: False, Icmp4Type.ECHO_REPLY: True}
@@ -390,10 +287,10 @@ def decode_icmp_echo(data: bytes, *, family: int) -> IcmpEcho:
     return IcmpEcho(
         family=family,
         reply=types[kind],
-        ident=ident,
-        seq=seq,
+        ident=f["rest"] >> 16,
+        seq=f["rest"] & 0xFFFF,
         payload=cur.rest(),
-        checksum=checksum,
+        checksum=f["checksum"],
     )
 
 
@@ -421,8 +318,8 @@ def encode_icmp_echo(
         kind = Icmp4Type.ECHO_REPLY if echo.reply else Icmp4Type.ECHO_REQUEST
     else:
         kind = Icmp6Type.ECHO_REPLY if echo.reply else Icmp6Type.ECHO_REQUEST
-    raw = bytes((kind, 0, 0, 0)) + echo.ident.to_bytes(2, "big") + echo.seq.to_bytes(2, "big")
-    return _with_checksum(raw + echo.payload, echo.family, src, dst)
+    raw = ICMP_LAYOUT.pack(type=kind, code=0, checksum=0, rest=echo.ident << 16 | echo.seq)
+    return _with_checksum(bytes(raw) + echo.payload, echo.family, src, dst)
 
 
 def _with_checksum(
@@ -438,13 +335,15 @@ def _with_checksum(
         if src is None or dst is None:
             raise UsageError("the ICMPv6 checksum needs the source and destination address")
         summed = pseudo_header(src, dst, IpProto.ICMPV6, len(message)) + message
-    return message[:2] + internet_checksum(summed).to_bytes(2, "big") + message[4:]
+    at = ICMP_LAYOUT.field("checksum")
+    checksum = internet_checksum(summed).to_bytes(at.width, "big")
+    return message[: at.offset] + checksum + message[at.end :]
 
 
-def _field(value: int | None, size: int, name: str) -> bytes:
+def _field(value: int | None, size: int, name: str) -> int:
     if value is None or not 0 <= value < 1 << (8 * size):
         raise UsageError(f"{name} {value} does not fit in {size} bytes")
-    return value.to_bytes(size, "big")
+    return value
 
 
 def _check_family(family: int) -> None:

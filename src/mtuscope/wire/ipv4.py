@@ -2,9 +2,8 @@
 
 Layer: wire/. Pure: bytes in, frozen values out, and back. No I/O.
 
-Wire order: version/IHL, type of service, total length, identification,
-flags/fragment offset, TTL, protocol, header checksum, source, destination,
-options (IHL * 4 - 20 bytes).
+The fixed part is `IPV4_LAYOUT`, in wire order; the options (IHL * 4 - 20
+bytes) follow it. capture/'s bulk decoder and the C walker read the same offsets.
 """
 
 from __future__ import annotations
@@ -16,16 +15,35 @@ from mtuscope.errors import Malformed, Truncated, UsageError
 from mtuscope.wire.checksum import internet_checksum
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import IpProto
+from mtuscope.wire.layout import Layout
 
-__all__ = ["IPV4_MIN_HEADER", "Ipv4Header", "decode_ipv4", "encode_ipv4"]
+__all__ = ["IPV4_LAYOUT", "IPV4_MIN_HEADER", "Ipv4Header", "decode_ipv4", "encode_ipv4"]
 
-IPV4_MIN_HEADER = 20
-"""Bytes in an IPv4 header without options (RFC 791 §3.1, IHL 5)."""
+IPV4_LAYOUT = Layout(
+    "IPv4",
+    "RFC 791 §3.1",
+    ("version_ihl", 1),  # version (upper nibble), IHL in 4-byte words (lower nibble)
+    ("tos", 1),  # DSCP and ECN, RFC 2474 / RFC 3168
+    ("total_length", 2),
+    ("ident", 2),
+    ("flags_fragment", 2),  # reserved, DF, MF bits, then the offset in 8-byte units
+    ("ttl", 1),
+    ("proto", 1),
+    ("checksum", 2),
+    ("src", 4),
+    ("dst", 4),
+)
+"""The IPv4 header without options, field by field."""
+IPV4_MIN_HEADER = IPV4_LAYOUT.size
+"""Bytes in an IPv4 header without options (RFC 791 §3.1, IHL 5): 20."""
+IPV4_MAX_HEADER = 60
+"""Bytes in an IPv4 header with the most options (IHL 15)."""
 
 # Flags field, RFC 791 §3.1: bit 0 reserved, bit 1 DF, bit 2 MF; offset in 8-byte units.
 _FLAG_DF = 0x4000
 _FLAG_MF = 0x2000
 _OFFSET_MASK = 0x1FFF
+_CHECKSUM = IPV4_LAYOUT.field("checksum").span
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,20 +80,18 @@ class Ipv4Header:
     """Lenient decoding only: the bytes ended inside the options."""
 
     def __post_init__(self) -> None:
-        if not IPV4_MIN_HEADER <= self.header_len <= 60 or self.header_len % 4:
+        if not IPV4_MIN_HEADER <= self.header_len <= IPV4_MAX_HEADER or self.header_len % 4:
             raise UsageError(f"IPv4 header length {self.header_len} is not 20..60 in 4s")
         room = self.header_len - IPV4_MIN_HEADER
         if len(self.options) > room or (len(self.options) < room and not self.truncated):
             raise UsageError(f"{len(self.options)} option bytes in a {self.header_len}-byte header")
-        for name, value, top in (
-            ("tos", self.tos, 0xFF),
-            ("total_length", self.total_length, 0xFFFF),
-            ("ident", self.ident, 0xFFFF),
-            ("ttl", self.ttl, 0xFF),
-            ("checksum", self.checksum, 0xFFFF),
-        ):
-            if not 0 <= value <= top:
-                raise UsageError(f"IPv4 {name} {value} out of range")
+        IPV4_LAYOUT.check(
+            tos=self.tos,
+            total_length=self.total_length,
+            ident=self.ident,
+            ttl=self.ttl,
+            checksum=self.checksum,
+        )
         if self.frag_offset % 8 or not 0 <= self.frag_offset <= _OFFSET_MASK * 8:
             raise UsageError(f"IPv4 fragment offset {self.frag_offset} is not a multiple of 8")
 
@@ -103,21 +119,14 @@ def decode_ipv4(data: bytes, *, lenient: bool = False) -> Ipv4Header:
             length is shorter than the header.
     """
     cur = Cursor(data)
-    first = cur.u8()
+    first = cur.peek_u8()
     if first >> 4 != 4:
         raise Malformed(f"IP version {first >> 4} where IPv4 was expected", offset=0)
     header_len = (first & 0x0F) * 4
     if header_len < IPV4_MIN_HEADER:
         raise Malformed(f"IPv4 header length {header_len} below 20", offset=0)
-    tos = cur.u8()
-    total_length = cur.u16()
-    ident = cur.u16()
-    flags = cur.u16()
-    ttl = cur.u8()
-    proto = IpProto(cur.u8())
-    checksum = cur.u16()
-    src = IPv4Address(cur.bytes(4))
-    dst = IPv4Address(cur.bytes(4))
+    f = IPV4_LAYOUT.read(cur)
+    flags = f["flags_fragment"]
     room = header_len - IPV4_MIN_HEADER
     truncated = False
     if cur.remaining >= room:
@@ -125,22 +134,26 @@ def decode_ipv4(data: bytes, *, lenient: bool = False) -> Ipv4Header:
     elif lenient:
         options, truncated = cur.rest(), True
     else:
-        raise Truncated(f"IPv4 header of {header_len} bytes cut at {len(data)}", offset=20)
+        raise Truncated(
+            f"IPv4 header of {header_len} bytes cut at {len(data)}", offset=IPV4_MIN_HEADER
+        )
+    total_length = f["total_length"]
     if total_length < header_len and not lenient:
-        raise Malformed(f"IPv4 total length {total_length} below header {header_len}", offset=2)
+        at = IPV4_LAYOUT.offset("total_length")
+        raise Malformed(f"IPv4 total length {total_length} below header {header_len}", offset=at)
     return Ipv4Header(
         header_len=header_len,
-        tos=tos,
+        tos=f["tos"],
         total_length=total_length,
-        ident=ident,
+        ident=f["ident"],
         df=bool(flags & _FLAG_DF),
         mf=bool(flags & _FLAG_MF),
         frag_offset=(flags & _OFFSET_MASK) * 8,
-        ttl=ttl,
-        proto=proto,
-        checksum=checksum,
-        src=src,
-        dst=dst,
+        ttl=f["ttl"],
+        proto=IpProto(f["proto"]),
+        checksum=f["checksum"],
+        src=IPv4Address(f["src"]),
+        dst=IPv4Address(f["dst"]),
         options=options,
         truncated=truncated,
     )
@@ -165,16 +178,19 @@ def encode_ipv4(header: Ipv4Header, *, fill_checksum: bool = True) -> bytes:
     flags = (
         (_FLAG_DF if header.df else 0) | (_FLAG_MF if header.mf else 0) | header.frag_offset // 8
     )
-    out = bytearray()
-    out.append(0x40 | header.header_len // 4)
-    out.append(header.tos)
-    out += header.total_length.to_bytes(2, "big")
-    out += header.ident.to_bytes(2, "big")
-    out += flags.to_bytes(2, "big")
-    out.append(header.ttl)
-    out.append(header.proto)
-    out += (0 if fill_checksum else header.checksum).to_bytes(2, "big")
-    out += header.src.packed + header.dst.packed + header.options
+    out = IPV4_LAYOUT.pack(
+        version_ihl=0x40 | header.header_len // 4,
+        tos=header.tos,
+        total_length=header.total_length,
+        ident=header.ident,
+        flags_fragment=flags,
+        ttl=header.ttl,
+        proto=header.proto,
+        checksum=0 if fill_checksum else header.checksum,
+        src=int(header.src),
+        dst=int(header.dst),
+    )
+    out += header.options
     if fill_checksum:
-        out[10:12] = internet_checksum(bytes(out)).to_bytes(2, "big")
+        out[_CHECKSUM] = internet_checksum(bytes(out)).to_bytes(2, "big")
     return bytes(out)

@@ -2,9 +2,10 @@
 
 Layer: wire/. Pure: bytes in, frozen values out, and back. No I/O.
 
-Wire order of the fixed header: version/traffic class/flow label, payload
-length, next header, hop limit, source, destination. The chain walk follows
-next-header values through the extension headers RFC 8200 §4 and RFC 7045 list
+The fixed header is `IPV6_LAYOUT` and the fragment header `IPV6_FRAGMENT_LAYOUT`,
+in wire order; capture/'s bulk decoder and the C walker read the same offsets.
+The chain walk follows next-header values through the extension headers
+RFC 8200 §4 and RFC 7045 list
 (hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6,
 experimental 253/254) until an upper-layer protocol. It stops at a fragment
 header with a non-zero offset: the rest is not a header but the middle of a packet.
@@ -18,10 +19,14 @@ from ipaddress import IPv6Address
 from mtuscope.errors import Malformed, Truncated, UsageError
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import IpProto
+from mtuscope.wire.layout import Layout, check_range
 
 __all__ = [
     "EXTENSION_HEADERS",
+    "IPV6_EXTENSION_LAYOUT",
+    "IPV6_FRAGMENT_LAYOUT",
     "IPV6_HEADER",
+    "IPV6_LAYOUT",
     "Ipv6Extension",
     "Ipv6Fragment",
     "Ipv6Header",
@@ -30,8 +35,37 @@ __all__ = [
     "encode_ipv6_fragment",
 ]
 
-IPV6_HEADER = 40
-"""Bytes in the fixed IPv6 header (RFC 8200 §3)."""
+IPV6_LAYOUT = Layout(
+    "IPv6",
+    "RFC 8200 §3",
+    ("version_class_flow", 4),  # version (4 bits), traffic class (8), flow label (20)
+    ("payload_length", 2),
+    ("next_header", 1),
+    ("hop_limit", 1),
+    ("src", 16),
+    ("dst", 16),
+)
+"""The fixed IPv6 header, field by field."""
+IPV6_HEADER = IPV6_LAYOUT.size
+"""Bytes in the fixed IPv6 header (RFC 8200 §3): 40."""
+
+IPV6_FRAGMENT_LAYOUT = Layout(
+    "IPv6 fragment",
+    "RFC 8200 §4.5",
+    ("next_header", 1),
+    ("reserved", 1),
+    ("offset_flags", 2),  # offset in 8-byte units (13 bits), 2 reserved bits, M flag
+    ("ident", 4),
+)
+"""The IPv6 fragment extension header, field by field (8 bytes)."""
+
+IPV6_EXTENSION_LAYOUT = Layout(
+    "IPv6 extension",
+    "RFC 8200 §4.3; AH: RFC 4302 §2",
+    ("next_header", 1),
+    ("length", 1),  # 8-byte units not counting the first 8; AH: 4-byte units minus 2
+)
+"""What opens every extension header but the fragment header (its options follow)."""
 
 # RFC 8200 §4 and the IANA "IPv6 Extension Header Types" registry (RFC 7045 §4).
 EXTENSION_HEADERS = frozenset(
@@ -63,7 +97,7 @@ class Ipv6Extension:
     @property
     def next_header(self) -> IpProto:
         """The next-header byte of this extension header."""
-        return IpProto(self.data[0])
+        return IpProto(self.data[IPV6_EXTENSION_LAYOUT.offset("next_header")])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,14 +144,10 @@ class Ipv6Header:
     """Lenient decoding only: the bytes ended inside the extension chain."""
 
     def __post_init__(self) -> None:
-        for name, value, top in (
-            ("traffic_class", self.traffic_class, 0xFF),
-            ("flow_label", self.flow_label, 0xFFFFF),
-            ("payload_length", self.payload_length, 0xFFFF),
-            ("hop_limit", self.hop_limit, 0xFF),
-        ):
-            if not 0 <= value <= top:
-                raise UsageError(f"IPv6 {name} {value} out of range")
+        # traffic class and flow label share the first word with the version (RFC 8200 §3)
+        check_range("IPv6", "traffic_class", self.traffic_class, 0xFF)
+        check_range("IPv6", "flow_label", self.flow_label, 0xFFFFF)
+        IPV6_LAYOUT.check(payload_length=self.payload_length, hop_limit=self.hop_limit)
 
     @property
     def ip_len(self) -> int:
@@ -142,14 +172,12 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
         Malformed: the version is not 6.
     """
     cur = Cursor(data)
-    word = cur.u32()
-    if word >> 28 != 6:
-        raise Malformed(f"IP version {word >> 28} where IPv6 was expected", offset=0)
-    payload_length = cur.u16()
-    next_header = IpProto(cur.u8())
-    hop_limit = cur.u8()
-    src = IPv6Address(cur.bytes(16))
-    dst = IPv6Address(cur.bytes(16))
+    version = cur.peek_u8() >> 4
+    if version != 6:
+        raise Malformed(f"IP version {version} where IPv6 was expected", offset=0)
+    f = IPV6_LAYOUT.read(cur)
+    word = f["version_class_flow"]
+    next_header = IpProto(f["next_header"])
     extensions: list[Ipv6Extension] = []
     fragment: Ipv6Fragment | None = None
     proto: IpProto | None = next_header
@@ -157,28 +185,28 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
     try:
         while proto in EXTENSION_HEADERS:
             if proto == IpProto.IPV6_FRAG:
-                raw = cur.bytes(8)  # fixed size, RFC 8200 §4.5
+                raw = cur.bytes(IPV6_FRAGMENT_LAYOUT.size)
             else:
-                length_byte = Cursor(data, cur.offset + 1).u8()
+                ext = IPV6_EXTENSION_LAYOUT.read(Cursor(data, cur.offset))
                 # AH counts 4-byte units minus 2 (RFC 4302 §2.2); the others 8-byte
                 # units not counting the first 8 (RFC 8200 §4.3).
-                size = (length_byte + 2) * 4 if proto == IpProto.AH else (length_byte + 1) * 8
-                raw = cur.bytes(size)
+                units = ext["length"]
+                raw = cur.bytes((units + 2) * 4 if proto == IpProto.AH else (units + 1) * 8)
             extensions.append(Ipv6Extension(header=proto, data=raw))
             if proto == IpProto.IPV6_FRAG:
-                field = int.from_bytes(raw[2:4], "big")
+                frag = IPV6_FRAGMENT_LAYOUT.read(Cursor(raw))
                 this = Ipv6Fragment(
-                    next_header=IpProto(raw[0]),
-                    offset=field & 0xFFF8,
-                    more=bool(field & 1),
-                    ident=int.from_bytes(raw[4:8], "big"),
+                    next_header=IpProto(frag["next_header"]),
+                    offset=frag["offset_flags"] & 0xFFF8,
+                    more=bool(frag["offset_flags"] & 1),
+                    ident=frag["ident"],
                 )
                 fragment = fragment or this
                 proto = this.next_header
                 if this.offset:
                     break  # a later fragment: what follows is not a header
             else:
-                proto = IpProto(raw[0])
+                proto = IpProto(ext["next_header"])
     except Truncated:
         if not lenient:
             raise
@@ -186,11 +214,11 @@ def decode_ipv6(data: bytes, *, lenient: bool = False) -> Ipv6Header:
     return Ipv6Header(
         traffic_class=(word >> 20) & 0xFF,
         flow_label=word & 0xFFFFF,
-        payload_length=payload_length,
+        payload_length=f["payload_length"],
         next_header=next_header,
-        hop_limit=hop_limit,
-        src=src,
-        dst=dst,
+        hop_limit=f["hop_limit"],
+        src=IPv6Address(f["src"]),
+        dst=IPv6Address(f["dst"]),
         extensions=tuple(extensions),
         proto=proto,
         header_len=IPV6_HEADER + sum(len(e.data) for e in extensions),
@@ -214,12 +242,14 @@ def encode_ipv6(header: Ipv6Header) -> bytes:
     """
     if header.truncated:
         raise UsageError("cannot encode a truncated IPv6 header")
-    word = 6 << 28 | header.traffic_class << 20 | header.flow_label
-    out = bytearray(word.to_bytes(4, "big"))
-    out += header.payload_length.to_bytes(2, "big")
-    out.append(header.next_header)
-    out.append(header.hop_limit)
-    out += header.src.packed + header.dst.packed
+    out = IPV6_LAYOUT.pack(
+        version_class_flow=6 << 28 | header.traffic_class << 20 | header.flow_label,
+        payload_length=header.payload_length,
+        next_header=header.next_header,
+        hop_limit=header.hop_limit,
+        src=int(header.src),
+        dst=int(header.dst),
+    )
     for extension in header.extensions:
         out += extension.data
     return bytes(out)
@@ -241,6 +271,10 @@ def encode_ipv6_fragment(fragment: Ipv6Fragment) -> Ipv6Extension:
         raise UsageError(f"IPv6 fragment offset {fragment.offset} is not a multiple of 8")
     if not 0 <= fragment.ident <= 0xFFFFFFFF:
         raise UsageError(f"IPv6 fragment identification {fragment.ident} out of range")
-    field = fragment.offset | int(fragment.more)
-    raw = bytes((fragment.next_header, 0)) + field.to_bytes(2, "big")
-    return Ipv6Extension(header=IpProto.IPV6_FRAG, data=raw + fragment.ident.to_bytes(4, "big"))
+    raw = IPV6_FRAGMENT_LAYOUT.pack(
+        next_header=fragment.next_header,
+        reserved=0,
+        offset_flags=fragment.offset | int(fragment.more),
+        ident=fragment.ident,
+    )
+    return Ipv6Extension(header=IpProto.IPV6_FRAG, data=bytes(raw))

@@ -2,9 +2,9 @@
 
 Layer: wire/. Pure: bytes in, frozen values out, and back. No I/O.
 
-Wire order: source port, destination port, sequence number, acknowledgment
-number, data offset/reserved/flags, window, checksum, urgent pointer, options
-(data offset * 4 - 20 bytes, decoded by `tcp_options`).
+The fixed part is `TCP_LAYOUT`, in wire order; the options (data offset * 4 - 20
+bytes, decoded by `tcp_options`) follow it. capture/'s bulk decoder and the C
+walker read the same offsets.
 """
 
 from __future__ import annotations
@@ -17,12 +17,29 @@ from mtuscope.errors import Malformed, UsageError
 from mtuscope.wire.checksum import internet_checksum, pseudo_header
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import IpProto
+from mtuscope.wire.layout import Layout
 from mtuscope.wire.tcp_options import TcpOptions, decode_tcp_options, encode_tcp_options
 
-__all__ = ["TCP_MIN_HEADER", "TcpFlags", "TcpHeader", "decode_tcp", "encode_tcp"]
+__all__ = ["TCP_LAYOUT", "TCP_MIN_HEADER", "TcpFlags", "TcpHeader", "decode_tcp", "encode_tcp"]
 
-TCP_MIN_HEADER = 20
-"""Bytes in a TCP header without options (data offset 5)."""
+TCP_LAYOUT = Layout(
+    "TCP",
+    "RFC 9293 §3.1",
+    ("sport", 2),
+    ("dport", 2),
+    ("seq", 4),
+    ("ack", 4),
+    ("offset_flags", 2),  # data offset (4 bits), reserved (3), AE, CWR ... FIN (RFC 9768)
+    ("window", 2),
+    ("checksum", 2),
+    ("urgent", 2),
+)
+"""The TCP header without options, field by field."""
+TCP_MIN_HEADER = TCP_LAYOUT.size
+"""Bytes in a TCP header without options (data offset 5): 20."""
+TCP_MAX_HEADER = 60
+"""Bytes in a TCP header with the most options (data offset 15)."""
+_CHECKSUM = TCP_LAYOUT.field("checksum").span
 
 
 # RFC 9293 §3.1 control bits; CWR/ECE: RFC 3168 §23.2; AE (bit 7 of byte 12): RFC 9768.
@@ -66,18 +83,16 @@ class TcpHeader:
     """The decoded option area."""
 
     def __post_init__(self) -> None:
-        for name, value, top in (
-            ("sport", self.sport, 0xFFFF),
-            ("dport", self.dport, 0xFFFF),
-            ("seq", self.seq, 0xFFFFFFFF),
-            ("ack", self.ack, 0xFFFFFFFF),
-            ("window", self.window, 0xFFFF),
-            ("checksum", self.checksum, 0xFFFF),
-            ("urgent", self.urgent, 0xFFFF),
-        ):
-            if not 0 <= value <= top:
-                raise UsageError(f"TCP {name} {value} out of range")
-        if not TCP_MIN_HEADER <= self.header_len <= 60 or self.header_len % 4:
+        TCP_LAYOUT.check(
+            sport=self.sport,
+            dport=self.dport,
+            seq=self.seq,
+            ack=self.ack,
+            window=self.window,
+            checksum=self.checksum,
+            urgent=self.urgent,
+        )
+        if not TCP_MIN_HEADER <= self.header_len <= TCP_MAX_HEADER or self.header_len % 4:
             raise UsageError(f"TCP header length {self.header_len} is not 20..60 in 4s")
 
 
@@ -96,29 +111,24 @@ def decode_tcp(data: bytes) -> TcpHeader:
         Malformed: the data offset is below 5 (dpkt rejects it too).
     """
     cur = Cursor(data)
-    sport = cur.u16()
-    dport = cur.u16()
-    seq = cur.u32()
-    ack = cur.u32()
-    word = cur.u16()
-    window = cur.u16()
-    checksum = cur.u16()
-    urgent = cur.u16()
+    f = TCP_LAYOUT.read(cur)
+    word = f["offset_flags"]
     header_len = (word >> 12) * 4
     if header_len < TCP_MIN_HEADER:
-        raise Malformed(f"TCP data offset {header_len // 4} below 5", offset=12)
+        at = TCP_LAYOUT.offset("offset_flags")
+        raise Malformed(f"TCP data offset {header_len // 4} below 5", offset=at)
     with cur.within(header_len - TCP_MIN_HEADER):
         options = decode_tcp_options(cur.rest())
     return TcpHeader(
-        sport=sport,
-        dport=dport,
-        seq=seq,
-        ack=ack,
+        sport=f["sport"],
+        dport=f["dport"],
+        seq=f["seq"],
+        ack=f["ack"],
         header_len=header_len,
         flags=TcpFlags(word & 0x1FF),
-        window=window,
-        checksum=checksum,
-        urgent=urgent,
+        window=f["window"],
+        checksum=f["checksum"],
+        urgent=f["urgent"],
         options=options,
     )
 
@@ -151,15 +161,18 @@ def encode_tcp(
         raise UsageError("give both src and dst to compute the TCP checksum, or neither")
     option_bytes = encode_tcp_options(header.options.options)
     header_len = TCP_MIN_HEADER + len(option_bytes)
-    out = bytearray()
-    out += header.sport.to_bytes(2, "big") + header.dport.to_bytes(2, "big")
-    out += header.seq.to_bytes(4, "big") + header.ack.to_bytes(4, "big")
-    out += ((header_len // 4) << 12 | int(header.flags) & 0x1FF).to_bytes(2, "big")
-    out += header.window.to_bytes(2, "big")
-    out += header.checksum.to_bytes(2, "big") if src is None else b"\x00\x00"
-    out += header.urgent.to_bytes(2, "big")
+    out = TCP_LAYOUT.pack(
+        sport=header.sport,
+        dport=header.dport,
+        seq=header.seq,
+        ack=header.ack,
+        offset_flags=(header_len // 4) << 12 | int(header.flags) & 0x1FF,
+        window=header.window,
+        checksum=header.checksum if src is None else 0,
+        urgent=header.urgent,
+    )
     out += option_bytes + payload
     if src is not None and dst is not None:
         pseudo = pseudo_header(src, dst, IpProto.TCP, len(out))
-        out[16:18] = internet_checksum(pseudo + bytes(out)).to_bytes(2, "big")
+        out[_CHECKSUM] = internet_checksum(pseudo + bytes(out)).to_bytes(2, "big")
     return bytes(out)

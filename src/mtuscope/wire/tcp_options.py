@@ -31,6 +31,7 @@ from mtuscope.wire.enums import TcpOptionKind
 
 __all__ = [
     "MAX_OPTIONS_LEN",
+    "OPTION_LENGTHS",
     "TcpOption",
     "TcpOptions",
     "decode_tcp_options",
@@ -44,12 +45,13 @@ MAX_OPTIONS_LEN = 40
 # Fixed total lengths (kind + length + data) of the options we interpret.
 # MSS: RFC 9293 §3.2; WSCALE: RFC 7323 §2.2; SACK_PERMITTED: RFC 2018 §2;
 # TIMESTAMPS: RFC 7323 §3.2.
-_FIXED_LEN = {
+OPTION_LENGTHS: dict[TcpOptionKind, int] = {
     TcpOptionKind.MSS: 4,
     TcpOptionKind.WSCALE: 3,
     TcpOptionKind.SACK_PERMITTED: 2,
     TcpOptionKind.TIMESTAMPS: 10,
 }
+"""Total length of each option mtuscope interprets; capture/'s bulk walk counts these only."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,7 +147,7 @@ def decode_tcp_options(data: bytes, *, area_len: int | None = None) -> TcpOption
             malformed, truncated = _overrun(start + length, area_len)
             break
         options.append(TcpOption(kind=kind, data=body))
-        fixed = _FIXED_LEN.get(kind)
+        fixed = OPTION_LENGTHS.get(kind)
         if fixed is None:
             continue
         if length != fixed:
@@ -188,8 +190,8 @@ def encode_tcp_options(options: Iterable[TcpOption], *, pad: bool = True) -> byt
     out = bytearray()
     for option in options:
         out.append(option.kind)
-        if option.kind not in (TcpOptionKind.EOL, TcpOptionKind.NOP):
-            out.append(2 + len(option.data))
+        if option.wire_len > 1:  # all but EOL and NOP: kind, length, data (RFC 9293 §3.2)
+            out.append(option.wire_len)
             out += option.data
     if pad and len(out) % 4:
         out += bytes(4 - len(out) % 4)

@@ -2,7 +2,8 @@
 
 Layer: wire/. Pure: bytes in, frozen values out, and back. No I/O.
 
-Wire order: source port, destination port, length, checksum.
+The header is `UDP_LAYOUT`, in wire order; capture/'s bulk decoder and the C
+walker read the same offsets.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from mtuscope.errors import Malformed, UsageError
 from mtuscope.wire.checksum import internet_checksum, pseudo_header
 from mtuscope.wire.cursor import Cursor
 from mtuscope.wire.enums import IpProto
+from mtuscope.wire.layout import Layout
+from mtuscope.wire.sizes import MAX_IP_PACKET
 
-__all__ = ["UDP_HEADER", "UdpHeader", "decode_udp", "encode_udp"]
+__all__ = ["UDP_HEADER", "UDP_LAYOUT", "UdpHeader", "decode_udp", "encode_udp"]
 
-UDP_HEADER = 8
-"""Bytes in a UDP header."""
+UDP_LAYOUT = Layout("UDP", "RFC 768", ("sport", 2), ("dport", 2), ("length", 2), ("checksum", 2))
+"""The UDP header, field by field."""
+UDP_HEADER = UDP_LAYOUT.size
+"""Bytes in a UDP header: 8."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,14 +40,9 @@ class UdpHeader:
     """Checksum as found; 0 means none was computed (IPv4 only, RFC 768)."""
 
     def __post_init__(self) -> None:
-        for name, value in (
-            ("sport", self.sport),
-            ("dport", self.dport),
-            ("length", self.length),
-            ("checksum", self.checksum),
-        ):
-            if not 0 <= value <= 0xFFFF:
-                raise UsageError(f"UDP {name} {value} out of range")
+        UDP_LAYOUT.check(
+            sport=self.sport, dport=self.dport, length=self.length, checksum=self.checksum
+        )
 
 
 def decode_udp(data: bytes) -> UdpHeader:
@@ -58,11 +58,12 @@ def decode_udp(data: bytes) -> UdpHeader:
         Truncated: fewer than 8 bytes.
         Malformed: the length field is 1..7 (shorter than the header itself).
     """
-    cur = Cursor(data)
-    sport, dport, length, checksum = cur.u16(), cur.u16(), cur.u16(), cur.u16()
+    f = UDP_LAYOUT.read(Cursor(data))
+    length = f["length"]
     if 0 < length < UDP_HEADER:
-        raise Malformed(f"UDP length {length} below the 8-byte header", offset=4)
-    return UdpHeader(sport=sport, dport=dport, length=length, checksum=checksum)
+        at = UDP_LAYOUT.offset("length")
+        raise Malformed(f"UDP length {length} below the 8-byte header", offset=at)
+    return UdpHeader(sport=f["sport"], dport=f["dport"], length=length, checksum=f["checksum"])
 
 
 def encode_udp(
@@ -89,15 +90,11 @@ def encode_udp(
         UsageError: a port is out of range or the datagram exceeds 65535 bytes.
     """
     length = UDP_HEADER + len(payload)
-    if length > 0xFFFF:
-        raise UsageError(f"UDP datagram of {length} bytes exceeds 65535")
+    if length > MAX_IP_PACKET:
+        raise UsageError(f"UDP datagram of {length} bytes exceeds {MAX_IP_PACKET}")
     header = UdpHeader(sport=sport, dport=dport, length=length)
-    raw = (
-        header.sport.to_bytes(2, "big")
-        + header.dport.to_bytes(2, "big")
-        + length.to_bytes(2, "big")
-        + b"\x00\x00"
-        + payload
-    )
+    raw = UDP_LAYOUT.pack(sport=header.sport, dport=header.dport, length=length, checksum=0)
+    raw += payload
     checksum = internet_checksum(pseudo_header(src, dst, IpProto.UDP, length) + raw) or 0xFFFF
-    return raw[:6] + checksum.to_bytes(2, "big") + raw[8:]
+    raw[UDP_LAYOUT.field("checksum").span] = checksum.to_bytes(2, "big")
+    return bytes(raw)
