@@ -67,6 +67,8 @@ class Lab:
         """True when `ethtool -K` turned TSO/GSO/GRO off on every veth; False when
         ethtool is missing and only `ip link set ... gso_max_segs 1` limited them."""
         self._created: list[str] = []
+        self._children: list[subprocess.Popen[Any]] = []
+        """Processes `popen` started, killed by `down()` if still running."""
         self._up = False
 
     @classmethod
@@ -259,9 +261,11 @@ class Lab:
         self._require_up()
         full = ("ip", "netns", "exec", self.namespace(node), *argv)
         try:
-            return subprocess.Popen(full, **kwargs)
+            child = subprocess.Popen(full, **kwargs)
         except OSError as exc:
             raise LabError(f"{' '.join(full)}: {exc}", command=full) from exc
+        self._children.append(child)
+        return child
 
     def capture(
         self,
@@ -336,6 +340,14 @@ class Lab:
             LabError: a namespace could not be removed.
         """
         errors: list[LabError] = []
+        # Kill what this lab started first: a child that has not yet entered its
+        # namespace (just started, on a loaded machine) is not among the
+        # namespace's pids that delete_namespace kills.
+        for child in self._children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+        self._children.clear()
         for name in reversed(self._created):
             try:
                 delete_namespace(name)
