@@ -8,13 +8,8 @@ from typing import Any
 import jsonschema
 
 from mtuscope.passive import CaptureAnalysis, analyse, finish
-from mtuscope.report.capture_json import (
-    ConnectionRows,
-    connection_rows,
-    icmp_body,
-    linktype_name,
-    plain,
-)
+from mtuscope.report.capture_json import ConnectionRows, connection_rows, linktype_name
+from mtuscope.report.serialize import plain
 from passive import scenarios as sc
 from passive.tables import packet_table
 
@@ -26,7 +21,7 @@ def run(packets: sc.Packets, name: str = "t.pcap", first_id: int = 1) -> Capture
 def _body(a: CaptureAnalysis) -> dict[str, Any]:
     return {
         "connections": connection_rows(a),
-        "icmp_too_big": [icmp_body(m) for m in a.icmp_too_big],
+        "icmp_too_big": [plain(m) for m in a.icmp_too_big],
         "fragments": [plain(f) for f in a.fragments],
     }
 

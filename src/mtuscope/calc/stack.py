@@ -15,7 +15,7 @@ from mtuscope.calc.layer_specs import known_layers, parse_layer
 from mtuscope.calc.layers import ETHERNET_HEADER, IpHeader, Layer, ip_header_bytes
 from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET as MAX_MTU
-from mtuscope.wire.sizes import MIN_MTU as MIN_MTU  # re-exported: calc.advice reads it here
+from mtuscope.wire.sizes import MIN_MTU
 from mtuscope.wire.tcp import TCP_MIN_HEADER
 
 TCP_TIMESTAMPS = 12

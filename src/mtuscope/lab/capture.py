@@ -16,9 +16,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from mtuscope.errors import LabError
+from mtuscope.lab.teardown import TornDownOnExit
 
 _COUNTS = re.compile(r"(\d+) packets? (captured|received by filter|dropped by kernel)")
 
@@ -33,7 +34,7 @@ class CaptureStats:
     dropped_by_kernel: int
 
 
-class Capture:
+class Capture(TornDownOnExit):
     """tcpdump writing one interface of one namespace to a pcap file.
 
     Use it as a context manager: entering returns once tcpdump says it is
@@ -144,23 +145,11 @@ class Capture:
             proc.wait(timeout=5)
         self._proc = None
 
-    def __enter__(self) -> Capture:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._proc is None:
-            return
-        if exc_type is None:
+    def _teardown(self) -> None:
+        # A failed stop has killed tcpdump already; the file stays either way.
+        if self._proc is not None:
             self.stop()
-        else:
-            # Keep the file, but do not let a failing stop hide the real error.
-            try:
-                self.stop()
-            except LabError:
-                self._kill()

@@ -18,7 +18,6 @@ import subprocess
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from mtuscope.errors import LabError, UsageError
@@ -32,6 +31,7 @@ from mtuscope.lab.netns import (
     run,
 )
 from mtuscope.lab.scenarios import get_scenario
+from mtuscope.lab.teardown import TornDownOnExit
 from mtuscope.lab.topology import Scenario
 
 _RUN_ID = re.compile(r"[0-9a-z]{1,8}")
@@ -49,7 +49,7 @@ def _down_live_labs() -> None:
             pass
 
 
-class Lab:
+class Lab(TornDownOnExit):
     """A scenario running on the local kernel. Build it with `Lab.up`.
 
     Example:
@@ -359,23 +359,8 @@ class Lab:
         if errors:
             raise errors[0]
 
-    def __enter__(self) -> Lab:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.down()
-        else:
-            # Do not let a failing teardown hide the error that got us here.
-            try:
-                self.down()
-            except LabError:
-                pass
+    def _teardown(self) -> None:
+        self.down()
 
     def _require_up(self) -> None:
         if not self._up:

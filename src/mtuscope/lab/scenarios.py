@@ -47,6 +47,7 @@ FILTERED_PORT = 8080
 # Prefixes of a chain's links in order. A three-link chain uses the first
 # three; a four-link chain (two drops) splits 198.51.100.0/24 for its two
 # middle links, so the client and server addresses stay the same everywhere.
+# The VXLAN scenario's two r1-r2 links (underlay, tunnel) use the same split.
 _V4 = (IPv4Network("192.0.2.0/24"), IPv4Network("198.51.100.0/24"), IPv4Network("203.0.113.0/24"))
 _V6 = (
     IPv6Network("2001:db8:0:1::/64"),
@@ -241,8 +242,8 @@ def _vxlan() -> Scenario:
             a="r1",
             b="r2",
             mtu=1500,
-            v4=IPv4Network("198.51.100.0/25"),
-            v6=IPv6Network("2001:db8:0:2::/64"),
+            v4=_V4_CORE2[0],
+            v6=_V6_CORE2[0],
             routed=False,
         ),
         Link(
@@ -250,8 +251,8 @@ def _vxlan() -> Scenario:
             a="r1",
             b="r2",
             mtu=1450,
-            v4=IPv4Network("198.51.100.128/25"),
-            v6=IPv6Network("2001:db8:0:4::/64"),
+            v4=_V4_CORE2[1],
+            v6=_V6_CORE2[1],
             kind=LinkKind.VXLAN,
             underlay="r1-r2u",
             vni=4242,

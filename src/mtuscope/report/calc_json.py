@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mtuscope.report.serialize import plain
+
 if TYPE_CHECKING:
     from mtuscope.calc.explain import Explanation
-    from mtuscope.calc.stack import LayerResult
     from mtuscope.jobs.calc import CalcReport
 
 
@@ -33,7 +34,7 @@ def body(result: CalcReport) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "mode": result.mode.value,
         "link_mtu": result.link_mtu,
-        "layers": [_layer(r) for r in result.stack.layers] if result.stack else [],
+        "layers": [plain(r) for r in result.stack.layers] if result.stack else [],
         "ip_mtu": result.ip_mtu,
         "mss_ipv4": result.mss_ipv4,
         "mss_ipv6": result.mss_ipv6,
@@ -51,26 +52,9 @@ def body(result: CalcReport) -> dict[str, Any]:
         )
     if result.explanations is not None:
         doc["explanations"] = [_explanation(e) for e in result.explanations]
-    rec = result.recommended
-    doc["recommended"] = {
-        "interface_mtu": rec.interface_mtu,
-        "mss_clamp_ipv4": rec.mss_clamp_ipv4,
-        "mss_clamp_ipv6": rec.mss_clamp_ipv6,
-    }
+    doc["recommended"] = plain(result.recommended)
     doc["snippets"] = {s.platform: s.text for s in result.snippets}
     return doc
-
-
-def _layer(r: LayerResult) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "label": r.label,
-        "bytes": r.bytes,
-        "mtu_after": r.mtu_after,
-        "alignment_loss": r.alignment_loss,
-        "adds_to": r.adds_to,
-        "reference": r.reference,
-    }
 
 
 def _explanation(e: Explanation) -> dict[str, Any]:

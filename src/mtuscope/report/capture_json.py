@@ -16,12 +16,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from mtuscope.passive.results import Endpoint
+from mtuscope.report.serialize import plain
 
 if TYPE_CHECKING:
     import polars as pl
 
     from mtuscope.jobs.analyze import CaptureFile, CaptureResult
-    from mtuscope.passive.results import CaptureAnalysis, IcmpTooBig
+    from mtuscope.passive.results import CaptureAnalysis
 
 LINKTYPES = {
     0: "null",
@@ -51,7 +52,7 @@ def body(result: CaptureResult) -> dict[str, Any]:
     return {
         "captures": [capture_file(c) for c in result.captures],
         "connections": ConnectionRows(result.analyses),
-        "icmp_too_big": [icmp_body(m) for a in result.analyses for m in a.icmp_too_big],
+        "icmp_too_big": [plain(m) for a in result.analyses for m in a.icmp_too_big],
         "fragments": [plain(f) for a in result.analyses for f in a.fragments],
     }
 
@@ -69,11 +70,6 @@ def capture_file(c: CaptureFile) -> dict[str, Any]:
         if host is None
         else f"{host.address}" + ("" if host.port is None else f":{host.port}"),
     }
-
-
-def icmp_body(m: IcmpTooBig) -> dict[str, Any]:
-    """One `icmp_too_big[]` item: every field of the message."""
-    return plain(m)
 
 
 class ConnectionRows(Sequence[dict[str, Any]]):
@@ -206,19 +202,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def plain(obj: Any) -> dict[str, Any]:
-    """A result dataclass as a dict, nested dataclasses and tuples of them included."""
-    out: dict[str, Any] = {}
-    for name in obj.__dataclass_fields__:
-        value = getattr(obj, name)
-        if isinstance(value, tuple):
-            value = [plain(v) if hasattr(v, "__dataclass_fields__") else v for v in value]
-        elif hasattr(value, "__dataclass_fields__"):
-            value = plain(value)
-        out[name] = value
-    return out
 
 
 def _rows(df: pl.DataFrame) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ Layer: report/. A renderer: typed comparison in, plain dicts out; no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
+
+from mtuscope.report.serialize import plain
 
 if TYPE_CHECKING:
     from mtuscope.diagnose.findings import Finding
@@ -38,11 +39,6 @@ def _flow(h: Handshake) -> dict[str, Any]:
     }
 
 
-def _handshake(h: Handshake) -> dict[str, Any]:
-    d = asdict(h)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
 def _match(m: ConnectionComparison) -> dict[str, Any]:
     # The handshake detail is kept for connections with changes only: with a
     # hundred thousand quiet connections it would be most of the document.
@@ -52,13 +48,10 @@ def _match(m: ConnectionComparison) -> dict[str, Any]:
         "score": m.score,
         "client_side": m.client_side,
         "nat": list(m.nat),
-        "handshake": ({"a": _handshake(m.a), "b": _handshake(m.b)} if m.changes or m.nat else None),
+        "handshake": ({"a": plain(m.a), "b": plain(m.b)} if m.changes or m.nat else None),
         "lost": {"client->server": m.lost[0], "server->client": m.lost[1]},
         "offloaded": {"client->server": m.offloaded[0], "server->client": m.offloaded[1]},
-        "changes": [
-            {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}
-            for c in m.changes
-        ],
+        "changes": [plain(c) for c in m.changes],
     }
 
 
@@ -87,6 +80,6 @@ def compare_body(r: CompareResult, findings: Iterable[Finding] = ()) -> dict[str
         "matches": [_match(m) for m in r.matches],
         "only_a": [_flow(h) for h in r.only_a],
         "only_b": [_flow(h) for h in r.only_b],
-        "icmp_too_big": [asdict(i) for i in r.icmp],
+        "icmp_too_big": [plain(i) for i in r.icmp],
         "advice": advice_by_kind(findings),
     }
