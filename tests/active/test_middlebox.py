@@ -296,8 +296,8 @@ def test_a_walk_abandoned_by_its_driver_keeps_what_it_found() -> None:
     path.send(first)
     engine.on_reply(path.outbox.pop(0), 0.01)
     (second,) = engine.probes_due(0.02)  # in flight when the driver gives up
-    engine.abandon(0.5, MiddleboxStop.TIME_LIMIT)
-    engine.abandon(0.9, MiddleboxStop.BUDGET)  # once finished, nothing changes
+    engine.halt(0.5, MiddleboxStop.TIME_LIMIT)
+    engine.halt(0.9, MiddleboxStop.BUDGET)  # once finished, nothing changes
     result = engine.result()
     assert result.stop_reason is MiddleboxStop.TIME_LIMIT and result.seconds == 0.5
     assert [h.address for h in result.hops] == [IPv4Address(V4[0])]

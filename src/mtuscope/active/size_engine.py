@@ -85,43 +85,16 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop], Generic[RunT]):
         # Check the caller's target once, the way every probe will be checked.
         Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
 
-    def on_reply(self, reply: Reply, now: float) -> None:
-        """File a reply from the transport. Unknown probe ids (strays) are ignored.
-
-        A late reply to a probe already filed as lost replaces that verdict: the
-        probe did get an answer, and what it proves still holds.
-
-        Args:
-            reply: what came back.
-            now: driver clock, seconds.
-        """
-        if reply.probe_id in self._inflight:
-            probe, sent = self._inflight.pop(reply.probe_id)
-        else:
-            old = self._records.get(reply.probe_id)
-            if old is None or old.outcome is not ProbeOutcome.LOST or self._stop is not None:
-                return
-            probe, sent = old.probe, old.sent_at
-        record = ProbeRecord(
-            probe=probe,
-            sent_at=sent,
-            reply=reply,
-            replied_at=now,
-            outcome=self._classify(probe, reply),
-        )
-        self._records[probe.id] = record
-        self._file(record)
-        self._advance(now)
-
-    def on_timeout(self, now: float) -> None:
-        """Expire every probe whose deadline has passed; then plan on.
-
-        Args:
-            now: driver clock, seconds.
-        """
-        for record in self._expire(now):
-            self._file(record)
-        self._advance(now)
+    def _take(self, reply: Reply) -> tuple[Probe, float] | None:
+        """A probe in flight, or one already filed as lost: a late reply replaces that
+        verdict (the probe did get an answer, and what it proves still holds)."""
+        taken = super()._take(reply)
+        if taken is not None:
+            return taken
+        old = self._records.get(reply.probe_id)
+        if old is None or old.outcome is not ProbeOutcome.LOST or self._stop is not None:
+            return None
+        return old.probe, old.sent_at
 
     # -- for subclasses ---------------------------------------------------------------------
 
