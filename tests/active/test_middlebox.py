@@ -17,15 +17,11 @@ import pytest
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.matching import ProbeBook
-from mtuscope.active.middlebox import (
-    MSS_FIELD,
-    SEQ_FIELD,
-    MiddleboxResult,
-    MiddleboxStop,
-    MiddleboxTrace,
-)
+from mtuscope.active.middlebox import MiddleboxTrace
+from mtuscope.active.middlebox_result import MiddleboxResult, MiddleboxStop
 from mtuscope.active.probe import IP_HEADER, Probe, ProbeKind, ProbeOutcome, Reply, ReplyKind
 from mtuscope.active.probe_packet import encode_probe
+from mtuscope.active.quote_diff import MSS_FIELD, SEQ_FIELD
 from mtuscope.errors import UsageError
 from mtuscope.wire.builders import build_icmp_echo, build_tcp
 from mtuscope.wire.icmp import encode_icmp_error

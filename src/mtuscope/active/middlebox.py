@@ -40,7 +40,6 @@ from mtuscope.active.middlebox_result import (
     HopQuote,
     MiddleboxResult,
     MiddleboxStop,
-    PathChange,
     Response,
     Terminated,
     path_changes,
@@ -54,42 +53,14 @@ from mtuscope.active.probe import (
     Reply,
     ReplyKind,
 )
-from mtuscope.active.quote_diff import (
-    MSS_FIELD,
-    OPTION_FIELDS,
-    SEQ_FIELD,
-    FieldChange,
-    Value,
-    diff_quote,
-    option_fields,
-    packet_fields,
-)
+from mtuscope.active.quote_diff import Value, diff_quote, option_fields
 from mtuscope.errors import DecodeError, UsageError
 from mtuscope.wire.icmp import ICMP_HEADER
 from mtuscope.wire.ipv4 import IPV4_MIN_HEADER
 from mtuscope.wire.ipv6 import IPV6_HEADER
 from mtuscope.wire.tcp import TCP_MIN_HEADER, TcpFlags, decode_tcp
 
-__all__ = [
-    "ECHO_PROBE_SIZE",
-    "FieldChange",
-    "HopQuote",
-    "MSS_FIELD",
-    "MiddleboxResult",
-    "MiddleboxStop",
-    "MiddleboxTrace",
-    "OPTION_FIELDS",
-    "PathChange",
-    "Response",
-    "SEQ_FIELD",
-    "SYN_PROBE_SIZE",
-    "Terminated",
-    "Value",
-    "diff_quote",
-    "option_fields",
-    "packet_fields",
-    "path_changes",
-]
+__all__ = ["ECHO_PROBE_SIZE", "MiddleboxTrace", "SYN_PROBE_SIZE"]
 
 _SYN_OPTION_BYTES = 20
 SYN_PROBE_SIZE = {

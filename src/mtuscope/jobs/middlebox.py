@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtuscope.active.engine import Limits
-from mtuscope.active.middlebox import MiddleboxResult, MiddleboxStop, MiddleboxTrace
+from mtuscope.active.middlebox import MiddleboxTrace
+from mtuscope.active.middlebox_result import MiddleboxResult, MiddleboxStop
 from mtuscope.active.transport import DriveStop, RawTransport, drive
 from mtuscope.diagnose.middlebox import diagnose_middlebox
 from mtuscope.errors import UsageError

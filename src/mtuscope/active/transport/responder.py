@@ -34,17 +34,16 @@ from ipaddress import ip_address
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import (
     MAX_REQUEST,
-    Endpoint,
     ErrorCode,
     ErrorResponse,
     Response,
     ReverseMeasurement,
     SourceLimiter,
     decode_request,
-    decode_syn,
     encode_response,
     frame,
 )
+from mtuscope.active.syn_view import Endpoint, decode_syn
 from mtuscope.active.transport.exchange import announced_mss, endpoint_of, read_frame
 from mtuscope.active.transport.reverse_pmtu import Measure, measure_reverse
 from mtuscope.errors import DecodeError, Malformed, ProbeError, UsageError

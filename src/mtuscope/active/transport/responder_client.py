@@ -22,16 +22,13 @@ from ipaddress import ip_address
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import (
     MAX_RESPONSE,
-    Endpoint,
     ErrorResponse,
     Request,
-    SynView,
-    TwoEndedObservation,
     decode_response,
-    decode_syn,
     encode_request,
     frame,
 )
+from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation, decode_syn
 from mtuscope.active.transport.exchange import announced_mss, endpoint_of, read_frame
 from mtuscope.active.transport.kernel_tcp import connect_tcp
 from mtuscope.errors import DecodeError, ProbeError, RawSocketDenied, UsageError
