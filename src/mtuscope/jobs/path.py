@@ -23,14 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol, TypeVar
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
-from mtuscope.active.probe import ProbeKind, ProbeRecord, SearchStop
+from mtuscope.active.probe import IPAddress, ProbeKind, ProbeRecord, SearchStop
 from mtuscope.active.sweep import SweepResult
 from mtuscope.active.transport import (
     DriveStop,
@@ -48,8 +47,6 @@ from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resol
 from mtuscope.jobs.result import JobResult
 from mtuscope.jobs.two_ended import TwoEndedReport
 from mtuscope.wire.sizes import MAX_IP_PACKET
-
-IPAddress = IPv4Address | IPv6Address
 
 UDP_PORT = 33434
 """Destination port of UDP probes when none is given (traceroute's, usually closed)."""
