@@ -4,7 +4,8 @@ Layer: active/. Sans-IO like every engine (engine.py has the shared schedule and
 the driver's loop): a size engine plans rounds of `(size, ttl)` probes, files
 what each showed, and stops when the answer is known, the budget is spent, or
 an outcome in its `STOPS` table ends it at once. Every result shares the
-`ProbeRun` fields: the target, every probe, why it stopped, when.
+`ProbeRun` fields: the target, every probe, why it stopped, when; `totals` counts
+the probes of one or more results.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ class ProbeRun:
     @property
     def seconds(self) -> float:
         return self.ended_at - self.started_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeTotals:
+    """How many probes a part of the run sent, and how long it took."""
+
+    sent: int
+    answered: int
+    """Probes that got any reply."""
+    seconds: float
+    """From the first probe to the end, on the driver's clock."""
+
+
+def totals(*parts: ProbeRun) -> ProbeTotals:
+    """The probe totals over the engines' results `parts` (at least one)."""
+    records: list[ProbeRecord] = [r for part in parts for r in part.probes]
+    return ProbeTotals(
+        sent=len(records),
+        answered=sum(1 for r in records if r.reply is not None),
+        seconds=max(p.ended_at for p in parts) - min(p.started_at for p in parts),
+    )
 
 
 RunT = TypeVar("RunT", bound=ProbeRun)
