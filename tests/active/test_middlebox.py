@@ -17,15 +17,11 @@ import pytest
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.matching import ProbeBook
-from mtuscope.active.middlebox import (
-    MSS_FIELD,
-    SEQ_FIELD,
-    MiddleboxResult,
-    MiddleboxStop,
-    MiddleboxTrace,
-)
+from mtuscope.active.middlebox import MiddleboxTrace
+from mtuscope.active.middlebox_result import MiddleboxResult, MiddleboxStop
 from mtuscope.active.probe import IP_HEADER, Probe, ProbeKind, ProbeOutcome, Reply, ReplyKind
 from mtuscope.active.probe_packet import encode_probe
+from mtuscope.active.quote_diff import MSS_FIELD, SEQ_FIELD
 from mtuscope.errors import UsageError
 from mtuscope.wire.builders import build_icmp_echo, build_tcp
 from mtuscope.wire.icmp import encode_icmp_error
@@ -296,8 +292,8 @@ def test_a_walk_abandoned_by_its_driver_keeps_what_it_found() -> None:
     path.send(first)
     engine.on_reply(path.outbox.pop(0), 0.01)
     (second,) = engine.probes_due(0.02)  # in flight when the driver gives up
-    engine.abandon(0.5, MiddleboxStop.TIME_LIMIT)
-    engine.abandon(0.9, MiddleboxStop.BUDGET)  # once finished, nothing changes
+    engine.halt(0.5, MiddleboxStop.TIME_LIMIT)
+    engine.halt(0.9, MiddleboxStop.BUDGET)  # once finished, nothing changes
     result = engine.result()
     assert result.stop_reason is MiddleboxStop.TIME_LIMIT and result.seconds == 0.5
     assert [h.address for h in result.hops] == [IPv4Address(V4[0])]

@@ -22,7 +22,6 @@ from mtuscope.active.probe import (
 from mtuscope.active.responder_protocol import (
     MAX_REQUEST,
     MAX_RESPONSE,
-    Endpoint,
     ErrorCode,
     ErrorResponse,
     FrameBuffer,
@@ -32,11 +31,11 @@ from mtuscope.active.responder_protocol import (
     SourceLimiter,
     decode_request,
     decode_response,
-    decode_syn,
     encode_request,
     encode_response,
     frame,
 )
+from mtuscope.active.syn_view import Endpoint, decode_syn
 from mtuscope.errors import DecodeError, Malformed, Truncated, UsageError
 from mtuscope.wire.builders import build_tcp
 from mtuscope.wire.tcp import TcpFlags

@@ -15,9 +15,7 @@ import pytest
 from rich.console import Console
 
 from mtuscope import cli
-from mtuscope.active.middlebox import (
-    MSS_FIELD,
-    FieldChange,
+from mtuscope.active.middlebox_result import (
     HopQuote,
     MiddleboxResult,
     MiddleboxStop,
@@ -26,6 +24,7 @@ from mtuscope.active.middlebox import (
     path_changes,
 )
 from mtuscope.active.probe import ProbeOutcome
+from mtuscope.active.quote_diff import MSS_FIELD, FieldChange
 from mtuscope.cli import middlebox
 from mtuscope.diagnose.middlebox import diagnose_middlebox
 from mtuscope.jobs.middlebox import MiddleboxReport

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
 
-from mtuscope.active.middlebox import (
-    MSS_FIELD,
-    SEQ_FIELD,
-    FieldChange,
+from mtuscope.active.middlebox_result import (
     HopQuote,
     MiddleboxResult,
     MiddleboxStop,
@@ -16,6 +13,7 @@ from mtuscope.active.middlebox import (
     path_changes,
 )
 from mtuscope.active.probe import IPAddress, ProbeOutcome
+from mtuscope.active.quote_diff import MSS_FIELD, SEQ_FIELD, FieldChange
 from mtuscope.diagnose.findings import Severity
 from mtuscope.diagnose.middlebox import diagnose_middlebox
 from mtuscope.jobs.middlebox import MiddleboxReport

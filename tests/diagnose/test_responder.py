@@ -17,18 +17,9 @@ from mtuscope.active.probe import (
     ReplyKind,
     SearchStop,
 )
-from mtuscope.active.responder_protocol import (
-    Endpoint,
-    ReverseMeasurement,
-    SynView,
-    TwoEndedObservation,
-    decode_syn,
-)
-from mtuscope.diagnose.responder import (
-    CONNECTION_PROBE,
-    diagnose_two_ended,
-    translated,
-)
+from mtuscope.active.responder_protocol import ReverseMeasurement
+from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation, decode_syn
+from mtuscope.diagnose.responder import CONNECTION_PROBE, diagnose_two_ended, translated
 from mtuscope.jobs.two_ended import TwoEndedReport
 from mtuscope.report.schema import validate_report
 from mtuscope.report.serialize import to_dict

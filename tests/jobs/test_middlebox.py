@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 import mtuscope.jobs.middlebox as job
-from mtuscope.active.middlebox import MiddleboxStop, MiddleboxTrace
+from mtuscope.active.middlebox import MiddleboxTrace
+from mtuscope.active.middlebox_result import MiddleboxStop
 from mtuscope.active.probe import Reply, ReplyKind
 from mtuscope.active.transport import Drive, DriveStop
 from mtuscope.errors import UsageError

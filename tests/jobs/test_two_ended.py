@@ -12,7 +12,8 @@ from rich.console import Console
 
 import mtuscope.jobs.two_ended as job
 from diagnose.test_responder import C4, S4, observation, syn
-from mtuscope.active.responder_protocol import ReverseMeasurement, TwoEndedObservation
+from mtuscope.active.responder_protocol import ReverseMeasurement
+from mtuscope.active.syn_view import TwoEndedObservation
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError

@@ -15,10 +15,11 @@ from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuSearch
 from mtuscope.active.probe import ProbeKind, SearchStop
+from mtuscope.active.size_engine import ProbeTotals, totals
 from mtuscope.active.sweep import DfSweep
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
-from mtuscope.jobs.path import PathReport, PathTransport, ProbeTotals, totals
+from mtuscope.jobs.path import PathReport, PathTransport
 from mtuscope.report.path_json import path_body
 from mtuscope.report.schema import validate_report
 from mtuscope.report.serialize import to_dict

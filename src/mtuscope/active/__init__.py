@@ -10,7 +10,8 @@ from mtuscope.active.bounds import SizeBounds
 from mtuscope.active.engine import Limits, TokenBucket
 from mtuscope.active.hop_trace import Hop, HopTrace, HopTraceResult, MtuDrop
 from mtuscope.active.matching import Matched, ProbeBook
-from mtuscope.active.middlebox import MiddleboxResult, MiddleboxTrace
+from mtuscope.active.middlebox import MiddleboxTrace
+from mtuscope.active.middlebox_result import MiddleboxResult
 from mtuscope.active.mss import (
     Direction,
     MssObservation,

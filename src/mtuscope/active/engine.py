@@ -133,8 +133,9 @@ class ProbeSchedule(Generic[KeyT, StopT]):
     """The bookkeeping every engine shares: queue, rate limit, probes in flight, records, stop.
 
     Subclasses queue keys (one per probe to send) and implement `_probe_for` (key and
-    id -> `Probe`) and `_advance` (plan on, or `_finish`); they file replies themselves
-    and use `_expire` to file the probes whose timeout passed as lost.
+    id -> `Probe`), `_classify` and `_file` (what a reply or a loss teaches) and
+    `_advance` (plan on, or `_finish`); `_take` and `_lost` say which late replies
+    count and whether a lost probe is retried.
     """
 
     def __init__(self, *, limits: Limits, first_id: int, book: ProbeBook | None = None) -> None:
@@ -223,8 +224,39 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             self.on_reply(matched.reply, now)
 
     def on_reply(self, reply: Reply, now: float) -> None:
-        """File a reply to one of this engine's probes (the engines implement it)."""
-        raise NotImplementedError
+        """File a reply to one of this engine's probes; strays are ignored.
+
+        Which replies count is `_take`'s choice, how each is filed `_classify`'s
+        and `_file`'s; then the engine plans on.
+
+        Args:
+            reply: what came back.
+            now: driver clock, seconds.
+        """
+        taken = self._take(reply)
+        if taken is None:
+            return
+        probe, sent = taken
+        record = ProbeRecord(
+            probe=probe,
+            sent_at=sent,
+            reply=reply,
+            replied_at=now,
+            outcome=self._classify(probe, reply),
+        )
+        self._records[probe.id] = record
+        self._file(record)
+        self._advance(now)
+
+    def on_timeout(self, now: float) -> None:
+        """Expire every probe whose deadline has passed (each goes to `_lost`); then plan on.
+
+        Args:
+            now: driver clock, seconds.
+        """
+        for record in self._expire(now):
+            self._lost(record)
+        self._advance(now)
 
     def deadline(self) -> float | None:
         """When the engine next needs `on_timeout` (or `probes_due`), or None when finished.
@@ -259,6 +291,23 @@ class ProbeSchedule(Generic[KeyT, StopT]):
     def _advance(self, now: float) -> None:
         """Stop, or queue the next probes, after anything was filed."""
         raise NotImplementedError
+
+    def _take(self, reply: Reply) -> tuple[Probe, float] | None:
+        """The probe `reply` answers and when it left, or None to ignore the reply;
+        by default only a probe still in flight (taken out of the flight)."""
+        return self._inflight.pop(reply.probe_id, None)
+
+    def _classify(self, probe: Probe, reply: Reply) -> ProbeOutcome:
+        """The outcome `reply` gives `probe`."""
+        raise NotImplementedError
+
+    def _file(self, record: ProbeRecord) -> None:
+        """Learn from a record (a reply, or a probe given up as lost)."""
+        raise NotImplementedError
+
+    def _lost(self, record: ProbeRecord) -> None:
+        """A probe whose timeout passed: filed as lost by default (an engine may retry)."""
+        self._file(record)
 
     def _expire(self, now: float) -> list[ProbeRecord]:
         """File every probe whose timeout passed by `now` as lost; return those records."""

@@ -40,7 +40,6 @@ from mtuscope.active.middlebox_result import (
     HopQuote,
     MiddleboxResult,
     MiddleboxStop,
-    PathChange,
     Response,
     Terminated,
     path_changes,
@@ -54,42 +53,14 @@ from mtuscope.active.probe import (
     Reply,
     ReplyKind,
 )
-from mtuscope.active.quote_diff import (
-    MSS_FIELD,
-    OPTION_FIELDS,
-    SEQ_FIELD,
-    FieldChange,
-    Value,
-    diff_quote,
-    option_fields,
-    packet_fields,
-)
+from mtuscope.active.quote_diff import Value, diff_quote, option_fields
 from mtuscope.errors import DecodeError, UsageError
 from mtuscope.wire.icmp import ICMP_HEADER
 from mtuscope.wire.ipv4 import IPV4_MIN_HEADER
 from mtuscope.wire.ipv6 import IPV6_HEADER
 from mtuscope.wire.tcp import TCP_MIN_HEADER, TcpFlags, decode_tcp
 
-__all__ = [
-    "ECHO_PROBE_SIZE",
-    "FieldChange",
-    "HopQuote",
-    "MSS_FIELD",
-    "MiddleboxResult",
-    "MiddleboxStop",
-    "MiddleboxTrace",
-    "OPTION_FIELDS",
-    "PathChange",
-    "Response",
-    "SEQ_FIELD",
-    "SYN_PROBE_SIZE",
-    "Terminated",
-    "Value",
-    "diff_quote",
-    "option_fields",
-    "packet_fields",
-    "path_changes",
-]
+__all__ = ["ECHO_PROBE_SIZE", "MiddleboxTrace", "SYN_PROBE_SIZE"]
 
 _SYN_OPTION_BYTES = 20
 SYN_PROBE_SIZE = {
@@ -156,53 +127,7 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
         self._local_error = False
         self._next_ttl = 1
 
-    # -- the driver's interface (`probes_due`, `deadline`: ProbeSchedule) ----------------
-
-    def on_reply(self, reply: Reply, now: float) -> None:
-        """File a reply; strays and duplicates are ignored.
-
-        Args:
-            reply: what came back.
-            now: driver clock, seconds.
-        """
-        if reply.probe_id not in self._inflight or self._stop is not None:
-            return
-        probe, sent = self._inflight.pop(reply.probe_id)
-        outcome = _OUTCOMES.get(reply.kind, ProbeOutcome.UNREACHABLE)
-        record = ProbeRecord(
-            probe=probe, sent_at=sent, reply=reply, replied_at=now, outcome=outcome
-        )
-        self._records[probe.id] = record
-        self._file(record)
-        self._advance(now)
-
-    def on_timeout(self, now: float) -> None:
-        """Expire the probes whose time is up; retry or give up on them.
-
-        Args:
-            now: driver clock, seconds.
-        """
-        for record in self._expire(now):
-            key = (record.probe.kind, record.probe.ttl)
-            if (
-                self._attempts.get(key, 0) < self.limits.attempts
-                and self._wanted(*key)
-                and self.sent + len(self._queue) < self.limits.budget
-            ):
-                self._queue.append(key)
-            else:
-                self._file(record)
-        self._advance(now)
-
-    def abandon(self, now: float, stop: MiddleboxStop) -> None:
-        """End a walk its driver cut short, so that `result` tells what it found so far.
-
-        Args:
-            now: driver clock, seconds.
-            stop: why (`BUDGET`, `TIME_LIMIT`); ignored once the walk has finished.
-        """
-        if self._stop is None:
-            self._finish(now, stop)
+    # -- the driver's interface (`probes_due`, `on_reply`, `deadline`, `halt`: ProbeSchedule)
 
     def result(self) -> MiddleboxResult:
         """The frozen result.
@@ -235,6 +160,22 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
         )
 
     # -- inside --------------------------------------------------------------------------
+
+    def _classify(self, probe: Probe, reply: Reply) -> ProbeOutcome:
+        return _OUTCOMES.get(reply.kind, ProbeOutcome.UNREACHABLE)
+
+    def _lost(self, record: ProbeRecord) -> None:
+        """Retry a lost probe while its answer still teaches something and the budget
+        allows; else give it up."""
+        key = (record.probe.kind, record.probe.ttl)
+        if (
+            self._attempts.get(key, 0) < self.limits.attempts
+            and self._wanted(*key)
+            and self.sent + len(self._queue) < self.limits.budget
+        ):
+            self._queue.append(key)
+        else:
+            self._file(record)
 
     def _probe_for(self, key: tuple[ProbeKind, int], pid: int) -> Probe:
         self._attempts[key] = self._attempts.get(key, 0) + 1

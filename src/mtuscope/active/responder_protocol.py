@@ -4,7 +4,7 @@ Layer: active/. Sans-IO: messages as frozen dataclasses, their encoders and
 decoders, the frame buffer that enforces the size limits, and the per-source
 rate limiter (time comes in as `now`). No sockets, no clock, no threads:
 active/transport/responder.py (server) and responder_client.py do the I/O. The
-SYN views the two ends compare are in active/syn_view.py (re-exported here).
+SYN views the two ends compare are in active/syn_view.py.
 
 One exchange per TCP connection, client first:
 
@@ -43,11 +43,10 @@ from mtuscope.active.probe import (
     ReplyKind,
     SearchStop,
 )
-from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation, decode_syn
+from mtuscope.active.syn_view import Endpoint, decode_syn
 from mtuscope.errors import DecodeError, Malformed, UsageError
 
 __all__ = [
-    "Endpoint",
     "ErrorCode",
     "ErrorResponse",
     "FrameBuffer",
@@ -60,12 +59,9 @@ __all__ = [
     "Response",
     "ReverseMeasurement",
     "SourceLimiter",
-    "SynView",
-    "TwoEndedObservation",
     "VERSION",
     "decode_request",
     "decode_response",
-    "decode_syn",
     "encode_request",
     "encode_response",
     "frame",

@@ -4,7 +4,8 @@ Layer: active/. Sans-IO like every engine (engine.py has the shared schedule and
 the driver's loop): a size engine plans rounds of `(size, ttl)` probes, files
 what each showed, and stops when the answer is known, the budget is spent, or
 an outcome in its `STOPS` table ends it at once. Every result shares the
-`ProbeRun` fields: the target, every probe, why it stopped, when.
+`ProbeRun` fields: the target, every probe, why it stopped, when; `totals` counts
+the probes of one or more results.
 """
 
 from __future__ import annotations
@@ -49,6 +50,27 @@ class ProbeRun:
         return self.ended_at - self.started_at
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeTotals:
+    """How many probes a part of the run sent, and how long it took."""
+
+    sent: int
+    answered: int
+    """Probes that got any reply."""
+    seconds: float
+    """From the first probe to the end, on the driver's clock."""
+
+
+def totals(*parts: ProbeRun) -> ProbeTotals:
+    """The probe totals over the engines' results `parts` (at least one)."""
+    records: list[ProbeRecord] = [r for part in parts for r in part.probes]
+    return ProbeTotals(
+        sent=len(records),
+        answered=sum(1 for r in records if r.reply is not None),
+        seconds=max(p.ended_at for p in parts) - min(p.started_at for p in parts),
+    )
+
+
 RunT = TypeVar("RunT", bound=ProbeRun)
 """An engine's result type."""
 
@@ -85,43 +107,16 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop], Generic[RunT]):
         # Check the caller's target once, the way every probe will be checked.
         Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
 
-    def on_reply(self, reply: Reply, now: float) -> None:
-        """File a reply from the transport. Unknown probe ids (strays) are ignored.
-
-        A late reply to a probe already filed as lost replaces that verdict: the
-        probe did get an answer, and what it proves still holds.
-
-        Args:
-            reply: what came back.
-            now: driver clock, seconds.
-        """
-        if reply.probe_id in self._inflight:
-            probe, sent = self._inflight.pop(reply.probe_id)
-        else:
-            old = self._records.get(reply.probe_id)
-            if old is None or old.outcome is not ProbeOutcome.LOST or self._stop is not None:
-                return
-            probe, sent = old.probe, old.sent_at
-        record = ProbeRecord(
-            probe=probe,
-            sent_at=sent,
-            reply=reply,
-            replied_at=now,
-            outcome=self._classify(probe, reply),
-        )
-        self._records[probe.id] = record
-        self._file(record)
-        self._advance(now)
-
-    def on_timeout(self, now: float) -> None:
-        """Expire every probe whose deadline has passed; then plan on.
-
-        Args:
-            now: driver clock, seconds.
-        """
-        for record in self._expire(now):
-            self._file(record)
-        self._advance(now)
+    def _take(self, reply: Reply) -> tuple[Probe, float] | None:
+        """A probe in flight, or one already filed as lost: a late reply replaces that
+        verdict (the probe did get an answer, and what it proves still holds)."""
+        taken = super()._take(reply)
+        if taken is not None:
+            return taken
+        old = self._records.get(reply.probe_id)
+        if old is None or old.outcome is not ProbeOutcome.LOST or self._stop is not None:
+            return None
+        return old.probe, old.sent_at
 
     # -- for subclasses ---------------------------------------------------------------------
 

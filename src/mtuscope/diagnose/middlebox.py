@@ -8,7 +8,7 @@ addresses, ports) have no rule yet: they are listed in the body's `changes`.
 
 from __future__ import annotations
 
-from mtuscope.active.middlebox import MiddleboxResult
+from mtuscope.active.middlebox_result import MiddleboxResult
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.rules import MIDDLEBOX_CHANGE_CHECKS, MIDDLEBOX_CHECKS
 

@@ -1,6 +1,6 @@
 """Diagnose the two-ended check (client and `mtuscope responder`), and its NAT/changes view.
 
-Layer: diagnose/. Pure functions over `active.responder_protocol.TwoEndedObservation`;
+Layer: diagnose/. Pure functions over `active.syn_view.TwoEndedObservation`;
 no I/O, no probing. The checks are listed in `mtuscope.diagnose.rules.TWO_ENDED_CHECKS`
 and run per direction; the reverse path MTU goes through the path checks
 (`diagnose_path`).
@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from mtuscope.active.mss import MssObservation
-from mtuscope.active.responder_protocol import Endpoint, TwoEndedObservation
+from mtuscope.active.syn_view import Endpoint, TwoEndedObservation
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path

@@ -8,11 +8,10 @@ the one line the CLI prints and the server returns with its 422.
 from __future__ import annotations
 
 import socket
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import ip_address
 
+from mtuscope.active.probe import IPAddress
 from mtuscope.errors import UsageError
-
-IPAddress = IPv4Address | IPv6Address
 
 PORT_RANGE = (1, 65535)
 """Ports a user may name (0 is no port a connection can use)."""

@@ -12,11 +12,11 @@ privilege or route is an error (exit 3).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from mtuscope.active.engine import Limits
-from mtuscope.active.middlebox import MiddleboxResult, MiddleboxStop, MiddleboxTrace
+from mtuscope.active.middlebox import MiddleboxTrace
+from mtuscope.active.middlebox_result import MiddleboxResult, MiddleboxStop
 from mtuscope.active.transport import DriveStop, RawTransport, drive
 from mtuscope.diagnose.middlebox import diagnose_middlebox
 from mtuscope.errors import UsageError
@@ -116,7 +116,7 @@ def middlebox(opts: MiddleboxOptions) -> MiddleboxReport:
     warnings: tuple[str, ...] = ()
     if run.result is None:
         stop = _CUT_SHORT[run.stop]
-        engine.abandon(time.monotonic(), stop)
+        engine.halt(run.ended_at, stop)
         warnings = (
             f"the walk to {dst} port {opts.port} stopped early ({run.stop.value}): "
             "the hops after the last one shown were not probed",

@@ -23,14 +23,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol, TypeVar
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
-from mtuscope.active.probe import ProbeKind, ProbeRecord, SearchStop
+from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
+from mtuscope.active.size_engine import ProbeTotals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.active.transport import (
     DriveStop,
@@ -48,8 +48,6 @@ from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resol
 from mtuscope.jobs.result import JobResult
 from mtuscope.jobs.two_ended import TwoEndedReport
 from mtuscope.wire.sizes import MAX_IP_PACKET
-
-IPAddress = IPv4Address | IPv6Address
 
 UDP_PORT = 33434
 """Destination port of UDP probes when none is given (traceroute's, usually closed)."""
@@ -125,27 +123,6 @@ class PathTransport(StrEnum):
     """Raw sockets: every probe kind, the SYN/ACK's options."""
     UDP = "udp"
     """The unprivileged UDP socket and the kernel's error queue."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProbeTotals:
-    """How many probes a part of the run sent, and how long it took."""
-
-    sent: int
-    answered: int
-    """Probes that got any reply."""
-    seconds: float
-    """From the first probe to the end, on the driver's clock."""
-
-
-def totals(*parts: PathMtuResult | HopTraceResult | SweepResult) -> ProbeTotals:
-    """The probe totals over the engines' results `parts` (at least one)."""
-    records: list[ProbeRecord] = [r for part in parts for r in part.probes]
-    return ProbeTotals(
-        sent=len(records),
-        answered=sum(1 for r in records if r.reply is not None),
-        seconds=max(p.ended_at for p in parts) - min(p.started_at for p in parts),
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

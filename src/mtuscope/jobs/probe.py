@@ -14,10 +14,11 @@ from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind, ProbeOutcome, ProbeRecord, SearchStop
+from mtuscope.active.size_engine import totals
 from mtuscope.active.sweep import DfSweep
 from mtuscope.active.transport import tcp_mss
 from mtuscope.errors import ProbeError, UsageError
-from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport, totals
+from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport
 from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended, with_two_ended
 from mtuscope.wire.sizes import MIN_REASSEMBLY
 from mtuscope.wire.tcp_options import TcpOptions

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mtuscope.active.size_engine import totals
 from mtuscope.active.sweep import DfSweep
-from mtuscope.jobs.path import PathOptions, PathReport, PathRun, totals
+from mtuscope.jobs.path import PathOptions, PathReport, PathRun
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

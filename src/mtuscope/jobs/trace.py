@@ -7,7 +7,8 @@ MTU search: the report's path MTU is the MTU toward the destination hop.
 from __future__ import annotations
 
 from mtuscope.active.hop_trace import HopTrace
-from mtuscope.jobs.path import PathOptions, PathReport, PathRun, totals
+from mtuscope.active.size_engine import totals
+from mtuscope.jobs.path import PathOptions, PathReport, PathRun
 
 
 def trace(opts: PathOptions) -> PathReport:

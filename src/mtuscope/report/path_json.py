@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from mtuscope.active.hop_trace import HopTraceResult, MtuDrop
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
+from mtuscope.active.size_engine import ProbeTotals, totals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.diagnose.path import likely_encapsulation
 
 if TYPE_CHECKING:
-    from mtuscope.jobs.path import PathReport, ProbeTotals
+    from mtuscope.jobs.path import PathReport
 
 
 def body(result: PathReport) -> dict[str, Any]:
@@ -68,9 +69,6 @@ def path_body(
     Returns:
         `{target, family, pmtu, pmtu_reverse, hops, mtu_drop, mss, probes, stop_reason}`.
     """
-    records = [*pmtu.probes, *(trace.probes if trace else ())]
-    starts = [pmtu.started_at, *([trace.started_at] if trace else [])]
-    ends = [pmtu.ended_at, *([trace.ended_at] if trace else [])]
     if port is None:
         port = pmtu.dport if pmtu.dport is not None else (mss.port if mss else None)
     out = _head(
@@ -82,11 +80,7 @@ def path_body(
         trace=trace,
         mss=mss,
     )
-    out["probes"] = {
-        "sent": len(records),
-        "answered": sum(1 for r in records if r.reply is not None),
-        "seconds": round(max(ends) - min(starts), 3),
-    }
+    out["probes"] = _totals(totals(pmtu, *([trace] if trace else [])))
     out["stop_reason"] = pmtu.stop_reason.value
     return out
 
@@ -139,8 +133,8 @@ def _drop(drop: MtuDrop) -> dict[str, Any]:
     }
 
 
-def _totals(totals: ProbeTotals) -> dict[str, Any]:
-    return {"sent": totals.sent, "answered": totals.answered, "seconds": round(totals.seconds, 3)}
+def _totals(counts: ProbeTotals) -> dict[str, Any]:
+    return {"sent": counts.sent, "answered": counts.answered, "seconds": round(counts.seconds, 3)}
 
 
 def sweep_rows(result: SweepResult) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ import socket
 import time
 from ipaddress import ip_address
 
-from mtuscope.active.responder_protocol import Endpoint, FrameBuffer
+from mtuscope.active.responder_protocol import FrameBuffer
+from mtuscope.active.syn_view import Endpoint
 from mtuscope.active.transport.kernel_tcp import read_tcp_info
 from mtuscope.errors import UsageError
 

@@ -24,7 +24,6 @@ the peer's MSS option, bounded by our path MTU, less the timestamp option).
 
 from __future__ import annotations
 
-import errno
 import socket
 import struct
 import time
@@ -34,7 +33,8 @@ from ipaddress import ip_address
 from mtuscope.active.mss import Direction, MssObservation, TransferObservation
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.linux import TCP_INFO, TCP_MAXSEG
-from mtuscope.errors import NoRoute, ProbeError, UsageError
+from mtuscope.active.transport.route import raise_if_no_route
+from mtuscope.errors import ProbeError, UsageError
 from mtuscope.wire.tcp_options import TcpOptions
 
 _TCP_INFO_LEN = 104
@@ -160,6 +160,31 @@ class KernelTcpFacts:
         )
 
 
+def connect_tcp(address: IPAddress, port: int, timeout: float, *, failed: str) -> socket.socket:
+    """An ordinary TCP socket connected to `address` port `port` (the caller closes it).
+
+    Args:
+        address: the peer.
+        port: its TCP port.
+        timeout: seconds the handshake may take; the socket keeps it.
+        failed: what the caller calls a failed handshake, the start of the error message.
+
+    Raises:
+        NoRoute: no route to `address`.
+        ProbeError: the handshake failed (refused or timed out): "`failed`: why".
+    """
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((str(address), port))
+    except OSError as exc:
+        sock.close()
+        raise_if_no_route(exc, address)
+        raise ProbeError(f"{failed}: {exc.strerror or 'timed out'}") from exc
+    return sock
+
+
 def tcp_mss(
     dst: IPAddress | str,
     port: int,
@@ -197,16 +222,8 @@ def tcp_mss(
     address = ip_address(dst) if isinstance(dst, str) else dst
     if not 1 <= port <= 65535 or download < 0 or not (timeout > 0 and stall > 0):
         raise UsageError("need a port 1..65535, download >= 0, positive timeout and stall")
-    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect((str(address), port))
-        except OSError as exc:
-            if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-                raise NoRoute(f"no route to {address}: {exc.strerror}") from exc
-            why = exc.strerror or "timed out"
-            raise ProbeError(f"TCP handshake with {address} port {port} failed: {why}") from exc
+    failed = f"TCP handshake with {address} port {port} failed"
+    with connect_tcp(address, port, timeout, failed=failed) as sock:
         maxseg = sock.getsockopt(socket.IPPROTO_TCP, TCP_MAXSEG)
         info = read_tcp_info(sock)
         if download == 0:

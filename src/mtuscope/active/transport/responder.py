@@ -34,17 +34,17 @@ from ipaddress import ip_address
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import (
     MAX_REQUEST,
-    Endpoint,
+    MAX_REVERSE_PROBES,
     ErrorCode,
     ErrorResponse,
     Response,
     ReverseMeasurement,
     SourceLimiter,
     decode_request,
-    decode_syn,
     encode_response,
     frame,
 )
+from mtuscope.active.syn_view import Endpoint, decode_syn
 from mtuscope.active.transport.exchange import announced_mss, endpoint_of, read_frame
 from mtuscope.active.transport.reverse_pmtu import Measure, measure_reverse
 from mtuscope.errors import DecodeError, Malformed, ProbeError, UsageError
@@ -77,8 +77,15 @@ class ResponderLimits:
     def __post_init__(self) -> None:
         if not (self.deadline > 0 and self.rate > 0 and self.reverse_seconds > 0):
             raise UsageError("deadline, rate and reverse_seconds must be positive")
-        if self.burst < 1 or self.max_clients < 1 or not 1 <= self.reverse_budget <= 64:
-            raise UsageError("burst and max_clients at least 1, reverse_budget within 1..64")
+        if (
+            self.burst < 1
+            or self.max_clients < 1
+            or not 1 <= self.reverse_budget <= MAX_REVERSE_PROBES
+        ):
+            raise UsageError(
+                "burst and max_clients at least 1, "
+                f"reverse_budget within 1..{MAX_REVERSE_PROBES} (what a response may carry)"
+            )
 
 
 def _linger_close(conn: socket.socket, *, seconds: float = 1.0, limit: int = 65536) -> None:

@@ -14,7 +14,6 @@ CAP_NET_RAW, an AF_PACKET socket. What its own SYN carried is known two ways:
 
 from __future__ import annotations
 
-import errno
 import select
 import socket
 import time
@@ -23,18 +22,16 @@ from ipaddress import ip_address
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import (
     MAX_RESPONSE,
-    Endpoint,
     ErrorResponse,
     Request,
-    SynView,
-    TwoEndedObservation,
     decode_response,
-    decode_syn,
     encode_request,
     frame,
 )
+from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation, decode_syn
 from mtuscope.active.transport.exchange import announced_mss, endpoint_of, read_frame
-from mtuscope.errors import DecodeError, NoRoute, ProbeError, RawSocketDenied, UsageError
+from mtuscope.active.transport.kernel_tcp import connect_tcp
+from mtuscope.errors import DecodeError, ProbeError, RawSocketDenied, UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET
 from mtuscope.wire.tcp import TcpFlags
 
@@ -141,19 +138,9 @@ def check_responder(
             if capture:
                 raise RawSocketDenied("capturing our own SYN needs root or CAP_NET_RAW") from exc
     start = time.monotonic()
-    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    failed = f"cannot connect to the responder {address} port {port}"
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            try:
-                sock.connect((str(address), port))
-            except OSError as exc:
-                if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-                    raise NoRoute(f"no route to {address}: {exc.strerror}") from exc
-                why = exc.strerror or "timed out"
-                raise ProbeError(
-                    f"cannot connect to the responder {address} port {port}: {why}"
-                ) from exc
+        with connect_tcp(address, port, timeout, failed=failed) as sock:
             local = endpoint_of(sock.getsockname())
             announced = announced_mss(sock)
             try:

@@ -8,6 +8,7 @@ sending any packet, and reads the routing table and interface MTUs from
 
 from __future__ import annotations
 
+import errno
 import socket
 from ipaddress import ip_address
 from pathlib import Path
@@ -15,6 +16,16 @@ from pathlib import Path
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.linux import IP_MTU, IPV6_MTU
 from mtuscope.errors import NoRoute
+
+
+def raise_if_no_route(exc: OSError, dst: IPAddress) -> None:
+    """Raise NoRoute (from `exc`) when a failed connect says the kernel has no route to `dst`.
+
+    Raises:
+        NoRoute: `exc` is ENETUNREACH or EHOSTUNREACH.
+    """
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        raise NoRoute(f"no route to {dst}: {exc.strerror}") from exc
 
 
 def source_for(dst: IPAddress, *, iface: str | None = None) -> IPAddress:

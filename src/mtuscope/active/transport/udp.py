@@ -57,7 +57,8 @@ from mtuscope.active.transport.linux import (
     IPV6_UNICAST_HOPS,
 )
 from mtuscope.active.transport.polling import PollingTransport
-from mtuscope.errors import NoRoute, UsageError
+from mtuscope.active.transport.route import raise_if_no_route
+from mtuscope.errors import UsageError
 
 _BUFSIZE = 65535
 _DRAIN = 16
@@ -139,8 +140,7 @@ class UdpTransport(PollingTransport):
             sock.connect((str(probe.dst), probe.dport))
         except OSError as exc:
             sock.close()
-            if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-                raise NoRoute(f"no route to {probe.dst}: {exc.strerror}") from exc
+            raise_if_no_route(exc, probe.dst)
             raise UsageError(f"cannot set up a UDP probe socket: {exc.strerror}") from exc
         return sock
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mtuscope.active.hop_trace import MtuDrop
-from mtuscope.active.middlebox import MiddleboxResult, PathChange
+from mtuscope.active.middlebox_result import MiddleboxResult, PathChange
 from mtuscope.active.probe import ProbeRecord
 from mtuscope.diagnose.findings import Evidence
 from mtuscope.diagnose.observations import PathObservations

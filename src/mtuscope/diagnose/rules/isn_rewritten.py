@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
 
-from mtuscope.active.middlebox import SEQ_FIELD, MiddleboxResult, PathChange
-from mtuscope.active.responder_protocol import TwoEndedObservation
+from mtuscope.active.middlebox_result import MiddleboxResult, PathChange
+from mtuscope.active.quote_diff import SEQ_FIELD
+from mtuscope.active.syn_view import TwoEndedObservation
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts
 from mtuscope.diagnose.rules.phrases import FactsIn, change_between, quote_hop

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
 
-from mtuscope.active.middlebox import MSS_FIELD, MiddleboxResult, PathChange
-from mtuscope.active.responder_protocol import TwoEndedObservation
+from mtuscope.active.middlebox_result import MiddleboxResult, PathChange
+from mtuscope.active.quote_diff import MSS_FIELD
+from mtuscope.active.syn_view import TwoEndedObservation
 from mtuscope.calc.advice import TCP_IP_HEADERS, usable_mtu
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mtuscope.active.hop_trace import MtuDrop
-from mtuscope.active.middlebox import PathChange
+from mtuscope.active.middlebox_result import PathChange
 from mtuscope.calc.advice import clamp_mss, ipv6_clamp, usable_mtu
 from mtuscope.calc.explain import explain_mtu
 
