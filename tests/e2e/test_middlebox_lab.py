@@ -42,7 +42,7 @@ pytestmark = pytest.mark.raw_socket
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 SENT_MSS = {4: 1460, 6: 1440}
-"""What the probes announce (active/transport/matching.py SYN_MSS)."""
+"""What the probes announce (active/probe_packet.py SYN_MSS)."""
 ENTRY = ["-m", "mtuscope"]
 
 

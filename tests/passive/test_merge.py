@@ -224,7 +224,7 @@ def test_a_capture_start_keeps_no_records_and_stays_exact(
     left = reduce(merge, parts)
     assert left.at_start and left.records.height == 0
     assert finish(left) == whole
-    if len(parts) >= 3:  # pairs first, as report/capture.py merges
+    if len(parts) >= 3:  # pairs first, as jobs/captures.py merges
         assert finish(merge(merge(parts[0], parts[1]), reduce(merge, parts[2:]))) == whole
 
 
