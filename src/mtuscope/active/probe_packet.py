@@ -18,7 +18,9 @@ from ipaddress import IPv4Address, IPv6Address
 from mtuscope.active.probe import IP_HEADER, IPAddress, Probe, ProbeKind
 from mtuscope.errors import UsageError
 from mtuscope.wire.builders import build_icmp_echo, build_tcp, build_udp
+from mtuscope.wire.enums import TcpOptionKind
 from mtuscope.wire.tcp import TCP_MIN_HEADER
+from mtuscope.wire.tcp_options import OPTION_LENGTHS
 
 ETHERNET_MTU = 1500
 """The MTU of an Ethernet link (RFC 894)."""
@@ -27,7 +29,6 @@ SYN_MSS = {family: ETHERNET_MTU - IP_HEADER[family] - TCP_MIN_HEADER for family 
 """MSS our SYN probes announce: what an Ethernet host announces (1500 - 40 / - 60)."""
 
 _FULL_SYN_OPTIONS = 20
-_MSS_OPTION = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,7 +55,8 @@ def syn_options_len(room: int) -> int:
     """Option bytes a TCP SYN probe carries when `room` bytes follow its fixed header."""
     if room >= _FULL_SYN_OPTIONS:
         return _FULL_SYN_OPTIONS
-    return _MSS_OPTION if room >= _MSS_OPTION else 0
+    mss = OPTION_LENGTHS[TcpOptionKind.MSS]
+    return mss if room >= mss else 0
 
 
 def encode_probe(tag: WireTag) -> bytes:

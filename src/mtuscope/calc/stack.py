@@ -17,9 +17,7 @@ from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET as MAX_MTU
 from mtuscope.wire.sizes import MIN_MTU
 from mtuscope.wire.tcp import TCP_MIN_HEADER
-
-TCP_TIMESTAMPS = 12
-"""RFC 7323 §3.2: the timestamps option, 10 bytes plus 2 NOPs as sent by every major stack."""
+from mtuscope.wire.tcp_options import TIMESTAMPS_SPACE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,7 +146,7 @@ def compute(
             f"{inner_family} minimum of {MIN_MTU[inner_family]} "
             f"({'RFC 8200 §5' if inner_family == 6 else 'RFC 791 §3.2'})"
         )
-    ts = TCP_TIMESTAMPS if tcp_timestamps else 0
+    ts = TIMESTAMPS_SPACE if tcp_timestamps else 0
     mss4, mss6 = mss_for(mtu)
     return StackResult(
         link_mtu=link_mtu,

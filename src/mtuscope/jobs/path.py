@@ -233,12 +233,21 @@ class PathRun:
         """
         run = cls(opts)
         try:
-            result = run.run(engine_for(run), what)
+            result = run.first(engine_for(run), what)
         finally:
             run.close()
-        if result is None:
-            raise ProbeError(f"no time left to start {what} toward {run.dst}")
         return run, result
+
+    def first(self, engine: Halting[R], what: str) -> R:
+        """Drive the run's first engine, which, unlike the later ones, is never skipped.
+
+        Raises:
+            ProbeError: resolving the target took all of --max-seconds.
+        """
+        result = self.run(engine, what)
+        if result is None:
+            raise ProbeError(f"no time left to start {what} toward {self.dst}")
+        return result
 
     def close(self) -> None:
         self.transport.close()

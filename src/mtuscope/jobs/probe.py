@@ -70,9 +70,7 @@ def probe(opts: ProbeOptions) -> PathReport:
             dport=run.dport,
             limits=run.limits(_search_budget(opts)),
         )
-        search = run.run(engine, "the path MTU search")
-        if search is None:
-            raise ProbeError(f"no time left to start the path MTU search toward {run.dst}")
+        search = run.first(engine, "the path MTU search")
         hop = HopTrace(
             dst=run.dst,
             ceiling=run.ceiling,

@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from mtuscope.wire.tcp_options import (
         MAX_OPTIONS_LEN,
         OPTION_LENGTHS,
+        TIMESTAMPS_SPACE,
         TcpOption,
         TcpOptions,
         decode_tcp_options,
@@ -131,6 +132,7 @@ __all__ = [
     "TCP_DEFAULT_MSS_IPV6",
     "TCP_LAYOUT",
     "TCP_MIN_HEADER",
+    "TIMESTAMPS_SPACE",
     "TcpFlags",
     "TcpHeader",
     "TcpOption",

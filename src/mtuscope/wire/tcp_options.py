@@ -32,6 +32,7 @@ from mtuscope.wire.enums import TcpOptionKind
 __all__ = [
     "MAX_OPTIONS_LEN",
     "OPTION_LENGTHS",
+    "TIMESTAMPS_SPACE",
     "TcpOption",
     "TcpOptions",
     "decode_tcp_options",
@@ -51,6 +52,11 @@ OPTION_LENGTHS: dict[TcpOptionKind, int] = {
     TcpOptionKind.SACK_PERMITTED: 2,
     TcpOptionKind.TIMESTAMPS: 10,
 }
+
+TIMESTAMPS_SPACE = 12
+"""Option bytes the timestamps option takes in every segment as stacks send it: its 10
+bytes after two NOPs that keep it 4-byte aligned (RFC 7323 Appendix A). The MSS a
+sender fills is the MSS less this when timestamps were agreed."""
 """Total length of each option mtuscope interprets; capture/'s bulk walk counts these only."""
 
 

@@ -35,7 +35,7 @@ from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.linux import TCP_INFO, TCP_MAXSEG
 from mtuscope.active.transport.route import raise_if_no_route
 from mtuscope.errors import ProbeError, UsageError
-from mtuscope.wire.tcp_options import TcpOptions
+from mtuscope.wire.tcp_options import TIMESTAMPS_SPACE, TcpOptions
 
 _TCP_INFO_LEN = 104
 _TCPI_OPTIONS = 5
@@ -46,7 +46,6 @@ _TCPI_ADVMSS = 84
 _TCPI_TOTAL_RETRANS = 100
 _CHUNK = 65536
 _TCPI_OPT_TIMESTAMPS = 1
-_TIMESTAMP_OPTION = 12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +64,7 @@ class TcpInfo:
     def announced_mss(self) -> int:
         """The MSS option our SYN carried. Once the peer agreed to timestamps,
         Linux keeps `advmss` 12 bytes lower (the aligned option, RFC 7323 §3.2)."""
-        return self.advmss + (_TIMESTAMP_OPTION if self.options & _TCPI_OPT_TIMESTAMPS else 0)
+        return self.advmss + (TIMESTAMPS_SPACE if self.options & _TCPI_OPT_TIMESTAMPS else 0)
 
 
 def decode_tcp_info(data: bytes) -> TcpInfo:
