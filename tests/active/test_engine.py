@@ -128,12 +128,19 @@ def test_an_engine_halted_before_it_started_still_has_a_result() -> None:
 
 
 def test_the_stops_table_ends_an_engine_at_once() -> None:
-    # A local refusal ends every engine (ERROR); a time-exceeded ends the search (HOP_LIMIT).
+    # A time-exceeded is in the search's STOPS table (HOP_LIMIT): the first one ends
+    # the search on the spot, with the rest of its round still in flight.
     path = FakePath(hop_mtus=[1500, 1400, 1500])
     engine = PathMtuSearch(dst=path.dst, ttl=1)
-    run(engine, path)
-    assert engine.result().stop_reason is SearchStop.HOP_LIMIT
-    assert PathMtuSearch.STOPS[ProbeOutcome.LOCAL_ERROR] is SearchStop.ERROR
+    probes = engine.probes_due(now=0.0)
+    assert len(probes) > 1
+    answered = path.send(probes[0])
+    assert answered is not None and answered[1].kind is ReplyKind.TIME_EXCEEDED
+    engine.on_reply(answered[1], 0.01)
+    assert engine.finished
+    result = engine.result()
+    assert result.stop_reason is SearchStop.HOP_LIMIT and result.ended_at == 0.01
+    assert sum(r.outcome is ProbeOutcome.CANCELLED for r in result.probes) == len(probes) - 1
 
 
 def test_an_engine_builds_its_packets_and_matches_the_bytes_that_come_back() -> None:

@@ -95,15 +95,15 @@ def encode_probe(tag: WireTag) -> bytes:
         )
     else:
         assert probe.dport is not None  # Probe.__post_init__ requires it
-        full = syn_options_len(probe.payload_size) == _FULL_SYN_OPTIONS
-        has_mss = syn_options_len(probe.payload_size) > 0
+        options = syn_options_len(probe.payload_size)
+        full = options == _FULL_SYN_OPTIONS
         packet = build_tcp(
             src=tag.src,
             dst=dst,
             sport=tag.sport,
             dport=probe.dport,
             seq=tag.tcp_seq,
-            mss=SYN_MSS[probe.family] if has_mss else None,
+            mss=SYN_MSS[probe.family] if options else None,
             sack_permitted=full,
             timestamps=(tag.counter, 0) if full else None,
             wscale=7 if full else None,

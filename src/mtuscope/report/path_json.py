@@ -55,7 +55,6 @@ def path_body(
     mss: MssObservation | None,
     *,
     port: int | None = None,
-    pmtu_reverse: int | None = None,
 ) -> dict[str, Any]:
     """The `path` body of one path MTU search (and a trace toward the same host).
 
@@ -64,7 +63,6 @@ def path_body(
         trace: the hop trace, if one ran (else `hops` is empty and `mtu_drop` null).
         mss: the MSS observations, if measured.
         port: the target port shown; defaults to the probes' port, then the MSS port.
-        pmtu_reverse: the path MTU in the other direction, when something measured it.
 
     Returns:
         `{target, family, pmtu, pmtu_reverse, hops, mtu_drop, mss, probes, stop_reason}`.
@@ -76,7 +74,7 @@ def path_body(
         port=port,
         family=pmtu.family,
         pmtu=pmtu.path_mtu,
-        pmtu_reverse=pmtu_reverse,
+        pmtu_reverse=None,
         trace=trace,
         mss=mss,
     )
