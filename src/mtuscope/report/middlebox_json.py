@@ -9,10 +9,10 @@ path body gains from a two-ended check (`probe --responder`).
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any
 
 from mtuscope.active.middlebox_result import MiddleboxResult
+from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import reverse_summary
 from mtuscope.active.syn_view import SynView, TwoEndedObservation
 from mtuscope.diagnose.responder import changed, translated
@@ -23,8 +23,6 @@ from mtuscope.wire.enums import TcpOptionKind
 if TYPE_CHECKING:
     from mtuscope.jobs.middlebox import MiddleboxReport
     from mtuscope.jobs.two_ended import TwoEndedReport
-
-IPAddress = IPv4Address | IPv6Address
 
 
 def body(result: MiddleboxReport | TwoEndedReport) -> dict[str, Any]:
