@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mtuscope.active.middlebox_result import MiddleboxResult
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import reverse_summary
-from mtuscope.active.syn_view import SynView, TwoEndedObservation
+from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation
 from mtuscope.diagnose.responder import changed, translated
 from mtuscope.errors import UsageError
 from mtuscope.report.path_json import path_body
@@ -56,16 +56,21 @@ def two_ended_fields(two: TwoEndedReport) -> dict[str, Any]:
     Returns:
         The fields, JSON-ready.
     """
-    whole = two_ended_body(two.observation)
-    out = {"two_ended": whole["two_ended"]}
-    if whole["pmtu_reverse"] is not None:
-        out["pmtu_reverse"] = whole["pmtu_reverse"]
-    out["reverse_path"] = whole["reverse_path"]
+    obs = two.observation
+    out: dict[str, Any] = {"two_ended": _two_ended(obs)}
+    pmtu_reverse = _pmtu_reverse(obs)
+    if pmtu_reverse is not None:
+        out["pmtu_reverse"] = pmtu_reverse
+    out["reverse_path"] = _reverse_path(obs)
     return out
 
 
 def _addr(address: IPAddress | None) -> str | None:
     return None if address is None else str(address)
+
+
+def _endpoint(end: Endpoint) -> dict[str, Any]:
+    return {"address": str(end.address), "port": end.port}
 
 
 def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
@@ -143,8 +148,8 @@ def _syn(view: SynView | None) -> dict[str, Any] | None:
     if view is None:
         return None
     return {
-        "src": {"address": str(view.src.address), "port": view.src.port},
-        "dst": {"address": str(view.dst.address), "port": view.dst.port},
+        "src": _endpoint(view.src),
+        "dst": _endpoint(view.dst),
         "seq": view.seq,
         "ttl": view.ttl,
         "window": view.window,
@@ -171,36 +176,45 @@ def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
         `{hops: [], target, family, two_ended: {...}, pmtu_reverse, reverse_path}`.
     """
     rev = obs.reverse
-    ttl_sent = obs.sent.ttl if obs.sent is not None else None
     return {
         "hops": [],
-        "target": {"address": str(obs.target.address), "port": obs.target.port},
+        "target": _endpoint(obs.target),
         "family": obs.seen.family,
-        "two_ended": {
-            "client": {"address": str(obs.local.address), "port": obs.local.port},
-            "server": {"address": str(obs.target.address), "port": obs.target.port},
-            "server_saw": {
-                "client": {"address": str(obs.server_peer.address), "port": obs.server_peer.port},
-                "server": {
-                    "address": str(obs.server_local.address),
-                    "port": obs.server_local.port,
-                },
-            },
-            "captured": obs.sent is not None,
-            "syn": {
-                "announced_mss": obs.announced_mss,
-                "sent": _syn(obs.sent),
-                "seen": _syn(obs.seen),
-                "hops": None if ttl_sent is None else ttl_sent - obs.seen.ttl,
-            },
-            "syn_ack": {"sent_mss": obs.server_mss, "seen": _syn(obs.synack_seen)},
-            "changed": changed(obs),
-            "translated": translated(obs),
-            "seconds": round(obs.seconds, 3),
-        },
-        "pmtu_reverse": rev.result.path_mtu if rev is not None and rev.result else None,
+        "two_ended": _two_ended(obs),
+        "pmtu_reverse": _pmtu_reverse(obs),
         "reverse": None if rev is None else reverse_summary(rev),
-        "reverse_path": None
-        if rev is None or rev.result is None
-        else path_body(rev.result, None, None),
+        "reverse_path": _reverse_path(obs),
     }
+
+
+def _two_ended(obs: TwoEndedObservation) -> dict[str, Any]:
+    ttl_sent = obs.sent.ttl if obs.sent is not None else None
+    return {
+        "client": _endpoint(obs.local),
+        "server": _endpoint(obs.target),
+        "server_saw": {
+            "client": _endpoint(obs.server_peer),
+            "server": _endpoint(obs.server_local),
+        },
+        "captured": obs.sent is not None,
+        "syn": {
+            "announced_mss": obs.announced_mss,
+            "sent": _syn(obs.sent),
+            "seen": _syn(obs.seen),
+            "hops": None if ttl_sent is None else ttl_sent - obs.seen.ttl,
+        },
+        "syn_ack": {"sent_mss": obs.server_mss, "seen": _syn(obs.synack_seen)},
+        "changed": changed(obs),
+        "translated": translated(obs),
+        "seconds": round(obs.seconds, 3),
+    }
+
+
+def _pmtu_reverse(obs: TwoEndedObservation) -> int | None:
+    rev = obs.reverse
+    return rev.result.path_mtu if rev is not None and rev.result else None
+
+
+def _reverse_path(obs: TwoEndedObservation) -> dict[str, Any] | None:
+    rev = obs.reverse
+    return None if rev is None or rev.result is None else path_body(rev.result, None, None)
