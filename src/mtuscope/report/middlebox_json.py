@@ -124,7 +124,6 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
             probe=response.probe_id,
         )
     term = result.terminated
-    answered = sum(1 for r in result.probes if r.reply is not None)
     return {
         "target": {"address": str(result.dst), "port": result.dport},
         "family": result.family,
@@ -137,7 +136,7 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
         "relay_checked": result.relay_checked,
         "probes": {
             "sent": len(result.probes),
-            "answered": answered,
+            "answered": result.answered,
             "seconds": result.seconds,
         },
         "stop_reason": result.stop_reason.value,
