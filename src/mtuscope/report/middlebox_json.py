@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from mtuscope.active.middlebox_result import MiddleboxResult
 from mtuscope.active.probe import IPAddress
-from mtuscope.active.responder_protocol import reverse_summary
-from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation
+from mtuscope.active.responder_protocol import endpoint_summary, reverse_summary
+from mtuscope.active.syn_view import SynView, TwoEndedObservation
 from mtuscope.diagnose.responder import changed, translated
 from mtuscope.errors import UsageError
 from mtuscope.report.path_json import path_body
@@ -67,10 +67,6 @@ def two_ended_fields(two: TwoEndedReport) -> dict[str, Any]:
 
 def _addr(address: IPAddress | None) -> str | None:
     return None if address is None else str(address)
-
-
-def _endpoint(end: Endpoint) -> dict[str, Any]:
-    return {"address": str(end.address), "port": end.port}
 
 
 def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
@@ -147,8 +143,8 @@ def _syn(view: SynView | None) -> dict[str, Any] | None:
     if view is None:
         return None
     return {
-        "src": _endpoint(view.src),
-        "dst": _endpoint(view.dst),
+        "src": endpoint_summary(view.src),
+        "dst": endpoint_summary(view.dst),
         "seq": view.seq,
         "ttl": view.ttl,
         "window": view.window,
@@ -177,7 +173,7 @@ def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
     rev = obs.reverse
     return {
         "hops": [],
-        "target": _endpoint(obs.target),
+        "target": endpoint_summary(obs.target),
         "family": obs.seen.family,
         "two_ended": _two_ended(obs),
         "pmtu_reverse": _pmtu_reverse(obs),
@@ -189,11 +185,11 @@ def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
 def _two_ended(obs: TwoEndedObservation) -> dict[str, Any]:
     ttl_sent = obs.sent.ttl if obs.sent is not None else None
     return {
-        "client": _endpoint(obs.local),
-        "server": _endpoint(obs.target),
+        "client": endpoint_summary(obs.local),
+        "server": endpoint_summary(obs.target),
         "server_saw": {
-            "client": _endpoint(obs.server_peer),
-            "server": _endpoint(obs.server_local),
+            "client": endpoint_summary(obs.server_peer),
+            "server": endpoint_summary(obs.server_local),
         },
         "captured": obs.sent is not None,
         "syn": {
