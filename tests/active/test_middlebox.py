@@ -298,4 +298,5 @@ def test_a_walk_abandoned_by_its_driver_keeps_what_it_found() -> None:
     assert result.stop_reason is MiddleboxStop.TIME_LIMIT and result.seconds == 0.5
     assert [h.address for h in result.hops] == [IPv4Address(V4[0])]
     assert result.response is None and result.probes[-1].outcome is ProbeOutcome.CANCELLED
+    assert (len(result.probes), result.answered) == (2, 1)
     assert second.ttl == 2

@@ -11,7 +11,8 @@ import pytest
 from rich.console import Console
 
 import mtuscope.jobs.two_ended as job
-from diagnose.test_responder import C4, S4, observation, syn
+from diagnose.test_responder import C4, S4, _reverse, observation, syn
+from mtuscope.active.probe import SearchStop
 from mtuscope.active.responder_protocol import ReverseMeasurement
 from mtuscope.active.syn_view import TwoEndedObservation
 from mtuscope.diagnose.findings import Finding
@@ -149,6 +150,19 @@ def test_two_ended_fields_are_what_a_path_body_gains() -> None:
     # Not measured: the path keeps its own pmtu_reverse; reverse_path is null.
     assert list(fields) == ["two_ended", "reverse_path"] and fields["reverse_path"] is None
     assert fields["two_ended"] == two_ended_body(two.observation)["two_ended"]
+
+
+def test_a_measured_reverse_path_brings_its_pmtu_and_path_body() -> None:
+    result = _reverse(C4, stop=SearchStop.BLACKHOLE, reached=1400, silent=1401)
+    rev = ReverseMeasurement(transport="raw", result=result, stop="finished", sent=2, seconds=2)
+    two = TwoEndedReport(inputs=("x",), observation=_obs(reverse=rev))
+    fields = two_ended_fields(two)
+    assert list(fields) == ["two_ended", "pmtu_reverse", "reverse_path"]
+    assert fields["pmtu_reverse"] == 1400
+    assert fields["reverse_path"]["pmtu"] == 1400
+    assert fields["reverse_path"]["target"]["address"] == str(C4)
+    whole = two_ended_body(two.observation)
+    assert whole["pmtu_reverse"] == 1400 and whole["reverse_path"] == fields["reverse_path"]
 
 
 def test_render_two_ended_prints_its_block_once() -> None:

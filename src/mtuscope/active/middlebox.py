@@ -53,22 +53,24 @@ from mtuscope.active.probe import (
     Reply,
     ReplyKind,
 )
+from mtuscope.active.probe_packet import syn_options_len
 from mtuscope.active.quote_diff import Value, diff_quote, option_fields
 from mtuscope.errors import DecodeError, UsageError
 from mtuscope.wire.icmp import ICMP_HEADER
 from mtuscope.wire.ipv4 import IPV4_MIN_HEADER
 from mtuscope.wire.ipv6 import IPV6_HEADER
 from mtuscope.wire.tcp import TCP_MIN_HEADER, TcpFlags, decode_tcp
+from mtuscope.wire.tcp_options import MAX_OPTIONS_LEN
 
 __all__ = ["ECHO_PROBE_SIZE", "MiddleboxTrace", "SYN_PROBE_SIZE"]
 
-_SYN_OPTION_BYTES = 20
+_SYN_OPTION_BYTES = syn_options_len(MAX_OPTIONS_LEN)
 SYN_PROBE_SIZE = {
     4: IPV4_MIN_HEADER + TCP_MIN_HEADER + _SYN_OPTION_BYTES,
     6: IPV6_HEADER + TCP_MIN_HEADER + _SYN_OPTION_BYTES,
 }
-"""IP + TCP header + 20 option bytes: the probe then carries MSS, SACK-permitted,
-timestamps and window scale (active/probe_packet.py)."""
+"""IP + TCP header + the option bytes the probe builder (active/probe_packet.py) puts
+in a SYN with room for all (20): MSS, SACK-permitted, timestamps and window scale."""
 ECHO_PROBE_SIZE = {4: IPV4_MIN_HEADER + ICMP_HEADER, 6: IPV6_HEADER + ICMP_HEADER}
 """An ICMP echo request with no payload."""
 

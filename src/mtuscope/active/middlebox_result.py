@@ -134,6 +134,11 @@ class MiddleboxResult:
         """True when something answered the SYN for the destination."""
         return self.response is not None
 
+    @property
+    def answered(self) -> int:
+        """How many of `probes` got any reply."""
+        return sum(1 for r in self.probes if r.reply is not None)
+
 
 def path_changes(hops: tuple[HopQuote, ...]) -> tuple[PathChange, ...]:
     """Where along the path each field changed: walk the hops in TTL order.

@@ -64,6 +64,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "endpoint_summary",
     "frame",
     "reverse_summary",
 ]
@@ -234,7 +235,9 @@ def decode_request(body: bytes) -> Request:
     return Request(reverse_pmtu=reverse)
 
 
-def _endpoint(e: Endpoint) -> dict[str, Any]:
+def endpoint_summary(e: Endpoint) -> dict[str, Any]:
+    """An endpoint as `{address, port}`, JSON-ready: the response carries it, and so does
+    the two-ended report (report/middlebox_json.py)."""
     return {"address": str(e.address), "port": e.port}
 
 
@@ -284,8 +287,8 @@ def encode_response(response: Response | ErrorResponse) -> bytes:
     doc: dict[str, Any] = {
         "v": VERSION,
         "ok": True,
-        "peer": _endpoint(response.peer),
-        "local": _endpoint(response.local),
+        "peer": endpoint_summary(response.peer),
+        "local": endpoint_summary(response.local),
         "syn": response.saved_syn.hex(),
         "server_mss": response.server_mss,
         "reverse": None

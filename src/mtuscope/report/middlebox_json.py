@@ -9,11 +9,11 @@ path body gains from a two-ended check (`probe --responder`).
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any
 
 from mtuscope.active.middlebox_result import MiddleboxResult
-from mtuscope.active.responder_protocol import reverse_summary
+from mtuscope.active.probe import IPAddress
+from mtuscope.active.responder_protocol import endpoint_summary, reverse_summary
 from mtuscope.active.syn_view import SynView, TwoEndedObservation
 from mtuscope.diagnose.responder import changed, translated
 from mtuscope.errors import UsageError
@@ -23,8 +23,6 @@ from mtuscope.wire.enums import TcpOptionKind
 if TYPE_CHECKING:
     from mtuscope.jobs.middlebox import MiddleboxReport
     from mtuscope.jobs.two_ended import TwoEndedReport
-
-IPAddress = IPv4Address | IPv6Address
 
 
 def body(result: MiddleboxReport | TwoEndedReport) -> dict[str, Any]:
@@ -58,11 +56,12 @@ def two_ended_fields(two: TwoEndedReport) -> dict[str, Any]:
     Returns:
         The fields, JSON-ready.
     """
-    whole = two_ended_body(two.observation)
-    out = {"two_ended": whole["two_ended"]}
-    if whole["pmtu_reverse"] is not None:
-        out["pmtu_reverse"] = whole["pmtu_reverse"]
-    out["reverse_path"] = whole["reverse_path"]
+    obs = two.observation
+    out: dict[str, Any] = {"two_ended": _two_ended(obs)}
+    pmtu_reverse = _pmtu_reverse(obs)
+    if pmtu_reverse is not None:
+        out["pmtu_reverse"] = pmtu_reverse
+    out["reverse_path"] = _reverse_path(obs)
     return out
 
 
@@ -121,7 +120,6 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
             probe=response.probe_id,
         )
     term = result.terminated
-    answered = sum(1 for r in result.probes if r.reply is not None)
     return {
         "target": {"address": str(result.dst), "port": result.dport},
         "family": result.family,
@@ -134,7 +132,7 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
         "relay_checked": result.relay_checked,
         "probes": {
             "sent": len(result.probes),
-            "answered": answered,
+            "answered": result.answered,
             "seconds": result.seconds,
         },
         "stop_reason": result.stop_reason.value,
@@ -145,8 +143,8 @@ def _syn(view: SynView | None) -> dict[str, Any] | None:
     if view is None:
         return None
     return {
-        "src": {"address": str(view.src.address), "port": view.src.port},
-        "dst": {"address": str(view.dst.address), "port": view.dst.port},
+        "src": endpoint_summary(view.src),
+        "dst": endpoint_summary(view.dst),
         "seq": view.seq,
         "ttl": view.ttl,
         "window": view.window,
@@ -173,36 +171,45 @@ def two_ended_body(obs: TwoEndedObservation) -> dict[str, Any]:
         `{hops: [], target, family, two_ended: {...}, pmtu_reverse, reverse_path}`.
     """
     rev = obs.reverse
-    ttl_sent = obs.sent.ttl if obs.sent is not None else None
     return {
         "hops": [],
-        "target": {"address": str(obs.target.address), "port": obs.target.port},
+        "target": endpoint_summary(obs.target),
         "family": obs.seen.family,
-        "two_ended": {
-            "client": {"address": str(obs.local.address), "port": obs.local.port},
-            "server": {"address": str(obs.target.address), "port": obs.target.port},
-            "server_saw": {
-                "client": {"address": str(obs.server_peer.address), "port": obs.server_peer.port},
-                "server": {
-                    "address": str(obs.server_local.address),
-                    "port": obs.server_local.port,
-                },
-            },
-            "captured": obs.sent is not None,
-            "syn": {
-                "announced_mss": obs.announced_mss,
-                "sent": _syn(obs.sent),
-                "seen": _syn(obs.seen),
-                "hops": None if ttl_sent is None else ttl_sent - obs.seen.ttl,
-            },
-            "syn_ack": {"sent_mss": obs.server_mss, "seen": _syn(obs.synack_seen)},
-            "changed": changed(obs),
-            "translated": translated(obs),
-            "seconds": round(obs.seconds, 3),
-        },
-        "pmtu_reverse": rev.result.path_mtu if rev is not None and rev.result else None,
+        "two_ended": _two_ended(obs),
+        "pmtu_reverse": _pmtu_reverse(obs),
         "reverse": None if rev is None else reverse_summary(rev),
-        "reverse_path": None
-        if rev is None or rev.result is None
-        else path_body(rev.result, None, None),
+        "reverse_path": _reverse_path(obs),
     }
+
+
+def _two_ended(obs: TwoEndedObservation) -> dict[str, Any]:
+    ttl_sent = obs.sent.ttl if obs.sent is not None else None
+    return {
+        "client": endpoint_summary(obs.local),
+        "server": endpoint_summary(obs.target),
+        "server_saw": {
+            "client": endpoint_summary(obs.server_peer),
+            "server": endpoint_summary(obs.server_local),
+        },
+        "captured": obs.sent is not None,
+        "syn": {
+            "announced_mss": obs.announced_mss,
+            "sent": _syn(obs.sent),
+            "seen": _syn(obs.seen),
+            "hops": None if ttl_sent is None else ttl_sent - obs.seen.ttl,
+        },
+        "syn_ack": {"sent_mss": obs.server_mss, "seen": _syn(obs.synack_seen)},
+        "changed": changed(obs),
+        "translated": translated(obs),
+        "seconds": round(obs.seconds, 3),
+    }
+
+
+def _pmtu_reverse(obs: TwoEndedObservation) -> int | None:
+    rev = obs.reverse
+    return rev.result.path_mtu if rev is not None and rev.result else None
+
+
+def _reverse_path(obs: TwoEndedObservation) -> dict[str, Any] | None:
+    rev = obs.reverse
+    return None if rev is None or rev.result is None else path_body(rev.result, None, None)

@@ -131,11 +131,11 @@ def render_walk(walk: MiddleboxResult, console: Console) -> None:
         lines.append(f"Nothing on the path changed the SYN (destination {reached}).")
     for line in lines:
         _line(console, line)
-    answered = sum(1 for r in walk.probes if r.reply is not None)
     seconds = "" if walk.seconds is None else f", {walk.seconds:.2f} s"
     _line(
         console,
-        f"{len(walk.probes)} probes, {answered} answered{seconds}; stop: {walk.stop_reason.value}",
+        f"{len(walk.probes)} probes, {walk.answered} answered{seconds}; "
+        f"stop: {walk.stop_reason.value}",
     )
 
 
