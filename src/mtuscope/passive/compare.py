@@ -267,7 +267,7 @@ def compare_captures(
     """Match the connections of two capture points and list what changed between them.
 
     Args:
-        a: summary of capture A (`compare_summary.summarise` / `finish_summary`).
+        a: summary of capture A (`compare_summary.finish_summary`).
         b: summary of capture B.
         window_ns: tolerance on the aligned start times of a pair.
         pairing: `pair_captures(a, b, window_ns=window_ns)` when already done.
