@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from mtuscope.passive.results import Endpoint
 from mtuscope.report.serialize import plain
+from mtuscope.wire.enums import LinkType
 
 if TYPE_CHECKING:
     import polars as pl
@@ -24,22 +25,22 @@ if TYPE_CHECKING:
     from mtuscope.jobs.analyze import CaptureFile, CaptureResult
     from mtuscope.passive.results import CaptureAnalysis
 
-LINKTYPES = {
-    0: "null",
-    1: "ether",
-    9: "ppp",
-    12: "rawip",
-    14: "rawip",
-    50: "ppp-hdlc",
-    101: "rawip",
-    108: "loop",
-    113: "linux-sll",
-    228: "rawip4",
-    229: "rawip6",
-    239: "nflog",
-    276: "linux-sll2",
+LINKTYPES: dict[int, str] = {
+    LinkType.NULL: "null",
+    LinkType.ETHERNET: "ether",
+    LinkType.PPP: "ppp",
+    LinkType.RAW_DLT12: "rawip",
+    LinkType.RAW_DLT14: "rawip",
+    LinkType.PPP_HDLC: "ppp-hdlc",
+    LinkType.RAW: "rawip",
+    LinkType.LOOP: "loop",
+    LinkType.LINUX_SLL: "linux-sll",
+    LinkType.IPV4: "rawip4",
+    LinkType.IPV6: "rawip6",
+    LinkType.NFLOG: "nflog",
+    LinkType.LINUX_SLL2: "linux-sll2",
 }
-"""LINKTYPE_* value -> the name reports give it."""
+"""`wire.enums.LinkType` -> the name reports give it."""
 
 
 def linktype_name(linktype: int) -> str:
