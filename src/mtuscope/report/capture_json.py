@@ -22,6 +22,7 @@ from mtuscope.wire.enums import LinkType
 if TYPE_CHECKING:
     import polars as pl
 
+    from mtuscope.capture.reader import CaptureInfo
     from mtuscope.jobs.analyze import CaptureFile, CaptureResult
     from mtuscope.passive.results import CaptureAnalysis
 
@@ -48,6 +49,11 @@ def linktype_name(linktype: int) -> str:
     return LINKTYPES.get(int(linktype), f"linktype-{int(linktype)}")
 
 
+def format_name(info: CaptureInfo) -> str:
+    """How reports name a capture's file format ("pcap", "pcapng", or "unknown")."""
+    return "unknown" if info.file_format is None else info.file_format.name.lower()
+
+
 def body(result: CaptureResult) -> dict[str, Any]:
     """The kind-specific fields of a capture report, connections left lazy."""
     return {
@@ -63,7 +69,7 @@ def capture_file(c: CaptureFile) -> dict[str, Any]:
     info, host = c.info, c.host_filter
     return {
         "path": c.path,
-        "format": "unknown" if info.file_format is None else info.file_format.name.lower(),
+        "format": format_name(info),
         "packets": int(info.packets),
         "bytes": int(info.bytes_read),
         "link_types": sorted({linktype_name(lt) for lt in info.linktypes}),
