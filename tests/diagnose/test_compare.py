@@ -8,10 +8,9 @@ from mtuscope.diagnose.compare import diagnose_compare
 from mtuscope.diagnose.findings import Severity
 from mtuscope.jobs.compare import CompareReport
 from mtuscope.passive.compare import CompareResult, compare_captures
-from mtuscope.passive.compare_summary import summarise
 from mtuscope.report.schema import validate_report
 from mtuscope.report.serialize import to_dict
-from passive.compare_flows import Flow, full, table
+from passive.compare_flows import Flow, full, summarise, table
 
 DATA = full(1, [1448] * 4) + full(0, [200])
 

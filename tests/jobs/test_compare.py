@@ -9,9 +9,9 @@ import pytest
 
 from mtuscope.errors import UsageError
 from mtuscope.jobs.compare import CompareOptions, CompareReport, compare
-from mtuscope.passive.compare_summary import summarise
 from mtuscope.report.schema import validate_report
 from mtuscope.report.serialize import to_dict
+from passive.compare_flows import summarise
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CORPUS = Path(os.environ["MTUSCOPE_CORPUS"])  # set by tests/conftest.py

@@ -13,6 +13,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mtuscope.capture.table import PacketTable
+from mtuscope.passive.compare_connections import (
+    finish_connections,
+    merge_summaries,
+    summarise_chunk,
+)
+from mtuscope.passive.compare_summary import (
+    CaptureSummary,
+    finish_summary,
+    merge_segments,
+    segment_chunk,
+)
 from passive.tables import packet_table
 
 T0 = 1_700_000_000_000_000_000
@@ -125,3 +136,21 @@ def table(*packet_lists: list[dict[str, Any]]) -> PacketTable:
 
 
 __all__ = ["Flow", "MS", "T0", "full", "replace", "table"]
+
+
+def summarise(tables: list[PacketTable], *, capture: str) -> CaptureSummary:
+    """Both passes over a capture held as chunks in file order, keeping every segment.
+
+    What `jobs.compare` does over a file, for tables built in memory.
+    """
+    chunks = tables or [PacketTable.empty()]
+    parts = [summarise_chunk(t, capture=capture) for t in chunks]
+    acc = parts[0]
+    for part in parts[1:]:
+        acc = merge_summaries(acc, part)
+    conns = finish_connections(acc)
+    segs = [segment_chunk(t, conns) for t in chunks]
+    seg_acc = segs[0]
+    for seg in segs[1:]:
+        seg_acc = merge_segments(seg_acc, seg)
+    return finish_summary(conns, seg_acc)

@@ -29,9 +29,8 @@ from mtuscope.passive.compare_summary import (
     finish_summary,
     merge_segments,
     segment_chunk,
-    summarise,
 )
-from passive.compare_flows import MS, Flow, full, table
+from passive.compare_flows import MS, Flow, full, summarise, table
 
 DATA = full(1, [1448] * 6) + full(0, [300])
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from mtuscope.passive import analyse, finish
 from mtuscope.passive.compare import compare_captures
-from mtuscope.passive.compare_summary import summarise
 from passive import scenarios as sc
+from passive.compare_flows import summarise
 from passive.tables import packet_table, tcp, too_big
 
 Packets = list[dict[str, Any]]

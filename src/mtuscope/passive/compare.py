@@ -48,6 +48,7 @@ from mtuscope.passive.compare_results import (
 )
 from mtuscope.passive.compare_segments import SegIndex, segment_changes
 from mtuscope.passive.compare_summary import CaptureSummary
+from mtuscope.passive.icmp import optional
 from mtuscope.passive.ttl import initial_ttl_guess
 
 __all__ = [
@@ -62,10 +63,6 @@ __all__ = [
     "pair_captures",
     "segments_needed",
 ]
-
-
-def _opt_int(v: Any) -> int | None:
-    return None if v is None or int(v) < 0 else int(v)
 
 
 def _opt_bool(v: Any, present: bool) -> bool | None:
@@ -92,9 +89,9 @@ def _handshakes(s: CaptureSummary) -> dict[int, Handshake]:
             first_frame=int(r["first_frame"]),
             syn_frame=r["syn_frame"],
             synack_frame=r["sa_frame"],
-            mss=(_opt_int(r["syn_mss"]), _opt_int(r["sa_mss"])),
-            isn=(_opt_int(r["syn_seq"]), _opt_int(r["sa_seq"])),
-            wscale=(_opt_int(r["syn_ws"]), _opt_int(r["sa_ws"])),
+            mss=(optional(r["syn_mss"]), optional(r["sa_mss"])),
+            isn=(optional(r["syn_seq"]), optional(r["sa_seq"])),
+            wscale=(optional(r["syn_ws"]), optional(r["sa_ws"])),
             sack_perm=(_opt_bool(r["syn_sack"], syn), _opt_bool(r["sa_sack"], sa)),
             timestamps=(_opt_bool(r["syn_tso"], syn), _opt_bool(r["sa_tso"], sa)),
             ttl=(r["syn_ttl"], r["sa_ttl"]),
@@ -267,7 +264,7 @@ def compare_captures(
     """Match the connections of two capture points and list what changed between them.
 
     Args:
-        a: summary of capture A (`compare_summary.summarise` / `finish_summary`).
+        a: summary of capture A (`compare_summary.finish_summary`).
         b: summary of capture B.
         window_ns: tolerance on the aligned start times of a pair.
         pairing: `pair_captures(a, b, window_ns=window_ns)` when already done.

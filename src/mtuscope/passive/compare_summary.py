@@ -36,12 +36,7 @@ import numpy.typing as npt
 import polars as pl
 
 from mtuscope.capture.table import PacketTable
-from mtuscope.passive.compare_connections import (
-    ConnectionTable,
-    finish_connections,
-    merge_summaries,
-    summarise_chunk,
-)
+from mtuscope.passive.compare_connections import ConnectionTable
 from mtuscope.passive.flows import KEY, tcp_keys, tcp_rows
 
 
@@ -217,28 +212,3 @@ def finish_summary(
         first_ts=conns.first_ts,
         last_ts=conns.last_ts,
     )
-
-
-def summarise(tables: list[PacketTable], *, capture: str) -> CaptureSummary:
-    """Summarise a capture held as a list of chunks (file order); a convenience for tests.
-
-    Both passes, keeping every segment.
-
-    Args:
-        tables: the capture's chunks in file order (at least one).
-        capture: the capture's name.
-
-    Returns:
-        The capture's summary.
-    """
-    chunks = tables or [PacketTable.empty()]
-    parts = [summarise_chunk(t, capture=capture) for t in chunks]
-    acc = parts[0]
-    for part in parts[1:]:
-        acc = merge_summaries(acc, part)
-    conns = finish_connections(acc)
-    segs = [segment_chunk(t, conns) for t in chunks]
-    seg_acc = segs[0]
-    for seg in segs[1:]:
-        seg_acc = merge_segments(seg_acc, seg)
-    return finish_summary(conns, seg_acc)

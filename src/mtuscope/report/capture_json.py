@@ -17,34 +17,41 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from mtuscope.passive.results import Endpoint
 from mtuscope.report.serialize import plain
+from mtuscope.wire.enums import LinkType
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from mtuscope.capture.reader import CaptureInfo
     from mtuscope.jobs.analyze import CaptureFile, CaptureResult
     from mtuscope.passive.results import CaptureAnalysis
 
-LINKTYPES = {
-    0: "null",
-    1: "ether",
-    9: "ppp",
-    12: "rawip",
-    14: "rawip",
-    50: "ppp-hdlc",
-    101: "rawip",
-    108: "loop",
-    113: "linux-sll",
-    228: "rawip4",
-    229: "rawip6",
-    239: "nflog",
-    276: "linux-sll2",
+LINKTYPES: dict[int, str] = {
+    LinkType.NULL: "null",
+    LinkType.ETHERNET: "ether",
+    LinkType.PPP: "ppp",
+    LinkType.RAW_DLT12: "rawip",
+    LinkType.RAW_DLT14: "rawip",
+    LinkType.PPP_HDLC: "ppp-hdlc",
+    LinkType.RAW: "rawip",
+    LinkType.LOOP: "loop",
+    LinkType.LINUX_SLL: "linux-sll",
+    LinkType.IPV4: "rawip4",
+    LinkType.IPV6: "rawip6",
+    LinkType.NFLOG: "nflog",
+    LinkType.LINUX_SLL2: "linux-sll2",
 }
-"""LINKTYPE_* value -> the name reports give it."""
+"""`wire.enums.LinkType` -> the name reports give it."""
 
 
 def linktype_name(linktype: int) -> str:
     """How reports name a LINKTYPE_* value ("linktype-N" for the ones without a name)."""
     return LINKTYPES.get(int(linktype), f"linktype-{int(linktype)}")
+
+
+def format_name(info: CaptureInfo) -> str:
+    """How reports name a capture's file format ("pcap", "pcapng", or "unknown")."""
+    return "unknown" if info.file_format is None else info.file_format.name.lower()
 
 
 def body(result: CaptureResult) -> dict[str, Any]:
@@ -62,7 +69,7 @@ def capture_file(c: CaptureFile) -> dict[str, Any]:
     info, host = c.info, c.host_filter
     return {
         "path": c.path,
-        "format": "unknown" if info.file_format is None else info.file_format.name.lower(),
+        "format": format_name(info),
         "packets": int(info.packets),
         "bytes": int(info.bytes_read),
         "link_types": sorted({linktype_name(lt) for lt in info.linktypes}),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from mtuscope.report.capture_json import linktype_name
+from mtuscope.report.capture_json import format_name, linktype_name
 
 if TYPE_CHECKING:
     from mtuscope.jobs.analyze import CaptureResult
@@ -26,10 +26,9 @@ def render(result: CaptureResult, console: Console) -> None:
     """Draw the captures, their connections and ICMP too-big messages."""
     for cap in result.captures:
         info = cap.info
-        fmt = "unknown" if info.file_format is None else info.file_format.name.lower()
         links = sorted({linktype_name(lt) for lt in info.linktypes})
         console.print(
-            f"[bold]{cap.path}[/]: {info.packets} frames, {fmt}, "
+            f"[bold]{cap.path}[/]: {info.packets} frames, {format_name(info)}, "
             f"link types {', '.join(links) or '-'}"
         )
     total = result.connection_count

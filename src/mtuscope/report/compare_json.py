@@ -13,12 +13,7 @@ from mtuscope.report.serialize import plain
 if TYPE_CHECKING:
     from mtuscope.diagnose.findings import Finding
     from mtuscope.jobs.compare import CompareReport
-    from mtuscope.passive.compare import CompareResult, ConnectionComparison, Handshake
-
-
-def body(result: CompareReport) -> dict[str, Any]:
-    """The kind-specific fields of a compare report."""
-    return compare_body(result.comparison, result.findings)
+    from mtuscope.passive.compare import ConnectionComparison, Handshake
 
 
 def advice_by_kind(findings: Iterable[Finding]) -> dict[str, str]:
@@ -55,18 +50,17 @@ def _match(m: ConnectionComparison) -> dict[str, Any]:
     }
 
 
-def compare_body(r: CompareResult, findings: Iterable[Finding] = ()) -> dict[str, Any]:
-    """The JSON-ready body of a `compare` report (DESIGN.md "Contracts").
+def body(result: CompareReport) -> dict[str, Any]:
+    """The kind-specific fields of a compare report (DESIGN.md "Contracts").
 
-    Args:
-        r: the comparison.
-        findings: its findings; their advice is repeated once per kind under
-            `advice` so the story for people can end with what to do.
+    The findings' advice is repeated once per kind under `advice` so the story
+    for people can end with what to do.
 
     Returns:
         `matches[]` ({a, b, changes, ...}), `clock_offset_s`, `transit_s`,
         `only_a[]`, `only_b[]`, `icmp_too_big[]`, `captures`, `advice`.
     """
+    r = result.comparison
     o = r.offset
     return {
         "captures": {
@@ -81,5 +75,5 @@ def compare_body(r: CompareResult, findings: Iterable[Finding] = ()) -> dict[str
         "only_a": [_flow(h) for h in r.only_a],
         "only_b": [_flow(h) for h in r.only_b],
         "icmp_too_big": [plain(i) for i in r.icmp],
-        "advice": advice_by_kind(findings),
+        "advice": advice_by_kind(result.findings),
     }
