@@ -38,17 +38,17 @@ def _defines() -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
     return offsets, sizes
 
 
-def test_every_c_offset_is_the_declared_one() -> None:
-    offsets, _ = _defines()
-    for layout_name, field, offset in offsets:
-        layout = LAYOUTS[layout_name]
-        assert layout.offset(field) == offset, f"{layout_name}_AT_{field.upper()}"
+def _disagreements(layouts: dict[str, Layout]) -> list[str]:
+    """Every C `#define` whose offset or size is not the one `layouts` declare."""
+    offsets, sizes = _defines()
+    wrong = [
+        f"{lay}_AT_{field.upper()}" for lay, field, n in offsets if layouts[lay].offset(field) != n
+    ]
+    return wrong + [f"{lay}_SIZE" for lay, n in sizes if layouts[lay].size != n]
 
 
-def test_every_c_size_is_the_declared_one() -> None:
-    _, sizes = _defines()
-    for layout_name, size in sizes:
-        assert LAYOUTS[layout_name].size == size, f"{layout_name}_SIZE"
+def test_every_c_offset_and_size_is_the_declared_one() -> None:
+    assert _disagreements(LAYOUTS) == []
 
 
 def test_the_c_source_names_what_the_walker_reads() -> None:
@@ -80,13 +80,14 @@ def test_no_raw_offset_is_left_in_the_ip_walk() -> None:
 
 @pytest.mark.parametrize("layout_name", sorted(LAYOUTS))
 def test_a_changed_declaration_would_fail(layout_name: str) -> None:
-    # The check compares numbers, so a layout whose fields moved must disagree.
-    offsets, _ = _defines()
-    mine = [(f, n) for lay, f, n in offsets if lay == layout_name]
+    # The check above, run against a layout whose fields moved by one byte (and
+    # so grew by one), must name every C define of that layout.
+    offsets, sizes = _defines()
     layout = LAYOUTS[layout_name]
     moved = Layout("moved", "RFC 0", ("pad", 1), *((f.name, f.width) for f in layout.fields))
-    for field, offset in mine:
-        assert moved.offset(field) != offset
+    expected = [f"{layout_name}_AT_{f.upper()}" for lay, f, _ in offsets if lay == layout_name]
+    expected += [f"{layout_name}_SIZE" for lay, _ in sizes if lay == layout_name]
+    assert sorted(_disagreements({**LAYOUTS, layout_name: moved})) == sorted(expected)
 
 
 def test_every_c_link_type_is_the_enum_one() -> None:

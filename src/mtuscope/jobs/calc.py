@@ -123,10 +123,15 @@ class CalcReport(JobResult):
     """Stack mode: delivery family of tunnels that name none."""
     explanations: tuple[Explanation, ...] | None = None
     """Explain mode: the stacks that produce `ip_mtu`, most common first."""
-    recommended: Recommended
-    """What to configure."""
     snippets: tuple[Snippet, ...]
     """Configuration lines, one per platform asked for."""
+
+    @property
+    def recommended(self) -> Recommended:
+        """What to configure: `ip_mtu` on the interface, the MSS clamps that fit it."""
+        return Recommended(
+            interface_mtu=self.ip_mtu, mss_clamp_ipv4=self.mss_ipv4, mss_clamp_ipv6=self.mss_ipv6
+        )
 
 
 def calc(opts: CalcOptions) -> CalcReport:
@@ -159,7 +164,6 @@ def calc(opts: CalcOptions) -> CalcReport:
             mss_ipv6=mss6,
             overhead=from_mtu - mtu,
             explanations=found,
-            recommended=Recommended(interface_mtu=mtu, mss_clamp_ipv4=mss4, mss_clamp_ipv6=mss6),
             snippets=_snippets(platforms, mtu, mss4, mss6, opts.interface),
         )
     layers = parse_layers(opts.layers, outer_family=opts.outer_family)
@@ -178,7 +182,6 @@ def calc(opts: CalcOptions) -> CalcReport:
         overhead=result.overhead,
         stack=result,
         outer_family=opts.outer_family,
-        recommended=Recommended(interface_mtu=mtu, mss_clamp_ipv4=mss4, mss_clamp_ipv6=mss6),
         snippets=_snippets(platforms, mtu, mss4, mss6, opts.interface),
     )
 

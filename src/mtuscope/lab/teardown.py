@@ -27,13 +27,11 @@ class TornDownOnExit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self._teardown()
-            return
         try:
             self._teardown()
         except LabError:
-            pass
+            if exc_type is None:
+                raise
 
     def _teardown(self) -> None:
         """Undo what entering (or anything since) set up; idempotent.

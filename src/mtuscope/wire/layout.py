@@ -14,6 +14,7 @@ that holds them; their bits are masked where they are used, with the RFC named.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,6 +22,10 @@ from mtuscope.errors import Truncated, UsageError
 from mtuscope.wire.cursor import Cursor
 
 __all__ = ["Field", "Layout", "check_range"]
+
+_STRUCT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+"""Big-endian struct codes for the widths struct reads as ints; other widths
+(the 16-byte IPv6 addresses) are read as bytes and turned into ints."""
 
 
 def check_range(what: str, name: str, value: int, top: int) -> None:
@@ -58,7 +63,7 @@ class Field:
 class Layout:
     """The fixed part of one header: its fields in wire order, without gaps."""
 
-    __slots__ = ("name", "reference", "fields", "size", "_by_name")
+    __slots__ = ("name", "reference", "fields", "size", "_by_name", "_top", "_struct", "_wide")
 
     def __init__(self, name: str, reference: str, *fields: tuple[str, int]) -> None:
         """Args:
@@ -85,6 +90,13 @@ class Layout:
         self._by_name = {f.name: f for f in out}
         if len(self._by_name) != len(out):
             raise UsageError(f"{name} layout names a field twice")
+        # Derived once, so that decoding a header is one unpack_from (probe
+        # replies are decoded per packet) and checking a value one dict look-up.
+        self._top = {f.name: (1 << (8 * f.width)) - 1 for f in out}
+        self._struct = struct.Struct(
+            ">" + "".join(_STRUCT_CODES.get(f.width, f"{f.width}s") for f in out)
+        )
+        self._wide = tuple(f.name for f in out if f.width not in _STRUCT_CODES)
 
     def __repr__(self) -> str:
         return f"Layout({self.name!r}, {self.size} bytes, {self.reference})"
@@ -111,7 +123,11 @@ class Layout:
             UsageError: a value out of range, or a name that is not a field.
         """
         for name, value in values.items():
-            check_range(self.name, name, value, (1 << (8 * self.field(name).width)) - 1)
+            top = self._top.get(name)
+            if top is None:
+                self.field(name)  # raises: no such field
+            elif not 0 <= value <= top:
+                check_range(self.name, name, value, top)  # raises: out of range
 
     def read(self, cur: Cursor) -> Mapping[str, int]:
         """Read the whole fixed header at the cursor, each field a big-endian int.
@@ -134,8 +150,10 @@ class Layout:
                 f"{self.name} header cut at {have} of {self.size} bytes (field {cut.name})",
                 offset=start + cut.offset,
             )
-        raw = cur.bytes(self.size)
-        return {f.name: int.from_bytes(raw[f.offset : f.end], "big") for f in self.fields}
+        values = dict(zip(self._by_name, self._struct.unpack(cur.bytes(self.size)), strict=True))
+        for name in self._wide:
+            values[name] = int.from_bytes(values[name], "big")
+        return values
 
     def pack(self, **values: int) -> bytearray:
         """Encode the fixed header from one int per field (big-endian).
