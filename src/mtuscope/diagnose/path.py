@@ -11,9 +11,8 @@ from __future__ import annotations
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules import PATH_CHECKS, PATH_DROP_CHECKS
-from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
-__all__ = ["diagnose_path", "likely_encapsulation"]
+__all__ = ["diagnose_path"]
 
 
 def diagnose_path(obs: PathObservations, *, platform: str | None = None) -> tuple[Finding, ...]:
