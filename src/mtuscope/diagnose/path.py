@@ -34,8 +34,8 @@ def diagnose_path(obs: PathObservations, *, platform: str | None = None) -> tupl
     drops = (
         f
         for drop in (obs.trace.drops if obs.trace is not None else ())
-        for _, check in PATH_DROP_CHECKS
+        for check in PATH_DROP_CHECKS
         for f in check(obs, drop, platform=platform)
     )
-    overall = (f for _, check in PATH_CHECKS for f in check(obs, platform=platform))
+    overall = (f for check in PATH_CHECKS for f in check(obs, platform=platform))
     return (*drops, *overall)

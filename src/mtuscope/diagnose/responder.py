@@ -48,7 +48,7 @@ def diagnose_two_ended(
     findings = [
         f
         for direction in TWO_ENDED_DIRECTIONS
-        for _, check in TWO_ENDED_CHECKS
+        for check in TWO_ENDED_CHECKS
         for f in check(obs, direction, platform=platform)
     ]
     reverse = obs.reverse.result if obs.reverse is not None else None
