@@ -149,13 +149,13 @@ MIDDLEBOX_CHECKS: tuple[MiddleboxCheck, ...] = (
 )
 """The checks over the whole walk: option changes, then a TCP proxy."""
 
-TWO_ENDED_DIRECTIONS = ("client->server", "server->client")
 TWO_ENDED_CHECKS: tuple[TwoEndedCheck, ...] = (
     mss_rewritten.check_two_ended,
     tcp_option_changed.check_two_ended,
     isn_rewritten.check_two_ended,
 )
-"""The checks run per direction of `TWO_ENDED_DIRECTIONS`, before the reverse path."""
+"""The checks run per direction of `passive.compare_results.DIRECTIONS`, before the
+reverse path."""
 
 SOURCE_CHECKS: Mapping[Source, tuple[Callable[..., Iterator[Finding]], ...]] = {
     Source.CAPTURE: CAPTURE_CHECKS,
@@ -215,7 +215,6 @@ __all__ = [
     "SOURCE_CHECKS",
     "Source",
     "TWO_ENDED_CHECKS",
-    "TWO_ENDED_DIRECTIONS",
     "advise",
     "kind_of",
     "rule",
