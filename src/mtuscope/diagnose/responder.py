@@ -25,7 +25,7 @@ from mtuscope.diagnose.rules.evidence import CONNECTION_PROBE
 from mtuscope.diagnose.rules.tcp_option_changed import SYN_OPTIONS, option_names
 from mtuscope.passive.compare import DIRECTIONS
 
-__all__ = ["CONNECTION_PROBE", "changed", "diagnose_two_ended", "translated"]
+__all__ = ["changed", "diagnose_two_ended", "translated"]
 
 
 def diagnose_two_ended(
