@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 
-from mtuscope.diagnose.findings import Finding
+from mtuscope.diagnose.findings import KINDS, Finding
 from mtuscope.diagnose.rules import (
     icmp_too_big,
     ip_fragmentation,
@@ -53,34 +53,31 @@ class Source(StrEnum):
     TWO_ENDED = "two-ended"
 
 
-RULES: dict[str, Rule] = {
+_BY_KIND: dict[str, Rule] = {
     m.RULE.kind: m.RULE
     for m in (
-        oversized_mss,
-        undersized_pmtu,
-        undersized_mss,
-        pmtud_failure,
-        pmtud_blackhole,
-        mtu_drop,
         icmp_too_big,
-        segment_exceeds_mss,
-        offload_artifact,
+        ip_fragmentation,
+        isn_rewritten,
+        lost_between_points,
         mss_floor_ignored,
         mss_rewritten,
-        isn_rewritten,
+        mtu_drop,
+        offload_artifact,
+        oversized_mss,
+        pmtud_blackhole,
+        pmtud_failure,
+        segment_exceeds_mss,
         tcp_option_changed,
-        lost_between_points,
-        ip_fragmentation,
+        undersized_mss,
+        undersized_pmtu,
     )
 }
+
+RULES: dict[str, Rule] = {kind: _BY_KIND[kind] for kind in KINDS if kind in _BY_KIND}
 """Finding kind -> its rule (severity, reference, advice), in the order of `KINDS`."""
 
-PLANNED: tuple[str, ...] = (
-    "address-translated",
-    "ip-header-changed",
-    "tcp-proxy",
-    "syn-options-changed-on-retransmission",
-)
+PLANNED: tuple[str, ...] = tuple(kind for kind in KINDS if kind not in RULES)
 """Kinds of DESIGN.md's vocabulary no rule produces yet."""
 
 CaptureCheck = Callable[..., Iterator[Finding]]
