@@ -8,7 +8,15 @@ import inspect
 import pytest
 
 from mtuscope.diagnose.findings import KINDS, Evidence, Finding, Severity
-from mtuscope.diagnose.rules import PLANNED, RULES, SOURCE_CHECKS, Source, rule, sources
+from mtuscope.diagnose.rules import (
+    PLANNED,
+    RULES,
+    SOURCE_CHECKS,
+    Source,
+    kind_of,
+    rule,
+    sources,
+)
 from mtuscope.errors import UsageError
 
 
@@ -17,9 +25,14 @@ def module_of(kind: str) -> str:
 
 
 def test_kinds_and_registry_agree() -> None:
-    assert set(RULES) | set(PLANNED) == set(KINDS)
-    assert not set(RULES) & set(PLANNED)
-    assert {"address-translated", "ip-header-changed", "tcp-proxy"} <= set(PLANNED)
+    # PLANNED is what KINDS has and RULES lacks: a rule module left out of RULES shows here.
+    assert PLANNED == (
+        "address-translated",
+        "ip-header-changed",
+        "tcp-proxy",
+        "syn-options-changed-on-retransmission",
+    )
+    assert len(RULES) + len(PLANNED) == len(KINDS)
     for kind, r in RULES.items():
         assert r.kind == kind
         assert importlib.import_module(module_of(kind)).RULE is r
@@ -29,12 +42,13 @@ def test_kinds_and_registry_agree() -> None:
 def test_each_check_lives_in_the_module_of_its_kind(source: Source) -> None:
     checks = SOURCE_CHECKS[source]
     assert checks
-    for kind, check in checks:
-        assert check.__module__ == module_of(kind), (kind, check)
+    for check in checks:
+        kind = kind_of(check)
+        assert kind in RULES and check.__module__ == module_of(kind), (kind, check)
 
 
 def test_every_check_function_is_registered() -> None:
-    registered = {check for checks in SOURCE_CHECKS.values() for _, check in checks}
+    registered = {check for checks in SOURCE_CHECKS.values() for check in checks}
     for kind in RULES:
         module = importlib.import_module(module_of(kind))
         found = {

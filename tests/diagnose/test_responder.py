@@ -19,7 +19,8 @@ from mtuscope.active.probe import (
 )
 from mtuscope.active.responder_protocol import ReverseMeasurement
 from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation, decode_syn
-from mtuscope.diagnose.responder import CONNECTION_PROBE, diagnose_two_ended, translated
+from mtuscope.diagnose.responder import diagnose_two_ended, translated
+from mtuscope.diagnose.rules.evidence import CONNECTION_PROBE
 from mtuscope.jobs.two_ended import TwoEndedReport
 from mtuscope.report.schema import validate_report
 from mtuscope.report.serialize import to_dict

@@ -11,6 +11,7 @@ from mtuscope.diagnose.rules import (
     CAPTURE_CHECKS,
     icmp_too_big,
     ip_fragmentation,
+    kind_of,
     mss_floor_ignored,
     offload_artifact,
     oversized_mss,
@@ -96,7 +97,7 @@ def test_rule_fires_and_stays_silent(
 
 
 def test_registry_covers_each_capture_kind_once() -> None:
-    kinds = [k for k, _ in CAPTURE_CHECKS]
+    kinds = [kind_of(c) for c in CAPTURE_CHECKS]
     assert len(kinds) == len(set(kinds)) == 9
     assert set(kinds) <= set(KINDS)
 

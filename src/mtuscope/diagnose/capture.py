@@ -26,4 +26,4 @@ def diagnose_capture(
     Raises:
         UsageError: `platform` is not one calc/ knows.
     """
-    return tuple(f for _, check in CAPTURE_CHECKS for f in check(analysis, platform=platform))
+    return tuple(f for check in CAPTURE_CHECKS for f in check(analysis, platform=platform))

@@ -28,6 +28,6 @@ def diagnose_compare(result: CompareResult, *, platform: str | None = None) -> t
     """
     return tuple(
         f
-        for _, check in COMPARE_CHECKS
+        for check in COMPARE_CHECKS
         for f in sorted(check(result, platform=platform), key=lambda f: f.connection or 0)
     )

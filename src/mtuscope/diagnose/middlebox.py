@@ -32,8 +32,8 @@ def diagnose_middlebox(
     per_change = (
         f
         for change in result.changes
-        for _, check in MIDDLEBOX_CHANGE_CHECKS
+        for check in MIDDLEBOX_CHANGE_CHECKS
         for f in check(result, change, platform=platform)
     )
-    overall = (f for _, check in MIDDLEBOX_CHECKS for f in check(result, platform=platform))
+    overall = (f for check in MIDDLEBOX_CHECKS for f in check(result, platform=platform))
     return (*per_change, *overall)

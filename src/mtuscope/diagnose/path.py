@@ -11,9 +11,8 @@ from __future__ import annotations
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules import PATH_CHECKS, PATH_DROP_CHECKS
-from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
-__all__ = ["diagnose_path", "likely_encapsulation"]
+__all__ = ["diagnose_path"]
 
 
 def diagnose_path(obs: PathObservations, *, platform: str | None = None) -> tuple[Finding, ...]:
@@ -35,8 +34,8 @@ def diagnose_path(obs: PathObservations, *, platform: str | None = None) -> tupl
     drops = (
         f
         for drop in (obs.trace.drops if obs.trace is not None else ())
-        for _, check in PATH_DROP_CHECKS
+        for check in PATH_DROP_CHECKS
         for f in check(obs, drop, platform=platform)
     )
-    overall = (f for _, check in PATH_CHECKS for f in check(obs, platform=platform))
+    overall = (f for check in PATH_CHECKS for f in check(obs, platform=platform))
     return (*drops, *overall)

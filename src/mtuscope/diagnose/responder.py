@@ -20,11 +20,12 @@ from mtuscope.active.syn_view import Endpoint, TwoEndedObservation
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.path import diagnose_path
-from mtuscope.diagnose.rules import TWO_ENDED_CHECKS, TWO_ENDED_DIRECTIONS
+from mtuscope.diagnose.rules import TWO_ENDED_CHECKS
 from mtuscope.diagnose.rules.evidence import CONNECTION_PROBE
 from mtuscope.diagnose.rules.tcp_option_changed import SYN_OPTIONS, option_names
+from mtuscope.passive.compare import DIRECTIONS
 
-__all__ = ["CONNECTION_PROBE", "changed", "diagnose_two_ended", "translated"]
+__all__ = ["changed", "diagnose_two_ended", "translated"]
 
 
 def diagnose_two_ended(
@@ -47,8 +48,8 @@ def diagnose_two_ended(
     family = obs.seen.family
     findings = [
         f
-        for direction in TWO_ENDED_DIRECTIONS
-        for _, check in TWO_ENDED_CHECKS
+        for direction in DIRECTIONS
+        for check in TWO_ENDED_CHECKS
         for f in check(obs, direction, platform=platform)
     ]
     reverse = obs.reverse.result if obs.reverse is not None else None

@@ -15,7 +15,7 @@ from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
 from mtuscope.active.size_engine import ProbeTotals, totals
 from mtuscope.active.sweep import SweepResult
-from mtuscope.diagnose.path import likely_encapsulation
+from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
 if TYPE_CHECKING:
     from mtuscope.jobs.path import PathReport

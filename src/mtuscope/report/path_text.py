@@ -15,7 +15,7 @@ from rich.table import Table
 from mtuscope.active.hop_trace import Hop, MtuDrop
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.sweep import SweepRow
-from mtuscope.diagnose.path import likely_encapsulation
+from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
 if TYPE_CHECKING:
     from mtuscope.jobs.path import PathReport

@@ -12,10 +12,11 @@ rule yet are in `PLANNED`), and per source the ordered checks the diagnosers in
 diagnose/ run; the order of a table is the order of the findings in a report.
 """
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 
-from mtuscope.diagnose.findings import Finding
+from mtuscope.diagnose.findings import KINDS, Finding
 from mtuscope.diagnose.rules import (
     icmp_too_big,
     ip_fragmentation,
@@ -52,34 +53,31 @@ class Source(StrEnum):
     TWO_ENDED = "two-ended"
 
 
-RULES: dict[str, Rule] = {
+_BY_KIND: dict[str, Rule] = {
     m.RULE.kind: m.RULE
     for m in (
-        oversized_mss,
-        undersized_pmtu,
-        undersized_mss,
-        pmtud_failure,
-        pmtud_blackhole,
-        mtu_drop,
         icmp_too_big,
-        segment_exceeds_mss,
-        offload_artifact,
+        ip_fragmentation,
+        isn_rewritten,
+        lost_between_points,
         mss_floor_ignored,
         mss_rewritten,
-        isn_rewritten,
+        mtu_drop,
+        offload_artifact,
+        oversized_mss,
+        pmtud_blackhole,
+        pmtud_failure,
+        segment_exceeds_mss,
         tcp_option_changed,
-        lost_between_points,
-        ip_fragmentation,
+        undersized_mss,
+        undersized_pmtu,
     )
 }
+
+RULES: dict[str, Rule] = {kind: _BY_KIND[kind] for kind in KINDS if kind in _BY_KIND}
 """Finding kind -> its rule (severity, reference, advice), in the order of `KINDS`."""
 
-PLANNED: tuple[str, ...] = (
-    "address-translated",
-    "ip-header-changed",
-    "tcp-proxy",
-    "syn-options-changed-on-retransmission",
-)
+PLANNED: tuple[str, ...] = tuple(kind for kind in KINDS if kind not in RULES)
 """Kinds of DESIGN.md's vocabulary no rule produces yet."""
 
 CaptureCheck = Callable[..., Iterator[Finding]]
@@ -97,66 +95,66 @@ MiddleboxChangeCheck = Callable[..., Iterator[Finding]]
 TwoEndedCheck = Callable[..., Iterator[Finding]]
 """`check_two_ended(obs: TwoEndedObservation, direction: str, *, platform)`."""
 
-CAPTURE_CHECKS: tuple[tuple[str, CaptureCheck], ...] = (
-    (pmtud_blackhole.KIND, pmtud_blackhole.check_capture),
-    (pmtud_failure.KIND, pmtud_failure.check_capture),
-    (oversized_mss.KIND, oversized_mss.check_capture),
-    (segment_exceeds_mss.KIND, segment_exceeds_mss.check_capture),
-    (mss_floor_ignored.KIND, mss_floor_ignored.check_capture),
-    (icmp_too_big.KIND, icmp_too_big.check_capture),
-    (undersized_mss.KIND, undersized_mss.check_capture),
-    (ip_fragmentation.KIND, ip_fragmentation.check_capture),
-    (offload_artifact.KIND, offload_artifact.check_capture),
+CAPTURE_CHECKS: tuple[CaptureCheck, ...] = (
+    pmtud_blackhole.check_capture,
+    pmtud_failure.check_capture,
+    oversized_mss.check_capture,
+    segment_exceeds_mss.check_capture,
+    mss_floor_ignored.check_capture,
+    icmp_too_big.check_capture,
+    undersized_mss.check_capture,
+    ip_fragmentation.check_capture,
+    offload_artifact.check_capture,
 )
-"""(kind, check) for one capture, most severe kinds first."""
+"""The checks for one capture, most severe kinds first."""
 
-COMPARE_CHECKS: tuple[tuple[str, CompareCheck], ...] = (
-    (mss_rewritten.KIND, mss_rewritten.check_compare),
-    (isn_rewritten.KIND, isn_rewritten.check_compare),
-    (tcp_option_changed.KIND, tcp_option_changed.check_compare),
-    (lost_between_points.KIND, lost_between_points.check_compare),
-    (offload_artifact.KIND, offload_artifact.check_compare),
-    (icmp_too_big.KIND, icmp_too_big.check_compare),
+COMPARE_CHECKS: tuple[CompareCheck, ...] = (
+    mss_rewritten.check_compare,
+    isn_rewritten.check_compare,
+    tcp_option_changed.check_compare,
+    lost_between_points.check_compare,
+    offload_artifact.check_compare,
+    icmp_too_big.check_compare,
 )
-"""(kind, check) for two capture points; within a kind, by first connection."""
+"""The checks for two capture points; within a kind, by first connection."""
 
-PATH_DROP_CHECKS: tuple[tuple[str, PathDropCheck], ...] = (
-    (mtu_drop.KIND, mtu_drop.check_path_drop),
-    (pmtud_failure.KIND, pmtud_failure.check_path_drop),
+PATH_DROP_CHECKS: tuple[PathDropCheck, ...] = (
+    mtu_drop.check_path_drop,
+    pmtud_failure.check_path_drop,
 )
-"""(kind, check) run per drop of the hop trace, drop after drop, before `PATH_CHECKS`."""
+"""The checks run per drop of the hop trace, drop after drop, before `PATH_CHECKS`."""
 
-PATH_CHECKS: tuple[tuple[str, PathCheck], ...] = (
-    (pmtud_blackhole.KIND, pmtud_blackhole.check_path),
-    (pmtud_failure.KIND, pmtud_failure.check_path),
-    (undersized_pmtu.KIND, undersized_pmtu.check_path),
-    (oversized_mss.KIND, oversized_mss.check_path),
-    (undersized_mss.KIND, undersized_mss.check_path),
-    (pmtud_blackhole.KIND, pmtud_blackhole.check_path_stall),
+PATH_CHECKS: tuple[PathCheck, ...] = (
+    pmtud_blackhole.check_path,
+    pmtud_failure.check_path,
+    undersized_pmtu.check_path,
+    oversized_mss.check_path,
+    undersized_mss.check_path,
+    pmtud_blackhole.check_path_stall,
 )
-"""(kind, check) for a path run: black hole, failures, sizes, then the MSS measurements."""
+"""The checks for a path run: black hole, failures, sizes, then the MSS measurements."""
 
-MIDDLEBOX_CHANGE_CHECKS: tuple[tuple[str, MiddleboxChangeCheck], ...] = (
-    (mss_rewritten.KIND, mss_rewritten.check_middlebox_change),
-    (isn_rewritten.KIND, isn_rewritten.check_middlebox_change),
+MIDDLEBOX_CHANGE_CHECKS: tuple[MiddleboxChangeCheck, ...] = (
+    mss_rewritten.check_middlebox_change,
+    isn_rewritten.check_middlebox_change,
 )
-"""(kind, check) run per change along the path, in path order, before `MIDDLEBOX_CHECKS`."""
+"""The checks run per change along the path, in path order, before `MIDDLEBOX_CHECKS`."""
 
-MIDDLEBOX_CHECKS: tuple[tuple[str, MiddleboxCheck], ...] = (
-    (tcp_option_changed.KIND, tcp_option_changed.check_middlebox),
-    (isn_rewritten.KIND, isn_rewritten.check_middlebox),
+MIDDLEBOX_CHECKS: tuple[MiddleboxCheck, ...] = (
+    tcp_option_changed.check_middlebox,
+    isn_rewritten.check_middlebox,
 )
-"""(kind, check) over the whole walk: option changes, then a TCP proxy."""
+"""The checks over the whole walk: option changes, then a TCP proxy."""
 
-TWO_ENDED_DIRECTIONS = ("client->server", "server->client")
-TWO_ENDED_CHECKS: tuple[tuple[str, TwoEndedCheck], ...] = (
-    (mss_rewritten.KIND, mss_rewritten.check_two_ended),
-    (tcp_option_changed.KIND, tcp_option_changed.check_two_ended),
-    (isn_rewritten.KIND, isn_rewritten.check_two_ended),
+TWO_ENDED_CHECKS: tuple[TwoEndedCheck, ...] = (
+    mss_rewritten.check_two_ended,
+    tcp_option_changed.check_two_ended,
+    isn_rewritten.check_two_ended,
 )
-"""(kind, check) run per direction of `TWO_ENDED_DIRECTIONS`, before the reverse path."""
+"""The checks run per direction of `passive.compare_results.DIRECTIONS`, before the
+reverse path."""
 
-SOURCE_CHECKS: Mapping[Source, tuple[tuple[str, Callable[..., Iterator[Finding]]], ...]] = {
+SOURCE_CHECKS: Mapping[Source, tuple[Callable[..., Iterator[Finding]], ...]] = {
     Source.CAPTURE: CAPTURE_CHECKS,
     Source.COMPARE: COMPARE_CHECKS,
     Source.PATH: PATH_DROP_CHECKS + PATH_CHECKS,
@@ -166,10 +164,16 @@ SOURCE_CHECKS: Mapping[Source, tuple[tuple[str, Callable[..., Iterator[Finding]]
 """Every check by source (for the registry's own consistency tests)."""
 
 
+def kind_of(check: Callable[..., Iterator[Finding]]) -> str:
+    """The kind `check` produces: that of the rule module it is defined in."""
+    kind: str = importlib.import_module(check.__module__).KIND
+    return kind
+
+
 def sources(kind: str) -> frozenset[Source]:
     """The sources that have a check for `kind` (empty for a `PLANNED` kind)."""
     return frozenset(
-        src for src, checks in SOURCE_CHECKS.items() if any(k == kind for k, _ in checks)
+        src for src, checks in SOURCE_CHECKS.items() if any(kind_of(c) == kind for c in checks)
     )
 
 
@@ -208,8 +212,8 @@ __all__ = [
     "SOURCE_CHECKS",
     "Source",
     "TWO_ENDED_CHECKS",
-    "TWO_ENDED_DIRECTIONS",
     "advise",
+    "kind_of",
     "rule",
     "sources",
 ]

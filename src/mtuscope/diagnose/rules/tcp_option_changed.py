@@ -33,10 +33,16 @@ SYN_OPTIONS = (
 )
 """(Wireshark field, name for people, `SynView` attribute) of the options compared one by one."""
 OPTION_NAMES = {field: name for field, name, _ in SYN_OPTIONS}
-PADDING = (0, 1)
+PADDING = (TcpOptionKind.EOL, TcpOptionKind.NOP)
 """End of option list and no-operation (RFC 9293 §3.2)."""
-_KNOWN = (*PADDING, 2, 3, 4, 8)
-"""Padding, MSS (compared by mss-rewritten), window scale, SACK-permitted, timestamps."""
+_KNOWN = (
+    *PADDING,
+    TcpOptionKind.MSS,
+    TcpOptionKind.WSCALE,
+    TcpOptionKind.SACK_PERMITTED,
+    TcpOptionKind.TIMESTAMPS,
+)
+"""Padding, MSS (compared by mss-rewritten), and the `SYN_OPTIONS` compared one by one."""
 
 
 REFERENCE = "RFC 7323; RFC 2018"

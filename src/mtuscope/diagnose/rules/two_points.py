@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from mtuscope.diagnose.findings import Evidence, Finding
 from mtuscope.diagnose.rules.evidence import change_evidence
 from mtuscope.diagnose.rules.rule import Facts, Rule
-from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
+from mtuscope.passive.compare import DIRECTIONS, Change, CompareResult, ConnectionComparison
 
 MAX_EVIDENCE_CONNECTIONS = 3
 """Connections whose frames are cited as evidence in one aggregated finding."""
 MAX_CHANGES_CITED = 2
 """Changes of one connection cited in one aggregated finding."""
 
-UP = "client->server"
+UP = DIRECTIONS[0]
 """The direction of the client's packets."""
 
 
