@@ -128,6 +128,10 @@ class SearchStop(StrEnum):
     """The probe budget ran out first; the answer is a lower bound."""
     TIME = "time"
     """The wall-clock cap (`--max-seconds`) ran out first; the answer is a lower bound."""
+    INTERRUPTED = "interrupted"
+    """SIGINT or SIGTERM stopped the run; what was found so far is kept."""
+    UNREACHABLE = "unreachable"
+    """An ICMP destination-unreachable (host, net, admin, port on a non-UDP probe) ended it."""
     ERROR = "error"
     """The local host refused to send."""
 
