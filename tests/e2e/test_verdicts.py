@@ -1,0 +1,236 @@
+"""End to end: every lab scenario through trace, sweep and middlebox, verdicts against the truth.
+
+`test_probe_lab.py` holds `probe` to each scenario's truth in detail; this module
+holds the other path verbs and `middlebox` to the same truth, as a user reads
+them: the exit code, whether a problem is called one (no false ERROR anywhere, no
+"no problem" where the scenario has one) and the path MTU, exact or as the
+bounds a sweep's grid allows. Each scenario's lab is brought up once; a
+listener on the server (and the relay of `tcp-relay`) serves every TCP probe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mtuscope.lab import SCENARIOS, Lab, ProbeKind, Scenario
+from mtuscope.lab.middlebox_scenarios import MIDDLEBOX_TRUTH, PROXY_PORT, SERVICE_PORT, relay_argv
+from mtuscope.report.schema import validate_report
+
+pytestmark = pytest.mark.raw_socket
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+PORT = 8080
+"""The listening port for scenarios without a declared one."""
+SWEEP = ("1380", "1500", "4")
+"""The README's sweep: --from, --to, --step."""
+ERROR_KINDS = frozenset({"pmtud-blackhole", "oversized-mss"})
+"""The kinds whose presence makes a path verb exit 1."""
+MIDDLEBOX_KINDS = frozenset({"mss-rewritten", "isn-rewritten", "tcp-proxy", "address-translated"})
+
+
+def _why_not() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return "lab tests need Linux network namespaces"
+    if os.geteuid() != 0:
+        return "lab tests need root (network namespaces, raw sockets)"
+    return None
+
+
+def _port(truth: Scenario) -> int:
+    if truth.name in MIDDLEBOX_TRUTH and truth.name == "tcp-relay":
+        return SERVICE_PORT
+    return truth.server_tcp_port or PORT
+
+
+def _listener_argv(port: int, seconds: float) -> list[str]:
+    # One dual-stack listener that answers every connection with 64 KiB, bounded in time.
+    code = (
+        "import socket,threading,time,sys\n"
+        f"s=socket.create_server(('::',{port}),family=socket.AF_INET6,dualstack_ipv6=True)\n"
+        f"s.settimeout(1.0);end=time.monotonic()+{seconds}\n"
+        "def serve(c):\n"
+        "  with c:\n"
+        "    c.settimeout(5.0)\n"
+        "    try: c.sendall(b'x'*65536)\n"
+        "    except OSError: pass\n"
+        "print('listening',flush=True)\n"
+        "while time.monotonic()<end:\n"
+        "  try: c,_=s.accept()\n"
+        "  except OSError: continue\n"
+        "  threading.Thread(target=serve,args=(c,),daemon=True).start()\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def _cli(lab: Lab, argv: list[str]) -> dict[str, Any]:
+    cmd = ["env", f"PYTHONPATH={SRC}", sys.executable, "-m", "mtuscope", *argv]
+    lab.flush_pmtu_cache()
+    started = time.monotonic()
+    done = lab.exec("client", cmd, check=False, timeout=90)
+    doc = json.loads(done.stdout) if done.stdout.strip() else None
+    return {
+        "argv": argv,
+        "code": done.returncode,
+        "doc": doc,
+        "stderr": done.stderr,
+        "wall": time.monotonic() - started,
+    }
+
+
+def _tcp_args(truth: Scenario) -> list[str]:
+    """What a path verb needs to reach this server: nothing when it answers echo."""
+    if ProbeKind.ECHO in truth.server_answers:
+        return []
+    return ["--kind", "tcp", "--port", str(_port(truth))]
+
+
+def _run_all(lab: Lab) -> dict[tuple[str, int], dict[str, Any]]:
+    truth = lab.truth
+    port = _port(truth)
+    procs = [lab.popen("server", _listener_argv(port, 240), stdout=subprocess.PIPE, text=True)]
+    if truth.name == "tcp-relay":
+        procs.append(lab.popen("r2", relay_argv(PROXY_PORT, seconds=240.0)))
+    try:
+        assert procs[0].stdout is not None and "listening" in procs[0].stdout.readline()
+        runs: dict[tuple[str, int], dict[str, Any]] = {}
+        for family in (4, 6):
+            addr = str(lab.address("server", family))
+            tcp = _tcp_args(truth)
+            runs["trace", family] = _cli(lab, ["trace", addr, "--json", *tcp])
+            frm, to, step = SWEEP
+            sweep = ["sweep", addr, "--from", frm, "--to", to, "--step", step, "--json", *tcp]
+            runs["sweep", family] = _cli(lab, sweep)
+            runs["middlebox", family] = _cli(lab, ["middlebox", addr, "--port", str(port), "--json"])
+            runs["probe-port", family] = _cli(lab, ["probe", addr, "--port", str(port), "--json"])
+        return runs
+    finally:
+        for p in procs:
+            p.kill()
+            p.communicate(timeout=10)
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def scenario_runs(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[Scenario, dict[tuple[str, int], dict[str, Any]]]]:
+    """One lab per scenario; every run of the module happens here, once."""
+    why = _why_not()
+    if why is not None:
+        pytest.skip(why)
+    with Lab.up(request.param) as lab:
+        runs = _run_all(lab)
+    yield lab.truth, runs
+
+
+def _kinds(doc: dict[str, Any]) -> list[str]:
+    return [f["kind"] for f in doc["findings"]]
+
+
+def _errors(doc: dict[str, Any]) -> list[str]:
+    return [f["kind"] for f in doc["findings"] if f["severity"] == "error"]
+
+
+def _doc(run: dict[str, Any]) -> dict[str, Any]:
+    doc = run["doc"]
+    assert doc is not None, (run["argv"], run["code"], run["stderr"])
+    validate_report(doc)
+    return doc  # type: ignore[no-any-return]
+
+
+def _check_path_mtu(doc: dict[str, Any], want: int, *, grid: int) -> None:
+    """Exact, or (a sweep's grid) bounds that hold the truth and are one step wide."""
+    if doc["pmtu"] is not None:
+        assert doc["pmtu"] == want, doc
+        return
+    bounds = doc.get("pmtu_bounds")
+    assert bounds is not None, doc
+    assert bounds["lo"] <= want <= bounds["hi"] and bounds["hi"] - bounds["lo"] < grid, bounds
+
+
+def _path_problem(truth: Scenario) -> bool:
+    fwd = truth.forward
+    return fwd.drop_link is not None or fwd.too_big_mtu is not None
+
+
+FAMILIES = [pytest.param(4, id="v4"), pytest.param(6, id="v6")]
+
+
+@pytest.mark.parametrize("verb", ["trace", "sweep"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_path_verbs_verdict_matches_the_truth(
+    scenario_runs: tuple[Scenario, dict[tuple[str, int], dict[str, Any]]], verb: str, family: int
+) -> None:
+    truth, runs = scenario_runs
+    run = runs[verb, family]
+    doc = _doc(run)
+    fwd = truth.forward
+    silent = fwd.drop_link is not None and not fwd.too_big_sent
+    assert doc["stop_reason"] not in ("budget", "time", "interrupted"), doc["stop_reason"]
+    _check_path_mtu(doc, fwd.pmtu(family), grid=int(SWEEP[2]) if verb == "sweep" else 1)
+    kinds = _kinds(doc)
+    if silent:
+        assert "pmtud-blackhole" in kinds, kinds
+        assert run["code"] == 1, run["stderr"]
+    else:
+        assert "pmtud-blackhole" not in kinds, doc["findings"]
+        assert not _errors(doc), doc["findings"]
+        assert run["code"] == 0, run["stderr"]
+    if _path_problem(truth):
+        assert kinds, f"{truth.name}: {verb} found no problem"
+    if fwd.too_big_mtu is not None:
+        assert "pmtud-failure" in kinds, kinds
+    if verb == "trace":
+        assert ("mtu-drop" in kinds) is (fwd.drop_link is not None), kinds
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_middlebox_verdict_matches_the_truth(
+    scenario_runs: tuple[Scenario, dict[tuple[str, int], dict[str, Any]]], family: int
+) -> None:
+    truth, runs = scenario_runs
+    run = runs["middlebox", family]
+    doc = _doc(run)
+    kinds = set(_kinds(doc)) & MIDDLEBOX_KINDS
+    if truth.name == "tcp-relay":
+        assert "tcp-proxy" in kinds and "isn-rewritten" not in kinds, doc["findings"]
+    elif truth.clamp is not None:
+        assert kinds == {"mss-rewritten"}, doc["findings"]
+    elif truth.name == "nat":
+        assert kinds <= {"address-translated"}, doc["findings"]
+    else:
+        assert not kinds, doc["findings"]
+    assert not _errors(doc), doc["findings"]
+    assert run["code"] == 0, run["stderr"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_probe_with_a_port_names_the_right_problem(
+    scenario_runs: tuple[Scenario, dict[tuple[str, int], dict[str, Any]]], family: int
+) -> None:
+    truth, runs = scenario_runs
+    run = runs["probe-port", family]
+    doc = _doc(run)
+    kinds = _kinds(doc)
+    fwd = truth.forward
+    silent = fwd.drop_link is not None and not fwd.too_big_sent
+    if truth.name == "tcp-relay":
+        assert "tcp-proxy" in kinds, doc["findings"]
+    else:
+        assert "tcp-proxy" not in kinds, doc["findings"]
+    mss = doc["mss"]["effective"]
+    overhead = 40 if family == 4 else 60
+    oversized = mss is not None and mss + overhead > fwd.pmtu(family)
+    if silent or oversized:
+        assert run["code"] == 1, (run["stderr"], doc["findings"])
+    else:
+        assert not _errors(doc), doc["findings"]
+        assert run["code"] == 0, run["stderr"]
