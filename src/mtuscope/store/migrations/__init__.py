@@ -1,0 +1,1 @@
+"""Alembic migrations of the monitoring store (`store.database.migrate` runs them)."""
