@@ -83,7 +83,16 @@ def temporary_cluster() -> Iterator[str]:
         )
         started = True
         _as_postgres(
-            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mtuscope"]
+            [
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "mtuscope",
+            ]
         )
         yield f"postgresql://postgres@127.0.0.1:{port}/mtuscope"
     finally:

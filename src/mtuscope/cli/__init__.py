@@ -35,11 +35,12 @@ def _verbs() -> list[ModuleType]:
         middlebox,
         probe,
         responder,
+        serve,
         sweep,
         trace,
     )
 
-    return [analyze, compare, probe, trace, sweep, middlebox, responder, calc, lab]
+    return [analyze, compare, probe, trace, sweep, middlebox, responder, calc, lab, serve]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -65,6 +65,51 @@ def parse_port(text: str | int, *, what: str) -> int:
     return port
 
 
+HOST_MAX = 253
+"""Longest host name (RFC 1035 section 2.3.4, in its dotted text form)."""
+LABEL_MAX = 63
+
+
+def check_host(text: str, *, what: str = "host") -> str:
+    """A numeric address or a host name that could be looked up; no DNS is asked.
+
+    Names are checked as the resolver would take them: IDNA-encodable, labels of
+    1 to 63 letters, digits and hyphens not starting or ending with a hyphen,
+    253 characters at most; one trailing dot is allowed.
+
+    Returns:
+        The host as given, with brackets around an IPv6 address removed.
+
+    Raises:
+        UsageError: anything else, with the reason.
+    """
+    host = text.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode("ascii") if host else ""
+    except UnicodeError as exc:
+        raise UsageError(f"{what} {text!r}: not a host name ({exc})") from None
+    name = ascii_name[:-1] if ascii_name.endswith(".") else ascii_name
+    if not name:
+        raise UsageError(f"{what} {text!r}: empty")
+    if len(name) > HOST_MAX:
+        raise UsageError(f"{what} {text!r}: longer than {HOST_MAX} characters")
+    for label in name.split("."):
+        if not label:
+            raise UsageError(f"{what} {text!r}: an empty label")
+        if len(label) > LABEL_MAX:
+            raise UsageError(f"{what} {text!r}: a label longer than {LABEL_MAX} characters")
+        if label[0] == "-" or label[-1] == "-" or not all(c.isalnum() or c == "-" for c in label):
+            raise UsageError(f"{what} {text!r}: {label!r} is not a host name label")
+    return host
+
+
 def check_family(family: int | None) -> int | None:
     """4, 6 or None.
 

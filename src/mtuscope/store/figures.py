@@ -51,6 +51,7 @@ class Figures:
     def columns(self) -> dict[str, Any]:
         """The `results` columns these figures fill."""
         return {
+            "family": self.family,
             "exact": self.exact,
             "pmtu": self.pmtu,
             "pmtu_lo": self.pmtu_lo,

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Float,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -85,6 +85,8 @@ class TargetAgent(Base):
     agent_id: Mapped[int] = mapped_column(
         ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
     )
+    instant_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """When an instant test was asked for and the agent has not yet taken it."""
 
 
 class Result(Base):
@@ -104,8 +106,10 @@ class Result(Base):
     """The `path` JSON report, exactly as `mtuscope probe --json` prints it."""
     capture_report: Mapped[str | None] = mapped_column(Text, default=None)
     """The `capture` JSON report of a short capture taken when the test went wrong."""
-    flow: Mapped[int | None] = mapped_column(Integer, default=None)
-    """The source port of the probes (the ECMP flow id), when the agent chose one."""
+    flow: Mapped[int] = mapped_column(Integer, default=0)
+    """Which of the round's flows (source ports, for ECMP) this is: 0, 1, ..."""
+    family: Mapped[int] = mapped_column(Integer)
+    """4 or 6: the family of the address probed."""
     exact: Mapped[bool] = mapped_column(Boolean)
     """True when the search finished (`converged` or `blackhole`): only then does PMTU count."""
     pmtu: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -131,7 +135,8 @@ class Result(Base):
 
 
 class PathState(Base):
-    """Per target and agent: the confirmed figures and the window events are debounced over."""
+    """Per target, agent and flow: the confirmed figures and the window events are debounced
+    over (each flow is its own path: ECMP branches may differ)."""
 
     __tablename__ = "path_state"
 
@@ -141,11 +146,14 @@ class PathState(Base):
     agent_id: Mapped[int] = mapped_column(
         ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
     )
+    flow: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     confirmed: Mapped[str] = mapped_column(Text, default="{}")
     """JSON: the figures last confirmed (pmtu, pmtu_reverse, mss, drop, findings)."""
     window: Mapped[str] = mapped_column(Text, default="[]")
     """JSON: the figures of the last Y rounds, newest last."""
     last_at_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    latest_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    """The newest result of this path (the overview reads it, not the results table)."""
 
 
 class Event(Base):

@@ -61,6 +61,7 @@ def upgrade() -> None:
             sa.ForeignKey("agents.id", ondelete="CASCADE"),
             primary_key=True,
         ),
+        sa.Column("instant_ms", sa.BigInteger, nullable=True),
     )
     op.create_table(
         "results",
@@ -71,7 +72,8 @@ def upgrade() -> None:
         sa.Column("received_ms", sa.BigInteger, nullable=False),
         sa.Column("report", sa.Text, nullable=False),
         sa.Column("capture_report", sa.Text, nullable=True),
-        sa.Column("flow", sa.Integer, nullable=True),
+        sa.Column("flow", sa.Integer, nullable=False),
+        sa.Column("family", sa.Integer, nullable=False),
         sa.Column("exact", sa.Boolean, nullable=False),
         *(
             sa.Column(name, sa.Integer, nullable=True)
@@ -112,9 +114,11 @@ def upgrade() -> None:
             sa.ForeignKey("agents.id", ondelete="CASCADE"),
             primary_key=True,
         ),
+        sa.Column("flow", sa.Integer, primary_key=True),
         sa.Column("confirmed", sa.Text, nullable=False),
         sa.Column("window", sa.Text, nullable=False),
         sa.Column("last_at_ms", sa.BigInteger, nullable=False),
+        sa.Column("latest_id", sa.String(36), nullable=True),
     )
     op.create_table(
         "events",

@@ -1,0 +1,133 @@
+"""Agent routes: the schedule an agent pulls, and the results it pushes.
+
+Layer: server/. An agent's token reads its own schedule and posts results for
+its own targets; everything else is 403 for it. A pull is the agent's contact
+(it clears an `agent-silent`) and takes the instant tests asked for its targets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mtuscope.server.app import caller, config, session
+from mtuscope.server.auth import Caller, require_agent
+from mtuscope.server.config import ServerConfig
+from mtuscope.server.ingest import Incoming, ingest
+from mtuscope.server.times import parse_time
+from mtuscope.store.models import Agent, Target, TargetAgent
+
+router = APIRouter()
+UUID_TEXT = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def agent(who: Caller = Depends(caller)) -> Agent:  # noqa: B008
+    """The calling agent, or 401/403."""
+    return require_agent(who)
+
+
+Db = Annotated[Session, Depends(session)]
+Me = Annotated[Agent, Depends(agent)]
+Config = Annotated[ServerConfig, Depends(config)]
+
+
+class ResultIn(BaseModel):
+    id: str = Field(pattern=UUID_TEXT)
+    target: int = Field(ge=1)
+    at: str
+    flow: int = Field(default=0, ge=0, le=63)
+    report: dict[str, Any]
+    capture: dict[str, Any] | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str) -> str:
+        parse_time(v, what="at")
+        return v
+
+
+class ResultsIn(BaseModel):
+    results: list[ResultIn] = Field(max_length=1000)
+
+
+@router.get("/agent/schedule")
+def schedule(s: Db, me: Me) -> dict[str, Any]:
+    """The agent's tests, and the instant tests waiting for it (taken by this pull)."""
+    now = int(time.time() * 1000)
+    rows = s.execute(
+        select(Target, TargetAgent.instant_ms)
+        .join(TargetAgent, TargetAgent.target_id == Target.id)
+        .where(TargetAgent.agent_id == me.id, Target.enabled)
+        .order_by(Target.id)
+    ).tuples()
+    tests, instant = [], []
+    for t, asked in rows:
+        test = {
+            "target": t.id,
+            "host": t.host,
+            "port": t.port,
+            "family": t.family,
+            "kind": t.kind,
+            "interval_s": t.interval_s,
+            "flows": t.flows,
+        }
+        tests.append(test)
+        if asked is not None:
+            instant.append(test)
+    if instant:
+        s.execute(
+            update(TargetAgent)
+            .where(TargetAgent.agent_id == me.id, TargetAgent.instant_ms.is_not(None))
+            .values(instant_ms=None)
+        )
+    s.execute(update(Agent).where(Agent.id == me.id).values(last_contact_ms=now))
+    return {"agent": me.name, "tests": tests, "instant": instant}
+
+
+@router.post("/results")
+async def post_results(request: Request, me: Me, cfg: Config) -> dict[str, Any]:
+    """Store the agent's results (idempotent by id); lists what was new and what was known."""
+    raw = await request.body()
+    if len(raw) > cfg.results_per_post * cfg.report_limit:
+        raise HTTPException(413, f"body: over {cfg.results_per_post * cfg.report_limit} bytes")
+    try:
+        parsed = ResultsIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    batch = []
+    for i, r in enumerate(parsed.results):
+        text = json.dumps(r.report, separators=(",", ":"))
+        if len(text) > cfg.report_limit:
+            raise HTTPException(413, f"results[{i}].report: over {cfg.report_limit} bytes")
+        batch.append(
+            Incoming(
+                id=r.id.lower(),
+                target=r.target,
+                at_ms=parse_time(r.at, what=f"results[{i}].at"),
+                report=r.report,
+                report_text=text,
+                flow=r.flow,
+                capture=json.dumps(r.capture) if r.capture is not None else None,
+            )
+        )
+    store = request.app.state.store
+    for attempt in (1, 2):
+        try:
+            with store.session() as s:
+                outcome = ingest(s, me, batch, config=cfg, now_ms=int(time.time() * 1000))
+            break
+        except IntegrityError:
+            # Another process stored one of these ids between our look-up and insert:
+            # the second attempt sees them as duplicates.
+            if attempt == 2:
+                raise
+    request.app.state.metrics.ingested.inc(len(outcome.accepted))
+    return {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
