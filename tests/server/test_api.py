@@ -247,14 +247,10 @@ def test_metrics(server: Running) -> None:
     target = _target(server, ["metrics"], host="198.51.100.7", port=443)
     assert _post(server, agent, target, [_report(pmtu=1420)], minute=0).status_code == 200
     text = httpx.get(f"{server.url}/metrics").text
-    assert (
-        'mtuscope_path_mtu_bytes{agent="metrics",direction="forward",family="4",target="198.51.100.7:443"} 1420.0'
-        in text
-    )
-    assert (
-        'mtuscope_mss_bytes{agent="metrics",direction="from_target",target="198.51.100.7:443"} 1460.0'
-        in text
-    )
+    where = 'target="198.51.100.7:443"'
+    pmtu = f'mtuscope_path_mtu_bytes{{agent="metrics",direction="forward",family="4",{where}}}'
+    assert f"{pmtu} 1420.0" in text
+    assert f'mtuscope_mss_bytes{{agent="metrics",direction="from_target",{where}}} 1460.0' in text
     assert "mtuscope_results_ingested_total" in text
     assert 'mtuscope_agent_last_contact_seconds{agent="metrics"}' in text
 
