@@ -66,6 +66,9 @@ class Limits:
     """Probes in total; the engine stops with `SearchStop.BUDGET` when they are spent."""
     attempts: int = 2
     """Silent probes needed before a size counts as not getting through (loss vs filtering)."""
+    flow: int | None = None
+    """Probe one flow: the same source port (echo identifier) for every probe, and for
+    every engine given this flow id (`ProbeBook.for_flow`); None: ports vary per probe."""
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
@@ -154,9 +157,13 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             raise UsageError(f"probe ids start at 1 or more, not {first_id}")
         self.limits = limits
         rng = random.Random()
-        self.book = book or ProbeBook(
-            ident=rng.randrange(1, 0x10000), port_base=rng.randrange(33434, 61439), rng=rng
-        )
+        if book is None and limits.flow is not None:
+            book = ProbeBook.for_flow(limits.flow, rng=rng)
+        elif book is None:  # (not `book or`: an empty book is falsy, it has a length)
+            book = ProbeBook(
+                ident=rng.randrange(1, 0x10000), port_base=rng.randrange(33434, 61439), rng=rng
+            )
+        self.book = book
         """The probes this engine sent, by every key a reply may carry back."""
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._queue: deque[KeyT] = deque()

@@ -21,6 +21,20 @@ an ICMP quote may carry back:
 - IPv4: the IP identification = counter (never 0, which tells Linux to pick
   one). When a router quotes only the IP header, the quoted ip_id matches.
 
+A book for one flow (`ProbeBook.for_flow`, Paris-traceroute style) keeps the
+5-tuple fixed for the whole run, so that every probe takes the same ECMP
+branch: the source port is `FLOW_PORT_BASE + flow` and the echo identifier
+`FLOW_IDENT_BASE + flow` for every probe, and probes are told apart by other
+fields instead: TCP SYN by the sequence number (`seq_base + counter`, so each
+SYN is in the window of the previous one and a destination still holding a
+half-open connection of this flow answers the newer SYN with an RST that
+acknowledges it, not with a bare ACK), UDP by the same number in the first
+four payload bytes, echo by its sequence as always; IPv4 also by the IP
+identification (a quote of the IP header only, or of a TCP probe whose
+sequence number a box rewrote). The echo sequence and IP identification start
+at a random offset per book, so a late reply to one engine's probe never
+matches the next engine's.
+
 A tag is forgotten when its first reply is matched (duplicates are dropped)
 or when `capacity` newer probes push it out.
 
@@ -50,11 +64,19 @@ from mtuscope.wire.icmp import (
     decode_icmp_error,
 )
 from mtuscope.wire.ipv4 import decode_ipv4
-from mtuscope.wire.tcp import TcpFlags, decode_tcp
+from mtuscope.wire.tcp import TcpFlags, TcpHeader, decode_tcp
 from mtuscope.wire.tcp_options import TcpOptions
 
 PORT_SPAN = 4096
 """Distinct source ports one book cycles through for UDP and TCP probes."""
+FLOW_PORT_BASE = 45000
+"""The source port of flow 0; flow N leaves from `FLOW_PORT_BASE + N`."""
+FLOW_IDENT_BASE = 0x4D00
+"""The echo identifier of flow 0; flow N's is `FLOW_IDENT_BASE + N`."""
+MAX_FLOWS = 64
+"""Flow ids are 0 .. MAX_FLOWS - 1."""
+_MARK = 4
+"""Payload bytes of a flow's UDP probe that carry its counter."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,14 +97,19 @@ class ProbeBook:
         port_base: int,
         rng: random.Random | None = None,
         capacity: int = PORT_SPAN,
+        flow_port: int | None = None,
     ) -> None:
+        """A book; `flow_port` set: every probe leaves from that port (see `for_flow`)."""
         if not 0 <= ident <= 0xFFFF:
             raise UsageError(f"echo identifier {ident} outside 0..65535")
         if not 1024 <= port_base <= 65535 - PORT_SPAN:
             raise UsageError(f"port base {port_base} outside 1024..{65535 - PORT_SPAN}")
         if not 1 <= capacity <= PORT_SPAN:
             raise UsageError(f"capacity {capacity} outside 1..{PORT_SPAN}")
+        if flow_port is not None and not 1024 <= flow_port <= 65535:
+            raise UsageError(f"flow port {flow_port} outside 1024..65535")
         self.ident = ident
+        self.flow_port = flow_port
         self.port_base = port_base
         self._rng = rng or random.Random()
         self._capacity = capacity
@@ -91,6 +118,29 @@ class ProbeBook:
         self._by_seq: dict[int, int] = {}
         self._by_port: dict[int, int] = {}
         self._by_ip_id: dict[int, int] = {}
+        self._seq_base = self._rng.getrandbits(32)
+        self._offset = self._rng.getrandbits(16) if flow_port is not None else 0
+        """A flow's books share their port and echo identifier: their echo sequences and
+        IP identifications start at a random offset, so one book's late replies miss the next."""
+        self._by_ack: dict[int, int] = {}
+        """A flow's TCP probes by the acknowledgement of their SYN and payload."""
+
+    @classmethod
+    def for_flow(cls, flow: int, *, rng: random.Random | None = None) -> ProbeBook:
+        """The book of flow `flow`: the same source port and echo identifier for every
+        probe of the run, and of every run with this flow id.
+
+        Raises:
+            UsageError: a flow id outside 0 .. MAX_FLOWS - 1.
+        """
+        if not 0 <= flow < MAX_FLOWS:
+            raise UsageError(f"flow {flow} outside 0..{MAX_FLOWS - 1}")
+        return cls(
+            ident=FLOW_IDENT_BASE + flow,
+            port_base=33434,
+            rng=rng,
+            flow_port=FLOW_PORT_BASE + flow,
+        )
 
     def __len__(self) -> int:
         return len(self._tags)
@@ -116,21 +166,26 @@ class ProbeBook:
         room = probe.payload_size
         if probe.kind is ProbeKind.TCP_SYN:
             room -= syn_options_len(room)
+        flow = self.flow_port is not None
         tag = WireTag(
             probe=probe,
             src=src,
             sent_at=sent_at,
             counter=count,
             echo_ident=self.ident,
-            echo_seq=count & 0xFFFF,
-            sport=self.port_base + count % PORT_SPAN,
-            tcp_seq=self._rng.getrandbits(32),
-            ip_id=count % 0xFFFF + 1,
+            echo_seq=(self._offset + count) & 0xFFFF,
+            sport=self.flow_port or self.port_base + count % PORT_SPAN,
+            tcp_seq=(self._seq_base + count) % (1 << 32) if flow else self._rng.getrandbits(32),
+            ip_id=(self._offset + count) % 0xFFFF + 1,
             payload_len=room,
+            mark=flow and probe.kind is ProbeKind.UDP,
         )
         self._tags[count] = tag
         self._by_seq[tag.echo_seq] = count
-        self._by_port[tag.sport] = count
+        if flow:
+            self._by_ack[(tag.tcp_seq + 1 + room) % (1 << 32)] = count
+        else:
+            self._by_port[tag.sport] = count
         self._by_ip_id[tag.ip_id] = count
         while len(self._tags) > self._capacity:
             self.forget(next(iter(self._tags.values())))
@@ -143,6 +198,7 @@ class ProbeBook:
             (self._by_seq, tag.echo_seq),
             (self._by_port, tag.sport),
             (self._by_ip_id, tag.ip_id),
+            (self._by_ack, (tag.tcp_seq + 1 + tag.payload_len) % (1 << 32)),
         ):
             if index.get(key) == tag.counter:
                 del index[key]
@@ -282,7 +338,7 @@ class ProbeBook:
             if tag is not None and tag.probe.kind is not ProbeKind.ECHO:
                 tag = None
         elif quote.proto in (IpProto.UDP, IpProto.TCP) and quote.sport is not None:
-            tag = self._lookup(self._by_port, quote.sport)
+            tag = self._quoted_l4(quote, transport)
             want = ProbeKind.UDP if quote.proto == IpProto.UDP else ProbeKind.TCP_SYN
             if tag is not None and (
                 tag.probe.kind is not want
@@ -296,6 +352,34 @@ class ProbeBook:
         if tag is None or tag.probe.dst != quote.dst or tag.src != quote.src:
             return None
         return tag
+
+    def _quoted_l4(self, quote: QuotedPacket, transport: bytes) -> WireTag | None:
+        """The probe a quoted UDP or TCP header stands for (ports, or a flow's fields)."""
+        if self.flow_port is None:
+            return self._lookup(self._by_port, quote.sport)
+        if quote.sport != self.flow_port:
+            return None
+        tag: WireTag | None = None
+        if quote.proto == IpProto.TCP and quote.seq is not None:
+            tag = self._tags.get((quote.seq - self._seq_base) % (1 << 32))
+        elif quote.proto == IpProto.UDP and len(transport) >= 8 + _MARK:
+            mark = int.from_bytes(transport[8 : 8 + _MARK], "big")
+            tag = self._tags.get((mark - self._seq_base) % (1 << 32))
+        if tag is None and quote.family == 4:
+            tag = self._lookup(self._by_ip_id, quote.ip_id)  # a rewritten seq, a short quote
+        return tag
+
+    def _segment_tag(self, segment: TcpHeader) -> WireTag | None:
+        """The probe a TCP segment answers: by our port, or a flow's by its `ack` (a
+        SYN/ACK acknowledges the SYN alone, an RST the SYN and its payload first)."""
+        if self.flow_port is None:
+            return self._lookup(self._by_port, segment.dport)
+        if segment.dport != self.flow_port or not segment.flags & TcpFlags.ACK:
+            return None
+        by_syn = self._tags.get((segment.ack - 1 - self._seq_base) % (1 << 32))
+        by_data = self._lookup(self._by_ack, segment.ack)
+        first, second = (by_data, by_syn) if segment.flags & TcpFlags.RST else (by_syn, by_data)
+        return first if first is not None and first.probe.kind is ProbeKind.TCP_SYN else second
 
     def match_tcp(
         self,
@@ -321,7 +405,7 @@ class ProbeBook:
             segment = decode_tcp(data)
         except DecodeError:
             return None
-        tag = self._lookup(self._by_port, segment.dport)
+        tag = self._segment_tag(segment)
         if (
             tag is None
             or tag.probe.kind is not ProbeKind.TCP_SYN

@@ -49,6 +49,9 @@ class WireTag:
     ip_id: int
     payload_len: int
     """Transport payload bytes (TCP: after the options)."""
+    mark: bool = False
+    """A flow's UDP probe: the payload starts with `tcp_seq` (the flow's probe number,
+    4 bytes, big-endian)."""
 
 
 def syn_options_len(room: int) -> int:
@@ -88,7 +91,7 @@ def encode_probe(tag: WireTag) -> bytes:
             dst=dst,
             sport=tag.sport,
             dport=probe.dport,
-            payload=bytes(probe.payload_size),
+            payload=_marked(tag, probe.payload_size),
             ident=tag.ip_id,
             ttl=probe.ttl,
             df=probe.df,
@@ -115,6 +118,13 @@ def encode_probe(tag: WireTag) -> bytes:
     if len(packet) != probe.size:  # a builder that pads differently would break the sizes
         raise UsageError(f"built a {len(packet)}-byte packet for a {probe.size}-byte probe")
     return packet
+
+
+def _marked(tag: WireTag, size: int) -> bytes:
+    """A UDP probe's payload: zeros, led by a flow's probe number (when it fits)."""
+    if not tag.mark or size < 4:
+        return bytes(size)
+    return tag.tcp_seq.to_bytes(4, "big") + bytes(size - 4)
 
 
 def strip_ip_header(packet: bytes, family: int) -> bytes:

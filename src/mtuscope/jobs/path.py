@@ -27,6 +27,7 @@ from typing import Protocol, TypeVar
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
+from mtuscope.active.matching import MAX_FLOWS
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
 from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
@@ -99,6 +100,9 @@ class PathOptions:
     """Use the UDP transport even with the privilege for raw sockets."""
     raw: bool = False
     """Insist on raw sockets: fail (exit 3) without the privilege."""
+    flow: int | None = None
+    """A flow id (0..63): every probe of the run leaves from the flow's one source port
+    (Paris-traceroute style), so the run follows one ECMP branch; None: ports vary."""
 
     def __post_init__(self) -> None:
         check_family(self.family)
@@ -112,6 +116,8 @@ class PathOptions:
             raise UsageError("--kind tcp needs --port")
         if self.unprivileged and self.raw:
             raise UsageError("--raw and --unprivileged exclude each other")
+        if self.flow is not None and not 0 <= self.flow < MAX_FLOWS:
+            raise UsageError(f"flow {self.flow}: want 0..{MAX_FLOWS - 1}")
         # The canonical name (aliases allowed); frozen, so set through object.
         object.__setattr__(self, "platform", check_platform(self.platform))
 
@@ -213,6 +219,10 @@ class PathRun:
         else:
             self.dport = opts.port
         self.transport: RawTransport | UdpTransport = raw or UdpTransport(self.dst.version)
+        if opts.flow is not None and raw is None:
+            self.warnings.append(
+                f"flow {opts.flow} needs raw sockets: each UDP probe left from its own port"
+            )
 
     @classmethod
     def alone(
@@ -255,7 +265,7 @@ class PathRun:
     def limits(self, budget: int) -> Limits:
         """The engines' limits: the run's timeout and rate, `budget` probes (at least 1)."""
         o = self.opts
-        return Limits(timeout=o.timeout, rate=o.rate, budget=max(1, budget))
+        return Limits(timeout=o.timeout, rate=o.rate, budget=max(1, budget), flow=o.flow)
 
     @property
     def budget_left(self) -> int:
