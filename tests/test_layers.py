@@ -1,7 +1,7 @@
 """The import direction of DESIGN.md, checked on the source.
 
     wire <- capture <- passive <- diagnose <- jobs <- cli | server | agent
-    active <- jobs;  calc <- diagnose;  report <- cli | server
+    active <- jobs;  calc <- diagnose;  report <- cli | server | agent;  cli -> agent | server (verbs)
 
 Three rules, each a table below:
 - `ALLOWED`: which mtuscope subpackages a layer may import. Cores never import
@@ -34,7 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     "jobs": {"jobs"} | CORES,
     "report": {"report", "jobs"} | CORES,
     "lab": {"lab", "active", "wire"},
-    "cli": {"cli", "jobs", "report", "lab"},
+    "cli": {"cli", "jobs", "report", "lab", "server", "agent"},
+    "agent": {"agent", "jobs", "report"},
 }
 ALWAYS = {"errors", "__init__"}  # the error tree and the version are everyone's
 CLI_CORE_MODULES = {"mtuscope.calc.snippets"}
@@ -49,6 +50,9 @@ OUTSIDE = {
 MAY_REACH_OUTSIDE = (
     "jobs",
     "cli",
+    "agent",
+    "server",
+    "store",
     "lab",
     "active/transport",
     "capture/reader.py",

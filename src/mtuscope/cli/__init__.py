@@ -28,6 +28,7 @@ def _verbs() -> list[ModuleType]:
     # Imported here so `mtuscope --help` stays fast and a verb's heavy imports
     # load only when it runs.
     from mtuscope.cli import (
+        agent,
         analyze,
         calc,
         compare,
@@ -40,7 +41,9 @@ def _verbs() -> list[ModuleType]:
         trace,
     )
 
-    return [analyze, compare, probe, trace, sweep, middlebox, responder, calc, lab, serve]
+    return [
+        analyze, compare, probe, trace, sweep, middlebox, responder, calc, lab, serve, agent
+    ]  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
