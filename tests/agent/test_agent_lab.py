@@ -1,0 +1,230 @@
+"""End to end: `mtuscope serve` and `mtuscope agent` in a lab's client namespace.
+
+The `mtu-drop` lab (client - r1 - r2 - server, r1-r2 at 1400) with an HTTP
+listener on the server node at 203.0.113.2:8080. The server (its SQLite file
+on the host's file system) and the agent both run inside the client namespace,
+the agent talking to the server on 127.0.0.1 there; the test reaches the API
+from a thread that joined the namespace (`netns.NetnsHttp`). The target is
+tested every 10 s with 3 flows; instant tests asked through the API make the
+rounds come faster. Checked:
+
+1. results arrive with the path MTU 1400, one per flow id, each an exact search;
+2. the r1-r2 link lowered to 1300 on both routers raises `pmtu-changed`
+   1400 -> 1300 (after the debounce's 3 of 4 rounds);
+3. the server SIGKILLed for a few rounds and restarted: every result the agent
+   made (its `spooled <id>` log lines) is stored exactly once, including those
+   made while the server was down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mtuscope.lab import Lab
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from agent.netns import NetnsHttp  # noqa: E402
+
+pytestmark = pytest.mark.raw_socket
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+PORT = 8080
+SERVER = "203.0.113.2"
+SPOOLED = re.compile(r"spooled ([0-9a-f-]{36}) target (\d+) flow (\d+)")
+
+
+def _why_not() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return "lab tests need Linux network namespaces"
+    if os.geteuid() != 0:
+        return "lab tests need root (network namespaces, raw sockets)"
+    return None
+
+
+def _until(what: str, check: Callable[[], Any], *, seconds: float, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"not within {seconds:.0f} s: {what}")
+
+
+class Served:
+    """`mtuscope serve` in the client namespace, killable and restartable."""
+
+    def __init__(self, lab: Lab, http: NetnsHttp, db: Path, log: Path) -> None:
+        self.lab, self.http, self.log = lab, http, log
+        self.port = 18077
+        self.url = f"http://127.0.0.1:{self.port}"
+        token = secrets.token_urlsafe(16)
+        self.admin = {"Authorization": f"Bearer {token}"}
+        self.env = {**os.environ, "PYTHONPATH": SRC, "MTUSCOPE_ADMIN_TOKEN": token}
+        self.argv = [sys.executable, "-m", "mtuscope", "serve", "--db", f"sqlite:///{db}",
+                     "--listen", f"127.0.0.1:{self.port}"]  # fmt: skip
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with self.log.open("a") as out:
+            proc = self.lab.popen("client", self.argv, env=self.env, stdout=out, stderr=out)
+
+        def up() -> bool:
+            assert proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                return self.http.get(f"{self.url}/metrics", timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _until("mtuscope serve answers", up, seconds=40, every=0.2)
+        return proc
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def api(self, method: str, path: str, **kw: Any) -> Any:
+        call = self.http.get if method == "GET" else self.http.post
+        r = call(f"{self.url}/api/v1{path}", headers=self.admin, **kw)
+        assert r.status_code in (200, 201, 202), f"{method} {path}: {r.status_code} {r.text}"
+        return r.json()
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    why = _why_not()
+    if why is not None:
+        pytest.skip(why)
+    lab = Lab.up("mtu-drop")
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+def _spooled(log: Path) -> dict[str, tuple[int, int]]:
+    return {m[1]: (int(m[2]), int(m[3])) for m in SPOOLED.finditer(log.read_text())}
+
+
+def test_agent_and_server_in_the_lab(lab: Lab, tmp_path: Path) -> None:
+    listener = lab.popen(
+        "server",
+        [sys.executable, "-m", "http.server", "--bind", SERVER, str(PORT)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    http = NetnsHttp(lab.namespace("client"))
+    served = Served(lab, http, tmp_path / "store.db", tmp_path / "serve.log")
+    agent_log = tmp_path / "agent.log"
+    agent: subprocess.Popen[bytes] | None = None
+    try:
+        made = served.api("POST", "/agents", json={"name": "lab-agent"})
+        target = served.api(
+            "POST",
+            "/targets",
+            json={"host": SERVER, "port": PORT, "interval_s": 10, "flows": 3,
+                  "agents": ["lab-agent"]},
+        )["id"]  # fmt: skip
+        argv = [sys.executable, "-m", "mtuscope", "agent", "--server", served.url,
+                "--name", "lab-agent", "--spool", str(tmp_path / "agent.spool"),
+                "--pull-seconds", "1", "--max-seconds", "150"]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": SRC, "MTUSCOPE_AGENT_TOKEN": made["token"]}
+        with agent_log.open("w") as out:
+            agent = lab.popen("client", argv, env=env, stdout=out, stderr=out)
+
+        def results() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = served.api("GET", f"/targets/{target}/results")["results"]
+            return found
+
+        def rounds_at(pmtu: int, n: int) -> Callable[[], bool]:
+            def check() -> bool:
+                assert agent is not None and agent.poll() is None, agent_log.read_text()[-3000:]
+                served.api("POST", f"/targets/{target}/instant")
+                at = [r for r in results() if r["report"]["pmtu"] == pmtu]
+                return len(at) >= 3 * n
+
+            return check
+
+        # 1. Results arrive, every flow id, path MTU 1400, exact.
+        _until("3 rounds at 1400", rounds_at(1400, 3), seconds=40, every=1.0)
+        first = results()
+        assert {r["report"]["stop_reason"] for r in first} == {"converged"}
+        assert {r["report"]["target"]["address"] for r in first} == {SERVER}
+        flows = {s[1] for s in _spooled(agent_log).values()}
+        assert flows == {0, 1, 2}
+        assert "token" not in agent_log.read_text().lower().replace("agent token", "")
+        assert made["token"] not in agent_log.read_text()
+
+        # 2. The provider lowers the r1-r2 link: pmtu-changed 1400 -> 1300.
+        for node, peer in (("r1", "r2"), ("r2", "r1")):
+            lab.exec(node, ["ip", "link", "set", "dev", lab.interface(node, peer), "mtu", "1300"])
+
+        def changed() -> list[dict[str, Any]]:
+            served.api("POST", f"/targets/{target}/instant")
+            events = served.api("GET", "/events")["events"]
+            return [e for e in events if e["kind"] == "pmtu-changed"]
+
+        events = _until("a pmtu-changed event", changed, seconds=40, every=1.0)
+        assert {(e["before"], e["after"]) for e in events} == {(1400, 1300)}
+        assert events[0]["agent"] == "lab-agent"
+
+        # 3. The server is killed for a few rounds; nothing is lost, nothing doubled.
+        before = len(_spooled(agent_log))
+        served.kill()
+        _until(
+            "two results made while the server is down",
+            lambda: len(_spooled(agent_log)) >= before + 2,
+            seconds=30,
+        )
+        time.sleep(2)
+        during = set(list(_spooled(agent_log))[before:])
+        served.restart()
+
+        def all_arrived() -> bool:
+            ids = [r["id"] for r in results()]
+            return set(_spooled(agent_log)) <= set(ids)
+
+        _until("every spooled result on the server", all_arrived, seconds=40, every=1.0)
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=60) == 0, agent_log.read_text()[-3000:]
+        made_ids = _spooled(agent_log)
+        stored = results()
+        ids = [r["id"] for r in stored]
+        assert len(ids) == len(set(ids))  # exactly once
+        assert set(ids) == set(made_ids), "results the agent made vs the server's"
+        assert during <= set(ids) and len(during) >= 2
+        assert all(r["agent"] == "lab-agent" for r in stored)
+        text = agent_log.read_text()
+        assert "server away" in text and "server back" in text
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.kill()
+            agent.wait(timeout=10)
+        served.stop()
+        http.close()
+        listener.kill()
+        listener.wait(timeout=10)
