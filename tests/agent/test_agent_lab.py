@@ -18,14 +18,18 @@ rounds come faster. Checked:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +118,17 @@ class Served:
         return r.json()
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@contextmanager
+def lab_up(name: str) -> Iterator[Lab]:
     why = _why_not()
     if why is not None:
         pytest.skip(why)
-    lab = Lab.up("mtu-drop")
+    lab = Lab.up(name)
     try:
         yield lab
     finally:
@@ -130,7 +139,29 @@ def _spooled(log: Path) -> dict[str, tuple[int, int]]:
     return {m[1]: (int(m[2]), int(m[3])) for m in SPOOLED.finditer(log.read_text())}
 
 
-def test_agent_and_server_in_the_lab(lab: Lab, tmp_path: Path) -> None:
+@dataclass
+class Running:
+    lab: Lab
+    served: Served
+    agent: subprocess.Popen[bytes]
+    log: Path
+    target: int
+    token: str
+
+    def results(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.served.api("GET", f"/targets/{self.target}/results")[
+            "results"
+        ]
+        return found
+
+    def alive(self) -> None:
+        assert self.agent.poll() is None, self.log.read_text()[-3000:]
+
+
+@contextmanager
+def running(lab: Lab, top: Path, *, flows: int, extra: tuple[str, ...] = ()) -> Iterator[Running]:
+    """A listener on the server node; serve and an agent in the client namespace, one
+    TCP target (port 8080, every 10 s, `flows` flows) given to the agent."""
     listener = lab.popen(
         "server",
         [sys.executable, "-m", "http.server", "--bind", SERVER, str(PORT)],
@@ -138,46 +169,56 @@ def test_agent_and_server_in_the_lab(lab: Lab, tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     http = NetnsHttp(lab.namespace("client"))
-    served = Served(lab, http, tmp_path / "store.db", tmp_path / "serve.log")
-    agent_log = tmp_path / "agent.log"
+    served: Served | None = None
     agent: subprocess.Popen[bytes] | None = None
     try:
+        served = Served(lab, http, top / "store.db", top / "serve.log")
         made = served.api("POST", "/agents", json={"name": "lab-agent"})
         target = served.api(
             "POST",
             "/targets",
-            json={"host": SERVER, "port": PORT, "interval_s": 10, "flows": 3,
+            json={"host": SERVER, "port": PORT, "interval_s": 10, "flows": flows,
                   "agents": ["lab-agent"]},
         )["id"]  # fmt: skip
         argv = [sys.executable, "-m", "mtuscope", "agent", "--server", served.url,
-                "--name", "lab-agent", "--spool", str(tmp_path / "agent.spool"),
-                "--pull-seconds", "1", "--max-seconds", "150"]  # fmt: skip
+                "--name", "lab-agent", "--spool", str(top / "agent.spool"),
+                "--pull-seconds", "1", "--max-seconds", "150", *extra]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": SRC, "MTUSCOPE_AGENT_TOKEN": made["token"]}
-        with agent_log.open("w") as out:
+        log = top / "agent.log"
+        with log.open("w") as out:
             agent = lab.popen("client", argv, env=env, stdout=out, stderr=out)
+        yield Running(lab, served, agent, log, target, made["token"])
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.kill()
+            agent.wait(timeout=10)
+        if served is not None:
+            served.stop()
+        http.close()
+        listener.kill()
+        listener.wait(timeout=10)
 
-        def results() -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = served.api("GET", f"/targets/{target}/results")["results"]
-            return found
+
+def test_results_a_path_change_and_a_server_outage(tmp: Path) -> None:
+    with lab_up("mtu-drop") as lab, running(lab, tmp, flows=3) as run:
+        served, agent, agent_log, target = run.served, run.agent, run.log, run.target
 
         def rounds_at(pmtu: int, n: int) -> Callable[[], bool]:
             def check() -> bool:
-                assert agent is not None and agent.poll() is None, agent_log.read_text()[-3000:]
+                run.alive()
                 served.api("POST", f"/targets/{target}/instant")
-                at = [r for r in results() if r["report"]["pmtu"] == pmtu]
+                at = [r for r in run.results() if r["report"]["pmtu"] == pmtu]
                 return len(at) >= 3 * n
 
             return check
 
         # 1. Results arrive, every flow id, path MTU 1400, exact.
         _until("3 rounds at 1400", rounds_at(1400, 3), seconds=40, every=1.0)
-        first = results()
+        first = run.results()
         assert {r["report"]["stop_reason"] for r in first} == {"converged"}
         assert {r["report"]["target"]["address"] for r in first} == {SERVER}
-        flows = {s[1] for s in _spooled(agent_log).values()}
-        assert flows == {0, 1, 2}
-        assert "token" not in agent_log.read_text().lower().replace("agent token", "")
-        assert made["token"] not in agent_log.read_text()
+        assert {s[1] for s in _spooled(agent_log).values()} == {0, 1, 2}
+        assert run.token not in agent_log.read_text()
 
         # 2. The provider lowers the r1-r2 link: pmtu-changed 1400 -> 1300.
         for node, peer in (("r1", "r2"), ("r2", "r1")):
@@ -205,14 +246,14 @@ def test_agent_and_server_in_the_lab(lab: Lab, tmp_path: Path) -> None:
         served.restart()
 
         def all_arrived() -> bool:
-            ids = [r["id"] for r in results()]
+            ids = [r["id"] for r in run.results()]
             return set(_spooled(agent_log)) <= set(ids)
 
         _until("every spooled result on the server", all_arrived, seconds=40, every=1.0)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=60) == 0, agent_log.read_text()[-3000:]
         made_ids = _spooled(agent_log)
-        stored = results()
+        stored = run.results()
         ids = [r["id"] for r in stored]
         assert len(ids) == len(set(ids))  # exactly once
         assert set(ids) == set(made_ids), "results the agent made vs the server's"
@@ -220,11 +261,30 @@ def test_agent_and_server_in_the_lab(lab: Lab, tmp_path: Path) -> None:
         assert all(r["agent"] == "lab-agent" for r in stored)
         text = agent_log.read_text()
         assert "server away" in text and "server back" in text
-    finally:
-        if agent is not None and agent.poll() is None:
-            agent.kill()
-            agent.wait(timeout=10)
-        served.stop()
-        http.close()
-        listener.kill()
-        listener.wait(timeout=10)
+
+
+def test_a_black_hole_is_captured_and_its_analysis_stored(tmp: Path) -> None:
+    with lab_up("blackhole") as lab, running(lab, tmp, flows=1) as run:
+
+        def captured() -> list[tuple[str, str, str]]:
+            run.alive()
+            with sqlite3.connect(tmp / "store.db") as db:
+                rows: list[tuple[str, str, str]] = db.execute(
+                    "SELECT id, report, capture_report FROM results"
+                    " WHERE capture_report IS NOT NULL"
+                ).fetchall()
+            return rows
+
+        rows = _until("a result with a capture", captured, seconds=60, every=1.0)
+        rid, report_text, capture_text = rows[0]
+        report, capture = json.loads(report_text), json.loads(capture_text)
+        assert report["stop_reason"] == "blackhole" and report["pmtu"] == 1400
+        assert "pmtud-blackhole" in {f["kind"] for f in report["findings"]}
+        assert capture["kind"] == "capture" and capture["tool"] == "mtuscope"
+        text = run.log.read_text()
+        assert re.search(rf"spooled {rid} target \d+ flow 0 \(capture\)", text), text[-3000:]
+        assert "captured" in text
+        # One capture per anchor, not one per round: the next rounds keep the black hole.
+        run.served.api("POST", f"/targets/{run.target}/instant")
+        _until("two more rounds", lambda: len(run.results()) >= 4, seconds=40, every=1.0)
+        assert len(captured()) == 1
