@@ -1,7 +1,8 @@
 """The import direction of DESIGN.md, checked on the source.
 
     wire <- capture <- passive <- diagnose <- jobs <- cli | server | agent
-    active <- jobs;  calc <- diagnose;  report <- cli | server | agent;  cli -> agent | server (verbs)
+    active <- jobs;  calc <- diagnose;  report <- cli | server | agent
+    cli -> agent | server (the verbs `agent` and `serve` call their main)
 
 Three rules, each a table below:
 - `ALLOWED`: which mtuscope subpackages a layer may import. Cores never import

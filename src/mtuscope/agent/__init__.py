@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mtuscope.agent.client import AgentClient, Refused, ServerAway
 from mtuscope.agent.runner import Agent
-from mtuscope.agent.schedule import Test
+from mtuscope.agent.schedule import ScheduledTest
 from mtuscope.agent.spool import Spool
 
-__all__ = ["Agent", "AgentClient", "Refused", "ServerAway", "Spool", "Test"]
+__all__ = ["Agent", "AgentClient", "Refused", "ScheduledTest", "ServerAway", "Spool"]

@@ -29,7 +29,8 @@ from mtuscope.errors import MtuscopeError
 
 BATCH = 500
 """Most results one POST carries."""
-_INDEX = re.compile(r"^results\[(\d+)\]")
+_INDEX = re.compile(r"^results(?:\[(\d+)\]|\.(\d+))")
+"""Which result a refusal names: `results[3].report...` (ingest) or `results.3.id` (pydantic)."""
 
 
 class ServerAway(MtuscopeError):
@@ -148,7 +149,7 @@ class AgentClient:
             return Posted(list(body.get("accepted", [])), list(body.get("duplicates", [])))
         detail = _detail(response)
         found = _INDEX.match(detail)
-        index = int(found.group(1)) if found else None
+        index = int(found.group(1) or found.group(2)) if found else None
         if status == 403 and index is None:
             raise Refused(f"{self.server}: results refused for this token (HTTP 403): {detail}")
         if status in (403, 413, 422):

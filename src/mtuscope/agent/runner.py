@@ -36,7 +36,7 @@ from typing import Any
 
 from mtuscope.agent.capture import CaptureUnavailable, recording
 from mtuscope.agent.client import BATCH, AgentClient, Backoff, Refused, Rejected, ServerAway
-from mtuscope.agent.schedule import Test
+from mtuscope.agent.schedule import ScheduledTest
 from mtuscope.agent.spool import Spool
 from mtuscope.errors import MtuscopeError, UsageError
 from mtuscope.jobs.inputs import resolve
@@ -93,7 +93,7 @@ class Agent:
         self._cv = threading.Condition()
         self._stopping = threading.Event()
         self._fatal: Refused | None = None
-        self._tests: dict[int, Test] = {}
+        self._tests: dict[int, ScheduledTest] = {}
         self._dest: dict[int, str] = {}
         self._due: dict[int, float] = {}
         self._instant: list[int] = []
@@ -170,10 +170,10 @@ class Agent:
         return min(PULL_SECONDS, float(shortest))
 
     def _update(self, schedule: dict[str, Any], now: float) -> None:
-        tests: dict[int, Test] = {}
+        tests: dict[int, ScheduledTest] = {}
         for entry in schedule.get("tests") or []:
             try:
-                test = Test.of(entry)
+                test = ScheduledTest.of(entry)
             except UsageError as exc:
                 log.warning("schedule: %s (skipped)", exc)
                 continue
@@ -222,14 +222,16 @@ class Agent:
                 self._due[tid] = following if following > now else now + test.interval_s
                 self._start(test, dest, pool, instant=False)
 
-    def _start(self, test: Test, dest: str, pool: ThreadPoolExecutor, *, instant: bool) -> None:
+    def _start(
+        self, test: ScheduledTest, dest: str, pool: ThreadPoolExecutor, *, instant: bool
+    ) -> None:
         self._busy.add(dest)
         self.rounds += 1
         pool.submit(self._round, test, dest, instant)
 
     # -- a round ---------------------------------------------------------------------------
 
-    def _round(self, test: Test, dest: str, instant: bool) -> None:
+    def _round(self, test: ScheduledTest, dest: str, instant: bool) -> None:
         try:
             for flow in range(test.flows):
                 if self._stopping.is_set():
@@ -242,7 +244,7 @@ class Agent:
                 self._busy.discard(dest)
                 self._cv.notify_all()
 
-    def _one(self, test: Test, flow: int, *, instant: bool) -> None:
+    def _one(self, test: ScheduledTest, flow: int, *, instant: bool) -> None:
         report = self._test(test, flow)
         if report is None:
             return
@@ -252,7 +254,7 @@ class Agent:
             if again is not None:
                 self._keep(test, flow, again, capture, why="capture")
 
-    def _test(self, test: Test, flow: int) -> dict[str, Any] | None:
+    def _test(self, test: ScheduledTest, flow: int) -> dict[str, Any] | None:
         try:
             return self._run_test(test.options(flow))
         except MtuscopeError as exc:
@@ -261,7 +263,7 @@ class Agent:
 
     def _keep(
         self,
-        test: Test,
+        test: ScheduledTest,
         flow: int,
         report: dict[str, Any],
         capture: dict[str, Any] | None,
@@ -288,7 +290,7 @@ class Agent:
         with self._cv:
             self._cv.notify_all()
 
-    def _anchor(self, test: Test, flow: int, report: dict[str, Any]) -> bool:
+    def _anchor(self, test: ScheduledTest, flow: int, report: dict[str, Any]) -> bool:
         """Whether this result found a black hole or a clamp anew, or another MSS."""
         kinds = frozenset(f.get("kind") for f in report.get("findings") or []) & ANCHORS
         mss = _mss(report)
@@ -303,7 +305,7 @@ class Agent:
         )
 
     def _captured(
-        self, test: Test, flow: int, report: dict[str, Any]
+        self, test: ScheduledTest, flow: int, report: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The test once more under tcpdump: its report and the capture's."""
         address = str((report.get("target") or {}).get("address") or "")
@@ -388,7 +390,7 @@ def _mss(report: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _destination(test: Test) -> str:
+def _destination(test: ScheduledTest) -> str:
     """The address a test probes (its per-destination key); the host itself if it does
     not resolve now (the test will say why when it runs)."""
     try:

@@ -1,6 +1,6 @@
 """What the server asks an agent to test, and the job options each test becomes.
 
-Layer: agent/. `Test` is one entry of `GET /api/v1/agent/schedule`, checked
+Layer: agent/. `ScheduledTest` is one entry of `GET /api/v1/agent/schedule`, checked
 when read (a bad entry is skipped with a log line, never a crash); `options`
 turns one flow of it into the same `jobs.probe.ProbeOptions` the CLI builds for
 `mtuscope probe`: kind tcp = TCP SYN probes to the port, icmp = ICMP echo, udp =
@@ -30,7 +30,7 @@ MAX_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Test:
+class ScheduledTest:
     """One target of the schedule."""
 
     target: int
@@ -42,7 +42,7 @@ class Test:
     flows: int
 
     @classmethod
-    def of(cls, entry: Any) -> Test:
+    def of(cls, entry: Any) -> ScheduledTest:
         """A test from one schedule entry.
 
         Raises:
