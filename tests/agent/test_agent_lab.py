@@ -45,6 +45,7 @@ pytestmark = pytest.mark.raw_socket
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 PORT = 8080
+RESPONDER = 40777
 SERVER = "203.0.113.2"
 SPOOLED = re.compile(r"spooled ([0-9a-f-]{36}) target (\d+) flow (\d+)")
 
@@ -159,9 +160,11 @@ class Running:
 
 
 @contextmanager
-def running(lab: Lab, top: Path, *, flows: int, extra: tuple[str, ...] = ()) -> Iterator[Running]:
+def running(
+    lab: Lab, top: Path, *, flows: int, kind: str = "tcp", port: int = PORT
+) -> Iterator[Running]:
     """A listener on the server node; serve and an agent in the client namespace, one
-    TCP target (port 8080, every 10 s, `flows` flows) given to the agent."""
+    target (kind `kind`, `port`, every 10 s, `flows` flows) given to the agent."""
     listener = lab.popen(
         "server",
         [sys.executable, "-m", "http.server", "--bind", SERVER, str(PORT)],
@@ -177,12 +180,12 @@ def running(lab: Lab, top: Path, *, flows: int, extra: tuple[str, ...] = ()) -> 
         target = served.api(
             "POST",
             "/targets",
-            json={"host": SERVER, "port": PORT, "interval_s": 10, "flows": flows,
-                  "agents": ["lab-agent"]},
+            json={"host": SERVER, "port": port, "kind": kind, "interval_s": 10,
+                  "flows": flows, "agents": ["lab-agent"]},
         )["id"]  # fmt: skip
         argv = [sys.executable, "-m", "mtuscope", "agent", "--server", served.url,
                 "--name", "lab-agent", "--spool", str(top / "agent.spool"),
-                "--pull-seconds", "1", "--max-seconds", "150", *extra]  # fmt: skip
+                "--pull-seconds", "1", "--max-seconds", "150"]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": SRC, "MTUSCOPE_AGENT_TOKEN": made["token"]}
         log = top / "agent.log"
         with log.open("w") as out:
@@ -288,3 +291,38 @@ def test_a_black_hole_is_captured_and_its_analysis_stored(tmp: Path) -> None:
         run.served.api("POST", f"/targets/{run.target}/instant")
         _until("two more rounds", lambda: len(run.results()) >= 4, seconds=40, every=1.0)
         assert len(captured()) == 1
+
+
+def test_an_agent_to_agent_test_measures_both_directions(tmp: Path) -> None:
+    with lab_up("mtu-drop") as lab:
+        responder = lab.popen(
+            "server",
+            [sys.executable, "-m", "mtuscope", "responder", "--bind", SERVER,
+             "--port", str(RESPONDER)],
+            env={**os.environ, "PYTHONPATH": SRC},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            with running(lab, tmp, flows=2, kind="agent", port=RESPONDER) as run:
+
+                def both() -> list[dict[str, Any]]:
+                    run.alive()
+                    return [r for r in run.results() if "two_ended" in r["report"]]
+
+                got = _until("a result with the two-ended check", both, seconds=60, every=1.0)
+                report = got[0]["report"]
+                assert report["pmtu"] == 1400 and report["pmtu_reverse"] == 1400
+                assert report["target"]["port"] == RESPONDER
+                assert report["two_ended"] is not None
+                _until("the second flow", lambda: len(run.results()) >= 2, seconds=30)
+                flow_of = {rid: flow for rid, (_, flow) in _spooled(run.log).items()}
+                assert set(flow_of.values()) == {0, 1}
+                for r in run.results():  # one two-ended check a round: with flow 0
+                    assert ("two_ended" in r["report"]) == (flow_of[r["id"]] == 0)
+        finally:
+            responder.terminate()
+            try:
+                responder.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                responder.kill()
+                responder.wait(timeout=10)

@@ -193,3 +193,4 @@ def test_a_bad_schedule_entry_is_refused_by_field() -> None:
     agent_test = ScheduledTest.of({**good, "kind": "agent", "port": 4433})
     opts = agent_test.options(0)
     assert opts.responder is not None and opts.responder.port == 4433
+    assert agent_test.options(1).responder is None  # one two-ended check a round

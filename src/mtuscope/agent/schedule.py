@@ -4,8 +4,9 @@ Layer: agent/. `ScheduledTest` is one entry of `GET /api/v1/agent/schedule`, che
 when read (a bad entry is skipped with a log line, never a crash); `options`
 turns one flow of it into the same `jobs.probe.ProbeOptions` the CLI builds for
 `mtuscope probe`: kind tcp = TCP SYN probes to the port, icmp = ICMP echo, udp =
-UDP probes, agent = TCP SYN probes plus the two-ended check against the
-`mtuscope responder` at host:port (`--responder`). The agent probes the
+UDP probes, agent = TCP SYN probes plus, with flow 0, the two-ended check
+against the `mtuscope responder` at host:port (`--responder`: the SYN as it
+arrived there, and the path MTU measured back toward the agent). The agent probes the
 schedule's hosts and nothing else.
 """
 
@@ -84,9 +85,11 @@ class ScheduledTest:
             UsageError: what the CLI would refuse (a port outside 1..65535, ...).
         """
         responder = None
-        if self.kind == "agent":
-            if self.port is None:
-                raise UsageError(f"target {self.target}: an agent test needs the responder's port")
+        if self.kind == "agent" and self.port is None:
+            raise UsageError(f"target {self.target}: an agent test needs the responder's port")
+        if self.kind == "agent" and flow == 0:
+            # The two-ended check is one ordinary connection (the kernel's source port, no
+            # flow): once a round, with flow 0; the other flows probe one way.
             responder = TwoEndedOptions(host=self.host, port=self.port, family=self.family)
         return ProbeOptions(
             host=self.host,
