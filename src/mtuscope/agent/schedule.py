@@ -87,7 +87,7 @@ class ScheduledTest:
         responder = None
         if self.kind == "agent" and self.port is None:
             raise UsageError(f"target {self.target}: an agent test needs the responder's port")
-        if self.kind == "agent" and flow == 0:
+        if self.kind == "agent" and self.port is not None and flow == 0:
             # The two-ended check is one ordinary connection (the kernel's source port, no
             # flow): once a round, with flow 0; the other flows probe one way.
             responder = TwoEndedOptions(host=self.host, port=self.port, family=self.family)
