@@ -21,6 +21,16 @@ an ICMP quote may carry back:
 - IPv4: the IP identification = counter (never 0, which tells Linux to pick
   one). When a router quotes only the IP header, the quoted ip_id matches.
 
+A tag is forgotten when its first reply is matched (duplicates are dropped)
+or when `capacity` newer probes push it out.
+
+The SYN/ACK's options ride on the `Reply` (`Reply.tcp_options`).
+
+Replies to TCP SYN probes also carry the bytes behind them, for engines that
+compare what was sent with what arrived (active/middlebox.py): `Reply.sent`
+(the probe packet as built here), `Reply.quote` (an ICMP error's quoted
+packet) and `Reply.segment` (the SYN/ACK or RST).
+
 A book for one flow (`ProbeBook.for_flow`, Paris-traceroute style) keeps the
 5-tuple fixed for the whole run, so that every probe takes the same ECMP
 branch: the source port is `FLOW_PORT_BASE + flow` and the echo identifier
@@ -34,16 +44,6 @@ identification (a quote of the IP header only, or of a TCP probe whose
 sequence number a box rewrote). The echo sequence and IP identification start
 at a random offset per book, so a late reply to one engine's probe never
 matches the next engine's.
-
-A tag is forgotten when its first reply is matched (duplicates are dropped)
-or when `capacity` newer probes push it out.
-
-The SYN/ACK's options ride on the `Reply` (`Reply.tcp_options`).
-
-Replies to TCP SYN probes also carry the bytes behind them, for engines that
-compare what was sent with what arrived (active/middlebox.py): `Reply.sent`
-(the probe packet as built here), `Reply.quote` (an ICMP error's quoted
-packet) and `Reply.segment` (the SYN/ACK or RST).
 """
 
 from __future__ import annotations
@@ -114,16 +114,19 @@ class ProbeBook:
         self._rng = rng or random.Random()
         self._capacity = capacity
         self._counter = 0
-        self._tags: OrderedDict[int, WireTag] = OrderedDict()
-        self._by_seq: dict[int, int] = {}
-        self._by_port: dict[int, int] = {}
-        self._by_ip_id: dict[int, int] = {}
         self._seq_base = self._rng.getrandbits(32)
         self._offset = self._rng.getrandbits(16) if flow_port is not None else 0
         """A flow's books share their port and echo identifier: their echo sequences and
         IP identifications start at a random offset, so one book's late replies miss the next."""
         self._by_ack: dict[int, int] = {}
         """A flow's TCP probes by the acknowledgement of their SYN and payload."""
+        self._tags: OrderedDict[int, WireTag] = OrderedDict()
+        self._by_seq: dict[int, int] = {}
+        self._by_port: dict[int, int] = {}
+        self._by_ip_id: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._tags)
 
     @classmethod
     def for_flow(cls, flow: int, *, rng: random.Random | None = None) -> ProbeBook:
@@ -141,9 +144,6 @@ class ProbeBook:
             rng=rng,
             flow_port=FLOW_PORT_BASE + flow,
         )
-
-    def __len__(self) -> int:
-        return len(self._tags)
 
     def register(self, probe: Probe, *, src: IPAddress, sent_at: float) -> WireTag:
         """Give `probe` its wire identity and remember it.
