@@ -192,6 +192,8 @@ class Agent:
                 log.info("target %d: no longer in the schedule", tid)
                 self._due.pop(tid, None)
                 self._dest.pop(tid, None)
+                for key in [k for k in self._last if k[0] == tid]:
+                    del self._last[key]
             self._tests = tests
             for entry in schedule.get("instant") or []:
                 asked = entry.get("target") if isinstance(entry, dict) else None
