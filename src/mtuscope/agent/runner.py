@@ -373,6 +373,12 @@ class Agent:
                 log.info("server back: sending %d spooled result(s)", len(self.spool))
                 away_since = None
             done = self.spool.ack([*posted.accepted, *posted.duplicates])
+            if done == 0:  # an answer naming none of the batch: never loop on it at full speed
+                log.warning("the server acknowledged none of %d result(s); retrying", len(batch))
+                self._stopping.wait(backoff.next_delay())
+                if self._stopping.is_set():
+                    return
+                continue
             log.info(
                 "sent %d result(s): %d accepted, %d duplicate(s); %d spooled",
                 done, len(posted.accepted), len(posted.duplicates), len(self.spool),
