@@ -194,3 +194,43 @@ def test_a_bad_schedule_entry_is_refused_by_field() -> None:
     opts = agent_test.options(0)
     assert opts.responder is not None and opts.responder.port == 4433
     assert agent_test.options(1).responder is None  # one two-ended check a round
+
+
+def test_a_long_outage_drains_in_batches_of_at_most_500(
+    server: Running, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = _agent(server, "backlog")
+    target = _target(server, "backlog")
+    spool = Spool(tmp_path / "spool")
+    backlog = [_result(target, pmtu=1280 + i % 200) for i in range(1100)]
+    for body in backlog:
+        spool.put(body)
+    client = AgentClient(server.url, token)
+    agent = Agent(client, spool, capture=False)
+    with caplog.at_level(logging.INFO, logger="mtuscope.agent"):
+        agent.run(threading.Event(), max_seconds=10)
+    client.close()
+    stored = set(_stored(server, target))
+    assert {b["id"] for b in backlog} <= stored and len(spool) == 0
+    sent = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sent ")]
+    counts = [int(line.split()[1]) for line in sent]
+    assert max(counts) == 500 and sum(counts) == 1100 + agent.rounds
+
+
+def test_a_black_hole_or_a_new_clamp_is_an_anchor_once(tmp_path: Path) -> None:
+    agent = Agent(AgentClient("http://127.0.0.1:9", "t"), Spool(tmp_path / "s"), capture=False)
+    test = ScheduledTest(
+        target=1, host="192.0.2.9", port=80, family=None, kind="tcp", interval_s=10, flows=2
+    )
+
+    def report(*kinds: str, mss: int | None = 1460) -> dict[str, Any]:
+        return {"findings": [{"kind": k} for k in kinds], "mss": {"server_announced": mss}}
+
+    assert not agent._anchor(test, 0, report("mtu-drop"))
+    assert agent._anchor(test, 0, report("mtu-drop", "pmtud-blackhole"))  # a black hole found
+    assert not agent._anchor(test, 0, report("pmtud-blackhole"))  # the same one: captured
+    assert agent._anchor(test, 1, report("pmtud-blackhole"))  # the other flow's first round
+    assert agent._anchor(test, 0, report("pmtud-blackhole", mss=1360))  # the MSS changed
+    assert not agent._anchor(test, 0, report("pmtud-blackhole", mss=None))  # not measured
+    assert agent._anchor(test, 0, report("mss-rewritten", mss=1360))  # a clamp appears
+    agent.client.close()
