@@ -96,13 +96,13 @@ class PathOptions:
     """Wall-clock cap of the whole run, seconds."""
     platform: str | None = None
     """A `calc.snippets` platform (canonical name) for configuration lines in the advice."""
+    flow: int | None = None
+    """A flow id (0..63): every probe of the run leaves from the flow's one source port
+    (Paris-traceroute style), so the run follows one ECMP branch; None: ports vary."""
     unprivileged: bool = False
     """Use the UDP transport even with the privilege for raw sockets."""
     raw: bool = False
     """Insist on raw sockets: fail (exit 3) without the privilege."""
-    flow: int | None = None
-    """A flow id (0..63): every probe of the run leaves from the flow's one source port
-    (Paris-traceroute style), so the run follows one ECMP branch; None: ports vary."""
 
     def __post_init__(self) -> None:
         check_family(self.family)
