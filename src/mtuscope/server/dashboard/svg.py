@@ -140,10 +140,12 @@ def _link_svg(
         )
         below += step
         if link.encapsulations:
-            encap = "likely " + " or ".join(link.encapsulations[:2])
+            encap = "likely " + link.encapsulations[0]
+            if len(link.encapsulations) > 1:
+                encap += f" (or {len(link.encapsulations) - 1} more)"
             parts.append(
-                f'<text class="encap" x="{mx:.0f}" y="{below:.0f}" '
-                f'text-anchor="middle">{_a(encap)}</text>'
+                f'<text class="encap" x="{mx:.0f}" y="{below:.0f}" text-anchor="middle">'
+                f"<title>{_a(' or '.join(link.encapsulations))}</title>{_a(encap)}</text>"
             )
             below += step
     if link.silent:
