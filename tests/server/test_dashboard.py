@@ -221,3 +221,31 @@ def test_upload_analyze_compare_and_bad_files(server: Running, top: Path) -> Non
         forged = client.post("/upload", data={"csrf": "x"}, files={"capture": ("a.pcap", pcap)})
         assert forged.status_code == 403
     assert list((top / "tmp").iterdir()) == [], "uploaded files are removed"
+
+
+def test_instant_test_from_the_path_view(server: Running) -> None:
+    who = agent(server, "instant")
+    t = target(server, ["instant"], port=5004)
+    with logged_in(server) as client:
+        page = client.get(f"/targets/{t}")
+        assert client.post(f"/targets/{t}/instant", data={"csrf": "x"}).status_code == 403
+        r = client.post(f"/targets/{t}/instant", data={"csrf": form_csrf(page.text)})
+        assert r.status_code == 303 and r.headers["location"].startswith(f"/targets/{t}?message=")
+    # The agent takes it at its next pull, once.
+    first = httpx.get(f"{server.url}/api/v1/agent/schedule", headers=who).json()
+    again = httpx.get(f"{server.url}/api/v1/agent/schedule", headers=who).json()
+    assert [i["target"] for i in first["instant"]] == [t] and again["instant"] == []
+
+
+def test_a_new_admin_token_ends_every_session(tmp_path: Path) -> None:
+    with running_server(f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "log") as server:
+        with logged_in(server) as client:
+            assert client.get("/").status_code == 200
+            cookie = client.cookies["mtuscope_session"]
+        server.kill()
+        server.env["MTUSCOPE_ADMIN_TOKEN"] = "a-new-admin-token-for-this-test"
+        server.restart()
+        r = httpx.get(
+            f"{server.url}/", cookies={"mtuscope_session": cookie}, follow_redirects=False
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
