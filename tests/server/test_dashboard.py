@@ -227,7 +227,11 @@ def test_instant_test_from_the_path_view(server: Running) -> None:
     who = agent(server, "instant")
     t = target(server, ["instant"], port=5004)
     with logged_in(server) as client:
+        overview = client.get("/").text
+        cell = re.search(rf'data-target="{t}" data-agent="instant">(.*?)</tr>', overview, re.S)
+        assert cell is not None and "no result yet" in cell.group(1)
         page = client.get(f"/targets/{t}")
+        assert "No result yet for this target." in page.text
         assert client.post(f"/targets/{t}/instant", data={"csrf": "x"}).status_code == 403
         r = client.post(f"/targets/{t}/instant", data={"csrf": form_csrf(page.text)})
         assert r.status_code == 303 and r.headers["location"].startswith(f"/targets/{t}?message=")

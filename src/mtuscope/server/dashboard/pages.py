@@ -32,6 +32,7 @@ from mtuscope.report.html import finding_html
 from mtuscope.server.config import ServerConfig
 from mtuscope.server.dashboard import queries
 from mtuscope.server.dashboard.graph import AgentPath, merge
+from mtuscope.server.dashboard.overview import ago, table_html
 from mtuscope.server.dashboard.session import DashboardSession, Sessions, check_csrf
 from mtuscope.server.dashboard.svg import Mark, Series, color, line_chart, path_svg
 from mtuscope.store.database import Store
@@ -93,20 +94,7 @@ def _iso(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _ago(ms: int | None, now_ms: int) -> str:
-    if ms is None:
-        return "never"
-    s = max(0, (now_ms - ms) // 1000)
-    if s < 120:
-        return f"{s} s ago"
-    if s < 7200:
-        return f"{s // 60} min ago"
-    if s < 172800:
-        return f"{s // 3600} h ago"
-    return f"{s // 86400} d ago"
-
-
-templates.env.globals.update(ago=_ago, iso=_iso)
+templates.env.globals.update(ago=ago, iso=_iso)
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -170,7 +158,8 @@ def overview(request: Request, session: Sess) -> Response:
     now = int(time.time() * 1000)
     with _store(request).session() as s:
         rows = queries.overview(s)
-    return _page(request, "overview.html", {"rows": rows, "csrf": session.csrf, "now": now})
+    context = {"rows": bool(rows), "table": table_html(rows, now), "csrf": session.csrf}
+    return _page(request, "overview.html", context)
 
 
 # -- a target: its path, its history ----------------------------------------------------

@@ -40,7 +40,8 @@ class Cell:
     status: str
     """`ok`, `warning`, `error`, `inconclusive`, or `none` (no result yet)."""
     flows_pmtu: tuple[int, ...]
-    """The distinct exact PMTUs of its flows' newest results (ECMP branches)."""
+    """The distinct exact PMTUs of its flows' newest results when they differ (ECMP
+    branches); empty when they agree."""
     last_contact_ms: int | None
     silent: bool
 
@@ -68,7 +69,11 @@ def status_of(worst: str, exact: bool, stop: str) -> str:
 
 
 def overview(s: Session) -> list[TargetRow]:
-    """Every target with a cell per agent (newest result through `path_state.latest_id`)."""
+    """Every target with a cell per agent (newest result through `path_state.latest_id`).
+
+    One query walks `target_agents` with each path's state and newest result
+    (outer joins: an agent without a result yet still has its cell).
+    """
     agents = {
         a_id: (name, contact, silent)
         for a_id, name, contact, silent in s.execute(
@@ -83,45 +88,55 @@ def overview(s: Session) -> list[TargetRow]:
             ).order_by(Target.id)
         ).tuples()
     }
-    newest: dict[tuple[int, int], tuple[Any, ...]] = {}
+    q = (
+        select(
+            TargetAgent.target_id,
+            TargetAgent.agent_id,
+            PathState.last_at_ms,
+            Result.pmtu,
+            Result.pmtu_lo,
+            Result.pmtu_hi,
+            Result.exact,
+            Result.stop_reason,
+            Result.worst,
+            Result.pmtu_reverse,
+            Result.mss_announced,
+            Result.mss_effective,
+        )
+        .select_from(TargetAgent)
+        .outerjoin(
+            PathState,
+            (PathState.target_id == TargetAgent.target_id)
+            & (PathState.agent_id == TargetAgent.agent_id),
+        )
+        .outerjoin(Result, Result.id == PathState.latest_id)
+        .order_by(TargetAgent.target_id, TargetAgent.agent_id)
+    )
+    newest: dict[tuple[int, int], tuple[Any, ...] | None] = {}
     flows: dict[tuple[int, int], set[int]] = {}
-    q = select(
-        PathState.target_id,
-        PathState.agent_id,
-        PathState.last_at_ms,
-        Result.pmtu,
-        Result.pmtu_lo,
-        Result.pmtu_hi,
-        Result.exact,
-        Result.stop_reason,
-        Result.worst,
-        Result.pmtu_reverse,
-        Result.mss_announced,
-        Result.mss_effective,
-    ).join(Result, Result.id == PathState.latest_id)
-    for row in s.execute(q).tuples():
+    # Core, not the ORM: ten thousand plain rows without the ORM's per-row loading.
+    for row in s.connection().execute(q).tuples().all():
         key = (row[0], row[1])
+        if row[2] is None:  # no result yet
+            newest.setdefault(key, None)
+            continue
         if row[6] and row[3] is not None:
             flows.setdefault(key, set()).add(row[3])
-        if key not in newest or row[2] > newest[key][2]:
+        old = newest.get(key)
+        if old is None or row[2] > old[2]:
             newest[key] = row
-    members = s.execute(
-        select(TargetAgent.target_id, TargetAgent.agent_id).order_by(
-            TargetAgent.target_id, TargetAgent.agent_id
-        )
-    ).tuples()
-    for t_id, a_id in members:
+    for (t_id, a_id), r in newest.items():
         target = rows.get(t_id)
         if target is None:
             continue
         name, contact, silent = agents[a_id]
-        r = newest.get((t_id, a_id))
         if r is None:
             target.cells.append(
                 Cell(name, None, None, None, None, None, None, "none", (), contact, silent)
             )
             continue
         _, _, at, pmtu, lo, hi, exact, stop, worst, reverse, announced, effective = r
+        many = flows.get((t_id, a_id))
         target.cells.append(
             Cell(
                 agent=name,
@@ -132,7 +147,7 @@ def overview(s: Session) -> list[TargetRow]:
                 mss_announced=announced,
                 mss_effective=effective,
                 status=status_of(worst, exact, stop),
-                flows_pmtu=tuple(sorted(flows.get((t_id, a_id), ()), reverse=True)),
+                flows_pmtu=tuple(sorted(many, reverse=True)) if many and len(many) > 1 else (),
                 last_contact_ms=contact,
                 silent=silent,
             )
