@@ -11,7 +11,9 @@ newest result, the `hourly` rollups of the week, and the events of the paths
 that changed. Then it starts `mtuscope serve` on that store (its own process,
 uvicorn on loopback), logs in through the form, and times the two pages over
 HTTP: `--rounds` requests each after one warm-up, median and worst printed, and
-the figures written as JSON to bench/results/dashboard.json.
+the figures written as JSON to bench/results/dashboard.json. Besides the two
+pages of the goal it times the 48-hour history (raw results, not `hourly`) and
+the path view.
 
 The fill is done once: a store that exists with the asked-for shape is reused
 (`--refill` to build it again).
@@ -281,7 +283,13 @@ def time_pages(db: Path, rounds: int) -> dict[str, Any]:
             assert r.status_code in (200, 303), r.status_code
             with sqlite3.connect(db) as con:
                 busiest = con.execute("SELECT MIN(id) FROM targets").fetchone()[0]
-            for name, path in (("overview", "/"), ("history_7d", f"/targets/{busiest}/history")):
+            pages = (
+                ("overview", "/"),
+                ("history_7d", f"/targets/{busiest}/history"),
+                ("history_48h", f"/targets/{busiest}/history?range=48h"),
+                ("path_view", f"/targets/{busiest}"),
+            )
+            for name, path in pages:
                 client.get(path)  # warm-up: caches, the first template compile
                 times = []
                 size = 0
@@ -324,6 +332,7 @@ def main() -> int:
         "db_bytes": args.db.stat().st_size,
         "pages": figures_,
         "when": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
+        "load_average": os.getloadavg(),
     }
     print(json.dumps(doc, indent=1))
     results = ROOT / "bench" / "results"
