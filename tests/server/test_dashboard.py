@@ -109,7 +109,11 @@ def test_login_sets_a_strict_http_only_signed_cookie(server: Running, top: Path)
     )
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     assert admin_token(server) not in cookie
-    assert client.get("/").status_code == 200
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "script-src" not in home.headers["content-security-policy"]  # none: default-src
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+    assert "<script" not in home.text
     # The signing secret was made once and kept in the settings table.
     with sqlite3.connect(top / "store.db") as db:
         rows = db.execute("SELECT value FROM settings WHERE key = 'dashboard_secret'").fetchall()
