@@ -1,6 +1,7 @@
 """The dashboard over HTTP, against a real `mtuscope serve`: login, sessions, CSRF, pages, upload.
 
-The server runs as its own process on a SQLite store (uvicorn on loopback),
+The server runs as its own process (uvicorn on loopback) on a SQLite store, then
+on Debian's PostgreSQL in a temporary cluster (skipped, saying why, without it),
 with a small upload limit and its own temporary directory, so that the 413 and
 the removal of uploaded files can be checked. Results are real lab reports
 (tests/data/monitoring) posted through the agent API.
@@ -9,15 +10,16 @@ the removal of uploaded files can be checked. Results are real lab reports
 from __future__ import annotations
 
 import re
-import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mtuscope.store.database import engine_for  # noqa: E402
 from server.fill import (  # noqa: E402
     EXAMPLES,
     admin_token,
@@ -29,6 +31,7 @@ from server.fill import (  # noqa: E402
     target,
 )
 from server.running import Running, running_server  # noqa: E402
+from store.postgres import temporary_cluster, why_not  # noqa: E402
 
 UPLOAD_LIMIT = 200_000
 
@@ -38,12 +41,24 @@ def top(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dashboard")
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, top: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{top / 'store.db'}"
+        return
+    why = why_not()
+    if why is not None:
+        pytest.skip(why)
+    with temporary_cluster() as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def server(top: Path) -> Iterator[Running]:
-    spool = top / "tmp"
+def server(top: Path, db_url: str) -> Iterator[Running]:
+    spool = top / f"tmp-{db_url.split(':')[0]}"
     spool.mkdir()
     with running_server(
-        f"sqlite:///{top / 'store.db'}",
+        db_url,
         top / "log",
         extra_args=("--upload-limit", str(UPLOAD_LIMIT)),
         extra_env={"TMPDIR": str(spool)},
@@ -89,7 +104,7 @@ def test_every_page_needs_a_session(server: Running, filled: dict[str, int]) -> 
     assert r.status_code == 303
 
 
-def test_login_sets_a_strict_http_only_signed_cookie(server: Running, top: Path) -> None:
+def test_login_sets_a_strict_http_only_signed_cookie(server: Running, db_url: str) -> None:
     client = httpx.Client(base_url=server.url, follow_redirects=False)
     page = client.get("/login?next=/upload")
     nonce = form_csrf(page.text)
@@ -115,8 +130,14 @@ def test_login_sets_a_strict_http_only_signed_cookie(server: Running, top: Path)
     assert "default-src 'none'" in home.headers["content-security-policy"]
     assert "<script" not in home.text
     # The signing secret was made once and kept in the settings table.
-    with sqlite3.connect(top / "store.db") as db:
-        rows = db.execute("SELECT value FROM settings WHERE key = 'dashboard_secret'").fetchall()
+    engine = engine_for(db_url)
+    try:
+        with engine.connect() as db:
+            rows = db.execute(
+                text("SELECT value FROM settings WHERE key = 'dashboard_secret'")
+            ).all()
+    finally:
+        engine.dispose()
     assert len(rows) == 1 and len(rows[0][0]) == 64
     # Logout needs the session's CSRF token, then ends the session.
     assert client.post("/logout", data={"csrf": "nope"}).status_code == 403
@@ -187,7 +208,7 @@ def test_history_has_charts_events_and_findings(server: Running, filled: dict[st
     assert missing.status_code == 404
 
 
-def test_upload_analyze_compare_and_bad_files(server: Running, top: Path) -> None:
+def test_upload_analyze_compare_and_bad_files(server: Running, top: Path, db_url: str) -> None:
     with logged_in(server) as client:
         csrf = form_csrf(client.get("/upload").text)
         pcap = (EXAMPLES / "blackhole-client.pcap").read_bytes()
@@ -224,7 +245,8 @@ def test_upload_analyze_compare_and_bad_files(server: Running, top: Path) -> Non
         assert big.status_code == 413 and "over the limit of 200000 bytes" in big.json()["detail"]
         forged = client.post("/upload", data={"csrf": "x"}, files={"capture": ("a.pcap", pcap)})
         assert forged.status_code == 403
-    assert list((top / "tmp").iterdir()) == [], "uploaded files are removed"
+    spool = top / f"tmp-{db_url.split(':')[0]}"
+    assert list(spool.iterdir()) == [], "uploaded files are removed"
 
 
 def test_instant_test_from_the_path_view(server: Running) -> None:

@@ -114,3 +114,16 @@ def test_a_trace_that_stops_short_ends_in_a_dashed_link() -> None:
     last = _links(g)["addr:198.51.100.2", "addr:203.0.113.2"]
     assert not last.reached
     assert 'class="link unreached"' in path_svg(g)
+
+
+def test_odd_reports_draw_what_they_can() -> None:
+    # The store keeps reports as the agents sent them; the graph never trusts their shape.
+    odd: list[dict[str, Any]] = [
+        {"target": "203.0.113.2", "hops": "none",
+         "findings": [{"kind": "mss-rewritten", "facts": []}]},
+        {"hops": [None, {"ttl": "x", "address": 7}], "mtu_drop": {"after_hop": 9, "at_hop": 10}},
+        {},
+    ]  # fmt: skip
+    g = merge([AgentPath(f"a{i}", 0, doc) for i, doc in enumerate(odd)])
+    assert "target" in g.nodes and 'id="path-graph"' in path_svg(g)
+    assert any("did not record" in n for n in g.notes)

@@ -126,6 +126,11 @@ def _findings(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [f for f in found if isinstance(f, dict) and f.get("kind") == kind]
 
 
+def _facts(finding: dict[str, Any]) -> dict[str, Any]:
+    facts = finding.get("facts")
+    return facts if isinstance(facts, dict) else {}
+
+
 def _first_int(value: Any) -> int | None:
     """A hop fact as an int: `2`, or the first of `"2 or 3"`."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -141,7 +146,8 @@ def merge(paths: list[AgentPath]) -> PathGraph:
     graph = PathGraph()
     target_key: str | None = None
     for p in paths:
-        address = (p.report.get("target") or {}).get("address")
+        where = p.report.get("target")
+        address = where.get("address") if isinstance(where, dict) else None
         if isinstance(address, str):
             target_key = target_key or f"addr:{address}"
     target_key = target_key or "target"
@@ -163,7 +169,8 @@ def _add_path(graph: PathGraph, p: AgentPath, target_key: str, target_label: str
     who = p.agent if p.flow == 0 else f"{p.agent} (flow {p.flow})"
     source = f"agent:{p.agent}"
     graph.node(source, AGENT, p.agent, 0).agents.add(p.agent)
-    hops = [h for h in p.report.get("hops") or [] if isinstance(h, dict)]
+    listed = p.report.get("hops")
+    hops = [h for h in listed if isinstance(h, dict)] if isinstance(listed, list) else []
     keys: dict[int, str] = {0: source}
     previous = source
     reached = False
@@ -203,10 +210,8 @@ def _add_path(graph: PathGraph, p: AgentPath, target_key: str, target_label: str
 
 
 def _mark_drops(graph: PathGraph, p: AgentPath, keys: dict[int, str]) -> None:
-    blackhole_hops = {
-        _first_int((f.get("facts") or {}).get("hop"))
-        for f in _findings(p.report, "pmtud-blackhole")
-    }
+    blackholes = _findings(p.report, "pmtud-blackhole")
+    blackhole_hops = {_first_int(_facts(f).get("hop")) for f in blackholes}
     for drop in _drops(p.report):
         after, at = _int(drop.get("after_hop")), _int(drop.get("at_hop"))
         if after is None or at is None or after not in keys or at not in keys:
@@ -229,7 +234,7 @@ def _mark_drops(graph: PathGraph, p: AgentPath, keys: dict[int, str]) -> None:
 
 def _mark_clamps(graph: PathGraph, p: AgentPath, keys: dict[int, str], target_key: str) -> None:
     for f in _findings(p.report, "mss-rewritten"):
-        facts = f.get("facts") or {}
+        facts = _facts(f)
         clamp = Clamp(
             before=_int(facts.get("original_mss")),
             after=_int(facts.get("mss")),
