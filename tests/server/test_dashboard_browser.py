@@ -4,7 +4,9 @@ Playwright for Python drives Debian's `chromium` package through
 `executable_path` (no browser is ever downloaded); `mtuscope serve` runs as its
 own process on loopback. Two agents post real lab reports to one target (the
 `mtu-drop` scenario: 1500 -> 1400 at hop 2, and the `vxlan` one: 1500 -> 1450,
-likely VXLAN), so the path view merges two paths that share their first hop.
+likely VXLAN), so the path view merges two paths that share their first hop; a
+third agent's black hole and MSS clamp (the `blackhole` and `clamp` scenarios)
+are drawn on targets of their own.
 A screenshot of the path view is saved in the test's tmp dir (path-view.png).
 Skipped, saying why, off Linux, without Debian's chromium, or without playwright.
 """
@@ -111,6 +113,23 @@ def test_login_path_view_history_and_upload(server: Running, page: Any, tmp_path
     assert shot.stat().st_size > 10_000
     keep = Path("/tmp/mtuscope-path-view.png")
     shutil.copyfile(shot, keep)  # for the closing note's description; the test's copy stays
+
+    # A black hole and a clamp, each on a target of its own.
+    tokyo = agent(server, "tokyo")
+    hole, clamp = target(server, ["tokyo"], port=5002), target(server, ["tokyo"], port=5003)
+    post(server, tokyo, hole, [lab_report("blackhole")] * 3)
+    post(server, tokyo, clamp, [lab_report("clamp-responder")] * 3)
+    page.goto(f"{server.url}/targets/{hole}")
+    silent = page.locator("svg#path-graph g.link.drop.blackhole")
+    expect(silent).to_have_count(1)
+    expect(silent.locator("text.mtu-label")).to_have_text("1400")
+    expect(silent.locator("text.blackhole-label")).to_have_text("silent drop: no too-big message")
+    assert silent.locator("line").get_attribute("stroke-dasharray") == "9 6"
+    page.goto(f"{server.url}/targets/{clamp}")
+    marks = page.locator('svg#path-graph g.node.target g.clamp[data-before="1460"]')
+    expect(marks).to_have_count(2)
+    expect(marks.first).to_contain_text("MSS 1460 → 1300")
+    page.goto(f"{server.url}/targets/{t}")
 
     # History: both charts, the events marked on them, the findings with their advice.
     page.click("text=History")
