@@ -7,14 +7,15 @@ own process on loopback. Two agents post real lab reports to one target (the
 likely VXLAN), so the path view merges two paths that share their first hop; a
 third agent's black hole and MSS clamp (the `blackhole` and `clamp` scenarios)
 are drawn on targets of their own.
-A screenshot of the path view is saved in the test's tmp dir (path-view.png).
+A screenshot of the path view is saved in the test's tmp dir (path-view.png), and
+copied into $MTUSCOPE_SCREENSHOTS when that is set.
 Skipped, saying why, off Linux, without Debian's chromium, or without playwright.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,8 +112,9 @@ def test_login_path_view_history_and_upload(server: Running, page: Any, tmp_path
     shot = tmp_path / "path-view.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    keep = Path("/tmp/mtuscope-path-view.png")
-    shutil.copyfile(shot, keep)  # for the closing note's description; the test's copy stays
+    if keep := os.environ.get("MTUSCOPE_SCREENSHOTS"):  # a copy that outlives pytest's tmp dirs
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / "path-view.png").write_bytes(shot.read_bytes())
 
     # A black hole and a clamp, each on a target of its own.
     tokyo = agent(server, "tokyo")
