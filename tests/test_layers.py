@@ -34,7 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "jobs": {"jobs"} | CORES,
     "report": {"report", "jobs"} | CORES,
     "lab": {"lab", "active", "wire"},
-    "cli": {"cli", "jobs", "report", "lab"},
+    "cli": {"cli", "jobs", "report", "lab", "server"},
+    "server": {"server", "store", "jobs", "report"},
+    "store": {"store"},
 }
 ALWAYS = {"errors", "__init__"}  # the error tree and the version are everyone's
 CLI_CORE_MODULES = {"mtuscope.calc.snippets"}
@@ -50,6 +52,8 @@ MAY_REACH_OUTSIDE = (
     "jobs",
     "cli",
     "lab",
+    "server",
+    "store",
     "active/transport",
     "capture/reader.py",
     "capture/source.py",
