@@ -70,12 +70,19 @@ def _start(argv: list[str], env: dict[str, str], url: str, log: Path) -> subproc
 
 
 @contextmanager
-def running_server(db_url: str, log: Path) -> Iterator[Running]:
+def running_server(
+    db_url: str,
+    log: Path,
+    *,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Running]:
     """A served store at `db_url`, logging to `log`; the admin token is fixed through
-    MTUSCOPE_ADMIN_TOKEN."""
+    MTUSCOPE_ADMIN_TOKEN. `extra_args` go to `mtuscope serve`, `extra_env` to its
+    environment."""
     port = free_port()
     token = secrets.token_urlsafe(16)
-    env = {**os.environ, "PYTHONPATH": SRC, "MTUSCOPE_ADMIN_TOKEN": token}
+    env = {**os.environ, "PYTHONPATH": SRC, "MTUSCOPE_ADMIN_TOKEN": token, **(extra_env or {})}
     argv = [
         sys.executable,
         "-m",
@@ -85,6 +92,7 @@ def running_server(db_url: str, log: Path) -> Iterator[Running]:
         db_url,
         "--listen",
         f"127.0.0.1:{port}",
+        *extra_args,
     ]
     url = f"http://127.0.0.1:{port}"
     admin = {"Authorization": f"Bearer {token}"}

@@ -25,14 +25,25 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"address ({DEFAULT_LISTEN})"
     )
+    p.add_argument(
+        "--upload-limit",
+        type=int,
+        default=64 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest capture the dashboard accepts for analysis (64 MiB; 413 beyond)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
+    from mtuscope.errors import UsageError
     from mtuscope.jobs.inputs import split_host_port
+    from mtuscope.server.config import ServerConfig
     from mtuscope.server.main import serve
 
     host, port = split_host_port(args.listen, what="--listen", port_required=True)
     assert port is not None
-    return serve(args.db, host, port)
+    if args.upload_limit < 1:
+        raise UsageError(f"--upload-limit {args.upload_limit}: must be a positive number of bytes")
+    return serve(args.db, host, port, config=ServerConfig(upload_limit=args.upload_limit))

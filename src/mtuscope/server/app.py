@@ -41,6 +41,7 @@ def create_app(
         background: run the background passes (silent agents, webhooks, retention)
             while the app is served.
     """
+    from mtuscope.server import dashboard
     from mtuscope.server.api import admin, agent
 
     cfg = config or ServerConfig()
@@ -65,6 +66,7 @@ def create_app(
     app.state.metrics = Metrics(store)
     app.include_router(admin.router, prefix="/api/v1")
     app.include_router(agent.router, prefix="/api/v1")
+    dashboard.mount(app)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]

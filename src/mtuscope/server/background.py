@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import httpx
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 
 from mtuscope.server.alerts import deliver_due, enqueue
 from mtuscope.server.config import ServerConfig
@@ -37,7 +38,9 @@ def silent_agents(store: Store, *, now_ms: int, config: ServerConfig) -> list[in
                 .join(Target, Target.id == TargetAgent.target_id)
                 .where(Target.enabled)
                 .group_by(TargetAgent.agent_id)
-            ).tuples().all()
+            )
+            .tuples()
+            .all()
         )
         for agent in s.scalars(select(Agent)):
             interval = shortest.get(agent.id)
@@ -76,15 +79,15 @@ def purge(store: Store, *, now_ms: int, config: ServerConfig) -> tuple[int, int]
     """
     keep = select(PathState.latest_id).where(PathState.latest_id.is_not(None))
     with store.session() as s:
-        raw = s.execute(
+        raw: CursorResult[Any] = s.execute(  # type: ignore[assignment]
             delete(Result).where(
                 Result.at_ms < now_ms - config.raw_retention_s * 1000, Result.id.not_in(keep)
             )
-        ).rowcount
+        )
         old = now_ms - config.hourly_retention_s * 1000
-        hourly = s.execute(delete(Hourly).where(Hourly.hour_ms < old)).rowcount
+        hourly: CursorResult[Any] = s.execute(delete(Hourly).where(Hourly.hour_ms < old))  # type: ignore[assignment]
         s.execute(delete(Event).where(Event.at_ms < old))
-    return raw or 0, hourly or 0
+        return raw.rowcount or 0, hourly.rowcount or 0
 
 
 class Background:

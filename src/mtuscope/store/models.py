@@ -160,7 +160,10 @@ class Event(Base):
     """A change worth telling someone about (DESIGN.md's event kinds)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_at", "at_ms"),)
+    __table_args__ = (
+        Index("ix_events_at", "at_ms"),
+        Index("ix_events_target_at", "target_id", "at_ms"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at_ms: Mapped[int] = mapped_column(BigInteger)

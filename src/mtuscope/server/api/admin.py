@@ -293,7 +293,9 @@ def list_webhooks(s: Db, _: Admin) -> dict[str, Any]:
             select(Delivery.webhook_id, func.count())
             .where(Delivery.done.is_(False))
             .group_by(Delivery.webhook_id)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     rows = s.scalars(select(Webhook).order_by(Webhook.id)).all()
     return {"webhooks": [{"id": w.id, "url": w.url, "pending": pending.get(w.id, 0)} for w in rows]}
