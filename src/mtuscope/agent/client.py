@@ -88,6 +88,17 @@ def _detail(response: httpx.Response) -> str:
     return " ".join(str(text).split())[:300]
 
 
+def _json(response: httpx.Response, server: str) -> dict[str, Any]:
+    """A 200's JSON object; anything else (a proxy's page) is a server not there yet."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ServerAway(f"{server}: HTTP 200 without a JSON object ({response.url.path})")
+    return body
+
+
 class AgentClient:
     """One server, one agent token."""
 
@@ -133,7 +144,7 @@ class AgentClient:
                 f"{self.server}: the schedule was refused (HTTP {response.status_code}): "
                 f"{_detail(response)}"
             )
-        body: dict[str, Any] = response.json()
+        body = _json(response, self.server)
         return body
 
     def post(self, results: list[dict[str, Any]]) -> Posted:
@@ -145,7 +156,7 @@ class AgentClient:
         response = self._call("POST", "/api/v1/results", {"results": results})
         status = response.status_code
         if status == 200:
-            body = response.json()
+            body = _json(response, self.server)
             return Posted(list(body.get("accepted", [])), list(body.get("duplicates", [])))
         detail = _detail(response)
         found = _INDEX.match(detail)
