@@ -45,8 +45,8 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "run", "somelab"]) == 2
     assert main(["lab", "run", "somelab", "--", "true"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[1] == "mtuscope: lab run: no command given (mtuscope lab run LAB -- CMD ...)"
-    assert err[2] == "mtuscope: no lab 'somelab' is up (up: none)"
+    assert err[1] == "mtuscope lab run: no command given (mtuscope lab run LAB -- CMD ...)"
+    assert err[2] == "mtuscope lab run: no lab 'somelab' is up (up: none)"
     assert main(["lab", "down", "x", "--all"]) == 2
 
 
@@ -78,7 +78,10 @@ def test_without_root_one_line_and_exit_3(
     assert main(["lab", "up", "clean"]) == 3
     assert main(["lab", "down", "--all"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["mtuscope: the lab needs root (CAP_NET_ADMIN) to create network namespaces"] * 2
+    assert err == [
+        "mtuscope lab up: the lab needs root (CAP_NET_ADMIN) to create network namespaces",
+        "mtuscope lab down: the lab needs root (CAP_NET_ADMIN) to create network namespaces",
+    ]
 
 
 @needs_root

@@ -42,9 +42,27 @@ def _verbs() -> list[ModuleType]:
     return [analyze, compare, probe, trace, sweep, middlebox, responder, calc, lab]
 
 
+class _ParseError(UsageError):
+    """What argparse refused, with the prog of the (sub)parser that refused it."""
+
+    def __init__(self, message: str, *, prog: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        """Who speaks: "mtuscope", "mtuscope probe", "mtuscope lab run"."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]  # argparse's is NoReturn
-        raise UsageError(f"{self.prog}: {message}")
+        raise _ParseError(message, prog=self.prog)
+
+
+def _name_speakers(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)parser's namespace its prog, the one prefix of its error lines."""
+    parser.set_defaults(prog=parser.prog)
+    for action in parser._actions:  # argparse keeps sub-parsers nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _name_speakers(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,11 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in _verbs():
         verb.add_parser(sub)
+    _name_speakers(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one verb; returns the process exit code."""
+    """Run one verb; returns the process exit code.
+
+    Every line mtuscope itself writes to stderr starts with who speaks, once:
+    `mtuscope probe: ...` (the verb's prog; `mtuscope: ...` before a verb is
+    known). Messages of exceptions never name the verb themselves.
+    """
+    args = argparse.Namespace(prog="mtuscope")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -69,16 +94,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run(args)
         if isinstance(report, int):  # verbs that print as they go (lab) return their exit code
             return report
+    except _ParseError as exc:
+        return _fail(exc.prog, str(exc), EXIT_USAGE)
     except UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return _fail(args.prog, str(exc), EXIT_USAGE)
     except (CaptureError, DecodeError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return _fail(args.prog, str(exc), EXIT_USAGE)
     except RawSocketDenied as exc:
-        return _fail(str(exc), EXIT_ENV)
+        return _fail(args.prog, str(exc), EXIT_ENV)
     except MtuscopeError as exc:
-        return _fail(str(exc), EXIT_ENV)
+        return _fail(args.prog, str(exc), EXIT_ENV)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail(args.prog, "interrupted", 130)
     except BrokenPipeError:
         return EXIT_OK
     if getattr(args, "json", False):
@@ -90,10 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         render_text(report, sys.stdout)
     for warning in report.warnings:
-        print(f"mtuscope: warning: {warning}", file=sys.stderr)
+        print(f"{args.prog}: warning: {warning}", file=sys.stderr)
     return EXIT_FINDING if report.has_error else EXIT_OK
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"mtuscope: {message}", file=sys.stderr)
+def _fail(prog: str, message: str, code: int) -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
     return code

@@ -116,7 +116,7 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
 
 def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
     if every and name is not None:
-        raise UsageError("lab down: give a lab or --all, not both")
+        raise UsageError("give a lab or --all, not both")
     from mtuscope.lab.netns import require_environment
     from mtuscope.lab.state import find, records
 
@@ -129,7 +129,7 @@ def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
         up = records()
         if len(up) != 1:
             listed = ", ".join(f"{r.run_id} ({r.scenario})" for r in up) or "none"
-            raise UsageError(f"lab down: name the lab to remove (up: {listed})")
+            raise UsageError(f"name the lab to remove (up: {listed})")
         targets = [up[0]]
     for record in targets:
         _remove(record)
@@ -207,7 +207,7 @@ def _run(name: str, node: str, command: list[str]) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        raise UsageError("lab run: no command given (mtuscope lab run LAB -- CMD ...)")
+        raise UsageError("no command given (mtuscope lab run LAB -- CMD ...)")
     from mtuscope.lab import get_scenario
     from mtuscope.lab.netns import require_environment
     from mtuscope.lab.state import find
