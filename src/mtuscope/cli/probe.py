@@ -49,7 +49,14 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
     """
     p.add_argument("host", metavar="HOST", help="name or address to probe (the only target)")
     add_family(p)
-    p.add_argument("--port", type=int, help="TCP port: MSS measurement and (default) TCP probes")
+    verb = p.prog.split()[-1]
+    port_help = (
+        "TCP port: MSS measurement and (default) TCP probes"
+        if verb == "probe"
+        else f"TCP port for TCP probes (the default kind with --port); {verb} measures no "
+        "MSS (probe --port does)"
+    )
+    p.add_argument("--port", type=int, help=port_help)
     p.add_argument(
         "--kind",
         choices=("echo", "udp", "tcp"),

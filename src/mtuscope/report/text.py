@@ -7,7 +7,9 @@ fields. Writes to the stream it is given and nowhere else.
 from __future__ import annotations
 
 import importlib
+import os
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
@@ -34,9 +36,28 @@ TEXT: dict[str, str] = {
 """Report kind -> the module whose `render(result, console)` draws that kind's fields."""
 
 
-def make_console(stream: TextIO) -> Console:
-    """The rich console every text renderer draws on, writing to `stream`."""
-    return Console(file=stream, width=120 if not stream.isatty() else None, highlight=False)
+UNWRAPPED = 1 << 16
+"""The width of a console that must not wrap: lines and tables as wide as their content."""
+
+
+def make_console(stream: TextIO, environ: Mapping[str, str] | None = None) -> Console:
+    """The rich console every text renderer draws on, writing to `stream`.
+
+    On a terminal, its width (or `COLUMNS`). Not on a terminal (a pipe, a file):
+    `COLUMNS` when it is set, else no wrapping at all, so that each line of the
+    report stays one line for `grep` and `cut`.
+
+    Args:
+        stream: where the report goes.
+        environ: the environment to read `COLUMNS` from (default `os.environ`).
+    """
+    env = os.environ if environ is None else environ
+    columns = env.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else None
+    isatty = getattr(stream, "isatty", None)
+    if (isatty is not None and isatty()) or width is not None:
+        return Console(file=stream, width=width, highlight=False)
+    return Console(file=stream, width=UNWRAPPED, soft_wrap=True, highlight=False)
 
 
 def render_text(result: JobResult, stream: TextIO) -> None:
