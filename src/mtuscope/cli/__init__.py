@@ -13,6 +13,7 @@ codes of DESIGN.md:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -115,10 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         from mtuscope.report.text import render_text
 
-        render_text(report, sys.stdout)
+        render_text(report, sys.stdout, columns=_columns())
     for warning in report.warnings:
         print(f"{args.prog}: warning: {warning}", file=sys.stderr)
     return EXIT_FINDING if report.has_error else EXIT_OK
+
+
+def _columns() -> int | None:
+    """`COLUMNS` when it holds a width: text is wrapped there even when piped."""
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def _fail(prog: str, message: str, code: int) -> int:

@@ -7,9 +7,7 @@ fields. Writes to the stream it is given and nowhere else.
 from __future__ import annotations
 
 import importlib
-import os
 from collections import Counter
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
@@ -40,32 +38,34 @@ UNWRAPPED = 1 << 16
 """The width of a console that must not wrap: lines and tables as wide as their content."""
 
 
-def make_console(stream: TextIO, environ: Mapping[str, str] | None = None) -> Console:
+def make_console(stream: TextIO, *, columns: int | None = None) -> Console:
     """The rich console every text renderer draws on, writing to `stream`.
 
-    On a terminal, its width (or `COLUMNS`). Not on a terminal (a pipe, a file):
-    `COLUMNS` when it is set, else no wrapping at all, so that each line of the
+    On a terminal, its width (or `columns`). Not on a terminal (a pipe, a file):
+    `columns` when given, else no wrapping at all, so that each line of the
     report stays one line for `grep` and `cut`.
 
     Args:
         stream: where the report goes.
-        environ: the environment to read `COLUMNS` from (default `os.environ`).
+        columns: the width asked for (the CLI passes `COLUMNS`); None for the default.
     """
-    env = os.environ if environ is None else environ
-    columns = env.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() and int(columns) > 0 else None
     isatty = getattr(stream, "isatty", None)
-    if (isatty is not None and isatty()) or width is not None:
-        return Console(file=stream, width=width, highlight=False)
+    if (isatty is not None and isatty()) or columns is not None:
+        return Console(file=stream, width=columns, highlight=False)
     return Console(file=stream, width=UNWRAPPED, soft_wrap=True, highlight=False)
 
 
-def render_text(result: JobResult, stream: TextIO) -> None:
+def render_text(result: JobResult, stream: TextIO, *, columns: int | None = None) -> None:
     """Write `result` for people to `stream`: the kind's own view, then the findings.
 
     A calculation without findings (the usual case) ends with its own view.
+
+    Args:
+        result: the job's result.
+        stream: where to write.
+        columns: the width asked for (`make_console`).
     """
-    console = make_console(stream)
+    console = make_console(stream, columns=columns)
     importlib.import_module(TEXT[result.kind]).render(result, console)
     if result.kind != "calc" or result.findings:
         render_findings(result.findings, console)
