@@ -100,8 +100,7 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
         lab.down()
         raise
     if as_json:
-        json.dump(_describe(scenario, lab.run_id, running=True), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json("up", _describe(scenario, lab.run_id, running=True))
     else:
         print(f"lab {lab.run_id} ({scenario.name}) is up: {scenario.description}")
         for line in _nodes_text(scenario, lab):
@@ -137,8 +136,17 @@ def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
             print(f"lab {record.run_id} ({record.scenario}) is down")
     if as_json:
         removed = [{"id": r.run_id, "scenario": r.scenario} for r in targets]
-        sys.stdout.write(json.dumps({"removed": removed}) + "\n")
+        _print_json("down", {"removed": removed})
     return 0
+
+
+def _print_json(verb: str, body: dict[str, Any]) -> None:
+    """One lab document on stdout: kind "lab", the verb, its body (src/mtuscope/lab/schema.json)."""
+    from mtuscope import __version__
+
+    doc = {"tool": "mtuscope", "version": __version__, "kind": "lab", "verb": verb, **body}
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 
 def _remove(record: LabRecord) -> None:
@@ -180,8 +188,7 @@ def _list(*, as_json: bool) -> int:
             ],
             "state_dir": str(state_dir()),
         }
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json("list", doc)
         return 0
     print("scenarios:")
     width = max(len(name) for name in SCENARIOS)
