@@ -63,6 +63,11 @@ def test_one_family_twice_is_that_family(capsys: pytest.CaptureFixture[str]) -> 
         (["lab", "run", "somelab"], "mtuscope lab run", "no command given"),
         (["lab", "down", "x", "--all"], "mtuscope lab down", "give a lab or --all"),
         (["analyze", "/nonexistent.pcap"], "mtuscope analyze", "/nonexistent.pcap"),
+        (
+            ["responder-check", "nosuch"],
+            "mtuscope responder-check",
+            ": the responder 'nosuch': expected HOST:PORT",
+        ),
     ],
 )
 def test_error_lines_name_the_verb_once(

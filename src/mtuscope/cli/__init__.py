@@ -5,7 +5,7 @@ and `run(args)`, which builds the job's options from the arguments, calls the
 one job function of jobs/ and returns its `JobResult` (or an exit code, for
 verbs that only print); this module dispatches, renders the result (report/:
 text, or `--json` through the one serializer) and maps the outcome to the exit
-codes of DESIGN.md:
+codes of docs/architecture.md ("Results and output"):
 0 no error-severity finding, 1 one or more, 2 bad input or usage,
 3 missing privilege or environment.
 """

@@ -132,7 +132,7 @@ def run_check(args: argparse.Namespace) -> TwoEndedReport:
     return check_two_ended(
         TwoEndedOptions.of_target(
             args.target,
-            what="responder-check",
+            what="the responder",
             family=args.family,
             platform=args.platform,
             timeout=args.timeout,
