@@ -5,7 +5,7 @@ and `run(args)`, which builds the job's options from the arguments, calls the
 one job function of jobs/ and returns its `JobResult` (or an exit code, for
 verbs that only print); this module dispatches, renders the result (report/:
 text, or `--json` through the one serializer) and maps the outcome to the exit
-codes of DESIGN.md:
+codes of docs/architecture.md ("Results and output"):
 0 no error-severity finding, 1 one or more, 2 bad input or usage,
 3 missing privilege or environment.
 """
@@ -13,6 +13,7 @@ codes of DESIGN.md:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -42,9 +43,27 @@ def _verbs() -> list[ModuleType]:
     return [analyze, compare, probe, trace, sweep, middlebox, responder, calc, lab]
 
 
+class _ParseError(UsageError):
+    """What argparse refused, with the prog of the (sub)parser that refused it."""
+
+    def __init__(self, message: str, *, prog: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        """Who speaks: "mtuscope", "mtuscope probe", "mtuscope lab run"."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]  # argparse's is NoReturn
-        raise UsageError(f"{self.prog}: {message}")
+        raise _ParseError(message, prog=self.prog)
+
+
+def _name_speakers(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)parser's namespace its prog, the one prefix of its error lines."""
+    parser.set_defaults(prog=parser.prog)
+    for action in parser._actions:  # argparse keeps sub-parsers nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _name_speakers(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,11 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in _verbs():
         verb.add_parser(sub)
+    _name_speakers(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one verb; returns the process exit code."""
+    """Run one verb; returns the process exit code.
+
+    Every line mtuscope itself writes to stderr starts with who speaks, once:
+    `mtuscope probe: ...` (the verb's prog; `mtuscope: ...` before a verb is
+    known). Messages of exceptions never name the verb themselves.
+    """
+    args = argparse.Namespace(prog="mtuscope")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -69,16 +95,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run(args)
         if isinstance(report, int):  # verbs that print as they go (lab) return their exit code
             return report
+    except _ParseError as exc:
+        return _fail(exc.prog, str(exc), EXIT_USAGE)
     except UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return _fail(args.prog, str(exc), EXIT_USAGE)
     except (CaptureError, DecodeError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return _fail(args.prog, str(exc), EXIT_USAGE)
     except RawSocketDenied as exc:
-        return _fail(str(exc), EXIT_ENV)
+        return _fail(args.prog, str(exc), EXIT_ENV)
     except MtuscopeError as exc:
-        return _fail(str(exc), EXIT_ENV)
+        return _fail(args.prog, str(exc), EXIT_ENV)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail(args.prog, "interrupted", 130)
     except BrokenPipeError:
         return EXIT_OK
     if getattr(args, "json", False):
@@ -88,12 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         from mtuscope.report.text import render_text
 
-        render_text(report, sys.stdout)
+        render_text(report, sys.stdout, columns=_columns())
     for warning in report.warnings:
-        print(f"mtuscope: warning: {warning}", file=sys.stderr)
+        print(f"{args.prog}: warning: {warning}", file=sys.stderr)
     return EXIT_FINDING if report.has_error else EXIT_OK
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"mtuscope: {message}", file=sys.stderr)
+def _columns() -> int | None:
+    """`COLUMNS` when it holds a width: text is wrapped there even when piped."""
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def _fail(prog: str, message: str, code: int) -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
     return code

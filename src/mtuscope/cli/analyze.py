@@ -39,14 +39,17 @@ def run(args: argparse.Namespace) -> CaptureResult:
     show = not args.no_progress and sys.stderr.isatty()
     if not show:
         return analyze(opts)
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+    # On stderr, the terminal it checked: stdout may be a pipe or a JSON file.
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
         transient=True,
+        console=Console(stderr=True),
     ) as bar:
         tasks: dict[str, Any] = {}
 

@@ -100,8 +100,7 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
         lab.down()
         raise
     if as_json:
-        json.dump(_describe(scenario, lab.run_id, running=True), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json("up", _describe(scenario, lab.run_id, running=True))
     else:
         print(f"lab {lab.run_id} ({scenario.name}) is up: {scenario.description}")
         for line in _nodes_text(scenario, lab):
@@ -116,7 +115,7 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
 
 def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
     if every and name is not None:
-        raise UsageError("lab down: give a lab or --all, not both")
+        raise UsageError("give a lab or --all, not both")
     from mtuscope.lab.netns import require_environment
     from mtuscope.lab.state import find, records
 
@@ -129,7 +128,7 @@ def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
         up = records()
         if len(up) != 1:
             listed = ", ".join(f"{r.run_id} ({r.scenario})" for r in up) or "none"
-            raise UsageError(f"lab down: name the lab to remove (up: {listed})")
+            raise UsageError(f"name the lab to remove (up: {listed})")
         targets = [up[0]]
     for record in targets:
         _remove(record)
@@ -137,8 +136,17 @@ def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
             print(f"lab {record.run_id} ({record.scenario}) is down")
     if as_json:
         removed = [{"id": r.run_id, "scenario": r.scenario} for r in targets]
-        sys.stdout.write(json.dumps({"removed": removed}) + "\n")
+        _print_json("down", {"removed": removed})
     return 0
+
+
+def _print_json(verb: str, body: dict[str, Any]) -> None:
+    """One lab document on stdout: kind "lab", the verb, its body (src/mtuscope/lab/schema.json)."""
+    from mtuscope import __version__
+
+    doc = {"tool": "mtuscope", "version": __version__, "kind": "lab", "verb": verb, **body}
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 
 def _remove(record: LabRecord) -> None:
@@ -180,8 +188,7 @@ def _list(*, as_json: bool) -> int:
             ],
             "state_dir": str(state_dir()),
         }
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json("list", doc)
         return 0
     print("scenarios:")
     width = max(len(name) for name in SCENARIOS)
@@ -207,7 +214,7 @@ def _run(name: str, node: str, command: list[str]) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        raise UsageError("lab run: no command given (mtuscope lab run LAB -- CMD ...)")
+        raise UsageError("no command given (mtuscope lab run LAB -- CMD ...)")
     from mtuscope.lab import get_scenario
     from mtuscope.lab.netns import require_environment
     from mtuscope.lab.state import find

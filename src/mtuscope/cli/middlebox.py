@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from mtuscope.cli.options import add_family
+
 if TYPE_CHECKING:
     from mtuscope.jobs.middlebox import MiddleboxReport
 
@@ -28,8 +30,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("host", metavar="HOST", help="destination address (or name)")
     p.add_argument("--port", type=int, required=True, help="destination TCP port")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    p.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    add_family(p)
     p.add_argument("--max-ttl", type=int, default=16, help="highest TTL tried (default 16)")
     p.add_argument(
         "--timeout", type=float, default=0.5, help="seconds to wait per probe (default 0.5)"

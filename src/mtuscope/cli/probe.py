@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from mtuscope.cli.options import add_family
 from mtuscope.jobs.result import JobResult
 
 
@@ -47,10 +48,15 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
         budget: the verb's default probe budget.
     """
     p.add_argument("host", metavar="HOST", help="name or address to probe (the only target)")
-    fam = p.add_mutually_exclusive_group()
-    fam.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    fam.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
-    p.add_argument("--port", type=int, help="TCP port: MSS measurement and (default) TCP probes")
+    add_family(p)
+    verb = p.prog.split()[-1]
+    port_help = (
+        "TCP port: MSS measurement and (default) TCP probes"
+        if verb == "probe"
+        else f"TCP port for TCP probes (the default kind with --port); {verb} measures no "
+        "MSS (probe --port does)"
+    )
+    p.add_argument("--port", type=int, help=port_help)
     p.add_argument(
         "--kind",
         choices=("echo", "udp", "tcp"),

@@ -20,6 +20,8 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from mtuscope.cli.options import add_family
+
 if TYPE_CHECKING:
     from mtuscope.jobs.two_ended import TwoEndedReport
 
@@ -64,8 +66,7 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument("target", metavar="HOST:PORT", help="the responder ([IPv6]:PORT for IPv6)")
     c.add_argument("--json", action="store_true", help="print the JSON report")
-    c.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    c.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    add_family(c)
     c.add_argument("--timeout", type=float, default=5.0, help="seconds for the exchange (5)")
     c.add_argument("--no-reverse", action="store_true", help="do not ask for the reverse PMTU")
     c.add_argument("--platform", help="configuration snippets for this platform in the advice")
@@ -131,7 +132,7 @@ def run_check(args: argparse.Namespace) -> TwoEndedReport:
     return check_two_ended(
         TwoEndedOptions.of_target(
             args.target,
-            what="responder-check",
+            what="the responder",
             family=args.family,
             platform=args.platform,
             timeout=args.timeout,

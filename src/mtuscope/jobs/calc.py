@@ -69,9 +69,9 @@ class CalcOptions:
         check_family(self.inner_family)
         check_family(self.outer_family)
         if self.explain_mtu is not None and self.layers:
-            raise UsageError("calc: give either layers or --explain-mtu, not both")
+            raise UsageError("give either layers or --explain-mtu, not both")
         if self.explain_mtu is None and self.from_mtu is not None:
-            raise UsageError("calc: --from-mtu only goes with --explain-mtu")
+            raise UsageError("--from-mtu only goes with --explain-mtu")
 
     @property
     def mode(self) -> CalcMode:

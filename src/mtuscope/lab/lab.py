@@ -12,9 +12,11 @@ outside the namespaces it created.
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import secrets
 import subprocess
+import sys
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -35,6 +37,33 @@ from mtuscope.lab.teardown import TornDownOnExit
 from mtuscope.lab.topology import Scenario
 
 _RUN_ID = re.compile(r"[0-9a-z]{1,8}")
+
+
+def this_installation(argv: Sequence[str]) -> list[str]:
+    """`argv` with a leading `mtuscope` meaning the installation that is running now.
+
+    Inside a namespace (often under sudo, whose PATH is its own) `mtuscope` may
+    not be on PATH, or be another installation: the running interpreter with
+    `-m mtuscope` is always this one.
+    """
+    if argv and argv[0] == "mtuscope":
+        return [sys.executable, "-m", "mtuscope", *argv[1:]]
+    return list(argv)
+
+
+def path_with_this_installation(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of `environ` (default: ours) whose PATH starts with this installation's bin.
+
+    So that a shell or script run inside a node also finds `mtuscope` (and this
+    environment's `python3`), as in an activated virtual environment.
+    """
+    env = dict(os.environ if environ is None else environ)
+    here = os.path.dirname(sys.executable)
+    parts = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]
+    env["PATH"] = os.pathsep.join([here, *(p for p in parts if p != here)])
+    return env
+
+
 _LIVE: set[Lab] = set()
 """Labs up and not yet down: `atexit` removes them (a strong set, so a lab whose
 caller dropped every reference is still removed)."""
@@ -222,7 +251,7 @@ class Lab(TornDownOnExit):
 
         Args:
             node: a node name.
-            argv: the command (no shell).
+            argv: the command (no shell); a leading `mtuscope` is this installation.
             check: raise `LabError` when it exits non-zero.
             timeout: seconds before it is killed (and `LabError` raised).
             input: text for its standard input.
@@ -236,7 +265,7 @@ class Lab(TornDownOnExit):
         """
         self._require_up()
         return run(
-            ["ip", "netns", "exec", self.namespace(node), *argv],
+            ["ip", "netns", "exec", self.namespace(node), *this_installation(argv)],
             check=check,
             timeout=timeout,
             input=input,
@@ -247,8 +276,9 @@ class Lab(TornDownOnExit):
 
         Args:
             node: a node name.
-            argv: the command (no shell).
-            **kwargs: passed to `subprocess.Popen` (stdout, stderr, text, ...).
+            argv: the command (no shell); a leading `mtuscope` is this installation,
+                and PATH starts with its bin directory (unless `env` is given).
+            **kwargs: passed to `subprocess.Popen` (stdout, stderr, text, env, ...).
 
         Returns:
             The running process. The caller must end it (by its handle) before `down()`;
@@ -259,7 +289,8 @@ class Lab(TornDownOnExit):
             LabError: it could not start.
         """
         self._require_up()
-        full = ("ip", "netns", "exec", self.namespace(node), *argv)
+        full = ("ip", "netns", "exec", self.namespace(node), *this_installation(argv))
+        kwargs.setdefault("env", path_with_this_installation())
         try:
             child = subprocess.Popen(full, **kwargs)
         except OSError as exc:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mtuscope.report.capture_json import format_name, linktype_name
 
@@ -24,13 +25,20 @@ MAX_ROWS = 40
 
 def render(result: CaptureResult, console: Console) -> None:
     """Draw the captures, their connections and ICMP too-big messages."""
-    for cap in result.captures:
+    for cap, analysis in zip(result.captures, result.analyses, strict=True):
         info = cap.info
         links = sorted({linktype_name(lt) for lt in info.linktypes})
-        console.print(
-            f"[bold]{cap.path}[/]: {info.packets} frames, {format_name(info)}, "
-            f"link types {', '.join(links) or '-'}"
+        head = Text(cap.path, style="bold")
+        head.append(
+            f": {info.packets} frames, {format_name(info)}, link types {', '.join(links) or '-'}"
         )
+        host = cap.host_filter
+        if host is not None:
+            shown = str(host.address) if host.port is None else f"{host.address} port {host.port}"
+            # The frames the analysis saw are the ones the filter kept.
+            n = analysis.frames
+            head.append(f"; {n} packet{'' if n == 1 else 's'} matched the filter ({shown})")
+        console.print(head)
     total = result.connection_count
     if total:
         console.print(_connections(_first_connections(result, MAX_ROWS), total))

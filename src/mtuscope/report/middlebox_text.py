@@ -96,17 +96,20 @@ def render(result: MiddleboxReport | TwoEndedReport, console: Console) -> None:
         return
     walk = getattr(result, "walk", None)
     if isinstance(walk, MiddleboxResult):
-        render_walk(walk, console)
+        render_walk(walk, console, target=getattr(result, "target", None))
 
 
-def render_walk(walk: MiddleboxResult, console: Console) -> None:
+def render_walk(walk: MiddleboxResult, console: Console, *, target: str | None = None) -> None:
     """The hop table, the destination's answer, the changes, the probe count.
 
     Args:
         walk: the result of a middlebox walk.
         console: where to print.
+        target: the destination as typed; a name is shown with the address it resolved to.
     """
-    table = Table(title=f"TCP SYN to {walk.dst} port {walk.dport}", title_justify="left")
+    dst = str(walk.dst)
+    where = dst if target is None or target == dst else f"{target} ({dst})"
+    table = Table(title=f"TCP SYN to {where} port {walk.dport}", title_justify="left")
     for column in ("hop", "address", "quote", "changed (sent -> seen)"):
         table.add_column(column)
     for hop in walk.hops:

@@ -33,7 +33,11 @@ def render(result: PathReport, console: Console) -> None:
     """
     obs = result.observations
     where = str(obs.dst)
-    if obs.port is not None:
+    if result.host != where:  # a name: as typed, then what it resolved to
+        where = f"{result.host} ({where})"
+        if obs.port is not None:
+            where += f" port {obs.port}"
+    elif obs.port is not None:
         where = f"[{where}]:{obs.port}" if obs.family == 6 else f"{where}:{obs.port}"
     how = f"{result.probe_kind.value} probes, {result.transport.value} sockets"
     console.print(f"[bold]Path to {where}[/] (IPv{obs.family}, {how})")

@@ -34,17 +34,38 @@ TEXT: dict[str, str] = {
 """Report kind -> the module whose `render(result, console)` draws that kind's fields."""
 
 
-def make_console(stream: TextIO) -> Console:
-    """The rich console every text renderer draws on, writing to `stream`."""
-    return Console(file=stream, width=120 if not stream.isatty() else None, highlight=False)
+UNWRAPPED = 1 << 16
+"""The width of a console that must not wrap: lines and tables as wide as their content."""
 
 
-def render_text(result: JobResult, stream: TextIO) -> None:
+def make_console(stream: TextIO, *, columns: int | None = None) -> Console:
+    """The rich console every text renderer draws on, writing to `stream`.
+
+    On a terminal, its width (or `columns`). Not on a terminal (a pipe, a file):
+    `columns` when given, else no wrapping at all, so that each line of the
+    report stays one line for `grep` and `cut`.
+
+    Args:
+        stream: where the report goes.
+        columns: the width asked for (the CLI passes `COLUMNS`); None for the default.
+    """
+    isatty = getattr(stream, "isatty", None)
+    if (isatty is not None and isatty()) or columns is not None:
+        return Console(file=stream, width=columns, highlight=False)
+    return Console(file=stream, width=UNWRAPPED, soft_wrap=True, highlight=False)
+
+
+def render_text(result: JobResult, stream: TextIO, *, columns: int | None = None) -> None:
     """Write `result` for people to `stream`: the kind's own view, then the findings.
 
     A calculation without findings (the usual case) ends with its own view.
+
+    Args:
+        result: the job's result.
+        stream: where to write.
+        columns: the width asked for (`make_console`).
     """
-    console = make_console(stream)
+    console = make_console(stream, columns=columns)
     importlib.import_module(TEXT[result.kind]).render(result, console)
     if result.kind != "calc" or result.findings:
         render_findings(result.findings, console)

@@ -75,7 +75,8 @@ _DRAIN = 64
 """Packets read from one socket per wake-up, so one busy socket cannot starve the loop."""
 _PRIVILEGE = (
     "raw sockets need root or CAP_NET_RAW: run as root, grant the capability "
-    "(setcap cap_net_raw+ep on the interpreter), or use the unprivileged UdpTransport"
+    "(setcap cap_net_raw+ep on the interpreter), or probe over UDP without them "
+    "(probe, trace and sweep: --unprivileged)"
 )
 _LOCAL_REFUSALS = frozenset(
     {

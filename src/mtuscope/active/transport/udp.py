@@ -163,8 +163,8 @@ class UdpTransport(PollingTransport):
         self._check_open()
         if probe.kind is not ProbeKind.UDP or probe.family != self.family:
             raise UsageError(
-                f"UdpTransport sends IPv{self.family} UDP probes, not IPv{probe.family} "
-                f"{probe.kind.value}"
+                f"the unprivileged UDP mode sends IPv{self.family} UDP probes, "
+                f"not IPv{probe.family} {probe.kind.value}"
             )
         self._expire(now)
         sock = self._socket(probe)
