@@ -89,18 +89,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
-    from mtuscope.lab import Lab, get_scenario
+    from mtuscope.lab import LISTENER_BYTES, Lab, get_scenario
     from mtuscope.lab.state import save
 
     scenario = get_scenario(name)  # an unknown name is a usage error, even without root
-    lab = Lab.up(scenario, run_id=run_id, keep=True)
+    lab = Lab.up(scenario, run_id=run_id, keep=True, listen=True)
     try:
         save(lab)
     except LabError:
         lab.down()
         raise
     if as_json:
-        json.dump(_describe(scenario, lab.run_id, running=True), sys.stdout, indent=2)
+        doc = _describe(scenario, lab.run_id, running=True)
+        doc["listener"] = _listener(lab)
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(f"lab {lab.run_id} ({scenario.name}) is up: {scenario.description}")
@@ -109,9 +111,28 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
         for line in _truth_text(scenario):
             print(line)
         server = scenario.address(scenario.server, 4)
+        if lab.listener_port is not None:
+            print(
+                f"  {scenario.server} listens: HTTP on TCP port {lab.listener_port} "
+                f"(IPv4 and IPv6), {LISTENER_BYTES} bytes to any GET"
+            )
         print(f"  try:  mtuscope lab run {lab.run_id} -- tracepath -n {server}")
+        if lab.listener_port is not None:
+            print(
+                f"        mtuscope lab run {lab.run_id} -- mtuscope probe {server} "
+                f"--port {lab.listener_port} --download {LISTENER_BYTES}"
+            )
         print(f"  stop: mtuscope lab down {lab.run_id}")
     return 0
+
+
+def _listener(lab: Lab) -> dict[str, Any] | None:
+    """The lab listener in `lab up --json`: node, port, body size."""
+    from mtuscope.lab import LISTENER_BYTES
+
+    if lab.listener_port is None:
+        return None
+    return {"node": lab.scenario.server, "port": lab.listener_port, "bytes": LISTENER_BYTES}
 
 
 def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
