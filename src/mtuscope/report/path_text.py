@@ -102,10 +102,10 @@ def _mss(mss: MssObservation | None, console: Console) -> None:
             highlight=False,
         )
     if mss.transfer is not None:
-        console.print(_download_line(mss.transfer, mss.verdict), highlight=False)
+        console.print(_download_line(mss.transfer, mss.verdict, mss.combined), highlight=False)
 
 
-def _download_line(t: TransferObservation, verdict: TransferVerdict | None) -> str:
+def _download_line(t: TransferObservation, verdict: TransferVerdict | None, mss: int | None) -> str:
     """One line for the download: done with its largest segment, or how it ended."""
     sent = {
         RequestKind.NONE: "nothing sent first",
@@ -115,9 +115,12 @@ def _download_line(t: TransferObservation, verdict: TransferVerdict | None) -> s
     }[t.request]
     largest = _opt(t.largest_segment)
     if verdict is TransferVerdict.COMPLETE:
+        small = ""
+        if mss is not None and t.moved_bytes < mss:
+            small = "; the whole answer fit in one segment: full-size segments were not tested"
         return (
             f"{t.direction.value} completed: {t.moved_bytes} bytes, largest segment {largest} "
-            f"(TCP_INFO rcv_mss; {sent})"
+            f"(TCP_INFO rcv_mss; {sent}){small}"
         )
     if verdict is TransferVerdict.STALLED:
         return (
