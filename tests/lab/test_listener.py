@@ -101,6 +101,9 @@ def test_lab_up_listens_and_probe_reports_the_server_mss(
         assert main(["lab", "up", name, "--id", run_id, "--json"]) == 0
         doc = json.loads(capfd.readouterr().out)
         assert doc["listener"] == {"node": "server", "port": LISTENER_PORT, "bytes": LISTENER_BYTES}
+        assert main(["lab", "list", "--json"]) == 0
+        listed = json.loads(capfd.readouterr().out)["scenarios"]
+        assert {s["listener_port"] for s in listed} == {LISTENER_PORT}
         lab = Lab.attach(name, run_id)
         server = str(lab.address("server", 4))
         argv = ["probe", server, "--port", str(LISTENER_PORT), "--json", "--max-seconds", "40"]

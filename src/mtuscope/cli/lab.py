@@ -316,6 +316,8 @@ def _direction(scenario: Scenario, truth: DirectionTruth, *, reverse: bool) -> d
 
 
 def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[str, Any]:
+    from mtuscope.lab import LISTENER_PORT
+
     doc: dict[str, Any] = {
         "name": scenario.name,
         "description": scenario.description,
@@ -330,6 +332,7 @@ def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[
         "server_mss": {"4": scenario.server_mss(4), "6": scenario.server_mss(6)},
         "server_answers": _answers(scenario),
         "server_tcp_port": scenario.server_tcp_port,
+        "listener_port": LISTENER_PORT,  # the HTTP listener `lab up` starts on the server
     }
     if running and run_id is not None:
         doc["run_id"] = run_id
