@@ -3,8 +3,11 @@
 Layer: active/transport (an edge): opens one ordinary TCP connection (no
 privilege needed), reads the kernel's view of it, and optionally downloads a
 bounded number of bytes to tell "handshake works, transfer stalls" (a PMTU
-black hole on the way back) from a transfer that completes. It concludes
-nothing itself: active/mss.py classifies.
+black hole on the way back) from a transfer that completes. The download first
+sends what makes the server talk (an HTTP GET, a TLS ClientHello: built in
+wire/, chosen by jobs/probe.py); a server that ends its answer (a FIN, or a TLS
+first flight that came whole) is done, not stalled. It concludes nothing
+itself: active/mss.py classifies.
 
 `struct tcp_info` (<linux/tcp.h>) is read by fixed offsets; the layout only
 grows at its end, so these have held since Linux 2.6:
