@@ -35,6 +35,19 @@ class Direction(StrEnum):
     """We send the bulk: a stall points at the forward path."""
 
 
+class RequestKind(StrEnum):
+    """What a download sent first, to make the server talk."""
+
+    NONE = "none"
+    """Nothing: for a server that talks first (or `--request none`)."""
+    HTTP_GET = "http-get"
+    """`GET / HTTP/1.1` with `Connection: close` (wire/http.py)."""
+    TLS_CLIENT_HELLO = "tls-client-hello"
+    """A TLS 1.3/1.2 ClientHello (wire/tls.py): the server answers with its certificates."""
+    USER = "user"
+    """The user's own bytes (`--request TEXT`)."""
+
+
 class TransferVerdict(StrEnum):
     COMPLETE = "complete"
     HANDSHAKE_FAILED = "handshake-failed"
@@ -57,7 +70,12 @@ class TransferObservation:
     stalled: bool
     """True when no byte moved for the stall timeout while bytes were outstanding."""
     largest_segment: int | None = None
-    """Largest TCP payload that did get through, bytes."""
+    """Largest TCP payload that did get through, bytes (TCP_INFO `tcpi_rcv_mss` for a download)."""
+    request: RequestKind = RequestKind.NONE
+    """What was sent first to make the server talk."""
+    server_done: bool = False
+    """The server finished before `expected_bytes`: it closed in order (a FIN after
+    its response), or a TLS server's first flight came whole and it waits for us."""
 
     def __post_init__(self) -> None:
         if self.expected_bytes < 0 or self.moved_bytes < 0:
@@ -75,7 +93,7 @@ def classify_transfer(obs: TransferObservation) -> TransferVerdict:
     """
     if not obs.handshake_ok:
         return TransferVerdict.HANDSHAKE_FAILED
-    if obs.moved_bytes >= obs.expected_bytes:
+    if obs.moved_bytes >= obs.expected_bytes or (obs.server_done and obs.moved_bytes > 0):
         return TransferVerdict.COMPLETE
     return TransferVerdict.STALLED if obs.stalled else TransferVerdict.SHORT
 

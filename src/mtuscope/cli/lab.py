@@ -89,18 +89,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
-    from mtuscope.lab import Lab, get_scenario
+    from mtuscope.lab import LISTENER_BYTES, Lab, get_scenario
     from mtuscope.lab.state import save
 
     scenario = get_scenario(name)  # an unknown name is a usage error, even without root
-    lab = Lab.up(scenario, run_id=run_id, keep=True)
+    lab = Lab.up(scenario, run_id=run_id, keep=True, listen=True)
     try:
         save(lab)
     except LabError:
         lab.down()
         raise
     if as_json:
-        _print_json("up", _describe(scenario, lab.run_id, running=True))
+        doc = _describe(scenario, lab.run_id, running=True)
+        doc["listener"] = _listener(lab)
+        _print_json("up", doc)
     else:
         print(f"lab {lab.run_id} ({scenario.name}) is up: {scenario.description}")
         for line in _nodes_text(scenario, lab):
@@ -108,9 +110,28 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
         for line in _truth_text(scenario):
             print(line)
         server = scenario.address(scenario.server, 4)
+        if lab.listener_port is not None:
+            print(
+                f"  {scenario.server} listens: HTTP on TCP port {lab.listener_port} "
+                f"(IPv4 and IPv6), {LISTENER_BYTES} bytes to any GET"
+            )
         print(f"  try:  mtuscope lab run {lab.run_id} -- tracepath -n {server}")
+        if lab.listener_port is not None:
+            print(
+                f"        mtuscope lab run {lab.run_id} -- mtuscope probe {server} "
+                f"--port {lab.listener_port} --download {LISTENER_BYTES}"
+            )
         print(f"  stop: mtuscope lab down {lab.run_id}")
     return 0
+
+
+def _listener(lab: Lab) -> dict[str, Any] | None:
+    """The lab listener in `lab up --json`: node, port, body size."""
+    from mtuscope.lab import LISTENER_BYTES
+
+    if lab.listener_port is None:
+        return None
+    return {"node": lab.scenario.server, "port": lab.listener_port, "bytes": LISTENER_BYTES}
 
 
 def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
@@ -302,6 +323,8 @@ def _direction(scenario: Scenario, truth: DirectionTruth, *, reverse: bool) -> d
 
 
 def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[str, Any]:
+    from mtuscope.lab import LISTENER_PORT
+
     doc: dict[str, Any] = {
         "name": scenario.name,
         "description": scenario.description,
@@ -316,6 +339,7 @@ def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[
         "server_mss": {"4": scenario.server_mss(4), "6": scenario.server_mss(6)},
         "server_answers": _answers(scenario),
         "server_tcp_port": scenario.server_tcp_port,
+        "listener_port": LISTENER_PORT,  # the HTTP listener `lab up` starts on the server
     }
     if running and run_id is not None:
         doc["run_id"] = run_id

@@ -118,7 +118,16 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=0,
         metavar="BYTES",
-        help="with --port: read this many bytes after the handshake to catch a stall",
+        help="with --port: read this many bytes after the handshake to catch a stall "
+        "(after sending --request); a server that ends its answer sooner is done, not stalled",
+    )
+    p.add_argument(
+        "--request",
+        metavar="WHAT",
+        help="with --download: what to send first: 'http' (GET / HTTP/1.1 with Host as typed "
+        "and Connection: close; the default), 'tls' (a TLS ClientHello with SNI; the default "
+        "for port 443), 'none' (for a server that talks first), or the request itself with "
+        r"escapes \r \n \t \0 \\ \xHH, e.g. 'HEAD /big HTTP/1.0\r\n\r\n'",
     )
     p.add_argument(
         "--responder",
@@ -137,4 +146,11 @@ def run(args: argparse.Namespace) -> JobResult:
         responder = TwoEndedOptions.of_target(
             args.responder, what="--responder", family=args.family, platform=args.platform
         )
-    return probe(ProbeOptions(**common_options(args), download=args.download, responder=responder))
+    return probe(
+        ProbeOptions(
+            **common_options(args),
+            download=args.download,
+            request=args.request,
+            responder=responder,
+        )
+    )

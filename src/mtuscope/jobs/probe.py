@@ -8,10 +8,11 @@ gives the kernel's view (`tcp_mss`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from mtuscope.active.hop_trace import HopTrace
-from mtuscope.active.mss import MssObservation
+from mtuscope.active.mss import MssObservation, RequestKind
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind, ProbeOutcome, ProbeRecord, SearchStop
 from mtuscope.active.size_engine import totals
@@ -20,8 +21,10 @@ from mtuscope.active.transport import tcp_mss
 from mtuscope.errors import ProbeError, UsageError
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport
 from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended, with_two_ended
+from mtuscope.wire.http import http_get, unescape_request
 from mtuscope.wire.sizes import MIN_REASSEMBLY
 from mtuscope.wire.tcp_options import TcpOptions
+from mtuscope.wire.tls import client_hello
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +33,10 @@ class ProbeOptions(PathOptions):
 
     download: int = 0
     """Bytes to read from `port` after the handshake to detect a stall (0: no download)."""
+    request: str | None = None
+    """What the download sends first (`--request`): "http" (GET / HTTP/1.1), "tls" (a
+    ClientHello), "none", or the request itself with backslash escapes (\\r\\n);
+    None: "tls" for port 443, else "http"."""
     responder: TwoEndedOptions | None = None
     """Also run a two-ended check against an `mtuscope responder` (`--responder`)."""
 
@@ -37,6 +44,49 @@ class ProbeOptions(PathOptions):
         PathOptions.__post_init__(self)
         if self.download < 0 or (self.download and self.port is None):
             raise UsageError("--download needs --port and a byte count >= 0")
+        if self.request is not None:
+            if not self.download:
+                raise UsageError("--request needs --download")
+            download_request(self.request, host=self.host, port=self.port or 0, check=True)
+
+
+TLS_PORT = 443
+"""The port whose default request is a TLS ClientHello (HTTPS)."""
+
+
+def download_request(
+    request: str | None, *, host: str, port: int, check: bool = False
+) -> tuple[RequestKind, bytes]:
+    """The bytes a download sends first, and what they are.
+
+    Args:
+        request: `ProbeOptions.request` ("http", "tls", "none", the request text
+            with escapes, or None for the port's default).
+        host: the host as typed (the HTTP Host field, the TLS server name).
+        port: the TCP port.
+        check: only check the request (fixed bytes instead of random ones).
+
+    Returns:
+        The kind of request and its bytes.
+
+    Raises:
+        UsageError: a request text with a bad escape, or a host name an HTTP
+            Host field or a TLS server name cannot carry.
+    """
+    word = request if request is not None else ("tls" if port == TLS_PORT else "http")
+    if word == "none":
+        return RequestKind.NONE, b""
+    if word == "http":
+        return RequestKind.HTTP_GET, http_get(host, port)
+    if word == "tls":
+        hello = client_hello(
+            host=host,
+            random=bytes(32) if check else os.urandom(32),
+            session_id=bytes(32) if check else os.urandom(32),
+            x25519_share=bytes(range(1, 33)) if check else os.urandom(32),
+        )
+        return RequestKind.TLS_CLIENT_HELLO, hello
+    return RequestKind.USER, unescape_request(word)
 
 
 def _search_budget(opts: PathOptions) -> int:
@@ -82,7 +132,7 @@ def probe(opts: ProbeOptions) -> PathReport:
         trace = run.run(hop, "the hop trace")
         records = (*search.probes, *(trace.probes if trace else ()))
         next_id = 1 + max((r.probe.id for r in records), default=0)
-        mss = _measure_mss(run, search, next_id, download=opts.download)
+        mss = _measure_mss(run, search, next_id, download=opts.download, request=opts.request)
     finally:
         run.close()
     if search.stop_reason is SearchStop.ICMP_FILTERED:
@@ -118,7 +168,7 @@ def _syn_ack(records: tuple[ProbeRecord, ...]) -> tuple[int, TcpOptions] | None:
 
 
 def _measure_mss(
-    run: PathRun, search: PathMtuResult, next_id: int, *, download: int
+    run: PathRun, search: PathMtuResult, next_id: int, *, download: int, request: str | None
 ) -> MssObservation | None:
     """The SYN/ACK's MSS option (raw SYN probe) and TCP_MAXSEG of a real connection."""
     port = run.opts.port
@@ -146,12 +196,15 @@ def _measure_mss(
         if syn is None:
             run.warnings.append(f"no SYN/ACK from {run.dst} port {port}: its MSS option is unknown")
     probe_id, options = syn if syn is not None else (None, None)
+    kind, sent = download_request(request, host=run.opts.host, port=port)
     try:
         facts = tcp_mss(
             run.dst,
             port,
             timeout=min(3.0, max(0.5, run.seconds_left)),
             download=download,
+            request=sent,
+            request_kind=kind,
             max_seconds=max(1.0, min(10.0, run.seconds_left)),
         )
     except ProbeError as exc:

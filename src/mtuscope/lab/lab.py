@@ -12,6 +12,7 @@ outside the namespaces it created.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import secrets
@@ -35,6 +36,7 @@ from mtuscope.lab.netns import (
 from mtuscope.lab.scenarios import get_scenario
 from mtuscope.lab.teardown import TornDownOnExit
 from mtuscope.lab.topology import Scenario
+from mtuscope.lab.traffic import LISTENER_BYTES, LISTENER_PORT, listener_argv
 
 _RUN_ID = re.compile(r"[0-9a-z]{1,8}")
 
@@ -99,6 +101,10 @@ class Lab(TornDownOnExit):
         self._children: list[subprocess.Popen[Any]] = []
         """Processes `popen` started, killed by `down()` if still running."""
         self._up = False
+        self.listener_port: int | None = None
+        """The TCP port of the lab's HTTP listener on the server node, once started
+        (`start_listener`); None without one."""
+        self.listener_pid: int | None = None
 
     @classmethod
     def up(
@@ -108,6 +114,7 @@ class Lab(TornDownOnExit):
         run_id: str | None = None,
         use_ethtool: bool | None = None,
         keep: bool = False,
+        listen: bool = False,
     ) -> Lab:
         """Build a scenario's namespaces, links, routes and rules.
 
@@ -122,6 +129,9 @@ class Lab(TornDownOnExit):
             keep: leave the lab running when this process exits (no `atexit`
                 teardown; `mtuscope lab up`); remove it later with `down()` on
                 `Lab.attach(...)`, or `down_all`.
+            listen: start the lab's HTTP listener on the server node (TCP
+                `LISTENER_PORT`, IPv4 and IPv6; lab/traffic.py), as `mtuscope lab up`
+                does; it dies with the lab.
 
         Returns:
             The running lab; use it as a context manager to have it torn down.
@@ -149,6 +159,8 @@ class Lab(TornDownOnExit):
                 use_ethtool=use_ethtool,
             )
             lab._up = True
+            if listen:
+                lab.start_listener()
         except BaseException:
             lab.down()
             raise
@@ -298,6 +310,55 @@ class Lab(TornDownOnExit):
         self._children.append(child)
         return child
 
+    def start_listener(
+        self, port: int = LISTENER_PORT, *, nbytes: int = LISTENER_BYTES, timeout: float = 15.0
+    ) -> int:
+        """Start the lab's HTTP listener on the server node and wait until it listens.
+
+        Any GET to `port` (every address of the server, IPv4 and IPv6) gets
+        `nbytes` bytes; the listener runs detached in the server's namespace
+        until `down()` removes it (lab/traffic.py `serve_http` has its bounds).
+
+        Args:
+            port: the TCP port.
+            nbytes: the body of every answer, bytes.
+            timeout: seconds to wait for it to listen.
+
+        Returns:
+            The port.
+
+        Raises:
+            LabError: it did not start, or could not listen (the port is taken).
+        """
+        self._require_up()
+        argv = listener_argv(port, nbytes=nbytes)
+        child = self.popen(
+            self.scenario.server,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            out, _ = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            child.kill()
+            child.wait()
+            raise LabError(f"the lab listener did not start within {timeout} s") from exc
+        said: dict[str, Any] = {}
+        try:
+            said = json.loads(out.splitlines()[0]) if out.strip() else {}
+        except (ValueError, IndexError):
+            pass
+        if child.returncode != 0 or said.get("listening") != port:
+            why = said.get("error") or f"exit status {child.returncode}"
+            raise LabError(f"the lab listener on {self.scenario.server} port {port}: {why}")
+        self.listener_port = port
+        pid = said.get("pid")
+        self.listener_pid = pid if isinstance(pid, int) else None
+        return port
+
     def capture(
         self,
         node: str,
@@ -379,6 +440,8 @@ class Lab(TornDownOnExit):
                 child.kill()
             child.wait()
         self._children.clear()
+        # The listener detached from its starter; removing the namespace kills it too.
+        self.listener_port = self.listener_pid = None
         for name in reversed(self._created):
             try:
                 delete_namespace(name)

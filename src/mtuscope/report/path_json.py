@@ -114,7 +114,25 @@ def _head(
             "server_announced": mss.server_announced if mss else None,
             "effective": mss.effective if mss else None,
             "combined": mss.combined if mss else None,
+            # Only when `--download` ran: the MSS object of every other report stays as it was.
+            **({"download": _download(mss)} if mss is not None and mss.transfer else {}),
         },
+    }
+
+
+def _download(mss: MssObservation) -> dict[str, Any] | None:
+    """The download `probe --download` made: what it sent, what came, the verdict."""
+    t = mss.transfer
+    if t is None or mss.verdict is None:
+        return None
+    return {
+        "request": t.request.value,
+        "expected_bytes": t.expected_bytes,
+        "bytes": t.moved_bytes,
+        "largest_segment": t.largest_segment,
+        "largest_segment_from": "tcp_info.rcv_mss",
+        "server_done": t.server_done,
+        "verdict": mss.verdict.value,
     }
 
 

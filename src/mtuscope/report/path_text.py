@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mtuscope.active.hop_trace import Hop, MtuDrop
-from mtuscope.active.mss import MssObservation
+from mtuscope.active.mss import MssObservation, RequestKind, TransferObservation, TransferVerdict
 from mtuscope.active.sweep import SweepRow
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
@@ -97,12 +97,43 @@ def _drop_line(drop: MtuDrop) -> str:
 
 
 def _mss(mss: MssObservation | None, console: Console) -> None:
-    if mss is None or all(v is None for v in (mss.server_announced, mss.effective, mss.combined)):
+    if mss is None:
         return
-    console.print(
-        f"MSS: server announced {_opt(mss.server_announced)}, "
-        f"effective {_opt(mss.effective)}, segments carry {_opt(mss.combined)}",
-        highlight=False,
+    if any(v is not None for v in (mss.server_announced, mss.effective, mss.combined)):
+        console.print(
+            f"MSS: server announced {_opt(mss.server_announced)}, "
+            f"effective {_opt(mss.effective)}, segments carry {_opt(mss.combined)}",
+            highlight=False,
+        )
+    if mss.transfer is not None:
+        console.print(_download_line(mss.transfer, mss.verdict, mss.combined), highlight=False)
+
+
+def _download_line(t: TransferObservation, verdict: TransferVerdict | None, mss: int | None) -> str:
+    """One line for the download: done with its largest segment, or how it ended."""
+    sent = {
+        RequestKind.NONE: "nothing sent first",
+        RequestKind.HTTP_GET: "after an HTTP GET",
+        RequestKind.TLS_CLIENT_HELLO: "after a TLS ClientHello",
+        RequestKind.USER: "after the given request",
+    }[t.request]
+    largest = _opt(t.largest_segment)
+    if verdict is TransferVerdict.COMPLETE:
+        small = ""
+        if mss is not None and t.moved_bytes < mss:
+            small = "; the whole answer fit in one segment: full-size segments were not tested"
+        return (
+            f"{t.direction.value} completed: {t.moved_bytes} bytes, largest segment {largest} "
+            f"(TCP_INFO rcv_mss; {sent}){small}"
+        )
+    if verdict is TransferVerdict.STALLED:
+        return (
+            f"[red]{t.direction.value} stalled[/] after {t.moved_bytes} of {t.expected_bytes} "
+            f"bytes ({sent}), largest segment {largest} (TCP_INFO rcv_mss)"
+        )
+    return (
+        f"{t.direction.value} ended early: the connection closed or was reset after "
+        f"{t.moved_bytes} of {t.expected_bytes} bytes ({sent})"
     )
 
 
