@@ -109,7 +109,9 @@ def _run_all(lab: Lab) -> dict[tuple[str, int], dict[str, Any]]:
             frm, to, step = SWEEP
             sweep = ["sweep", addr, "--from", frm, "--to", to, "--step", step, "--json", *tcp]
             runs["sweep", family] = _cli(lab, sweep)
-            runs["middlebox", family] = _cli(lab, ["middlebox", addr, "--port", str(port), "--json"])
+            runs["middlebox", family] = _cli(
+                lab, ["middlebox", addr, "--port", str(port), "--json"]
+            )
             runs["probe-port", family] = _cli(lab, ["probe", addr, "--port", str(port), "--json"])
         return runs
     finally:
