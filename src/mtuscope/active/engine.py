@@ -60,8 +60,9 @@ class Limits:
     """Seconds to wait for each probe's reply."""
     rate: float = 20.0
     """Probes per second to the destination, sustained: modest by default."""
-    burst: int = 12
-    """Probes that may leave back to back before the rate applies (one table round)."""
+    burst: int = 14
+    """Probes that may leave back to back before the rate applies (one table round up to
+    1500 with its two floor probes)."""
     budget: int = 120
     """Probes in total; the engine stops with `SearchStop.BUDGET` when they are spent."""
     attempts: int = 2

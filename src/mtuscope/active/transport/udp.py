@@ -234,12 +234,16 @@ class UdpTransport(PollingTransport):
                 kind = reply_kind(error)
                 if kind is None:
                     continue
+                if kind is ReplyKind.PORT_UNREACHABLE and error.offender != entry.probe.dst:
+                    kind = ReplyKind.UNREACHABLE  # a box on the way, not the destination
+                unreach = kind in (ReplyKind.UNREACHABLE, ReplyKind.PORT_UNREACHABLE)
                 self._answer(
                     fd,
                     kind,
                     from_addr=error.offender,
                     mtu=error.info if kind is ReplyKind.TOO_BIG else None,
                     ttl=ttl,
+                    code=error.code if unreach else None,
                 )
                 return
         if mask & select.POLLIN:
@@ -257,10 +261,11 @@ class UdpTransport(PollingTransport):
         from_addr: IPAddress | None,
         mtu: int | None = None,
         ttl: int | None = None,
+        code: int | None = None,
     ) -> None:
         """Queue the one reply a probe socket gets, and close the socket."""
         probe = self._inflight[fd].probe
         self._pending.append(
-            Reply(probe_id=probe.id, kind=kind, from_addr=from_addr, mtu=mtu, ttl=ttl)
+            Reply(probe_id=probe.id, kind=kind, from_addr=from_addr, mtu=mtu, ttl=ttl, code=code)
         )
         self._drop(fd)
