@@ -149,3 +149,31 @@ def test_a_filtered_destination_is_called_filtered_after_the_grace(
         assert doc["warnings"] == []  # no "no SYN/ACK", no 3 s connect that times out
     # the silent drop after hop 1 is still found by the trace
     assert doc["mtu_drop"] is not None and doc["mtu_drop"]["to_mtu"] == 1400
+
+
+def _ping(lab: Lab, address: str) -> tuple[float, float]:
+    """Median and spread (max - min) of `ping -c 5 -i 0.2` RTTs, milliseconds."""
+    done = lab.exec("client", ["ping", "-n", "-c", "5", "-i", "0.2", address], timeout=30)
+    rtts = sorted(
+        float(line.split("time=")[1].split()[0])
+        for line in done.stdout.splitlines()
+        if "time=" in line
+    )
+    assert len(rtts) == 5, done.stdout
+    return rtts[2], rtts[-1] - rtts[0]
+
+
+@pytest.mark.parametrize(
+    ("family", "extra"), [(4, []), (6, []), (4, ["--unprivileged"])], ids=["v4", "v6", "v4-udp"]
+)
+def test_hop_rtts_agree_with_ping(clean_lab: Lab, family: int, extra: list[str]) -> None:
+    """Issue 9 pt 10: kernel timestamps at both ends, so the hop RTTs are what ping says
+    (0.05 ms on these links), not 0.4-3 ms of this process's own scheduling."""
+    server = str(clean_lab.address("server", family))
+    _code, doc, err = _cli(clean_lab, ["trace", server, *extra, "--json"])
+    assert isinstance(doc, dict), err
+    assert len(doc["hops"]) == 3
+    for hop in doc["hops"]:
+        median, spread = _ping(clean_lab, hop["address"])
+        assert hop["rtt_ms"] is not None
+        assert abs(hop["rtt_ms"] - median) <= 0.05 + spread, (hop, median, spread)

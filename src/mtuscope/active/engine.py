@@ -212,6 +212,11 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         """
         return encode_probe(self.book.register(probe, src=src, sent_at=now))
 
+    def on_sent(self, probe: Probe, stamp: float) -> None:
+        """The kernel's transmit timestamp of `probe`'s packet (from the transport): a
+        reply whose datagram has a receive stamp is timed by the two, not by `now`."""
+        self.book.stamp_sent(probe.id, stamp)
+
     def on_datagram(self, datagram: Datagram, now: float) -> None:
         """Match bytes a raw transport read to a probe of ours and file them (strays are
         ignored).
