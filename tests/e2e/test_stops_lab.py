@@ -177,3 +177,26 @@ def test_hop_rtts_agree_with_ping(clean_lab: Lab, family: int, extra: list[str])
         median, spread = _ping(clean_lab, hop["address"])
         assert hop["rtt_ms"] is not None
         assert abs(hop["rtt_ms"] - median) <= 0.05 + spread, (hop, median, spread)
+
+
+@pytest.mark.parametrize(
+    ("family", "prefix", "target"),
+    [(4, "203.0.113.64/26", "203.0.113.70"), (6, "2001:db8:0:3:1::/80", "2001:db8:0:3:1::5")],
+)
+def test_an_administratively_prohibited_route_ends_the_probe_with_x(
+    clean_lab: Lab, family: int, prefix: str, target: str
+) -> None:
+    """A `prohibit` route on r1 answers every probe with admin-prohibited at once: the
+    search ends at the first one, shown as tracepath's !X, from r1."""
+    route = ["ip", f"-{family}", "route", "add", "prohibit", prefix]
+    clean_lab.exec("r1", route)
+    try:
+        _code, doc, err = _cli(clean_lab, ["probe", target, "--json"])
+    finally:
+        clean_lab.exec("r1", ["ip", f"-{family}", "route", "del", "prohibit", prefix])
+    assert isinstance(doc, dict), err
+    assert doc["stop_reason"] == "unreachable"
+    gone = doc["unreachable"]
+    assert gone["symbol"] == "!X" and gone["code"] == (13 if family == 4 else 1)
+    assert gone["from"] == str(clean_lab.address("r1", family))
+    assert doc["search"]["seconds"] < 0.5
