@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mtuscope.active.probe import ProbeKind, SearchStop
+from mtuscope.active.probe import PortState, ProbeKind, SearchStop
 from mtuscope.jobs.path import PathTransport
 from mtuscope.jobs.probe import ProbeOptions, probe
 from mtuscope.report.schema import validate_report
@@ -72,10 +72,11 @@ def test_a_spent_budget_is_a_result_with_its_stop_reason() -> None:
     assert any("hop trace skipped" in w for w in report.warnings)
 
 
-def test_a_closed_port_still_gives_the_syn_ack_warning_and_no_connection() -> None:
-    # TCP SYN probes to a closed loopback port are answered with RSTs: no SYN/ACK options.
+def test_a_closed_port_is_its_port_state_not_two_warnings() -> None:
+    # TCP SYN probes to a closed loopback port are answered with RSTs: the port is closed,
+    # said once (the report's port line), and no connection is tried for the MSS.
     report = probe(ProbeOptions(host="127.0.0.1", port=9, budget=80, max_seconds=20))
     assert report.probe_kind is ProbeKind.TCP_SYN and report.observations.port == 9
     assert report.observations.mss is None
-    assert any("no SYN/ACK from 127.0.0.1 port 9" in w for w in report.warnings)
-    assert any("no TCP connection" in w for w in report.warnings)
+    assert report.port_state is PortState.CLOSED
+    assert not any("SYN/ACK" in w or "TCP connection" in w for w in report.warnings)

@@ -17,6 +17,15 @@ protocol minimum, not below the size refused, or below a size that got
 through) still say "this size did not get through"; only their MTU is
 ignored. The reported path MTU is always the size of a probe that got
 through, never a number taken from a message.
+
+Round one also carries the smallest size, `attempts` times, first: if even those
+stay silent, nothing of this kind gets through (ICMP_FILTERED) after one timeout,
+not after a search down through every size. That verdict waits out
+`NEIGHBOUR_GRACE` from the start, since a destination that is not there draws a
+host-unreachable only once the last router's neighbour discovery gives up. A
+destination-unreachable (host, net, administratively prohibited, a port refused
+by a box on the way) ends the search at once (UNREACHABLE): it says nothing
+about sizes, and every further probe would draw the same.
 """
 
 from __future__ import annotations
@@ -59,7 +68,8 @@ MODERN_TABLE: tuple[int, ...] = (
 class PathMtuResult(ProbeRun):
     """The path MTU toward one destination and every probe behind it.
 
-    `stop_reason`: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, BUDGET, TIME or ERROR.
+    `stop_reason`: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, UNREACHABLE, BUDGET, TIME
+    or ERROR.
     """
 
     path_mtu: int | None
@@ -130,12 +140,15 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
     STOPS = {
         ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR,
         ProbeOutcome.TIME_EXCEEDED: SearchStop.HOP_LIMIT,
+        ProbeOutcome.UNREACHABLE: SearchStop.UNREACHABLE,
     }
 
     def _plan(self) -> list[tuple[int, int]]:
         self._rounds += 1
         if self._rounds == 1:
-            return [(s, self.ttl) for s in self._table]
+            # The floor first, `attempts` times: the quick test of "nothing gets through".
+            floor = [self.floor] * (self.limits.attempts - self._table.count(self.floor))
+            return [(s, self.ttl) for s in (*floor, *self._table)]
         sizes = self.bounds.next_sizes(self.width, table=tuple(self._table))
         return [(s, self.ttl) for s in sizes]
 
@@ -147,8 +160,7 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
             self.bounds.refused(size, record.reply.mtu)
         elif outcome is ProbeOutcome.TOO_BIG_BOGUS:
             self.bounds.refused(size)
-        elif outcome in (ProbeOutcome.LOST, ProbeOutcome.UNREACHABLE):
-            # An unreachable (say, administratively prohibited) proves nothing about size.
+        elif outcome is ProbeOutcome.LOST:
             self.bounds.lost(size)
 
     def _settled(self) -> SearchStop | None:
@@ -161,6 +173,12 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
                 return SearchStop.CONVERGED
             return SearchStop.ICMP_FILTERED
         return SearchStop.BLACKHOLE if b.by_silence else SearchStop.CONVERGED
+
+    def _hold_until(self) -> float | None:
+        # Silence from everyone may still turn into a host-unreachable (NEIGHBOUR_GRACE).
+        if self.started_at is None or any(r.reply for r in self._records.values()):
+            return None
+        return self.started_at + self.grace
 
     def _result(self) -> PathMtuResult:
         path_mtu = self.bounds.lo if self.bounds.any_reached else None

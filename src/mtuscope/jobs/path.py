@@ -29,7 +29,14 @@ from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
-from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
+from mtuscope.active.probe import (
+    IPAddress,
+    PortState,
+    ProbeKind,
+    ProbeRecord,
+    SearchStop,
+    port_state,
+)
 from mtuscope.active.size_engine import ProbeTotals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.active.transport import (
@@ -148,11 +155,25 @@ class PathReport(JobResult):
     """The path MTU search alone (probe only)."""
     two_ended: TwoEndedReport | None = None
     """The two-ended check against a responder (`probe --responder`), folded in."""
+    port_state: PortState | None = None
+    """What the TCP port did with the SYN probes (open, closed, filtered); None without."""
 
     @property
     def dst(self) -> IPAddress:
         """The address probed."""
         return self.observations.dst
+
+    @property
+    def unreachable(self) -> ProbeRecord | None:
+        """The destination-unreachable that ended the path (the search's, else the
+        trace's or the sweep's), when one did; its reply has the code and the sender."""
+        obs = self.observations
+        for part in (obs.search, obs.trace, obs.sweep):
+            if part is not None and part.stop_reason is SearchStop.UNREACHABLE:
+                found = part.unreachable
+                if found is not None:
+                    return found
+        return None
 
 
 R = TypeVar("R")
@@ -307,6 +328,8 @@ class PathRun:
     ) -> PathReport:
         """The run's "path" report: what was `measured`, diagnosed, with the run's warnings."""
         host = self.opts.host
+        parts = (measured.search, measured.trace, measured.sweep)
+        records = tuple(r for part in parts if part is not None for r in part.probes)
         return PathReport(
             inputs=(host,) if host == str(self.dst) else (host, str(self.dst)),
             findings=diagnose_path(measured, platform=self.opts.platform),
@@ -319,6 +342,7 @@ class PathRun:
             stop_reason=stop_reason,
             probes=probes,
             search=search,
+            port_state=port_state(records),
         )
 
     def observations(

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.mss import MssObservation, RequestKind
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
-from mtuscope.active.probe import ProbeKind, ProbeOutcome, ProbeRecord, SearchStop
+from mtuscope.active.probe import (
+    PortState,
+    ProbeKind,
+    ProbeOutcome,
+    ProbeRecord,
+    SearchStop,
+    port_state,
+)
 from mtuscope.active.size_engine import totals
 from mtuscope.active.sweep import DfSweep
 from mtuscope.active.transport import tcp_mss
@@ -132,15 +139,14 @@ def probe(opts: ProbeOptions) -> PathReport:
         trace = run.run(hop, "the hop trace")
         records = (*search.probes, *(trace.probes if trace else ()))
         next_id = 1 + max((r.probe.id for r in records), default=0)
-        mss = _measure_mss(run, search, next_id, download=opts.download, request=opts.request)
+        mss = _measure_mss(
+            run, search, next_id, download=opts.download, request=opts.request, records=records
+        )
     finally:
         run.close()
-    if search.stop_reason is SearchStop.ICMP_FILTERED:
-        hint = (
-            " (try --port N with a TCP port it answers)"
-            if run.kind is not ProbeKind.TCP_SYN
-            else ""
-        )
+    # A TCP port that answered nothing is said once, by the report's port line.
+    if search.stop_reason is SearchStop.ICMP_FILTERED and run.kind is not ProbeKind.TCP_SYN:
+        hint = " (try --port N with a TCP port it answers)"
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
     report = run.report(
         run.observations(search=search, trace=trace, mss=mss),
@@ -168,11 +174,21 @@ def _syn_ack(records: tuple[ProbeRecord, ...]) -> tuple[int, TcpOptions] | None:
 
 
 def _measure_mss(
-    run: PathRun, search: PathMtuResult, next_id: int, *, download: int, request: str | None
+    run: PathRun,
+    search: PathMtuResult,
+    next_id: int,
+    *,
+    download: int,
+    request: str | None,
+    records: tuple[ProbeRecord, ...] = (),
 ) -> MssObservation | None:
-    """The SYN/ACK's MSS option (raw SYN probe) and TCP_MAXSEG of a real connection."""
+    """The SYN/ACK's MSS option (raw SYN probe) and TCP_MAXSEG of a real connection;
+    nothing when the SYN probes showed the port closed (RST) or filtered (silence, an
+    unreachable): the report's port line says so, no connection is tried."""
     port = run.opts.port
     if port is None:
+        return None
+    if port_state(records) in (PortState.CLOSED, PortState.FILTERED):
         return None
     syn: tuple[int, TcpOptions] | None = None
     if run.mode is not PathTransport.RAW:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mtuscope.active.hop_trace import HopTraceResult, MtuDrop
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
+from mtuscope.active.probe import ProbeRecord, unreachable_reason, unreachable_symbol
 from mtuscope.active.size_engine import ProbeTotals, totals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
@@ -41,6 +42,8 @@ def body(result: PathReport) -> dict[str, Any]:
         out["sweep"] = sweep_rows(obs.sweep)
     out["transport"] = result.transport.value
     out["probe_kind"] = result.probe_kind.value
+    out["unreachable"] = unreachable_fields(result.unreachable, obs.family)
+    out["port_state"] = result.port_state.value if result.port_state is not None else None
     if result.two_ended is not None:
         # middlebox_json renders the reverse search with this module's path_body.
         from mtuscope.report.middlebox_json import two_ended_fields
@@ -146,6 +149,22 @@ def _drop(drop: MtuDrop) -> dict[str, Any]:
         "to_mtu": drop.to_mtu,
         "silent": drop.silent,
         "likely_encapsulation": likely_encapsulation(drop),
+    }
+
+
+def unreachable_fields(record: ProbeRecord | None, family: int) -> dict[str, Any] | None:
+    """The destination-unreachable that ended the path, as traceroute marks it:
+    `{code, symbol, reason, from, ttl}`; None when none did."""
+    if record is None or record.reply is None:
+        return None
+    reply = record.reply
+    code = reply.code
+    return {
+        "code": code,
+        "symbol": unreachable_symbol(family, code) if code is not None else None,
+        "reason": unreachable_reason(family, code) if code is not None else "unreachable",
+        "from": str(reply.from_addr) if reply.from_addr is not None else None,
+        "ttl": record.probe.ttl,
     }
 
 

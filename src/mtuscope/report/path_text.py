@@ -14,8 +14,10 @@ from rich.table import Table
 
 from mtuscope.active.hop_trace import Hop, MtuDrop
 from mtuscope.active.mss import MssObservation, RequestKind, TransferObservation, TransferVerdict
+from mtuscope.active.probe import PortState
 from mtuscope.active.sweep import SweepRow
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
+from mtuscope.report.path_json import unreachable_fields
 
 if TYPE_CHECKING:
     from mtuscope.jobs.path import PathReport
@@ -46,6 +48,19 @@ def render(result: PathReport, console: Console) -> None:
     pmtu = result.pmtu
     line = f"Path MTU: [bold]{pmtu}[/] bytes" if pmtu is not None else "Path MTU: unknown"
     console.print(f"{line} (search ended: {result.stop_reason.value})")
+    gone = unreachable_fields(result.unreachable, obs.family)
+    if gone is not None:
+        mark = f" {gone['symbol']}" if gone["symbol"] else ""
+        sender = gone["from"] or "this host"
+        console.print(
+            f"Unreachable{mark}: {sender} answered {gone['reason']} for {obs.dst}", highlight=False
+        )
+    elif result.port_state is not None and result.port_state is not PortState.OPEN:
+        how = "answered RST" if result.port_state is PortState.CLOSED else "answered nothing"
+        console.print(
+            f"Port {obs.port}: {result.port_state.value} ({obs.dst} {how}): no MSS to measure",
+            highlight=False,
+        )
     drop = obs.trace.mtu_drop if obs.trace else None
     if drop is not None:
         console.print(_drop_line(drop))
