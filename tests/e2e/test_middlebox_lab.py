@@ -113,6 +113,12 @@ def _run_family(lab: Lab, truth: MiddleboxTruth, family: int, tmp: Path) -> dict
             "client", [*cmd, "middlebox", addr, "--port", str(port), "--json"], check=False
         )
         wall = time.monotonic() - started
+        # --src must be one of the client namespace's own addresses: the server's is not.
+        spoofed = lab.exec(
+            "client",
+            [*cmd, "middlebox", addr, "--port", str(port), "--src", addr, "--json"],
+            check=False,
+        )
         pcaps = (tmp / f"client{family}.pcap", tmp / f"server{family}.pcap")
         with (
             lab.capture("client", "c-r1", pcaps[0], bpf=("tcp", "port", str(port))),
@@ -147,6 +153,7 @@ def _run_family(lab: Lab, truth: MiddleboxTruth, family: int, tmp: Path) -> dict
         "doc": _json(done),
         "stderr": done.stderr,
         "wall": wall,
+        "spoofed": spoofed,
         "fetch": _json(fetched),
         "client_syns": _syns(pcaps[0], port),
         "server_syns": _syns(pcaps[1], port),
@@ -271,3 +278,14 @@ def test_responder_sees_the_same_box(
         link = "r1-r2" if truth.nat else "r2-r3"
         seen = str(scenario.link(link).address(box, family))
         assert translated["client.address"] == [str(scenario.address("client", family)), seen]
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_src_of_another_host_is_refused(
+    runs: tuple[Scenario, MiddleboxTruth, dict[int, dict[str, Any]]], family: int
+) -> None:
+    _, _, by_family = runs
+    done = by_family[family]["spoofed"]
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert "not an address of this host" in line
