@@ -8,6 +8,7 @@ gives the kernel's view (`tcp_mss`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mtuscope.active.hop_trace import HopTrace
@@ -19,6 +20,7 @@ from mtuscope.active.sweep import DfSweep
 from mtuscope.active.transport import tcp_mss
 from mtuscope.errors import ProbeError, UsageError
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport
+from mtuscope.jobs.tcp_end import check_tcp_end
 from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended, with_two_ended
 from mtuscope.wire.sizes import MIN_REASSEMBLY
 from mtuscope.wire.tcp_options import TcpOptions
@@ -83,6 +85,9 @@ def probe(opts: ProbeOptions) -> PathReport:
         records = (*search.probes, *(trace.probes if trace else ()))
         next_id = 1 + max((r.probe.id for r in records), default=0)
         mss = _measure_mss(run, search, next_id, download=opts.download)
+        # Who answered the SYN probes: the destination, or a TCP proxy on the way.
+        # (The SYN probe for the MSS may have taken ids next_id and next_id + 1.)
+        tcp_end = check_tcp_end(run, records, first_id=next_id + 2)
     finally:
         run.close()
     if search.stop_reason is SearchStop.ICMP_FILTERED:
@@ -93,7 +98,7 @@ def probe(opts: ProbeOptions) -> PathReport:
         )
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
     report = run.report(
-        run.observations(search=search, trace=trace, mss=mss),
+        dataclasses.replace(run.observations(search=search, trace=trace, mss=mss), tcp_end=tcp_end),
         pmtu=search.path_mtu,
         stop_reason=search.stop_reason,
         probes=totals(search, *([trace] if trace else [])),
