@@ -160,7 +160,7 @@ def render_two_ended(two: TwoEndedReport, console: Console) -> None:
         _line(
             console,
             f"  SYN options: {_kinds(sent.option_kinds)} sent; {_kinds(seen.option_kinds)} "
-            f"arrived; {sent.ttl - seen.ttl} hops",
+            f"arrived; {_hops(sent.ttl - seen.ttl)} on the way",
         )
     if obs.synack_seen is not None:
         _line(console, f"  SYN/ACK MSS: {obs.server_mss} sent, {obs.synack_seen.mss} arrived")
@@ -170,6 +170,10 @@ def render_two_ended(two: TwoEndedReport, console: Console) -> None:
     if rev is not None:
         pmtu = rev.result.path_mtu if rev.result is not None else None
         _line(console, f"  path MTU back toward us: {pmtu}")
+
+
+def _hops(n: int) -> str:
+    return f"{n} hop{'' if n == 1 else 's'}"
 
 
 def _kinds(kinds: tuple[int, ...]) -> str:

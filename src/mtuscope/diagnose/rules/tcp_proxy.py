@@ -42,6 +42,10 @@ KIND = "tcp-proxy"
 REFERENCE = "RFC 3135 §2.1 (split-connection proxies); RFC 9293 §3.5"
 
 
+def _hops(n: int) -> str:
+    return f"{n} hop{'' if n == 1 else 's'}"
+
+
 def hops_back(ttl: int) -> int:
     """Routers a packet crossed to reach us: its likely initial TTL less the TTL seen."""
     return initial_ttl_guess(ttl) - ttl
@@ -51,6 +55,7 @@ def _signs(end: TcpEnd) -> tuple[list[Evidence], list[str], Facts]:
     """The evidence that a proxy answered, the words for each sign, and the facts
     (empty evidence: no sign)."""
     tcp, same, far = end.tcp, end.same_ttl, end.far
+    ttl_word = "TTL" if end.dst.version == 4 else "hop limit"
     evidence: list[Evidence] = []
     words: list[str] = []
     facts: Facts = {"family": end.dst.version, "hop": tcp.probe_ttl}
@@ -62,11 +67,12 @@ def _signs(end: TcpEnd) -> tuple[list[Evidence], list[str], Facts]:
                 expected="echo-reply",
                 hop=tcp.probe_ttl,
                 probe=same.probe_id,
-                note=f"an ICMP echo with TTL {tcp.probe_ttl} expired at {same.address}, where "
-                f"a SYN with TTL {tcp.probe_ttl} (probe {tcp.probe_id}) was already answered",
+                note=f"an ICMP echo with {ttl_word} {tcp.probe_ttl} expired at {same.address}, "
+                f"where a SYN with {ttl_word} {tcp.probe_ttl} (probe {tcp.probe_id}) was "
+                "already answered",
             )
         )
-        words.append(f"an echo with the same TTL {tcp.probe_ttl} expired at {same.address}")
+        words.append(f"an echo with the same {ttl_word} {tcp.probe_ttl} expired at {same.address}")
         facts["address"] = str(same.address) if same.address is not None else None
     if (
         far is not None
@@ -85,21 +91,21 @@ def _signs(end: TcpEnd) -> tuple[list[Evidence], list[str], Facts]:
                     expected=far.reply_ttl,
                     hop=tcp.probe_ttl,
                     probe=tcp.probe_id,
-                    note=f"the SYN/ACK arrived with TTL {tcp.reply_ttl} (started at "
-                    f"{tcp_init}: {tcp_hops} hops back); {end.dst}'s echo reply (probe "
-                    f"{far.probe_id}) with {far.reply_ttl} (started at {echo_init}: "
-                    f"{echo_hops} hops back)",
+                    note=f"the SYN/ACK arrived with {ttl_word} {tcp.reply_ttl} (likely "
+                    f"started at {tcp_init}: {_hops(tcp_hops)} back); {end.dst}'s echo reply "
+                    f"(probe {far.probe_id}) with {far.reply_ttl} (likely started at "
+                    f"{echo_init}: {_hops(echo_hops)} back)",
                 )
             )
         if tcp_hops < echo_hops:
             words.append(
-                f"the SYN/ACK comes from {tcp_hops} hop{'s' if tcp_hops != 1 else ''} back, "
-                f"the destination's echo reply from {echo_hops}"
+                f"the SYN/ACK comes from {_hops(tcp_hops)} back, the destination's echo reply "
+                f"from {echo_hops}"
             )
         elif tcp_init != echo_init:
             words.append(
-                f"the SYN/ACK starts at TTL {tcp_init}, the destination's echo reply at "
-                f"{echo_init} (another stack)"
+                f"the SYN/ACK starts at {ttl_word} {tcp_init}, the destination's echo reply "
+                f"at {echo_init} (another stack)"
             )
     return evidence, words, facts
 
@@ -189,15 +195,16 @@ def check_two_ended(
         ),
     ]
     hops_up = hops_back(seen.ttl)
-    if obs.synack_seen is not None:
+    back = obs.synack_seen
+    if back is not None and hops_back(back.ttl) != hops_up:
         evidence.append(
             Evidence(
                 field=field,
                 observed=seen.ttl,
-                expected=None,
+                expected=sent.ttl - hops_back(back.ttl),
                 probe=CONNECTION_PROBE,
-                note=f"the SYN reached the responder {hops_up} hops after its sender; the "
-                f"SYN/ACK reached us {hops_back(obs.synack_seen.ttl)} hops after its own",
+                note=f"the SYN reached the responder {_hops(hops_up)} after its sender; the "
+                f"SYN/ACK reached us {_hops(hops_back(back.ttl))} after its own",
             )
         )
     facts: Facts = {
