@@ -49,6 +49,14 @@ _NAMES = {
 }
 
 
+NAT_NOT_SEEN = (
+    "Address and port translation (NAT) cannot show here: a NAT translates the packet quoted "
+    "in each ICMP error back (RFC 5508); `mtuscope responder-check` against `mtuscope "
+    "responder` at the far end sees it."
+)
+"""Said under every walk: what the quotes cannot show."""
+
+
 def field_name(field: str) -> str:
     """A reader's name for a Wireshark field name ("tcp.options.mss_val" -> "MSS")."""
     return _NAMES.get(field, field)
@@ -131,6 +139,7 @@ def render_walk(walk: MiddleboxResult, console: Console) -> None:
         lines.append(f"Nothing on the path changed the SYN (destination {reached}).")
     for line in lines:
         _line(console, line)
+    _line(console, NAT_NOT_SEEN)
     seconds = "" if walk.seconds is None else f", {walk.seconds:.2f} s"
     _line(
         console,
