@@ -58,8 +58,9 @@ def test_sources_of_a_kind() -> None:
     assert sources("mss-rewritten") == {Source.COMPARE, Source.MIDDLEBOX, Source.TWO_ENDED}
     assert sources("oversized-mss") == {Source.CAPTURE, Source.PATH}
     assert sources("mtu-drop") == {Source.PATH}
-    assert sources("tcp-proxy") == {Source.PATH, Source.MIDDLEBOX, Source.TWO_ENDED}
-    assert sources("address-translated") == {Source.TWO_ENDED}
+    every = {Source.PATH, Source.MIDDLEBOX, Source.TWO_ENDED, Source.COMPARE}
+    assert sources("tcp-proxy") == every
+    assert sources("address-translated") == {Source.TWO_ENDED, Source.COMPARE}
     assert sources("ip-header-changed") == frozenset()
     assert all(sources(kind) for kind in RULES)
 

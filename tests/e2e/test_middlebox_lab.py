@@ -286,6 +286,10 @@ def test_two_capture_points_show_what_the_box_did(
     validate_report(doc)
     kinds = {f["kind"] for f in doc["findings"]}
     assert ("mss-rewritten" in kinds) == (truth.upstream_mss is not None), doc["findings"]
+    # The relay splits the connection in two: a TCP proxy, no ISN rewrite; the NAT is seen.
+    assert ("tcp-proxy" in kinds) == (truth.proxy is not None), doc["findings"]
+    assert "isn-rewritten" not in kinds, doc["findings"]
+    assert ("address-translated" in kinds) == (truth.nat is not None), doc["findings"]
 
 
 @pytest.mark.parametrize("family", [4, 6])

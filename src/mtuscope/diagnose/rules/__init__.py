@@ -115,6 +115,8 @@ CAPTURE_CHECKS: tuple[CaptureCheck, ...] = (
 COMPARE_CHECKS: tuple[CompareCheck, ...] = (
     mss_rewritten.check_compare,
     isn_rewritten.check_compare,
+    tcp_proxy.check_compare,
+    address_translated.check_compare,
     tcp_option_changed.check_compare,
     lost_between_points.check_compare,
     offload_artifact.check_compare,

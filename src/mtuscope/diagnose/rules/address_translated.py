@@ -1,10 +1,12 @@
 """Rule `address-translated`: addresses or ports differ between two vantage points (NAT).
 
-Layer: diagnose/. Pure functions of a `TwoEndedObservation`; no I/O. Info: a NAT
-is no MTU problem by itself.
+Layer: diagnose/. Pure functions of a `CompareResult` and a `TwoEndedObservation`;
+no I/O. Info: a NAT is no MTU problem by itself.
 
-Only the far end can see it. A NAT translates the packet quoted inside an ICMP
-error back on its way to the client (RFC 5508 REQ-3; Linux's
+Two capture points see it in the matched connections (`ConnectionComparison.nat`):
+one finding per set of translated fields, over the connections. Only the far end
+(a capture there, or the responder) can see it otherwise: a NAT translates the
+packet quoted inside an ICMP error back on its way to the client (RFC 5508 REQ-3; Linux's
 nf_nat_icmp_reply_translation), so `middlebox`'s quotes show the client's own
 addresses and ports. The responder reports the SYN's source address and port as
 it arrived (its accept() peer and the saved SYN): compared with our socket's own,
@@ -21,8 +23,9 @@ from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import CONNECTION_PROBE
 from mtuscope.diagnose.rules.phrases import FactsIn
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
-from mtuscope.diagnose.rules.tcp_proxy import is_new_connection
-from mtuscope.diagnose.rules.two_points import UP
+from mtuscope.diagnose.rules.tcp_proxy import is_new_connection, proxied
+from mtuscope.diagnose.rules.two_points import MAX_EVIDENCE_CONNECTIONS, UP
+from mtuscope.passive.compare import CompareResult, ConnectionComparison
 
 KIND = "address-translated"
 REFERENCE = "RFC 3022 §2; RFC 5508 REQ-3 (ICMP errors translated back)"
@@ -44,6 +47,42 @@ def translations(obs: TwoEndedObservation) -> list[tuple[str, str, Endpoint, End
         if mine != theirs:
             out.append((end, field, mine, theirs))
     return out
+
+
+def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
+    """Findings for addresses or ports that differ between the two capture points."""
+    groups: dict[tuple[str, ...], list[ConnectionComparison]] = {}
+    for m in result.matches:
+        if m.nat and not proxied(m):
+            groups.setdefault(m.nat, []).append(m)
+    for what, conns in groups.items():
+        evidence = tuple(
+            Evidence(
+                field="tcp.stream",
+                observed=f"{h.client}:{h.client_port} -> {h.server}:{h.server_port}",
+                capture=cap,
+                frame=h.syn_frame or h.first_frame,
+                note=f"connection {h.id} at {point}",
+            )
+            for m in conns[:MAX_EVIDENCE_CONNECTIONS]
+            for cap, h, point in ((result.capture_a, m.a, "A"), (result.capture_b, m.b, "B"))
+        )
+        n = len(conns)
+        facts: Facts = {
+            "family": conns[0].a.family,
+            "connections": n,
+            "translated": ", ".join(what),
+        }
+        yield RULE.finding(
+            summary=(
+                f"Addresses are translated between the capture points (NAT): {', '.join(what)} "
+                f"({n} connection{'s' if n != 1 else ''})"
+            ),
+            evidence=evidence,
+            facts=facts,
+            platform=platform,
+            connection=conns[0].a.id,
+        )
 
 
 def check_two_ended(

@@ -25,7 +25,7 @@ from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts
 from mtuscope.diagnose.rules.phrases import FactsIn, change_between
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
-from mtuscope.diagnose.rules.tcp_proxy import is_new_connection, proxy_answers
+from mtuscope.diagnose.rules.tcp_proxy import is_new_connection, proxied, proxy_answers
 from mtuscope.diagnose.rules.two_points import UP, change_groups
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
@@ -39,12 +39,15 @@ REFERENCE = "RFC 9293 §3.4.1"
 
 
 def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
-    return (c.direction,)
+    # A connection split by a proxy between the points is `tcp-proxy`, not an offset.
+    return (c.direction, proxied(m))
 
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for sequence numbers offset between the two capture points."""
     for group in change_groups(result, KIND, _key):
+        if group.key[1]:
+            continue
         changes = group.changes
         deltas = sorted({c.delta for c in changes if c.delta is not None})
         shown = ", ".join(str(d) for d in deltas[:3]) + (", ..." if len(deltas) > 3 else "")

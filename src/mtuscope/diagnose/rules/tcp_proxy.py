@@ -13,6 +13,9 @@ opens its own connection onward. The signs, each cited as evidence:
 - the SYN/ACK arrives from fewer hops than the destination's own echo reply
   (hops back = the sender's likely initial TTL less the TTL on arrival,
   passive/ttl.py), or with another initial TTL (another stack);
+- two capture points: both initial sequence numbers (the client's and the
+  server's) differ between the points, or the client's does and so does its port:
+  each side talks to the proxy, not to the other;
 - two-ended: the SYN that reaches the responder has another initial sequence
   number and another source port or hop count than the one sent: a new
   connection, not the client's (an ISN-rewriting firewall keeps the connection
@@ -35,7 +38,8 @@ from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import CONNECTION_PROBE, ttl_field
 from mtuscope.diagnose.rules.phrases import FactsIn, fact_int
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
-from mtuscope.diagnose.rules.two_points import UP
+from mtuscope.diagnose.rules.two_points import UP, change_groups
+from mtuscope.passive.compare import CompareResult, ConnectionComparison
 from mtuscope.passive.ttl import initial_ttl_guess
 
 KIND = "tcp-proxy"
@@ -142,6 +146,32 @@ def findings_for_end(
         facts=facts,
         platform=platform,
     )
+
+
+def proxied(m: ConnectionComparison) -> bool:
+    """Two capture points: one connection at A and another at B, each with its own ISNs."""
+    isn = {c.direction for c in m.changes if c.kind == "isn-rewritten"}
+    return len(isn) == 2 or (UP in isn and "client port" in m.nat)
+
+
+def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
+    """One warning for the connections that a proxy between the points splits in two."""
+    for group in change_groups(result, "isn-rewritten", lambda m, c: (UP, proxied(m))):
+        if not group.key[1]:
+            continue
+        first = group.connections[0]
+        translated = f"; translated: {', '.join(first.nat)}" if first.nat else ""
+        yield group.finding(
+            RULE,
+            result,
+            summary=(
+                "A TCP proxy between the capture points splits the connections in two: the "
+                "initial sequence numbers differ in both directions between A and B "
+                f"({group.connections_text()}{translated})"
+            ),
+            facts=group.facts(),
+            platform=platform,
+        )
 
 
 def check_middlebox(result: MiddleboxResult, *, platform: str | None = None) -> Iterator[Finding]:
