@@ -9,6 +9,7 @@ echoes in its own walk.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from mtuscope.active.end_check import EndCheck, TcpEnd, tcp_answer
@@ -17,8 +18,9 @@ from mtuscope.jobs.path import PathRun, PathTransport
 
 __all__ = ["ECHOES_BUDGET", "check_tcp_end"]
 
-ECHOES_BUDGET = 4
-"""Probes the check may send: two echoes, each retried once when lost."""
+ECHOES_BUDGET = 2
+"""Probes the check may send: two echoes, sent once each (a lost one shows no sign: the
+check then says nothing, and a destination that filters echoes costs one timeout)."""
 
 
 def check_tcp_end(
@@ -43,7 +45,9 @@ def check_tcp_end(
     engine = EndCheck(
         dst=run.dst,
         ttl=answer.probe_ttl,
-        limits=run.limits(min(ECHOES_BUDGET, run.budget_left)),
+        limits=dataclasses.replace(
+            run.limits(min(ECHOES_BUDGET, run.budget_left)), attempts=1, burst=ECHOES_BUDGET
+        ),
         first_id=first_id or 1 + max((r.probe.id for r in records), default=0),
     )
     done = run.run(engine, "the TCP proxy check")
