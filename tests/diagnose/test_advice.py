@@ -90,6 +90,6 @@ def test_bad_kind_and_platform() -> None:
     with pytest.raises(UsageError, match="unknown finding kind"):
         advise("no-such-kind", {})
     with pytest.raises(UsageError, match="no rule yet"):
-        advise("tcp-proxy", {})
+        advise("ip-header-changed", {})
     with pytest.raises(UsageError, match="known platforms: " + ", ".join(PLATFORMS)):
         advise("oversized-mss", {"path_mtu": 1400}, platform="vax-vms")

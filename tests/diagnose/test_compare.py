@@ -83,3 +83,25 @@ def test_loss_offload_isn_option_and_icmp_findings() -> None:
     assert icmp.facts["initial_ttl_guess"] == 255 and icmp.facts["icmp_mtu"] == 1433
     assert "MTU 1433" in icmp.summary and "255" in icmp.summary
     assert by["tcp-option-changed"].facts["option"] == "SACK-permitted"
+
+
+def test_a_nat_between_the_points_is_address_translated() -> None:
+    f = Flow(segments=DATA)
+    rep = report(run(f.at(), f.at(client="198.51.100.1", cport=50001, delay_ms=0.1)))
+    (nat,) = [x for x in rep.findings if x.kind == "address-translated"]
+    assert nat.severity is Severity.INFO
+    assert "client address, client port" in nat.summary and nat.facts["connections"] == 1
+    assert {e.capture for e in nat.evidence} == {"client.pcap", "server.pcap"}
+    assert "isn-rewritten" not in [x.kind for x in rep.findings]
+
+
+def test_a_proxy_between_the_points_is_a_tcp_proxy_not_an_isn_rewrite() -> None:
+    # Each side talks to the relay: both ISNs and the client's address and port differ.
+    f = Flow(segments=DATA)
+    b = f.at(client="198.51.100.129", cport=50002, isn_c=999, isn_s=888, delay_ms=0.1)
+    rep = report(run(f.at(), b))
+    kinds = [x.kind for x in rep.findings]
+    assert "tcp-proxy" in kinds, kinds
+    assert "isn-rewritten" not in kinds and "address-translated" not in kinds
+    (proxy,) = [x for x in rep.findings if x.kind == "tcp-proxy"]
+    assert proxy.severity is Severity.WARNING and "in both directions" in proxy.summary

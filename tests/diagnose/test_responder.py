@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 
@@ -161,8 +162,37 @@ def test_nat_is_reported_in_the_body() -> None:
         "client.address": [str(C4), str(NAT4)],
         "client.port": ["40000", "50001"],
     }
-    assert diagnose_two_ended(obs) == ()  # no finding kind for NAT in DESIGN.md
+    (finding,) = diagnose_two_ended(obs)
+    assert finding.kind == "address-translated" and finding.severity.value == "info"
+    assert f"{C4} port 40000 here, {NAT4} port 50001 at the responder" in finding.summary
+    assert [(e.field, e.observed, e.expected) for e in finding.evidence] == [
+        ("ip.src", str(NAT4), str(C4)),
+        ("tcp.srcport", 50001, 40000),
+    ]
     _valid(obs)
+
+
+def test_nat_without_the_capture_is_still_seen() -> None:
+    # The translation needs no capture: the socket's own address against the responder's peer.
+    obs = observation(None, syn(NAT4, S4))
+    obs = dataclasses.replace(obs, local=Endpoint(address=C4, port=40000))
+    assert [f.kind for f in diagnose_two_ended(obs)] == ["address-translated"]
+
+
+def test_a_new_connection_is_a_tcp_proxy_not_an_isn_rewrite_or_nat() -> None:
+    # A relay answers our SYN and opens its own connection: new ISN, new port, its MSS.
+    sent = syn(C4, S4, seq=1000, sport=40000)
+    seen = syn(NAT4, S4, seq=777777, sport=51515, mss=1200, ttl=63)
+    synack = syn(S4, C4, ttl=63, flags=TcpFlags.SYN | TcpFlags.ACK, sport=7000, dport=40000)
+    findings = diagnose_two_ended(observation(sent, seen, synack=synack))
+    kinds = [f.kind for f in findings]
+    assert "tcp-proxy" in kinds
+    assert "isn-rewritten" not in kinds and "address-translated" not in kinds
+    proxy = next(f for f in findings if f.kind == "tcp-proxy")
+    assert proxy.severity.value == "warning"
+    assert f"new connection from {NAT4} port 51515" in proxy.summary
+    assert {e.field for e in proxy.evidence} >= {"tcp.seq_raw", "tcp.srcport"}
+    _valid(observation(sent, seen, synack=synack))
 
 
 def _reverse(

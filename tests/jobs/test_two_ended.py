@@ -18,6 +18,8 @@ from mtuscope.active.syn_view import TwoEndedObservation
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError
+from mtuscope.jobs.responder import ResponderOptions
+from mtuscope.jobs.responder_port import RESPONDER_PORT
 from mtuscope.jobs.two_ended import (
     TwoEndedOptions,
     TwoEndedReport,
@@ -39,12 +41,16 @@ def test_of_target_splits_host_and_port() -> None:
     assert (opts.host, opts.port, opts.platform) == ("example.net", 7000, "cisco-ios")
 
 
+@pytest.mark.parametrize("target", ["192.0.2.1", "2001:db8::2", "[2001:db8::2]", "example.net"])
+def test_without_a_port_the_responder_port_is_taken(target: str) -> None:
+    opts = TwoEndedOptions.of_target(target, what="responder-check")
+    assert opts.port == RESPONDER_PORT == ResponderOptions(bind="127.0.0.1").port
+    assert opts.host == target.strip("[]")
+
+
 @pytest.mark.parametrize(
     ("target", "words"),
     [
-        ("192.0.2.1", "expected HOST:PORT"),
-        ("2001:db8::2", "expected HOST:PORT"),  # a bare IPv6 address needs its brackets
-        ("[2001:db8::2]", "expected HOST:PORT"),
         ("192.0.2.1:0", "outside 1..65535"),
         ("192.0.2.1:http", "not a number"),
         (":7000", "no host"),

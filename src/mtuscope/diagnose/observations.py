@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from mtuscope.active.end_check import TcpEnd
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
@@ -39,9 +40,13 @@ class PathObservations:
     """The DF sweep (`sweep`)."""
     mss: MssObservation | None = None
     """The MSS measurements (`probe --port`)."""
+    tcp_end: TcpEnd | None = None
+    """The TCP answer of the SYN probes and the echoes that tell whether a proxy sent it
+    (`probe`, `trace` with TCP probes and raw sockets)."""
 
     def __post_init__(self) -> None:
-        for name, part in (("search", self.search), ("trace", self.trace), ("sweep", self.sweep)):
+        parts = (("search", self.search), ("trace", self.trace), ("sweep", self.sweep))
+        for name, part in (*parts, ("TCP end check", self.tcp_end)):
             if part is not None and part.dst != self.dst:
                 raise UsageError(
                     f"the {name} is toward {part.dst}, the observations toward {self.dst}"

@@ -8,6 +8,7 @@ gives the kernel's view (`tcp_mss`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from mtuscope.active.sweep import DfSweep
 from mtuscope.active.transport import tcp_mss
 from mtuscope.errors import ProbeError, UsageError
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport
+from mtuscope.jobs.tcp_end import check_tcp_end
 from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended, with_two_ended
 from mtuscope.wire.http import http_get, unescape_request
 from mtuscope.wire.sizes import MIN_REASSEMBLY
@@ -142,6 +144,9 @@ def probe(opts: ProbeOptions) -> PathReport:
         mss = _measure_mss(
             run, search, next_id, download=opts.download, request=opts.request, records=records
         )
+        # Who answered the SYN probes: the destination, or a TCP proxy on the way.
+        # (The SYN probe for the MSS may have taken ids next_id and next_id + 1.)
+        tcp_end = check_tcp_end(run, records, first_id=next_id + 2)
     finally:
         run.close()
     # A TCP port that answered nothing is said once, by the report's port line.
@@ -149,7 +154,7 @@ def probe(opts: ProbeOptions) -> PathReport:
         hint = " (try --port N with a TCP port it answers)"
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
     report = run.report(
-        run.observations(search=search, trace=trace, mss=mss),
+        dataclasses.replace(run.observations(search=search, trace=trace, mss=mss), tcp_end=tcp_end),
         pmtu=search.path_mtu,
         stop_reason=search.stop_reason,
         probes=totals(search, *([trace] if trace else [])),

@@ -49,6 +49,14 @@ _NAMES = {
 }
 
 
+NAT_NOT_SEEN = (
+    "Address and port translation (NAT) cannot show here: a NAT translates the packet quoted "
+    "in each ICMP error back (RFC 5508); `mtuscope responder-check` against `mtuscope "
+    "responder` at the far end sees it."
+)
+"""Said under every walk: what the quotes cannot show."""
+
+
 def field_name(field: str) -> str:
     """A reader's name for a Wireshark field name ("tcp.options.mss_val" -> "MSS")."""
     return _NAMES.get(field, field)
@@ -134,6 +142,7 @@ def render_walk(walk: MiddleboxResult, console: Console, *, target: str | None =
         lines.append(f"Nothing on the path changed the SYN (destination {reached}).")
     for line in lines:
         _line(console, line)
+    _line(console, NAT_NOT_SEEN)
     seconds = "" if walk.seconds is None else f", {walk.seconds:.2f} s"
     _line(
         console,
@@ -163,7 +172,7 @@ def render_two_ended(two: TwoEndedReport, console: Console) -> None:
         _line(
             console,
             f"  SYN options: {_kinds(sent.option_kinds)} sent; {_kinds(seen.option_kinds)} "
-            f"arrived; {sent.ttl - seen.ttl} hops",
+            f"arrived; {_hops(sent.ttl - seen.ttl)} on the way",
         )
     if obs.synack_seen is not None:
         _line(console, f"  SYN/ACK MSS: {obs.server_mss} sent, {obs.synack_seen.mss} arrived")
@@ -173,6 +182,10 @@ def render_two_ended(two: TwoEndedReport, console: Console) -> None:
     if rev is not None:
         pmtu = rev.result.path_mtu if rev.result is not None else None
         _line(console, f"  path MTU back toward us: {pmtu}")
+
+
+def _hops(n: int) -> str:
+    return f"{n} hop{'' if n == 1 else 's'}"
 
 
 def _kinds(kinds: tuple[int, ...]) -> str:

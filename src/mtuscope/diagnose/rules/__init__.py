@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from mtuscope.diagnose.findings import KINDS, Finding
 from mtuscope.diagnose.rules import (
+    address_translated,
     icmp_too_big,
     ip_fragmentation,
     isn_rewritten,
@@ -31,6 +32,7 @@ from mtuscope.diagnose.rules import (
     pmtud_failure,
     segment_exceeds_mss,
     tcp_option_changed,
+    tcp_proxy,
     undersized_mss,
     undersized_pmtu,
 )
@@ -56,6 +58,7 @@ class Source(StrEnum):
 _BY_KIND: dict[str, Rule] = {
     m.RULE.kind: m.RULE
     for m in (
+        address_translated,
         icmp_too_big,
         ip_fragmentation,
         isn_rewritten,
@@ -69,6 +72,7 @@ _BY_KIND: dict[str, Rule] = {
         pmtud_failure,
         segment_exceeds_mss,
         tcp_option_changed,
+        tcp_proxy,
         undersized_mss,
         undersized_pmtu,
     )
@@ -111,6 +115,8 @@ CAPTURE_CHECKS: tuple[CaptureCheck, ...] = (
 COMPARE_CHECKS: tuple[CompareCheck, ...] = (
     mss_rewritten.check_compare,
     isn_rewritten.check_compare,
+    tcp_proxy.check_compare,
+    address_translated.check_compare,
     tcp_option_changed.check_compare,
     lost_between_points.check_compare,
     offload_artifact.check_compare,
@@ -131,8 +137,10 @@ PATH_CHECKS: tuple[PathCheck, ...] = (
     oversized_mss.check_path,
     undersized_mss.check_path,
     pmtud_blackhole.check_path_stall,
+    tcp_proxy.check_path,
 )
-"""The checks for a path run: black hole, failures, sizes, then the MSS measurements."""
+"""The checks for a path run: black hole, failures, sizes, the MSS measurements, then a
+TCP proxy answering the SYN probes."""
 
 MIDDLEBOX_CHANGE_CHECKS: tuple[MiddleboxChangeCheck, ...] = (
     mss_rewritten.check_middlebox_change,
@@ -142,7 +150,7 @@ MIDDLEBOX_CHANGE_CHECKS: tuple[MiddleboxChangeCheck, ...] = (
 
 MIDDLEBOX_CHECKS: tuple[MiddleboxCheck, ...] = (
     tcp_option_changed.check_middlebox,
-    isn_rewritten.check_middlebox,
+    tcp_proxy.check_middlebox,
 )
 """The checks over the whole walk: option changes, then a TCP proxy."""
 
@@ -150,6 +158,8 @@ TWO_ENDED_CHECKS: tuple[TwoEndedCheck, ...] = (
     mss_rewritten.check_two_ended,
     tcp_option_changed.check_two_ended,
     isn_rewritten.check_two_ended,
+    tcp_proxy.check_two_ended,
+    address_translated.check_two_ended,
 )
 """The checks run per direction of `passive.compare_results.DIRECTIONS`, before the
 reverse path."""
