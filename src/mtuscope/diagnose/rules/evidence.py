@@ -37,6 +37,11 @@ def ttl_field(family: int) -> str:
     return "ip.ttl" if family == 4 else "ipv6.hlim"
 
 
+def hop_word(family: int) -> str:
+    """What the TTL is called in words: "TTL" (IPv4) or "hop limit" (IPv6)."""
+    return "TTL" if family == 4 else "hop limit"
+
+
 def icmp_mtu_field(family: int) -> str:
     return "icmp.mtu" if family == 4 else "icmpv6.mtu"
 
@@ -140,7 +145,12 @@ def drop_evidence(obs: PathObservations, drop: MtuDrop) -> tuple[Evidence, ...]:
             )
             for pid in drop.refused_probes
         ),
-        Evidence(field="hop.mtu", observed=drop.to_mtu, expected=drop.from_mtu, hop=drop.at_hop),
+        Evidence(
+            field="hop.mtu",
+            observed=drop.to_mtu,
+            hop=drop.at_hop,
+            note=f"down from {drop.from_mtu}",
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from mtuscope.diagnose.rules.phrases import (
     fact_int,
     first_mtu,
     looks_like,
+    where_to_clamp,
 )
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.errors import UsageError
@@ -84,14 +85,20 @@ def check_path_drop(
 
 
 def advise(f: FactsIn) -> Advice:
-    """Configure the MTU and clamps where the encapsulation starts."""
+    """Configure the MTU and clamps where the encapsulation starts, or in front of the
+    narrow link when no encapsulation explains the drop."""
     to, frm = first_mtu(f, "to_mtu", "path_mtu"), fact_int(f, "from_mtu")
     where = at_hop(f)
     if to is not None:
+        guess = looks_like(to, frm)
+        place = (
+            "on the tunnel or interface where the encapsulation starts"
+            if where_to_clamp(guess).startswith("at the tunnel")
+            else "on the router in front of the narrow link"
+        )
         return (
-            f"The MTU drops{where} from {frm or 'the link MTU'} to {to}"
-            f"{looks_like(to, frm)}. Configure {clamp_text(to)} on the tunnel or interface "
-            "where the encapsulation starts, so hosts never send more.",
+            f"The MTU drops{where} from {frm or 'the link MTU'} to {to}{guess}. "
+            f"Configure {clamp_text(to)} {place}, so hosts never send more.",
             to,
         )
     return (

@@ -65,7 +65,13 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
         )
         evidence = [
             *mss_option_evidence(cap, receiver, expected=pmtu - hdr),
-            frame_evidence(cap, icmp.frame, icmp_mtu_field(icmp.family), pmtu, limit + hdr),
+            frame_evidence(
+                cap,
+                icmp.frame,
+                icmp_mtu_field(icmp.family),
+                pmtu,
+                note=f"below the {limit + hdr}-byte packets the MSS allows",
+            ),
         ]
         if sender.max_segment_frame is not None and sender.max_segment + hdr > pmtu:
             evidence.append(
@@ -111,7 +117,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         return
     evidence = (
         *mine,
-        probe_evidence(best, expected=value + hdr, note="largest size that got through"),
+        probe_evidence(best, note=f"largest size that got through; the MSS needs {value + hdr}"),
     )
     yield RULE.finding(
         severity=Severity.ERROR,

@@ -80,9 +80,21 @@ def looks_like(mtu: int, from_mtu: int | None) -> str:
         return ""
     found = explain_mtu(mtu, from_mtu=base, limit=2)
     if not found:
-        return f" ({base - mtu} bytes below {base}: no common encapsulation matches)"
+        return f" ({base - mtu} bytes below {base}: {NO_MATCH})"
     names = " or ".join(e.label for e in found)
     return f" ({base}-{mtu} looks like {names})"
+
+
+NO_MATCH = "no common encapsulation matches"
+"""What `looks_like` says when calc/ finds no encapsulation for a drop."""
+
+
+def where_to_clamp(guess: str) -> str:
+    """Where the clamp goes: at the tunnel head end when `looks_like` named an
+    encapsulation, else on the router in front of the narrow link."""
+    if guess and NO_MATCH not in guess:
+        return "at the tunnel head end"
+    return "on the router in front of the narrow link"
 
 
 def hop_name(hop: int, address: object) -> str:

@@ -66,8 +66,8 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 f,
                 "tcp.len",
                 h.size,
-                h.acked_size or None,
-                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged",
+                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged"
+                + (f" (segments of {h.acked_size} bytes were)" if h.acked_size else ""),
             )
             for i, f in enumerate(h.frames[:5])
         ]
@@ -204,7 +204,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     drop = next((d for d in drops if d.to_mtu == mtu), drops[-1] if drops else None)
     evidence = (
         probe_evidence(best, note="reached"),
-        *(probe_evidence(r, expected="reply or too-big message", note="no reply") for r in silent),
+        *(probe_evidence(r, note="no reply and no too-big message") for r in silent),
     )
     facts: Facts = {
         "path_mtu": mtu,
