@@ -42,8 +42,8 @@ def render(result: PathReport, console: Console) -> None:
     pmtu = result.pmtu
     line = f"Path MTU: [bold]{pmtu}[/] bytes" if pmtu is not None else "Path MTU: unknown"
     console.print(f"{line} (search ended: {result.stop_reason.value})")
-    drop = obs.trace.mtu_drop if obs.trace else None
-    if drop is not None:
+    # Every drop, nearest first, each with its own encapsulation guess.
+    for drop in obs.trace.drops if obs.trace else ():
         console.print(_drop_line(drop))
     _mss(obs.mss, console)
     p = result.probes

@@ -24,7 +24,9 @@ from mtuscope.diagnose.rules.phrases import (
     drop_between,
     fact_int,
     first_mtu,
+    l2_mismatch,
     looks_like,
+    silent_drop_text,
     where_to_clamp,
 )
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
@@ -71,6 +73,8 @@ def check_path_drop(
         "address": str(drop.address) if drop.address else None,
         "family": obs.family,
         "likely_encapsulation": " or ".join(labels) or None,
+        "silent": 1 if drop.silent else 0,
+        "between": drop_between(drop),
     }
     yield RULE.finding(
         severity=Severity.WARNING if drop.silent else Severity.INFO,
@@ -89,6 +93,13 @@ def advise(f: FactsIn) -> Advice:
     narrow link when no encapsulation explains the drop."""
     to, frm = first_mtu(f, "to_mtu", "path_mtu"), fact_int(f, "from_mtu")
     where = at_hop(f)
+    if to is not None and f.get("silent") and l2_mismatch(to, frm) is not None:
+        place = str(f.get("between") or "at the drop")
+        return (
+            f"The MTU drops{where} from {frm or 'the link MTU'} to {to} with no too-big "
+            f"message: {silent_drop_text(to, frm, place)}.",
+            None,
+        )
     if to is not None:
         guess = looks_like(to, frm)
         place = (
