@@ -63,3 +63,35 @@ def test_expected_values_are_said_in_words() -> None:
     assert evidence_text(rng) == "probe 4: icmp.mtu = 0, expected 68 to 1419"
     most = Evidence(field="probe.size", observed=1405, expected="<= 1404", hop=2, probe=9)
     assert evidence_text(most) == "hop 2 probe 9: probe.size = 1405, expected at most 1404"
+
+
+CORPUS = Path("/work/shared/corpus/pcaps")
+CORPUS_FILES = (
+    "zeek/zeek__smtp.pcap",
+    "ndpi/ndpi__6in4tunnel.pcap",
+    "entrada/entrada__sidnlabs-test-icmp-frag-needed.pcap",
+    "entrada/entrada__sidnlabs-test-tcp-all-malformed-packets.dups.pcap",
+    "entrada/entrada__sidnlabs-tcp-stream-multiple-dns-message-request-only.pcap",
+    "libpcap/libpcap__ah-ipip-ping.pcap",
+)
+LIMITED = {"oversized-mss", "segment-exceeds-mss", "offload-artifact"}
+"""Rules whose expected values are limits: said as "at most N", not as a value to equal."""
+
+
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_corpus_evidence_reads_well(name: str) -> None:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"{path} is not here")
+    found = analyze(AnalyzeOptions(paths=(str(path),))).findings
+    assert found, "each of these captures has findings"
+    for f in found:
+        for e in f.evidence:
+            text = evidence_text(e)
+            assert "(s)" not in text and "first of 1 " not in text, text
+            if e.expected is not None:
+                assert str(e.expected) != str(e.observed), text
+            if f.kind in LIMITED and e.field in ("tcp.len", "tcp.options.mss_val"):
+                assert e.expected is None or "at most" in text, text
+            if e.field in ("icmp.mtu", "icmpv6.mtu", "ip.ttl", "ipv6.hlim"):
+                assert e.expected is None, text

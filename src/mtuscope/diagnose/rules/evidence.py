@@ -28,6 +28,11 @@ MAX_COMPARE_FRAMES = 6
 """Frames cited per capture point for one change between two capture points."""
 
 
+def at_most(limit: int) -> str:
+    """An upper bound as an expected value ("<= 1452"): the report says "at most 1452"."""
+    return f"<= {limit}"
+
+
 def ip_len_field(family: int) -> str:
     """Wireshark's name of the IP length field: IPv4 total length or IPv6 payload length."""
     return "ip.len" if family == 4 else "ipv6.plen"

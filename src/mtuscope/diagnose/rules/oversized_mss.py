@@ -21,6 +21,7 @@ from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import (
+    at_most,
     directions,
     frame_evidence,
     icmp_mtu_field,
@@ -64,7 +65,7 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             and m.problem is None
         )
         evidence = [
-            *mss_option_evidence(cap, receiver, expected=pmtu - hdr),
+            *mss_option_evidence(cap, receiver, expected=at_most(pmtu - hdr)),
             frame_evidence(
                 cap,
                 icmp.frame,
@@ -76,7 +77,11 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
         if sender.max_segment_frame is not None and sender.max_segment + hdr > pmtu:
             evidence.append(
                 frame_evidence(
-                    cap, sender.max_segment_frame, "tcp.len", sender.max_segment, pmtu - hdr
+                    cap,
+                    sender.max_segment_frame,
+                    "tcp.len",
+                    sender.max_segment,
+                    at_most(pmtu - hdr),
                 )
             )
         facts: Facts = {
