@@ -75,3 +75,13 @@ def test_unrelated_captures_claim_nothing() -> None:
     text = out.getvalue()
     assert "clock is" not in text and "connection pair" not in text
     assert "No connection was seen at both points" in text
+
+
+def test_a_pair_matched_by_its_byte_counts_alone_says_so() -> None:
+    # Two different 64 KiB downloads: only the bytes each way and the server port agree.
+    _, text = _compare("clamp-client.pcap", "pmtud-ok-server.pcap")
+    assert "matched only by the bytes each way" in text
+    assert "matched by the bytes each way only" in text  # the clock line rests on it
+    # The same connection seen at two points agrees on much more.
+    _, same = _compare("clamp-client.pcap", "clamp-server.pcap")
+    assert "bytes each way" not in same

@@ -91,9 +91,27 @@ def _change_line(c: Change) -> str:
     return f"    offload {d}: {size}-byte segment at {seen} frame {_frames(frames)}: {c.note}"
 
 
+WEAK_SCORE = 6.0
+"""A pair scoring below this agrees on no 4-tuple and no IP id (`compare_match` scores)."""
+
+
+def weak_match(m: ConnectionComparison) -> bool:
+    """Whether a pair rests on its shape alone: no 4-tuple, IP id or ISN agrees, only the
+    bytes each way (and the server port) do. Two unrelated transfers of the same size
+    look like this; so does a TCP proxy."""
+    isn = {c.direction for c in m.changes if c.kind == "isn-rewritten"}
+    return m.score < WEAK_SCORE and bool(m.nat) and len(isn) == 2
+
+
 def _match_story(m: ConnectionComparison, paths: tuple[str, str]) -> list[str]:
     near = f", {m.client_side.upper()} is nearer the client" if m.client_side else ""
     lines = [f"Connection A#{m.a.id} = B#{m.b.id}{near}:"]
+    if weak_match(m):
+        lines.append(
+            "  (matched only by the bytes each way: no address, port, IP id or sequence "
+            "number agrees. A TCP proxy looks like this; so do two unrelated transfers of "
+            "the same size. If these captures are not of the same traffic, ignore this pair.)"
+        )
     if m.nat:
         lines.append(f"  translated between the points (NAT): {', '.join(m.nat)}")
     lines += _hs_line("A", paths[0], m.a)
@@ -144,10 +162,10 @@ def compare_story(result: CompareReport) -> list[str]:
     if o.method != "none":
         transit = None if o.transit_ns is None else o.transit_ns / 1e9
         t = f", packets take {transit * 1e3:.3f} ms between the points" if transit else ""
-        lines.append(
-            f"B's clock is {o.offset_ns / 1e9:+.6f} s from A's (from {o.pairs} "
-            f"connection pair(s), {o.method}){t}."
-        )
+        pairs = f"{o.pairs} connection pair{'s' if o.pairs != 1 else ''}, {o.method}"
+        if r.matches and all(weak_match(m) for m in r.matches):
+            pairs += "; matched by the bytes each way only"
+        lines.append(f"B's clock is {o.offset_ns / 1e9:+.6f} s from A's (from {pairs}){t}.")
     changed = [m for m in r.matches if m.changes]
     for m in changed[:MAX_STORIES]:
         lines.append("")
