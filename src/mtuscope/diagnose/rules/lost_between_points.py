@@ -39,20 +39,35 @@ SEVERITY = {"pmtud": Severity.INFO, "blackhole": Severity.ERROR, "loss": Severit
 """The severity of each cause: the same facts get the same severity as in `analyze`."""
 
 
-def _too_big(result: CompareResult, m: ConnectionComparison) -> list[IcmpSeen]:
+IcmpIndex = dict[tuple[str, int], list[IcmpSeen]]
+"""Too-big messages by (capture point, connection id at that point)."""
+
+
+def _icmp_index(result: CompareResult) -> IcmpIndex:
+    index: IcmpIndex = {}
+    for i in result.icmp:
+        if i.connection is not None:
+            index.setdefault((i.point, i.connection), []).append(i)
+    return index
+
+
+def _too_big(index: IcmpIndex, m: ConnectionComparison) -> list[IcmpSeen]:
     """The too-big messages, at either point, that quote connection `m`."""
-    ids = {"a": m.a.id, "b": m.b.id}
-    return [i for i in result.icmp if i.connection is not None and ids[i.point] == i.connection]
+    return index.get(("a", m.a.id), []) + index.get(("b", m.b.id), [])
 
 
-def _cause(result: CompareResult, m: ConnectionComparison, c: Change) -> str:
-    icmp = _too_big(result, m)
+def _cause(index: IcmpIndex, m: ConnectionComparison, c: Change) -> str:
+    icmp = _too_big(index, m)
     if c.ip_len is not None and any(i.mtu < c.ip_len for i in icmp):
         return "pmtud"
     if icmp:
         return "loss"
-    mine = [x for x in m.changes if x.kind == KIND and x.direction == c.direction]
-    again = Counter(x.rel_seq for x in mine if x.seen_at == c.seen_at)
+    mine = [
+        x
+        for x in m.changes
+        if x.kind == KIND and x.direction == c.direction and x.seen_at == c.seen_at
+    ]
+    again = Counter(x.rel_seq for x in mine)
     retried = any(n >= 2 for seq, n in again.items() if seq is not None)
     # The largest payload of this direction that reached the other point.
     other = m.b if c.seen_at == "a" else m.a
@@ -65,9 +80,11 @@ def _cause(result: CompareResult, m: ConnectionComparison, c: Change) -> str:
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for segments lost between the two capture points."""
+    index = _icmp_index(result)
 
     def key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
-        return (c.direction, c.seen_at, _cause(result, m, c))
+        # Decided per change: a pmtud verdict needs this packet to exceed a reported MTU.
+        return (c.direction, c.seen_at, _cause(index, m, c))
 
     for group in change_groups(result, KIND, key):
         cause = str(group.key[2])
@@ -84,7 +101,7 @@ def check_compare(result: CompareResult, *, platform: str | None = None) -> Iter
         )
         evidence = group.evidence(result)
         if cause == "pmtud":
-            icmp = [i for m in group.connections for i in _too_big(result, m)]
+            icmp = [i for m in group.connections for i in _too_big(index, m)]
             mtu = min(i.mtu for i in icmp)
             facts |= {"icmp_mtu": mtu, "path_mtu": mtu, "messages": len(icmp)}
             what += (
