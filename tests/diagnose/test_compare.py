@@ -86,3 +86,12 @@ def test_loss_offload_isn_option_and_icmp_findings() -> None:
     assert icmp.facts["initial_ttl_guess"] == 255 and icmp.facts["icmp_mtu"] == 1433
     assert "MTU 1433" in icmp.summary and "255" in icmp.summary
     assert by["tcp-option-changed"].facts["option"] == "SACK-permitted"
+
+
+def test_a_loss_without_too_big_or_retry_is_a_warning_about_drops() -> None:
+    f = Flow(segments=full(0, [200]) + full(1, [1448] * 4))
+    rep = report(run(f.at(), f.at(drop={3}, delay_ms=0.1)))
+    (lost,) = [x for x in rep.findings if x.kind == "lost-between-points"]
+    # Lost once, never retried, no ICMP: not proven a black hole, not PMTUD either.
+    assert lost.severity is Severity.WARNING and lost.facts["cause"] == "loss"
+    assert "policers" in lost.advice and "PMTUD at work" not in lost.summary
