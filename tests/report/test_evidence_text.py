@@ -95,3 +95,21 @@ def test_corpus_evidence_reads_well(name: str) -> None:
                 assert e.expected is None or "at most" in text, text
             if e.field in ("icmp.mtu", "icmpv6.mtu", "ip.ttl", "ipv6.hlim"):
                 assert e.expected is None, text
+
+
+def test_compare_evidence_says_what_each_frame_shows() -> None:
+    a, b = (str(EXAMPLES / f"clamp-{side}.pcap") for side in ("client", "server"))
+    (mss, *_) = [f for f in compare(CompareOptions(a=a, b=b)).findings if f.kind == "mss-rewritten"]
+    notes = [e.note for e in mss.evidence]
+    assert notes == ["client->server SYN at A", "client->server SYN at B"]
+    # An offload: the pieces at the other point are cited by frame, not as a "tcp.len" of 2.
+    c = str(EXAMPLES / "pmtud-ok-server.pcap")
+    (off,) = [f for f in compare(CompareOptions(a=a, b=c)).findings if f.kind == "offload-artifact"]
+    pieces = [e for e in off.evidence if e.capture == a]
+    assert pieces and all(e.observed is None for e in pieces)
+    assert all("one of 2 segments that B saw as one" in evidence_text(e) for e in pieces)
+    lost = [
+        f for f in compare(CompareOptions(a=a, b=c)).findings if f.kind == "lost-between-points"
+    ]
+    cited = [e for f in lost for e in f.evidence if e.field == "tcp.len"]
+    assert cited and all("never seen at A" in str(e.note) for e in cited)

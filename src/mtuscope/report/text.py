@@ -122,7 +122,7 @@ def evidence_text(e: Evidence) -> str:
             for name, value in (("hop", e.hop), ("probe", e.probe))
             if value is not None
         )
-    seen = f"{e.field} = {e.observed}"
+    seen = e.field if e.observed is None else f"{e.field} = {e.observed}"
     if e.expected is not None and str(e.expected) != str(e.observed):
         seen += f", expected {_expected(e.expected)}"
     note = f" — {e.note}" if e.note else ""
