@@ -171,8 +171,9 @@ def _where(address: str, port: int | None) -> str:
 
 def advise(f: FactsIn) -> Advice:
     """PMTUD works: clamp at the tunnel head end to spare each flow a retransmission."""
-    mtu = first_mtu(f, "icmp_mtu", "path_mtu")
-    who = f" by {f['address']}" if f.get("address") else ""
+    mtu = None if f.get("problem") else first_mtu(f, "icmp_mtu", "path_mtu")
+    who = f" at {f['address']}" if f.get("address") else ""
+    value = f" ({f['icmp_mtu']})" if f.get("icmp_mtu") is not None else ""
     if mtu is not None:
         guess = looks_like(mtu, fact_int(f, "from_mtu"))
         return (
@@ -183,8 +184,10 @@ def advise(f: FactsIn) -> Advice:
             mtu,
         )
     return (
-        f"A router{who} sent a too-big message; a next-hop MTU of 0 or an absurd value means an "
-        "old router (RFC 1191 §5 plateau search): find it and set its MTU explicitly.",
+        f"A router{who} sent too-big messages with an unusable next-hop MTU{value}: "
+        "an old router (RFC 1191 §5: senders fall back to a plateau "
+        "search) or a middlebox rewriting the messages. Find it and set the MTU of its narrow "
+        "link explicitly.",
         None,
     )
 
