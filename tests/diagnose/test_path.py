@@ -132,7 +132,7 @@ def test_mss_findings() -> None:
     found = diagnose(pmtu, None, over)
     assert kinds(found) == ["oversized-mss"]
     assert found[0].severity is Severity.ERROR
-    assert found[0].evidence[0].probe == 900 and found[0].evidence[1].expected == 1500
+    assert found[0].evidence[0].probe == 900 and "needs 1500" in str(found[0].evidence[1].note)
     fits = MssObservation(family=4, server_announced=1460, effective=1360, probe_id=900)
     found = diagnose(pmtu, None, fits)
     assert kinds(found) == ["undersized-mss"] and found[0].severity is Severity.INFO

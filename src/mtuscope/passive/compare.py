@@ -284,6 +284,10 @@ def compare_captures(
         if s.kept is not None and not need <= s.kept:
             raise UsageError(f"{s.capture}: segments of {len(need - s.kept)} directions missing")
     offset, pairs = pairing.offset, pairing.pairs
+    if not pairs:
+        # Nothing matched: the rough offset (SYNs paired by rank) relates connections that
+        # are not the same, so the two clocks are not related at all.
+        offset = ClockOffset(offset_ns=0, transit_ns=None, pairs=0, method="none")
     hs_a, hs_b = _handshakes(a), _handshakes(b)
     ia, ib = SegIndex(a.segs), SegIndex(b.segs)
     digests = (_digests(a), _digests(b))

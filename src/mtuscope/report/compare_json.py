@@ -67,7 +67,7 @@ def body(result: CompareReport) -> dict[str, Any]:
             "a": {"path": r.capture_a, "connections": r.connections[0]},
             "b": {"path": r.capture_b, "connections": r.connections[1]},
         },
-        "clock_offset_s": o.offset_ns / 1e9,
+        "clock_offset_s": o.offset_ns / 1e9 if o.method != "none" else None,
         "transit_s": None if o.transit_ns is None else o.transit_ns / 1e9,
         "clock_offset_method": o.method,
         "clock_offset_pairs": o.pairs,

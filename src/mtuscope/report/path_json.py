@@ -113,6 +113,9 @@ def _head(
             for h in (trace.hops if trace else ())
         ],
         "mtu_drop": None if drop is None else _drop(drop),
+        # Every drop, nearest first, each with its own encapsulation guess; `mtu_drop` is
+        # the one that sets the path MTU (the last).
+        "mtu_drops": [_drop(d) for d in (trace.drops if trace else ())],
         "mss": {
             "server_announced": mss.server_announced if mss else None,
             "effective": mss.effective if mss else None,

@@ -61,8 +61,8 @@ def render(result: PathReport, console: Console) -> None:
             f"Port {obs.port}: {result.port_state.value} ({obs.dst} {how}): no MSS to measure",
             highlight=False,
         )
-    drop = obs.trace.mtu_drop if obs.trace else None
-    if drop is not None:
+    # Every drop, nearest first, each with its own encapsulation guess.
+    for drop in obs.trace.drops if obs.trace else ():
         console.print(_drop_line(drop))
     _mss(obs.mss, console)
     p = result.probes

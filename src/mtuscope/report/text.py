@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mtuscope.diagnose.findings import Finding, Severity
+from mtuscope.diagnose.findings import Evidence, Finding, Severity
 
 if TYPE_CHECKING:
     from mtuscope.jobs.result import JobResult
@@ -88,25 +88,63 @@ def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
             table.add_row(Text(sev.value, style=_STYLE[sev]), kind, str(n))
         console.print(table)
         console.print(f"The first {MAX_FINDINGS}, most severe first (all of them: --json):")
+    shown_advice: dict[str, str] = {}
+    shown_snippets: set[str] = set()
     for f in ranked[:MAX_FINDINGS]:
         head = Text(f"{f.severity.value.upper():8}", style=_STYLE[f.severity])
         head.append(f"{f.kind}: ", style="bold")
         head.append(f.summary)
         console.print(head)
         for e in f.evidence[:6]:
-            where = f"{e.capture} frame {e.frame}" if e.frame is not None else ""
-            if e.hop is not None or e.probe is not None:
-                where = " ".join(
-                    f"{name} {value}"
-                    for name, value in (("hop", e.hop), ("probe", e.probe))
-                    if value is not None
-                )
-            seen = f"{e.field} = {e.observed}"
-            if e.expected is not None:
-                seen += f" (expected {e.expected})"
-            note = f" — {e.note}" if e.note else ""
-            console.print(f"          {where}: {seen}{note}", highlight=False)
+            console.print(f"          {evidence_text(e)}", highlight=False)
         if len(f.evidence) > 6:
             console.print(f"          … {len(f.evidence) - 6} more in --json")
         if f.advice:
-            console.print(f"          [green]advice:[/] {f.advice}")
+            advice = _advice_once(f, shown_advice, shown_snippets)
+            console.print(f"          [green]advice:[/] {advice}")
+
+
+def _advice_once(f: Finding, shown: dict[str, str], snippets: set[str]) -> str:
+    """The advice of `f`, or a pointer to the same advice above; a configuration snippet
+    (the lines after the paragraph) already printed is not printed again."""
+    if f.advice in shown:
+        kind = shown[f.advice]
+        return "the same as above." if kind == f.kind else f"the same as for {kind} above."
+    shown[f.advice] = f.kind
+    text, _, snippet = f.advice.partition("\n")
+    if not snippet:
+        return text
+    if snippet in snippets:
+        return f"{text} (configuration lines as above)"
+    snippets.add(snippet)
+    return f"{text}\n{snippet}"
+
+
+def _expected(value: int | str) -> str:
+    """An expected value as a person says it: "at most 1400", "68 to 1419"."""
+    text = str(value)
+    if text.startswith("<= "):
+        return f"at most {text[3:]}"
+    if text.startswith(">= "):
+        return f"at least {text[3:]}"
+    low, sep, high = text.partition("..")
+    if sep and low.strip().isdigit() and high.strip().isdigit():
+        return f"{low} to {high}"
+    return text
+
+
+def evidence_text(e: Evidence) -> str:
+    """One evidence item for people: where, the field and its value, what was expected
+    (only when it differs), and the note."""
+    where = f"{e.capture} frame {e.frame}" if e.frame is not None else ""
+    if e.hop is not None or e.probe is not None:
+        where = " ".join(
+            f"{name} {value}"
+            for name, value in (("hop", e.hop), ("probe", e.probe))
+            if value is not None
+        )
+    seen = e.field if e.observed is None else f"{e.field} = {e.observed}"
+    if e.expected is not None and str(e.expected) != str(e.observed):
+        seen += f", expected {_expected(e.expected)}"
+    note = f" — {e.note}" if e.note else ""
+    return f"{where}: {seen}{note}"

@@ -7,7 +7,8 @@ flow are one fact. Severity: warning when the MTU is unusable (zero, below the
 protocol minimum, or not smaller than the packet it quotes) or below 576 (IPv4)
 or 1280 (IPv6) bytes, info otherwise (PMTUD is doing its job).
 
-Two capture points: one warning per (capture point, sender, MTU).
+Two capture points: one finding per (capture point, sender, MTU), with the same
+severity as for one capture.
 """
 
 from __future__ import annotations
@@ -19,15 +20,23 @@ from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import (
     MAX_COMPARE_FRAMES,
     frame_evidence,
+    hop_word,
     icmp_mtu_field,
     ttl_field,
 )
-from mtuscope.diagnose.rules.phrases import FactsIn, clamp_text, fact_int, first_mtu, looks_like
+from mtuscope.diagnose.rules.phrases import (
+    FactsIn,
+    clamp_text,
+    fact_int,
+    first_mtu,
+    looks_like,
+    where_to_clamp,
+)
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.compare import CompareResult, IcmpSeen
 from mtuscope.passive.results import CaptureAnalysis, IcmpTooBig
 from mtuscope.passive.ttl import sender_hint
-from mtuscope.wire.sizes import MIN_REASSEMBLY
+from mtuscope.wire.sizes import MIN_MTU, MIN_REASSEMBLY
 
 KIND = "icmp-too-big"
 MAX_FRAMES = 5
@@ -60,14 +69,17 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             f"for {quoted} ({target}); initial TTL about {first.initial_ttl_guess}: "
             f"{first.sender_hint}"
         )
+        # The MTU is what the router said; the quoted packet is what it refused: both are
+        # observed, neither is an "expected" value of the other.
         evidence = [
             frame_evidence(
                 analysis.capture,
                 m.frame,
                 icmp_mtu_field(fam),
                 m.mtu,
-                m.quoted_len - 1 if m.quoted_len else None,
-                note=f"quoted packet of {m.quoted_len} bytes" if m.quoted_len else None,
+                note=f"too-big for a quoted packet of {m.quoted_len} bytes"
+                if m.quoted_len
+                else "too-big message",
             )
             for m in msgs[:MAX_FRAMES]
         ]
@@ -77,8 +89,7 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 first.frame,
                 ttl_field(fam),
                 first.ttl,
-                first.initial_ttl_guess,
-                note=f"sender likely {first.sender_hint}",
+                note=f"likely started at {first.initial_ttl_guess}: {first.sender_hint}",
             )
         )
         facts: Facts = {
@@ -111,8 +122,13 @@ def check_compare(result: CompareResult, *, platform: str | None = None) -> Iter
     for (point, sender, mtu), msgs in groups.items():
         first = msgs[0]
         n = len(msgs)
+        fam = 6 if ":" in sender else 4
+        # The same facts get the same severity as in `analyze`: a usable MTU is PMTUD at work.
+        severity = Severity.WARNING if mtu < MIN_REASSEMBLY[fam] else Severity.INFO
         facts: Facts = {
             "icmp_mtu": mtu,
+            "path_mtu": mtu if mtu >= MIN_MTU[fam] else None,
+            "family": fam,
             "address": sender,
             "ttl": first.ttl,
             "initial_ttl_guess": first.initial_ttl_guess,
@@ -122,19 +138,21 @@ def check_compare(result: CompareResult, *, platform: str | None = None) -> Iter
         }
         evidence: tuple[Evidence, ...] = tuple(
             Evidence(
-                field="icmp.mtu",
+                field=icmp_mtu_field(fam),
                 observed=mtu,
                 capture=i.capture,
                 frame=i.frame,
-                note=f"ttl {i.ttl}, connection {i.connection}",
+                note=f"from {i.sender}, {hop_word(fam)} {i.ttl}"
+                + (f", about connection {point.upper()}#{i.connection}" if i.connection else ""),
             )
             for i in msgs[:MAX_COMPARE_FRAMES]
         )
         yield RULE.finding(
-            severity=Severity.WARNING,
+            severity=severity,
             summary=(
                 f"{point.upper()} ({first.capture}) saw {n} ICMP too-big message"
-                f"{'s' if n != 1 else ''} from {sender} with MTU {mtu} (TTL {first.ttl}, "
+                f"{'s' if n != 1 else ''} from {sender} with MTU {mtu} ({hop_word(fam)} "
+                f"{first.ttl}, "
                 f"likely started at {first.initial_ttl_guess}: "
                 f"{sender_hint(first.initial_ttl_guess)})"
             ),
@@ -153,20 +171,23 @@ def _where(address: str, port: int | None) -> str:
 
 def advise(f: FactsIn) -> Advice:
     """PMTUD works: clamp at the tunnel head end to spare each flow a retransmission."""
-    mtu = first_mtu(f, "icmp_mtu", "path_mtu")
-    who = f" by {f['address']}" if f.get("address") else ""
+    mtu = None if f.get("problem") else first_mtu(f, "icmp_mtu", "path_mtu")
+    who = f" at {f['address']}" if f.get("address") else ""
+    value = f" ({f['icmp_mtu']})" if f.get("icmp_mtu") is not None else ""
     if mtu is not None:
+        guess = looks_like(mtu, fact_int(f, "from_mtu"))
         return (
-            f"A router{who} reports a next-hop MTU of {mtu}"
-            f"{looks_like(mtu, fact_int(f, 'from_mtu'))}: "
+            f"A router{who} reports a next-hop MTU of {mtu}{guess}: "
             "PMTUD works here, but each new flow pays a retransmission. Set "
-            f"{clamp_text(mtu)} at the tunnel head end to avoid it; keep these ICMP messages "
-            "allowed (RFC 4890 §4.3.1).",
+            f"{clamp_text(mtu)} {where_to_clamp(guess)} to avoid it; keep these ICMP "
+            "messages allowed (RFC 4890 §4.3.1).",
             mtu,
         )
     return (
-        f"A router{who} sent a too-big message; a next-hop MTU of 0 or an absurd value means an "
-        "old router (RFC 1191 §5 plateau search): find it and set its MTU explicitly.",
+        f"A router{who} sent too-big messages with an unusable next-hop MTU{value}: "
+        "an old router (RFC 1191 §5: senders fall back to a plateau "
+        "search) or a middlebox rewriting the messages. Find it and set the MTU of its narrow "
+        "link explicitly.",
         None,
     )
 

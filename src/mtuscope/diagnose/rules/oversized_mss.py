@@ -21,6 +21,7 @@ from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import (
+    at_most,
     directions,
     frame_evidence,
     icmp_mtu_field,
@@ -64,13 +65,23 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             and m.problem is None
         )
         evidence = [
-            *mss_option_evidence(cap, receiver, expected=pmtu - hdr),
-            frame_evidence(cap, icmp.frame, icmp_mtu_field(icmp.family), pmtu, limit + hdr),
+            *mss_option_evidence(cap, receiver, expected=at_most(pmtu - hdr)),
+            frame_evidence(
+                cap,
+                icmp.frame,
+                icmp_mtu_field(icmp.family),
+                pmtu,
+                note=f"below the {limit + hdr}-byte packets the MSS allows",
+            ),
         ]
         if sender.max_segment_frame is not None and sender.max_segment + hdr > pmtu:
             evidence.append(
                 frame_evidence(
-                    cap, sender.max_segment_frame, "tcp.len", sender.max_segment, pmtu - hdr
+                    cap,
+                    sender.max_segment_frame,
+                    "tcp.len",
+                    sender.max_segment,
+                    at_most(pmtu - hdr),
                 )
             )
         facts: Facts = {
@@ -111,7 +122,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         return
     evidence = (
         *mine,
-        probe_evidence(best, expected=value + hdr, note="largest size that got through"),
+        probe_evidence(best, note=f"largest size that got through; the MSS needs {value + hdr}"),
     )
     yield RULE.finding(
         severity=Severity.ERROR,

@@ -80,9 +80,66 @@ def looks_like(mtu: int, from_mtu: int | None) -> str:
         return ""
     found = explain_mtu(mtu, from_mtu=base, limit=2)
     if not found:
-        return f" ({base - mtu} bytes below {base}: no common encapsulation matches)"
+        return f" ({base - mtu} bytes below {base}: {NO_MATCH})"
     names = " or ".join(e.label for e in found)
     return f" ({base}-{mtu} looks like {names})"
+
+
+VLAN_ALLOWANCE = 4
+"""Bytes over its MTU a Linux (and most hardware) receiver still accepts: room for a VLAN
+tag (the kernel's `is_skb_forwardable`)."""
+
+
+def l2_mismatch(mtu: int | None, from_mtu: int | None = None) -> int | None:
+    """The receiving end's MTU when a silent drop at `mtu` looks like the two ends of one
+    link disagreeing: `mtu` is a round MTU (a multiple of 100, or one calc/ explains) plus
+    the VLAN allowance, while `mtu` itself is not. Else None.
+
+    A router that cannot forward a packet sends a too-big message; a receiver whose MTU is
+    smaller than its peer's drops the frame before any router sees it, so nothing is sent
+    and there is nothing to let through a firewall.
+    """
+    if mtu is None or not usable_mtu(mtu - VLAN_ALLOWANCE):
+        return None
+    base = from_mtu if from_mtu is not None and from_mtu > mtu else ETHERNET_MTU
+    if mtu >= base:
+        return None
+    inner = mtu - VLAN_ALLOWANCE
+
+    def round_mtu(value: int) -> bool:
+        return value % 100 == 0 or bool(explain_mtu(value, from_mtu=base, limit=1))
+
+    return inner if round_mtu(inner) and not round_mtu(mtu) else None
+
+
+def silent_drop_text(mtu: int, from_mtu: int | None, place: str) -> str:
+    """Why a drop at `mtu` is silent, for advice: a disagreeing link or filtered ICMP."""
+    inner = l2_mismatch(mtu, from_mtu)
+    if inner is not None:
+        return (
+            f"{mtu} is {inner} plus {VLAN_ALLOWANCE} bytes, the mark of a link whose two ends "
+            f"disagree: the receiving end {place} has MTU {inner} and silently drops larger "
+            "frames (no router sees them, so no too-big message can be sent, and none is "
+            f"filtered). Set the same MTU on both ends of that link ({inner}, or raise the "
+            "receiving end)"
+        )
+    return (
+        "Either a firewall drops the router's too-big messages or the two ends of the link "
+        f"{place} disagree on the MTU (a receiver drops larger frames without a word): check "
+        f"both ends of that link, and {ICMP}"
+    )
+
+
+NO_MATCH = "no common encapsulation matches"
+"""What `looks_like` says when calc/ finds no encapsulation for a drop."""
+
+
+def where_to_clamp(guess: str) -> str:
+    """Where the clamp goes: at the tunnel head end when `looks_like` named an
+    encapsulation, else on the router in front of the narrow link."""
+    if guess and NO_MATCH not in guess:
+        return "at the tunnel head end"
+    return "on the router in front of the narrow link"
 
 
 def hop_name(hop: int, address: object) -> str:

@@ -30,13 +30,16 @@ from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import directions, frame_evidence, path_mss, probe_evidence
 from mtuscope.diagnose.rules.phrases import (
     ICMP,
+    VLAN_ALLOWANCE,
     FactsIn,
     at_hop,
     clamp_text,
     drop_between,
     fact_int,
     fact_mtu,
+    l2_mismatch,
     looks_like,
+    silent_drop_text,
 )
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import BlackHole, CaptureAnalysis, Connection, ReceiverBlackHole
@@ -66,8 +69,8 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 f,
                 "tcp.len",
                 h.size,
-                h.acked_size or None,
-                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged",
+                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged"
+                + (f" (segments of {h.acked_size} bytes were)" if h.acked_size else ""),
             )
             for i, f in enumerate(h.frames[:5])
         ]
@@ -204,7 +207,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     drop = next((d for d in drops if d.to_mtu == mtu), drops[-1] if drops else None)
     evidence = (
         probe_evidence(best, note="reached"),
-        *(probe_evidence(r, expected="reply or too-big message", note="no reply") for r in silent),
+        *(probe_evidence(r, note="no reply and no too-big message") for r in silent),
     )
     facts: Facts = {
         "path_mtu": mtu,
@@ -212,6 +215,8 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         "hop": drop.at_hop if drop else None,
         "from_mtu": drop.from_mtu if drop else None,
         "address": str(drop.address) if drop and drop.address else None,
+        "between": drop_between(drop) if drop else None,
+        "l2_mtu": l2_mismatch(mtu, drop.from_mtu if drop else None) if drop else None,
     }
     where = f" {drop_between(drop)}" if drop else ""
     yield RULE.finding(
@@ -259,6 +264,14 @@ def advise(f: FactsIn) -> Advice:
     """Clamp in front of the narrow link, let ICMP through, or let hosts probe (RFC 4821)."""
     mtu = fact_mtu(f)
     where = at_hop(f)
+    if mtu is not None and fact_int(f, "l2_mtu") is not None:
+        place = str(f.get("between") or "at the drop")
+        return (
+            f"Packets above {mtu} bytes vanish{where} without an ICMP error: "
+            f"{silent_drop_text(mtu, fact_int(f, 'from_mtu'), place)}. Until then, set "
+            f"{clamp_text(mtu - VLAN_ALLOWANCE)} on the router in front of that link.",
+            mtu - VLAN_ALLOWANCE,
+        )
     if mtu is not None:
         fix = (
             f"Packets above {mtu} bytes vanish{where} without an ICMP error"
