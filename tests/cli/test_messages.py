@@ -64,9 +64,9 @@ def test_one_family_twice_is_that_family(capsys: pytest.CaptureFixture[str]) -> 
         (["lab", "down", "x", "--all"], "mtuscope lab down", "give a lab or --all"),
         (["analyze", "/nonexistent.pcap"], "mtuscope analyze", "/nonexistent.pcap"),
         (
-            ["responder-check", "nosuch"],
+            ["responder-check", "[2001:db8::1"],
             "mtuscope responder-check",
-            ": the responder 'nosuch': expected HOST:PORT",
+            ": the responder '[2001:db8::1': expected [ADDRESS]:PORT",
         ),
     ],
 )
