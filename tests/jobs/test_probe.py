@@ -67,9 +67,16 @@ def test_a_spent_time_is_a_result_with_its_stop_reason_not_an_error() -> None:
 def test_a_spent_budget_is_a_result_with_its_stop_reason() -> None:
     report = probe(ProbeOptions(host="127.0.0.1", budget=1, max_seconds=20))
     assert report.stop_reason is SearchStop.BUDGET and report.probes.sent == 1
-    # The search's answer is a lower bound: the one size that got through.
-    assert report.pmtu is not None and report.pmtu <= LO_MTU
+    # Cut short: no path MTU, only the bounds (the one size that got through and up).
+    assert report.pmtu is None and report.inconclusive is not None
+    assert report.pmtu_bounds is not None
+    lo, hi = report.pmtu_bounds
+    assert lo is not None and lo <= LO_MTU <= hi
     assert any("hop trace skipped" in w for w in report.warnings)
+    assert any(w.startswith("inconclusive: the search was cut short") for w in report.warnings)
+    doc = to_dict(report)
+    validate_report(doc)
+    assert doc["pmtu"] is None and doc["pmtu_bounds"] == {"lo": lo, "hi": hi}
 
 
 def test_a_closed_port_still_gives_the_syn_ack_warning_and_no_connection() -> None:

@@ -14,7 +14,11 @@ report's warnings. `raw=True` makes a missing privilege an error
 
 A spent budget or --max-seconds is a result, not an error: the engine is halted
 with `SearchStop.BUDGET` or `SearchStop.TIME`, its partial answer is kept, and a
-warning says so.
+warning says so. So is SIGINT or SIGTERM (the CLI turns both into
+`KeyboardInterrupt`): the engine being driven is halted with
+`SearchStop.INTERRUPTED`, no further engine starts, and the report is built from
+what was measured. A search cut short reports no path MTU, only the bounds it
+knows (`PathReport.pmtu_bounds`), and is inconclusive, never "no problem".
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
-from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
+from mtuscope.active.probe import IPAddress, ProbeKind, ProbeRecord, SearchStop
 from mtuscope.active.size_engine import ProbeTotals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.active.transport import (
@@ -41,9 +45,9 @@ from mtuscope.active.transport import (
     interface_mtu,
 )
 from mtuscope.active.transport.driver import Engine
-from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.observations import CUT_SHORT, PathObservations
 from mtuscope.diagnose.path import diagnose_path
-from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
+from mtuscope.errors import RawSocketDenied, UsageError
 from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resolve
 from mtuscope.jobs.result import JobResult
 from mtuscope.jobs.two_ended import TwoEndedReport
@@ -150,9 +154,32 @@ class PathReport(JobResult):
     """The two-ended check against a responder (`probe --responder`), folded in."""
 
     @property
+    def records(self) -> tuple[ProbeRecord, ...]:
+        """Every probe behind the report, in the order sent (JSON `probes.records`, `-v`)."""
+        return self.observations.records
+
+    @property
     def dst(self) -> IPAddress:
         """The address probed."""
         return self.observations.dst
+
+    @property
+    def pmtu_bounds(self) -> tuple[int | None, int] | None:
+        """`(lo, hi)`: the path MTU lies in `lo..hi` bytes; both `pmtu` when exact; None
+        when nothing bounds it."""
+        if self.pmtu is not None:
+            return self.pmtu, self.pmtu
+        return self.observations.pmtu_bounds
+
+    @property
+    def inconclusive(self) -> str | None:
+        """Why the report cannot say "no problem" (the search was cut short: budget,
+        time, interrupt), or None when its verdict stands."""
+        if self.stop_reason in CUT_SHORT and self.pmtu is None:
+            return (
+                f"the search was cut short ({self.stop_reason.value}) before it knew the path MTU"
+            )
+        return None
 
 
 R = TypeVar("R")
@@ -163,6 +190,9 @@ class Halting(Engine[R_co], Protocol[R_co]):
     """An engine the run can stop from outside (every `ProbeSchedule` can)."""
 
     def halt(self, now: float, stop: SearchStop) -> None: ...
+
+    @property
+    def sent(self) -> int: ...
 
 
 class PathRun:
@@ -183,6 +213,8 @@ class PathRun:
         self.warnings: list[str] = []
         self.started = clock()
         self.sent = 0
+        self.interrupted = False
+        """True once SIGINT/SIGTERM halted an engine: nothing more is started."""
         raw: RawTransport | None = None
         why = "forced by --unprivileged"
         if not opts.unprivileged:
@@ -228,8 +260,6 @@ class PathRun:
         Returns:
             The closed run (its warnings, for the report) and the engine's result.
 
-        Raises:
-            ProbeError: resolving the target took all of --max-seconds.
         """
         run = cls(opts)
         try:
@@ -239,15 +269,17 @@ class PathRun:
         return run, result
 
     def first(self, engine: Halting[R], what: str) -> R:
-        """Drive the run's first engine, which, unlike the later ones, is never skipped.
-
-        Raises:
-            ProbeError: resolving the target took all of --max-seconds.
-        """
+        """Drive the run's first engine, which, unlike the later ones, is never skipped:
+        with no time or budget left it is halted at once (TIME or BUDGET) and its empty
+        result is the answer (a result, not an error)."""
         result = self.run(engine, what)
-        if result is None:
-            raise ProbeError(f"no time left to start {what} toward {self.dst}")
-        return result
+        if result is not None:
+            return result
+        stop = SearchStop.INTERRUPTED if self.interrupted else SearchStop.TIME
+        if not self.interrupted and self.budget_left < 1:
+            stop = SearchStop.BUDGET
+        engine.halt(self.clock(), stop)
+        return engine.result()
 
     def close(self) -> None:
         self.transport.close()
@@ -277,16 +309,28 @@ class PathRun:
             warning) when the run's time or budget ran out; None when nothing was left
             to start it with.
         """
+        if self.interrupted:
+            self.warnings.append(f"{what} skipped: interrupted")
+            return None
         if self.budget_left < 1 or self.seconds_left <= 0:
             self.warnings.append(f"{what} skipped: the probe budget or --max-seconds ran out")
             return None
-        done = drive(
-            engine,
-            self.transport,
-            max_seconds=self.seconds_left,
-            max_probes=self.budget_left,
-            clock=self.clock,
-        )
+        before = engine.sent
+        try:
+            done = drive(
+                engine,
+                self.transport,
+                max_seconds=self.seconds_left,
+                max_probes=self.budget_left,
+                clock=self.clock,
+            )
+        except KeyboardInterrupt:
+            # SIGINT/SIGTERM: keep what the engine has, start nothing more.
+            self.interrupted = True
+            self.sent += engine.sent - before
+            engine.halt(self.clock(), SearchStop.INTERRUPTED)
+            self.warnings.append(f"{what} interrupted: its answer is partial")
+            return engine.result()
         self.sent += done.sent
         if done.stop is DriveStop.FINISHED and done.result is not None:
             return done.result
@@ -305,8 +349,19 @@ class PathRun:
         probes: ProbeTotals,
         search: ProbeTotals | None = None,
     ) -> PathReport:
-        """The run's "path" report: what was `measured`, diagnosed, with the run's warnings."""
+        """The run's "path" report: what was `measured`, diagnosed, with the run's warnings.
+
+        A path MTU that is not exact is not reported (`pmtu` None): the report gives the
+        bounds and, when the search was cut short, a warning saying so.
+        """
         host = self.opts.host
+        if stop_reason in CUT_SHORT and pmtu is None:
+            lo, hi = measured.pmtu_bounds or (None, self.ceiling)
+            known = f"between {lo} and {hi} bytes" if lo is not None else f"at most {hi} bytes"
+            self.warnings.append(
+                f"inconclusive: the search was cut short ({stop_reason.value}); "
+                f"the path MTU is {known}"
+            )
         return PathReport(
             inputs=(host,) if host == str(self.dst) else (host, str(self.dst)),
             findings=diagnose_path(measured, platform=self.opts.platform),

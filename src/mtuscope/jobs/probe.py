@@ -58,7 +58,7 @@ def probe(opts: ProbeOptions) -> PathReport:
         UsageError: bad options or a name that does not resolve.
         RawSocketDenied: `opts.raw` without the privilege.
         NoRoute: no route to the target.
-        ProbeError: resolving the target took all of --max-seconds; with a responder,
+        ProbeError: with a responder,
             the responder could not be reached or refused.
     """
     run = PathRun(opts)
@@ -94,7 +94,7 @@ def probe(opts: ProbeOptions) -> PathReport:
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
     report = run.report(
         run.observations(search=search, trace=trace, mss=mss),
-        pmtu=search.path_mtu,
+        pmtu=search.path_mtu if search.exact else None,
         stop_reason=search.stop_reason,
         probes=totals(search, *([trace] if trace else [])),
         search=totals(search),
@@ -122,7 +122,7 @@ def _measure_mss(
 ) -> MssObservation | None:
     """The SYN/ACK's MSS option (raw SYN probe) and TCP_MAXSEG of a real connection."""
     port = run.opts.port
-    if port is None:
+    if port is None or run.interrupted:
         return None
     syn: tuple[int, TcpOptions] | None = None
     if run.mode is not PathTransport.RAW:
@@ -154,8 +154,12 @@ def _measure_mss(
             download=download,
             max_seconds=max(1.0, min(10.0, run.seconds_left)),
         )
-    except ProbeError as exc:
-        run.warnings.append(f"no TCP connection for TCP_MAXSEG/TCP_INFO: {exc}")
+    except (ProbeError, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            run.interrupted = True
+            run.warnings.append("the TCP connection for TCP_MAXSEG/TCP_INFO: interrupted")
+        else:
+            run.warnings.append(f"no TCP connection for TCP_MAXSEG/TCP_INFO: {exc}")
         if options is None:
             return None
         return MssObservation(

@@ -39,9 +39,7 @@ def render(result: PathReport, console: Console) -> None:
     console.print(f"[bold]Path to {where}[/] (IPv{obs.family}, {how})")
     _hops(obs.trace.hops if obs.trace else (), console)
     _sweep(obs.sweep.rows if obs.sweep else (), console)
-    pmtu = result.pmtu
-    line = f"Path MTU: [bold]{pmtu}[/] bytes" if pmtu is not None else "Path MTU: unknown"
-    console.print(f"{line} (search ended: {result.stop_reason.value})")
+    console.print(pmtu_line(result), highlight=False)
     drop = obs.trace.mtu_drop if obs.trace else None
     if drop is not None:
         console.print(_drop_line(drop))
@@ -54,6 +52,41 @@ def render(result: PathReport, console: Console) -> None:
         from mtuscope.report.middlebox_text import render_two_ended
 
         render_two_ended(result.two_ended, console)
+
+
+def pmtu_line(result: PathReport) -> str:
+    """ "Path MTU: 1400 bytes (search ended: converged)", or the bounds when not exact:
+    "Path MTU: between 1280 and 1500 bytes (search cut short: budget)"."""
+    stop = result.stop_reason.value
+    how = f"search cut short: {stop}" if result.inconclusive else f"search ended: {stop}"
+    if result.pmtu is not None:
+        return f"Path MTU: [bold]{result.pmtu}[/] bytes ({how})"
+    bounds = result.pmtu_bounds
+    if bounds is None:
+        return f"Path MTU: unknown ({how})"
+    lo, hi = bounds
+    if lo is None:
+        return f"Path MTU: unknown, at most {hi} bytes ({how})"
+    return f"Path MTU: between [bold]{lo}[/] and [bold]{hi}[/] bytes ({how})"
+
+
+def probe_log(result: PathReport) -> list[str]:
+    """One line per probe for `-v` (stderr): size, TTL, flow, sent time, reply, RTT."""
+    from mtuscope.report.path_json import records_json
+
+    lines = []
+    for r in records_json(result.records):
+        reply = r["reply"] or "no reply"
+        if r["from"]:
+            reply += f" from {r['from']}"
+        if r["mtu"] is not None:
+            reply += f" mtu {r['mtu']}"
+        rtt = f"{r['rtt_ms']} ms" if r["rtt_ms"] is not None else "-"
+        lines.append(
+            f"probe {r['id']}: size {r['size']} ttl {r['ttl']} {r['flow']} "
+            f"sent +{r['sent_s']:.3f} s: {reply} ({r['outcome']}), rtt {rtt}"
+        )
+    return lines
 
 
 def _opt(value: object) -> str:
