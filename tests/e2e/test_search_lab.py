@@ -148,3 +148,90 @@ def test_an_l2_mismatch_sweep_finds_the_black_hole_probe_finds(
     assert bounds["lo"] <= s.truth <= bounds["hi"] < bounds["lo"] + 4
     (hole,) = [f for f in doc["findings"] if f["kind"] == "pmtud-blackhole"]
     assert hole["severity"] == "error"
+
+
+# -- point 8: Ctrl-C (SIGINT) and SIGTERM keep what was found, then exit 130 ------------
+
+
+def _probing(pid: int, timeout: float = 30.0) -> bool:
+    """Wait until process `pid` holds a socket (its transport: probing has begun)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            return False
+        if any(link.startswith("socket:") for link in links):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _interrupt(s: Scene, argv: list[str], *, after: float, sig: int) -> tuple[int, str, str]:
+    """Start `mtuscope ARGV` in the client, send `sig` `after` seconds into the probing."""
+    args = [s.server if a == "SERVER" else a for a in argv]
+    s.lab.flush_pmtu_cache()
+    # `ip netns exec` and `env` exec the interpreter: the signal reaches mtuscope itself.
+    proc = s.lab.popen(
+        "client", _argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert _probing(proc.pid), "mtuscope never opened its transport"
+        time.sleep(after)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_an_interrupted_probe_prints_its_partial_json_and_exits_130(
+    scenes: dict[str, Scene], sig: int
+) -> None:
+    s = scenes["blackhole"]
+    # A long probe timeout keeps the black-hole search busy when the signal comes.
+    argv = ["probe", "SERVER", "--timeout", "3", "--json"]
+    code, out, err = _interrupt(s, argv, after=1.5, sig=sig)
+    assert code == 130, err
+    doc = json.loads(out)
+    validate_report(doc)
+    assert doc["stop_reason"] == "interrupted" and doc["pmtu"] is None
+    lo, hi = doc["pmtu_bounds"]["lo"], doc["pmtu_bounds"]["hi"]
+    assert lo is not None and lo <= s.truth <= hi
+    assert doc["probes"]["sent"] >= 1 and len(doc["probes"]["records"]) >= 1
+    assert any("interrupted" in w for w in doc["warnings"])
+
+
+def test_an_interrupted_probe_prints_its_partial_text(scenes: dict[str, Scene]) -> None:
+    s = scenes["blackhole"]
+    code, out, err = _interrupt(
+        s, ["probe", "SERVER", "--timeout", "3"], after=1.5, sig=signal.SIGINT
+    )
+    assert code == 130, err
+    assert "(search cut short: interrupted)" in out and "Inconclusive:" in out
+    assert "No MTU or MSS problem found" not in out
+
+
+# -- point 15: -v logs every probe, and the JSON keeps every probe -----------------------
+
+
+def test_verbose_logs_every_probe_and_json_keeps_the_records(scenes: dict[str, Scene]) -> None:
+    s = scenes["mtu-drop"]
+    code, doc, _, err = s.cli("probe", "SERVER", "-v", "--json")
+    assert code == 0, err
+    records = doc["probes"]["records"]
+    assert len(records) == doc["probes"]["sent"] and len(records) > 10
+    assert [r["id"] for r in records] == sorted(r["id"] for r in records)
+    lines = [x for x in err.splitlines() if x.startswith("mtuscope: probe ")]
+    assert len(lines) == len(records)
+    # The too-big message that decided the search is there, with its MTU and sender.
+    big = [r for r in records if r["reply"] == "too-big" and r["mtu"] == s.truth]
+    assert big and all(r["from"] and r["size"] > s.truth for r in big)
+    first = next(x for x in lines if f"probe {big[0]['id']}:" in x)
+    assert f"size {big[0]['size']} ttl {big[0]['ttl']} echo {s.server}" in first
+    assert f"too-big from {big[0]['from']} mtu {s.truth}" in first
+    reached = [r for r in records if r["outcome"] == "reached"]
+    assert reached and all(r["rtt_ms"] is not None and r["rtt_ms"] >= 0 for r in reached)

@@ -71,6 +71,12 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
     )
     mode.add_argument("--raw", action="store_true", help="fail (exit 3) without raw sockets")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every probe (size, TTL, flow, sent time, reply, RTT) to stderr",
+    )
 
 
 def common_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from mtuscope.diagnose.observations import CUT_SHORT, PathObservations
 from mtuscope.diagnose.path import diagnose_path
 from mtuscope.errors import RawSocketDenied, UsageError
 from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resolve
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.result import JobResult
 from mtuscope.jobs.two_ended import TwoEndedReport
 from mtuscope.wire.sizes import MAX_IP_PACKET
@@ -312,18 +313,25 @@ class PathRun:
         if self.interrupted:
             self.warnings.append(f"{what} skipped: interrupted")
             return None
+        if INTERRUPTS.requested:
+            # The signal came between engines (or before the first): stop here.
+            self.interrupted = True
+            engine.halt(self.clock(), SearchStop.INTERRUPTED)
+            self.warnings.append(f"{what} interrupted before it started")
+            return engine.result()
         if self.budget_left < 1 or self.seconds_left <= 0:
             self.warnings.append(f"{what} skipped: the probe budget or --max-seconds ran out")
             return None
         before = engine.sent
         try:
-            done = drive(
-                engine,
-                self.transport,
-                max_seconds=self.seconds_left,
-                max_probes=self.budget_left,
-                clock=self.clock,
-            )
+            with INTERRUPTS.armed():
+                done = drive(
+                    engine,
+                    self.transport,
+                    max_seconds=self.seconds_left,
+                    max_probes=self.budget_left,
+                    clock=self.clock,
+                )
         except KeyboardInterrupt:
             # SIGINT/SIGTERM: keep what the engine has, start nothing more.
             self.interrupted = True
@@ -355,6 +363,9 @@ class PathRun:
         bounds and, when the search was cut short, a warning saying so.
         """
         host = self.opts.host
+        if self.interrupted:
+            # Whichever engine the signal stopped, the run as a whole was interrupted.
+            stop_reason = SearchStop.INTERRUPTED
         if stop_reason in CUT_SHORT and pmtu is None:
             lo, hi = measured.pmtu_bounds or (None, self.ceiling)
             known = f"between {lo} and {hi} bytes" if lo is not None else f"at most {hi} bytes"

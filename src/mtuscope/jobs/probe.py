@@ -8,7 +8,7 @@ gives the kernel's view (`tcp_mss`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.mss import MssObservation
@@ -18,6 +18,7 @@ from mtuscope.active.size_engine import totals
 from mtuscope.active.sweep import DfSweep
 from mtuscope.active.transport import tcp_mss
 from mtuscope.errors import ProbeError, UsageError
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport
 from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended, with_two_ended
 from mtuscope.wire.sizes import MIN_REASSEMBLY
@@ -61,6 +62,19 @@ def probe(opts: ProbeOptions) -> PathReport:
         ProbeError: with a responder,
             the responder could not be reached or refused.
     """
+    report = _probe(opts)
+    if opts.responder is None:
+        return report
+    if INTERRUPTS.requested:
+        return replace(
+            report, warnings=(*report.warnings, "the two-ended check skipped: interrupted")
+        )
+    return with_two_ended(report, check_two_ended(opts.responder))
+
+
+@INTERRUPTS.keeping()
+def _probe(opts: ProbeOptions) -> PathReport:
+    """The search, the trace and the MSS: what `probe` measures itself."""
     run = PathRun(opts)
     try:
         engine = PathMtuSearch(
@@ -92,16 +106,13 @@ def probe(opts: ProbeOptions) -> PathReport:
             else ""
         )
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
-    report = run.report(
+    return run.report(
         run.observations(search=search, trace=trace, mss=mss),
         pmtu=search.path_mtu if search.exact else None,
         stop_reason=search.stop_reason,
         probes=totals(search, *([trace] if trace else [])),
         search=totals(search),
     )
-    if opts.responder is None:
-        return report
-    return with_two_ended(report, check_two_ended(opts.responder))
 
 
 def _syn_ack(records: tuple[ProbeRecord, ...]) -> tuple[int, TcpOptions] | None:
@@ -122,7 +133,7 @@ def _measure_mss(
 ) -> MssObservation | None:
     """The SYN/ACK's MSS option (raw SYN probe) and TCP_MAXSEG of a real connection."""
     port = run.opts.port
-    if port is None or run.interrupted:
+    if port is None or run.interrupted or INTERRUPTS.requested:
         return None
     syn: tuple[int, TcpOptions] | None = None
     if run.mode is not PathTransport.RAW:
@@ -147,13 +158,14 @@ def _measure_mss(
             run.warnings.append(f"no SYN/ACK from {run.dst} port {port}: its MSS option is unknown")
     probe_id, options = syn if syn is not None else (None, None)
     try:
-        facts = tcp_mss(
-            run.dst,
-            port,
-            timeout=min(3.0, max(0.5, run.seconds_left)),
-            download=download,
-            max_seconds=max(1.0, min(10.0, run.seconds_left)),
-        )
+        with INTERRUPTS.armed():
+            facts = tcp_mss(
+                run.dst,
+                port,
+                timeout=min(3.0, max(0.5, run.seconds_left)),
+                download=download,
+                max_seconds=max(1.0, min(10.0, run.seconds_left)),
+            )
     except (ProbeError, KeyboardInterrupt) as exc:
         if isinstance(exc, KeyboardInterrupt):
             run.interrupted = True

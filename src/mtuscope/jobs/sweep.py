@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from mtuscope.active.size_engine import totals
 from mtuscope.active.sweep import DfSweep
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun
 
 
@@ -26,6 +27,7 @@ class SweepOptions(PathOptions):
     """Probes per size."""
 
 
+@INTERRUPTS.keeping()
 def sweep(opts: SweepOptions) -> PathReport:
     """`mtuscope sweep`: every size of `start..stop` with DF set, one table row per size.
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.size_engine import totals
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun
 
 
+@INTERRUPTS.keeping()
 def trace(opts: PathOptions) -> PathReport:
     """`mtuscope trace`: hops, the MTU toward each and where it drops.
 
