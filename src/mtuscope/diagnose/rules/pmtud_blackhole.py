@@ -227,13 +227,14 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     if hi > mtu:
         facts["mtu_low"], facts["mtu_high"] = mtu, hi
     where = f" {drop_between(drop)}" if drop else ""
-    what = (
-        f"above {mtu} bytes vanish"
+    summary = (
+        f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}"
         if hi == mtu
-        else f"above {hi} bytes vanish (path MTU between {mtu} and {hi})"
+        else f"Packets to {obs.dst} of {hi + 1} bytes and more vanish without a too-big "
+        f"message{where} (path MTU between {mtu} and {hi})"
     )
     yield RULE.finding(
-        summary=f"Packets to {obs.dst} {what} without a too-big message{where}",
+        summary=summary,
         evidence=evidence,
         facts=facts,
         platform=platform,
