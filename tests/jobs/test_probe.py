@@ -5,6 +5,7 @@ Probing runs against loopback only (the lab scenarios are in tests/e2e/).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -86,3 +87,24 @@ def test_a_closed_port_still_gives_the_syn_ack_warning_and_no_connection() -> No
     assert report.observations.mss is None
     assert any("no SYN/ACK from 127.0.0.1 port 9" in w for w in report.warnings)
     assert any("no TCP connection" in w for w in report.warnings)
+
+
+def test_no_time_left_for_the_search_is_a_result_not_an_environment_error() -> None:
+    # Opening the transport alone outlasts a 1 ns cap: the search is halted before it
+    # sends anything (it used to raise ProbeError: exit 3 and no report).
+    report = probe(ProbeOptions(host="127.0.0.1", max_seconds=1e-9))
+    assert report.stop_reason is SearchStop.TIME and report.pmtu is None
+    assert report.probes.sent == 0 and report.inconclusive is not None
+    assert report.pmtu_bounds == (None, LO_MTU)
+    validate_report(to_dict(report))
+
+
+def test_the_cli_exits_0_with_a_json_report_when_time_runs_out(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mtuscope.cli import main
+
+    code = main(["probe", "127.0.0.1", "--max-seconds", "1e-9", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["stop_reason"] == "time" and doc["pmtu"] is None
+    assert doc["pmtu_bounds"] == {"lo": None, "hi": LO_MTU}
