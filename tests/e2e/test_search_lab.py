@@ -158,11 +158,15 @@ def _probing(pid: int, timeout: float = 30.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
-            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
-            return False
-        if any(link.startswith("socket:") for link in links):
-            return True
+            return False  # it ended
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    return True
+            except OSError:
+                continue  # closed meanwhile
         time.sleep(0.05)
     return False
 

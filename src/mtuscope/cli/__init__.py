@@ -117,8 +117,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     try:
-        if getattr(args, "verbose", False):
-            _probe_log(report)
         if getattr(args, "json", False):
             from mtuscope.report.serialize import write_json
 
@@ -135,18 +133,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     return EXIT_FINDING if report.has_error else EXIT_OK
-
-
-def _probe_log(report: JobResult) -> None:
-    """`-v`: every probe of a path report on stderr, one line each."""
-    if report.kind != "path":
-        return
-    from mtuscope.jobs.path import PathReport
-    from mtuscope.report.path_text import probe_log
-
-    if isinstance(report, PathReport):
-        for line in probe_log(report):
-            print(f"mtuscope: {line}", file=sys.stderr)
 
 
 def _fail(message: str, code: int) -> int:

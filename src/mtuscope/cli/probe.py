@@ -8,6 +8,8 @@ once (`add_path_verb`, `common_options`).
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -86,6 +88,7 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         UsageError: an unknown `--kind` word.
     """
     from mtuscope.jobs.path import probe_kind
+    from mtuscope.report.path_text import print_probe
 
     return {
         "host": args.host,
@@ -99,6 +102,8 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         "platform": args.platform,
         "unprivileged": args.unprivileged,
         "raw": args.raw,
+        # -v: one stderr line per probe, as soon as it is filed.
+        "on_probe": functools.partial(print_probe, stream=sys.stderr) if args.verbose else None,
     }
 
 

@@ -24,16 +24,24 @@ knows (`PathReport.pmtu_bounds`), and is inconclusive, never "no problem".
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
-from mtuscope.active.probe import IPAddress, ProbeKind, ProbeRecord, SearchStop
+from mtuscope.active.probe import (
+    Datagram,
+    IPAddress,
+    Probe,
+    ProbeKind,
+    ProbeRecord,
+    Reply,
+    SearchStop,
+)
 from mtuscope.active.size_engine import ProbeTotals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.active.transport import (
@@ -104,6 +112,9 @@ class PathOptions:
     """Use the UDP transport even with the privilege for raw sockets."""
     raw: bool = False
     """Insist on raw sockets: fail (exit 3) without the privilege."""
+    on_probe: Callable[[ProbeRecord, float], None] | None = field(default=None, compare=False)
+    """Called with each probe's record as soon as it is filed (answered, lost or
+    cancelled), and the driver time of the run's first probe (the CLI's `-v`)."""
 
     def __post_init__(self) -> None:
         check_family(self.family)
@@ -195,6 +206,9 @@ class Halting(Engine[R_co], Protocol[R_co]):
     @property
     def sent(self) -> int: ...
 
+    @property
+    def records(self) -> tuple[ProbeRecord, ...]: ...
+
 
 class PathRun:
     """One job's shared state: target, transport, budget, the clock, warnings."""
@@ -216,6 +230,8 @@ class PathRun:
         self.sent = 0
         self.interrupted = False
         """True once SIGINT/SIGTERM halted an engine: nothing more is started."""
+        self.first_sent: float | None = None
+        """Driver time of the run's first probe (the base of `-v`'s sent times)."""
         raw: RawTransport | None = None
         why = "forced by --unprivileged"
         if not opts.unprivileged:
@@ -323,10 +339,11 @@ class PathRun:
             self.warnings.append(f"{what} skipped: the probe budget or --max-seconds ran out")
             return None
         before = engine.sent
+        watched: Engine[R] = engine if self.opts.on_probe is None else _Watched(engine, self)
         try:
             with INTERRUPTS.armed():
                 done = drive(
-                    engine,
+                    watched,
                     self.transport,
                     max_seconds=self.seconds_left,
                     max_probes=self.budget_left,
@@ -338,15 +355,23 @@ class PathRun:
             self.sent += engine.sent - before
             engine.halt(self.clock(), SearchStop.INTERRUPTED)
             self.warnings.append(f"{what} interrupted: its answer is partial")
+            self._flush(watched)
             return engine.result()
         self.sent += done.sent
         if done.stop is DriveStop.FINISHED and done.result is not None:
+            self._flush(watched)
             return done.result
         spent = "--max-seconds" if done.stop is DriveStop.WALL_CLOCK else "the probe budget"
         stop = SearchStop.TIME if done.stop is DriveStop.WALL_CLOCK else SearchStop.BUDGET
         engine.halt(done.ended_at, stop)
         self.warnings.append(f"{what} stopped early: {spent} ran out; its answer is partial")
+        self._flush(watched)
         return engine.result()
+
+    def _flush(self, watched: object) -> None:
+        """Log the records a halt filed (probes cancelled in flight) for `-v`."""
+        if isinstance(watched, _Watched):
+            watched.emit()
 
     def report(
         self,
@@ -404,3 +429,57 @@ class PathRun:
     def shown_port(self) -> int | None:
         """The target port of the report: the one asked for, else the probes' port."""
         return self.opts.port if self.opts.port is not None else self.dport
+
+
+class _Watched(Generic[R]):
+    """An engine as the driver sees it, reporting each probe record once it is filed
+    (for `PathOptions.on_probe`); everything else passes through."""
+
+    def __init__(self, engine: Halting[R], run: PathRun) -> None:
+        self._engine = engine
+        self._run = run
+        self._seen: set[int] = set()
+
+    def emit(self) -> None:
+        """Report the records filed since the last call."""
+        hook = self._run.opts.on_probe
+        if hook is None:
+            return
+        for record in self._engine.records:
+            if record.probe.id in self._seen:
+                continue
+            self._seen.add(record.probe.id)
+            if self._run.first_sent is None:
+                self._run.first_sent = record.sent_at
+            hook(record, self._run.first_sent)
+
+    @property
+    def finished(self) -> bool:
+        return self._engine.finished
+
+    def probes_due(self, now: float) -> Sequence[Probe]:
+        due = self._engine.probes_due(now)
+        if due and self._run.first_sent is None:
+            self._run.first_sent = now
+        return due
+
+    def deadline(self) -> float | None:
+        return self._engine.deadline()
+
+    def packet(self, probe: Probe, *, src: IPAddress, now: float) -> bytes:
+        return self._engine.packet(probe, src=src, now=now)
+
+    def on_datagram(self, datagram: Datagram, now: float) -> None:
+        self._engine.on_datagram(datagram, now)
+        self.emit()
+
+    def on_reply(self, reply: Reply, now: float) -> None:
+        self._engine.on_reply(reply, now)
+        self.emit()
+
+    def on_timeout(self, now: float) -> None:
+        self._engine.on_timeout(now)
+        self.emit()
+
+    def result(self) -> R:
+        return self._engine.result()

@@ -101,22 +101,24 @@ def records_json(records: tuple[ProbeRecord, ...]) -> list[dict[str, Any]]:
     what was sent (size, TTL, flow), when (seconds after the first probe), what came
     back and from whom, the MTU it quoted and the round-trip time."""
     start = min((r.sent_at for r in records), default=0.0)
-    return [
-        {
-            "id": r.probe.id,
-            "size": r.probe.size,
-            "ttl": r.probe.ttl,
-            "kind": r.probe.kind.value,
-            "flow": probe_flow(r),
-            "sent_s": round(r.sent_at - start, 6),
-            "outcome": r.outcome.value,
-            "reply": r.reply.kind.value if r.reply is not None else None,
-            "from": str(r.reply.from_addr) if r.reply and r.reply.from_addr else None,
-            "mtu": r.reply.mtu if r.reply is not None else None,
-            "rtt_ms": round(r.rtt * 1000.0, 3) if r.rtt is not None else None,
-        }
-        for r in records
-    ]
+    return [record_json(r, start) for r in records]
+
+
+def record_json(r: ProbeRecord, start: float) -> dict[str, Any]:
+    """One probe record as JSON; `sent_s` counts from `start` (the run's first probe)."""
+    return {
+        "id": r.probe.id,
+        "size": r.probe.size,
+        "ttl": r.probe.ttl,
+        "kind": r.probe.kind.value,
+        "flow": probe_flow(r),
+        "sent_s": round(r.sent_at - start, 6),
+        "outcome": r.outcome.value,
+        "reply": r.reply.kind.value if r.reply is not None else None,
+        "from": str(r.reply.from_addr) if r.reply and r.reply.from_addr else None,
+        "mtu": r.reply.mtu if r.reply is not None else None,
+        "rtt_ms": round(r.rtt * 1000.0, 3) if r.rtt is not None else None,
+    }
 
 
 def probe_flow(record: ProbeRecord) -> str:

@@ -7,13 +7,14 @@ are printed by `text.py`, not here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from mtuscope.active.hop_trace import Hop, MtuDrop
 from mtuscope.active.mss import MssObservation
+from mtuscope.active.probe import ProbeRecord
 from mtuscope.active.sweep import SweepRow
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
@@ -70,23 +71,27 @@ def pmtu_line(result: PathReport) -> str:
     return f"Path MTU: between [bold]{lo}[/] and [bold]{hi}[/] bytes ({how})"
 
 
-def probe_log(result: PathReport) -> list[str]:
-    """One line per probe for `-v` (stderr): size, TTL, flow, sent time, reply, RTT."""
-    from mtuscope.report.path_json import records_json
+def probe_line(record: ProbeRecord, start: float) -> str:
+    """One line for `-v` (stderr): id, size, TTL, flow, sent time (from `start`, the
+    run's first probe), the reply and its sender and MTU, the outcome, the RTT."""
+    from mtuscope.report.path_json import record_json
 
-    lines = []
-    for r in records_json(result.records):
-        reply = r["reply"] or "no reply"
-        if r["from"]:
-            reply += f" from {r['from']}"
-        if r["mtu"] is not None:
-            reply += f" mtu {r['mtu']}"
-        rtt = f"{r['rtt_ms']} ms" if r["rtt_ms"] is not None else "-"
-        lines.append(
-            f"probe {r['id']}: size {r['size']} ttl {r['ttl']} {r['flow']} "
-            f"sent +{r['sent_s']:.3f} s: {reply} ({r['outcome']}), rtt {rtt}"
-        )
-    return lines
+    r = record_json(record, start)
+    reply = r["reply"] or "no reply"
+    if r["from"]:
+        reply += f" from {r['from']}"
+    if r["mtu"] is not None:
+        reply += f" mtu {r['mtu']}"
+    rtt = f"{r['rtt_ms']} ms" if r["rtt_ms"] is not None else "-"
+    return (
+        f"probe {r['id']}: size {r['size']} ttl {r['ttl']} {r['flow']} "
+        f"sent +{r['sent_s']:.3f} s: {reply} ({r['outcome']}), rtt {rtt}"
+    )
+
+
+def print_probe(record: ProbeRecord, start: float, *, stream: TextIO) -> None:
+    """Write `probe_line` to `stream` at once (`-v` logs each probe as it is filed)."""
+    print(f"mtuscope: {probe_line(record, start)}", file=stream, flush=True)
 
 
 def _opt(value: object) -> str:
