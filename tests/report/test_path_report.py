@@ -72,9 +72,9 @@ def test_the_probe_body_is_the_contract_in_the_old_key_order() -> None:
     validate_report(doc)
     json.dumps(doc)
     assert list(doc)[6:] == [
-        "target", "family", "pmtu", "pmtu_reverse", "hops", "mtu_drop", "mtu_drops", "mss",
-        "probes", "stop_reason", "search", "transport", "probe_kind", "unreachable",
-        "port_state",
+        "target", "family", "pmtu", "pmtu_bounds", "pmtu_reverse", "hops", "mtu_drop",
+        "mtu_drops", "mss", "probes", "stop_reason", "search", "transport", "probe_kind",
+        "unreachable", "port_state",
     ]  # fmt: skip
     assert doc["target"] == {"address": str(path.dst), "port": 443}
     assert doc["pmtu"] == 1400 and doc["stop_reason"] == "converged"

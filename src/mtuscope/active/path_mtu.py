@@ -73,7 +73,8 @@ class PathMtuResult(ProbeRun):
     """
 
     path_mtu: int | None
-    """Largest packet size that got through, in bytes; None if no probe was answered."""
+    """Largest packet size that got through, in bytes; None if no probe was answered.
+    The path MTU only when `exact`; a search cut short knows it lies in `bounds`."""
     too_big_mtu: int | None
     """Smallest MTU quoted by a too-big message that fits the answer, if any came. Quotes
     below a size that got through are lies; their probes are filed as TOO_BIG_BOGUS."""
@@ -81,6 +82,28 @@ class PathMtuResult(ProbeRun):
     """Largest size probed (the interface MTU)."""
     floor: int
     """Smallest size probed."""
+    upper: int | None = None
+    """Largest size that may still get through (the upper bound the search ended with);
+    None: not known (an old record), taken as the ceiling."""
+
+    @property
+    def exact(self) -> bool:
+        """True when `path_mtu` is the path MTU to the byte (the search CONVERGED or found
+        a BLACKHOLE with a size that got through); False for a search cut short."""
+        return self.path_mtu is not None and self.stop_reason in EXACT_STOPS
+
+    @property
+    def bounds(self) -> tuple[int | None, int]:
+        """`(lo, hi)`: the path MTU lies in `lo..hi` (`lo` None: no size got through).
+        Both are `path_mtu` when exact."""
+        if self.exact and self.path_mtu is not None:
+            return self.path_mtu, self.path_mtu
+        hi = self.ceiling if self.upper is None else self.upper
+        return self.path_mtu, max(hi, self.path_mtu or hi)
+
+
+EXACT_STOPS = frozenset({SearchStop.CONVERGED, SearchStop.BLACKHOLE})
+"""The stop reasons whose answer is exact to the byte."""
 
 
 class PathMtuSearch(ProbeEngine[PathMtuResult]):
@@ -203,4 +226,5 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
             too_big_mtu=min(quoted) if quoted else None,
             ceiling=self.ceiling,
             floor=self.floor,
+            upper=self.bounds.limit() - 1,
         )

@@ -8,21 +8,50 @@ text, or `--json` through the one serializer) and maps the outcome to the exit
 codes of docs/architecture.md ("Results and output"):
 0 no error-severity finding, 1 one or more, 2 bad input or usage,
 3 missing privilege or environment.
+
+Interrupts: SIGINT and SIGTERM go to `jobs.interrupts.INTERRUPTS`; the jobs stop
+where they wait (the probe driver, the capture reader) and return what they found
+so far, which is printed (text or JSON, stop reason `interrupted`) before exiting
+with 130. A second signal exits at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from types import ModuleType
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType, ModuleType
 
 from mtuscope import __version__
 from mtuscope.errors import CaptureError, DecodeError, MtuscopeError, RawSocketDenied, UsageError
+from mtuscope.jobs.interrupts import EXIT_INTERRUPTED, INTERRUPTS, Interrupts
 from mtuscope.jobs.result import JobResult
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+
+
+@contextmanager
+def _catching_interrupts() -> Iterator[Interrupts]:
+    """Route SIGINT and SIGTERM to `INTERRUPTS` (main thread only) and put the previous
+    handlers back afterwards."""
+    INTERRUPTS.reset()
+    if threading.current_thread() is not threading.main_thread():
+        yield INTERRUPTS
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        INTERRUPTS.request()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield INTERRUPTS
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _verbs() -> list[ModuleType]:
@@ -84,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     `mtuscope probe: ...` (the verb's prog; `mtuscope: ...` before a verb is
     known). Messages of exceptions never name the verb themselves.
     """
+    with _catching_interrupts() as seen:
+        code = _main(argv)
+        return EXIT_INTERRUPTED if seen.requested else code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = argparse.Namespace(prog="mtuscope")
     try:
         parser = build_parser()
@@ -106,19 +141,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MtuscopeError as exc:
         return _fail(args.prog, str(exc), EXIT_ENV)
     except KeyboardInterrupt:
-        return _fail(args.prog, "interrupted", 130)
+        return _fail(args.prog, "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return EXIT_OK
-    if getattr(args, "json", False):
-        from mtuscope.report.serialize import write_json
+    try:
+        if getattr(args, "json", False):
+            from mtuscope.report.serialize import write_json
 
-        write_json(report, sys.stdout)
-    else:
-        from mtuscope.report.text import render_text
+            write_json(report, sys.stdout)
+        else:
+            from mtuscope.report.text import render_text
 
-        render_text(report, sys.stdout, columns=_columns())
-    for warning in report.warnings:
-        print(f"{args.prog}: warning: {warning}", file=sys.stderr)
+            render_text(report, sys.stdout, columns=_columns())
+        for warning in report.warnings:
+            print(f"{args.prog}: warning: {warning}", file=sys.stderr)
+    except KeyboardInterrupt:
+        # Interrupted while printing the partial report: what is out stays out.
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
     return EXIT_FINDING if report.has_error else EXIT_OK
 
 

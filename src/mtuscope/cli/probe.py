@@ -8,6 +8,8 @@ once (`add_path_verb`, `common_options`).
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +79,12 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
     )
     mode.add_argument("--raw", action="store_true", help="fail (exit 3) without raw sockets")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every probe (size, TTL, flow, sent time, reply, RTT) to stderr",
+    )
 
 
 def common_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,6 +94,7 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         UsageError: an unknown `--kind` word.
     """
     from mtuscope.jobs.path import probe_kind
+    from mtuscope.report.path_text import print_probe
 
     return {
         "host": args.host,
@@ -99,6 +108,8 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         "platform": args.platform,
         "unprivileged": args.unprivileged,
         "raw": args.raw,
+        # -v: one stderr line per probe, as soon as it is filed.
+        "on_probe": functools.partial(print_probe, stream=sys.stderr) if args.verbose else None,
     }
 
 

@@ -18,6 +18,7 @@ from mtuscope.diagnose.findings import Finding
 from mtuscope.errors import UsageError
 from mtuscope.jobs.captures import Progress, decode_warning, read_capture
 from mtuscope.jobs.inputs import check_platform, split_host_port
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.result import JobResult
 from mtuscope.passive import CaptureAnalysis, finish
 from mtuscope.passive.host_filter import HostFilter
@@ -90,6 +91,7 @@ class CaptureResult(JobResult):
         return sum(a.connection_count for a in self.analyses)
 
 
+@INTERRUPTS.keeping()
 def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> CaptureResult:
     """Analyse capture files, each on its own, into one result.
 
@@ -99,7 +101,9 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
 
     Returns:
         The captures, their analyses and findings; damage after the first good
-        records and frames that did not decode fully are warnings.
+        records and frames that did not decode fully are warnings. An interrupt
+        (SIGINT/SIGTERM) ends the reading: what was read is analysed, a warning says
+        "interrupted after N packets", and later files are skipped.
 
     Raises:
         CaptureError: a file cannot be read at all.
@@ -117,7 +121,7 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
             chunk_bytes=opts.chunk_bytes,
             workers=opts.workers,
         )
-        info, issues = read.info, read.issues
+        info, issues, read_cut = read.info, read.issues, read.interrupted_after
         analysis = finish(read.partial, first_id=next_id)
         del read  # the partial: only the analysis is needed from here on
         next_id += analysis.connection_count
@@ -127,6 +131,10 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         if (line := decode_warning(path, issues)) is not None:
             warnings.append(line)
         captures.append(CaptureFile(path=path, info=info, host_filter=opts.host_filter))
+        if read_cut is not None:
+            # Interrupted: report what was read; the files after this one are not opened.
+            warnings.append(f"{path}: interrupted after {read_cut} packets")
+            break
     return CaptureResult(
         kind="capture",
         inputs=opts.paths,

@@ -27,6 +27,7 @@ from mtuscope.active.size_engine import totals
 from mtuscope.active.sweep import DfSweep
 from mtuscope.active.transport import tcp_mss
 from mtuscope.errors import ProbeError, UsageError
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun, PathTransport
 from mtuscope.jobs.tcp_end import check_tcp_end
 from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended, with_two_ended
@@ -117,9 +118,22 @@ def probe(opts: ProbeOptions) -> PathReport:
         UsageError: bad options or a name that does not resolve.
         RawSocketDenied: `opts.raw` without the privilege.
         NoRoute: no route to the target.
-        ProbeError: resolving the target took all of --max-seconds; with a responder,
+        ProbeError: with a responder,
             the responder could not be reached or refused.
     """
+    report = _probe(opts)
+    if opts.responder is None:
+        return report
+    if INTERRUPTS.requested:
+        return dataclasses.replace(
+            report, warnings=(*report.warnings, "the two-ended check skipped: interrupted")
+        )
+    return with_two_ended(report, check_two_ended(opts.responder))
+
+
+@INTERRUPTS.keeping()
+def _probe(opts: ProbeOptions) -> PathReport:
+    """The search, the trace and the MSS: what `probe` measures itself."""
     run = PathRun(opts)
     try:
         engine = PathMtuSearch(
@@ -153,16 +167,13 @@ def probe(opts: ProbeOptions) -> PathReport:
     if search.stop_reason is SearchStop.ICMP_FILTERED and run.kind is not ProbeKind.TCP_SYN:
         hint = " (try --port N with a TCP port it answers)"
         run.warnings.append(f"{run.dst} answered no {run.kind.value} probe at all{hint}")
-    report = run.report(
+    return run.report(
         dataclasses.replace(run.observations(search=search, trace=trace, mss=mss), tcp_end=tcp_end),
-        pmtu=search.path_mtu,
+        pmtu=search.path_mtu if search.exact else None,
         stop_reason=search.stop_reason,
         probes=totals(search, *([trace] if trace else [])),
         search=totals(search),
     )
-    if opts.responder is None:
-        return report
-    return with_two_ended(report, check_two_ended(opts.responder))
 
 
 def _syn_ack(records: tuple[ProbeRecord, ...]) -> tuple[int, TcpOptions] | None:
@@ -191,7 +202,7 @@ def _measure_mss(
     nothing when the SYN probes showed the port closed (RST) or filtered (silence, an
     unreachable): the report's port line says so, no connection is tried."""
     port = run.opts.port
-    if port is None:
+    if port is None or run.interrupted or INTERRUPTS.requested:
         return None
     if port_state(records) in (PortState.CLOSED, PortState.FILTERED):
         return None
@@ -219,17 +230,22 @@ def _measure_mss(
     probe_id, options = syn if syn is not None else (None, None)
     kind, sent = download_request(request, host=run.opts.host, port=port)
     try:
-        facts = tcp_mss(
-            run.dst,
-            port,
-            timeout=min(3.0, max(0.5, run.seconds_left)),
-            download=download,
-            request=sent,
-            request_kind=kind,
-            max_seconds=max(1.0, min(10.0, run.seconds_left)),
-        )
-    except ProbeError as exc:
-        run.warnings.append(f"no TCP connection for TCP_MAXSEG/TCP_INFO: {exc}")
+        with INTERRUPTS.armed():
+            facts = tcp_mss(
+                run.dst,
+                port,
+                timeout=min(3.0, max(0.5, run.seconds_left)),
+                download=download,
+                request=sent,
+                request_kind=kind,
+                max_seconds=max(1.0, min(10.0, run.seconds_left)),
+            )
+    except (ProbeError, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            run.interrupted = True
+            run.warnings.append("the TCP connection for TCP_MAXSEG/TCP_INFO: interrupted")
+        else:
+            run.warnings.append(f"no TCP connection for TCP_MAXSEG/TCP_INFO: {exc}")
         if options is None:
             return None
         return MssObservation(

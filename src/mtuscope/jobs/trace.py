@@ -10,10 +10,12 @@ import dataclasses
 
 from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.size_engine import totals
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun
 from mtuscope.jobs.tcp_end import check_tcp_end
 
 
+@INTERRUPTS.keeping()
 def trace(opts: PathOptions) -> PathReport:
     """`mtuscope trace`: hops, the MTU toward each and where it drops.
 

@@ -30,11 +30,12 @@ def body(result: PathReport) -> dict[str, Any]:
         port=obs.port,
         family=obs.family,
         pmtu=result.pmtu,
+        bounds=result.pmtu_bounds,
         pmtu_reverse=None,
         trace=obs.trace,
         mss=obs.mss,
     )
-    out["probes"] = _totals(result.probes)
+    out["probes"] = {**_totals(result.probes), "records": records_json(result.records)}
     out["stop_reason"] = result.stop_reason.value
     if result.search is not None:
         out["search"] = {"sent": result.search.sent, "seconds": round(result.search.seconds, 3)}
@@ -68,7 +69,8 @@ def path_body(
         port: the target port shown; defaults to the probes' port, then the MSS port.
 
     Returns:
-        `{target, family, pmtu, pmtu_reverse, hops, mtu_drop, mss, probes, stop_reason}`.
+        `{target, family, pmtu, pmtu_bounds, pmtu_reverse, hops, mtu_drop, mss, probes,
+        stop_reason}`; `pmtu` null unless the search is exact.
     """
     if port is None:
         port = pmtu.dport if pmtu.dport is not None else (mss.port if mss else None)
@@ -76,14 +78,60 @@ def path_body(
         address=str(pmtu.dst),
         port=port,
         family=pmtu.family,
-        pmtu=pmtu.path_mtu,
+        pmtu=pmtu.path_mtu if pmtu.exact else None,
+        bounds=pmtu.bounds,
         pmtu_reverse=None,
         trace=trace,
         mss=mss,
     )
-    out["probes"] = _totals(totals(pmtu, *([trace] if trace else [])))
+    records = (*pmtu.probes, *(trace.probes if trace else ()))
+    out["probes"] = {
+        **_totals(totals(pmtu, *([trace] if trace else []))),
+        "records": records_json(records),
+    }
     out["stop_reason"] = pmtu.stop_reason.value
     return out
+
+
+def bounds_json(bounds: tuple[int | None, int] | None) -> dict[str, int | None] | None:
+    """`{lo, hi}`: the path MTU lies in `lo..hi` bytes (`lo` null: nothing got through)."""
+    return None if bounds is None else {"lo": bounds[0], "hi": bounds[1]}
+
+
+def records_json(records: tuple[ProbeRecord, ...]) -> list[dict[str, Any]]:
+    """One JSON object per probe, in the order sent (scamper's JSON keeps every probe):
+    what was sent (size, TTL, flow), when (seconds after the first probe), what came
+    back and from whom, the MTU it quoted and the round-trip time."""
+    start = min((r.sent_at for r in records), default=0.0)
+    return [record_json(r, start) for r in records]
+
+
+def record_json(r: ProbeRecord, start: float) -> dict[str, Any]:
+    """One probe record as JSON; `sent_s` counts from `start` (the run's first probe)."""
+    return {
+        "id": r.probe.id,
+        "size": r.probe.size,
+        "ttl": r.probe.ttl,
+        "kind": r.probe.kind.value,
+        "flow": probe_flow(r),
+        "sent_s": round(r.sent_at - start, 6),
+        "outcome": r.outcome.value,
+        "reply": r.reply.kind.value if r.reply is not None else None,
+        "from": str(r.reply.from_addr) if r.reply and r.reply.from_addr else None,
+        "mtu": r.reply.mtu if r.reply is not None else None,
+        "rtt_ms": round(r.rtt * 1000.0, 3) if r.rtt is not None else None,
+    }
+
+
+def probe_flow(record: ProbeRecord) -> str:
+    """The probe's flow as a person reads it: kind, destination and port."""
+    p = record.probe
+    where = (
+        str(p.dst)
+        if p.dport is None
+        else (f"[{p.dst}]:{p.dport}" if p.family == 6 else f"{p.dst}:{p.dport}")
+    )
+    return f"{p.kind.value} {where}"
 
 
 def _head(
@@ -92,16 +140,19 @@ def _head(
     port: int | None,
     family: int,
     pmtu: int | None,
+    bounds: tuple[int | None, int] | None,
     pmtu_reverse: int | None,
     trace: HopTraceResult | None,
     mss: MssObservation | None,
 ) -> dict[str, Any]:
-    """The fields before `probes`: target, family, pmtu, pmtu_reverse, hops, mtu_drop, mss."""
+    """The fields before `probes`: target, family, pmtu (exact only) and pmtu_bounds,
+    pmtu_reverse, hops, mtu_drop, mss."""
     drop = trace.mtu_drop if trace else None
     return {
         "target": {"address": address, "port": port},
         "family": family,
         "pmtu": pmtu,
+        "pmtu_bounds": bounds_json(bounds),
         "pmtu_reverse": pmtu_reverse,
         "hops": [
             {

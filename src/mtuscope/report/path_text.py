@@ -7,15 +7,16 @@ are printed by `text.py`, not here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from mtuscope.active.hop_trace import Hop, MtuDrop
 from mtuscope.active.mss import MssObservation, RequestKind, TransferObservation, TransferVerdict
-from mtuscope.active.probe import PortState
+from mtuscope.active.probe import PortState, ProbeRecord
 from mtuscope.active.sweep import SweepRow
+from mtuscope.diagnose.observations import CUT_SHORT
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 from mtuscope.report.path_json import unreachable_fields
 
@@ -45,9 +46,7 @@ def render(result: PathReport, console: Console) -> None:
     console.print(f"[bold]Path to {where}[/] (IPv{obs.family}, {how})")
     _hops(obs.trace.hops if obs.trace else (), console)
     _sweep(obs.sweep.rows if obs.sweep else (), console)
-    pmtu = result.pmtu
-    line = f"Path MTU: [bold]{pmtu}[/] bytes" if pmtu is not None else "Path MTU: unknown"
-    console.print(f"{line} (search ended: {result.stop_reason.value})")
+    console.print(pmtu_line(result), highlight=False)
     gone = unreachable_fields(result.unreachable, obs.family)
     if gone is not None:
         mark = f" {gone['symbol']}" if gone["symbol"] else ""
@@ -73,6 +72,46 @@ def render(result: PathReport, console: Console) -> None:
         from mtuscope.report.middlebox_text import render_two_ended
 
         render_two_ended(result.two_ended, console)
+
+
+def pmtu_line(result: PathReport) -> str:
+    """ "Path MTU: 1400 bytes (search ended: converged)", or the bounds when not exact:
+    "Path MTU: between 1280 and 1500 bytes (search cut short: budget)"."""
+    stop = result.stop_reason.value
+    cut = result.pmtu is None and result.stop_reason in CUT_SHORT
+    how = f"search cut short: {stop}" if cut else f"search ended: {stop}"
+    if result.pmtu is not None:
+        return f"Path MTU: [bold]{result.pmtu}[/] bytes ({how})"
+    bounds = result.pmtu_bounds
+    if bounds is None:
+        return f"Path MTU: unknown ({how})"
+    lo, hi = bounds
+    if lo is None:
+        return f"Path MTU: unknown, at most {hi} bytes ({how})"
+    return f"Path MTU: between [bold]{lo}[/] and [bold]{hi}[/] bytes ({how})"
+
+
+def probe_line(record: ProbeRecord, start: float) -> str:
+    """One line for `-v` (stderr): id, size, TTL, flow, sent time (from `start`, the
+    run's first probe), the reply and its sender and MTU, the outcome, the RTT."""
+    from mtuscope.report.path_json import record_json
+
+    r = record_json(record, start)
+    reply = r["reply"] or "no reply"
+    if r["from"]:
+        reply += f" from {r['from']}"
+    if r["mtu"] is not None:
+        reply += f" mtu {r['mtu']}"
+    rtt = f"{r['rtt_ms']} ms" if r["rtt_ms"] is not None else "-"
+    return (
+        f"probe {r['id']}: size {r['size']} ttl {r['ttl']} {r['flow']} "
+        f"sent +{r['sent_s']:.3f} s: {reply} ({r['outcome']}), rtt {rtt}"
+    )
+
+
+def print_probe(record: ProbeRecord, start: float, *, stream: TextIO) -> None:
+    """Write `probe_line` to `stream` at once (`-v` logs each probe as it is filed)."""
+    print(f"mtuscope: {probe_line(record, start)}", file=stream, flush=True)
 
 
 def _opt(value: object) -> str:

@@ -68,13 +68,27 @@ def render_text(result: JobResult, stream: TextIO, *, columns: int | None = None
     console = make_console(stream, columns=columns)
     importlib.import_module(TEXT[result.kind]).render(result, console)
     if result.kind != "calc" or result.findings:
-        render_findings(result.findings, console)
+        # A path search cut short has no verdict: never "no problem" (jobs.path.PathReport).
+        inconclusive: str | None = getattr(result, "inconclusive", None)
+        render_findings(result.findings, console, inconclusive=inconclusive)
 
 
-def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
-    """The findings block every text report ends with (long lists summarised by kind)."""
+def render_findings(
+    findings: tuple[Finding, ...], console: Console, *, inconclusive: str | None = None
+) -> None:
+    """The findings block every text report ends with (long lists summarised by kind).
+
+    Args:
+        findings: what was concluded.
+        console: where to write.
+        inconclusive: why the job has no verdict (a search cut short), if so: said
+            instead of "no problem" (and before the findings it did make).
+    """
+    if inconclusive is not None:
+        console.print(f"[yellow]Inconclusive:[/] {inconclusive}: no verdict.")
     if not findings:
-        console.print("[green]No MTU or MSS problem found.[/]")
+        if inconclusive is None:
+            console.print("[green]No MTU or MSS problem found.[/]")
         return
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     ranked = sorted(findings, key=lambda f: order[f.severity])

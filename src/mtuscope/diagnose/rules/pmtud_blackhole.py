@@ -193,11 +193,22 @@ def _from_receiver(
 
 
 def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The finding for a search that stopped at a black hole."""
+    """The finding for a search (or a sweep's table) that ended at a black hole.
+
+    A sweep whose step leaves a gap above the largest size that passed still shows the
+    black hole: the finding then gives the bounds, not one number.
+    """
+    if obs.stop_reason is not SearchStop.BLACKHOLE:
+        return
     best = obs.exact
-    if obs.stop_reason is not SearchStop.BLACKHOLE or best is None:
+    bounds = obs.pmtu_bounds
+    if best is None and obs.sweep is not None and obs.search is None:
+        reached = [r for r in obs.mtu_probes if r.outcome is ProbeOutcome.REACHED]
+        best = max(reached, key=lambda r: (r.probe.size, -r.probe.id)) if reached else None
+    if best is None:
         return
     mtu = best.probe.size
+    hi = bounds[1] if bounds is not None and obs.exact is None else mtu
     silent = sorted(
         (r for r in obs.mtu_probes if r.outcome is ProbeOutcome.LOST and r.probe.size > mtu),
         key=lambda r: (r.probe.size, r.probe.id),
@@ -218,9 +229,17 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         "between": drop_between(drop) if drop else None,
         "l2_mtu": l2_mismatch(mtu, drop.from_mtu if drop else None) if drop else None,
     }
+    if hi > mtu:
+        facts["mtu_low"], facts["mtu_high"] = mtu, hi
     where = f" {drop_between(drop)}" if drop else ""
+    summary = (
+        f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}"
+        if hi == mtu
+        else f"Packets to {obs.dst} of {hi + 1} bytes and more vanish without a too-big "
+        f"message{where} (path MTU between {mtu} and {hi})"
+    )
     yield RULE.finding(
-        summary=f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}",
+        summary=summary,
         evidence=evidence,
         facts=facts,
         platform=platform,
