@@ -15,6 +15,8 @@ from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
 from mtuscope.active.size_engine import ProbeTotals, totals
 from mtuscope.active.sweep import SweepResult
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.mss_owner import path_reading
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ def body(result: PathReport) -> dict[str, Any]:
         trace=obs.trace,
         mss=obs.mss,
     )
+    out["mss"].update(mss_verdict(obs))
     out["probes"] = _totals(result.probes)
     out["stop_reason"] = result.stop_reason.value
     if result.search is not None:
@@ -78,6 +81,9 @@ def path_body(
         trace=trace,
         mss=mss,
     )
+    out["mss"].update(
+        mss_verdict(PathObservations(dst=pmtu.dst, search=pmtu, trace=trace, mss=mss))
+    )
     out["probes"] = _totals(totals(pmtu, *([trace] if trace else [])))
     out["stop_reason"] = pmtu.stop_reason.value
     return out
@@ -115,6 +121,20 @@ def _head(
             "effective": mss.effective if mss else None,
             "combined": mss.combined if mss else None,
         },
+    }
+
+
+def mss_verdict(obs: PathObservations) -> dict[str, Any]:
+    """The MSS the verdict used and whose it is: `compared` (an MSS option value: the
+    kernel's send MSS plus the 12-byte timestamp option when on), `timestamps`, `owner`
+    ("server" | "clamp" | "path" | null), `owner_proven`, `path_allows` (path MTU - headers)."""
+    read = path_reading(obs)
+    return {
+        "compared": read.mss if read else None,
+        "timestamps": obs.mss.timestamps if obs.mss else None,
+        "owner": str(read.owner) if read else None,
+        "owner_proven": read.proven if read else None,
+        "path_allows": read.path_allows if read else None,
     }
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from mtuscope.active.hop_trace import Hop, MtuDrop
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.sweep import SweepRow
+from mtuscope.diagnose.rules.mss_owner import MssOwner, MssReading, path_reading
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def render(result: PathReport, console: Console) -> None:
     drop = obs.trace.mtu_drop if obs.trace else None
     if drop is not None:
         console.print(_drop_line(drop))
-    _mss(obs.mss, console)
+    _mss(obs.mss, console, path_reading(obs))
     p = result.probes
     console.print(
         f"Probes: {p.sent} sent, {p.answered} answered, {round(p.seconds, 3)} s", highlight=False
@@ -92,12 +93,21 @@ def _drop_line(drop: MtuDrop) -> str:
     )
 
 
-def _mss(mss: MssObservation | None, console: Console) -> None:
+def _mss(mss: MssObservation | None, console: Console, read: MssReading | None) -> None:
     if mss is None or all(v is None for v in (mss.server_announced, mss.effective, mss.combined)):
         return
+    stamps = " (+12 bytes of timestamp option)" if mss.timestamps and mss.effective else ""
+    whose = ""
+    if read is not None and read.owner is MssOwner.PATH and read.path_mtu is not None:
+        whose = f": all the path MTU {read.path_mtu} allows, the path is the limit"
+    elif read is not None and read.owner is MssOwner.CLAMP:
+        whose = f": MSS {read.mss} set by a clamp on the way"
+    elif read is not None and read.owner is MssOwner.SERVER and read.path_allows is not None:
+        if read.mss < read.path_allows:
+            whose = f": the server's own MSS {read.mss}, the path allows {read.path_allows}"
     console.print(
         f"MSS: server announced {_opt(mss.server_announced)}, "
-        f"effective {_opt(mss.effective)}, segments carry {_opt(mss.combined)}",
+        f"effective {_opt(mss.effective)}{stamps}, segments carry {_opt(mss.combined)}{whose}",
         highlight=False,
     )
 

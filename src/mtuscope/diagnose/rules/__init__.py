@@ -148,6 +148,7 @@ MIDDLEBOX_CHECKS: tuple[MiddleboxCheck, ...] = (
 
 TWO_ENDED_CHECKS: tuple[TwoEndedCheck, ...] = (
     mss_rewritten.check_two_ended,
+    undersized_mss.check_two_ended,
     tcp_option_changed.check_two_ended,
     isn_rewritten.check_two_ended,
 )
