@@ -102,6 +102,7 @@ CAPTURE_CHECKS: tuple[CaptureCheck, ...] = (
     segment_exceeds_mss.check_capture,
     mss_floor_ignored.check_capture,
     icmp_too_big.check_capture,
+    mss_rewritten.check_capture,
     undersized_mss.check_capture,
     ip_fragmentation.check_capture,
     offload_artifact.check_capture,
