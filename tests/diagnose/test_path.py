@@ -131,8 +131,13 @@ def test_mss_findings() -> None:
     over = MssObservation(family=4, server_announced=1460, effective=1460, probe_id=900)
     found = diagnose(pmtu, None, over)
     assert kinds(found) == ["oversized-mss"]
-    assert found[0].severity is Severity.ERROR
+    # The routers send too-big messages: PMTUD repairs it, a warning (as in a capture).
+    assert found[0].severity is Severity.WARNING and "PMTUD repairs it" in found[0].summary
     assert found[0].evidence[0].probe == 900 and found[0].evidence[1].expected == 1500
+    assert found[0].evidence[2].note == "a too-big message came back for it"
+    silent, _ = measure(FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"))
+    hole = [f for f in diagnose(silent, None, over) if f.kind == "oversized-mss"]
+    assert [f.severity for f in hole] == [Severity.ERROR]
     # 1360 on a 1400-byte path is all the path allows: the path's MSS, nothing to raise.
     fits = MssObservation(family=4, server_announced=1460, effective=1360, probe_id=900)
     assert diagnose(pmtu, None, fits) == ()
