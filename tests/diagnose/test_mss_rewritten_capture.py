@@ -117,6 +117,9 @@ def test_stack_defaults_and_servers_above_prove_nothing(
     # Two servers of 14 announce more: a clamp would have capped them; no finding.
     above = [("203.0.113.200", 1460), ("198.51.100.201", 1460)]
     assert _rewritten(capsys, tmp_path, servers, extra=above) == []
+    # Clients that announced the same value: servers answering with the peer's MSS
+    # (load balancers, some stacks) would agree on it too; no rewrite shown.
+    assert _rewritten(capsys, tmp_path, servers, client_mss=1360) == []
     # One of 13 above (a host reached around the clamp) is tolerated.
     (f,) = _rewritten(capsys, tmp_path, servers, extra=above[:1])
     assert f["facts"]["hosts_above"] == 1

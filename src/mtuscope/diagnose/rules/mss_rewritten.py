@@ -8,7 +8,8 @@ deliberate; the advice says what value would be right.
   default stack announces. When the SYN/ACKs of at least `MIN_HOSTS` servers in at least
   `MIN_NETWORKS` networks (/16 IPv4, /48 IPv6) all carry the same such value, and (almost)
   no server announces more (a clamp caps every SYN it forwards, RFC 4459 §3.2), a clamp
-  on the way rewrote them; the same for the clients' SYNs seen at a server. The finding
+  on the way rewrote them, unless the other side announced no more (hosts that answer
+  with the peer's MSS agree on it too); the same for the clients' SYNs seen at a server. The finding
   gives the counts, the value, what the other side announced, and the convention the
   value matches (1360 = `ip tcp adjust-mss 1360` on a 1400-byte tunnel).
 - Two capture points: one finding per (direction, MSS before, MSS after, upstream point).
@@ -120,6 +121,10 @@ def _one_value(
         return
     peer_values = Counter(int(m) for m in agreeing["peer_mss"] if m is not None)
     peer_mss = peer_values.most_common(1)[0][0] if peer_values else None
+    if peer_mss is not None and peer_mss <= value:
+        # The other side announced no more: hosts (load balancers, some stacks) that answer
+        # with the peer's MSS would agree on it too; nothing shows a rewrite.
+        return
     cap = analysis.capture
     evidence: list[Evidence] = []
     seen: set[str] = set()
