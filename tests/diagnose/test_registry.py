@@ -63,6 +63,7 @@ def test_sources_of_a_kind() -> None:
     assert sources("mss-rewritten") == {
         Source.CAPTURE,
         Source.COMPARE,
+        Source.PATH,
         Source.MIDDLEBOX,
         Source.TWO_ENDED,
     }

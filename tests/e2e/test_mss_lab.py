@@ -107,6 +107,7 @@ def test_the_path_mtu_is_the_limit_in_mtu_drop() -> None:
     assert mss["compared"] == 1360 == mss["path_allows"]
     assert mss["owner"] == "path"
     assert _undersized(doc) == []
+    assert not any(f["kind"] == "mss-rewritten" for f in doc["findings"])
     assert not any("raise it to 1360" in f["advice"] for f in doc["findings"])
     assert code == 0
 
@@ -140,5 +141,8 @@ def test_a_clamp_is_named_a_clamp_in_probe_and_responder_check() -> None:
     assert one["facts"]["owner"] == "clamp" and one["facts"]["mss"] == clamp.mss
     assert "A clamp before hop" in one["summary"]
     assert "Raise the `adjust-mss`/TCPMSS value to 1460" in one["advice"]
+    # The routers' quotes of our SYN show the rewrite itself.
+    (rw,) = [f for f in probe["findings"] if f["kind"] == "mss-rewritten"]
+    assert (rw["facts"]["original_mss"], rw["facts"]["mss"]) == (1460, clamp.mss)
     assert {f["facts"]["owner"] for f in _undersized(check)} == {"clamp"}
     assert any(f["kind"] == "mss-rewritten" for f in check["findings"])

@@ -130,6 +130,7 @@ PATH_CHECKS: tuple[PathCheck, ...] = (
     pmtud_failure.check_path,
     undersized_pmtu.check_path,
     oversized_mss.check_path,
+    mss_rewritten.check_path,
     undersized_mss.check_path,
     pmtud_blackhole.check_path_stall,
 )

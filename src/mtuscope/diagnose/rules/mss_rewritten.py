@@ -14,6 +14,8 @@ deliberate; the advice says what value would be right.
   value matches (1360 = `ip tcp adjust-mss 1360` on a 1400-byte tunnel).
 - Two capture points: one finding per (direction, MSS before, MSS after, upstream point).
 - Middlebox walk: one per change of the quoted MSS, placed between two hops.
+- Path (probe with TCP SYN probes): routers' quotes of our SYNs show another MSS than we
+  sent, from the first hop whose quote shows it.
 - Two-ended: per direction, the MSS sent against the MSS that arrived.
 """
 
@@ -31,12 +33,14 @@ from mtuscope.active.syn_view import TwoEndedObservation
 from mtuscope.calc.advice import TCP_IP_HEADERS, usable_mtu
 from mtuscope.calc.conventions import convention_text, conventions_for_mss
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import (
     connection_evidence,
     frame_evidence,
     quote_evidence,
     quote_facts,
 )
+from mtuscope.diagnose.rules.mss_owner import quoted_mss
 from mtuscope.diagnose.rules.phrases import FactsIn, at_hop, change_between, fact_family, fact_int
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.diagnose.rules.two_points import UP, change_groups, key_value, upstream
@@ -182,6 +186,39 @@ def _one_value(
         facts=facts,
         platform=platform,
         connection=int(agreeing["id"][0]),
+        reference="RFC 9293 §3.7.1; RFC 4459 §3.2 (MSS clamping)",
+    )
+
+
+def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
+    """The finding for our SYN probes' MSS rewritten on the way, as routers quoted it."""
+    q = quoted_mss(obs.records)
+    if q is None or q.changed_at is None:
+        return
+    facts: Facts = {
+        "original_mss": q.sent,
+        "mss": q.seen,
+        "family": obs.family,
+        "hop": f"{q.changed_at - 1} or {q.changed_at}" if q.changed_at > 1 else "1",
+        "convention": convention_text(conventions_for_mss(q.seen, obs.family)),
+    }
+    yield RULE.finding(
+        summary=(
+            f"MSS rewritten {q.sent} -> {q.seen} before hop {q.changed_at}: our SYN's MSS as "
+            "the routers quoted it"
+        ),
+        evidence=(
+            Evidence(
+                field=MSS_FIELD,
+                observed=q.seen,
+                expected=q.sent,
+                hop=q.hop,
+                probe=q.probe_id,
+                note=f"quoted by {q.address}" if q.address is not None else None,
+            ),
+        ),
+        facts=facts,
+        platform=platform,
         reference="RFC 9293 §3.7.1; RFC 4459 §3.2 (MSS clamping)",
     )
 
