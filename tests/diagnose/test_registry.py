@@ -55,7 +55,13 @@ def test_every_check_function_is_registered() -> None:
 
 
 def test_sources_of_a_kind() -> None:
-    assert sources("mss-rewritten") == {Source.COMPARE, Source.MIDDLEBOX, Source.TWO_ENDED}
+    assert sources("mss-rewritten") == {
+        Source.CAPTURE,
+        Source.COMPARE,
+        Source.PATH,
+        Source.MIDDLEBOX,
+        Source.TWO_ENDED,
+    }
     assert sources("oversized-mss") == {Source.CAPTURE, Source.PATH}
     assert sources("mtu-drop") == {Source.PATH}
     every = {Source.PATH, Source.MIDDLEBOX, Source.TWO_ENDED, Source.COMPARE}

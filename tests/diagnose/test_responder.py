@@ -104,7 +104,10 @@ def test_nothing_changed_means_no_findings(client: IPv4Address, server: IPv4Addr
 
 def test_clamp_ipv4_captured() -> None:
     obs = observation(syn(C4, S4, mss=1460), syn(C4, S4, mss=1300))
-    (finding,) = diagnose_two_ended(obs)
+    finding, small = diagnose_two_ended(obs)
+    # 1300 is below 1380, and the responder proves a clamp set it: whose it is is said.
+    assert small.kind == "undersized-mss" and small.facts["owner"] == "clamp"
+    assert small.facts["proven"] == "yes" and "A clamp on the way rewrites" in small.summary
     assert finding.kind == "mss-rewritten"
     assert finding.facts["original_mss"] == 1460 and finding.facts["mss"] == 1300
     assert finding.facts["direction"] == "client->server"
@@ -131,7 +134,8 @@ def test_uncaptured_and_unchanged_is_silent() -> None:
 def test_synack_clamp_is_the_other_direction() -> None:
     synack = syn(S4, C4, mss=1300, flags=TcpFlags.SYN | TcpFlags.ACK)
     obs = observation(syn(C4, S4), syn(C4, S4), server_mss=1460, synack=synack)
-    (finding,) = diagnose_two_ended(obs)
+    finding, small = diagnose_two_ended(obs)
+    assert small.kind == "undersized-mss" and small.facts["owner"] == "clamp"
     assert finding.kind == "mss-rewritten" and finding.facts["direction"] == "server->client"
     assert "1460 sent, 1300 arrived at the client" in finding.summary
 
@@ -258,3 +262,19 @@ def test_unknown_option_stripped() -> None:
     seen = syn(C4, S4)
     (finding,) = diagnose_two_ended(observation(sent, seen))
     assert finding.kind == "tcp-option-changed" and "stripped" in finding.summary
+
+
+def test_small_server_mss_that_arrived_unchanged_is_the_servers_own() -> None:
+    # The lab's small-mss-server: the responder announces 512 and the client saw 512.
+    synack = syn(S4, C4, mss=512, flags=TcpFlags.SYN | TcpFlags.ACK)
+    obs = observation(syn(C4, S4), syn(C4, S4), server_mss=512, synack=synack)
+    (f,) = diagnose_two_ended(obs)
+    assert f.kind == "undersized-mss" and f.facts["direction"] == "server->client"
+    assert f.facts["owner"] == "server" and f.facts["proven"] == "yes"
+    assert "announces MSS 512 itself" in f.summary and "unchanged" in f.summary
+    assert "raise it on that host" in f.advice and "clamp on the way" not in f.advice
+    _valid(obs)
+    # Uncaptured SYN/ACK: only the responder's word; no proof either way, still reported.
+    alone = observation(syn(C4, S4), syn(C4, S4), server_mss=512)
+    (g,) = diagnose_two_ended(alone)
+    assert g.kind == "undersized-mss" and g.facts["proven"] == "no"

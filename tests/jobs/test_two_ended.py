@@ -95,7 +95,9 @@ def test_the_check_is_resolved_run_and_diagnosed(monkeypatch: pytest.MonkeyPatch
     }  # fmt: skip
     assert report.kind == "middlebox" and report.inputs == ("responder 198.51.100.20:7000",)
     assert report.address == S4 and report.target == "198.51.100.20:7000"
-    assert [f.kind for f in report.findings] == ["mss-rewritten"] and report.warnings == ()
+    # 1300 (IPv4) is a clamp's, below 1380: rewritten, and undersized with its owner.
+    assert [f.kind for f in report.findings] == ["mss-rewritten", "undersized-mss"]
+    assert report.warnings == ()
     doc = to_dict(report)
     validate_report(doc)
     body = two_ended_body(report.observation)
@@ -135,7 +137,7 @@ class SmallPath:
 
 
 def test_with_two_ended_folds_the_check_into_the_path_report() -> None:
-    (mine,) = diagnose_two_ended(_obs())
+    mine = diagnose_two_ended(_obs())[0]
     path = SmallPath(inputs=("198.51.100.20",), findings=(mine,), warnings=("w1",))
     two = TwoEndedReport(
         inputs=("responder 198.51.100.20:7000",),

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from mtuscope.active.probe import IP_HEADER
 from mtuscope.errors import UsageError
+from mtuscope.wire.tcp_options import TIMESTAMPS_SPACE
 
 
 def combine_mss(*values: int | None) -> int | None:
@@ -110,7 +111,12 @@ class MssObservation:
     client_announced: int | None = None
     """MSS option in our SYN, bytes."""
     effective: int | None = None
-    """Effective MSS of a real connection (TCP_MAXSEG / TCP_INFO tcpi_snd_mss), bytes."""
+    """Effective MSS of a real connection (TCP_MAXSEG / TCP_INFO tcpi_snd_mss), bytes: the
+    data a full segment carries, so 12 bytes below the MSS option once TCP timestamps are
+    on (RFC 7323 §3.2; RFC 6691 §2)."""
+    timestamps: bool | None = None
+    """Whether that connection agreed on TCP timestamps (TCP_INFO tcpi_options); None
+    when not measured."""
     syn_ack_options: tuple[str, ...] = ()
     """The other options of the SYN/ACK, in order ("sack-permitted", "wscale=7", ...)."""
     probe_id: int | None = None
@@ -129,6 +135,15 @@ class MssObservation:
     def combined(self) -> int | None:
         """The MSS segments will carry: the smallest of announced and effective values."""
         return combine_mss(self.server_announced, self.client_announced, self.effective)
+
+    @property
+    def effective_option(self) -> int | None:
+        """`effective` as an MSS option value: plus the 12 bytes of the timestamp option
+        when timestamps are on, so it compares with announced MSS values and with
+        path MTU - 40 (IPv4) / - 60 (IPv6)."""
+        if self.effective is None:
+            return None
+        return self.effective + (TIMESTAMPS_SPACE if self.timestamps else 0)
 
     @property
     def verdict(self) -> TransferVerdict | None:

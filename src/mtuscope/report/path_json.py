@@ -16,6 +16,8 @@ from mtuscope.active.path_mtu import PathMtuResult
 from mtuscope.active.probe import ProbeRecord, unreachable_reason, unreachable_symbol
 from mtuscope.active.size_engine import ProbeTotals, totals
 from mtuscope.active.sweep import SweepResult
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.mss_owner import path_reading
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ def body(result: PathReport) -> dict[str, Any]:
         trace=obs.trace,
         mss=obs.mss,
     )
+    out["mss"].update(mss_verdict(obs))
     out["probes"] = {**_totals(result.probes), "records": records_json(result.records)}
     out["stop_reason"] = result.stop_reason.value
     if result.search is not None:
@@ -83,6 +86,9 @@ def path_body(
         pmtu_reverse=None,
         trace=trace,
         mss=mss,
+    )
+    out["mss"].update(
+        mss_verdict(PathObservations(dst=pmtu.dst, search=pmtu, trace=trace, mss=mss))
     )
     records = (*pmtu.probes, *(trace.probes if trace else ()))
     out["probes"] = {
@@ -190,6 +196,20 @@ def _download(mss: MssObservation) -> dict[str, Any] | None:
         "largest_segment_from": "tcp_info.rcv_mss",
         "server_done": t.server_done,
         "verdict": mss.verdict.value,
+    }
+
+
+def mss_verdict(obs: PathObservations) -> dict[str, Any]:
+    """The MSS the verdict used and whose it is: `compared` (an MSS option value: the
+    kernel's send MSS plus the 12-byte timestamp option when on), `timestamps`, `owner`
+    ("server" | "clamp" | "path" | null), `owner_proven`, `path_allows` (path MTU - headers)."""
+    read = path_reading(obs)
+    return {
+        "compared": read.mss if read else None,
+        "timestamps": obs.mss.timestamps if obs.mss else None,
+        "owner": str(read.owner) if read else None,
+        "owner_proven": read.proven if read else None,
+        "path_allows": read.path_allows if read else None,
     }
 
 

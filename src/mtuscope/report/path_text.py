@@ -17,6 +17,7 @@ from mtuscope.active.mss import MssObservation, RequestKind, TransferObservation
 from mtuscope.active.probe import PortState, ProbeRecord
 from mtuscope.active.sweep import SweepRow
 from mtuscope.diagnose.observations import CUT_SHORT
+from mtuscope.diagnose.rules.mss_owner import MssOwner, MssReading, path_reading
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 from mtuscope.report.path_json import unreachable_fields
 
@@ -63,7 +64,7 @@ def render(result: PathReport, console: Console) -> None:
     # Every drop, nearest first, each with its own encapsulation guess.
     for drop in obs.trace.drops if obs.trace else ():
         console.print(_drop_line(drop))
-    _mss(obs.mss, console)
+    _mss(obs.mss, console, path_reading(obs))
     p = result.probes
     console.print(
         f"Probes: {p.sent} sent, {p.answered} answered, {round(p.seconds, 3)} s", highlight=False
@@ -150,17 +151,31 @@ def _drop_line(drop: MtuDrop) -> str:
     )
 
 
-def _mss(mss: MssObservation | None, console: Console) -> None:
+def _mss(mss: MssObservation | None, console: Console, read: MssReading | None) -> None:
     if mss is None:
         return
     if any(v is not None for v in (mss.server_announced, mss.effective, mss.combined)):
+        stamps = " (+12 bytes of timestamp option)" if mss.timestamps and mss.effective else ""
         console.print(
             f"MSS: server announced {_opt(mss.server_announced)}, "
-            f"effective {_opt(mss.effective)}, segments carry {_opt(mss.combined)}",
+            f"effective {_opt(mss.effective)}{stamps}, segments carry {_opt(mss.combined)}"
+            f"{_whose(read)}",
             highlight=False,
         )
     if mss.transfer is not None:
         console.print(_download_line(mss.transfer, mss.verdict, mss.combined), highlight=False)
+
+
+def _whose(read: MssReading | None) -> str:
+    """Whose the MSS is, when the verdict knows: the path, a clamp, the server itself."""
+    if read is not None and read.owner is MssOwner.PATH and read.path_mtu is not None:
+        return f": all the path MTU {read.path_mtu} allows, the path is the limit"
+    if read is not None and read.owner is MssOwner.CLAMP:
+        return f": MSS {read.mss} set by a clamp on the way"
+    if read is not None and read.owner is MssOwner.SERVER and read.path_allows is not None:
+        if read.mss < read.path_allows:
+            return f": the server's own MSS {read.mss}, the path allows {read.path_allows}"
+    return ""
 
 
 def _download_line(t: TransferObservation, verdict: TransferVerdict | None, mss: int | None) -> str:

@@ -159,6 +159,7 @@ class KernelTcpFacts:
             server_announced=syn_ack.mss if syn_ack is not None else None,
             client_announced=self.info.announced_mss or None,
             effective=self.maxseg or None,
+            timestamps=bool(self.info.options & _TCPI_OPT_TIMESTAMPS),
             syn_ack_options=tuple(names),
             probe_id=probe_id,
             transfer=self.transfer,

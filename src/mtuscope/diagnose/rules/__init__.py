@@ -106,6 +106,7 @@ CAPTURE_CHECKS: tuple[CaptureCheck, ...] = (
     segment_exceeds_mss.check_capture,
     mss_floor_ignored.check_capture,
     icmp_too_big.check_capture,
+    mss_rewritten.check_capture,
     undersized_mss.check_capture,
     ip_fragmentation.check_capture,
     offload_artifact.check_capture,
@@ -135,6 +136,7 @@ PATH_CHECKS: tuple[PathCheck, ...] = (
     pmtud_failure.check_path,
     undersized_pmtu.check_path,
     oversized_mss.check_path,
+    mss_rewritten.check_path,
     undersized_mss.check_path,
     pmtud_blackhole.check_path_stall,
     tcp_proxy.check_path,
@@ -156,6 +158,7 @@ MIDDLEBOX_CHECKS: tuple[MiddleboxCheck, ...] = (
 
 TWO_ENDED_CHECKS: tuple[TwoEndedCheck, ...] = (
     mss_rewritten.check_two_ended,
+    undersized_mss.check_two_ended,
     tcp_option_changed.check_two_ended,
     isn_rewritten.check_two_ended,
     tcp_proxy.check_two_ended,

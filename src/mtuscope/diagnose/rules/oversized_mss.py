@@ -10,13 +10,15 @@ A warning: the too-big message arrived, so PMTUD can repair it; pmtud-failure
 is the error for when it does not.
 
 Path: the MSS measured (effective, else announced) plus headers exceeds the exact
-path MTU the probes found: an error, since nothing told the sender.
+path MTU the probes found: a warning when the probes drew too-big messages (PMTUD
+repairs it, as in a capture), an error when the path is silent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mtuscope.active.probe import ProbeOutcome
 from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
@@ -120,15 +122,24 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     mtu = best.probe.size
     if value + hdr <= mtu:
         return
+    told = next((r for r in obs.mtu_probes if r.outcome is ProbeOutcome.TOO_BIG), None)
     evidence = (
         *mine,
         probe_evidence(best, note=f"largest size that got through; the MSS needs {value + hdr}"),
+        *(
+            (probe_evidence(told, note="a too-big message came back for it"),)
+            if told is not None
+            else ()
+        ),
     )
+    # As for a capture: when too-big messages come back, PMTUD repairs the oversized
+    # segments (at one lost round trip per flow): a warning. Only a silent path is an error.
+    repaired = "; too-big messages come back, so PMTUD repairs it" if told is not None else ""
     yield RULE.finding(
-        severity=Severity.ERROR,
+        severity=Severity.WARNING if told is not None else Severity.ERROR,
         summary=(
             f"The {which} MSS {value} plus {hdr} bytes of headers exceeds the path MTU {mtu} "
-            f"to {obs.dst}"
+            f"to {obs.dst}{repaired}"
         ),
         evidence=evidence,
         facts={"mss": value, "path_mtu": mtu, "family": obs.family},

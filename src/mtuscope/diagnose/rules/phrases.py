@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from mtuscope.active.hop_trace import MtuDrop
 from mtuscope.active.middlebox_result import PathChange
 from mtuscope.calc.advice import clamp_mss, ipv6_clamp, usable_mtu
-from mtuscope.calc.explain import explain_mtu
+from mtuscope.calc.conventions import convention_text, conventions_for_ip_mtu
+from mtuscope.calc.explain import explain_mtu, nearest_stacks
 
 FactsIn = Mapping[str, int | str | None]
 
@@ -79,10 +80,17 @@ def looks_like(mtu: int, from_mtu: int | None) -> str:
     if mtu >= base:
         return ""
     found = explain_mtu(mtu, from_mtu=base, limit=2)
+    convention = convention_text(conventions_for_ip_mtu(mtu))
+    conv = f"; configured by convention: {convention}" if convention else ""
     if not found:
-        return f" ({base - mtu} bytes below {base}: {NO_MATCH})"
+        # A convention explains the value; the nearest stacks only matter without one.
+        stacks = () if convention else nearest_stacks(mtu, from_mtu=base)
+        near = ", ".join(f"{e.label} {e.mtu} ({e.difference:+d} bytes)" for e in stacks)
+        nearest = f"; nearest stacks: {near}" if near else ""
+        gap = f"{base - mtu} bytes below {base}"
+        return f" ({gap}: {NO_MATCH}{nearest}{conv})"
     names = " or ".join(e.label for e in found)
-    return f" ({base}-{mtu} looks like {names})"
+    return f" ({base}-{mtu} looks like {names}{conv})"
 
 
 VLAN_ALLOWANCE = 4
