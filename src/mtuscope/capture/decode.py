@@ -62,6 +62,13 @@ _MSS, _WSCALE = int(TcpOptionKind.MSS), int(TcpOptionKind.WSCALE)
 _SACK_OK, _TS = int(TcpOptionKind.SACK_PERMITTED), int(TcpOptionKind.TIMESTAMPS)
 _LEN = {int(kind): length for kind, length in OPTION_LENGTHS.items()}
 _LAST_OPT = MAX_OPTIONS_LEN - 1
+# Walker statuses that make a frame a decode issue, and the line that says why.
+_ISSUE_TEXT = {
+    int(WalkStatus.MALFORMED): "malformed header (a length field points outside the frame)",
+    int(WalkStatus.UNDECODED): "IP in a form not decoded (PPP header compression, "
+    "compressed or multilink PPP)",
+}
+_ISSUE_STATUSES = np.array(sorted(_ISSUE_TEXT), dtype=np.uint8)
 
 
 def _raw(b: U8, i: int, width: int) -> npt.NDArray[Any]:
@@ -176,13 +183,14 @@ def decode_chunk(
         records["l3_off"][rows].astype(np.int64),
     )
 
+    status = records["status"]
     issues = tuple(
         DecodeIssue(
             frame=int(first_frame + i),
             offset=int(records["file_off"][i]),
-            error="malformed header (a length field points outside the frame)",
+            error=_ISSUE_TEXT[int(status[i])],
         )
-        for i in np.flatnonzero(records["status"] == WalkStatus.MALFORMED)
+        for i in np.flatnonzero(np.isin(status, _ISSUE_STATUSES))
     )
     return PacketTable(columns=c, issues=issues)
 

@@ -85,10 +85,15 @@ Per frame (semantics shared by both walkers):
   length of the base link header (0 when `family` is 0).
 - `hdr_len` = min(HEADER_BYTES, captured bytes from `l3_off`); the block row
   holds those bytes and zeros after them.
+- PPP (links, PPPoE, PPTP, L2TP): the protocol field is one byte when its first byte
+  is odd (RFC 1661 section 6.5), else two; a two-byte field whose last byte is even is
+  MALFORMED, and Van Jacobson compressed TCP/IP, compressed datagrams and multilink
+  fragments (`_PPP_UNDECODED`) are UNDECODED: IP is there but not read.
 - Status: NOT_IP (no IP before any IP header: ARP, LLC, non-IP PPP...),
   UNKNOWN_LINKTYPE, TRUNCATED, MALFORMED (e.g. outer IPv4 IHL < 5, a version nibble
   not matching the ethertype, a pcapng interface id beyond the section's IDBs, an
-  NFLOG TLV length < 4).
+  NFLOG TLV length < 4), UNDECODED (see PPP). MALFORMED and UNDECODED frames become
+  decode issues (`decode.decode_chunk`).
 """
 
 from __future__ import annotations
@@ -114,7 +119,7 @@ _WALK_MAX = 65000
 _MAX_DEPTH = 8
 _BLOCK_SLACK = 65536
 
-_OK, _NOT_IP, _UNKNOWN, _TRUNC, _MALF = 0, 1, 2, 3, 4
+_OK, _NOT_IP, _UNKNOWN, _TRUNC, _MALF, _UNDEC = 0, 1, 2, 3, 4, 5
 _END, _FULL, _BLOCK, _CORRUPT = 0, 1, 2, 3
 
 _N_ETYPE, _N_ETHER, _N_MPLS, _N_IPVER, _N_PPP, _N_GRE, _N_IP4, _N_IP6, _N_WLAN = range(9)
@@ -136,6 +141,10 @@ _ETYPE_SKIPS = {0x8926: 6, 0x8909: 8}  # VN-Tag, Cisco MetaData
 # Where a code names IP: ethertypes, PPP protocols (RFC 1332, RFC 5072), version nibbles.
 _ETYPE_NEXT = {0x0800: _N_IP4, 0x86DD: _N_IP6}
 _PPP_NEXT = {0x21: _N_IP4, 0x57: _N_IP6}
+# PPP protocols carrying IP in a form not decoded here: Van Jacobson TCP/IP header
+# compression (RFC 1144; 0x2D, 0x2F), compressed datagrams (RFC 1962; 0xFB, 0xFD),
+# multilink fragments (RFC 1990; 0x3D). Counted as UNDECODED, never dropped silently.
+_PPP_UNDECODED = frozenset((0x2D, 0x2F, 0x3D, 0xFB, 0xFD))
 _VERSION_NEXT = {4: _N_IP4, 6: _N_IP6}
 # the layout of the next IEEE 802.11 header: frame control swapped (CAPWAP), radiotap data pad
 _WF_SWAP, _WF_PAD = 1, 2
@@ -268,6 +277,31 @@ class _Frame:
         if nxt is None:
             self.not_ip()
         return nxt
+
+    def ppp_protocol(self, off: int, *, link: bool) -> tuple[int, int]:
+        """The PPP protocol field at `off`: (offset after it, the IP state it leads to).
+
+        RFC 1661 section 6.5: a first byte that is odd is the whole (compressed) field;
+        section 2: the last byte of a two-byte field is odd, else the frame is MALFORMED.
+        Protocols carrying IP in a form not decoded here are UNDECODED. `link`: the
+        PPP header is the link header (its end is `link_end`)."""
+        d = self.d
+        self.need(off + 1)
+        if d[off] & 1:
+            pp = d[off]
+            off += 1
+        else:
+            self.need(off + 2)
+            pp = self.u16(off)
+            off += 2
+            if not pp & 1:
+                self.malformed()
+        if link:
+            self.link_end = off
+        if pp in _PPP_UNDECODED:
+            self.status = _UNDEC
+            raise _Stop
+        return off, self.lead(_PPP_NEXT, pp)
 
     def u16(self, i: int) -> int:
         d = self.d
@@ -411,12 +445,10 @@ class _Frame:
                 if et == 0x6558:
                     nxt = _N_ETHER
                     continue
-                if et == 0x8864:
-                    self.need(off + 8)
-                    pp = self.u16(off + 6)
+                if et == 0x8864:  # PPPoE session, RFC 2516: 6 bytes, then the PPP protocol
+                    self.need(off + 7)
                     self.pend |= _E_PPPOE
-                    off += 8
-                    nxt = self.lead(_PPP_NEXT, pp)
+                    off, nxt = self.ppp_protocol(off + 6, link=False)
                     continue
                 if et in (0x8847, 0x8848):
                     nxt = _N_MPLS
@@ -447,17 +479,7 @@ class _Frame:
             if nxt == _N_PPP:
                 if off + 2 <= self.ln and d[off] == 0xFF and d[off + 1] == 0x03:
                     off += 2
-                self.need(off + 1)
-                if d[off] & 1:
-                    pp = d[off]
-                    off += 1
-                else:
-                    self.need(off + 2)
-                    pp = self.u16(off)
-                    off += 2
-                if not self.fam:
-                    self.link_end = off
-                nxt = self.lead(_PPP_NEXT, pp)
+                off, nxt = self.ppp_protocol(off, link=not self.fam)
                 continue
             if nxt == _N_GRE:
                 self.need(off + 4)

@@ -1,0 +1,56 @@
+"""Test helper: frames and pcap files built in the test (test-only).
+
+`tcp_ip` is `wire.builders.build_tcp` with documentation addresses; `eth` and
+`pppoe` wrap it; `write_pcap` writes classic little-endian pcap with the frames
+1 ms apart; `analyse_frames` runs the analyze job on them.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any
+
+from mtuscope.jobs.analyze import AnalyzeOptions, CaptureResult, analyze
+from mtuscope.wire.builders import build_tcp
+from mtuscope.wire.tcp import TcpFlags
+
+CLIENT4, SERVER4 = "192.0.2.1", "198.51.100.2"
+CLIENT6, SERVER6 = "2001:db8::1", "2001:db8::2"
+SYN, SYN_ACK, ACK = TcpFlags.SYN, TcpFlags.SYN | TcpFlags.ACK, TcpFlags.ACK
+
+
+def tcp_ip(src: str, dst: str, sport: int, dport: int, **kw: Any) -> bytes:
+    """An IP packet carrying one TCP segment (`build_tcp` keywords)."""
+    return build_tcp(src=ip_address(src), dst=ip_address(dst), sport=sport, dport=dport, **kw)
+
+
+def eth(et: int, payload: bytes) -> bytes:
+    return b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02" + struct.pack("!H", et) + payload
+
+
+def pppoe(payload: bytes, *, compressed: bool, v6: bool = False) -> bytes:
+    """Ethernet, PPPoE session (RFC 2516), the PPP protocol in one byte or two."""
+    proto = 0x57 if v6 else 0x21
+    field = bytes([proto]) if compressed else struct.pack("!H", proto)
+    body = field + payload
+    return eth(0x8864, struct.pack("!BBHH", 0x11, 0, 0x1234, len(body)) + body)
+
+
+def pcap_bytes(frames: Sequence[bytes], *, linktype: int = 1) -> bytes:
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)
+    for i, f in enumerate(frames):
+        out += struct.pack("<IIII", 1700000000, 1000 * i, len(f), len(f)) + f
+    return out
+
+
+def write_pcap(path: Path, frames: Sequence[bytes], *, linktype: int = 1) -> str:
+    path.write_bytes(pcap_bytes(frames, linktype=linktype))
+    return str(path)
+
+
+def analyse_frames(tmp: Path, frames: Sequence[bytes], *, linktype: int = 1) -> CaptureResult:
+    """The analyze job's result on a pcap holding `frames`."""
+    return analyze(AnalyzeOptions(paths=(write_pcap(tmp / "t.pcap", frames, linktype=linktype),)))
