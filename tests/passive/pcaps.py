@@ -39,10 +39,12 @@ def pppoe(payload: bytes, *, compressed: bool, v6: bool = False) -> bytes:
     return eth(0x8864, struct.pack("!BBHH", 0x11, 0, 0x1234, len(body)) + body)
 
 
-def pcap_bytes(frames: Sequence[bytes], *, linktype: int = 1) -> bytes:
-    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)
+def pcap_bytes(frames: Sequence[bytes], *, linktype: int = 1, snaplen: int = 262144) -> bytes:
+    """Classic pcap of `frames`, each cut to `snaplen` bytes as a capture would."""
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
     for i, f in enumerate(frames):
-        out += struct.pack("<IIII", 1700000000, 1000 * i, len(f), len(f)) + f
+        cut = f[:snaplen]
+        out += struct.pack("<IIII", 1700000000, 1000 * i, len(cut), len(f)) + cut
     return out
 
 
