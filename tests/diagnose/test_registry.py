@@ -30,7 +30,6 @@ def test_kinds_and_registry_agree() -> None:
         "address-translated",
         "ip-header-changed",
         "tcp-proxy",
-        "syn-options-changed-on-retransmission",
     )
     assert len(RULES) + len(PLANNED) == len(KINDS)
     for kind, r in RULES.items():
