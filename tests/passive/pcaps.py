@@ -56,3 +56,51 @@ def write_pcap(path: Path, frames: Sequence[bytes], *, linktype: int = 1) -> str
 def analyse_frames(tmp: Path, frames: Sequence[bytes], *, linktype: int = 1) -> CaptureResult:
     """The analyze job's result on a pcap holding `frames`."""
     return analyze(AnalyzeOptions(paths=(write_pcap(tmp / "t.pcap", frames, linktype=linktype),)))
+
+
+def fragments4(packet: bytes, cuts: Sequence[int], *, ident: int = 0x4242) -> list[bytes]:
+    """An IPv4 packet cut into fragments at data offsets `cuts` (multiples of 8, or any
+    for overlap tests: each fragment is data[cut_i:cut_i+1]'s start up to the next cut)."""
+    ihl = (packet[0] & 15) * 4
+    head, data = packet[:ihl], packet[ihl:]
+    ends = [*cuts[1:], len(data)]
+    out = []
+    for k, (a, b) in enumerate(zip(cuts, ends, strict=True)):
+        mf = 0x2000 if k < len(cuts) - 1 else 0
+        h = bytearray(head)
+        h[2:4] = (ihl + b - a).to_bytes(2, "big")
+        h[4:6] = ident.to_bytes(2, "big")
+        h[6:8] = (mf | a // 8).to_bytes(2, "big")
+        out.append(bytes(h) + data[a:b])
+    return out
+
+
+def fragment_piece4(packet: bytes, start: int, data: bytes, *, more: bool,
+                    ident: int = 0x4242) -> bytes:  # fmt: skip
+    """One IPv4 fragment of `packet`'s header with `data` at data offset `start`."""
+    ihl = (packet[0] & 15) * 4
+    h = bytearray(packet[:ihl])
+    h[2:4] = (ihl + len(data)).to_bytes(2, "big")
+    h[4:6] = ident.to_bytes(2, "big")
+    h[6:8] = ((0x2000 if more else 0) | start // 8).to_bytes(2, "big")
+    return bytes(h) + data
+
+
+def fragment_piece6(packet: bytes, start: int, data: bytes, *, more: bool,
+                    ident: int = 0x42424242) -> bytes:  # fmt: skip
+    """One IPv6 fragment (RFC 8200 §4.5) of the IPv6 `packet` (no extension headers)."""
+    nh = packet[6]
+    h = bytearray(packet[:40])
+    h[4:6] = (8 + len(data)).to_bytes(2, "big")
+    h[6] = 44
+    frag = struct.pack("!BBHI", nh, 0, start | int(more), ident)
+    return bytes(h) + frag + data
+
+
+def fragments6(packet: bytes, cuts: Sequence[int], *, ident: int = 0x42424242) -> list[bytes]:
+    data = packet[40:]
+    ends = [*cuts[1:], len(data)]
+    return [
+        fragment_piece6(packet, a, data[a:b], more=k < len(cuts) - 1, ident=ident)
+        for k, (a, b) in enumerate(zip(cuts, ends, strict=True))
+    ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mtuscope.capture.reassembly import reassemble
 from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, WalkStatus
 from mtuscope.capture.table import DecodeIssue, PacketTable, address_halves
 from mtuscope.errors import DecodeError
@@ -186,6 +187,7 @@ def decode_chunk(
     lies |= _lying_ihl(c, records["wirelen"].astype(np.int64) - l3_off, fam)
     if lies:  # their fields are not to be trusted: analyses leave them out
         c["truncated"][np.fromiter(lies, dtype=np.int64)] = True
+    lies = _decode_reassembled(c, block, records) | lies
 
     status = records["status"]
     errors = {
@@ -203,6 +205,45 @@ def decode_chunk(
         for i in sorted(errors)
     )
     return PacketTable(columns=c, issues=issues)
+
+
+# Transport columns a reassembled datagram gives the row of its completing fragment.
+_TRANSPORT = ("sport", "dport", "tcp_flags", "seq", "ack", "win", "thl", "payload", "mss",
+              "wscale", "sack_perm", "tsopt")  # fmt: skip
+
+
+def _decode_reassembled(c: Cols, block: U8, records: npt.NDArray[np.void]) -> dict[int, str]:
+    """Decode the TCP datagrams `reassembly.reassemble` put back together: their transport
+    fields go to the row of the fragment that completed each, marked `reassembled`
+    unless cut short or lying. Returns the rows with issues (overlaps, bounds, lying
+    lengths) and their lines."""
+    got = reassemble(c, block, records)
+    issues = dict(got.issues)
+    n = len(got.rows)
+    if not n:
+        return issues
+    rows = got.rows
+    sub: Cols = {k: v[rows].copy() for k, v in c.items()}
+    sub["ip_len"] = got.ip_len.astype(np.uint32)
+    sub["fragment"] = np.zeros(n, dtype=bool)
+    sub["truncated"] = got.hdr_len < got.l4_off
+    lies = _decode_transport(
+        sub,
+        got.block,
+        np.arange(n),
+        got.l4_off,
+        got.hdr_len,
+        sub["ip_len"],
+        np.zeros(n, dtype=np.int64),
+    )
+    for name in _TRANSPORT:
+        c[name][rows] = sub[name]
+    usable = ~sub["truncated"]
+    for k, text in lies.items():  # a datagram whose TCP lengths lie is left out too
+        usable[k] = False
+        issues.setdefault(int(rows[k]), text)
+    c["reassembled"][rows] = usable
+    return issues
 
 
 def _lying_ihl(c: Cols, on_wire: npt.NDArray[np.int64], fam: npt.NDArray[Any]) -> dict[int, str]:
