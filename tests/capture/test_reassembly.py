@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mtuscope.capture import reassembly
 from mtuscope.capture.decode import decode_chunk
@@ -154,3 +156,41 @@ def test_fragments_per_datagram_are_bounded(
     issues, done = _decoded(path)
     assert done == 0 and [i.frame for i in issues] == [3]
     assert "over 2 fragments" in issues[0].error
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pieces=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 64), st.booleans(), st.integers(0, 2)),
+        min_size=1,
+        max_size=12,
+    ),
+    v6=st.booleans(),
+    seed=st.binary(min_size=64, max_size=64),
+)
+def test_any_fragments_decode_or_are_issues(
+    tmp_path_factory: pytest.TempPathFactory,
+    pieces: list[tuple[int, int, bool, int]],
+    v6: bool,
+    seed: bytes,
+) -> None:
+    # random offsets (8-byte units), lengths, MF bits and identifications over random data
+    syn = _syn(CLIENT6, SERVER6, 1432) if v6 else _syn(CLIENT4, SERVER4, 1452)
+    data = (syn[40 if v6 else 20 :] + seed * 6)[:400]
+    frames = []
+    for unit, length, more, ident in pieces:
+        at = unit * 8
+        if v6:
+            piece = fragment_piece6(syn, at, data[at : at + length], more=more, ident=ident)
+            frames.append(eth(0x86DD, piece))
+        else:
+            piece = fragment_piece4(syn, at, data[at : at + length], more=more, ident=ident)
+            frames.append(eth(0x0800, piece))
+    path = tmp_path_factory.mktemp("frags") / "t.pcap"
+    write_pcap(path, frames)
+    for chunk in iter_chunks(str(path)):
+        t = decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
+        assert all(isinstance(i, DecodeIssue) and i.frame >= 1 for i in t.issues)
+        r = t["reassembled"]
+        assert not (r & t["truncated"]).any() and (t["fragment"][r]).all()
+        assert (t["thl"][r] >= 20).all()

@@ -180,7 +180,15 @@ def reassemble(
         if d.first >= 0 and not d.dropped and not _header_in_first(d, c, block, records):
             issues.setdefault(d.first, "TCP header split across IP fragments that were not all "
                               "captured in this chunk: not reassembled")  # fmt: skip
-    ok = [(row, d) for row, d in done if not d.dropped and d.first >= 0]
+    # the first fragment's own headers must be there, with room for some transport bytes
+    ok = [
+        (row, d)
+        for row, d in done
+        if not d.dropped
+        and d.first >= 0
+        and int(records["l4_off"][d.first]) < HEADER_BYTES
+        and _data_start(d.first, c, records) < HEADER_BYTES
+    ]
     if not ok:
         return _empty(issues)
     out = np.zeros((len(ok), HEADER_BYTES), np.uint8)
@@ -260,8 +268,6 @@ def _build(
     i = d.first
     start = _data_start(i, c, records)
     l4 = int(records["l4_off"][i])
-    if l4 == NO_OFFSET:  # the first fragment's own headers were cut: nothing to decode
-        return start, 0, start + d.total
     room = HEADER_BYTES - start
     data = bytearray(room)
     known = np.zeros(room, dtype=bool)
