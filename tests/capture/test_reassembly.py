@@ -191,6 +191,6 @@ def test_any_fragments_decode_or_are_issues(
     for chunk in iter_chunks(str(path)):
         t = decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
         assert all(isinstance(i, DecodeIssue) and i.frame >= 1 for i in t.issues)
-        r = t["reassembled"]
-        assert not (r & t["truncated"]).any() and (t["fragment"][r]).all()
-        assert (t["thl"][r] >= 20).all()
+        r = np.asarray(t["reassembled"], dtype=bool)
+        assert not (r & np.asarray(t["truncated"], dtype=bool)).any()
+        assert np.asarray(t["fragment"])[r].all() and (np.asarray(t["thl"])[r] >= 20).all()
