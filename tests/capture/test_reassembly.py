@@ -76,6 +76,12 @@ def test_fragments_out_of_order_and_duplicated(tmp_path: Path) -> None:
     [conn] = a.connections
     assert (conn.client.mss, conn.client.handshake_frame) == (1452, 4)
     assert a.decode_issues == 0
+    # the first fragment (8 bytes of TCP) arriving last completes the datagram itself
+    frames = [eth(0x0800, x) for x in (f[1], f[2], f[0])]
+    frames += [eth(0x0800, p) for p in _rest(CLIENT4, SERVER4, 1430)]
+    a = analyse_frames(tmp_path, frames).analyses[0]
+    [conn] = a.connections
+    assert (conn.client.mss, conn.client.handshake_frame) == (1452, 3)
 
 
 def test_overlapping_ipv6_fragments_drop_the_datagram(tmp_path: Path) -> None:

@@ -150,8 +150,10 @@ def decode_chunk(
         first_frame: 1-based frame number of row 0.
 
     Returns:
-        The chunk as columns; frames the walker flagged MALFORMED are listed in
-        `issues`, and their columns hold what could be read.
+        The chunk as columns. `issues` lists the frames the walker flagged MALFORMED
+        or UNDECODED, those whose header lengths lie (IPv4 IHL, TCP data offset:
+        marked `truncated` so analyses leave them out), and what reassembling
+        fragments met (`capture.reassembly`); their columns hold what could be read.
     """
     n = len(records)
     c: Cols = dict(PacketTable.empty(n).columns)
@@ -243,6 +245,9 @@ def _decode_reassembled(c: Cols, block: U8, records: npt.NDArray[np.void]) -> di
         usable[k] = False
         issues.setdefault(int(rows[k]), text)
     c["reassembled"][rows] = usable
+    # the row's transport fields are the datagram's now, complete or not (a first
+    # fragment that completed it was marked truncated for its own few TCP bytes)
+    c["truncated"][rows] = ~usable
     return issues
 
 
