@@ -350,6 +350,17 @@ def test_ppp(walker: Any) -> None:
     assert (r["family"], r["l3_off"], r["status"]) == (4, 3, WalkStatus.OK)
     r, _ = one(walker, 50, b"\x57" + ipv6(6, tcp()))  # address/control and protocol compressed
     assert (r["family"], r["l3_off"], r["status"]) == (6, 1, WalkStatus.OK)
+    # LINKTYPE_PPP_WITH_DIR: a direction byte first
+    r, _ = one(walker, 204, b"\x01\xff\x03\x21" + ipv4(6, tcp()))
+    assert (r["family"], r["l3_off"], r["encap_overhead"]) == (4, 4, 0)
+    # LINKTYPE_PPP_ETHER: PPPoE without Ethernet; its 7 or 8 bytes are encapsulation
+    r, _ = one(walker, 51, pppoe(0x21, ipv4(6, tcp()), compressed=True))
+    assert (r["family"], r["l3_off"], r["encap"], r["encap_overhead"]) == (4, 7, Encap.PPPOE, 7)
+    r, _ = one(walker, 51, pppoe(0x57, ipv6(6, tcp())))
+    assert (r["family"], r["l3_off"], r["encap_overhead"]) == (6, 8, 8)
+    padi = bytes.fromhex("1109000000040101") + bytes(20)  # discovery (PADI): no PPP
+    r, _ = one(walker, 51, padi)
+    assert (r["family"], r["status"]) == (0, WalkStatus.NOT_IP)
 
 
 def test_ppi_pktap_ipoib(walker: Any) -> None:
@@ -894,7 +905,7 @@ def _mutate(frame: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames=st.lists(frames_st, min_size=1, max_size=6),
        lt=st.sampled_from([1, 1, 1, 113, 276, 101, 0, 108, 239, 9, 104, 228, 229, 192, 258,
-                           242, 105, 127, 129]))  # fmt: skip
+                           242, 105, 127, 129, 51, 204]))  # fmt: skip
 def test_c_equals_python_on_layer_stacks(frames: list[tuple[bytes, int, Any]], lt: int) -> None:
     buf = b""
     for frame, cut, flips in frames:
@@ -919,7 +930,7 @@ def test_c_equals_python_on_layer_stacks(frames: list[tuple[bytes, int, Any]], l
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=600), fmt=st.sampled_from([0, 1]), be=st.booleans(),
        lt=st.sampled_from([0, 1, 9, 12, 101, 104, 108, 113, 239, 276, 228, 229, 147, 192, 258,
-                           242, 105, 127, 129]))  # fmt: skip
+                           242, 105, 127, 129, 50, 51, 204]))  # fmt: skip
 def test_c_equals_python_on_random_bytes(data: bytes, fmt: int, be: bool, lt: int) -> None:
     lts: Any = lt if fmt == 0 else np.array([lt, 1, 113], dtype=np.uint16)
     c, p = _both(data, fmt, be, lts)

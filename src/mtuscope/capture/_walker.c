@@ -53,6 +53,7 @@
 #define LINKTYPE_RAW_DLT12 12
 #define LINKTYPE_RAW_DLT14 14
 #define LINKTYPE_PPP_HDLC 50
+#define LINKTYPE_PPP_ETHER 51
 #define LINKTYPE_RAW 101
 #define LINKTYPE_C_HDLC 104
 #define LINKTYPE_IEEE802_11 105
@@ -61,6 +62,7 @@
 #define LINKTYPE_IEEE802_11_RADIOTAP 127
 #define LINKTYPE_ARCNET_LINUX 129
 #define LINKTYPE_PPI 192
+#define LINKTYPE_PPP_WITH_DIR 204
 #define LINKTYPE_IPV4 228
 #define LINKTYPE_IPV6 229
 #define LINKTYPE_NFLOG 239
@@ -264,6 +266,18 @@ relink:
     case LINKTYPE_PPP: case LINKTYPE_PPP_HDLC: /* at link level its header is the link header */
         next = N_PPP;
         break;
+    case LINKTYPE_PPP_WITH_DIR: /* a direction byte, then PPP */
+        NEED(1);
+        off = 1;
+        next = N_PPP;
+        break;
+    case LINKTYPE_PPP_ETHER: /* PPPoE (RFC 2516) without Ethernet: session data (code 0) */
+        NEED(6);
+        if (d[1] != 0) NOT_IP_STOP;
+        pend |= E_PPPOE; /* its bytes count as encapsulation, as over Ethernet */
+        off = 6;
+        next = N_PPP;
+        break;
     case LINKTYPE_ARCNET_LINUX: { /* source, destination, 2-byte offset, protocol id */
         uint32_t pid;
         NEED(5);
@@ -419,7 +433,7 @@ relink:
             continue;
         case N_PPP: /* PPP (link, PPTP-GRE, L2TP): optional FF 03, protocol in 1 or 2 bytes */
             if (off + 2 <= len && d[off] == 0xFF && d[off + 1] == 0x03) off += 2;
-            ppp_link = !fam; /* at link level the PPP header is the link header */
+            ppp_link = !fam && !(pend & E_PPPOE); /* at link level the PPP header is the link header */
         ppp_protocol: /* RFC 1661 section 6.5: a first byte that is odd is the whole field */
             NEED(off + 1);
             if (d[off] & 1) {

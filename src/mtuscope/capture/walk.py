@@ -40,7 +40,8 @@ Per frame (semantics shared by both walkers):
   (113) and SLL2 (276); raw IP 12/14/101 (version nibble), LINKTYPE_IPV4 228 (an IPv6
   header there is taken, as Wireshark's IPv4 dissector does) and IPV6 229; BSD NULL
   (0, host order, Wireshark's byte-order heuristics; AF 2, 24/28/30, or an ethertype
-  when above 1500) and LOOP (108); NFLOG (239, payload TLV 9); PPP (9, 50); Cisco
+  when above 1500) and LOOP (108); NFLOG (239, payload TLV 9); PPP (9, 50), PPP with a
+  direction byte (204) and PPPoE without Ethernet (51, session data only); Cisco
   HDLC (104); IP over InfiniBand (242, tcpdump's 44-byte header); PPI (192) and PKTAP
   (258) headers, then the link type they name; Linux ARCNET (129: source, destination,
   2-byte offset, protocol id, and for RFC 1201 ids a split flag and sequence; ids 0xF0 and
@@ -181,6 +182,8 @@ _LT_PKTAP = int(LinkType.PKTAP)
 _LT_PPI = int(LinkType.PPI)
 _LT_PPP = int(LinkType.PPP)
 _LT_PPP_HDLC = int(LinkType.PPP_HDLC)
+_LT_PPP_ETHER = int(LinkType.PPP_ETHER)
+_LT_PPP_WITH_DIR = int(LinkType.PPP_WITH_DIR)
 _LT_RAW = int(LinkType.RAW)
 _LT_RAW_DLT12 = int(LinkType.RAW_DLT12)
 _LT_RAW_DLT14 = int(LinkType.RAW_DLT14)
@@ -370,6 +373,17 @@ class _Frame:
             nxt = _N_IPVER
         elif lt in (_LT_PPP, _LT_PPP_HDLC):
             nxt = _N_PPP  # at link level its header is the link header
+        elif lt == _LT_PPP_WITH_DIR:  # a direction byte, then PPP
+            self.need(1)
+            off = 1
+            nxt = _N_PPP
+        elif lt == _LT_PPP_ETHER:  # PPPoE (RFC 2516) without Ethernet: session data (code 0)
+            self.need(6)
+            if d[1] != 0:
+                self.not_ip()
+            self.pend |= _E_PPPOE  # its bytes count as encapsulation, as over Ethernet
+            off = 6
+            nxt = _N_PPP
         elif lt == _LT_ARCNET_LINUX:  # source, destination, 2-byte offset, protocol id
             self.need(5)
             pid = d[4]
@@ -479,7 +493,8 @@ class _Frame:
             if nxt == _N_PPP:
                 if off + 2 <= self.ln and d[off] == 0xFF and d[off + 1] == 0x03:
                     off += 2
-                off, nxt = self.ppp_protocol(off, link=not self.fam)
+                link = not self.fam and not self.pend & _E_PPPOE
+                off, nxt = self.ppp_protocol(off, link=link)
                 continue
             if nxt == _N_GRE:
                 self.need(off + 4)
