@@ -493,8 +493,8 @@ class _Frame:
             if nxt == _N_PPP:
                 if off + 2 <= self.ln and d[off] == 0xFF and d[off + 1] == 0x03:
                     off += 2
-                link = not self.fam and not self.pend & _E_PPPOE
-                off, nxt = self.ppp_protocol(off, link=link)
+                at_link = not self.fam and not self.pend & _E_PPPOE
+                off, nxt = self.ppp_protocol(off, link=at_link)
                 continue
             if nxt == _N_GRE:
                 self.need(off + 4)
