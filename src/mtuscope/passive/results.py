@@ -284,6 +284,25 @@ Details = Mapping[
 only sides with either are present."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SynOptionsChange:
+    """A SYN or SYN/ACK retransmitted (same ISN) with other options than the first one."""
+
+    connection: int
+    """Id of the connection."""
+    role: str
+    """"client" or "server": the side that sent both."""
+    syn_ack: bool
+    """A SYN/ACK (else a SYN)."""
+    first_frame: int
+    """The first SYN (or SYN/ACK) of that side, whose options the connection keeps."""
+    frame: int
+    """The retransmission with other options."""
+    changes: tuple[tuple[str, int | bool | None, int | bool | None], ...]
+    """(option, value in `first_frame`, value in `frame`) for each option that differs:
+    "mss" and "wscale" (None: absent), "sack" and "tsopt" (present or not)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class CaptureAnalysis:
     """Everything passive/ found in one capture.
@@ -311,6 +330,8 @@ class CaptureAnalysis:
     such as a small MSS, read `table` instead)."""
     icmp_too_big: tuple[IcmpTooBig, ...]
     fragments: tuple[FragmentFlow, ...]
+    syn_changes: tuple[SynOptionsChange, ...] = ()
+    """SYNs and SYN/ACKs retransmitted with other options, by frame (`passive.handshakes`)."""
 
     @property
     def connections(self) -> tuple[Connection, ...]:
@@ -345,6 +366,7 @@ class CaptureAnalysis:
             and self.ip_packets == other.ip_packets
             and self.tcp_packets == other.tcp_packets
             and self.decode_issues == other.decode_issues
+            and self.syn_changes == other.syn_changes
             and self.connections == other.connections
             and self.notable == other.notable
             and self.icmp_too_big == other.icmp_too_big
