@@ -108,9 +108,11 @@ def test_bad_kind_and_platform() -> None:
         # Too-big messages that carry MTU 0 are present, not missing (bad-ptb).
         ("pmtud-failure", {"icmp_mtu": 0, "signal": "unusable", "path_mtu": 1400}, "unusable",
          "missing"),
-        # A drop no encapsulation explains sends nobody to a tunnel.
-        ("mtu-drop", {"to_mtu": 1400, "from_mtu": 1500}, "in front of the narrow link", "tunnel"),
-        ("icmp-too-big", {"icmp_mtu": 1400}, "in front of the narrow link", "tunnel"),
+        # A drop no encapsulation explains sends nobody to a tunnel's head end (1400 may
+        # still be named as the configured convention for tunnels).
+        ("mtu-drop", {"to_mtu": 1400, "from_mtu": 1500}, "in front of the narrow link",
+         "head end"),
+        ("icmp-too-big", {"icmp_mtu": 1400}, "in front of the narrow link", "head end"),
         # ... and one it does explains where the encapsulation starts.
         ("mtu-drop", {"to_mtu": 1450, "from_mtu": 1500}, "where the encapsulation starts",
          "narrow"),

@@ -11,7 +11,7 @@ def test_findings_name_the_convention_or_the_nearest_stacks() -> None:
     tunnel = looks_like(1400, 1500)
     assert "ip mtu 1400 / ip tcp adjust-mss 1360" in tunnel and "nearest" not in tunnel
     odd = looks_like(1391, 1500)
-    assert "no encapsulation matches exactly; nearest stacks:" in odd
+    assert "no common encapsulation matches; nearest stacks:" in odd
     near = nearest_stacks(1391)[0]
     assert f"{near.label} {near.mtu} ({near.difference:+d} bytes)" in odd
     assert "PPPoE" in looks_like(1492, 1500)

@@ -94,14 +94,17 @@ def test_a_sweep_with_step_one_pins_a_black_hole_to_the_byte() -> None:
     assert found.kind == "pmtud-blackhole" and "above 1404 bytes vanish" in found.summary
 
 
-def test_one_lost_probe_above_the_answers_is_not_a_black_hole() -> None:
-    # Only the last size vanished once: loss, not a pattern; the bounds stay open.
+def test_a_lost_probe_above_the_answers_is_confirmed_before_it_is_a_black_hole() -> None:
+    # The last size vanished: the sweep probes it again before concluding; three silent
+    # probes of 1405 right above an answered 1404 make the black hole exact.
     path = FakePath(hop_mtus=[1500, 1404, 1500], icmp="blocked")
     obs = sweep(path, 1400, 1405, 1)
     assert obs.sweep is not None
+    (edge,) = [r for r in obs.sweep.rows if r.size == 1405]
+    assert (edge.sent, edge.lost) == (3, 3)
     c = obs.sweep.conclusion
-    assert (c.lo, c.exact, c.verdict) == (1404, False, SearchStop.CONVERGED)
-    assert c.hi == 1500 and diagnose_path(obs) == ()
+    assert (c.lo, c.exact, c.verdict) == (1404, True, SearchStop.BLACKHOLE)
+    assert [f.kind for f in diagnose_path(obs)] == ["pmtud-blackhole"]
 
 
 def test_a_sweep_where_everything_passes_is_bounded_by_the_interface() -> None:

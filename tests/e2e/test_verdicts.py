@@ -32,8 +32,6 @@ PORT = 8080
 """The listening port for scenarios without a declared one."""
 SWEEP = ("1380", "1500", "4")
 """The README's sweep: --from, --to, --step."""
-ERROR_KINDS = frozenset({"pmtud-blackhole", "oversized-mss"})
-"""The kinds whose presence makes a path verb exit 1."""
 MIDDLEBOX_KINDS = frozenset({"mss-rewritten", "isn-rewritten", "tcp-proxy", "address-translated"})
 
 
@@ -186,7 +184,9 @@ def test_path_verbs_verdict_matches_the_truth(
         assert "pmtud-blackhole" not in kinds, doc["findings"]
         assert not _errors(doc), doc["findings"]
         assert run["code"] == 0, run["stderr"]
-    if _path_problem(truth):
+    if _path_problem(truth) and (verb == "trace" or silent or fwd.too_big_mtu is not None):
+        # A sweep cannot locate a drop that PMTUD handles (mtu-drop): its "no problem" is
+        # then true; a silent drop or useless too-big messages it must name.
         assert kinds, f"{truth.name}: {verb} found no problem"
     if fwd.too_big_mtu is not None:
         assert "pmtud-failure" in kinds, kinds
@@ -228,10 +228,9 @@ def test_probe_with_a_port_names_the_right_problem(
         assert "tcp-proxy" in kinds, doc["findings"]
     else:
         assert "tcp-proxy" not in kinds, doc["findings"]
-    mss = doc["mss"]["effective"]
-    overhead = 40 if family == 4 else 60
-    oversized = mss is not None and mss + overhead > fwd.pmtu(family)
-    if silent or oversized:
+    # Only a silent drop is an error: an MSS too large for a path whose routers send
+    # too-big messages is repaired by PMTUD (a warning).
+    if silent:
         assert run["code"] == 1, (run["stderr"], doc["findings"])
     else:
         assert not _errors(doc), doc["findings"]

@@ -121,6 +121,10 @@ class SweepResult(ProbeRun):
         return c.lo if c.exact else None
 
 
+CONFIRM = 2
+"""Extra probes a sweep may send to the first silent size above the largest answered one."""
+
+
 class DfSweep(ProbeEngine[SweepResult]):
     """A DF sweep over `start..stop` in steps of `step` (a sans-IO engine).
 
@@ -179,10 +183,30 @@ class DfSweep(ProbeEngine[SweepResult]):
         self._planned = False
 
     def _plan(self) -> list[tuple[int, int]]:
-        if self._planned:
+        if not self._planned:
+            self._planned = True
+            return [(s, self.ttl) for s in self.sizes for _ in range(self.count)]
+        return self._confirm()
+
+    def _confirm(self) -> list[tuple[int, int]]:
+        """Once the table is in: the first size above the largest answered one, when every
+        probe of it vanished, is probed again (at most `CONFIRM` more times), so that one
+        lost probe at the boundary is not read as a black hole starting there."""
+        records = self.records
+        reached = [r.probe.size for r in records if r.outcome is ProbeOutcome.REACHED]
+        if not reached:
             return []
-        self._planned = True
-        return [(s, self.ttl) for s in self.sizes for _ in range(self.count)]
+        top = max(reached)
+        above = [z for z in self.sizes if z > top]
+        if not above:
+            return []
+        edge = above[0]
+        mine = [r for r in records if r.probe.size == edge]
+        if any(r.outcome is not ProbeOutcome.LOST for r in mine):
+            return []
+        if len(mine) >= self.count + CONFIRM or self.sent >= self.limits.budget:
+            return []
+        return [(edge, self.ttl)]
 
     def _observe(self, record: ProbeRecord) -> None:
         """Nothing to learn while it runs: the table is made from the records at the end."""

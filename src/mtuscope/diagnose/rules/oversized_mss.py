@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mtuscope.active.probe import ProbeOutcome
+from mtuscope.active.probe import ProbeOutcome, SearchStop
 from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
@@ -133,10 +133,17 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         ),
     )
     # As for a capture: when too-big messages come back, PMTUD repairs the oversized
-    # segments (at one lost round trip per flow): a warning. Only a silent path is an error.
+    # segments (at one lost round trip per flow): a warning. Only a silent path (the search
+    # proved a black hole) is an error; a search that converged without a too-big message
+    # (the sender's route already held the learned path MTU, or a router rate-limited its
+    # ICMP) proves no silent drop.
+    silent = any(
+        part is not None and part.stop_reason is SearchStop.BLACKHOLE
+        for part in (obs.search, obs.sweep)
+    )
     repaired = "; too-big messages come back, so PMTUD repairs it" if told is not None else ""
     yield RULE.finding(
-        severity=Severity.WARNING if told is not None else Severity.ERROR,
+        severity=Severity.ERROR if silent else Severity.WARNING,
         summary=(
             f"The {which} MSS {value} plus {hdr} bytes of headers exceeds the path MTU {mtu} "
             f"to {obs.dst}{repaired}"

@@ -199,6 +199,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     black hole: the finding then gives the bounds, not one number.
     """
     if obs.stop_reason is not SearchStop.BLACKHOLE:
+        yield from _check_trace(obs, platform=platform)
         return
     best = obs.exact
     bounds = obs.pmtu_bounds
@@ -240,6 +241,59 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     )
     yield RULE.finding(
         summary=summary,
+        evidence=evidence,
+        facts=facts,
+        platform=platform,
+        reference="RFC 2923 §2.1; RFC 4821",
+    )
+
+
+def _check_trace(obs: PathObservations, *, platform: str | None) -> Iterator[Finding]:
+    """A hop trace alone (`mtuscope trace`) that found the drop setting the path MTU
+    silent: larger probes crossed the hops before it and vanished after it, with no
+    too-big message. The same finding as a search's black hole, from the trace's probes."""
+    trace = obs.trace
+    if trace is None or obs.search is not None or obs.sweep is not None or not trace.drops:
+        return
+    drop = trace.drops[-1]
+    if not drop.silent:
+        return
+    mtu = drop.to_mtu
+    passed = (ProbeOutcome.REACHED, ProbeOutcome.TIME_EXCEEDED)
+    fits = [r for r in trace.probes if r.outcome in passed and r.probe.size <= mtu]
+    if not fits:
+        return
+    best = max(fits, key=lambda r: (r.probe.size, r.probe.ttl, -r.probe.id))
+    silent = sorted(
+        (
+            r
+            for r in trace.probes
+            if r.outcome is ProbeOutcome.LOST
+            and r.probe.size > mtu
+            and r.probe.ttl > drop.after_hop
+        ),
+        key=lambda r: (r.probe.size, r.probe.id),
+    )[:3]
+    if not silent:
+        return
+    evidence = (
+        probe_evidence(best, note="got through"),
+        *(probe_evidence(r, note="no reply and no too-big message") for r in silent),
+    )
+    facts: Facts = {
+        "path_mtu": mtu,
+        "family": obs.family,
+        "hop": drop.at_hop,
+        "from_mtu": drop.from_mtu,
+        "address": str(drop.address) if drop.address else None,
+        "between": drop_between(drop),
+        "l2_mtu": l2_mismatch(mtu, drop.from_mtu),
+    }
+    yield RULE.finding(
+        summary=(
+            f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message "
+            f"{drop_between(drop)}"
+        ),
         evidence=evidence,
         facts=facts,
         platform=platform,

@@ -235,15 +235,17 @@ def check_two_ended(
     of whose it is: the sender's own (arrived unchanged) or a clamp's (rewritten)."""
     family = obs.seen.family
     limit = THRESHOLD[family]
+    # Our SYN's MSS limits what the responder sends back to us: the reverse path. The
+    # server's SYN/ACK MSS follows its route toward us, which carries the path MTU it has
+    # learned for the reverse path (a kernel announces route MTU - 40 once it knows it).
     path_mtu: int | None = None
+    rev = obs.reverse.result if obs.reverse is not None else None
+    if rev is not None and rev.stop_reason in (SearchStop.CONVERGED, SearchStop.BLACKHOLE):
+        path_mtu = rev.path_mtu
     if direction == UP:
         sent = obs.sent.mss if obs.sent is not None else obs.announced_mss
         seen: int | None = obs.seen.mss
         host, whose, packet = MssOwner.CLIENT, "client", "SYN"
-        # Our SYN's MSS limits what the responder sends back to us: the reverse path.
-        rev = obs.reverse.result if obs.reverse is not None else None
-        if rev is not None and rev.stop_reason is SearchStop.CONVERGED:
-            path_mtu = rev.path_mtu
     else:
         sent = obs.server_mss
         seen = obs.synack_seen.mss if obs.synack_seen is not None else None
