@@ -95,8 +95,11 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             )
         if h.end_frame is not None:
             evidence.append(_end_evidence(cap, h))
+        # As on the receiving side: a lower bound below the minimum reassembly size (the
+        # handshake's 52 bytes) says nothing about the path MTU.
+        floor = MIN_REASSEMBLY.get(conn.family, IPV6_MIN_MTU)
         facts: Facts = {
-            "path_mtu": h.mtu_low,
+            "path_mtu": h.mtu_low if h.mtu_low >= floor else None,
             "mtu_low": h.mtu_low,
             "mtu_high": h.mtu_high,
             "segment": h.packet_size,
