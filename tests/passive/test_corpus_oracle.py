@@ -12,7 +12,7 @@ both on an unlisted disagreement and on a listed one that has gone away.
 Counting: a data segment (payload > 0) is a retransmission for mtuscope when it carries
 no byte its direction had not sent before (`passive.partial`); for tshark when it starts
 below the highest sequence number sent before, unless tshark calls it out-of-order (sent
-within a few milliseconds of the previous segment) or a keep-alive.
+within a few milliseconds of the previous segment). Neither counts a keep-alive.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ OVERLAP = "overlap"
 RESEND_SOON = "resend-soon"
 SECOND_ISN = "second-isn"
 PPPOE_LENGTH = "pppoe-length"
-KEEPALIVE = "keep-alive"
 OVERTAKEN = "overtaken"
 CAPTURE_COPY = "capture-copy"
 ACKED_FIRST = "acked-first"
@@ -101,12 +100,6 @@ CLASSES = {
         "IPv4 total length says 46; the 6 bytes beyond are Ethernet padding. tshark sees a "
         "bare ACK, mtuscope 6 bytes of data resent. A capture/ decoding fix (bound the IP "
         "packet by the PPPoE payload length), outside passive/"
-    ),
-    KEEPALIVE: (
-        "tshark is right that it is a keep-alive (one byte below the next sequence number, "
-        "after an idle of 10 s), which it does not count; mtuscope counts keep-alives and "
-        "zero-window probes as retransmissions by definition (passive/partial.py). They "
-        "never reach the black-hole rule (one byte is below every minimum MTU)"
     ),
     OVERTAKEN: (
         "tshark is right: an original overtaken by the segment after it (its IP ID is one "
@@ -139,8 +132,6 @@ DISAGREEMENTS: dict[str, dict[int, str]] = {
     "zeek/zeek__tcp__reassembly.pcap": {52: OVERLAP, 77: OVERLAP},
     "zeek/zeek__smtp.pcap": {27: RESEND_SOON, 36: OVERLAP},
     "zeek/zeek__pppoe-over-qinq.pcap": {47: PPPOE_LENGTH, 57: RESEND_SOON, 58: RESEND_SOON},
-    "pcapplusplus/pcapplusplus__one_tcp_stream.pcap": {17: KEEPALIVE},
-    "ndpi/ndpi__sites.pcapng": {60: KEEPALIVE},
     "ndpi/ndpi__weibo.pcap": {f: OVERTAKEN for f in (62, 73, 93, 102, 133, 273, 316, 341, 474)},
     "zeek/zeek__tcp__ctu-64702-888.pcap": {8: CAPTURE_COPY},
     "zeek/zeek__tcp__qi_internet_SYNACK_curl_jsonip.pcap": {9: OVERLAP},
@@ -154,10 +145,10 @@ DISAGREEMENTS: dict[str, dict[int, str]] = {
     },
 }
 """capture -> frame -> class (CLASSES) of every frame counted as a retransmission by one
-side only: 35 frames on 12 of 24 captures; the rest agree exactly. By who is right:
-mtuscope on 13 (RESEND_SOON 4, SECOND_ISN 8, ACKED_FIRST 1), tshark on 17 (OVERTAKEN 9,
-IP_LENGTH 5, PPPOE_LENGTH 1, KEEPALIVE 2), a definition on 4 (OVERLAP), neither on 1
-(CAPTURE_COPY)."""
+side only: 33 frames on 10 of 24 captures; the rest agree exactly (keep-alives agree
+since passive/ stopped counting them). By who is right: mtuscope on 13 (RESEND_SOON 4,
+SECOND_ISN 8, ACKED_FIRST 1), tshark on 15 (OVERTAKEN 9, IP_LENGTH 5, PPPOE_LENGTH 1), a
+definition on 4 (OVERLAP), neither on 1 (CAPTURE_COPY)."""
 
 Side = tuple[str, int]
 Direction = tuple[Side, Side]
@@ -229,6 +220,6 @@ def test_analysis_agrees_with_tshark(name: str) -> None:
     # The side that counts a frame is the one its class says.
     for frame, why in listed.items():
         ours_only = why in (
-            RESEND_SOON, PPPOE_LENGTH, KEEPALIVE, OVERTAKEN, CAPTURE_COPY, IP_LENGTH
+            RESEND_SOON, PPPOE_LENGTH, OVERTAKEN, CAPTURE_COPY, IP_LENGTH
         )  # fmt: skip
         assert (differ[frame] == "mtuscope only") is ours_only, (name, frame, why)
