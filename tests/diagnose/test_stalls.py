@@ -15,6 +15,7 @@ from mtuscope.cli import main
 from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.passive import BlackHole, CaptureAnalysis, analyse, finish
+from mtuscope.report.schema import validate_report
 from mtuscope.wire.tcp import TcpFlags
 from passive import scenarios as sc
 from passive.pcaps import ACK, SYN, SYN_ACK, eth, tcp_ip, write_pcap
@@ -203,3 +204,38 @@ def test_one_retransmission_is_no_black_hole_on_a_side_with_other_stalls() -> No
     a = run(out)
     assert a.connections[0].server.black_holes == ()
     assert not of(diagnose_capture(a), "pmtud-blackhole")
+
+
+def test_outage_exits_0_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Three 1460-byte segments acknowledged, then one retransmitted three times until a
+    reset: the report says it is not an MTU problem, the JSON validates, exit 0."""
+    c, s, cp, sp = "192.0.2.1", "198.51.100.2", 50000, 443
+    isn_c, isn_s = 100, 5000
+    psh = TcpFlags.PSH | TcpFlags.ACK
+
+    def seg(seq: int) -> bytes:
+        return tcp_ip(s, c, sp, cp, seq=seq, ack=isn_c + 1, flags=psh, payload=b"x" * 1460)
+
+    def ack(upto: int) -> bytes:
+        return tcp_ip(c, s, cp, sp, seq=isn_c + 1, ack=upto, flags=ACK)
+
+    frames = [
+        tcp_ip(c, s, cp, sp, seq=isn_c, flags=SYN, mss=1460),
+        tcp_ip(s, c, sp, cp, seq=isn_s, ack=isn_c + 1, flags=SYN_ACK, mss=1460),
+        ack(isn_s + 1),
+    ]
+    nxt = isn_s + 1
+    for _ in range(3):
+        frames += [seg(nxt), ack(nxt + 1460)]
+        nxt += 1460
+    frames += [seg(nxt) for _ in range(4)]
+    frames.append(tcp_ip(c, s, cp, sp, seq=isn_c + 1, flags=TcpFlags.RST))
+    path = write_pcap(tmp_path / "outage.pcap", [eth(0x0800, f) for f in frames])
+    code = main(["analyze", path, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    validate_report(doc)
+    (f,) = [f for f in doc["findings"] if f["kind"] == "pmtud-blackhole"]
+    assert code == 0 and f["severity"] == "info"
+    assert "not an MTU problem" in f["summary"] and f["facts"]["passed_frame"] == 4
+    assert main(["analyze", path]) == 0
+    assert "loss after full-size segments got through" in capsys.readouterr().out
