@@ -59,6 +59,7 @@ class Syn:
     src: str
     seq: int
     mss: int | None
+    sport: int = 0
 
 
 def _syns(path: Path, port: int) -> list[Syn]:
@@ -80,7 +81,7 @@ def _syns(path: Path, port: int) -> list[Syn]:
                     mss = int.from_bytes(data, "big")
             family = 4 if isinstance(ip, dpkt.ip.IP) else 6
             addr = dpkt.utils.inet_to_str(ip.src) if family == 4 else _v6(ip.src)
-            out.append(Syn(src=addr, seq=tcp.seq, mss=mss))
+            out.append(Syn(src=addr, seq=tcp.seq, mss=mss, sport=tcp.sport))
     return out
 
 
@@ -290,6 +291,23 @@ def test_two_capture_points_show_what_the_box_did(
     assert ("tcp-proxy" in kinds) == (truth.proxy is not None), doc["findings"]
     assert "isn-rewritten" not in kinds, doc["findings"]
     assert ("address-translated" in kinds) == (truth.nat is not None), doc["findings"]
+    if truth.nat is not None:
+        # compare paired the translated connection with the original: one match, nothing
+        # left over at either point, the client's address at A and the NAT's at B.
+        assert (doc["only_a"], doc["only_b"]) == ([], []), doc
+        (match,) = doc["matches"]
+        assert "client address" in match["nat"], match
+        a, b = match["handshake"]["a"], match["handshake"]["b"]
+        assert (a["client"], a["client_port"]) == (client_addr, client_syn.sport)
+        assert (b["client"], b["client_port"]) == (server_syn.src, server_syn.sport)
+        assert a["server"] == b["server"] == str(scenario.address("server", family))
+        assert a["server_port"] == b["server_port"] == truth.port
+        (nat,) = [f for f in doc["findings"] if f["kind"] == "address-translated"]
+        assert nat["facts"]["connections"] == 1, nat
+        assert "client address" in nat["facts"]["translated"], nat
+        flows = {(Path(e["capture"]).name, e["observed"].split(" -> ")[0]) for e in nat["evidence"]}
+        assert (f"client{family}.pcap", f"{client_addr}:{client_syn.sport}") in flows, nat
+        assert (f"server{family}.pcap", f"{server_syn.src}:{server_syn.sport}") in flows, nat
 
 
 @pytest.mark.parametrize("family", [4, 6])

@@ -189,6 +189,7 @@ def _icmp(s: CaptureSummary, point: str) -> list[IcmpSeen]:
             ttl=int(r["ttl"]),
             initial_ttl_guess=initial_ttl_guess(int(r["ttl"])),
             connection=r["connection"],
+            quoted_len=optional(r["quoted_len"]),
         )
         for r in s.icmp.iter_rows(named=True)
     ]

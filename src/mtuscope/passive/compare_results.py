@@ -99,6 +99,8 @@ class IcmpSeen:
     initial_ttl_guess: int
     connection: int | None
     """Connection id at this point of the quoted flow."""
+    quoted_len: int | None = None
+    """IP total length of the packet it quotes (the packet refused), if captured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

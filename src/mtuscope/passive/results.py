@@ -103,6 +103,14 @@ class BlackHole:
     """"rst" or "fin"."""
     too_big_seen: bool
     """An ICMP too-big quoting this connection was captured."""
+    passed_frame: int | None = None
+    """The first earlier segment of this direction at least as big (`passed_size` bytes of
+    IP packet) that the peer acknowledged: such packets got through, so the stall is
+    loss (an outage), not an MTU problem."""
+    passed_size: int | None = None
+    within_minimum: bool = False
+    """The packet is no larger than the minimum reassembly size (576 IPv4, 1280 IPv6),
+    which every path carries; kept only because it exceeds the peer's MSS (an MSS floor)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

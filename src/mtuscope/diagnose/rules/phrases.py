@@ -120,6 +120,34 @@ def l2_mismatch(mtu: int | None, from_mtu: int | None = None) -> int | None:
     return inner if round_mtu(inner) and not round_mtu(mtu) else None
 
 
+ETHERNET_HEADER = 14
+"""Ethernet II header bytes (destination, source, EtherType), without the FCS."""
+VLAN_HEADER = ETHERNET_HEADER + 4
+"""The same with one 802.1Q tag."""
+
+
+def counted_header(mtu: int | None, quoted: int | None) -> int | None:
+    """The link-layer header a router seems to count in the MTU it claims: it refused a
+    `quoted`-byte packet that fits `mtu`, but not with an Ethernet header (14, or 18 with
+    a VLAN tag) added. None when the MTU is smaller than the packet, or larger than the
+    packet plus a tagged header."""
+    if mtu is None or quoted is None or quoted <= 0 or mtu < quoted:
+        return None
+    return next((h for h in (ETHERNET_HEADER, VLAN_HEADER) if quoted + h > mtu), None)
+
+
+def counted_header_text(mtu: int, quoted: int, header: int) -> str:
+    """The likely cause of a too-big message whose MTU the refused packet fits."""
+    which = "Ethernet header" if header == ETHERNET_HEADER else "Ethernet and VLAN headers"
+    return (
+        f"the router refused a {quoted}-byte packet while claiming MTU {mtu}, and {quoted} "
+        f"plus its {which} ({header} bytes) is {quoted + header}: it likely counts that "
+        "header in the MTU it reports. On Cisco IPsec this is the sign of a crypto map "
+        "applied to the tunnel interface, so the SA's MTU comes from the tunnel: check "
+        "where the crypto map is applied and the MTU the SA shows (`show crypto ipsec sa`)"
+    )
+
+
 def silent_drop_text(mtu: int, from_mtu: int | None, place: str) -> str:
     """Why a drop at `mtu` is silent, for advice: a disagreeing link or filtered ICMP."""
     inner = l2_mismatch(mtu, from_mtu)

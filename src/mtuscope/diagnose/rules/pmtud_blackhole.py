@@ -7,7 +7,9 @@ segment retransmitted unchanged at least twice and never acknowledged, while a
 smaller segment of the same direction was) on a connection for which no ICMP
 too-big message was captured. The inferred path MTU lies between the largest
 packet known to pass and one less than the stalled packet. Severity `error`: the
-sender's retransmissions prove it.
+sender's retransmissions prove it. When a packet at least as big was sent earlier and
+acknowledged (`BlackHole.passed_frame`) the stall is loss, not an MTU problem: an `info`
+finding says so, the receiving side's guard (a full segment arrived) on the sending side.
 
 From the receiving side (`ReceiverBlackHole`: the sender's sequence numbers jumped a
 full segment or more over bytes that never arrived, the receiver's ACK stayed at the
@@ -54,11 +56,18 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
     cap = analysis.capture
     for conn, role, sender, receiver in directions(analysis):
         gaps = [h for h in sender.black_holes if isinstance(h, ReceiverBlackHole)]
-        holes = [h for h in sender.black_holes if isinstance(h, BlackHole) and not h.too_big_seen]
-        if gaps and not holes:
+        stalls = [
+            h
+            for h in sender.black_holes
+            if isinstance(h, BlackHole) and not h.too_big_seen and not h.within_minimum
+        ]
+        holes = [h for h in stalls if h.passed_frame is None]
+        if gaps and not stalls:
             yield _from_receiver(
                 cap, conn, role, sender.address, receiver.address, gaps[0], platform
             )
+        if stalls and not holes:
+            yield _outage(cap, conn, role, sender.address, receiver.address, stalls[0], platform)
         if not holes:
             continue
         h = min(holes, key=lambda b: b.packet_size)
@@ -85,10 +94,12 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 )
             )
         if h.end_frame is not None:
-            field = "tcp.flags.reset" if h.end == "rst" else "tcp.flags.fin"
-            evidence.append(frame_evidence(cap, h.end_frame, field, 1, note="the connection ends"))
+            evidence.append(_end_evidence(cap, h))
+        # As on the receiving side: a lower bound below the minimum reassembly size (the
+        # handshake's 52 bytes) says nothing about the path MTU.
+        floor = MIN_REASSEMBLY.get(conn.family, IPV6_MIN_MTU)
         facts: Facts = {
-            "path_mtu": h.mtu_low,
+            "path_mtu": h.mtu_low if h.mtu_low >= floor else None,
             "mtu_low": h.mtu_low,
             "mtu_high": h.mtu_high,
             "segment": h.packet_size,
@@ -99,6 +110,7 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             "side": role,
             "address": sender.address,
             "recovered": 1 if h.recovery_frame is not None else 0,
+            "end_frame": h.end_frame,
         }
         passing = (
             f"{h.acked_size + hdr}-byte packets pass: path MTU between {h.mtu_low} and {h.mtu_high}"
@@ -109,13 +121,89 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             summary=(
                 f"Connection {conn.id}: {h.packet_size}-byte packets from the {role} "
                 f"{sender.address} to {receiver.address} vanish ({h.retransmissions} "
-                f"retransmissions, no ICMP too-big) while {passing}"
+                f"retransmissions, no ICMP too-big) while {passing}{ended(h)}"
             ),
             evidence=tuple(evidence),
             facts=facts,
             platform=platform,
             connection=conn.id,
         )
+
+
+def ended(h: BlackHole) -> str:
+    """How the connection ended after the stall, for a summary ("" when it did not)."""
+    if h.end_frame is None:
+        return ""
+    how = "is reset" if h.end == "rst" else "is closed"
+    return f"; the connection {how} (frame {h.end_frame})"
+
+
+def _end_evidence(cap: str, h: BlackHole) -> Evidence:
+    """The RST or FIN that ended the connection after the stall."""
+    assert h.end_frame is not None
+    field = "tcp.flags.reset" if h.end == "rst" else "tcp.flags.fin"
+    return frame_evidence(cap, h.end_frame, field, 1, note="the connection ends")
+
+
+def _outage(
+    cap: str,
+    conn: Connection,
+    role: str,
+    sender: str,
+    receiver: str,
+    h: BlackHole,
+    platform: str | None,
+) -> Finding:
+    """The `info` finding for a stall after packets as big got through: loss, not the MTU."""
+    assert h.passed_frame is not None and h.passed_size is not None
+    evidence = [
+        frame_evidence(
+            cap,
+            h.passed_frame,
+            "ip.len",
+            h.passed_size,
+            note="as big, sent earlier and acknowledged: such packets pass",
+        ),
+        *(
+            frame_evidence(
+                cap,
+                f,
+                "tcp.len",
+                h.size,
+                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged",
+            )
+            for i, f in enumerate(h.frames[:5])
+        ),
+    ]
+    if h.end_frame is not None:
+        evidence.append(_end_evidence(cap, h))
+    facts: Facts = {
+        "path_mtu": None,
+        "mtu_low": h.passed_size,
+        "segment": h.packet_size,
+        "payload": h.size,
+        "retransmissions": h.retransmissions,
+        "passed_frame": h.passed_frame,
+        "end_frame": h.end_frame,
+        "family": conn.family,
+        "side": role,
+        "address": sender,
+        "signal": "outage",
+    }
+    return RULE.finding(
+        severity=Severity.INFO,
+        summary=(
+            f"Connection {conn.id}: loss after full-size segments got through: not an MTU "
+            f"problem ({h.passed_size}-byte packets from the {role} {sender} to {receiver} "
+            f"passed (frame {h.passed_frame}), then a {h.packet_size}-byte one was "
+            f"retransmitted {h.retransmissions} times unacknowledged{ended(h)})"
+        ),
+        evidence=tuple(evidence),
+        facts=facts,
+        platform=platform,
+        reference="RFC 2923 §2.1",
+        connection=conn.id,
+    )
 
 
 def _from_receiver(
@@ -335,6 +423,15 @@ def check_path_stall(obs: PathObservations, *, platform: str | None = None) -> I
 
 def advise(f: FactsIn) -> Advice:
     """Clamp in front of the narrow link, let ICMP through, or let hosts probe (RFC 4821)."""
+    if f.get("signal") == "outage":
+        return (
+            f"Packets of {f.get('mtu_low')} bytes passed on this connection before the stall "
+            "and were acknowledged, so the path MTU is not the cause: look for loss (a link "
+            "or route outage, a congested or flapping link, a firewall or load balancer that "
+            "dropped the connection's state) around the time of the retransmissions. Do not "
+            "lower the MTU or clamp the MSS for this.",
+            None,
+        )
     mtu = fact_mtu(f)
     where = at_hop(f)
     if mtu is not None and fact_int(f, "l2_mtu") is not None:

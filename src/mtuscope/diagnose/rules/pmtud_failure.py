@@ -31,7 +31,15 @@ from mtuscope.diagnose.rules.evidence import (
     frame_evidence,
     icmp_mtu_field,
 )
-from mtuscope.diagnose.rules.phrases import ICMP, FactsIn, fact_family, fact_mtu
+from mtuscope.diagnose.rules.phrases import (
+    ICMP,
+    FactsIn,
+    counted_header,
+    counted_header_text,
+    fact_family,
+    fact_int,
+    fact_mtu,
+)
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis, Connection, Endpoint, IcmpTooBig
 from mtuscope.wire.sizes import MIN_MTU
@@ -134,6 +142,8 @@ def _unusable(signals: _Signals, platform: str | None) -> Iterator[Finding]:
         "address": m.sender,
         "path_mtu": None,
         "signal": "unusable",
+        "quoted_len": m.quoted_len,
+        "link_header": counted_header(m.mtu, m.quoted_len) if m.problem == "not-smaller" else None,
     }
     yield RULE.finding(
         summary=(
@@ -224,6 +234,18 @@ def advise(f: FactsIn) -> Advice:
     )
     signal = f.get("signal")
     who = f" from {f['address']}" if f.get("address") else ""
+    header, claimed, quoted = (
+        fact_int(f, "link_header"),
+        fact_int(f, "icmp_mtu"),
+        fact_int(f, "quoted_len"),
+    )
+    if signal == "unusable" and header is not None and claimed is not None and quoted is not None:
+        return (
+            f"Too-big messages{who} arrive, but the MTU they carry ({claimed}) is not "
+            f"smaller than the packet they refuse, so hosts cannot learn the path MTU from "
+            f"them: {counted_header_text(claimed, quoted, header)}." + tail,
+            mtu,
+        )
     if signal == "unusable":
         return (
             f"Too-big messages{who} arrive, but the MTU they carry "
