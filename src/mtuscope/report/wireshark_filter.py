@@ -5,7 +5,7 @@ text out; no I/O. A filter is computed from the evidence, per capture file (the
 frame numbers are that file's), and selects exactly the frames the evidence
 cites, no more:
 
-    frame.number in {12 15 19..21} && (ip.addr==192.0.2.1 && ip.addr==203.0.113.2
+    frame.number in {12, 15, 19..21} && (ip.addr==192.0.2.1 && ip.addr==203.0.113.2
         && tcp.port==42340 && tcp.port==8080)
 
 The `frame.number` set is the exact part. The protocol part after it only says
@@ -73,7 +73,8 @@ def frame_set(frames: Iterable[int]) -> str:
         else:
             parts.extend(str(f) for f in ordered[i : j + 1])
         i = j + 1
-    return "frame.number in {" + " ".join(parts) + "}"
+    # Wireshark 4 separates set members with commas (a space is refused since 4.0).
+    return "frame.number in {" + ", ".join(parts) + "}"
 
 
 def _frames_of(finding: Finding, capture: str) -> list[int]:
