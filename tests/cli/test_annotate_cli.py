@@ -14,9 +14,12 @@ and gzip-compressed copies):
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import random
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -211,3 +214,85 @@ def test_compare_gives_one_filter_per_capture(capsys: pytest.CaptureFixture[str]
             assert set(f["wireshark_filter"]) == cited
             for capture, text in f["wireshark_filter"].items():
                 assert _selected(Path(capture), text) == _evidence_frames(f, capture)
+
+
+def _mutate(raw: bytes, rng: random.Random) -> bytes:
+    data = bytearray(raw)
+    for _ in range(rng.randint(1, 6)):
+        what = rng.randrange(4)
+        at = rng.randrange(len(data))
+        if what == 0:
+            data[at] = rng.choice((0, 1, 0x7F, 0x80, 0xFF))
+        elif what == 1:
+            data[at] ^= 1 << rng.randrange(8)
+        elif what == 2:
+            del data[at:]
+            if len(data) < 32:
+                data = bytearray(raw[:32])
+        else:
+            span = bytes(data[at : at + rng.randint(1, 64)])
+            data[at:at] = span
+    return bytes(data)
+
+
+@pytest.mark.parametrize("seed", ["blackhole-server.pcap", "pmtud-ok-v6-server.pcap", "png"])
+def test_damaged_inputs_give_a_readable_copy_or_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seed: str
+) -> None:
+    """Mutated captures (pcap, and pcapng written by --annotate itself): exit 0/1 with a
+    pcapng holding the input's frames up to where it is damaged, readable by tshark when
+    the input is, or exit 2 with one line; never a traceback, nor a file left on exit 2."""
+    rng = random.Random(seed)
+    if seed == "png":
+        base = tmp_path / "base.pcapng"
+        assert main(["analyze", str(EXAMPLES[0]), "--annotate", str(base)]) in (0, 1)
+        capsys.readouterr()
+        raw = base.read_bytes()
+    else:
+        raw = (ROOT / "examples" / seed).read_bytes()
+    for case in range(8):
+        src = tmp_path / f"case{case}.cap"
+        src.write_bytes(_mutate(raw, rng))
+        out = tmp_path / f"case{case}.pcapng"
+        code = main(["analyze", "--json", str(src), "--annotate", str(out)])
+        stdout, err = capsys.readouterr()
+        assert "Traceback" not in err
+        if code == 2:
+            assert len(err.strip().splitlines()) == 1 and not out.exists()
+            continue
+        assert code in (0, 1), err
+        doc = json.loads(stdout)
+        n = doc["annotated"]["frames"]
+        assert _frames_until(out, n) == _frames_until(src, n)
+        # as readable as the input: what tshark reads in, it reads out (a damaged block
+        # is copied as it was, not repaired)
+        reads = [
+            subprocess.run(["tshark", "-r", str(p)], capture_output=True, timeout=60).returncode
+            for p in (src, out)
+        ]
+        assert reads[1] == 0 or reads[0] != 0, (case, reads)
+
+
+def _frames_until(path: Path, n: int) -> list[str]:
+    """MD5 of the first `n` frames' bytes, read by a plain parser of the file format (tshark
+    guesses other pcap flavours on a damaged file, so it is no oracle for the input; and
+    a damaged block copied as it was can stop it on the output)."""
+    raw = path.read_bytes()
+    out: list[str] = []
+    if raw[:4] == b"\xd4\xc3\xb2\xa1":
+        pos = 24
+        while len(out) < n and pos + 16 <= len(raw):
+            caplen = struct.unpack_from("<I", raw, pos + 8)[0]
+            out.append(hashlib.md5(raw[pos + 16 : pos + 16 + caplen]).hexdigest())
+            pos += 16 + caplen
+        return out
+    pos = 0
+    while len(out) < n and pos + 12 <= len(raw):  # little endian, as --annotate writes
+        btype, btl = struct.unpack_from("<II", raw, pos)
+        if btl < 12:
+            break
+        if btype in (2, 6):
+            caplen = struct.unpack_from("<I", raw, pos + 20)[0]
+            out.append(hashlib.md5(raw[pos + 28 : pos + 28 + caplen]).hexdigest())
+        pos += btl
+    return out

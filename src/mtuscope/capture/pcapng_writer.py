@@ -18,7 +18,9 @@ What is kept, frame for frame (draft-ietf-opsawg-pcapng, section 4):
   for the file's link type (4.2: its snaplen, `if_tsresol` 6 or 9 as the magic
   says, `if_fcslen` when the link type field says the frames end in an FCS),
   and one EPB per record with its bytes, captured and original lengths and
-  timestamp unchanged.
+  timestamp unchanged (a pcap fraction out of range, a microsecond count of a
+  million or more, has no pcapng spelling: it becomes the same instant, carried
+  into the seconds, as mtuscope's reader reads it too).
 
 Frames are numbered as the reader (and Wireshark) numbers them: every packet
 block, plus custom blocks and systemd journal entries. The copy stops, with

@@ -145,7 +145,7 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
             break
     annotation = None
     if opts.annotate is not None:
-        if read_cut is None:
+        if read_cut is None and not INTERRUPTS.requested:
             annotation = write_annotated(opts.paths[0], opts.annotate, findings)
             if not annotation.complete:
                 warnings.append(f"{opts.annotate}: the input is damaged after frame "

@@ -104,6 +104,8 @@ def write_annotated(source: str, out: str, findings: Iterable[Finding]) -> Annot
             src = open_source(source)
             try:
                 summary = annotate(src, f, comments)
+                if src.interrupted:  # Ctrl-C while a gzip stream was read: no partial OUT
+                    raise KeyboardInterrupt
             finally:
                 src.close()
         os.chmod(tmp, 0o644)
