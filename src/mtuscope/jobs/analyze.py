@@ -16,6 +16,7 @@ from mtuscope.capture.reader import CaptureInfo
 from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.diagnose.findings import Finding
 from mtuscope.errors import UsageError
+from mtuscope.jobs.annotate import Annotation, check_output, write_annotated
 from mtuscope.jobs.captures import Progress, decode_warning, read_capture
 from mtuscope.jobs.inputs import check_platform, split_host_port
 from mtuscope.jobs.interrupts import INTERRUPTS
@@ -38,6 +39,9 @@ class AnalyzeOptions:
     """File bytes per chunk (bounds memory)."""
     workers: int | None = None
     """Threads decoding and analysing chunks (default: up to 2)."""
+    annotate: str | None = None
+    """`--annotate OUT`: write the (one) capture again as pcapng with a comment on every
+    evidence frame (`jobs.annotate`)."""
     host_filter: HostFilter | None = field(init=False, default=None)
     """`filter`, parsed."""
 
@@ -48,6 +52,8 @@ class AnalyzeOptions:
         object.__setattr__(self, "platform", check_platform(self.platform))
         if self.filter is not None:
             object.__setattr__(self, "host_filter", parse_filter(self.filter))
+        if self.annotate is not None:
+            check_output(self.annotate, self.paths)
 
 
 def parse_filter(text: str) -> HostFilter:
@@ -84,6 +90,8 @@ class CaptureResult(JobResult):
     """The files, in the order given."""
     analyses: tuple[CaptureAnalysis, ...]
     """One per file, in the same order; connection ids continue from one to the next."""
+    annotation: Annotation | None = None
+    """The annotated copy written for `--annotate`, if one was asked for and written."""
 
     @property
     def connection_count(self) -> int:
@@ -135,6 +143,15 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
             # Interrupted: report what was read; the files after this one are not opened.
             warnings.append(f"{path}: interrupted after {read_cut} packets")
             break
+    annotation = None
+    if opts.annotate is not None:
+        if read_cut is None and not INTERRUPTS.requested:
+            annotation = write_annotated(opts.paths[0], opts.annotate, findings)
+            if not annotation.complete:
+                warnings.append(f"{opts.annotate}: the input is damaged after frame "
+                                f"{annotation.frames}: the annotated copy ends there")  # fmt: skip
+        else:
+            warnings.append(f"{opts.annotate}: not written: the reading was interrupted")
     return CaptureResult(
         kind="capture",
         inputs=opts.paths,
@@ -142,4 +159,5 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         warnings=tuple(warnings),
         captures=tuple(captures),
         analyses=tuple(analyses),
+        annotation=annotation,
     )

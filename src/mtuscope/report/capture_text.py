@@ -14,8 +14,12 @@ from rich.table import Table
 from rich.text import Text
 
 from mtuscope.report.capture_json import format_name, linktype_name
+from mtuscope.report.wireshark_filter import finding_filter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mtuscope.diagnose.findings import Finding
     from mtuscope.jobs.analyze import CaptureResult
     from mtuscope.passive.results import Connection, Endpoint, IcmpTooBig
 
@@ -47,6 +51,26 @@ def render(result: CaptureResult, console: Console) -> None:
     icmps = [m for a in result.analyses for m in a.icmp_too_big]
     if icmps:
         console.print(_icmp_table(icmps))
+    note = result.annotation
+    if note is not None:
+        n = len(note.commented)
+        console.print(
+            Text(
+                f"Annotated copy: {note.path} ({note.frames} frames, {n} with an mtuscope "
+                f"comment; Wireshark filter: frame.comment)"
+            )
+        )
+
+
+def finding_lines(result: CaptureResult) -> Callable[[Finding], list[str]]:
+    """The line under each finding: the Wireshark display filter of its frames."""
+    analyses = {a.capture: a for a in result.analyses}
+
+    def lines(f: Finding) -> list[str]:
+        text = finding_filter(f, analyses)
+        return [] if text is None else [f"wireshark: {text}"]
+
+    return lines
 
 
 def _first_connections(result: CaptureResult, n: int) -> Iterator[Connection]:

@@ -15,8 +15,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from mtuscope.passive.compare import DIRECTIONS
+from mtuscope.report.wireshark_filter import compare_filters
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mtuscope.diagnose.findings import Finding
     from mtuscope.jobs.compare import CompareReport
     from mtuscope.passive.compare import Change, ConnectionComparison, Handshake
 
@@ -25,6 +29,12 @@ MAX_STORIES = 5
 MAX_LIST = 8
 """Items listed per section (lost segments, ICMP messages, one-sided connections)."""
 HANDSHAKE_KINDS = ("mss-rewritten", "isn-rewritten", "tcp-option-changed")
+
+
+def finding_lines(result: CompareReport) -> Callable[[Finding], list[str]]:
+    """The lines under each finding: one Wireshark display filter per capture it cites
+    (frame numbers are each file's own)."""
+    return lambda f: [f"wireshark ({cap}): {text}" for cap, text in compare_filters(f).items()]
 
 
 def render(result: CompareReport, console: Console) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
@@ -66,15 +67,23 @@ def render_text(result: JobResult, stream: TextIO, *, columns: int | None = None
         columns: the width asked for (`make_console`).
     """
     console = make_console(stream, columns=columns)
-    importlib.import_module(TEXT[result.kind]).render(result, console)
+    view = importlib.import_module(TEXT[result.kind])
+    view.render(result, console)
     if result.kind != "calc" or result.findings:
         # A path search cut short has no verdict: never "no problem" (jobs.path.PathReport).
         inconclusive: str | None = getattr(result, "inconclusive", None)
-        render_findings(result.findings, console, inconclusive=inconclusive)
+        # A kind's view may add lines under each finding (captures: Wireshark filters).
+        lines = getattr(view, "finding_lines", None)
+        extra = lines(result) if lines is not None else None
+        render_findings(result.findings, console, inconclusive=inconclusive, extra=extra)
 
 
 def render_findings(
-    findings: tuple[Finding, ...], console: Console, *, inconclusive: str | None = None
+    findings: tuple[Finding, ...],
+    console: Console,
+    *,
+    inconclusive: str | None = None,
+    extra: Callable[[Finding], list[str]] | None = None,
 ) -> None:
     """The findings block every text report ends with (long lists summarised by kind).
 
@@ -83,6 +92,7 @@ def render_findings(
         console: where to write.
         inconclusive: why the job has no verdict (a search cut short), if so: said
             instead of "no problem" (and before the findings it did make).
+        extra: lines to print under a finding's evidence (a Wireshark filter), if any.
     """
     if inconclusive is not None:
         console.print(f"[yellow]Inconclusive:[/] {inconclusive}: no verdict.")
@@ -113,6 +123,8 @@ def render_findings(
             console.print(f"          {evidence_text(e)}", highlight=False)
         if len(f.evidence) > 6:
             console.print(f"          … {len(f.evidence) - 6} more in --json")
+        for line in extra(f) if extra is not None else ():
+            console.print(Text(f"          {line}"))
         if f.advice:
             advice = _advice_once(f, shown_advice, shown_snippets)
             console.print(f"          [green]advice:[/] {advice}")
