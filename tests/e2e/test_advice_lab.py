@@ -13,32 +13,21 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e.lablib import SRC, why_not
 from mtuscope.lab import Lab
 from mtuscope.report.schema import validate_report
 
 pytestmark = pytest.mark.raw_socket
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
-
 
 def _probe(name: str, family: int = 4) -> tuple[int, dict[str, Any], int, str]:
     """`probe --json` and `probe` (text) from the client of a fresh `name` lab."""
-    if (why := _why_not()) is not None:
+    if (why := why_not()) is not None:
         pytest.skip(why)
     with Lab.up(name) as lab:
         addr = str(lab.address("server", family))

@@ -27,6 +27,7 @@ from typing import Any
 import dpkt
 import pytest
 
+from e2e.lablib import SRC, why_not
 from mtuscope.active.middlebox import SYN_PROBE_SIZE
 from mtuscope.lab import Lab, Scenario
 from mtuscope.lab.middlebox_scenarios import (
@@ -40,18 +41,9 @@ from mtuscope.report.schema import validate_report
 
 pytestmark = pytest.mark.raw_socket
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 SENT_MSS = {4: 1460, 6: 1440}
 """What the probes announce (active/probe_packet.py SYN_MSS)."""
 ENTRY = ["-m", "mtuscope"]
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
 
 
 @dataclass(frozen=True)
@@ -183,7 +175,7 @@ def runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Scenario, MiddleboxTruth, dict[int, dict[str, Any]]]]:
     """One lab per scenario; every run of the module happens here, once."""
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     scenario = next(s for s in MIDDLEBOX_SCENARIOS if s.name == request.param)

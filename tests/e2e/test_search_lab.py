@@ -15,25 +15,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e.lablib import SRC, why_not
 from mtuscope.lab import Lab
 from mtuscope.report.schema import validate_report
 
 pytestmark = pytest.mark.raw_socket
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
 
 
 def _argv(argv: list[str]) -> list[str]:
@@ -61,7 +51,7 @@ class Scene:
 
 @pytest.fixture(scope="module")
 def scenes() -> Iterator[dict[str, Scene]]:
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     labs: dict[str, Lab] = {}

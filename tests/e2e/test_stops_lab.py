@@ -14,29 +14,18 @@ a loaded machine's interpreter start-up does not count.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e.lablib import SRC, why_not
 from mtuscope.lab import Lab
 from mtuscope.report.schema import validate_report
 
 pytestmark = pytest.mark.raw_socket
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
 
 
 def _cli(lab: Lab, argv: list[str]) -> tuple[int, Any, str]:
@@ -57,7 +46,7 @@ def _absent(lab: Lab, family: int) -> str:
 
 @pytest.fixture(scope="module")
 def clean_lab() -> Iterator[Lab]:
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     with Lab.up("clean") as lab:
@@ -66,7 +55,7 @@ def clean_lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def filtered_lab() -> Iterator[Lab]:
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     with Lab.up("blackhole-filtered-dst") as lab:
