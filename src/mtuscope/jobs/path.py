@@ -200,13 +200,18 @@ class PathReport(JobResult):
         return self.observations.pmtu_bounds
 
     @property
+    def cut_short(self) -> bool:
+        """The search stopped (budget, time, interrupt) before it knew the path MTU."""
+        return self.pmtu is None and self.stop_reason in CUT_SHORT
+
+    @property
     def inconclusive(self) -> str | None:
         """Why the report cannot say "no problem" (the search was cut short: budget,
         time, interrupt; or nothing could be measured: unreachable, filtered, beyond the
         hop limit), or None when its verdict stands."""
         if self.pmtu is not None:
             return None
-        if self.stop_reason in CUT_SHORT:
+        if self.cut_short:
             return (
                 f"the search was cut short ({self.stop_reason.value}) before it knew the path MTU"
             )

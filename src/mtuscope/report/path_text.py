@@ -16,7 +16,6 @@ from mtuscope.active.hop_trace import Hop, MtuDrop
 from mtuscope.active.mss import MssObservation, RequestKind, TransferObservation, TransferVerdict
 from mtuscope.active.probe import PortState, ProbeRecord
 from mtuscope.active.sweep import SweepRow
-from mtuscope.diagnose.observations import CUT_SHORT
 from mtuscope.diagnose.rules.mss_owner import MssOwner, MssReading, path_reading
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 from mtuscope.report.path_json import unreachable_fields
@@ -79,8 +78,7 @@ def pmtu_line(result: PathReport) -> str:
     """ "Path MTU: 1400 bytes (search ended: converged)", or the bounds when not exact:
     "Path MTU: between 1280 and 1500 bytes (search cut short: budget)"."""
     stop = result.stop_reason.value
-    cut = result.pmtu is None and result.stop_reason in CUT_SHORT
-    how = f"search cut short: {stop}" if cut else f"search ended: {stop}"
+    how = f"search cut short: {stop}" if result.cut_short else f"search ended: {stop}"
     if result.pmtu is not None:
         return f"Path MTU: [bold]{result.pmtu}[/] bytes ({how})"
     bounds = result.pmtu_bounds
