@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mtuscope.active.hop_trace import MtuDrop
 from mtuscope.active.mss import Direction, TransferVerdict
-from mtuscope.active.probe import ProbeOutcome, SearchStop
+from mtuscope.active.probe import ProbeOutcome, ProbeRecord, SearchStop
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import directions, frame_evidence, path_mss, probe_evidence
@@ -305,35 +306,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     drops = [d for d in (obs.trace.drops if obs.trace else ()) if d.silent]
     # The silent drop that sets the path MTU, else the last silent one.
     drop = next((d for d in drops if d.to_mtu == mtu), drops[-1] if drops else None)
-    evidence = (
-        probe_evidence(best, note="reached"),
-        *(probe_evidence(r, note="no reply and no too-big message") for r in silent),
-    )
-    facts: Facts = {
-        "path_mtu": mtu,
-        "family": obs.family,
-        "hop": drop.at_hop if drop else None,
-        "from_mtu": drop.from_mtu if drop else None,
-        "address": str(drop.address) if drop and drop.address else None,
-        "between": drop_between(drop) if drop else None,
-        "l2_mtu": l2_mismatch(mtu, drop.from_mtu if drop else None) if drop else None,
-    }
-    if hi > mtu:
-        facts["mtu_low"], facts["mtu_high"] = mtu, hi
-    where = f" {drop_between(drop)}" if drop else ""
-    summary = (
-        f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}"
-        if hi == mtu
-        else f"Packets to {obs.dst} of {hi + 1} bytes and more vanish without a too-big "
-        f"message{where} (path MTU between {mtu} and {hi})"
-    )
-    yield RULE.finding(
-        summary=summary,
-        evidence=evidence,
-        facts=facts,
-        platform=platform,
-        reference="RFC 2923 §2.1; RFC 4821",
-    )
+    yield _finding(obs, best=best, hi=hi, silent=silent, drop=drop, platform=platform)
 
 
 def _check_trace(obs: PathObservations, *, platform: str | None) -> Iterator[Finding]:
@@ -364,6 +337,22 @@ def _check_trace(obs: PathObservations, *, platform: str | None) -> Iterator[Fin
     )[:3]
     if not silent:
         return
+    yield _finding(obs, best=best, hi=mtu, silent=silent, drop=drop, platform=platform)
+
+
+def _finding(
+    obs: PathObservations,
+    *,
+    best: ProbeRecord,
+    hi: int,
+    silent: list[ProbeRecord],
+    drop: MtuDrop | None,
+    platform: str | None,
+) -> Finding:
+    """The black-hole finding of a path run: `best` the largest probe that got through,
+    `hi` the largest size the path may still carry (`best`'s size when exact), `silent`
+    the vanished probes above it, `drop` the silent drop of the trace, when known."""
+    mtu = best.probe.size
     evidence = (
         probe_evidence(best, note="got through"),
         *(probe_evidence(r, note="no reply and no too-big message") for r in silent),
@@ -371,17 +360,23 @@ def _check_trace(obs: PathObservations, *, platform: str | None) -> Iterator[Fin
     facts: Facts = {
         "path_mtu": mtu,
         "family": obs.family,
-        "hop": drop.at_hop,
-        "from_mtu": drop.from_mtu,
-        "address": str(drop.address) if drop.address else None,
-        "between": drop_between(drop),
-        "l2_mtu": l2_mismatch(mtu, drop.from_mtu),
+        "hop": drop.at_hop if drop else None,
+        "from_mtu": drop.from_mtu if drop else None,
+        "address": str(drop.address) if drop and drop.address else None,
+        "between": drop_between(drop) if drop else None,
+        "l2_mtu": l2_mismatch(mtu, drop.from_mtu) if drop else None,
     }
-    yield RULE.finding(
-        summary=(
-            f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message "
-            f"{drop_between(drop)}"
-        ),
+    if hi > mtu:
+        facts["mtu_low"], facts["mtu_high"] = mtu, hi
+    where = f" {drop_between(drop)}" if drop else ""
+    summary = (
+        f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}"
+        if hi == mtu
+        else f"Packets to {obs.dst} of {hi + 1} bytes and more vanish without a too-big "
+        f"message{where} (path MTU between {mtu} and {hi})"
+    )
+    return RULE.finding(
+        summary=summary,
         evidence=evidence,
         facts=facts,
         platform=platform,
