@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := tshark tcpdump nftables iproute2 ethtool iputils-ping iputils-tracepath scamper time chromium
+SYSTEM_PACKAGES := tshark tcpdump nftables iproute2 ethtool iputils-ping iputils-tracepath scamper time chromium chromium-driver postgresql
 
 .PHONY: demo test venv dev system-deps check lint typecheck pytest bench bench-paths examples clean
 

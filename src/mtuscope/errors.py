@@ -7,7 +7,8 @@
      ├── CaptureError           a capture file that cannot be read on
      ├── ProbeError             the network refused what we asked of it
      │    ├── RawSocketDenied   raw sockets need root or CAP_NET_RAW (exit 3)
-     │    └── NoRoute
+     │    ├── NoRoute
+     │    └── PortClosed        the peer refused the connection (RST): nothing listens there
      ├── LabError               a lab of network namespaces could not be built, run or removed
      └── UsageError             the caller asked for something impossible (exit 2)
 
@@ -83,6 +84,10 @@ class RawSocketDenied(ProbeError):
 
 class NoRoute(ProbeError):
     """There is no route to the target."""
+
+
+class PortClosed(ProbeError):
+    """The peer answered the connection with a reset: nothing listens on that port."""
 
 
 class LabError(MtuscopeError):

@@ -66,6 +66,11 @@ class FakePath:
     """Routers (by hop number) that send no ICMP at all ("*" in a traceroute)."""
     hop_delay: float = 0.004
     """One-way seconds per link."""
+    unreachable_at: int | None = None
+    """A router (by hop number) past which the path ends: it answers every probe meant to
+    go further with host-unreachable (code 1) after `unreachable_delay`, as a router
+    whose neighbour discovery for the destination fails."""
+    unreachable_delay: float = 3.0
     sent: list[Probe] = field(default_factory=list)
     _rng: random.Random = field(init=False)
 
@@ -106,6 +111,14 @@ class FakePath:
                     return None
                 return back, Reply(
                     probe_id=probe.id, kind=_ANSWER[probe.kind], from_addr=self.dst, ttl=64 - n
+                )
+            if node >= 1 and node == self.unreachable_at and probe.ttl > node:
+                return back + self.unreachable_delay, Reply(
+                    probe_id=probe.id,
+                    kind=ReplyKind.UNREACHABLE,
+                    from_addr=router(self.family, node),
+                    ttl=64 - node,
+                    code=1,
                 )
             if node >= 1 and probe.ttl <= node:
                 if not self.time_exceeded or node in self.mute:

@@ -46,12 +46,12 @@ def test_driver_protocol_by_hand() -> None:
     engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=2.0), first_id=100)
     assert not engine.finished
     first = engine.probes_due(now=10.0)
-    assert [p.id for p in first] == list(range(100, 112))
+    assert [p.id for p in first] == list(range(100, 114))  # two floor probes, the table
     assert engine.probes_due(now=10.0) == []  # the round is out; nothing more yet
     assert engine.deadline() == pytest.approx(12.0)
     # a stray reply (unknown id) changes nothing
     engine.on_reply(Reply(probe_id=7, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), now=10.1)
-    assert engine.sent == 12 and not engine.finished
+    assert engine.sent == 14 and not engine.finished
     # the deadline passes with no replies: every probe is lost, and the next round is planned
     engine.on_timeout(now=12.0)
     assert all(r.outcome is ProbeOutcome.LOST for r in engine.records)
@@ -71,6 +71,12 @@ def test_queued_probes_wait_for_a_token() -> None:
     path = FakePath(hop_mtus=[1500, 1500])
     engine = PathMtuSearch(dst=path.dst, table=(1400,), limits=Limits(burst=1, rate=1000.0))
     sent = engine.probes_due(now=0.0)
+    assert [p.size for p in sent] == [68]  # the floor leaves first
+    engine.on_reply(Reply(probe_id=sent[0].id, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), 0.0)
+    sent = engine.probes_due(now=0.001)
+    assert [p.size for p in sent] == [68]
+    engine.on_reply(Reply(probe_id=sent[0].id, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), 0.0)
+    sent = engine.probes_due(now=0.002)
     assert [p.size for p in sent] == [1400]
     # 1500 (the ceiling) is still queued; 1400's reply alone cannot finish the search
     engine.on_reply(Reply(probe_id=sent[0].id, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), 0.01)

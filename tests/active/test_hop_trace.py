@@ -225,3 +225,64 @@ def test_trace_arguments_are_checked() -> None:
     for kw in ({"max_ttl": 0}, {"window": 0}, {"gap_limit": 0}, {"width": 0}, {"ceiling": 40}):
         with pytest.raises(UsageError):
             HopTrace(dst=dst, **kw)  # type: ignore[arg-type]
+
+
+def test_an_unreachable_ends_search_and_trace_where_the_path_ends() -> None:
+    """Router 2 answers !H (after its 3 s of neighbour discovery): the search stops at the
+    first one, and the trace after it ends at router 2 at once, without another 3 s."""
+    path = FakePath(hop_mtus=[1500, 1500, 1500], unreachable_at=2)
+    search = PathMtuSearch(dst=path.dst, ceiling=1500)
+    stats = run(search, path)
+    pmtu = search.result()
+    assert pmtu.stop_reason is SearchStop.UNREACHABLE and pmtu.path_mtu is None
+    assert 3.0 < stats.seconds < 3.1
+    assert pmtu.unreachable is not None and pmtu.unreachable.reply is not None
+    assert pmtu.unreachable.reply.from_addr == router(4, 2)
+    trace = HopTrace(dst=path.dst, ceiling=1500, pmtu=pmtu)
+    tstats = run(trace, path, start=200.0)
+    result = trace.result()
+    assert result.stop_reason is SearchStop.UNREACHABLE and not result.reached
+    assert [(h.ttl, h.address, h.mtu) for h in result.hops] == [
+        (1, router(4, 1), 1500),
+        (2, router(4, 2), 1500),
+    ]
+    assert tstats.seconds < 0.5
+
+
+def test_a_trace_alone_ends_at_the_unreachable_not_the_hop_limit() -> None:
+    path = FakePath(hop_mtus=[1500, 1500, 1500], unreachable_at=2)
+    trace = HopTrace(dst=path.dst, ceiling=1500)
+    stats = run(trace, path)
+    result = trace.result()
+    assert result.stop_reason is SearchStop.UNREACHABLE
+    assert result.unreachable is not None and result.unreachable.probe.ttl == 3
+    assert [h.ttl for h in result.hops] == [1, 2]
+    assert stats.seconds < 3.5
+    assert max(r.probe.ttl for r in result.probes) < 30
+
+
+def test_a_silent_destination_ends_the_trace_after_the_gap_not_at_max_ttl() -> None:
+    """Past the last hop that answered, only `gap_limit` TTLs are tried (twice each)."""
+    path = FakePath(hop_mtus=[1500, 1500, 1500], answers=frozenset())
+    trace = HopTrace(dst=path.dst, ceiling=1500, gap_limit=5)
+    stats = run(trace, path)
+    result = trace.result()
+    assert result.stop_reason is SearchStop.HOP_LIMIT
+    trace_ttls = {r.probe.ttl for r in result.probes}
+    assert max(trace_ttls) == 2 + 5  # two routers answer, then five silent TTLs
+    assert stats.seconds < 4.5  # the old loop went on to TTL 30: 8 s
+
+
+def test_after_a_filtered_search_one_silent_try_ends_the_trace() -> None:
+    path = FakePath(hop_mtus=[1500, 1500, 1500], answers=frozenset())
+    search = PathMtuSearch(dst=path.dst, ceiling=1500)
+    stats = run(search, path)
+    pmtu = search.result()
+    assert pmtu.stop_reason is SearchStop.ICMP_FILTERED
+    assert stats.seconds == pytest.approx(3.2, abs=0.01)
+    assert stats.probes == 14
+    trace = HopTrace(dst=path.dst, ceiling=1500, pmtu=pmtu)
+    tstats = run(trace, path, start=200.0)
+    result = trace.result()
+    assert result.stop_reason is SearchStop.HOP_LIMIT and len(result.hops) == 2
+    assert tstats.seconds < 1.5

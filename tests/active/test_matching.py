@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtuscope.active.matching import Matched, ProbeBook
-from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, ReplyKind
+from mtuscope.active.probe import (
+    Datagram,
+    IPAddress,
+    Layer,
+    Probe,
+    ProbeKind,
+    ReplyKind,
+    unreachable_symbol,
+)
 from mtuscope.active.probe_packet import WireTag, encode_probe
 from mtuscope.wire.builders import build_icmp_echo, build_icmp_error, build_tcp
 from mtuscope.wire.ipv4 import decode_ipv4
@@ -207,3 +215,68 @@ def test_ipv6_bytes_without_a_sender_match_nothing() -> None:
     assert book.match(Datagram(layer=Layer.ICMP6, data=reply[40:])) is None
     matched = book.match(Datagram(layer=Layer.ICMP6, data=reply[40:], from_addr=DST[6]))
     assert matched is not None and matched.reply.kind is ReplyKind.ECHO_REPLY
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_kernel_stamps_time_the_reply_not_the_driver_clock(family: int) -> None:
+    """Send and receive stamps of the kernel (same clock): the rtt is their difference,
+    whatever the driver's clock said when it built the packet and read the reply."""
+    book = _book()
+    tag = _tag(book, _probe(family, ProbeKind.ECHO, 100, pid=7))  # driver clock: 10.0
+    book.stamp_sent(7, 1_700_000_000.000100)
+    reply = build_icmp_echo(
+        src=DST[family], dst=SRC[family], ident=tag.echo_ident, seq=tag.echo_seq, reply=True
+    )
+    layer, data = (Layer.IPV4, reply) if family == 4 else (Layer.ICMP6, reply[40:])
+    datagram = Datagram(layer=layer, data=data, from_addr=DST[family], stamp=1_700_000_000.000150)
+    matched = book.match(datagram, received_at=10.25)  # the driver read it 0.25 s later
+    assert matched is not None
+    assert matched.reply.rtt == pytest.approx(50e-6, abs=1e-7)
+
+
+def test_without_a_send_stamp_the_driver_clock_times_the_reply() -> None:
+    book = _book()
+    tag = _tag(book, _probe(4, ProbeKind.ECHO, 100))
+    reply = build_icmp_echo(
+        src=DST[4], dst=SRC[4], ident=tag.echo_ident, seq=tag.echo_seq, reply=True
+    )
+    matched = book.match(Datagram(layer=Layer.IPV4, data=reply, stamp=5.0), received_at=10.25)
+    assert matched is not None and matched.reply.rtt == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    ("family", "code", "symbol"), [(4, 1, "!H"), (4, 0, "!N"), (4, 13, "!X"), (6, 3, "!H")]
+)
+def test_an_unreachable_keeps_its_code(family: int, code: int, symbol: str) -> None:
+    book = _book()
+    tag = _tag(book, _probe(family, ProbeKind.ECHO, 100))
+    error = build_icmp_error(
+        src=ROUTER[family],
+        dst=SRC[family],
+        type=3 if family == 4 else 1,
+        code=code,
+        quote=encode_probe(tag)[: 28 if family == 4 else 48],
+    )
+    matched = _match(book, family, error, ROUTER[family])
+    assert matched is not None and matched.reply.kind is ReplyKind.UNREACHABLE
+    assert matched.reply.code == code
+    assert unreachable_symbol(family, code) == symbol
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_port_unreachable_from_a_box_on_the_way_is_no_arrival(family: int) -> None:
+    """Only the destination refusing the port proves the probe arrived whole."""
+    book = _book()
+    for sender, kind in ((ROUTER[family], ReplyKind.UNREACHABLE), (DST[family], None)):
+        tag = _tag(book, _probe(family, ProbeKind.UDP, 100))
+        error = build_icmp_error(
+            src=sender,
+            dst=SRC[family],
+            type=3 if family == 4 else 1,
+            code=3 if family == 4 else 4,
+            quote=encode_probe(tag)[: 28 if family == 4 else 48],
+        )
+        matched = _match(book, family, error, sender)
+        assert matched is not None
+        assert matched.reply.kind is (kind or ReplyKind.PORT_UNREACHABLE)
+        assert matched.reply.code == (3 if family == 4 else 4)

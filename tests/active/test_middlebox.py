@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 
+from mtuscope.active.end_check import FAR_TTL
 from mtuscope.active.engine import Limits
 from mtuscope.active.matching import ProbeBook
 from mtuscope.active.middlebox import MiddleboxTrace
@@ -250,6 +251,22 @@ def test_tcp_proxy_answering_for_the_destination_is_found_by_the_echo() -> None:
     assert result.terminated is not None
     assert result.terminated.ttl == 2 and str(result.terminated.address) == V4[1]
     assert [h.ttl for h in result.hops] == [1]
+    # The TCP answer and both echoes, for the tcp-proxy rule: one expired at the SYN/ACK's
+    # TTL, one (TTL 255) reached the destination itself.
+    end = result.tcp_end
+    assert end is not None and end.tcp.probe_ttl == 2 and end.tcp.reply_ttl == 60
+    assert end.same_ttl is not None and end.same_ttl.kind is ReplyKind.TIME_EXCEEDED
+    assert end.far is not None and end.far.probe_ttl == FAR_TTL == 255
+    assert end.far.kind is ReplyKind.ECHO_REPLY and str(end.far.address) == "203.0.113.2"
+    echoes = [r.probe.ttl for r in result.probes if r.probe.kind is ProbeKind.ECHO]
+    assert sorted(echoes) == [2, 255]
+
+
+def test_without_the_proxy_check_no_echo_is_sent() -> None:
+    path = FakePath(4, [Router(a) for a in V4], "203.0.113.2", proxy_at=2)
+    result, _ = run(path, check_relay=False)
+    assert not any(p.kind is ProbeKind.ECHO for p in path.sent)
+    assert result.tcp_end is not None and result.tcp_end.far is None
 
 
 def test_no_answer_stops_at_the_hop_limit() -> None:

@@ -16,8 +16,10 @@ from mtuscope.active.probe import (
     Reply,
     ReplyKind,
     SearchStop,
+    unreachable_symbol,
     usable_too_big,
 )
+from mtuscope.active.size_engine import NEIGHBOUR_GRACE
 from mtuscope.errors import UsageError
 
 from .fakepath import FakePath, RunStats, run
@@ -47,7 +49,7 @@ def test_clean_path_is_the_interface_mtu_in_one_round() -> None:
     result, stats = search(FakePath(hop_mtus=[1500, 1500, 1500]))
     assert result.path_mtu == 1500
     assert result.stop_reason is SearchStop.CONVERGED
-    assert stats.probes == 12  # the table up to 1500, nothing more
+    assert stats.probes == 14  # two floor probes and the table up to 1500, nothing more
     assert stats.seconds < 0.1
     assert_honest(result)
 
@@ -66,7 +68,7 @@ def test_too_big_mtu_off_the_table_is_followed() -> None:
     assert result.path_mtu == 1423
     assert result.stop_reason is SearchStop.CONVERGED
     assert stats.seconds < 1.0
-    assert stats.probes == 14  # the table, then 1423 and 1424 to check the quoted MTU
+    assert stats.probes == 16  # floor, table, then 1423 and 1424 to check the quoted MTU
 
 
 def test_black_hole_is_exact_to_the_byte_under_60_probes_and_5_seconds() -> None:
@@ -260,20 +262,51 @@ def test_never_more_than_got_through(hops: list[int], icmp: str, loss: float, se
         assert result.path_mtu <= path.true_pmtu
 
 
-def test_administratively_prohibited_everywhere_is_filtered() -> None:
-    """Unreachable replies prove nothing about size: with nothing else, the probes are filtered."""
+def test_administratively_prohibited_ends_the_search_at_once() -> None:
+    """An unreachable says nothing about size and every probe would draw the same: the first
+    one ends the search (UNREACHABLE), with its code kept for the report."""
     dst = ip_address("203.0.113.10")
     engine = PathMtuSearch(dst=dst, limits=Limits(burst=200))
-    now = 0.0
-    for _ in range(100):
-        if engine.finished:
-            break
-        for probe in engine.probes_due(now):
-            engine.on_reply(
-                Reply(probe_id=probe.id, kind=ReplyKind.UNREACHABLE, from_addr=dst), now + 0.01
-            )
-        now += 0.5
-        engine.on_timeout(now)
+    probes = engine.probes_due(0.0)
+    engine.on_reply(
+        Reply(probe_id=probes[3].id, kind=ReplyKind.UNREACHABLE, from_addr=dst, code=13), 0.01
+    )
+    assert engine.finished
     result = engine.result()
-    assert result.stop_reason is SearchStop.ICMP_FILTERED and result.path_mtu is None
-    assert {r.outcome for r in result.probes} == {ProbeOutcome.UNREACHABLE}
+    assert result.stop_reason is SearchStop.UNREACHABLE and result.path_mtu is None
+    assert result.ended_at == 0.01
+    record = result.unreachable
+    assert record is not None and record.reply is not None and record.reply.code == 13
+    assert unreachable_symbol(4, record.reply.code) == "!X"
+    assert {r.outcome for r in result.probes} == {ProbeOutcome.UNREACHABLE, ProbeOutcome.CANCELLED}
+
+
+def test_late_host_unreachable_beats_the_filtered_verdict() -> None:
+    """Silence is not called filtered before NEIGHBOUR_GRACE: a router whose ARP fails
+    answers !H only after 3 s; until then the search waits, sending nothing more."""
+    dst = ip_address("203.0.113.99")
+    engine = PathMtuSearch(dst=dst)
+    first = engine.probes_due(0.0)
+    engine.on_timeout(1.0)  # everything lost: the floor twice, so filtered... but not yet
+    assert not engine.finished
+    assert engine.deadline() == pytest.approx(NEIGHBOUR_GRACE)
+    assert engine.probes_due(1.0) == []
+    router = ip_address("198.51.100.2")
+    engine.on_reply(
+        Reply(probe_id=first[0].id, kind=ReplyKind.UNREACHABLE, from_addr=router, code=1), 3.05
+    )
+    result = engine.result()
+    assert result.stop_reason is SearchStop.UNREACHABLE and len(result.probes) == len(first)
+    assert result.unreachable is not None and result.unreachable.reply is not None
+    assert result.unreachable.reply.from_addr == router
+
+
+def test_silence_is_filtered_after_the_grace() -> None:
+    dst = ip_address("203.0.113.10")
+    engine = PathMtuSearch(dst=dst)
+    first = engine.probes_due(0.0)
+    engine.on_timeout(1.0)
+    engine.on_timeout(engine.deadline() or 0.0)
+    result = engine.result()
+    assert result.stop_reason is SearchStop.ICMP_FILTERED
+    assert len(result.probes) == len(first) and result.ended_at == pytest.approx(NEIGHBOUR_GRACE)

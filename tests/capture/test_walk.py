@@ -131,8 +131,11 @@ def teredo(inner: bytes, *, auth: bool = False, origin: bool = False) -> bytes:
     return out + inner
 
 
-def pppoe(proto: int, payload: bytes) -> bytes:
-    return struct.pack("!BBHHH", 0x11, 0, 1, len(payload) + 2, proto) + payload
+def pppoe(proto: int, payload: bytes, *, compressed: bool = False) -> bytes:
+    """A PPPoE session header, then the PPP protocol field: one byte when `compressed`
+    (RFC 1661 section 6.5), else two."""
+    field = bytes([proto]) if compressed else struct.pack("!H", proto)
+    return struct.pack("!BBHH", 0x11, 0, 1, len(payload) + len(field)) + field + payload
 
 
 def sll(proto: int, payload: bytes, hatype: int = 1) -> bytes:
@@ -245,6 +248,34 @@ def test_pppoe(walker: Any) -> None:
     assert (r["family"], r["status"], r["encap"]) == (0, WalkStatus.NOT_IP, Encap.PPPOE)
 
 
+def test_pppoe_compressed_protocol_field(walker: Any) -> None:
+    # RFC 1661 section 6.5: 0x21 / 0x57 alone are the protocol field (IPv4 / IPv6)
+    r, _ = one(walker, 1, eth(0x8864, pppoe(0x21, ipv4(6, tcp()), compressed=True)))
+    assert (r["family"], r["l3_off"], r["encap"], r["encap_overhead"]) == (4, 21, Encap.PPPOE, 7)
+    assert (r["status"], r["l4_proto"]) == (WalkStatus.OK, 6)
+    r, _ = one(walker, 1, eth(0x8864, pppoe(0x57, ipv6(6, tcp()), compressed=True)))
+    assert (r["family"], r["l3_off"], r["status"]) == (6, 21, WalkStatus.OK)
+    # the compressed field cut by the capture
+    r, _ = one(walker, 1, eth(0x8864, pppoe(0x21, b"", compressed=True)), caplen=20)
+    assert (r["family"], r["status"]) == (0, WalkStatus.TRUNCATED)
+
+
+def test_ppp_that_does_not_decode_is_counted(walker: Any) -> None:
+    # Van Jacobson compressed TCP/IP (RFC 1144), in PPPoE and on a PPP link: UNDECODED
+    for frame, lt in ((eth(0x8864, pppoe(0x2D, bytes(20), compressed=True)), 1),
+                      (eth(0x8864, pppoe(0x002F, bytes(40))), 1),
+                      (b"\xff\x03\x00\xfd" + bytes(30), 9), (b"\x2d" + bytes(30), 50)):  # fmt: skip
+        r, _ = one(walker, lt, frame)
+        assert (r["family"], r["status"]) == (0, WalkStatus.UNDECODED), frame.hex()
+    # RFC 1661 section 2: a two-byte field whose last byte is even is no protocol
+    r, _ = one(walker, 1, eth(0x8864, pppoe(0x0020, ipv4(6, tcp()))))
+    assert (r["family"], r["status"]) == (0, WalkStatus.MALFORMED)
+    # L2TP carrying compressed PPP: the outer IP stays, the frame is UNDECODED
+    l2tp = struct.pack("!HHH", 0x0002, 1, 1) + b"\xff\x03\x2d" + bytes(20)
+    r, _ = one(walker, 1, eth(0x0800, ipv4(17, udp(1701, 1701, l2tp))))
+    assert (r["family"], r["l3_off"], r["status"]) == (4, 14, WalkStatus.UNDECODED)
+
+
 def test_mpls(walker: Any) -> None:
     r, _ = one(walker, 1, eth(0x8847, mpls(ipv4(6, tcp()), labels=3)))
     assert (r["family"], r["l3_off"], r["encap"], r["encap_overhead"]) == (4, 26, Encap.MPLS, 12)
@@ -315,6 +346,21 @@ def test_ppp(walker: Any) -> None:
     assert (r["family"], r["l3_off"], r["encap_overhead"]) == (4, 4, 0)
     r, _ = one(walker, 50, b"\x00\x57" + ipv6(6, tcp()))
     assert (r["family"], r["l3_off"]) == (6, 2)
+    r, _ = one(walker, 9, b"\xff\x03\x21" + ipv4(6, tcp()))  # compressed protocol field
+    assert (r["family"], r["l3_off"], r["status"]) == (4, 3, WalkStatus.OK)
+    r, _ = one(walker, 50, b"\x57" + ipv6(6, tcp()))  # address/control and protocol compressed
+    assert (r["family"], r["l3_off"], r["status"]) == (6, 1, WalkStatus.OK)
+    # LINKTYPE_PPP_WITH_DIR: a direction byte first
+    r, _ = one(walker, 204, b"\x01\xff\x03\x21" + ipv4(6, tcp()))
+    assert (r["family"], r["l3_off"], r["encap_overhead"]) == (4, 4, 0)
+    # LINKTYPE_PPP_ETHER: PPPoE without Ethernet; its 7 or 8 bytes are encapsulation
+    r, _ = one(walker, 51, pppoe(0x21, ipv4(6, tcp()), compressed=True))
+    assert (r["family"], r["l3_off"], r["encap"], r["encap_overhead"]) == (4, 7, Encap.PPPOE, 7)
+    r, _ = one(walker, 51, pppoe(0x57, ipv6(6, tcp())))
+    assert (r["family"], r["l3_off"], r["encap_overhead"]) == (6, 8, 8)
+    padi = bytes.fromhex("1109000000040101") + bytes(20)  # discovery (PADI): no PPP
+    r, _ = one(walker, 51, padi)
+    assert (r["family"], r["status"]) == (0, WalkStatus.NOT_IP)
 
 
 def test_ppi_pktap_ipoib(walker: Any) -> None:
@@ -752,12 +798,13 @@ def _both(buf: bytes, fmt: int, be: bool, lts: Any, cap: int = 64) -> tuple[Any,
     return outs[0], outs[1]
 
 
-LAYERS = ["vlan", "qinq", "pppoe", "mpls", "ipip", "6in4", "4in6", "gre", "gre_eth", "vxlan",
-          "geneve", "gtpu", "teredo", "ext6", "frag6", "l2tp", "greudp", "capwap", "capwap_eth",
-          "ayiya"]  # fmt: skip
+LAYERS = ["vlan", "qinq", "pppoe", "pppoe1", "mpls", "ipip", "6in4", "4in6", "gre", "gre_eth",
+          "vxlan", "geneve", "gtpu", "teredo", "ext6", "frag6", "l2tp", "greudp", "capwap",
+          "capwap_eth", "ayiya"]  # fmt: skip
 
 
-_NEED_IP = {"pppoe", "mpls", "ipip", "6in4", "4in6", "ext6", "frag6", "gtpu", "l2tp", "ayiya"}
+_NEED_IP = {"pppoe", "pppoe1", "mpls", "ipip", "6in4", "4in6", "ext6", "frag6", "gtpu", "l2tp",
+            "ayiya"}  # fmt: skip
 
 
 def _stack(layers: list[str], v6: bool) -> bytes:
@@ -780,8 +827,9 @@ def _stack_valid(layers: list[str], v6: bool) -> tuple[bytes, bool]:
             pkt = struct.pack("!HH", 100, et) + pkt
             et = 0x8100 if layer == "vlan" else 0x88A8
             continue
-        if layer == "pppoe":
-            pkt, et = pppoe(0x57 if et == 0x86DD else 0x21, pkt), 0x8864
+        if layer in ("pppoe", "pppoe1"):
+            pp = 0x57 if et == 0x86DD else 0x21
+            pkt, et = pppoe(pp, pkt, compressed=layer == "pppoe1"), 0x8864
             continue
         if layer == "mpls":
             pkt, et = mpls(pkt), 0x8847
@@ -857,7 +905,7 @@ def _mutate(frame: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames=st.lists(frames_st, min_size=1, max_size=6),
        lt=st.sampled_from([1, 1, 1, 113, 276, 101, 0, 108, 239, 9, 104, 228, 229, 192, 258,
-                           242, 105, 127, 129]))  # fmt: skip
+                           242, 105, 127, 129, 51, 204]))  # fmt: skip
 def test_c_equals_python_on_layer_stacks(frames: list[tuple[bytes, int, Any]], lt: int) -> None:
     buf = b""
     for frame, cut, flips in frames:
@@ -882,7 +930,7 @@ def test_c_equals_python_on_layer_stacks(frames: list[tuple[bytes, int, Any]], l
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=600), fmt=st.sampled_from([0, 1]), be=st.booleans(),
        lt=st.sampled_from([0, 1, 9, 12, 101, 104, 108, 113, 239, 276, 228, 229, 147, 192, 258,
-                           242, 105, 127, 129]))  # fmt: skip
+                           242, 105, 127, 129, 50, 51, 204]))  # fmt: skip
 def test_c_equals_python_on_random_bytes(data: bytes, fmt: int, be: bool, lt: int) -> None:
     lts: Any = lt if fmt == 0 else np.array([lt, 1, 113], dtype=np.uint16)
     c, p = _both(data, fmt, be, lts)

@@ -1,9 +1,10 @@
 """`mtuscope analyze` end to end on the bundled lab captures and on bad input.
 
 Each example capture has a golden `examples/<name>.findings.json`: the kinds,
-severities and evidence frames mtuscope must report. Regenerate them after a
+severities, evidence frames and facts (MTU bounds, MSS values, sizes) mtuscope must
+report, and each connection's MSS and largest segment. Regenerate them after a
 deliberate change with `MTUSCOPE_UPDATE_GOLDENS=1 pytest tests/cli/test_analyze_cli.py`
-and review the diff.
+(that run fails on purpose), review the diff, and run again without the variable.
 """
 
 from __future__ import annotations
@@ -47,17 +48,33 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def _summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(
+    """What a golden pins per finding: kind, severity, evidence frames and the facts (MTU
+    bounds, MSS values, sizes), plus each connection's MSS and largest segments."""
+    findings = sorted(
         (
             {
                 "kind": f["kind"],
                 "severity": f["severity"],
                 "frames": sorted({e["frame"] for e in f["evidence"] if e.get("frame")}),
+                # The numbers (wording such as a convention's text may change freely).
+                "facts": {k: v for k, v in sorted(f["facts"].items()) if isinstance(v, int)},
             }
             for f in doc["findings"]
         ),
         key=lambda f: (f["kind"], f["frames"]),
     )
+    connections = [
+        {
+            "id": c["id"],
+            **{
+                f"{role}_{k}": c[role][k]
+                for role in ("client", "server")
+                for k in ("mss", "effective_mss", "max_segment", "max_segment_frame")
+            },
+        }
+        for c in doc["connections"]
+    ]
+    return [*findings, {"connections": connections}]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -71,7 +88,10 @@ def test_example_report_matches_golden(capsys: pytest.CaptureFixture[str], path:
     assert code == (1 if any(f["severity"] == "error" for f in doc["findings"]) else 0)
     golden = path.with_suffix(".findings.json")
     if UPDATE:
+        # Writing a golden proves nothing: the run that writes one fails, and the next
+        # run (without the variable) checks the reviewed file.
         golden.write_text(json.dumps(_summary(doc), indent=1) + "\n")
+        pytest.fail(f"{golden.name} rewritten: review the diff, then rerun without UPDATE")
     assert _summary(doc) == json.loads(golden.read_text())
 
 

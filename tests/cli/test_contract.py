@@ -1,4 +1,4 @@
-"""DESIGN.md's CLI contract: `--help` lists every verb, and every verb has `--json`."""
+"""The CLI contract of docs/contracts.md: `--help` lists every verb, and every verb has `--json`."""
 
 from __future__ import annotations
 

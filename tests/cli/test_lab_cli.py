@@ -14,10 +14,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from mtuscope.cli import main
 from mtuscope.lab import SCENARIOS, down_all, lab_namespaces
+from mtuscope.lab.schema import validate_lab_document
+from mtuscope.report.schema import validate_report
 
 ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
 needs_root = pytest.mark.skipif(
@@ -45,8 +48,8 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "run", "somelab"]) == 2
     assert main(["lab", "run", "somelab", "--", "true"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[1] == "mtuscope: lab run: no command given (mtuscope lab run LAB -- CMD ...)"
-    assert err[2] == "mtuscope: no lab 'somelab' is up (up: none)"
+    assert err[1] == "mtuscope lab run: no command given (mtuscope lab run LAB -- CMD ...)"
+    assert err[2] == "mtuscope lab run: no lab 'somelab' is up (up: none)"
     assert main(["lab", "down", "x", "--all"]) == 2
 
 
@@ -58,6 +61,8 @@ def test_list_without_labs(capsys: pytest.CaptureFixture[str]) -> None:
         assert f"{scenario.name}  " in out and scenario.description in out
     assert main(["lab", "list", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    validate_lab_document(doc)
+    assert (doc["kind"], doc["verb"]) == ("lab", "list")
     assert doc["labs"] == []
     by_name = {s["name"]: s for s in doc["scenarios"]}
     assert set(by_name) == set(SCENARIOS)
@@ -78,7 +83,10 @@ def test_without_root_one_line_and_exit_3(
     assert main(["lab", "up", "clean"]) == 3
     assert main(["lab", "down", "--all"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["mtuscope: the lab needs root (CAP_NET_ADMIN) to create network namespaces"] * 2
+    assert err == [
+        "mtuscope lab up: the lab needs root (CAP_NET_ADMIN) to create network namespaces",
+        "mtuscope lab down: the lab needs root (CAP_NET_ADMIN) to create network namespaces",
+    ]
 
 
 @needs_root
@@ -96,7 +104,9 @@ def test_up_list_run_down_round_trip(capfd: pytest.CaptureFixture[str]) -> None:
         assert "exists already" in capfd.readouterr().err
         # ... and later invocations find it.
         assert main(["lab", "list", "--json"]) == 0
-        (listed,) = json.loads(capfd.readouterr().out)["labs"]
+        listing = json.loads(capfd.readouterr().out)
+        validate_lab_document(listing)
+        (listed,) = listing["labs"]
         assert (listed["run_id"], listed["scenario"], listed["running"]) == (
             run_id,
             "mtu-drop",
@@ -126,6 +136,8 @@ def test_up_json_and_down_all(capfd: pytest.CaptureFixture[str]) -> None:
     try:
         assert main(["lab", "up", "l2-mismatch", "--id", ids[0], "--json"]) == 0
         doc = json.loads(capfd.readouterr().out)
+        validate_lab_document(doc)
+        assert (doc["kind"], doc["verb"]) == ("lab", "up")
         assert doc["run_id"] == ids[0]
         assert doc["namespaces"]["r2"] == f"mtus-{ids[0]}-r2"
         assert doc["forward"]["path_mtu"] == {"4": 1404, "6": 1404}
@@ -136,7 +148,9 @@ def test_up_json_and_down_all(capfd: pytest.CaptureFixture[str]) -> None:
         capfd.readouterr()
         assert main(["lab", "down", ids[1], "--json"]) == 0
         doc = json.loads(capfd.readouterr().out)
-        assert doc == {"removed": [{"id": ids[1], "scenario": "clean"}]}
+        validate_lab_document(doc)
+        assert (doc["kind"], doc["verb"]) == ("lab", "down")
+        assert doc["removed"] == [{"id": ids[1], "scenario": "clean"}]
         assert main(["lab", "down", "--all"]) == 0
         out = capfd.readouterr().out
         assert f"lab {ids[0]} (l2-mismatch) is down" in out
@@ -145,3 +159,38 @@ def test_up_json_and_down_all(capfd: pytest.CaptureFixture[str]) -> None:
     finally:
         for run_id in ids:
             down_all(f"mtus-{run_id}-")
+
+
+def test_lab_documents_are_no_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    # A lab document is kind "lab" with its own schema; the report schema rejects it,
+    # and the lab schema rejects a document without its envelope.
+    assert main(["lab", "list", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report(doc)
+    bare = {k: v for k, v in doc.items() if k not in ("tool", "version", "kind", "verb")}
+    with pytest.raises(jsonschema.ValidationError):
+        validate_lab_document(bare)
+
+
+@needs_root
+def test_run_finds_this_installation_of_mtuscope(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's example, under sudo's PATH (no virtual environment on it).
+    monkeypatch.setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    run_id = "f" + secrets.token_hex(3)
+    try:
+        assert main(["lab", "up", "mtu-drop", "--id", run_id]) == 0
+        capfd.readouterr()
+        probe = ["mtuscope", "probe", "203.0.113.2", "--json", "--max-seconds", "20"]
+        assert main(["lab", "run", run_id, "--node", "client", "--", *probe]) == 0
+        doc = json.loads(capfd.readouterr().out)
+        validate_report(doc)
+        assert (doc["kind"], doc["pmtu"]) == ("path", 1400)
+        # A shell inside the node finds it on PATH too.
+        shell = ["sh", "-c", "mtuscope --version"]
+        assert main(["lab", "run", run_id, "--node", "server", "--", *shell]) == 0
+        assert capfd.readouterr().out.startswith("mtuscope ")
+    finally:
+        down_all(f"mtus-{run_id}-")

@@ -123,6 +123,8 @@ def test_text_report_tells_where_things_changed() -> None:
     assert "TCP proxy" in text and "0.12 s" in text
     assert change_lines(report.walk)[0].startswith("MSS rewritten")
     assert "0 probes, 0 answered, 0.12 s; stop: reached" in text
+    # What the walk cannot see is said, with where to look instead.
+    assert text.count("(NAT) cannot show here") == 1 and "responder-check" in text
 
 
 def test_the_verb_builds_the_options_and_calls_the_job(
@@ -146,3 +148,14 @@ def test_the_verb_builds_the_options_and_calls_the_job(
     assert doc["kind"] == "middlebox" and doc["inputs"] == ["203.0.113.2 port 8443"]
     assert doc["hops"][1]["changed"] == {MSS_FIELD: [1460, 1300]}
     assert code == cli.EXIT_OK
+
+
+def test_a_src_of_another_host_is_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["middlebox", "127.0.0.1", "--port", "443", "--src", "203.0.113.77"]
+    assert cli.main(argv) == cli.EXIT_USAGE
+    out = capsys.readouterr()
+    assert out.out == ""
+    (line,) = out.err.strip().splitlines()
+    assert "--src 203.0.113.77: not an address of this host" in line

@@ -19,7 +19,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mtuscope: ")
+    assert len(lines) == 1 and lines[0].startswith("mtuscope ") and ": mtuscope" not in lines[0]
     return lines[0]
 
 
@@ -80,4 +80,4 @@ def test_unprivileged_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str]) 
     assert main(["probe", "127.0.0.1", "--unprivileged", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["transport"] == "udp"
-    assert "mtuscope: warning: echo probes need raw sockets" in err
+    assert "mtuscope probe: warning: echo probes need raw sockets" in err

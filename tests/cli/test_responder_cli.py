@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from mtuscope.cli import responder
+from mtuscope.jobs.responder_port import RESPONDER_PORT
+from mtuscope.jobs.two_ended import TwoEndedOptions
 from mtuscope.report.schema import validate_report
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -65,6 +69,28 @@ def test_responder_serves_one_check_and_prints_its_summary() -> None:
     assert json.loads(out) == {"address": "127.0.0.1", "port": port, "connections": 1}
 
 
+def test_a_closed_responder_port_is_one_line_and_exit_1() -> None:
+    port = _free_port()  # bound a moment ago, closed now: the kernel answers with a reset
+    done = subprocess.run(
+        [sys.executable, "-m", "mtuscope", "responder-check", f"127.0.0.1:{port}", "--no-reverse"],
+        env=ENV, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("mtuscope responder-check: nothing listens on 127.0.0.1 port")
+    assert "connection refused" in line
+
+
+def test_both_ends_default_to_one_port() -> None:
+    parser = argparse.ArgumentParser()
+    responder.add_parser(parser.add_subparsers())
+    serve = parser.parse_args(["responder", "--bind", "127.0.0.1"])
+    check = parser.parse_args(["responder-check", "127.0.0.1"])
+    # The check's target has no port: the job gives it the port the service listens on.
+    assert serve.port == RESPONDER_PORT
+    assert TwoEndedOptions.of_target(check.target, what="responder-check").port == serve.port
+
+
 def test_responder_check_prints_its_text_block_once() -> None:
     check, port, _ = _one_check()
     assert check.returncode == 0, check.stderr
@@ -77,7 +103,6 @@ def test_responder_check_prints_its_text_block_once() -> None:
     [
         (["responder", "--bind", "localhost"], "--bind 'localhost': not an IP address"),
         (["responder", "--bind", "127.0.0.1", "--rate", "0"], "must be positive"),
-        (["responder-check", "127.0.0.1"], "expected HOST:PORT"),
         (["responder-check", "127.0.0.1:99999"], "outside 1..65535"),
         (["responder-check", "127.0.0.1:7000", "--platform", "nope"], "unknown platform"),
     ],

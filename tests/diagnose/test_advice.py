@@ -90,6 +90,43 @@ def test_bad_kind_and_platform() -> None:
     with pytest.raises(UsageError, match="unknown finding kind"):
         advise("no-such-kind", {})
     with pytest.raises(UsageError, match="no rule yet"):
-        advise("tcp-proxy", {})
+        advise("ip-header-changed", {})
     with pytest.raises(UsageError, match="known platforms: " + ", ".join(PLATFORMS)):
         advise("oversized-mss", {"path_mtu": 1400}, platform="vax-vms")
+
+
+@pytest.mark.parametrize(
+    ("kind", "facts", "must", "must_not"),
+    [
+        # An MTU the sender cannot use is not a value to configure (bad-ptb-large: 65535).
+        (
+            "icmp-too-big",
+            {"icmp_mtu": 65535, "problem": "not below the quoted packet", "address": "192.0.2.2"},
+            "unusable",
+            "Set MTU 65535",
+        ),
+        # Too-big messages that carry MTU 0 are present, not missing (bad-ptb).
+        ("pmtud-failure", {"icmp_mtu": 0, "signal": "unusable", "path_mtu": 1400}, "unusable",
+         "missing"),
+        # A drop no encapsulation explains sends nobody to a tunnel's head end (1400 may
+        # still be named as the configured convention for tunnels).
+        ("mtu-drop", {"to_mtu": 1400, "from_mtu": 1500}, "in front of the narrow link",
+         "head end"),
+        ("icmp-too-big", {"icmp_mtu": 1400}, "in front of the narrow link", "head end"),
+        # ... and one it does explains where the encapsulation starts.
+        ("mtu-drop", {"to_mtu": 1450, "from_mtu": 1500}, "where the encapsulation starts",
+         "narrow"),
+        # A silent drop 4 bytes over a round MTU: the two ends of a link disagree.
+        ("mtu-drop", {"to_mtu": 1404, "from_mtu": 1500, "silent": 1, "between": "hop 1 and 2"},
+         "both ends", "let ICMP"),
+        ("pmtud-blackhole", {"path_mtu": 1404, "from_mtu": 1500, "l2_mtu": 1400, "hop": 2},
+         "both ends", "let ICMP"),
+        ("pmtud-blackhole", {"path_mtu": 1400, "from_mtu": 1500, "hop": 2}, "let ICMP",
+         "both ends"),
+    ],
+)  # fmt: skip
+def test_advice_fits_the_facts(
+    kind: str, facts: dict[str, int | str | None], must: str, must_not: str
+) -> None:
+    text = advise(kind, facts)
+    assert must in text and must_not not in text, text

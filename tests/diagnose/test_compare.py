@@ -73,9 +73,12 @@ def test_loss_offload_isn_option_and_icmp_findings() -> None:
     ]  # fmt: skip
     by = {x.kind: x for x in rep.findings}
     lost = by["lost-between-points"]
-    assert lost.severity is Severity.WARNING
+    # The too-big message (MTU 1433) quotes the connection and the lost packet was 1488
+    # bytes: PMTUD at work, not a black hole.
+    assert lost.severity is Severity.INFO and lost.facts["cause"] == "pmtud"
     assert lost.facts["segment"] == 1448 and lost.facts["count"] == 1
-    assert {e.capture for e in lost.evidence} == {"client.pcap"}
+    assert {e.capture for e in lost.evidence} == {"client.pcap", "server.pcap"}
+    assert "black hole" not in lost.advice
     off = by["offload-artifact"]
     assert off.facts["seen_at"] == "a"
     assert {e.capture for e in off.evidence} == {"client.pcap", "server.pcap"}
@@ -83,3 +86,34 @@ def test_loss_offload_isn_option_and_icmp_findings() -> None:
     assert icmp.facts["initial_ttl_guess"] == 255 and icmp.facts["icmp_mtu"] == 1433
     assert "MTU 1433" in icmp.summary and "255" in icmp.summary
     assert by["tcp-option-changed"].facts["option"] == "SACK-permitted"
+
+
+def test_a_nat_between_the_points_is_address_translated() -> None:
+    f = Flow(segments=DATA)
+    rep = report(run(f.at(), f.at(client="198.51.100.1", cport=50001, delay_ms=0.1)))
+    (nat,) = [x for x in rep.findings if x.kind == "address-translated"]
+    assert nat.severity is Severity.INFO
+    assert "client address, client port" in nat.summary and nat.facts["connections"] == 1
+    assert {e.capture for e in nat.evidence} == {"client.pcap", "server.pcap"}
+    assert "isn-rewritten" not in [x.kind for x in rep.findings]
+
+
+def test_a_proxy_between_the_points_is_a_tcp_proxy_not_an_isn_rewrite() -> None:
+    # Each side talks to the relay: both ISNs and the client's address and port differ.
+    f = Flow(segments=DATA)
+    b = f.at(client="198.51.100.129", cport=50002, isn_c=999, isn_s=888, delay_ms=0.1)
+    rep = report(run(f.at(), b))
+    kinds = [x.kind for x in rep.findings]
+    assert "tcp-proxy" in kinds, kinds
+    assert "isn-rewritten" not in kinds and "address-translated" not in kinds
+    (proxy,) = [x for x in rep.findings if x.kind == "tcp-proxy"]
+    assert proxy.severity is Severity.WARNING and "in both directions" in proxy.summary
+
+
+def test_a_loss_without_too_big_or_retry_is_a_warning_about_drops() -> None:
+    f = Flow(segments=full(0, [200]) + full(1, [1448] * 4))
+    rep = report(run(f.at(), f.at(drop={3}, delay_ms=0.1)))
+    (lost,) = [x for x in rep.findings if x.kind == "lost-between-points"]
+    # Lost once, never retried, no ICMP: not proven a black hole, not PMTUD either.
+    assert lost.severity is Severity.WARNING and lost.facts["cause"] == "loss"
+    assert "policers" in lost.advice and "PMTUD at work" not in lost.summary

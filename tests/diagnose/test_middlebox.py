@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import IPv4Address, IPv6Address
 
+from mtuscope.active.end_check import EchoSeen, TcpAnswer, TcpEnd
 from mtuscope.active.middlebox_result import (
     HopQuote,
     MiddleboxResult,
@@ -12,7 +14,7 @@ from mtuscope.active.middlebox_result import (
     Terminated,
     path_changes,
 )
-from mtuscope.active.probe import IPAddress, ProbeOutcome
+from mtuscope.active.probe import IPAddress, ProbeOutcome, ReplyKind
 from mtuscope.active.quote_diff import MSS_FIELD, SEQ_FIELD, FieldChange
 from mtuscope.diagnose.findings import Severity
 from mtuscope.diagnose.middlebox import diagnose_middlebox
@@ -131,15 +133,70 @@ def test_ip_field_changes_are_body_facts_not_findings() -> None:
     assert doc["changes"][0]["from_hop"] == 1 and doc["changes"][0]["to_hop"] == 2  # type: ignore[index]
 
 
+def tcp_end(
+    *,
+    same: ReplyKind | None = ReplyKind.TIME_EXCEEDED,
+    syn_ack_ttl: int = 63,
+    echo_ttl: int | None = 61,
+    dst: IPAddress = SERVER,
+) -> TcpEnd:
+    """The SYN with TTL 2 got a SYN/ACK; echoes with TTL 2 and 255 got `same` and a reply."""
+    return TcpEnd(
+        dst=dst,
+        dport=443,
+        tcp=TcpAnswer(probe_id=2, probe_ttl=2, address=dst, reply_ttl=syn_ack_ttl),
+        same_ttl=EchoSeen(
+            probe_id=10,
+            probe_ttl=2,
+            kind=same,
+            address=A[1] if same is ReplyKind.TIME_EXCEEDED else dst,
+            reply_ttl=63,
+        ),
+        far=None
+        if echo_ttl is None
+        else EchoSeen(
+            probe_id=11, probe_ttl=255, kind=ReplyKind.ECHO_REPLY, address=dst, reply_ttl=echo_ttl
+        ),
+    )
+
+
 def test_tcp_proxy_is_reported_with_both_probes() -> None:
     term = Terminated(ttl=2, address=A[1], probe_id=10, syn_ack_probe=2)
-    res = result((hop(1),), terminated=term)
+    res = dataclasses.replace(result((hop(1),), terminated=term), tcp_end=tcp_end())
     (finding,) = diagnose_middlebox(res)
-    assert finding.kind == "isn-rewritten" and finding.severity is Severity.WARNING
+    assert finding.kind == "tcp-proxy" and finding.severity is Severity.WARNING
     assert "proxy at hop 2 (198.51.100.2)" in finding.summary
+    assert "the SYN/ACK comes from 1 hop back, the destination's echo reply from 3" in (
+        finding.summary
+    )
     assert {e.probe for e in finding.evidence} == {2, 10}
+    assert "ISN randomisation" not in finding.advice
     doc = check_schema(res)
     assert doc["tcp_terminated_at"] == {"ttl": 2, "address": "198.51.100.2", "probe": 10}
+
+
+def test_fewer_hops_back_alone_is_a_tcp_proxy() -> None:
+    # The echo with the same TTL was lost; the SYN/ACK still came from nearer than the server.
+    res = dataclasses.replace(result((hop(1),)), tcp_end=tcp_end(same=None))
+    (finding,) = diagnose_middlebox(res)
+    assert finding.kind == "tcp-proxy"
+    assert finding.summary == (
+        "A TCP proxy at hop 2 answers for 203.0.113.2 port 443: the SYN/ACK comes from 1 hop "
+        "back, the destination's echo reply from 3"
+    )
+    assert [e.field for e in finding.evidence] == ["ip.ttl"]
+
+
+def test_the_real_destination_is_no_proxy() -> None:
+    # The echo with the same TTL is answered by the server, with the SYN/ACK's hop count.
+    end = tcp_end(same=ReplyKind.ECHO_REPLY, syn_ack_ttl=62, echo_ttl=62)
+    assert diagnose_middlebox(dataclasses.replace(result((hop(1),)), tcp_end=end)) == ()
+
+
+def test_an_isn_offset_behind_a_proxy_is_the_proxy_not_an_isn_rewrite() -> None:
+    seq = FieldChange(field=SEQ_FIELD, sent=1000, seen=5000)
+    res = dataclasses.replace(result((hop(1, seq),)), tcp_end=tcp_end())
+    assert [f.kind for f in diagnose_middlebox(res)] == ["tcp-proxy"]
 
 
 def test_ipv6_and_lost_hop_in_the_body() -> None:

@@ -78,14 +78,18 @@ def test_a_trace_is_diagnosed_as_the_fabricated_search_was(path: FakePath) -> No
     assert obs.path_mtu == old.path_mtu and obs.stop_reason is old.stop_reason
     assert obs.mtu_probes == () and obs.records == trace.probes and obs.exact is None
     before = diagnose_path(PathObservations(dst=path.dst, search=old, trace=trace))
-    assert diagnose_path(obs) == before
+    found = diagnose_path(obs)
+    # A trace alone whose last drop is silent reports the black hole itself.
+    silent = bool(trace.drops) and trace.drops[-1].silent
+    assert [f.kind for f in found].count("pmtud-blackhole") == int(silent)
+    assert tuple(f for f in found if f.kind != "pmtud-blackhole") == before
 
 
 @pytest.mark.parametrize(
     ("path", "start", "stop"),
     [
         (FakePath(hop_mtus=[1500, 1400, 1500]), 1396, 1404),
-        (FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"), 1399, 1401),
+        (FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"), 1399, 1402),
         (FakePath(hop_mtus=[1500, 500, 1500]), 498, 502),
         (FakePath(hop_mtus=[1500, 1400, 1500], icmp="bogus-mtu"), 1399, 1401),
     ],
@@ -96,20 +100,23 @@ def test_an_exact_sweep_is_diagnosed_as_the_fabricated_search_was(
     sweep = sweep_of(path, start, stop)
     best = sweep.exact_path_mtu
     assert best is not None
-    old = as_search(path.dst, best, sweep.stop_reason, sweep.probes, sweep.started_at)
+    # The sweep's verdict (BLACKHOLE when the sizes above vanished) is the search's stop.
     obs = PathObservations(dst=path.dst, sweep=sweep)
+    assert obs.stop_reason is not None
+    old = as_search(path.dst, best, obs.stop_reason, sweep.probes, sweep.started_at)
     assert obs.diagnosable and obs.path_mtu == best and obs.mtu_probes == sweep.probes
     assert obs.exact is not None and obs.exact.probe.size == best
     assert diagnose_path(obs) == diagnose_path(PathObservations(dst=path.dst, search=old))
 
 
-def test_a_sweep_that_is_not_exact_gives_no_findings() -> None:
-    # Every size fails but nothing pins the MTU: the verb showed the table, no findings.
+def test_a_sweep_that_is_not_exact_gives_bounds_and_no_size_findings() -> None:
+    # Every size is refused but nothing pins the MTU: bounds, and no rule reads a size.
     path = FakePath(hop_mtus=[1500, 500, 1500])
     sweep = sweep_of(path, 600, 602)
     obs = PathObservations(dst=path.dst, sweep=sweep)
     assert sweep.exact_path_mtu is None
-    assert not obs.diagnosable and obs.path_mtu is None and obs.mtu_probes == ()
+    assert obs.diagnosable and obs.path_mtu is None and obs.exact is None
+    assert obs.pmtu_bounds == (None, 599) and obs.stop_reason is SearchStop.CONVERGED
     assert diagnose_path(obs) == ()
 
 

@@ -131,13 +131,54 @@ def test_mss_findings() -> None:
     over = MssObservation(family=4, server_announced=1460, effective=1460, probe_id=900)
     found = diagnose(pmtu, None, over)
     assert kinds(found) == ["oversized-mss"]
-    assert found[0].severity is Severity.ERROR
-    assert found[0].evidence[0].probe == 900 and found[0].evidence[1].expected == 1500
+    # The routers send too-big messages: PMTUD repairs it, a warning (as in a capture).
+    assert found[0].severity is Severity.WARNING and "PMTUD repairs it" in found[0].summary
+    assert found[0].evidence[0].probe == 900 and "needs 1500" in str(found[0].evidence[1].note)
+    assert found[0].evidence[2].note == "a too-big message came back for it"
+    silent, _ = measure(FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"))
+    hole = [f for f in diagnose(silent, None, over) if f.kind == "oversized-mss"]
+    assert [f.severity for f in hole] == [Severity.ERROR]
+    # 1360 on a 1400-byte path is all the path allows: the path's MSS, nothing to raise.
     fits = MssObservation(family=4, server_announced=1460, effective=1360, probe_id=900)
-    found = diagnose(pmtu, None, fits)
-    assert kinds(found) == ["undersized-mss"] and found[0].severity is Severity.INFO
-    good = MssObservation(family=4, server_announced=1460, effective=1360)
+    assert diagnose(pmtu, None, fits) == ()
+    # The kernel's send MSS lost 12 bytes to timestamps: 1348 is still the path's 1360.
+    stamped = MssObservation(
+        family=4, server_announced=1460, effective=1348, timestamps=True, probe_id=900
+    )
+    assert stamped.effective_option == 1360
+    assert diagnose(pmtu, None, stamped) == ()
+    # Without timestamps 1348 is 12 bytes short of what the path allows.
+    short = MssObservation(
+        family=4, server_announced=1348, effective=1348, timestamps=False, probe_id=900
+    )
+    (low,) = diagnose(pmtu, None, short)
+    assert low.kind == "undersized-mss" and low.facts["owner"] == "server"
+    assert "1360" in low.advice and "Raise it where it is set to 1360" in low.advice
+    good = MssObservation(family=4, server_announced=1460, effective=1300)
     assert diagnose(pmtu, None, good) == ()  # no probe to cite: no undersized finding
+
+
+def test_mss_owner_on_a_full_path() -> None:
+    pmtu, _ = measure(FakePath(hop_mtus=[1500, 1500, 1500]))
+    # A server that announces 512 itself (the lab's small-mss-server): its own MSS.
+    own = MssObservation(
+        family=4, server_announced=512, effective=500, timestamps=True, probe_id=900
+    )
+    (f,) = diagnose(pmtu, None, own)
+    assert f.kind == "undersized-mss" and f.severity is Severity.WARNING
+    assert f.facts["owner"] == "server" and f.facts["mss"] == 512
+    assert f.facts["path_allows"] == 1460
+    assert "announces MSS 512 itself" in f.summary and "its own setting" in f.advice
+    # 1360 is Cisco's tunnel clamp, which no stack announces: likely a clamp.
+    tunnel = MssObservation(family=4, server_announced=1360, effective=1360, probe_id=900)
+    (c,) = diagnose(pmtu, None, tunnel)
+    assert c.facts["owner"] == "clamp" and "adjust-mss 1360" in c.summary
+    assert "Raise the `adjust-mss`/TCPMSS value to 1460" in c.advice
+    # Just below the threshold it fires, at the threshold it does not.
+    at = MssObservation(family=4, server_announced=1380, effective=1380, probe_id=900)
+    assert diagnose(pmtu, None, at) == ()
+    below = MssObservation(family=4, server_announced=1379, effective=1379, probe_id=900)
+    assert kinds(diagnose(pmtu, None, below)) == ["undersized-mss"]
 
 
 def test_stalled_download_is_a_black_hole_on_the_reverse_path() -> None:
@@ -194,7 +235,20 @@ def test_path_body_follows_the_contract(path: FakePath) -> None:
     assert doc["family"] == path.family
     assert doc["pmtu"] == pmtu.path_mtu
     assert doc["stop_reason"] == pmtu.stop_reason.value
-    assert doc["mss"] == {"server_announced": 1460, "effective": 1400, "combined": 1400}
+    assert doc["mss"] == {
+        "server_announced": 1460,
+        "effective": 1400,
+        "combined": 1400,
+        # The verdict's MSS: the kernel sends less than the server announced, so its
+        # path MTU limits it (inferred: the effective MSS is not path MTU - headers).
+        "compared": 1400,
+        "timestamps": None,
+        "owner": "path",
+        "owner_proven": False,
+        "path_allows": doc["mss"]["path_allows"],
+    }
+    hdr = 40 if path.family == 4 else 60
+    assert doc["mss"]["path_allows"] in (None, (doc["pmtu"] or 0) - hdr)
     assert doc["probes"]["sent"] == len(pmtu.probes) + len(trace.probes)
     assert 0 < doc["probes"]["answered"] <= doc["probes"]["sent"]
     assert [h["ttl"] for h in doc["hops"]] == list(range(1, len(doc["hops"]) + 1))
@@ -205,4 +259,13 @@ def test_path_body_without_trace_or_mss() -> None:
     body = path_body(pmtu, None, None)
     assert body["hops"] == [] and body["mtu_drop"] is None
     assert body["pmtu"] == 1492 and body["target"]["port"] is None
-    assert body["mss"] == {"server_announced": None, "effective": None, "combined": None}
+    assert body["mss"] == {
+        "server_announced": None,
+        "effective": None,
+        "combined": None,
+        "compared": None,
+        "timestamps": None,
+        "owner": None,
+        "owner_proven": None,
+        "path_allows": None,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 
@@ -103,7 +104,10 @@ def test_nothing_changed_means_no_findings(client: IPv4Address, server: IPv4Addr
 
 def test_clamp_ipv4_captured() -> None:
     obs = observation(syn(C4, S4, mss=1460), syn(C4, S4, mss=1300))
-    (finding,) = diagnose_two_ended(obs)
+    finding, small = diagnose_two_ended(obs)
+    # 1300 is below 1380, and the responder proves a clamp set it: whose it is is said.
+    assert small.kind == "undersized-mss" and small.facts["owner"] == "clamp"
+    assert small.facts["proven"] == "yes" and "A clamp on the way rewrites" in small.summary
     assert finding.kind == "mss-rewritten"
     assert finding.facts["original_mss"] == 1460 and finding.facts["mss"] == 1300
     assert finding.facts["direction"] == "client->server"
@@ -130,7 +134,8 @@ def test_uncaptured_and_unchanged_is_silent() -> None:
 def test_synack_clamp_is_the_other_direction() -> None:
     synack = syn(S4, C4, mss=1300, flags=TcpFlags.SYN | TcpFlags.ACK)
     obs = observation(syn(C4, S4), syn(C4, S4), server_mss=1460, synack=synack)
-    (finding,) = diagnose_two_ended(obs)
+    finding, small = diagnose_two_ended(obs)
+    assert small.kind == "undersized-mss" and small.facts["owner"] == "clamp"
     assert finding.kind == "mss-rewritten" and finding.facts["direction"] == "server->client"
     assert "1460 sent, 1300 arrived at the client" in finding.summary
 
@@ -161,8 +166,37 @@ def test_nat_is_reported_in_the_body() -> None:
         "client.address": [str(C4), str(NAT4)],
         "client.port": ["40000", "50001"],
     }
-    assert diagnose_two_ended(obs) == ()  # no finding kind for NAT in DESIGN.md
+    (finding,) = diagnose_two_ended(obs)
+    assert finding.kind == "address-translated" and finding.severity.value == "info"
+    assert f"{C4} port 40000 here, {NAT4} port 50001 at the responder" in finding.summary
+    assert [(e.field, e.observed, e.expected) for e in finding.evidence] == [
+        ("ip.src", str(NAT4), str(C4)),
+        ("tcp.srcport", 50001, 40000),
+    ]
     _valid(obs)
+
+
+def test_nat_without_the_capture_is_still_seen() -> None:
+    # The translation needs no capture: the socket's own address against the responder's peer.
+    obs = observation(None, syn(NAT4, S4))
+    obs = dataclasses.replace(obs, local=Endpoint(address=C4, port=40000))
+    assert [f.kind for f in diagnose_two_ended(obs)] == ["address-translated"]
+
+
+def test_a_new_connection_is_a_tcp_proxy_not_an_isn_rewrite_or_nat() -> None:
+    # A relay answers our SYN and opens its own connection: new ISN, new port, its MSS.
+    sent = syn(C4, S4, seq=1000, sport=40000)
+    seen = syn(NAT4, S4, seq=777777, sport=51515, mss=1200, ttl=63)
+    synack = syn(S4, C4, ttl=63, flags=TcpFlags.SYN | TcpFlags.ACK, sport=7000, dport=40000)
+    findings = diagnose_two_ended(observation(sent, seen, synack=synack))
+    kinds = [f.kind for f in findings]
+    assert "tcp-proxy" in kinds
+    assert "isn-rewritten" not in kinds and "address-translated" not in kinds
+    proxy = next(f for f in findings if f.kind == "tcp-proxy")
+    assert proxy.severity.value == "warning"
+    assert f"new connection from {NAT4} port 51515" in proxy.summary
+    assert {e.field for e in proxy.evidence} >= {"tcp.seq_raw", "tcp.srcport"}
+    _valid(observation(sent, seen, synack=synack))
 
 
 def _reverse(
@@ -228,3 +262,19 @@ def test_unknown_option_stripped() -> None:
     seen = syn(C4, S4)
     (finding,) = diagnose_two_ended(observation(sent, seen))
     assert finding.kind == "tcp-option-changed" and "stripped" in finding.summary
+
+
+def test_small_server_mss_that_arrived_unchanged_is_the_servers_own() -> None:
+    # The lab's small-mss-server: the responder announces 512 and the client saw 512.
+    synack = syn(S4, C4, mss=512, flags=TcpFlags.SYN | TcpFlags.ACK)
+    obs = observation(syn(C4, S4), syn(C4, S4), server_mss=512, synack=synack)
+    (f,) = diagnose_two_ended(obs)
+    assert f.kind == "undersized-mss" and f.facts["direction"] == "server->client"
+    assert f.facts["owner"] == "server" and f.facts["proven"] == "yes"
+    assert "announces MSS 512 itself" in f.summary and "unchanged" in f.summary
+    assert "raise it on that host" in f.advice and "clamp on the way" not in f.advice
+    _valid(obs)
+    # Uncaptured SYN/ACK: only the responder's word; no proof either way, still reported.
+    alone = observation(syn(C4, S4), syn(C4, S4), server_mss=512)
+    (g,) = diagnose_two_ended(alone)
+    assert g.kind == "undersized-mss" and g.facts["proven"] == "no"

@@ -98,7 +98,7 @@ def test_rule_fires_and_stays_silent(
 
 def test_registry_covers_each_capture_kind_once() -> None:
     kinds = [kind_of(c) for c in CAPTURE_CHECKS]
-    assert len(kinds) == len(set(kinds)) == 9
+    assert len(kinds) == len(set(kinds)) == 11
     assert set(kinds) <= set(KINDS)
 
 

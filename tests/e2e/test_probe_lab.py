@@ -14,36 +14,26 @@ working too-big messages < 1 s).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e.lablib import SRC, why_not
 from mtuscope.lab import SCENARIOS, Lab, ProbeKind, Scenario
 from mtuscope.lab.traffic import server_argv
 from mtuscope.report.schema import validate_report
 
 pytestmark = pytest.mark.raw_socket
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 PORT = 5001
 """The listening port for scenarios without a declared one."""
 
 XFAIL: dict[str, str] = {}
 """Scenarios whose truth the probe cannot meet yet, with the reason (strict xfail)."""
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
 
 
 def _cli(lab: Lab, argv: list[str], *, user: list[str] | None = None) -> tuple[int, Any, str]:
@@ -99,7 +89,7 @@ def _run_all(lab: Lab) -> dict[tuple[int, str], dict[str, Any]]:
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
 def scenario_runs(request: pytest.FixtureRequest) -> Iterator[tuple[Scenario, dict[Any, Any]]]:
     """One lab per scenario; every probe run of the module happens here, once."""
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     name: str = request.param
@@ -192,8 +182,11 @@ def test_probe_report_matches_the_scenario_truth(
         if mss["effective"] + (40 if family == 4 else 60) > fwd.pmtu(family):
             assert "oversized-mss" in kinds
     else:
-        assert mss == {"server_announced": None, "effective": None, "combined": None}
-    if silent or "oversized-mss" in kinds:
+        shown = {k: mss[k] for k in ("server_announced", "effective", "combined")}
+        assert shown == {"server_announced": None, "effective": None, "combined": None}
+        assert mss["owner"] is None and mss["compared"] is None
+    errors = [f["kind"] for f in doc["findings"] if f["severity"] == "error"]
+    if silent or "oversized-mss" in errors:
         assert run["code"] == 1
     else:
         assert run["code"] == 0, run["stderr"]
@@ -201,7 +194,7 @@ def test_probe_report_matches_the_scenario_truth(
 
 @pytest.fixture(scope="module")
 def drop_lab() -> Iterator[Lab]:
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     with Lab.up("mtu-drop") as lab:

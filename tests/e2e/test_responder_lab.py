@@ -145,16 +145,31 @@ def test_mtu_drop_reverse_pmtu(family: int) -> None:
         bind, target = _target(lab, family)
         with responder(lab, bind):
             code, doc = _check(lab, target)
+            argv = ["env", f"PYTHONPATH={SRC}", *_mtuscope(), "responder-check", target]
+            text = lab.exec("client", argv, check=False, timeout=60)
+            # No port: the responder's own (the one it listens on) is taken.
+            bare = lab.exec("client", [*argv[:-1], bind, "--no-reverse"], check=False, timeout=60)
+        closed = lab.exec("client", [*argv[:-1], target, "--no-reverse"], check=False, timeout=60)
+    # The text says what the JSON says, once: the block, and the reverse path MTU.
+    assert text.returncode == code, text.stderr
+    assert text.stdout.count("Two-ended check with") == 1
+    assert text.stdout.count(f"path MTU back toward us: {lab.truth.reverse.pmtu(family)}") == 1
+    assert bare.returncode in (0, 1) and "Two-ended check with" in bare.stdout, bare.stderr
+    # The responder is gone: its port is closed, which is a result (exit 1), in one line.
+    assert closed.returncode == 1 and closed.stdout == ""
+    (line,) = closed.stderr.strip().splitlines()
+    assert "nothing listens on" in line
     truth = lab.truth.reverse.pmtu(family)
     assert truth == 1400
     assert doc["pmtu_reverse"] == truth
     assert doc["reverse"]["transport"] == "raw"
     assert doc["reverse_path"]["target"]["address"] == str(lab.address("client", family))
     assert doc["two_ended"]["changed"] == {}
-    # Our full-size MSS does not fit the path back (PMTU discovery has to save it).
-    kinds = [f["kind"] for f in doc["findings"]]
-    assert kinds == ["oversized-mss"]
-    assert code == 1
+    # Our full-size MSS does not fit the path back; PMTU discovery saves it (the reverse
+    # search drew too-big messages): a warning, as analyze says of the same facts.
+    kinds = [(f["kind"], f["severity"]) for f in doc["findings"]]
+    assert kinds == [("oversized-mss", "warning")]
+    assert code == 0
 
 
 def test_probe_with_responder_reports_both_directions() -> None:

@@ -4,71 +4,37 @@
 holds the other path verbs and `middlebox` to the same truth, as a user reads
 them: the exit code, whether a problem is called one (no false ERROR anywhere, no
 "no problem" where the scenario has one) and the path MTU, exact or as the
-bounds a sweep's grid allows. Each scenario's lab is brought up once; a
-listener on the server (and the relay of `tcp-relay`) serves every TCP probe.
+bounds a sweep's grid allows. Each scenario's lab is brought up once; the lab's
+own HTTP listener on the server (behind the relay in `tcp-relay`) serves every TCP
+probe.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e.lablib import SRC, why_not
 from mtuscope.lab import SCENARIOS, Lab, ProbeKind, Scenario
-from mtuscope.lab.middlebox_scenarios import MIDDLEBOX_TRUTH, PROXY_PORT, SERVICE_PORT, relay_argv
+from mtuscope.lab.middlebox_scenarios import PROXY_PORT, SERVICE_PORT, relay_argv
+from mtuscope.lab.traffic import LISTENER_PORT
 from mtuscope.report.schema import validate_report
 
 pytestmark = pytest.mark.raw_socket
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-PORT = 8080
-"""The listening port for scenarios without a declared one."""
 SWEEP = ("1380", "1500", "4")
 """The README's sweep: --from, --to, --step."""
-ERROR_KINDS = frozenset({"pmtud-blackhole", "oversized-mss"})
-"""The kinds whose presence makes a path verb exit 1."""
 MIDDLEBOX_KINDS = frozenset({"mss-rewritten", "isn-rewritten", "tcp-proxy", "address-translated"})
 
 
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
-
-
 def _port(truth: Scenario) -> int:
-    if truth.name in MIDDLEBOX_TRUTH and truth.name == "tcp-relay":
-        return SERVICE_PORT
-    return truth.server_tcp_port or PORT
-
-
-def _listener_argv(port: int, seconds: float) -> list[str]:
-    # One dual-stack listener that answers every connection with 64 KiB, bounded in time.
-    code = (
-        "import socket,threading,time,sys\n"
-        f"s=socket.create_server(('::',{port}),family=socket.AF_INET6,dualstack_ipv6=True)\n"
-        f"s.settimeout(1.0);end=time.monotonic()+{seconds}\n"
-        "def serve(c):\n"
-        "  with c:\n"
-        "    c.settimeout(5.0)\n"
-        "    try: c.sendall(b'x'*65536)\n"
-        "    except OSError: pass\n"
-        "print('listening',flush=True)\n"
-        "while time.monotonic()<end:\n"
-        "  try: c,_=s.accept()\n"
-        "  except OSError: continue\n"
-        "  threading.Thread(target=serve,args=(c,),daemon=True).start()\n"
-    )
-    return [sys.executable, "-c", code]
+    """The TCP port the probes use: the one `tcp-relay` redirects, else the lab listener's."""
+    return SERVICE_PORT if truth.name == "tcp-relay" else LISTENER_PORT
 
 
 def _cli(lab: Lab, argv: list[str]) -> dict[str, Any]:
@@ -96,11 +62,15 @@ def _tcp_args(truth: Scenario) -> list[str]:
 def _run_all(lab: Lab) -> dict[tuple[str, int], dict[str, Any]]:
     truth = lab.truth
     port = _port(truth)
-    procs = [lab.popen("server", _listener_argv(port, 240), stdout=subprocess.PIPE, text=True)]
-    if truth.name == "tcp-relay":
-        procs.append(lab.popen("r2", relay_argv(PROXY_PORT, seconds=240.0)))
+    # The lab's own HTTP listener serves every TCP probe and connection (on the relayed
+    # port in tcp-relay, where r2's relay connects through to it).
+    lab.start_listener(port)
+    relay = (
+        lab.popen("r2", relay_argv(PROXY_PORT, seconds=240.0))
+        if truth.name == "tcp-relay"
+        else None
+    )
     try:
-        assert procs[0].stdout is not None and "listening" in procs[0].stdout.readline()
         runs: dict[tuple[str, int], dict[str, Any]] = {}
         for family in (4, 6):
             addr = str(lab.address("server", family))
@@ -109,13 +79,15 @@ def _run_all(lab: Lab) -> dict[tuple[str, int], dict[str, Any]]:
             frm, to, step = SWEEP
             sweep = ["sweep", addr, "--from", frm, "--to", to, "--step", step, "--json", *tcp]
             runs["sweep", family] = _cli(lab, sweep)
-            runs["middlebox", family] = _cli(lab, ["middlebox", addr, "--port", str(port), "--json"])
+            runs["middlebox", family] = _cli(
+                lab, ["middlebox", addr, "--port", str(port), "--json"]
+            )
             runs["probe-port", family] = _cli(lab, ["probe", addr, "--port", str(port), "--json"])
         return runs
     finally:
-        for p in procs:
-            p.kill()
-            p.communicate(timeout=10)
+        if relay is not None:
+            relay.kill()
+            relay.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
@@ -123,7 +95,7 @@ def scenario_runs(
     request: pytest.FixtureRequest,
 ) -> Iterator[tuple[Scenario, dict[tuple[str, int], dict[str, Any]]]]:
     """One lab per scenario; every run of the module happens here, once."""
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     with Lab.up(request.param) as lab:
@@ -184,7 +156,9 @@ def test_path_verbs_verdict_matches_the_truth(
         assert "pmtud-blackhole" not in kinds, doc["findings"]
         assert not _errors(doc), doc["findings"]
         assert run["code"] == 0, run["stderr"]
-    if _path_problem(truth):
+    if _path_problem(truth) and (verb == "trace" or silent or fwd.too_big_mtu is not None):
+        # A sweep cannot locate a drop that PMTUD handles (mtu-drop): its "no problem" is
+        # then true; a silent drop or useless too-big messages it must name.
         assert kinds, f"{truth.name}: {verb} found no problem"
     if fwd.too_big_mtu is not None:
         assert "pmtud-failure" in kinds, kinds
@@ -226,10 +200,9 @@ def test_probe_with_a_port_names_the_right_problem(
         assert "tcp-proxy" in kinds, doc["findings"]
     else:
         assert "tcp-proxy" not in kinds, doc["findings"]
-    mss = doc["mss"]["effective"]
-    overhead = 40 if family == 4 else 60
-    oversized = mss is not None and mss + overhead > fwd.pmtu(family)
-    if silent or oversized:
+    # Only a silent drop is an error: an MSS too large for a path whose routers send
+    # too-big messages is repaired by PMTUD (a warning).
+    if silent:
         assert run["code"] == 1, (run["stderr"], doc["findings"])
     else:
         assert not _errors(doc), doc["findings"]

@@ -76,7 +76,7 @@ def test_json_document_of_both_modes() -> None:
     validate_report(explain)
     assert list(explain)[6:] == [
         "mode", "link_mtu", "layers", "ip_mtu", "mss_ipv4", "mss_ipv6", "overhead",
-        "explanations", "recommended", "snippets",
+        "explanations", "conventions", "nearest", "recommended", "snippets",
     ]  # fmt: skip
     assert explain["layers"] == [] and explain["explanations"]
     out = io.StringIO()

@@ -95,12 +95,12 @@ def _cut(engine: MiddleboxTrace) -> Drive[Any]:
 
 def test_the_walk_is_driven_within_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     opts = MiddleboxOptions(
-        host="203.0.113.2", port=8443, max_ttl=4, src="192.0.2.1", proxy_check=False
+        host="203.0.113.2", port=8443, max_ttl=4, src="127.0.0.1", proxy_check=False
     )
     with faked(monkeypatch, _reach) as calls:
         report = job.middlebox(opts)
     (call,) = calls
-    assert call["transport"].src == "192.0.2.1" and call["transport"].family == 4
+    assert call["transport"].src == IPv4Address("127.0.0.1") and call["transport"].family == 4
     # (max_ttl + 1) TTLs, 2 attempts each, 0.5 s each, plus slack; budget 4 per TTL + 4, + 2.
     assert call["max_seconds"] == 5 * 2 * 0.5 + 5.0 and call["max_probes"] == 4 * 4 + 4 + 2
     assert "rate" not in call and "burst" not in call
@@ -123,3 +123,20 @@ def test_a_walk_cut_short_is_a_result_with_its_reason_and_a_warning(
     (warning,) = report.warnings
     assert "stopped early (wall-clock)" in warning
     assert to_dict(report)["stop_reason"] == "time-limit"
+
+
+@pytest.mark.parametrize(
+    ("src", "words"),
+    [
+        # 203.0.113.77 is nobody's address here: SYNs from it would be spoofed.
+        ("203.0.113.77", "--src 203.0.113.77: not an address of this host"),
+        ("::1", "--src ::1: not an IPv4 address like the destination"),
+        ("bogus", "--src 'bogus': not an IP address"),
+    ],
+)
+def test_src_must_be_an_address_of_this_host(
+    monkeypatch: pytest.MonkeyPatch, src: str, words: str
+) -> None:
+    with faked(monkeypatch, _reach) as calls, pytest.raises(UsageError, match=words):
+        job.middlebox(MiddleboxOptions(host="203.0.113.2", port=443, src=src))
+    assert calls == []  # nothing was sent

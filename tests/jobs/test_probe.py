@@ -5,13 +5,14 @@ Probing runs against loopback only (the lab scenarios are in tests/e2e/).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from mtuscope.active.probe import ProbeKind, SearchStop
+from mtuscope.active.probe import PortState, ProbeKind, SearchStop
 from mtuscope.jobs.path import PathTransport
 from mtuscope.jobs.probe import ProbeOptions, probe
 from mtuscope.report.schema import validate_report
@@ -67,15 +68,44 @@ def test_a_spent_time_is_a_result_with_its_stop_reason_not_an_error() -> None:
 def test_a_spent_budget_is_a_result_with_its_stop_reason() -> None:
     report = probe(ProbeOptions(host="127.0.0.1", budget=1, max_seconds=20))
     assert report.stop_reason is SearchStop.BUDGET and report.probes.sent == 1
-    # The search's answer is a lower bound: the one size that got through.
-    assert report.pmtu is not None and report.pmtu <= LO_MTU
+    # Cut short: no path MTU, only the bounds (the one size that got through and up).
+    assert report.pmtu is None and report.inconclusive is not None
+    assert report.pmtu_bounds is not None
+    lo, hi = report.pmtu_bounds
+    assert lo is not None and lo <= LO_MTU <= hi
     assert any("hop trace skipped" in w for w in report.warnings)
+    assert any(w.startswith("inconclusive: the search was cut short") for w in report.warnings)
+    doc = to_dict(report)
+    validate_report(doc)
+    assert doc["pmtu"] is None and doc["pmtu_bounds"] == {"lo": lo, "hi": hi}
 
 
-def test_a_closed_port_still_gives_the_syn_ack_warning_and_no_connection() -> None:
-    # TCP SYN probes to a closed loopback port are answered with RSTs: no SYN/ACK options.
+def test_a_closed_port_is_its_port_state_not_two_warnings() -> None:
+    # TCP SYN probes to a closed loopback port are answered with RSTs: the port is closed,
+    # said once (the report's port line), and no connection is tried for the MSS.
     report = probe(ProbeOptions(host="127.0.0.1", port=9, budget=80, max_seconds=20))
     assert report.probe_kind is ProbeKind.TCP_SYN and report.observations.port == 9
     assert report.observations.mss is None
-    assert any("no SYN/ACK from 127.0.0.1 port 9" in w for w in report.warnings)
-    assert any("no TCP connection" in w for w in report.warnings)
+    assert report.port_state is PortState.CLOSED
+    assert not any("SYN/ACK" in w or "TCP connection" in w for w in report.warnings)
+
+
+def test_no_time_left_for_the_search_is_a_result_not_an_environment_error() -> None:
+    # Opening the transport alone outlasts a 1 ns cap: the search is halted before it
+    # sends anything (it used to raise ProbeError: exit 3 and no report).
+    report = probe(ProbeOptions(host="127.0.0.1", max_seconds=1e-9))
+    assert report.stop_reason is SearchStop.TIME and report.pmtu is None
+    assert report.probes.sent == 0 and report.inconclusive is not None
+    assert report.pmtu_bounds == (None, LO_MTU)
+    validate_report(to_dict(report))
+
+
+def test_the_cli_exits_0_with_a_json_report_when_time_runs_out(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mtuscope.cli import main
+
+    code = main(["probe", "127.0.0.1", "--max-seconds", "1e-9", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["stop_reason"] == "time" and doc["pmtu"] is None
+    assert doc["pmtu_bounds"] == {"lo": None, "hi": LO_MTU}

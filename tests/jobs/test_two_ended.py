@@ -18,6 +18,8 @@ from mtuscope.active.syn_view import TwoEndedObservation
 from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError
+from mtuscope.jobs.responder import ResponderOptions
+from mtuscope.jobs.responder_port import RESPONDER_PORT
 from mtuscope.jobs.two_ended import (
     TwoEndedOptions,
     TwoEndedReport,
@@ -39,12 +41,16 @@ def test_of_target_splits_host_and_port() -> None:
     assert (opts.host, opts.port, opts.platform) == ("example.net", 7000, "cisco-ios")
 
 
+@pytest.mark.parametrize("target", ["192.0.2.1", "2001:db8::2", "[2001:db8::2]", "example.net"])
+def test_without_a_port_the_responder_port_is_taken(target: str) -> None:
+    opts = TwoEndedOptions.of_target(target, what="responder-check")
+    assert opts.port == RESPONDER_PORT == ResponderOptions(bind="127.0.0.1").port
+    assert opts.host == target.strip("[]")
+
+
 @pytest.mark.parametrize(
     ("target", "words"),
     [
-        ("192.0.2.1", "expected HOST:PORT"),
-        ("2001:db8::2", "expected HOST:PORT"),  # a bare IPv6 address needs its brackets
-        ("[2001:db8::2]", "expected HOST:PORT"),
         ("192.0.2.1:0", "outside 1..65535"),
         ("192.0.2.1:http", "not a number"),
         (":7000", "no host"),
@@ -89,7 +95,9 @@ def test_the_check_is_resolved_run_and_diagnosed(monkeypatch: pytest.MonkeyPatch
     }  # fmt: skip
     assert report.kind == "middlebox" and report.inputs == ("responder 198.51.100.20:7000",)
     assert report.address == S4 and report.target == "198.51.100.20:7000"
-    assert [f.kind for f in report.findings] == ["mss-rewritten"] and report.warnings == ()
+    # 1300 (IPv4) is a clamp's, below 1380: rewritten, and undersized with its owner.
+    assert [f.kind for f in report.findings] == ["mss-rewritten", "undersized-mss"]
+    assert report.warnings == ()
     doc = to_dict(report)
     validate_report(doc)
     body = two_ended_body(report.observation)
@@ -129,7 +137,7 @@ class SmallPath:
 
 
 def test_with_two_ended_folds_the_check_into_the_path_report() -> None:
-    (mine,) = diagnose_two_ended(_obs())
+    mine = diagnose_two_ended(_obs())[0]
     path = SmallPath(inputs=("198.51.100.20",), findings=(mine,), warnings=("w1",))
     two = TwoEndedReport(
         inputs=("responder 198.51.100.20:7000",),

@@ -6,8 +6,10 @@ the README's file table is checked against the files.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,56 @@ def test_clamp_rewrites_mss_between_the_two_captures() -> None:
     assert at_server == [("1", "1300"), ("2", "1460")]
     sizes = {s for (s,) in _fields("clamp-server.pcap", "tcp.len > 0", "ip.len")}
     assert max(int(s) for s in sizes) == 1340
+
+
+@pytest.mark.parametrize(("name", "tail"), [("pmtud-ok", "552"), ("pmtud-ok-v6", "532")])
+def test_pmtud_ok_server_resends_each_run_as_five_full_packets_and_a_tail(
+    name: str, tail: str
+) -> None:
+    length = "ipv6.plen" if name.endswith("v6") else "ip.len"
+    small = "1360" if name.endswith("v6") else "1400"
+    retrans = _fields(f"{name}-server.pcap", "tcp.analysis.retransmission", "frame.number", length)
+    assert retrans == [
+        (str(n), tail if n in (29, 36) else small) for n in (*range(24, 30), *range(31, 37))
+    ]
+
+
+def test_pmtud_ok_client_sees_four_retransmitted_segments() -> None:
+    # examples/README.md: seq 27961 and 29309 arrive late (frames 65-66, after the
+    # SACK of frame 64) and again (77-78), reported as duplicates by the D-SACK of 79.
+    client = "pmtud-ok-client.pcap"
+    flagged = _fields(client, "tcp.analysis.flags && tcp.len > 0", "frame.number", "tcp.seq")
+    assert [f for f, _ in flagged if f != "48"] == ["65", "66", "77", "78"]
+    assert [s for f, s in flagged if f != "48"] == ["27961", "29309"] * 2
+    sack = _fields(client, "frame.number == 64 || frame.number == 79", "tcp.options.sack_le")
+    assert sack == [("30657",), ("27961",)]
+    assert _fields(client, "tcp.flags.fin == 1", "frame.number") == [("80",), ("81",)]
+    analysed = subprocess.run(
+        [sys.executable, "-m", "mtuscope", "analyze", "--json", str(EXAMPLES / client)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    (conn,) = json.loads(analysed)["connections"]
+    assert conn["retransmissions"] == 4
+    readme = " ".join((EXAMPLES / "README.md").read_text().split())
+    assert "no retransmission visible" not in readme
+    assert "Four segments arrive out of order or twice (`mtuscope analyze` counts 4" in readme
+
+
+def test_pmtud_ok_server_resends_the_overtaken_pair_after_the_sack() -> None:
+    server = "pmtud-ok-server.pcap"
+    sent = _fields(server, "tcp.seq == 27961 || tcp.seq == 29309", "frame.number", "tcp.seq")
+    assert sent == [("53", "27961"), ("54", "29309"), ("97", "27961"), ("98", "29309")]
+    sack = _fields(server, "frame.number == 96 || frame.number == 99", "tcp.options.sack_le")
+    assert sack == [("30657",), ("27961",)]
+    analysed = subprocess.run(
+        [sys.executable, "-m", "mtuscope", "analyze", "--json", str(EXAMPLES / server)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    (conn,) = json.loads(analysed)["connections"]
+    assert conn["retransmissions"] == 14

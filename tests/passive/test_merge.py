@@ -50,7 +50,19 @@ def packet_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
         peer_nxt = conn["nxt"][1 - d]
         action = draw(
             st.sampled_from(
-                ["syn", "data", "data", "data", "retx", "ack", "end", "icmp", "frag", "skip"]
+                [
+                    "syn",
+                    "data",
+                    "data",
+                    "data",
+                    "retx",
+                    "ack",
+                    "end",
+                    "icmp",
+                    "frag",
+                    "skip",
+                    "keepalive",
+                ]  # fmt: skip
             )
         )
         if action == "syn":
@@ -69,6 +81,10 @@ def packet_sequences(draw: st.DrawFn) -> list[dict[str, Any]]:
             )
             conn["sent"][d].append((seq, size))
             conn["nxt"][d] += size
+        elif action == "keepalive" and conn["sent"][d]:  # one byte below the next sequence
+            packets.append(
+                tcp(src, sp, dst, dp, flags="A", seq=conn["nxt"][d] - 1, ack=peer_nxt, payload=1)
+            )
         elif action == "skip":  # segments lost before the capture point: a sequence gap
             conn["nxt"][d] += draw(st.sampled_from([300, 1460, 20000]))
         elif action == "retx" and conn["sent"][d]:
@@ -180,6 +196,25 @@ def test_retransmission_at_chunk_start_is_counted() -> None:
     ]
     whole = finish(analyse(packet_table(packets), capture="x"))
     assert whole.connections[0].server.retransmissions == 2
+    for cut in range(1, len(packets)):
+        a, b = _chunks(packets, [cut])
+        merged: CapturePartial = merge(analyse(a, capture="x"), analyse(b, capture="x"))
+        assert finish(merged) == whole
+
+
+def test_keep_alive_is_no_retransmission_at_any_cut() -> None:
+    """A keep-alive (one byte below the next sequence, RFC 9293 §3.8.4) resends nothing that
+    was lost, as tshark counts it; a one-byte resend further down still is one."""
+    c, s = "192.0.2.1", "198.51.100.2"
+    packets = [
+        tcp(s, 443, c, 40000, flags="PA", seq=2**32 - 700, payload=1000),  # wraps
+        tcp(s, 443, c, 40000, flags="A", seq=299, payload=1),  # keep-alive
+        tcp(s, 443, c, 40000, flags="A", seq=299, payload=1),  # and again
+        tcp(s, 443, c, 40000, flags="A", seq=298, payload=1),  # a resend of one byte
+        tcp(s, 443, c, 40000, flags="PA", seq=300, payload=1000),  # new
+    ]
+    whole = finish(analyse(packet_table(packets), capture="x"))
+    assert whole.connections[0].server.retransmissions == 1
     for cut in range(1, len(packets)):
         a, b = _chunks(packets, [cut])
         merged: CapturePartial = merge(analyse(a, capture="x"), analyse(b, capture="x"))

@@ -56,4 +56,23 @@ def test_capture_and_compare_results_render_through_their_kind() -> None:
     a, b = (str(ex / f"clamp-{p}.pcap") for p in ("client", "server"))
     render_text(compare(CompareOptions(a=a, b=b)), out)
     text = out.getvalue()
-    assert "MSS client->server: 1460 at A, 1300 at B" in text and "What to do:" in text
+    assert "MSS client->server: 1460 at A, 1300 at B" in text and "What to do:" not in text
+    # Both directions are clamped alike: their advice is printed once.
+    assert text.count("A middlebox rewrites the MSS") == 1 and "the same as above." in text
+
+
+def test_a_configuration_snippet_is_printed_once_per_report() -> None:
+    from mtuscope.diagnose.rules.mtu_drop import RULE as DROP
+    from mtuscope.diagnose.rules.pmtud_blackhole import RULE as HOLE
+
+    ev = (Evidence(field="probe.size", observed=1401, probe=1),)
+    facts: dict[str, int | str | None] = {"path_mtu": 1400, "to_mtu": 1400, "from_mtu": 1500}
+    hole = HOLE.finding(summary="hole", evidence=ev, facts=facts, platform="linux")
+    drop = DROP.finding(summary="drop", evidence=ev, facts=facts, platform="linux")
+    snippet = hole.advice.partition("\n")[2]
+    assert snippet and snippet == drop.advice.partition("\n")[2]
+    text = _render(hole, drop)
+    assert text.count(snippet.splitlines()[0]) == 1, text
+    assert "(configuration lines as above)" in text
+    # Both paragraphs are still there: only the repeated lines are left out.
+    assert "vanish" in text and "The MTU drops" in text

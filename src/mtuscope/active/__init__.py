@@ -15,6 +15,7 @@ from mtuscope.active.middlebox_result import MiddleboxResult
 from mtuscope.active.mss import (
     Direction,
     MssObservation,
+    RequestKind,
     TransferObservation,
     TransferVerdict,
     classify_transfer,
@@ -62,6 +63,7 @@ __all__ = [
     "ProbeRun",
     "Reply",
     "ReplyKind",
+    "RequestKind",
     "SearchStop",
     "SizeBounds",
     "SweepResult",

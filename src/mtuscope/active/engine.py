@@ -60,8 +60,9 @@ class Limits:
     """Seconds to wait for each probe's reply."""
     rate: float = 20.0
     """Probes per second to the destination, sustained: modest by default."""
-    burst: int = 12
-    """Probes that may leave back to back before the rate applies (one table round)."""
+    burst: int = 14
+    """Probes that may leave back to back before the rate applies (one table round up to
+    1500 with its two floor probes)."""
     budget: int = 120
     """Probes in total; the engine stops with `SearchStop.BUDGET` when they are spent."""
     attempts: int = 2
@@ -217,6 +218,11 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         needs none; its replies are timed from `probes_due`.)
         """
         return encode_probe(self.book.register(probe, src=src, sent_at=now))
+
+    def on_sent(self, probe: Probe, stamp: float) -> None:
+        """The kernel's transmit timestamp of `probe`'s packet (from the transport): a
+        reply whose datagram has a receive stamp is timed by the two, not by `now`."""
+        self.book.stamp_sent(probe.id, stamp)
 
     def on_datagram(self, datagram: Datagram, now: float) -> None:
         """Match bytes a raw transport read to a probe of ours and file them (strays are

@@ -6,8 +6,14 @@ The likely encapsulation of a drop is calc/'s business; diagnose/ asks it.
 Two phases:
 
 1. Trace: small probes with TTL 1, 2, ... (`window` TTLs in parallel, silent
-   TTLs retried) until the destination answers, `max_ttl` is reached, or
-   `gap_limit` TTLs in a row stay silent.
+   TTLs retried) until the destination answers, `max_ttl` is reached,
+   `gap_limit` TTLs in a row after the last hop that answered stay silent (never
+   probing deeper than that gap), or a destination-unreachable (`!H`, `!N`,
+   `!X`) says where the path ends. A gap is believed only `NEIGHBOUR_GRACE`
+   after the start (a late `!H` may still explain it). With a path MTU search
+   that ended UNREACHABLE, the trace ends at the hop that sent that unreachable;
+   with one that found the probes filtered, one silent try of two TTLs past the
+   last hop is enough.
 2. MTU: the MTU toward hop k is the largest size whose TTL-k probe still gets
    a time-exceeded back from hop k (the destination: a reply). Every probe
    bounds several hops at once, because the MTU toward a hop never grows with
@@ -35,6 +41,7 @@ from mtuscope.active.probe import (
     ProbeOutcome,
     ProbeRecord,
     SearchStop,
+    first_unreachable,
     min_probe_size,
 )
 from mtuscope.active.size_engine import ProbeEngine, ProbeRun
@@ -91,7 +98,8 @@ class MtuDrop:
 class HopTraceResult(ProbeRun):
     """The hops toward one destination, their MTUs and where it drops.
 
-    `stop_reason`: CONVERGED, HOP_LIMIT (destination not reached), BUDGET, TIME or ERROR.
+    `stop_reason`: CONVERGED, HOP_LIMIT (destination not reached), UNREACHABLE (a
+    destination-unreachable ended the path), BUDGET, TIME or ERROR.
     """
 
     ceiling: int
@@ -176,6 +184,13 @@ class HopTrace(ProbeEngine[HopTraceResult]):
         self._tries: dict[int, int] = {}
         self._addr: dict[int, IPAddress] = {}
         self._dest_ttl: int | None = None
+        self._unreach_ttl: int | None = None
+        """The smallest TTL past which the path ends in a destination-unreachable."""
+        ended = first_unreachable(pmtu.probes) if pmtu is not None else None
+        self._unreach_from = ended.reply.from_addr if ended and ended.reply else None
+        """The sender of the unreachable that ended the path MTU search, if one did."""
+        self._filtered = pmtu is not None and pmtu.stop_reason is SearchStop.ICMP_FILTERED
+        """The search found that nothing of this kind reaches the destination."""
         self._bounds: dict[int, SizeBounds] = {}
         self._table = tuple(sorted({s for s in (*MODERN_TABLE, ceiling) if s <= ceiling}))
         # A path MTU known exactly lets every hop test "exactly pmtu" at once.
@@ -192,6 +207,9 @@ class HopTrace(ProbeEngine[HopTraceResult]):
             plan = self._plan_trace()
             if plan:
                 return plan
+            hold = self._hold_until()
+            if hold is not None and self._now < hold:
+                return []  # the base waits until `hold` and asks again
             self._start_mtu_phase()
         # Neighbouring hops that would try the same sizes share one set of probes, aimed at
         # the middle of the run (deeper on a tie): a size that reaches it reached every hop
@@ -221,8 +239,29 @@ class HopTrace(ProbeEngine[HopTraceResult]):
                 self._addr.setdefault(ttl, reply.from_addr)
             elif record.outcome is ProbeOutcome.TIME_EXCEEDED:
                 self._addr.setdefault(ttl, reply.from_addr)
+                if reply.from_addr == self._unreach_from and self.phase is Phase.TRACE:
+                    self._ends_at(ttl + 1)  # the hop that said unreachable to the search
+        if record.outcome is ProbeOutcome.UNREACHABLE and self.phase is Phase.TRACE:
+            self._ends_at(ttl)
         if self.phase is Phase.MTU:
             self._apply(record)
+
+    def _ends_at(self, ttl: int) -> None:
+        """The path ends in an unreachable from TTL `ttl` on: trace probes sent that deep
+        or deeper would only draw the same, so those in flight are cancelled."""
+        if self._unreach_ttl is not None and self._unreach_ttl <= ttl:
+            return
+        self._unreach_ttl = ttl
+        for pid, (probe, sent) in list(self._inflight.items()):
+            if probe.ttl >= ttl:
+                del self._inflight[pid]
+                self._records[pid] = ProbeRecord(
+                    probe=probe,
+                    sent_at=sent,
+                    reply=None,
+                    replied_at=None,
+                    outcome=ProbeOutcome.CANCELLED,
+                )
 
     def _settled(self) -> SearchStop | None:
         if self.phase is Phase.TRACE or not all(b.converged for b in self._bounds.values()):
@@ -230,28 +269,38 @@ class HopTrace(ProbeEngine[HopTraceResult]):
         return self._final_stop()
 
     def _final_stop(self) -> SearchStop:
-        return SearchStop.CONVERGED if self._dest_ttl is not None else SearchStop.HOP_LIMIT
+        if self._dest_ttl is not None:
+            return SearchStop.CONVERGED
+        return SearchStop.HOP_LIMIT if self._unreach_ttl is None else SearchStop.UNREACHABLE
+
+    def _hold_until(self) -> float | None:
+        # A trace that ran into silence may still get a late !H (NEIGHBOUR_GRACE).
+        if self.phase is not Phase.TRACE or self._dest_ttl or self._unreach_ttl:
+            return None
+        start = self.pmtu.started_at if self.pmtu is not None else self.started_at
+        return None if start is None else start + self.grace
 
     # -- phase 1: the trace ----------------------------------------------------------------
 
     def _plan_trace(self) -> list[tuple[int, int]]:
-        if self._dest_ttl is not None:
+        if self._dest_ttl is not None or self._unreach_ttl is not None:
             return []
+        # Toward a destination the search found filtered, its silence is known already.
+        attempts = 1 if self._filtered else self.limits.attempts
+        gap = min(self.gap_limit, 2) if self._filtered else self.gap_limit
         top = max(self._tries, default=0)
-        # Stop after `gap_limit` silent TTLs in a row, each tried `attempts` times.
+        last = max(self._addr, default=0)
+        # Stop after `gap` silent TTLs in a row past the last hop that answered, each
+        # tried `attempts` times; never probe deeper than that gap.
         silent_run = 0
-        for ttl in range(top, 0, -1):
-            if ttl in self._addr or self._tries[ttl] < self.limits.attempts:
+        for ttl in range(last + 1, top + 1):
+            if self._tries[ttl] < attempts:
                 break
             silent_run += 1
-        if silent_run >= self.gap_limit:
+        if silent_run >= gap:
             return []
-        retry = [
-            t
-            for t in range(1, top + 1)
-            if t not in self._addr and self._tries[t] < self.limits.attempts
-        ]
-        fresh = list(range(top + 1, min(top + self.window, self.max_ttl) + 1))
+        retry = [t for t in range(1, top + 1) if t not in self._addr and self._tries[t] < attempts]
+        fresh = list(range(top + 1, min(top + self.window, self.max_ttl, last + gap) + 1))
         ttls = retry + fresh
         for t in ttls:
             self._tries[t] = self._tries.get(t, 0) + 1

@@ -21,6 +21,15 @@ an ICMP quote may carry back:
 - IPv4: the IP identification = counter (never 0, which tells Linux to pick
   one). When a router quotes only the IP header, the quoted ip_id matches.
 
+Round-trip times come from the kernel when the transport has its timestamps: the
+send stamp (`stamp_sent`, SOF_TIMESTAMPING_TX_SOFTWARE) and the receive stamp
+(`Datagram.stamp`, SO_TIMESTAMPNS), both on the kernel's real-time clock; without
+them, the driver's clock at building the packet and at reading the reply.
+
+A destination-unreachable keeps its ICMP code (`Reply.code`). A port-unreachable
+proves the probe reached the destination only when the destination sent it; from
+anyone else (a firewall on the way) it is filed as `UNREACHABLE`.
+
 A tag is forgotten when its first reply is matched (duplicates are dropped)
 or when `capacity` newer probes push it out.
 
@@ -124,6 +133,8 @@ class ProbeBook:
         self._by_seq: dict[int, int] = {}
         self._by_port: dict[int, int] = {}
         self._by_ip_id: dict[int, int] = {}
+        self._sent_stamps: dict[int, float] = {}
+        """Probe id -> the kernel's send timestamp, for the probes that have one."""
 
     def __len__(self) -> int:
         return len(self._tags)
@@ -191,9 +202,16 @@ class ProbeBook:
             self.forget(next(iter(self._tags.values())))
         return tag
 
+    def stamp_sent(self, probe_id: int, stamp: float) -> None:
+        """Record when the kernel sent probe `probe_id` (its transmit timestamp, seconds
+        on the kernel's real-time clock): replies with a receive stamp are timed from it."""
+        if len(self._sent_stamps) < self._capacity:  # a tag's `forget` drops its stamp
+            self._sent_stamps[probe_id] = stamp
+
     def forget(self, tag: WireTag) -> None:
         """Drop a tag (answered, or given up on)."""
         self._tags.pop(tag.counter, None)
+        self._sent_stamps.pop(tag.probe.id, None)
         for index, key in (
             (self._by_seq, tag.echo_seq),
             (self._by_port, tag.sport),
@@ -220,8 +238,9 @@ class ProbeBook:
         Returns:
             The probe and reply, or None for a packet not caused by our probes.
         """
+        stamp = datagram.stamp
         if datagram.layer is Layer.IPV4:
-            return self.match_ipv4(datagram.data, received_at=received_at)
+            return self.match_ipv4(datagram.data, received_at=received_at, stamp=stamp)
         if datagram.from_addr is None:
             return None
         if datagram.layer is Layer.TCP6:
@@ -230,6 +249,7 @@ class ProbeBook:
                 from_addr=datagram.from_addr,
                 ttl=datagram.ttl,
                 received_at=received_at,
+                stamp=stamp,
             )
         return self.match_icmp(
             datagram.data,
@@ -237,15 +257,19 @@ class ProbeBook:
             from_addr=datagram.from_addr,
             ttl=datagram.ttl,
             received_at=received_at,
+            stamp=stamp,
         )
 
-    def match_ipv4(self, packet: bytes, *, received_at: float | None = None) -> Matched | None:
+    def match_ipv4(
+        self, packet: bytes, *, received_at: float | None = None, stamp: float | None = None
+    ) -> Matched | None:
         """Match an IPv4 packet read from a raw socket (IP header included).
 
         Args:
             packet: the whole IPv4 packet.
             received_at: driver-clock seconds when it was read, for the reply's rtt;
                 None leaves the rtt to the driver (record time minus send time).
+            stamp: the kernel's receive timestamp (with a send stamp: the rtt).
 
         Returns:
             The probe and reply, or None for a packet not caused by our probes.
@@ -257,10 +281,12 @@ class ProbeBook:
         body = packet[ip.header_len :]
         if ip.proto == IpProto.ICMP:
             return self.match_icmp(
-                body, family=4, from_addr=ip.src, ttl=ip.ttl, received_at=received_at
+                body, family=4, from_addr=ip.src, ttl=ip.ttl, received_at=received_at, stamp=stamp
             )
         if ip.proto == IpProto.TCP:
-            return self.match_tcp(body, from_addr=ip.src, ttl=ip.ttl, received_at=received_at)
+            return self.match_tcp(
+                body, from_addr=ip.src, ttl=ip.ttl, received_at=received_at, stamp=stamp
+            )
         return None
 
     def match_icmp(
@@ -271,6 +297,7 @@ class ProbeBook:
         from_addr: IPAddress,
         ttl: int | None,
         received_at: float | None = None,
+        stamp: float | None = None,
     ) -> Matched | None:
         """Match an ICMP / ICMPv6 message (from its header on) to a probe.
 
@@ -281,6 +308,7 @@ class ProbeBook:
             ttl: TTL / hop limit it arrived with, if known.
             received_at: driver-clock seconds when it was read, for the reply's rtt;
                 None leaves the rtt to the driver (record time minus send time).
+            stamp: the kernel's receive timestamp (with a send stamp: the rtt).
 
         Returns:
             The probe and reply, or None.
@@ -301,7 +329,7 @@ class ProbeBook:
                 or tag.probe.dst != from_addr
             ):
                 return None
-            return self._reply(tag, ReplyKind.ECHO_REPLY, from_addr, ttl, received_at)
+            return self._reply(tag, ReplyKind.ECHO_REPLY, from_addr, ttl, received_at, stamp)
         try:
             message = decode_icmp_error(data, family=family)
         except DecodeError:
@@ -312,6 +340,10 @@ class ProbeBook:
         tag = self._quoted_tag(message)
         if kind is None or tag is None:
             return None
+        if kind is ReplyKind.PORT_UNREACHABLE and from_addr != tag.probe.dst:
+            # Not the destination refusing the port: a box on the way rejecting the probe.
+            kind = ReplyKind.UNREACHABLE
+        unreach = kind in (ReplyKind.UNREACHABLE, ReplyKind.PORT_UNREACHABLE)
         syn = tag.probe.kind is ProbeKind.TCP_SYN
         return self._reply(
             tag,
@@ -319,7 +351,9 @@ class ProbeBook:
             from_addr,
             ttl,
             received_at,
+            stamp,
             mtu=message.mtu,
+            code=message.code if unreach else None,
             quote=message.quote.raw if syn else None,
             sent=encode_probe(tag) if syn else None,
         )
@@ -388,6 +422,7 @@ class ProbeBook:
         from_addr: IPAddress,
         ttl: int | None,
         received_at: float | None = None,
+        stamp: float | None = None,
     ) -> Matched | None:
         """Match a TCP segment (from its header on) answering a TCP SYN probe.
 
@@ -397,6 +432,7 @@ class ProbeBook:
             ttl: TTL / hop limit it arrived with, if known.
             received_at: driver-clock seconds when it was read, for the reply's rtt;
                 None leaves the rtt to the driver (record time minus send time).
+            stamp: the kernel's receive timestamp (with a send stamp: the rtt).
 
         Returns:
             The probe and a TCP_RESPONSE reply (with the SYN/ACK's options), or None.
@@ -424,9 +460,11 @@ class ProbeBook:
             from_addr,
             ttl,
             received_at,
+            stamp,
             sent=encode_probe(tag),
             segment=bytes(data),
             tcp_options=segment.options if segment.flags & synack == synack else None,
+            rst=bool(segment.flags & TcpFlags.RST),
         )
 
     def _reply(
@@ -436,25 +474,37 @@ class ProbeBook:
         from_addr: IPAddress | None,
         ttl: int | None,
         received_at: float | None,
+        stamp: float | None = None,
         *,
         mtu: int | None = None,
         quote: bytes | None = None,
         sent: bytes | None = None,
         segment: bytes | None = None,
         tcp_options: TcpOptions | None = None,
+        code: int | None = None,
+        rst: bool = False,
     ) -> Matched:
+        sent_stamp = self._sent_stamps.get(tag.probe.id)
         self.forget(tag)
+        rtt: float | None = None
+        if stamp is not None and sent_stamp is not None:
+            # Both from the kernel's clock: the time on the wire, not in this process.
+            rtt = max(0.0, stamp - sent_stamp)
+        elif received_at is not None:
+            rtt = max(0.0, received_at - tag.sent_at)
         reply = Reply(
             probe_id=tag.probe.id,
             kind=kind,
             from_addr=from_addr,
             mtu=mtu,
             ttl=ttl,
-            rtt=None if received_at is None else max(0.0, received_at - tag.sent_at),
+            rtt=rtt,
             quote=quote,
             sent=sent,
             segment=segment,
             tcp_options=tcp_options,
+            code=code,
+            rst=rst,
         )
         return Matched(tag=tag, reply=reply)
 

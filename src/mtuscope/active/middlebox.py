@@ -16,7 +16,9 @@ first that quoted it changed. A quote that ends inside the TCP header is marked
 RST) ends the walk. When the destination answered, one ICMP echo with the same
 TTL checks that it really is the end of the path: a time-exceeded for it means a
 TCP proxy on that hop answered for the destination (it terminates connections
-and re-originates them, with its own ISN and options).
+and re-originates them, with its own ISN and options). A second echo with TTL
+255 (active/end_check.py `FAR_TTL`) gets the destination's own answer, whose
+TTL on arrival says how far away the destination really is.
 
 TTLs go out `window` at a time, each retried up to `Limits.attempts` times when
 lost; the run is bounded by `max_ttl`, `Limits.budget` and the per-probe timeout.
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from mtuscope.active.end_check import FAR_TTL, EchoSeen, TcpAnswer, TcpEnd
 from mtuscope.active.engine import OUTCOME_OF_REPLY, Limits, ProbeSchedule
 from mtuscope.active.middlebox_result import (
     HopQuote,
@@ -126,6 +129,8 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
         """Smallest TTL answered by the destination or by an unreachable."""
         self._echo: ProbeRecord | None = None
         self._echo_done = False
+        self._far: ProbeRecord | None = None
+        self._far_done = False
         self._local_error = False
         self._next_ttl = 1
 
@@ -156,6 +161,7 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
             response=self._response_view(),
             terminated=self._terminated(),
             relay_checked=self._echo is not None and self._echo.reply is not None,
+            tcp_end=self._tcp_end(),
             stop_reason=self._stop,
             probes=self.records,
             seconds=seconds,
@@ -198,14 +204,16 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
     def _wanted(self, kind: ProbeKind, ttl: int) -> bool:
         """Whether an answer for this probe still teaches anything."""
         if kind is ProbeKind.ECHO:
-            return not self._echo_done
+            return not (self._far_done if ttl == FAR_TTL else self._echo_done)
         return ttl not in self._hop and (self._end_ttl is None or ttl < self._end_ttl)
 
     def _file(self, record: ProbeRecord) -> None:
         probe, reply = record.probe, record.reply
         if probe.kind is ProbeKind.ECHO:
-            self._echo = record
-            self._echo_done = True
+            if probe.ttl == FAR_TTL:
+                self._far, self._far_done = record, True
+            else:
+                self._echo, self._echo_done = record, True
             return
         ttl = probe.ttl
         if reply is not None and reply.kind is ReplyKind.LOCAL_ERROR:
@@ -234,7 +242,7 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
             return None
         if self._response is None:
             return MiddleboxStop.UNREACHABLE
-        if self.check_relay and not self._echo_done:
+        if self.check_relay and not (self._echo_done and (self._far_done or end >= FAR_TTL)):
             return None
         return MiddleboxStop.REACHED
 
@@ -274,6 +282,17 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
             and self.sent + len(self._queue) < self.limits.budget
         ):
             self._queue.append((ProbeKind.ECHO, self._end_ttl))
+        if (
+            self.check_relay
+            and self._response is not None
+            and self._end_ttl is not None
+            and self._end_ttl < FAR_TTL
+            and not self._far_done
+            and self._attempts.get((ProbeKind.ECHO, FAR_TTL), 0) == 0
+            and (ProbeKind.ECHO, FAR_TTL) not in self._queue
+            and self.sent + len(self._queue) < self.limits.budget
+        ):
+            self._queue.append((ProbeKind.ECHO, FAR_TTL))
         if not self._queue and not self._inflight:
             # Nothing more can be sent: the budget is spent.
             self._finish(now, MiddleboxStop.BUDGET)
@@ -337,6 +356,27 @@ class MiddleboxTrace(ProbeSchedule[tuple[ProbeKind, int], MiddleboxStop]):
             syn_ack=syn_ack,
             reply_ttl=reply.ttl,
             fields=fields,
+        )
+
+    def _tcp_end(self) -> TcpEnd | None:
+        """The SYN/ACK and the two echoes, for the TCP proxy check (diagnose/)."""
+        record = self._response
+        if record is None or record.reply is None:
+            return None
+        view = self._response_view()
+        tcp = TcpAnswer(
+            probe_id=record.probe.id,
+            probe_ttl=record.probe.ttl,
+            address=record.reply.from_addr,
+            reply_ttl=record.reply.ttl,
+            syn_ack=view.syn_ack if view is not None else True,
+        )
+        return TcpEnd(
+            dst=self.dst,
+            dport=self.dport,
+            tcp=tcp,
+            same_ttl=EchoSeen.of(self._echo) if self._echo is not None else None,
+            far=EchoSeen.of(self._far) if self._far is not None else None,
         )
 
     def _terminated(self) -> Terminated | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mtuscope.active.end_check import TcpEnd
 from mtuscope.active.probe import IPAddress, ProbeOutcome, ProbeRecord
 from mtuscope.active.quote_diff import MSS_FIELD, FieldChange, Value
 
@@ -124,6 +125,9 @@ class MiddleboxResult:
     """Set when a TCP proxy answered for the destination."""
     relay_checked: bool
     """True when the echo check ran to an answer (reply or time-exceeded)."""
+    tcp_end: TcpEnd | None = None
+    """The destination's TCP answer with the two echoes that tell who sent it (the
+    TCP proxy check, diagnose/rules/tcp_proxy.py); None when TCP got no answer."""
     stop_reason: MiddleboxStop
     probes: tuple[ProbeRecord, ...]
     seconds: float | None

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from mtuscope.active.probe import IP_HEADER
 from mtuscope.errors import UsageError
+from mtuscope.wire.tcp_options import TIMESTAMPS_SPACE
 
 
 def combine_mss(*values: int | None) -> int | None:
@@ -33,6 +34,19 @@ class Direction(StrEnum):
     """The far end sends the bulk: a stall points at the reverse path."""
     UPLOAD = "upload"
     """We send the bulk: a stall points at the forward path."""
+
+
+class RequestKind(StrEnum):
+    """What a download sent first, to make the server talk."""
+
+    NONE = "none"
+    """Nothing: for a server that talks first (or `--request none`)."""
+    HTTP_GET = "http-get"
+    """`GET / HTTP/1.1` with `Connection: close` (wire/http.py)."""
+    TLS_CLIENT_HELLO = "tls-client-hello"
+    """A TLS 1.3/1.2 ClientHello (wire/tls.py): the server answers with its certificates."""
+    USER = "user"
+    """The user's own bytes (`--request TEXT`)."""
 
 
 class TransferVerdict(StrEnum):
@@ -57,7 +71,12 @@ class TransferObservation:
     stalled: bool
     """True when no byte moved for the stall timeout while bytes were outstanding."""
     largest_segment: int | None = None
-    """Largest TCP payload that did get through, bytes."""
+    """Largest TCP payload that did get through, bytes (TCP_INFO `tcpi_rcv_mss` for a download)."""
+    request: RequestKind = RequestKind.NONE
+    """What was sent first to make the server talk."""
+    server_done: bool = False
+    """The server finished before `expected_bytes`: it closed in order (a FIN after
+    its response), or a TLS server's first flight came whole and it waits for us."""
 
     def __post_init__(self) -> None:
         if self.expected_bytes < 0 or self.moved_bytes < 0:
@@ -75,7 +94,7 @@ def classify_transfer(obs: TransferObservation) -> TransferVerdict:
     """
     if not obs.handshake_ok:
         return TransferVerdict.HANDSHAKE_FAILED
-    if obs.moved_bytes >= obs.expected_bytes:
+    if obs.moved_bytes >= obs.expected_bytes or (obs.server_done and obs.moved_bytes > 0):
         return TransferVerdict.COMPLETE
     return TransferVerdict.STALLED if obs.stalled else TransferVerdict.SHORT
 
@@ -92,7 +111,12 @@ class MssObservation:
     client_announced: int | None = None
     """MSS option in our SYN, bytes."""
     effective: int | None = None
-    """Effective MSS of a real connection (TCP_MAXSEG / TCP_INFO tcpi_snd_mss), bytes."""
+    """Effective MSS of a real connection (TCP_MAXSEG / TCP_INFO tcpi_snd_mss), bytes: the
+    data a full segment carries, so 12 bytes below the MSS option once TCP timestamps are
+    on (RFC 7323 §3.2; RFC 6691 §2)."""
+    timestamps: bool | None = None
+    """Whether that connection agreed on TCP timestamps (TCP_INFO tcpi_options); None
+    when not measured."""
     syn_ack_options: tuple[str, ...] = ()
     """The other options of the SYN/ACK, in order ("sack-permitted", "wscale=7", ...)."""
     probe_id: int | None = None
@@ -111,6 +135,15 @@ class MssObservation:
     def combined(self) -> int | None:
         """The MSS segments will carry: the smallest of announced and effective values."""
         return combine_mss(self.server_announced, self.client_announced, self.effective)
+
+    @property
+    def effective_option(self) -> int | None:
+        """`effective` as an MSS option value: plus the 12 bytes of the timestamp option
+        when timestamps are on, so it compares with announced MSS values and with
+        path MTU - 40 (IPv4) / - 60 (IPv6)."""
+        if self.effective is None:
+            return None
+        return self.effective + (TIMESTAMPS_SPACE if self.timestamps else 0)
 
     @property
     def verdict(self) -> TransferVerdict | None:

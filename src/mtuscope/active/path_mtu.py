@@ -17,6 +17,15 @@ protocol minimum, not below the size refused, or below a size that got
 through) still say "this size did not get through"; only their MTU is
 ignored. The reported path MTU is always the size of a probe that got
 through, never a number taken from a message.
+
+Round one also carries the smallest size, `attempts` times, first: if even those
+stay silent, nothing of this kind gets through (ICMP_FILTERED) after one timeout,
+not after a search down through every size. That verdict waits out
+`NEIGHBOUR_GRACE` from the start, since a destination that is not there draws a
+host-unreachable only once the last router's neighbour discovery gives up. A
+destination-unreachable (host, net, administratively prohibited, a port refused
+by a box on the way) ends the search at once (UNREACHABLE): it says nothing
+about sizes, and every further probe would draw the same.
 """
 
 from __future__ import annotations
@@ -59,11 +68,13 @@ MODERN_TABLE: tuple[int, ...] = (
 class PathMtuResult(ProbeRun):
     """The path MTU toward one destination and every probe behind it.
 
-    `stop_reason`: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, BUDGET, TIME or ERROR.
+    `stop_reason`: CONVERGED, BLACKHOLE, ICMP_FILTERED, HOP_LIMIT, UNREACHABLE, BUDGET, TIME
+    or ERROR.
     """
 
     path_mtu: int | None
-    """Largest packet size that got through, in bytes; None if no probe was answered."""
+    """Largest packet size that got through, in bytes; None if no probe was answered.
+    The path MTU only when `exact`; a search cut short knows it lies in `bounds`."""
     too_big_mtu: int | None
     """Smallest MTU quoted by a too-big message that fits the answer, if any came. Quotes
     below a size that got through are lies; their probes are filed as TOO_BIG_BOGUS."""
@@ -71,6 +82,28 @@ class PathMtuResult(ProbeRun):
     """Largest size probed (the interface MTU)."""
     floor: int
     """Smallest size probed."""
+    upper: int | None = None
+    """Largest size that may still get through (the upper bound the search ended with);
+    None: not known (an old record), taken as the ceiling."""
+
+    @property
+    def exact(self) -> bool:
+        """True when `path_mtu` is the path MTU to the byte (the search CONVERGED or found
+        a BLACKHOLE with a size that got through); False for a search cut short."""
+        return self.path_mtu is not None and self.stop_reason in EXACT_STOPS
+
+    @property
+    def bounds(self) -> tuple[int | None, int]:
+        """`(lo, hi)`: the path MTU lies in `lo..hi` (`lo` None: no size got through).
+        Both are `path_mtu` when exact."""
+        if self.exact and self.path_mtu is not None:
+            return self.path_mtu, self.path_mtu
+        hi = self.ceiling if self.upper is None else self.upper
+        return self.path_mtu, max(hi, self.path_mtu or hi)
+
+
+EXACT_STOPS = frozenset({SearchStop.CONVERGED, SearchStop.BLACKHOLE})
+"""The stop reasons whose answer is exact to the byte."""
 
 
 class PathMtuSearch(ProbeEngine[PathMtuResult]):
@@ -130,12 +163,15 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
     STOPS = {
         ProbeOutcome.LOCAL_ERROR: SearchStop.ERROR,
         ProbeOutcome.TIME_EXCEEDED: SearchStop.HOP_LIMIT,
+        ProbeOutcome.UNREACHABLE: SearchStop.UNREACHABLE,
     }
 
     def _plan(self) -> list[tuple[int, int]]:
         self._rounds += 1
         if self._rounds == 1:
-            return [(s, self.ttl) for s in self._table]
+            # The floor first, `attempts` times: the quick test of "nothing gets through".
+            floor = [self.floor] * (self.limits.attempts - self._table.count(self.floor))
+            return [(s, self.ttl) for s in (*floor, *self._table)]
         sizes = self.bounds.next_sizes(self.width, table=tuple(self._table))
         return [(s, self.ttl) for s in sizes]
 
@@ -147,8 +183,7 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
             self.bounds.refused(size, record.reply.mtu)
         elif outcome is ProbeOutcome.TOO_BIG_BOGUS:
             self.bounds.refused(size)
-        elif outcome in (ProbeOutcome.LOST, ProbeOutcome.UNREACHABLE):
-            # An unreachable (say, administratively prohibited) proves nothing about size.
+        elif outcome is ProbeOutcome.LOST:
             self.bounds.lost(size)
 
     def _settled(self) -> SearchStop | None:
@@ -161,6 +196,12 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
                 return SearchStop.CONVERGED
             return SearchStop.ICMP_FILTERED
         return SearchStop.BLACKHOLE if b.by_silence else SearchStop.CONVERGED
+
+    def _hold_until(self) -> float | None:
+        # Silence from everyone may still turn into a host-unreachable (NEIGHBOUR_GRACE).
+        if self.started_at is None or any(r.reply for r in self._records.values()):
+            return None
+        return self.started_at + self.grace
 
     def _result(self) -> PathMtuResult:
         path_mtu = self.bounds.lo if self.bounds.any_reached else None
@@ -185,4 +226,5 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
             too_big_mtu=min(quoted) if quoted else None,
             ceiling=self.ceiling,
             floor=self.floor,
+            upper=self.bounds.limit() - 1,
         )

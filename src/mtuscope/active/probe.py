@@ -78,7 +78,8 @@ class ReplyKind(StrEnum):
     or EMSGSIZE from the local kernel (`from_addr` None)."""
     TIME_EXCEEDED = "time-exceeded"
     UNREACHABLE = "unreachable"
-    """Another destination-unreachable (net, host, administratively prohibited)."""
+    """Another destination-unreachable (net, host, administratively prohibited), or a
+    port-unreachable from someone other than the destination; `Reply.code` says which."""
     LOCAL_ERROR = "local-error"
     """The local kernel refused to send (no route, ...); `from_addr` is None."""
 
@@ -238,10 +239,17 @@ class Reply:
     tcp_options: TcpOptions | None = None
     """For a SYN/ACK answering a TCP SYN probe: its TCP options (the server's MSS rides
     here into the MSS observation); None for every other reply."""
+    code: int | None = None
+    """The ICMP / ICMPv6 code of a destination-unreachable (`UNREACHABLE`,
+    `PORT_UNREACHABLE`); None for every other reply or when unknown."""
+    rst: bool = False
+    """For a TCP response: True when it was an RST (the port is closed), not a SYN/ACK."""
 
     def __post_init__(self) -> None:
         if self.mtu is not None and not 0 <= self.mtu <= 0xFFFFFFFF:
             raise UsageError(f"too-big MTU {self.mtu} does not fit its 32-bit field")
+        if self.code is not None and not 0 <= self.code <= 0xFF:
+            raise UsageError(f"ICMP code {self.code} does not fit its 8-bit field")
 
     @property
     def reached(self) -> bool:
@@ -270,6 +278,10 @@ class Datagram:
     """The sender, when the bytes do not say (IPv6: the socket's source address)."""
     ttl: int | None = None
     """Hop limit it arrived with, when the bytes do not say (IPv6 control message)."""
+    stamp: float | None = None
+    """When the kernel received it (SO_TIMESTAMPNS), seconds on the kernel's real-time
+    clock; None when the socket gave no timestamp. Only differences with a send stamp
+    of the same clock (`Transport.send`) are used: a round-trip time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,3 +303,88 @@ class ProbeRecord:
         if self.reply.rtt is not None:
             return self.reply.rtt
         return self.replied_at - self.sent_at
+
+
+# Destination-unreachable codes as traceroute and tracepath mark them: ICMPv4 (RFC 792,
+# RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1) and ICMPv6 (RFC 4443 §3.1).
+_UNREACH4: dict[int, tuple[str, str]] = {
+    0: ("!N", "network unreachable"),
+    1: ("!H", "host unreachable"),
+    2: ("!P", "protocol unreachable"),
+    3: ("!p", "port unreachable"),
+    4: ("!F", "fragmentation needed"),
+    5: ("!S", "source route failed"),
+    6: ("!N", "destination network unknown"),
+    7: ("!H", "destination host unknown"),
+    8: ("!H", "source host isolated"),
+    9: ("!X", "network administratively prohibited"),
+    10: ("!X", "host administratively prohibited"),
+    11: ("!N", "network unreachable for this type of service"),
+    12: ("!H", "host unreachable for this type of service"),
+    13: ("!X", "communication administratively prohibited"),
+    14: ("!V", "host precedence violation"),
+    15: ("!C", "precedence cutoff in effect"),
+}
+_UNREACH6: dict[int, tuple[str, str]] = {
+    0: ("!N", "no route to destination"),
+    1: ("!X", "communication administratively prohibited"),
+    2: ("!S", "beyond the scope of the source address"),
+    3: ("!H", "address unreachable"),
+    4: ("!p", "port unreachable"),
+    5: ("!X", "source address failed ingress/egress policy"),
+    6: ("!X", "reject route to destination"),
+}
+
+
+def unreachable_symbol(family: int, code: int) -> str:
+    """The traceroute mark of a destination-unreachable code (`!H`, `!N`, `!X`, ...;
+    `!<code>` for a code without one)."""
+    table = _UNREACH4 if family == 4 else _UNREACH6
+    return table[code][0] if code in table else f"!{code}"
+
+
+def unreachable_reason(family: int, code: int) -> str:
+    """A destination-unreachable code in words ("host unreachable", ...)."""
+    table = _UNREACH4 if family == 4 else _UNREACH6
+    return table[code][1] if code in table else f"unreachable (code {code})"
+
+
+def first_unreachable(records: tuple[ProbeRecord, ...]) -> ProbeRecord | None:
+    """The first probe (in sending order) answered by a destination-unreachable
+    (`ProbeOutcome.UNREACHABLE`), if any: what ended a search with `SearchStop.UNREACHABLE`."""
+    for record in records:
+        if record.outcome is ProbeOutcome.UNREACHABLE and record.reply is not None:
+            return record
+    return None
+
+
+class PortState(StrEnum):
+    """What a TCP port did with the SYN probes sent to it."""
+
+    OPEN = "open"
+    """A SYN/ACK came back."""
+    CLOSED = "closed"
+    """Only RSTs came back: nothing listens there."""
+    FILTERED = "filtered"
+    """No TCP answer at all: a firewall drops the SYNs (or an unreachable came back)."""
+
+
+def port_state(records: tuple[ProbeRecord, ...]) -> PortState | None:
+    """The state of the port the TCP SYN probes among `records` went to.
+
+    Args:
+        records: probes of one run toward one destination and port.
+
+    Returns:
+        OPEN on any SYN/ACK, CLOSED when the destination answered with RSTs only,
+        FILTERED when none of the SYNs got a TCP answer; None without TCP SYN probes.
+    """
+    syns = [r for r in records if r.probe.kind is ProbeKind.TCP_SYN]
+    if not syns:
+        return None
+    answers = [
+        r.reply for r in syns if r.reply is not None and r.reply.kind is ReplyKind.TCP_RESPONSE
+    ]
+    if any(not a.rst for a in answers):
+        return PortState.OPEN
+    return PortState.CLOSED if answers else PortState.FILTERED

@@ -23,6 +23,7 @@ from mtuscope.active.probe import (
     Reply,
     ReplyKind,
     SearchStop,
+    first_unreachable,
     usable_too_big,
 )
 
@@ -49,6 +50,12 @@ class ProbeRun:
     def seconds(self) -> float:
         return self.ended_at - self.started_at
 
+    @property
+    def unreachable(self) -> ProbeRecord | None:
+        """The first probe answered by a destination-unreachable, if any (its reply has
+        the code and the sender)."""
+        return first_unreachable(self.probes)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeTotals:
@@ -70,6 +77,12 @@ def totals(*parts: ProbeRun) -> ProbeTotals:
         seconds=max(p.ended_at for p in parts) - min(p.started_at for p in parts),
     )
 
+
+NEIGHBOUR_GRACE = 3.2
+"""Seconds of silence before "nothing answers" is believed. A router whose neighbour
+discovery for the destination fails answers host-unreachable only when it gives up
+(Linux: `mcast_solicit` 3 probes, `retrans_time` 1 s apart: 3 s), so silence before
+that may still turn into `!H`; the margin covers the ICMP's way back."""
 
 RunT = TypeVar("RunT", bound=ProbeRun)
 """An engine's result type."""
@@ -104,6 +117,12 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop], Generic[RunT]):
         self.dport = dport
         self._stopped_by: set[ProbeOutcome] = set()
         """The `STOPS` outcomes seen so far."""
+        self.grace = NEIGHBOUR_GRACE
+        """Seconds after the start before silence alone may end the engine (`_hold_until`)."""
+        self._now = 0.0
+        """The driver time of the latest event."""
+        self._held: float | None = None
+        """While the engine waits out `_hold_until` with nothing in flight: until when."""
         # Check the caller's target once, the way every probe will be checked.
         Probe(id=0, family=self.family, dst=dst, size=100, ttl=1, kind=kind, dport=dport)
 
@@ -202,18 +221,44 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop], Generic[RunT]):
         """The stop reason when `_plan` has nothing more to send."""
         return self._settled() or SearchStop.CONVERGED
 
+    def _hold_until(self) -> float | None:
+        """A driver time before which the answer the evidence gives now is not final,
+        because it rests on silence that a late unreachable may still explain; None
+        when the answer may stand at once (the default)."""
+        return None
+
+    def deadline(self) -> float | None:
+        """As `ProbeSchedule.deadline`; while holding (`_hold_until`), the hold's end."""
+        base = super().deadline()
+        if base is not None and self._held is not None and not self._queue and not self._inflight:
+            return self._held
+        return base
+
     def _advance(self, now: float) -> None:
         if self._stop is not None:
             return
+        self._now = now
+        self._held = None
         forced = [stop for outcome, stop in self.STOPS.items() if outcome in self._stopped_by]
-        settled = forced[0] if forced else self._settled()
-        if settled is not None:
+        if forced:
+            self._finish(now, forced[0])
+            return
+        settled = self._settled()
+        hold = self._hold_until() if settled is not None else None
+        if settled is not None and (hold is None or now >= hold):
             self._finish(now, settled)
             return
         if self._queue or self._inflight:
             return
+        if settled is not None:
+            self._held = hold  # nothing to send: wait for a late reply (deadline() says)
+            return
         plan = self._plan()
         if not plan:
+            hold = self._hold_until()
+            if hold is not None and now < hold:
+                self._held = hold
+                return
             self._finish(now, self._final_stop())
             return
         left = self.limits.budget - self.sent

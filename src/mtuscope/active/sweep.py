@@ -44,15 +44,36 @@ class SweepRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SweepResult(ProbeRun):
-    """The per-size table of a DF sweep.
+class SweepConclusion:
+    """What a sweep's table says about the path MTU (the table is the evidence)."""
 
-    `stop_reason`: CONVERGED when every size was sent and settled; BUDGET, TIME or ERROR
-    otherwise.
+    lo: int | None
+    """Largest size the destination answered; None when none was."""
+    hi: int
+    """Largest size that may still get through: one below the smallest size refused by a
+    too-big message or silent (two silent probes above `lo` needed), else the ceiling."""
+    exact: bool
+    """True when `lo` is the path MTU to the byte: a too-big message quoted exactly `lo`,
+    or the size one byte above `lo` was refused or vanished."""
+    verdict: SearchStop
+    """CONVERGED (bounded by too-big messages or the ceiling), BLACKHOLE (larger sizes
+    vanished silently), ICMP_FILTERED (nothing answered, nothing refused), or the
+    engine's own stop when it was cut short (BUDGET, TIME, INTERRUPTED, ERROR)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepResult(ProbeRun):
+    """The per-size table of a DF sweep, and what it says about the path MTU.
+
+    `stop_reason`: CONVERGED when every size was sent and settled; BUDGET, TIME,
+    INTERRUPTED or ERROR otherwise. `conclusion` reads the table.
     """
 
     rows: tuple[SweepRow, ...]
     """One per size, ascending."""
+    ceiling: int | None = None
+    """The interface MTU toward the destination (the upper bound when every size passed);
+    None: the last size of the range."""
 
     @property
     def largest_reached(self) -> int | None:
@@ -61,19 +82,47 @@ class SweepResult(ProbeRun):
         return max(sizes) if sizes else None
 
     @property
-    def exact_path_mtu(self) -> int | None:
-        """The path MTU when the sweep pins it to the byte, else None.
+    def conclusion(self) -> SweepConclusion:
+        """The path MTU the table shows: exact, or the bounds it lies in, and why."""
+        lo = self.largest_reached
+        above = [r for r in self.rows if lo is None or r.size > lo]
+        refused = [r.size for r in above if r.too_big]
+        silent = [r.size for r in above if r.lost and not r.too_big]
+        # One lost probe may be loss; two silent probes above every answer are a pattern.
+        silent_top = silent[0] if sum(r.lost for r in above) >= 2 and silent else None
+        hi_refused = min(refused) if refused else None
+        limits = [x for x in (hi_refused, silent_top) if x is not None]
+        if limits:
+            hi = min(limits) - 1
+        elif self.ceiling is not None:
+            hi = max(self.ceiling, lo or 0)
+        else:
+            # Every size passed and the interface MTU is not known: at least one more byte.
+            hi = max(self.rows[-1].size, lo or 0) + 1
+        quoted = {m for r in above if r.too_big for m in r.mtus}
+        exact = lo is not None and (hi <= lo or lo in quoted)
+        if lo is not None and exact:
+            hi = lo
+        verdict: SearchStop
+        if self.stop_reason is not SearchStop.CONVERGED:
+            verdict = self.stop_reason
+        elif lo is None:
+            verdict = SearchStop.CONVERGED if refused else SearchStop.ICMP_FILTERED
+        elif silent_top is not None and (hi_refused is None or silent_top < hi_refused):
+            verdict = SearchStop.CONVERGED if lo in quoted else SearchStop.BLACKHOLE
+        else:
+            verdict = SearchStop.CONVERGED
+        return SweepConclusion(lo=lo, hi=hi, exact=exact, verdict=verdict)
 
-        Exact only when the size one byte above the largest answered size was
-        tried and neither it nor any larger size of the range got through.
-        """
-        best = self.largest_reached
-        if best is None:
-            return None
-        above = [r for r in self.rows if r.size > best]
-        if not above or above[0].size != best + 1 or any(r.reached for r in above):
-            return None
-        return best
+    @property
+    def exact_path_mtu(self) -> int | None:
+        """The path MTU when the sweep pins it to the byte (see `conclusion`), else None."""
+        c = self.conclusion
+        return c.lo if c.exact else None
+
+
+CONFIRM = 2
+"""Extra probes a sweep may send to the first silent size above the largest answered one."""
 
 
 class DfSweep(ProbeEngine[SweepResult]):
@@ -86,6 +135,7 @@ class DfSweep(ProbeEngine[SweepResult]):
         count: probes per size.
         kind, dport: probe kind and port.
         ttl: TTL / hop limit.
+        ceiling: the interface MTU toward `dst` (the upper bound when every size passes).
         limits: timeout, rate, burst, budget.
         first_id: id of the first probe.
 
@@ -106,10 +156,12 @@ class DfSweep(ProbeEngine[SweepResult]):
         kind: ProbeKind = ProbeKind.ECHO,
         dport: int | None = None,
         ttl: int = 64,
+        ceiling: int | None = None,
         limits: Limits | None = None,
         first_id: int = 1,
     ) -> None:
         super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
+        self.ceiling = ceiling
         low = min_probe_size(self.family, kind)
         if (
             not low <= start <= stop <= MAX_IP_PACKET
@@ -131,10 +183,30 @@ class DfSweep(ProbeEngine[SweepResult]):
         self._planned = False
 
     def _plan(self) -> list[tuple[int, int]]:
-        if self._planned:
+        if not self._planned:
+            self._planned = True
+            return [(s, self.ttl) for s in self.sizes for _ in range(self.count)]
+        return self._confirm()
+
+    def _confirm(self) -> list[tuple[int, int]]:
+        """Once the table is in: the first size above the largest answered one, when every
+        probe of it vanished, is probed again (at most `CONFIRM` more times), so that one
+        lost probe at the boundary is not read as a black hole starting there."""
+        records = self.records
+        reached = [r.probe.size for r in records if r.outcome is ProbeOutcome.REACHED]
+        if not reached:
             return []
-        self._planned = True
-        return [(s, self.ttl) for s in self.sizes for _ in range(self.count)]
+        top = max(reached)
+        above = [z for z in self.sizes if z > top]
+        if not above:
+            return []
+        edge = above[0]
+        mine = [r for r in records if r.probe.size == edge]
+        if any(r.outcome is not ProbeOutcome.LOST for r in mine):
+            return []
+        if len(mine) >= self.count + CONFIRM or self.sent >= self.limits.budget:
+            return []
+        return [(edge, self.ttl)]
 
     def _observe(self, record: ProbeRecord) -> None:
         """Nothing to learn while it runs: the table is made from the records at the end."""
@@ -176,4 +248,4 @@ class DfSweep(ProbeEngine[SweepResult]):
                     min_rtt_ms=round(min(rtts) * 1000.0, 3) if rtts else None,
                 )
             )
-        return self._build(SweepResult, probes=records, rows=tuple(rows))
+        return self._build(SweepResult, probes=records, rows=tuple(rows), ceiling=self.ceiling)

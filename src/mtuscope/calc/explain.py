@@ -11,7 +11,7 @@ exotic combinations last), kept in one table so it is easy to argue with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mtuscope.calc.layers import Layer
 from mtuscope.calc.stack import compute, parse_layers
@@ -36,6 +36,9 @@ class Explanation:
     """Editorial rank 1..100, higher is seen more often."""
     reference: str
     """Where the layer sizes come from."""
+    difference: int = 0
+    """`mtu` less the MTU asked about, bytes: 0 for an exact match; for a nearest stack
+    (`nearest_stacks`), negative when the stack leaves less than was observed."""
 
     @property
     def how_common(self) -> str:
@@ -142,6 +145,47 @@ def explain_mtu(mtu: int, *, from_mtu: int = 1500, limit: int = 10) -> tuple[Exp
         )
     if limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
+    ranked = sorted(
+        (e for e in _fits(from_mtu) if e.mtu == mtu),
+        key=lambda e: (-e.commonness, len(e.stack), e.stack),
+    )
+    return tuple(replace(e, overhead=from_mtu - mtu) for e in ranked[:limit])
+
+
+def nearest_stacks(mtu: int, *, from_mtu: int = 1500, limit: int = 3) -> tuple[Explanation, ...]:
+    """The common stacks whose MTU over `from_mtu` lies nearest `mtu`, when none matches exactly.
+
+    Only stacks at least "common" (`commonness` 40 and up) are offered, so that a value
+    no stack explains is compared with what people actually run, not with an exotic
+    combination that happens to land a byte away.
+
+    Args:
+        mtu: the observed MTU.
+        from_mtu: the MTU before the drop.
+        limit: at most this many.
+
+    Returns:
+        Explanations with `difference` = the stack's MTU less `mtu`, nearest first
+        (ties: more common first). Empty when a stack matches `mtu` exactly.
+
+    Raises:
+        UsageError: as `explain_mtu`.
+    """
+    if explain_mtu(mtu, from_mtu=from_mtu, limit=1):
+        return ()
+    near = sorted(
+        (e for e in _fits(from_mtu) if e.commonness >= NEAREST_MIN_COMMONNESS),
+        key=lambda e: (abs(e.mtu - mtu), -e.commonness, len(e.stack), e.stack),
+    )
+    return tuple(replace(e, difference=e.mtu - mtu) for e in near[:limit])
+
+
+NEAREST_MIN_COMMONNESS = 40
+"""Stacks offered as the nearest to an unexplained MTU are at least this common."""
+
+
+def _fits(from_mtu: int) -> list[Explanation]:
+    """Every catalogued stack that fits over `from_mtu`, with the MTU it leaves."""
     found: dict[tuple[str, ...], Explanation] = {}
     for layers, label, rank in _CATALOGUE:
         # 6in4 carries IPv6, which needs 1280 inside; everything else is checked for IPv4.
@@ -150,16 +194,13 @@ def explain_mtu(mtu: int, *, from_mtu: int = 1500, limit: int = 10) -> tuple[Exp
             result = compute(from_mtu, layers, inner_family=inner)
         except UsageError:
             continue  # the stack does not fit over this link at all
-        if result.ip_mtu != mtu:
-            continue
         stack = tuple(layer.name for layer in layers)
         found[stack] = Explanation(  # the catalogue holds each stack once (tested)
             stack=stack,
-            overhead=from_mtu - mtu,
-            mtu=mtu,
+            overhead=from_mtu - result.ip_mtu,
+            mtu=result.ip_mtu,
             label=label,
             commonness=rank,
             reference="; ".join(dict.fromkeys(r.reference for r in result.layers)),
         )
-    ranked = sorted(found.values(), key=lambda e: (-e.commonness, len(e.stack), e.stack))
-    return tuple(ranked[:limit])
+    return list(found.values())

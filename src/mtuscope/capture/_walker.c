@@ -53,6 +53,7 @@
 #define LINKTYPE_RAW_DLT12 12
 #define LINKTYPE_RAW_DLT14 14
 #define LINKTYPE_PPP_HDLC 50
+#define LINKTYPE_PPP_ETHER 51
 #define LINKTYPE_RAW 101
 #define LINKTYPE_C_HDLC 104
 #define LINKTYPE_IEEE802_11 105
@@ -61,6 +62,7 @@
 #define LINKTYPE_IEEE802_11_RADIOTAP 127
 #define LINKTYPE_ARCNET_LINUX 129
 #define LINKTYPE_PPI 192
+#define LINKTYPE_PPP_WITH_DIR 204
 #define LINKTYPE_IPV4 228
 #define LINKTYPE_IPV6 229
 #define LINKTYPE_NFLOG 239
@@ -69,7 +71,7 @@
 #define LINKTYPE_LINUX_SLL2 276
 #define NO_LINKTYPE 0xFFFFu /* records.NO_LINKTYPE: custom blocks, bad interface ids */
 
-enum { ST_OK = 0, ST_NOT_IP = 1, ST_UNKNOWN = 2, ST_TRUNC = 3, ST_MALF = 4 };
+enum { ST_OK = 0, ST_NOT_IP = 1, ST_UNKNOWN = 2, ST_TRUNC = 3, ST_MALF = 4, ST_UNDECODED = 5 };
 enum { STOP_END = 0, STOP_FULL = 1, STOP_BLOCK = 2, STOP_CORRUPT = 3 };
 
 /* table.Encap */
@@ -146,6 +148,14 @@ static inline int etype_next(uint32_t et)
     return et == 0x0800 ? N_IP4 : et == 0x86DD ? N_IP6 : -1;
 }
 static inline int ppp_next(uint32_t pp) { return pp == 0x21 ? N_IP4 : pp == 0x57 ? N_IP6 : -1; }
+/* PPP protocols that carry IP in a form not decoded here (RFC 1144 Van Jacobson TCP/IP
+ * header compression 0x2D/0x2F, RFC 1962 compressed datagrams 0xFB/0xFD, RFC 1990
+ * multilink fragments 0x3D): counted as UNDECODED, never dropped silently.
+ * walk.py: _PPP_UNDECODED. */
+static inline int ppp_undecoded(uint32_t pp)
+{
+    return pp == 0x2D || pp == 0x2F || pp == 0x3D || pp == 0xFB || pp == 0xFD;
+}
 static inline int version_next(uint32_t nib) { return nib == 4 ? N_IP4 : nib == 6 ? N_IP6 : -1; }
 
 #define ARPHRD_NETLINK 824 /* Linux SLL/SLL2 carrying netlink messages, not IP */
@@ -173,7 +183,8 @@ static void walk_frame(const uint8_t *d, uint32_t caplen, uint32_t lt, rec_t *r,
     uint32_t off = 0, et = 0, pend = 0, encap = 0, link_end = 0, depth = 0, tags = 0;
     uint32_t l3 = NO_OFFSET, l4 = NO_OFFSET, v6f = NO_OFFSET, proto = 0, fam = 0;
     uint32_t status = ST_OK, hdr_len = 0, shift = 0, wflags = 0, et_at = 0, arphrd_at = 0;
-    int next;
+    uint32_t pp = 0;
+    int next, ppp_link = 0;
 
 /* stop: the frame carries no (further) IP; outside a tunnel that means NOT_IP */
 #define NOT_IP_STOP                       \
@@ -253,6 +264,18 @@ relink:
         break;
     }
     case LINKTYPE_PPP: case LINKTYPE_PPP_HDLC: /* at link level its header is the link header */
+        next = N_PPP;
+        break;
+    case LINKTYPE_PPP_WITH_DIR: /* a direction byte, then PPP */
+        NEED(1);
+        off = 1;
+        next = N_PPP;
+        break;
+    case LINKTYPE_PPP_ETHER: /* PPPoE (RFC 2516) without Ethernet: session data (code 0) */
+        NEED(6);
+        if (d[1] != 0) NOT_IP_STOP;
+        pend |= E_PPPOE; /* its bytes count as encapsulation, as over Ethernet */
+        off = 6;
         next = N_PPP;
         break;
     case LINKTYPE_ARCNET_LINUX: { /* source, destination, 2-byte offset, protocol id */
@@ -346,14 +369,12 @@ relink:
                 next = N_ETHER;
                 continue;
             }
-            if (et == 0x8864) { /* PPPoE session, RFC 2516 */
-                uint32_t pp;
-                NEED(off + 8);
-                pp = u16be(d + off + 6);
+            if (et == 0x8864) { /* PPPoE session, RFC 2516: 6 bytes, then the PPP protocol */
+                NEED(off + 7);
                 pend |= E_PPPOE;
-                off += 8;
-                if ((next = ppp_next(pp)) < 0) NOT_IP_STOP;
-                continue;
+                off += 6;
+                ppp_link = 0; /* the PPPoE header and protocol count as encapsulation */
+                goto ppp_protocol;
             }
             if (et == 0x8847 || et == 0x8848) {
                 next = N_MPLS;
@@ -410,9 +431,10 @@ relink:
             NEED(off + 1);
             if ((next = version_next(d[off] >> 4)) < 0) NOT_IP_STOP;
             continue;
-        case N_PPP: { /* PPP (link, PPTP-GRE, L2TP): optional FF 03, protocol in 1 or 2 bytes */
-            uint32_t pp;
+        case N_PPP: /* PPP (link, PPTP-GRE, L2TP): optional FF 03, protocol in 1 or 2 bytes */
             if (off + 2 <= len && d[off] == 0xFF && d[off + 1] == 0x03) off += 2;
+            ppp_link = !fam && !(pend & E_PPPOE); /* at link level the PPP header is the link header */
+        ppp_protocol: /* RFC 1661 section 6.5: a first byte that is odd is the whole field */
             NEED(off + 1);
             if (d[off] & 1) {
                 pp = d[off];
@@ -421,11 +443,18 @@ relink:
                 NEED(off + 2);
                 pp = u16be(d + off);
                 off += 2;
+                if (!(pp & 1)) { /* RFC 1661 section 2: the last byte of the field is odd */
+                    status = ST_MALF;
+                    goto done;
+                }
             }
-            if (!fam) link_end = off;
+            if (ppp_link) link_end = off;
+            if (ppp_undecoded(pp)) {
+                status = ST_UNDECODED;
+                goto done;
+            }
             if ((next = ppp_next(pp)) < 0) NOT_IP_STOP;
             continue;
-        }
         case N_GRE: { /* GRE: RFC 2784/2890 (version 0), RFC 2637 (version 1, PPTP) */
             uint32_t flags, gp, hl2;
             NEED(off + 4);

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mtuscope.capture.reassembly import reassemble
 from mtuscope.capture.records import HEADER_BYTES, NO_OFFSET, WalkStatus
 from mtuscope.capture.table import DecodeIssue, PacketTable, address_halves
 from mtuscope.errors import DecodeError
@@ -62,6 +63,13 @@ _MSS, _WSCALE = int(TcpOptionKind.MSS), int(TcpOptionKind.WSCALE)
 _SACK_OK, _TS = int(TcpOptionKind.SACK_PERMITTED), int(TcpOptionKind.TIMESTAMPS)
 _LEN = {int(kind): length for kind, length in OPTION_LENGTHS.items()}
 _LAST_OPT = MAX_OPTIONS_LEN - 1
+# Walker statuses that make a frame a decode issue, and the line that says why.
+_ISSUE_TEXT = {
+    int(WalkStatus.MALFORMED): "malformed header (a length field points outside the frame)",
+    int(WalkStatus.UNDECODED): "IP in a form not decoded (PPP header compression, "
+    "compressed or multilink PPP)",
+}
+_ISSUE_STATUSES = np.array(sorted(_ISSUE_TEXT), dtype=np.uint8)
 
 
 def _raw(b: U8, i: int, width: int) -> npt.NDArray[Any]:
@@ -142,8 +150,10 @@ def decode_chunk(
         first_frame: 1-based frame number of row 0.
 
     Returns:
-        The chunk as columns; frames the walker flagged MALFORMED are listed in
-        `issues`, and their columns hold what could be read.
+        The chunk as columns. `issues` lists the frames the walker flagged MALFORMED
+        or UNDECODED, those whose header lengths lie (IPv4 IHL, TCP data offset:
+        marked `truncated` so analyses leave them out), and what reassembling
+        fragments met (`capture.reassembly`); their columns hold what could be read.
     """
     n = len(records)
     c: Cols = dict(PacketTable.empty(n).columns)
@@ -166,25 +176,95 @@ def decode_chunk(
     l4_off = records["l4_off"].astype(np.int64)
     has_l4 = (fam != 0) & (l4_off != NO_OFFSET)
     rows = np.flatnonzero(has_l4)
-    _decode_transport(
+    l3_off = records["l3_off"].astype(np.int64)
+    lies = _decode_transport(
         c,
         block,
         rows,
         l4_off[rows],
         hdr_len[rows],
         records["wirelen"][rows],
-        records["l3_off"][rows].astype(np.int64),
+        l3_off[rows],
     )
+    lies |= _lying_ihl(c, records["wirelen"].astype(np.int64) - l3_off, fam)
+    if lies:  # their fields are not to be trusted: analyses leave them out
+        c["truncated"][np.fromiter(lies, dtype=np.int64)] = True
+    lies = _decode_reassembled(c, block, records) | lies
 
+    status = records["status"]
+    errors = {
+        int(i): _ISSUE_TEXT[int(status[i])]
+        for i in np.flatnonzero(np.isin(status, _ISSUE_STATUSES))
+    }
+    for i, text in lies.items():
+        errors.setdefault(i, text)
     issues = tuple(
         DecodeIssue(
             frame=int(first_frame + i),
             offset=int(records["file_off"][i]),
-            error="malformed header (a length field points outside the frame)",
+            error=errors[i],
         )
-        for i in np.flatnonzero(records["status"] == WalkStatus.MALFORMED)
+        for i in sorted(errors)
     )
     return PacketTable(columns=c, issues=issues)
+
+
+# Transport columns a reassembled datagram gives the row of its completing fragment.
+_TRANSPORT = ("sport", "dport", "tcp_flags", "seq", "ack", "win", "thl", "payload", "mss",
+              "wscale", "sack_perm", "tsopt")  # fmt: skip
+
+
+def _decode_reassembled(c: Cols, block: U8, records: npt.NDArray[np.void]) -> dict[int, str]:
+    """Decode the TCP datagrams `reassembly.reassemble` put back together: their transport
+    fields go to the row of the fragment that completed each, marked `reassembled`
+    unless cut short or lying. Returns the rows with issues (overlaps, bounds, lying
+    lengths) and their lines."""
+    got = reassemble(c, block, records)
+    issues = dict(got.issues)
+    n = len(got.rows)
+    if not n:
+        return issues
+    rows = got.rows
+    sub: Cols = {k: v[rows].copy() for k, v in c.items()}
+    sub["ip_len"] = got.ip_len.astype(np.uint32)
+    sub["fragment"] = np.zeros(n, dtype=bool)
+    sub["truncated"] = got.hdr_len < got.l4_off
+    lies = _decode_transport(
+        sub,
+        got.block,
+        np.arange(n),
+        got.l4_off,
+        got.hdr_len,
+        sub["ip_len"],
+        np.zeros(n, dtype=np.int64),
+    )
+    for name in _TRANSPORT:
+        c[name][rows] = sub[name]
+    usable = ~sub["truncated"]
+    for k, text in lies.items():  # a datagram whose TCP lengths lie is left out too
+        usable[k] = False
+        issues.setdefault(int(rows[k]), text)
+    c["reassembled"][rows] = usable
+    # the row's transport fields are the datagram's now, complete or not (a first
+    # fragment that completed it was marked truncated for its own few TCP bytes)
+    c["truncated"][rows] = ~usable
+    return issues
+
+
+def _lying_ihl(c: Cols, on_wire: npt.NDArray[np.int64], fam: npt.NDArray[Any]) -> dict[int, str]:
+    """IPv4 rows whose IHL lies, with the line that says how: past the packet (its total
+    length, when not 0 as TSO writes it) or past the frame on the wire (`on_wire`: bytes
+    from the IP header on). A snaplen cut before the IHL's end is TRUNCATED, not this."""
+    ihl = c["ip_hlen"].astype(np.int64)
+    ip_len = c["ip_len"].astype(np.int64)
+    v4 = fam == 4
+    past_len = v4 & (ip_len >= IPV4_MIN_HEADER) & (ihl > ip_len)
+    past_wire = v4 & (ihl > on_wire)
+    out: dict[int, str] = {}
+    for i in np.flatnonzero(past_len | past_wire).tolist():
+        total = f"total length {ip_len[i]}" if past_len[i] else f"{on_wire[i]} bytes on the wire"
+        out[i] = f"IPv4 header length (IHL) {ihl[i]} bytes past the packet ({total})"
+    return out
 
 
 def _rows(idx: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp] | slice:
@@ -251,9 +331,11 @@ def _decode_transport(
     hdr_len: np.ndarray,
     wirelen: np.ndarray,
     l3_off: np.ndarray,
-) -> None:
+) -> dict[int, str]:
+    """Transport fields of `rows`; returns the rows whose TCP data offset lies, with
+    the line that says how."""
     if not len(rows):
-        return
+        return {}
     h = _gather(block, l4, TCP_MIN_HEADER, rows)  # the largest fixed transport header
     proto = c["proto"][rows]
     have = hdr_len - l4  # transport bytes captured (within the block)
@@ -271,12 +353,23 @@ def _decode_transport(
     c["sport"][pr] = _get(h[ports], UDP_LAYOUT, "sport")
     c["dport"][pr] = _get(h[ports], UDP_LAYOUT, "dport")
 
+    lies: dict[int, str] = {}
     tcp = proto == _TCP
     if tcp.any():
         ht = h[tcp]
         r = rows[tcp]
         word = _get(ht, TCP_LAYOUT, "offset_flags")
         thl = (word >> 12).astype(np.int64) * 4
+        # RFC 9293 §3.1: a data offset below 5 words, or (in a packet that is not a
+        # fragment) past the segment the IP length leaves, is a length that lies.
+        read = have[tcp] > _TCP_OFFSET_FLAGS
+        seg = l4_bytes[tcp]
+        low = read & (thl < TCP_MIN_HEADER)
+        high = read & ~low & ~c["fragment"][r] & (thl > seg)
+        for k in np.flatnonzero(low).tolist():
+            lies[int(r[k])] = f"TCP data offset {thl[k]} bytes, below the 20-byte minimum"
+        for k in np.flatnonzero(high).tolist():
+            lies[int(r[k])] = f"TCP data offset {thl[k]} bytes past the segment ({seg[k]} bytes)"
         c["seq"][r] = _get(ht, TCP_LAYOUT, "seq")
         c["ack"][r] = _get(ht, TCP_LAYOUT, "ack")
         # 12 flag bits as Wireshark's tcp.flags shows them: 3 reserved, AE (RFC 9768), then
@@ -298,6 +391,7 @@ def _decode_transport(
     icmp = (proto == _ICMP) | (proto == _ICMP6)
     if icmp.any():
         _decode_icmp(c, block, rows[icmp], l4[icmp], hdr_len[icmp], proto[icmp])
+    return lies
 
 
 def _decode_syn_options(

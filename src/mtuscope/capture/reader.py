@@ -153,6 +153,8 @@ class WalkedChunks:
         try:
             _, ok = src.ensure(0, 4)
             if src.end == 0:
+                if src.interrupted:
+                    raise KeyboardInterrupt  # nothing arrived before Ctrl-C
                 raise CaptureError("empty file", path=self.path, offset=0)
             head = bytes(src.buf[0:4])
             fmt = formats.sniff_format(head) if ok else None
@@ -172,6 +174,9 @@ class WalkedChunks:
             last = self._flush()
             if last is not None:
                 yield last
+            if src.interrupted:
+                # The bytes read before the interrupt are walked: now let it through.
+                raise KeyboardInterrupt
         finally:
             self._pending = None
             src.close()

@@ -63,6 +63,7 @@ class WalkStatus(IntEnum):
     UNKNOWN_LINKTYPE = 2  # a link type mtuscope does not decode
     TRUNCATED = 3  # the capture cut the frame inside the link/tunnel headers
     MALFORMED = 4  # a header length that lies (IHL < 5, a length past the frame, ...)
+    UNDECODED = 5  # IP carried in a form not decoded (PPP VJ header compression, ...)
 
 
 class WalkStop(IntEnum):

@@ -42,7 +42,12 @@ class _Prefixed(io.RawIOBase):
             b[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
             return n
-        return self._raw.readinto(b)  # type: ignore[attr-defined, no-any-return]
+        # Bytes already buffered, else one read of the pipe (read1; a buffered readinto
+        # would wait to fill all of `b`): what arrived is returned at once, so an
+        # interrupt while waiting for more loses none of it.
+        data: bytes = self._raw.read1(len(b))  # type: ignore[attr-defined]
+        b[: len(data)] = data
+        return len(data)
 
 
 class Source:
@@ -67,6 +72,10 @@ class Source:
         """The bytes are gunzipped on the fly."""
         self.error: str | None = None
         """Why the stream ended early (a damaged gzip member), if it did."""
+        self.interrupted = False
+        """SIGINT/SIGTERM (`KeyboardInterrupt`) came while reading a stream: it was taken
+        as the end of the stream, so the bytes already read are still walked; the reader
+        raises the interrupt again once they are."""
         self._map = mapped
         self._released = 0
         self._stream = stream
@@ -86,9 +95,12 @@ class Source:
         """Read until the buffer is full or the stream ends."""
         assert isinstance(self.buf, bytearray) and self._stream is not None
         view = memoryview(self.buf)
+        # readinto1: one underlying read per call, so what has arrived is counted in
+        # `end` before the next wait (a buffered readinto would wait to fill the view).
+        read = getattr(self._stream, "readinto1", self._stream.readinto)
         try:
             while self.end < len(self.buf):
-                got = self._stream.readinto(view[self.end :])
+                got = read(view[self.end :])
                 if not got:
                     self.eof = True
                     break
@@ -100,6 +112,10 @@ class Source:
             self.eof = True
         except OSError as exc:
             raise CaptureError(f"read error: {exc}", path=self.path) from exc
+        except KeyboardInterrupt:
+            # Ctrl-C on a pipe (tcpdump -w - | mtuscope analyze -): keep what arrived.
+            self.interrupted = True
+            self.eof = True
         finally:
             view.release()
 

@@ -102,6 +102,9 @@ COLUMNS: Mapping[str, npt.DTypeLike] = {
     "mf": np.bool_,  # more fragments
     "frag_off": np.uint32,  # fragment offset in bytes
     "fragment": np.bool_,  # the packet is an IP fragment (v4 MF or offset, or a v6 fragment header)
+    # the fragment completed a TCP datagram: its transport columns are the datagram's
+    # (capture/reassembly.py), its IP columns still its own
+    "reassembled": np.bool_,
     "proto": np.uint8,  # transport protocol after the IPv6 extension chain
     "truncated": np.bool_,  # the capture cut the packet before the fields the row needs
     # transport

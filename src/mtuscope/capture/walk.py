@@ -40,7 +40,8 @@ Per frame (semantics shared by both walkers):
   (113) and SLL2 (276); raw IP 12/14/101 (version nibble), LINKTYPE_IPV4 228 (an IPv6
   header there is taken, as Wireshark's IPv4 dissector does) and IPV6 229; BSD NULL
   (0, host order, Wireshark's byte-order heuristics; AF 2, 24/28/30, or an ethertype
-  when above 1500) and LOOP (108); NFLOG (239, payload TLV 9); PPP (9, 50); Cisco
+  when above 1500) and LOOP (108); NFLOG (239, payload TLV 9); PPP (9, 50), PPP with a
+  direction byte (204) and PPPoE without Ethernet (51, session data only); Cisco
   HDLC (104); IP over InfiniBand (242, tcpdump's 44-byte header); PPI (192) and PKTAP
   (258) headers, then the link type they name; Linux ARCNET (129: source, destination,
   2-byte offset, protocol id, and for RFC 1201 ids a split flag and sequence; ids 0xF0 and
@@ -85,10 +86,15 @@ Per frame (semantics shared by both walkers):
   length of the base link header (0 when `family` is 0).
 - `hdr_len` = min(HEADER_BYTES, captured bytes from `l3_off`); the block row
   holds those bytes and zeros after them.
+- PPP (links, PPPoE, PPTP, L2TP): the protocol field is one byte when its first byte
+  is odd (RFC 1661 section 6.5), else two; a two-byte field whose last byte is even is
+  MALFORMED, and Van Jacobson compressed TCP/IP, compressed datagrams and multilink
+  fragments (`_PPP_UNDECODED`) are UNDECODED: IP is there but not read.
 - Status: NOT_IP (no IP before any IP header: ARP, LLC, non-IP PPP...),
   UNKNOWN_LINKTYPE, TRUNCATED, MALFORMED (e.g. outer IPv4 IHL < 5, a version nibble
   not matching the ethertype, a pcapng interface id beyond the section's IDBs, an
-  NFLOG TLV length < 4).
+  NFLOG TLV length < 4), UNDECODED (see PPP). MALFORMED and UNDECODED frames become
+  decode issues (`decode.decode_chunk`).
 """
 
 from __future__ import annotations
@@ -114,7 +120,7 @@ _WALK_MAX = 65000
 _MAX_DEPTH = 8
 _BLOCK_SLACK = 65536
 
-_OK, _NOT_IP, _UNKNOWN, _TRUNC, _MALF = 0, 1, 2, 3, 4
+_OK, _NOT_IP, _UNKNOWN, _TRUNC, _MALF, _UNDEC = 0, 1, 2, 3, 4, 5
 _END, _FULL, _BLOCK, _CORRUPT = 0, 1, 2, 3
 
 _N_ETYPE, _N_ETHER, _N_MPLS, _N_IPVER, _N_PPP, _N_GRE, _N_IP4, _N_IP6, _N_WLAN = range(9)
@@ -136,6 +142,10 @@ _ETYPE_SKIPS = {0x8926: 6, 0x8909: 8}  # VN-Tag, Cisco MetaData
 # Where a code names IP: ethertypes, PPP protocols (RFC 1332, RFC 5072), version nibbles.
 _ETYPE_NEXT = {0x0800: _N_IP4, 0x86DD: _N_IP6}
 _PPP_NEXT = {0x21: _N_IP4, 0x57: _N_IP6}
+# PPP protocols carrying IP in a form not decoded here: Van Jacobson TCP/IP header
+# compression (RFC 1144; 0x2D, 0x2F), compressed datagrams (RFC 1962; 0xFB, 0xFD),
+# multilink fragments (RFC 1990; 0x3D). Counted as UNDECODED, never dropped silently.
+_PPP_UNDECODED = frozenset((0x2D, 0x2F, 0x3D, 0xFB, 0xFD))
 _VERSION_NEXT = {4: _N_IP4, 6: _N_IP6}
 # the layout of the next IEEE 802.11 header: frame control swapped (CAPWAP), radiotap data pad
 _WF_SWAP, _WF_PAD = 1, 2
@@ -172,6 +182,8 @@ _LT_PKTAP = int(LinkType.PKTAP)
 _LT_PPI = int(LinkType.PPI)
 _LT_PPP = int(LinkType.PPP)
 _LT_PPP_HDLC = int(LinkType.PPP_HDLC)
+_LT_PPP_ETHER = int(LinkType.PPP_ETHER)
+_LT_PPP_WITH_DIR = int(LinkType.PPP_WITH_DIR)
 _LT_RAW = int(LinkType.RAW)
 _LT_RAW_DLT12 = int(LinkType.RAW_DLT12)
 _LT_RAW_DLT14 = int(LinkType.RAW_DLT14)
@@ -269,6 +281,31 @@ class _Frame:
             self.not_ip()
         return nxt
 
+    def ppp_protocol(self, off: int, *, link: bool) -> tuple[int, int]:
+        """The PPP protocol field at `off`: (offset after it, the IP state it leads to).
+
+        RFC 1661 section 6.5: a first byte that is odd is the whole (compressed) field;
+        section 2: the last byte of a two-byte field is odd, else the frame is MALFORMED.
+        Protocols carrying IP in a form not decoded here are UNDECODED. `link`: the
+        PPP header is the link header (its end is `link_end`)."""
+        d = self.d
+        self.need(off + 1)
+        if d[off] & 1:
+            pp = d[off]
+            off += 1
+        else:
+            self.need(off + 2)
+            pp = self.u16(off)
+            off += 2
+            if not pp & 1:
+                self.malformed()
+        if link:
+            self.link_end = off
+        if pp in _PPP_UNDECODED:
+            self.status = _UNDEC
+            raise _Stop
+        return off, self.lead(_PPP_NEXT, pp)
+
     def u16(self, i: int) -> int:
         d = self.d
         return (d[i] << 8) | d[i + 1]
@@ -336,6 +373,17 @@ class _Frame:
             nxt = _N_IPVER
         elif lt in (_LT_PPP, _LT_PPP_HDLC):
             nxt = _N_PPP  # at link level its header is the link header
+        elif lt == _LT_PPP_WITH_DIR:  # a direction byte, then PPP
+            self.need(1)
+            off = 1
+            nxt = _N_PPP
+        elif lt == _LT_PPP_ETHER:  # PPPoE (RFC 2516) without Ethernet: session data (code 0)
+            self.need(6)
+            if d[1] != 0:
+                self.not_ip()
+            self.pend |= _E_PPPOE  # its bytes count as encapsulation, as over Ethernet
+            off = 6
+            nxt = _N_PPP
         elif lt == _LT_ARCNET_LINUX:  # source, destination, 2-byte offset, protocol id
             self.need(5)
             pid = d[4]
@@ -411,12 +459,10 @@ class _Frame:
                 if et == 0x6558:
                     nxt = _N_ETHER
                     continue
-                if et == 0x8864:
-                    self.need(off + 8)
-                    pp = self.u16(off + 6)
+                if et == 0x8864:  # PPPoE session, RFC 2516: 6 bytes, then the PPP protocol
+                    self.need(off + 7)
                     self.pend |= _E_PPPOE
-                    off += 8
-                    nxt = self.lead(_PPP_NEXT, pp)
+                    off, nxt = self.ppp_protocol(off + 6, link=False)
                     continue
                 if et in (0x8847, 0x8848):
                     nxt = _N_MPLS
@@ -447,17 +493,8 @@ class _Frame:
             if nxt == _N_PPP:
                 if off + 2 <= self.ln and d[off] == 0xFF and d[off + 1] == 0x03:
                     off += 2
-                self.need(off + 1)
-                if d[off] & 1:
-                    pp = d[off]
-                    off += 1
-                else:
-                    self.need(off + 2)
-                    pp = self.u16(off)
-                    off += 2
-                if not self.fam:
-                    self.link_end = off
-                nxt = self.lead(_PPP_NEXT, pp)
+                at_link = not self.fam and not self.pend & _E_PPPOE
+                off, nxt = self.ppp_protocol(off, link=at_link)
                 continue
             if nxt == _N_GRE:
                 self.need(off + 4)

@@ -29,24 +29,38 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--platform", help="add configuration snippets for this platform to advice")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--annotate",
+        metavar="OUT.pcapng",
+        help="write the capture again as pcapng with a packet comment on every evidence frame "
+        "(Wireshark: frame.comment)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> CaptureResult:
     from mtuscope.jobs.analyze import AnalyzeOptions, analyze
 
-    opts = AnalyzeOptions(paths=tuple(args.files), filter=args.filter, platform=args.platform)
+    opts = AnalyzeOptions(
+        paths=tuple(args.files),
+        filter=args.filter,
+        platform=args.platform,
+        annotate=args.annotate,
+    )
     show = not args.no_progress and sys.stderr.isatty()
     if not show:
         return analyze(opts)
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+    # On stderr, the terminal it checked: stdout may be a pipe or a JSON file.
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
         transient=True,
+        console=Console(stderr=True),
     ) as bar:
         tasks: dict[str, Any] = {}
 

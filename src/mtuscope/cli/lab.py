@@ -89,19 +89,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
-    from mtuscope.lab import Lab, get_scenario
+    from mtuscope.lab import LISTENER_BYTES, Lab, get_scenario
     from mtuscope.lab.state import save
 
     scenario = get_scenario(name)  # an unknown name is a usage error, even without root
-    lab = Lab.up(scenario, run_id=run_id, keep=True)
+    lab = Lab.up(scenario, run_id=run_id, keep=True, listen=True)
     try:
         save(lab)
     except LabError:
         lab.down()
         raise
     if as_json:
-        json.dump(_describe(scenario, lab.run_id, running=True), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        doc = _describe(scenario, lab.run_id, running=True)
+        doc["listener"] = _listener(lab)
+        _print_json("up", doc)
     else:
         print(f"lab {lab.run_id} ({scenario.name}) is up: {scenario.description}")
         for line in _nodes_text(scenario, lab):
@@ -109,14 +110,33 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
         for line in _truth_text(scenario):
             print(line)
         server = scenario.address(scenario.server, 4)
+        if lab.listener_port is not None:
+            print(
+                f"  {scenario.server} listens: HTTP on TCP port {lab.listener_port} "
+                f"(IPv4 and IPv6), {LISTENER_BYTES} bytes to any GET"
+            )
         print(f"  try:  mtuscope lab run {lab.run_id} -- tracepath -n {server}")
+        if lab.listener_port is not None:
+            print(
+                f"        mtuscope lab run {lab.run_id} -- mtuscope probe {server} "
+                f"--port {lab.listener_port} --download {LISTENER_BYTES}"
+            )
         print(f"  stop: mtuscope lab down {lab.run_id}")
     return 0
 
 
+def _listener(lab: Lab) -> dict[str, Any] | None:
+    """The lab listener in `lab up --json`: node, port, body size."""
+    from mtuscope.lab import LISTENER_BYTES
+
+    if lab.listener_port is None:
+        return None
+    return {"node": lab.scenario.server, "port": lab.listener_port, "bytes": LISTENER_BYTES}
+
+
 def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
     if every and name is not None:
-        raise UsageError("lab down: give a lab or --all, not both")
+        raise UsageError("give a lab or --all, not both")
     from mtuscope.lab.netns import require_environment
     from mtuscope.lab.state import find, records
 
@@ -129,7 +149,7 @@ def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
         up = records()
         if len(up) != 1:
             listed = ", ".join(f"{r.run_id} ({r.scenario})" for r in up) or "none"
-            raise UsageError(f"lab down: name the lab to remove (up: {listed})")
+            raise UsageError(f"name the lab to remove (up: {listed})")
         targets = [up[0]]
     for record in targets:
         _remove(record)
@@ -137,8 +157,17 @@ def _down(name: str | None, *, every: bool, as_json: bool = False) -> int:
             print(f"lab {record.run_id} ({record.scenario}) is down")
     if as_json:
         removed = [{"id": r.run_id, "scenario": r.scenario} for r in targets]
-        sys.stdout.write(json.dumps({"removed": removed}) + "\n")
+        _print_json("down", {"removed": removed})
     return 0
+
+
+def _print_json(verb: str, body: dict[str, Any]) -> None:
+    """One lab document on stdout: kind "lab", the verb, its body (src/mtuscope/lab/schema.json)."""
+    from mtuscope import __version__
+
+    doc = {"tool": "mtuscope", "version": __version__, "kind": "lab", "verb": verb, **body}
+    json.dump(doc, sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 
 def _remove(record: LabRecord) -> None:
@@ -180,8 +209,7 @@ def _list(*, as_json: bool) -> int:
             ],
             "state_dir": str(state_dir()),
         }
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json("list", doc)
         return 0
     print("scenarios:")
     width = max(len(name) for name in SCENARIOS)
@@ -207,7 +235,7 @@ def _run(name: str, node: str, command: list[str]) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        raise UsageError("lab run: no command given (mtuscope lab run LAB -- CMD ...)")
+        raise UsageError("no command given (mtuscope lab run LAB -- CMD ...)")
     from mtuscope.lab import get_scenario
     from mtuscope.lab.netns import require_environment
     from mtuscope.lab.state import find
@@ -295,6 +323,8 @@ def _direction(scenario: Scenario, truth: DirectionTruth, *, reverse: bool) -> d
 
 
 def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[str, Any]:
+    from mtuscope.lab import LISTENER_PORT
+
     doc: dict[str, Any] = {
         "name": scenario.name,
         "description": scenario.description,
@@ -309,6 +339,7 @@ def _describe(scenario: Scenario, run_id: str | None, *, running: bool) -> dict[
         "server_mss": {"4": scenario.server_mss(4), "6": scenario.server_mss(6)},
         "server_answers": _answers(scenario),
         "server_tcp_port": scenario.server_tcp_port,
+        "listener_port": LISTENER_PORT,  # the HTTP listener `lab up` starts on the server
     }
     if running and run_id is not None:
         doc["run_id"] = run_id

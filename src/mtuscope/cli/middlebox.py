@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from mtuscope.cli.options import add_family
+
 if TYPE_CHECKING:
     from mtuscope.jobs.middlebox import MiddleboxReport
 
@@ -22,14 +24,14 @@ def add_parser(sub: Any) -> None:
         description="Send TCP SYNs with TTL 1, 2, 3 ... and compare what each router quotes "
         "back in its ICMP time-exceeded with what was sent: the hop where the MSS, another TCP "
         "option, the sequence number, DF, DSCP or the IP id changed. Compares with the SYN/ACK "
-        "that comes back, and checks with one ICMP echo whether a TCP proxy answered for the "
-        "destination. Needs root or CAP_NET_RAW.",
+        "that comes back, and checks with two ICMP echoes (one with the TTL that got the SYN/ACK, "
+        "one with TTL 255) whether a TCP proxy answered for the destination. Needs root or "
+        "CAP_NET_RAW.",
     )
     p.add_argument("host", metavar="HOST", help="destination address (or name)")
     p.add_argument("--port", type=int, required=True, help="destination TCP port")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    p.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    add_family(p)
     p.add_argument("--max-ttl", type=int, default=16, help="highest TTL tried (default 16)")
     p.add_argument(
         "--timeout", type=float, default=0.5, help="seconds to wait per probe (default 0.5)"
@@ -40,7 +42,7 @@ def add_parser(sub: Any) -> None:
         "--no-proxy-check",
         dest="proxy_check",
         action="store_false",
-        help="skip the ICMP echo that tells a TCP proxy from the destination",
+        help="skip the ICMP echoes that tell a TCP proxy from the destination",
     )
     p.add_argument("--platform", help="add configuration snippets for this platform to advice")
     p.set_defaults(run=run)

@@ -8,9 +8,12 @@ once (`add_path_verb`, `common_options`).
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from mtuscope.cli.options import add_family
 from mtuscope.jobs.result import JobResult
 
 
@@ -47,10 +50,15 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
         budget: the verb's default probe budget.
     """
     p.add_argument("host", metavar="HOST", help="name or address to probe (the only target)")
-    fam = p.add_mutually_exclusive_group()
-    fam.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    fam.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
-    p.add_argument("--port", type=int, help="TCP port: MSS measurement and (default) TCP probes")
+    add_family(p)
+    verb = p.prog.split()[-1]
+    port_help = (
+        "TCP port: MSS measurement and (default) TCP probes"
+        if verb == "probe"
+        else f"TCP port for TCP probes (the default kind with --port); {verb} measures no "
+        "MSS (probe --port does)"
+    )
+    p.add_argument("--port", type=int, help=port_help)
     p.add_argument(
         "--kind",
         choices=("echo", "udp", "tcp"),
@@ -71,6 +79,12 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
     )
     mode.add_argument("--raw", action="store_true", help="fail (exit 3) without raw sockets")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every probe (size, TTL, flow, sent time, reply, RTT) to stderr",
+    )
 
 
 def common_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,6 +94,7 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         UsageError: an unknown `--kind` word.
     """
     from mtuscope.jobs.path import probe_kind
+    from mtuscope.report.path_text import print_probe
 
     return {
         "host": args.host,
@@ -93,6 +108,8 @@ def common_options(args: argparse.Namespace) -> dict[str, Any]:
         "platform": args.platform,
         "unprivileged": args.unprivileged,
         "raw": args.raw,
+        # -v: one stderr line per probe, as soon as it is filed.
+        "on_probe": functools.partial(print_probe, stream=sys.stderr) if args.verbose else None,
     }
 
 
@@ -112,7 +129,16 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=0,
         metavar="BYTES",
-        help="with --port: read this many bytes after the handshake to catch a stall",
+        help="with --port: read this many bytes after the handshake to catch a stall "
+        "(after sending --request); a server that ends its answer sooner is done, not stalled",
+    )
+    p.add_argument(
+        "--request",
+        metavar="WHAT",
+        help="with --download: what to send first: 'http' (GET / HTTP/1.1 with Host as typed "
+        "and Connection: close; the default), 'tls' (a TLS ClientHello with SNI; the default "
+        "for port 443), 'none' (for a server that talks first), or the request itself with "
+        r"escapes \r \n \t \0 \\ \xHH, e.g. 'HEAD /big HTTP/1.0\r\n\r\n'",
     )
     p.add_argument(
         "--responder",
@@ -131,4 +157,11 @@ def run(args: argparse.Namespace) -> JobResult:
         responder = TwoEndedOptions.of_target(
             args.responder, what="--responder", family=args.family, platform=args.platform
         )
-    return probe(ProbeOptions(**common_options(args), download=args.download, responder=responder))
+    return probe(
+        ProbeOptions(
+            **common_options(args),
+            download=args.download,
+            request=args.request,
+            responder=responder,
+        )
+    )

@@ -20,11 +20,14 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from mtuscope.cli.options import add_family
+from mtuscope.jobs.responder_port import RESPONDER_PORT
+
 if TYPE_CHECKING:
     from mtuscope.jobs.two_ended import TwoEndedReport
 
-DEFAULT_PORT = 40777
-"""jobs/responder.py `DEFAULT_PORT` (not imported: `--help` stays cheap)."""
+DEFAULT_PORT = RESPONDER_PORT
+"""The one responder port (jobs/responder_port.py: cheap to import for `--help`)."""
 
 
 def add_parser(sub: Any) -> None:
@@ -62,10 +65,14 @@ def add_parser(sub: Any) -> None:
         "--no-reverse, the path MTU from the responder back to here. Capturing our own SYN "
         "(all options, the ISN) needs root; without it only the MSS is compared.",
     )
-    c.add_argument("target", metavar="HOST:PORT", help="the responder ([IPv6]:PORT for IPv6)")
+    c.add_argument(
+        "target",
+        metavar="HOST[:PORT]",
+        help=f"the responder ([IPv6]:PORT for IPv6; port {DEFAULT_PORT}, the responder's, "
+        "when left out)",
+    )
     c.add_argument("--json", action="store_true", help="print the JSON report")
-    c.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    c.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    add_family(c)
     c.add_argument("--timeout", type=float, default=5.0, help="seconds for the exchange (5)")
     c.add_argument("--no-reverse", action="store_true", help="do not ask for the reverse PMTU")
     c.add_argument("--platform", help="configuration snippets for this platform in the advice")
@@ -119,22 +126,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_check(args: argparse.Namespace) -> TwoEndedReport:
+EXIT_CLOSED = 1
+"""A closed responder port is a result (the check ran: nothing answers there), not a
+missing environment: exit 1, as for an error finding, with one line."""
+
+
+def run_check(args: argparse.Namespace) -> TwoEndedReport | int:
     """Run the two-ended check.
 
+    Returns:
+        The report; or `EXIT_CLOSED` after one line on standard error when nothing
+        listens on the responder's port.
+
     Raises:
-        UsageError: a bad HOST:PORT, timeout or platform (exit 2).
+        UsageError: a bad HOST[:PORT], timeout or platform (exit 2).
         ProbeError: the responder is unreachable or refused (exit 3).
     """
+    from mtuscope.errors import PortClosed
     from mtuscope.jobs.two_ended import TwoEndedOptions, check_two_ended
 
-    return check_two_ended(
-        TwoEndedOptions.of_target(
-            args.target,
-            what="responder-check",
-            family=args.family,
-            platform=args.platform,
-            timeout=args.timeout,
-            reverse_pmtu=not args.no_reverse,
-        )
+    opts = TwoEndedOptions.of_target(
+        args.target,
+        what="the responder",
+        family=args.family,
+        platform=args.platform,
+        timeout=args.timeout,
+        reverse_pmtu=not args.no_reverse,
     )
+    try:
+        return check_two_ended(opts)
+    except PortClosed as exc:
+        print(f"mtuscope responder-check: {exc}", file=sys.stderr)
+        return EXIT_CLOSED

@@ -23,8 +23,9 @@ def diagnose_middlebox(
         platform: add configuration snippets for this platform to the advice.
 
     Returns:
-        Findings in path order: MSS and sequence number rewrites change by change, then
-        other option changes, then a TCP proxy answering for the destination.
+        Findings in path order: MSS and sequence number rewrites change by change (no
+        sequence rewrite when a TCP proxy answered: its ISN is its own), then other
+        option changes, then a TCP proxy answering for the destination (`tcp-proxy`).
 
     Raises:
         UsageError: unknown platform.

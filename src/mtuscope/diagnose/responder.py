@@ -7,8 +7,9 @@ and run per direction; the reverse path MTU goes through the path checks
 
 The evidence of the SYN comparison names `probe=0`: the one TCP connection the
 client opened to the responder (the reverse search's probes are numbered from 1).
-Address and port translation (NAT) has no rule yet: it is reported in the body
-(`two_ended.translated`).
+Address and port translation (NAT) is `address-translated`, and a box that opened
+a connection of its own toward the responder `tcp-proxy`; the differences are in
+the body as well (`two_ended.translated`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def diagnose_two_ended(
         platform: a `calc.snippets` platform for configuration lines in the advice.
 
     Returns:
-        Findings in a stable order: client->server MSS, options, ISN; server->client
+        Findings in a stable order: client->server MSS, options, ISN, TCP proxy, NAT;
+        server->client
         MSS; then the reverse path's findings (`diagnose_path`, with the MSS our SYN
         carried on arrival as the MSS the responder sends with).
 

@@ -16,8 +16,10 @@ from mtuscope.capture.reader import CaptureInfo
 from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.diagnose.findings import Finding
 from mtuscope.errors import UsageError
+from mtuscope.jobs.annotate import Annotation, check_output, write_annotated
 from mtuscope.jobs.captures import Progress, decode_warning, read_capture
 from mtuscope.jobs.inputs import check_platform, split_host_port
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.result import JobResult
 from mtuscope.passive import CaptureAnalysis, finish
 from mtuscope.passive.host_filter import HostFilter
@@ -37,6 +39,9 @@ class AnalyzeOptions:
     """File bytes per chunk (bounds memory)."""
     workers: int | None = None
     """Threads decoding and analysing chunks (default: up to 2)."""
+    annotate: str | None = None
+    """`--annotate OUT`: write the (one) capture again as pcapng with a comment on every
+    evidence frame (`jobs.annotate`)."""
     host_filter: HostFilter | None = field(init=False, default=None)
     """`filter`, parsed."""
 
@@ -47,6 +52,8 @@ class AnalyzeOptions:
         object.__setattr__(self, "platform", check_platform(self.platform))
         if self.filter is not None:
             object.__setattr__(self, "host_filter", parse_filter(self.filter))
+        if self.annotate is not None:
+            check_output(self.annotate, self.paths)
 
 
 def parse_filter(text: str) -> HostFilter:
@@ -83,6 +90,8 @@ class CaptureResult(JobResult):
     """The files, in the order given."""
     analyses: tuple[CaptureAnalysis, ...]
     """One per file, in the same order; connection ids continue from one to the next."""
+    annotation: Annotation | None = None
+    """The annotated copy written for `--annotate`, if one was asked for and written."""
 
     @property
     def connection_count(self) -> int:
@@ -90,6 +99,7 @@ class CaptureResult(JobResult):
         return sum(a.connection_count for a in self.analyses)
 
 
+@INTERRUPTS.keeping()
 def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> CaptureResult:
     """Analyse capture files, each on its own, into one result.
 
@@ -99,7 +109,9 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
 
     Returns:
         The captures, their analyses and findings; damage after the first good
-        records and frames that did not decode fully are warnings.
+        records and frames that did not decode fully are warnings. An interrupt
+        (SIGINT/SIGTERM) ends the reading: what was read is analysed, a warning says
+        "interrupted after N packets", and later files are skipped.
 
     Raises:
         CaptureError: a file cannot be read at all.
@@ -117,7 +129,7 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
             chunk_bytes=opts.chunk_bytes,
             workers=opts.workers,
         )
-        info, issues = read.info, read.issues
+        info, issues, read_cut = read.info, read.issues, read.interrupted_after
         analysis = finish(read.partial, first_id=next_id)
         del read  # the partial: only the analysis is needed from here on
         next_id += analysis.connection_count
@@ -127,6 +139,19 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         if (line := decode_warning(path, issues)) is not None:
             warnings.append(line)
         captures.append(CaptureFile(path=path, info=info, host_filter=opts.host_filter))
+        if read_cut is not None:
+            # Interrupted: report what was read; the files after this one are not opened.
+            warnings.append(f"{path}: interrupted after {read_cut} packets")
+            break
+    annotation = None
+    if opts.annotate is not None:
+        if read_cut is None and not INTERRUPTS.requested:
+            annotation = write_annotated(opts.paths[0], opts.annotate, findings)
+            if not annotation.complete:
+                warnings.append(f"{opts.annotate}: the input is damaged after frame "
+                                f"{annotation.frames}: the annotated copy ends there")  # fmt: skip
+        else:
+            warnings.append(f"{opts.annotate}: not written: the reading was interrupted")
     return CaptureResult(
         kind="capture",
         inputs=opts.paths,
@@ -134,4 +159,5 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         warnings=tuple(warnings),
         captures=tuple(captures),
         analyses=tuple(analyses),
+        annotation=annotation,
     )

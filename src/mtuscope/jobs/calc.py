@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mtuscope.calc.explain import Explanation, explain_mtu
+from mtuscope.calc.conventions import Convention, conventions_for_ip_mtu
+from mtuscope.calc.explain import Explanation, explain_mtu, nearest_stacks
 from mtuscope.calc.layer_types import LAYER_TYPES
 from mtuscope.calc.snippets import PLATFORMS, render
 from mtuscope.calc.stack import StackResult, compute, mss_for, parse_layers
@@ -69,9 +70,9 @@ class CalcOptions:
         check_family(self.inner_family)
         check_family(self.outer_family)
         if self.explain_mtu is not None and self.layers:
-            raise UsageError("calc: give either layers or --explain-mtu, not both")
+            raise UsageError("give either layers or --explain-mtu, not both")
         if self.explain_mtu is None and self.from_mtu is not None:
-            raise UsageError("calc: --from-mtu only goes with --explain-mtu")
+            raise UsageError("--from-mtu only goes with --explain-mtu")
 
     @property
     def mode(self) -> CalcMode:
@@ -123,6 +124,12 @@ class CalcReport(JobResult):
     """Stack mode: delivery family of tunnels that name none."""
     explanations: tuple[Explanation, ...] | None = None
     """Explain mode: the stacks that produce `ip_mtu`, most common first."""
+    conventions: tuple[Convention, ...] = ()
+    """Explain mode: the configuration conventions that set `ip_mtu` (e.g. Cisco's
+    `ip mtu 1400` for GRE over IPsec), with their sources."""
+    nearest: tuple[Explanation, ...] = ()
+    """Explain mode, when no stack matches exactly: the nearest common stacks, each with
+    its `difference` in bytes."""
     snippets: tuple[Snippet, ...]
     """Configuration lines, one per platform asked for."""
 
@@ -164,6 +171,8 @@ def calc(opts: CalcOptions) -> CalcReport:
             mss_ipv6=mss6,
             overhead=from_mtu - mtu,
             explanations=found,
+            conventions=conventions_for_ip_mtu(mtu),
+            nearest=nearest_stacks(mtu, from_mtu=from_mtu) if not found else (),
             snippets=_snippets(platforms, mtu, mss4, mss6, opts.interface),
         )
     layers = parse_layers(opts.layers, outer_family=opts.outer_family)

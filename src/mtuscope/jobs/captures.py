@@ -25,6 +25,7 @@ from typing import TypeVar
 from mtuscope.capture.decode import decode_chunk
 from mtuscope.capture.reader import CaptureInfo, WalkedChunk, WalkedChunks, iter_chunks
 from mtuscope.capture.table import DecodeIssue, PacketTable
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.passive import CapturePartial, analyse, merge
 from mtuscope.passive.host_filter import HostFilter
 
@@ -48,6 +49,9 @@ class CaptureRead:
     """The file's format, link types, frame count and damage warnings."""
     issues: tuple[DecodeIssue, ...]
     """Frames that did not decode fully (the first ones of each chunk are kept)."""
+    interrupted_after: int | None = None
+    """SIGINT/SIGTERM stopped the reading: the packets of the chunks read and analysed
+    before it (the partial holds exactly those); None when read to the end."""
 
 
 def read_capture(
@@ -69,12 +73,18 @@ def read_capture(
         capacity: frames per chunk (default: the reader's, from `chunk_bytes`).
         workers: threads decoding and analysing chunks (default: up to 2).
 
+    An interrupt (SIGINT/SIGTERM, as `KeyboardInterrupt`) stops the reading: the chunks
+    read so far are finished and kept, and `interrupted_after` says how many packets
+    they hold.
+
     Raises:
         CaptureError: the file cannot be read from its start.
     """
     chunks = iter_chunks(path, chunk_bytes=chunk_bytes, capacity=capacity)
-    partial, issues = _run_chunks(path, chunks, host_filter, progress, workers)
-    return CaptureRead(partial=partial, info=chunks.info, issues=tuple(issues))
+    partial, issues, cut = _run_chunks(path, chunks, host_filter, progress, workers)
+    return CaptureRead(
+        partial=partial, info=chunks.info, issues=tuple(issues), interrupted_after=cut
+    )
 
 
 def _run_chunks(
@@ -83,7 +93,7 @@ def _run_chunks(
     host_filter: HostFilter | None,
     progress: Progress | None,
     workers: int | None,
-) -> tuple[CapturePartial, list[DecodeIssue]]:
+) -> tuple[CapturePartial, list[DecodeIssue], int | None]:
     def work(chunk: WalkedChunk, at_start: bool) -> tuple[CapturePartial, tuple[DecodeIssue, ...]]:
         table = decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
         issues = table.issues
@@ -98,25 +108,36 @@ def _run_chunks(
     pending: deque[Future[tuple[CapturePartial, tuple[DecodeIssue, ...]]]] = deque()
 
     def drain_one() -> None:
-        part, chunk_issues = pending.popleft().result()
+        # Wait first, then take it off: an interrupt while waiting loses no chunk.
+        part, chunk_issues = pending[0].result()
+        pending.popleft()
         issues.extend(chunk_issues)
         folder.add(part)
         give_back_freed_memory()
 
+    packets = 0
+    """Packets in the chunks handed to the pool."""
+    cut: int | None = None
     with ThreadPoolExecutor(max_workers=n) as pool:
-        for i, chunk in enumerate(chunks):
-            pending.append(pool.submit(work, chunk, i == 0))
-            if progress is not None:
-                info = chunks.info
-                progress(path, info.bytes_read, 0 if info.compressed else total)
-            while len(pending) > n:
-                drain_one()
+        try:
+            with INTERRUPTS.armed():
+                for i, chunk in enumerate(chunks):
+                    pending.append(pool.submit(work, chunk, i == 0))
+                    packets = chunk.first_frame - 1 + len(chunk)
+                    if progress is not None:
+                        info = chunks.info
+                        progress(path, info.bytes_read, 0 if info.compressed else total)
+                    while len(pending) > n:
+                        drain_one()
+        except KeyboardInterrupt:
+            # Ctrl-C (or SIGTERM): stop reading; the chunks read so far are finished below.
+            cut = packets
         while pending:
             drain_one()
     partial = folder.result()
     if partial is None:
-        return analyse(PacketTable.empty(), capture=path, at_start=True), issues
-    return partial, issues
+        return analyse(PacketTable.empty(), capture=path, at_start=True), issues, cut
+    return partial, issues, cut
 
 
 class Folder:

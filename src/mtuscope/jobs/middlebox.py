@@ -12,11 +12,15 @@ privilege or route is an error (exit 3).
 
 from __future__ import annotations
 
+import errno
+import socket
 from dataclasses import dataclass
+from ipaddress import ip_address
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.middlebox import MiddleboxTrace
 from mtuscope.active.middlebox_result import MiddleboxResult, MiddleboxStop
+from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport import DriveStop, RawTransport, drive
 from mtuscope.diagnose.middlebox import diagnose_middlebox
 from mtuscope.errors import UsageError
@@ -85,6 +89,43 @@ class MiddleboxReport(JobResult):
     """What each TTL showed, the changes along the path, the destination's answer."""
 
 
+def own_source(src: str, family: int) -> IPAddress:
+    """`--src` checked: an address of this host (of the network namespace the process runs
+    in), of the destination's family. The walk builds its SYNs itself, so without this
+    check it would send them from any address typed (spoofed).
+
+    Args:
+        src: the address as typed.
+        family: the destination's family, 4 or 6.
+
+    Returns:
+        The address.
+
+    Raises:
+        UsageError: not an address, of the other family, or not one of this host's.
+    """
+    try:
+        address = ip_address(src)
+    except ValueError:
+        raise UsageError(f"--src {src!r}: not an IP address") from None
+    if address.version != family:
+        raise UsageError(f"--src {address}: not an IPv{family} address like the destination")
+    sock_family = socket.AF_INET if family == 4 else socket.AF_INET6
+    # The kernel binds a socket only to an address of its own (EADDRNOTAVAIL otherwise,
+    # without IP_FREEBIND): that is the test, and nothing is sent.
+    with socket.socket(sock_family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((str(address), 0))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise UsageError(
+                    f"--src {address}: not an address of this host (give one of its own "
+                    "addresses, or leave --src out)"
+                ) from None
+            raise UsageError(f"--src {address}: cannot use it: {exc.strerror}") from exc
+    return address
+
+
 def middlebox(opts: MiddleboxOptions) -> MiddleboxReport:
     """Walk the path to `opts.host` port `opts.port` with TTL-limited SYNs.
 
@@ -96,11 +137,13 @@ def middlebox(opts: MiddleboxOptions) -> MiddleboxReport:
         stop reason and a warning.
 
     Raises:
-        UsageError: the host does not resolve (in the family asked for).
+        UsageError: the host does not resolve (in the family asked for), or `src` is
+            not an address of this host.
         RawSocketDenied: no root / CAP_NET_RAW.
         ProbeError: no route, or the transport failed.
     """
     dst = resolve(opts.host, opts.family)
+    src = own_source(opts.src, dst.version) if opts.src is not None else None
     limits = Limits(timeout=opts.timeout, rate=_RATE, burst=_BURST, budget=4 * opts.max_ttl + 4)
     engine = MiddleboxTrace(
         dst=dst,
@@ -111,7 +154,7 @@ def middlebox(opts: MiddleboxOptions) -> MiddleboxReport:
     )
     # Worst case: every TTL lost on every attempt, one window after another.
     bound = (opts.max_ttl + 1) * limits.attempts * limits.timeout + _SLACK
-    with RawTransport(dst.version, src=opts.src, iface=opts.iface) as transport:
+    with RawTransport(dst.version, src=src, iface=opts.iface) as transport:
         run = drive(engine, transport, max_seconds=bound, max_probes=limits.budget + 2)
     warnings: tuple[str, ...] = ()
     if run.result is None:

@@ -14,23 +14,37 @@ report's warnings. `raw=True` makes a missing privilege an error
 
 A spent budget or --max-seconds is a result, not an error: the engine is halted
 with `SearchStop.BUDGET` or `SearchStop.TIME`, its partial answer is kept, and a
-warning says so.
+warning says so. So is SIGINT or SIGTERM (the CLI turns both into
+`KeyboardInterrupt`): the engine being driven is halted with
+`SearchStop.INTERRUPTED`, no further engine starts, and the report is built from
+what was measured. A search cut short reports no path MTU, only the bounds it
+knows (`PathReport.pmtu_bounds`), and is inconclusive, never "no problem".
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTraceResult
 from mtuscope.active.matching import MAX_FLOWS
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
-from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
+from mtuscope.active.probe import (
+    Datagram,
+    IPAddress,
+    PortState,
+    Probe,
+    ProbeKind,
+    ProbeRecord,
+    Reply,
+    SearchStop,
+    port_state,
+)
 from mtuscope.active.size_engine import ProbeTotals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.active.transport import (
@@ -42,10 +56,11 @@ from mtuscope.active.transport import (
     interface_mtu,
 )
 from mtuscope.active.transport.driver import Engine
-from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.observations import CUT_SHORT, PathObservations
 from mtuscope.diagnose.path import diagnose_path
-from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
+from mtuscope.errors import RawSocketDenied, UsageError
 from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resolve
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.result import JobResult
 from mtuscope.jobs.two_ended import TwoEndedReport
 from mtuscope.wire.sizes import MAX_IP_PACKET
@@ -103,6 +118,9 @@ class PathOptions:
     """Use the UDP transport even with the privilege for raw sockets."""
     raw: bool = False
     """Insist on raw sockets: fail (exit 3) without the privilege."""
+    on_probe: Callable[[ProbeRecord, float], None] | None = field(default=None, compare=False)
+    """Called with each probe's record as soon as it is filed (answered, lost or
+    cancelled), and the driver time of the run's first probe (the CLI's `-v`)."""
 
     def __post_init__(self) -> None:
         check_family(self.family)
@@ -154,11 +172,64 @@ class PathReport(JobResult):
     """The path MTU search alone (probe only)."""
     two_ended: TwoEndedReport | None = None
     """The two-ended check against a responder (`probe --responder`), folded in."""
+    port_state: PortState | None = None
+    """What the TCP port did with the SYN probes (open, closed, filtered); None without."""
+
+    @property
+    def records(self) -> tuple[ProbeRecord, ...]:
+        """Every probe behind the report, in the order sent (JSON `probes.records`, `-v`)."""
+        return self.observations.records
 
     @property
     def dst(self) -> IPAddress:
         """The address probed."""
         return self.observations.dst
+
+    @property
+    def unreachable(self) -> ProbeRecord | None:
+        """The destination-unreachable that ended the path (the search's, else the
+        trace's or the sweep's), when one did; its reply has the code and the sender."""
+        obs = self.observations
+        for part in (obs.search, obs.trace, obs.sweep):
+            if part is not None and part.stop_reason is SearchStop.UNREACHABLE:
+                found = part.unreachable
+                if found is not None:
+                    return found
+        return None
+
+    @property
+    def pmtu_bounds(self) -> tuple[int | None, int] | None:
+        """`(lo, hi)`: the path MTU lies in `lo..hi` bytes; both `pmtu` when exact; None
+        when nothing bounds it."""
+        if self.pmtu is not None:
+            return self.pmtu, self.pmtu
+        return self.observations.pmtu_bounds
+
+    @property
+    def cut_short(self) -> bool:
+        """The search stopped (budget, time, interrupt) before it knew the path MTU."""
+        return self.pmtu is None and self.stop_reason in CUT_SHORT
+
+    @property
+    def inconclusive(self) -> str | None:
+        """Why the report cannot say "no problem" (the search was cut short: budget,
+        time, interrupt; or nothing could be measured: unreachable, filtered, beyond the
+        hop limit), or None when its verdict stands."""
+        if self.pmtu is not None:
+            return None
+        if self.cut_short:
+            return (
+                f"the search was cut short ({self.stop_reason.value}) before it knew the path MTU"
+            )
+        return _UNMEASURED.get(self.stop_reason)
+
+
+_UNMEASURED = {
+    SearchStop.UNREACHABLE: "the destination is unreachable: no path MTU to measure",
+    SearchStop.ICMP_FILTERED: "no probe was answered: no path MTU to measure",
+    SearchStop.HOP_LIMIT: "the destination was not reached within the hop limit",
+}
+"""Stops after which the path MTU is unknown although the search finished."""
 
 
 R = TypeVar("R")
@@ -169,6 +240,12 @@ class Halting(Engine[R_co], Protocol[R_co]):
     """An engine the run can stop from outside (every `ProbeSchedule` can)."""
 
     def halt(self, now: float, stop: SearchStop) -> None: ...
+
+    @property
+    def sent(self) -> int: ...
+
+    @property
+    def records(self) -> tuple[ProbeRecord, ...]: ...
 
 
 class PathRun:
@@ -189,6 +266,10 @@ class PathRun:
         self.warnings: list[str] = []
         self.started = clock()
         self.sent = 0
+        self.interrupted = False
+        """True once SIGINT/SIGTERM halted an engine: nothing more is started."""
+        self.first_sent: float | None = None
+        """Driver time of the run's first probe (the base of `-v`'s sent times)."""
         raw: RawTransport | None = None
         why = "forced by --unprivileged"
         if not opts.unprivileged:
@@ -238,8 +319,6 @@ class PathRun:
         Returns:
             The closed run (its warnings, for the report) and the engine's result.
 
-        Raises:
-            ProbeError: resolving the target took all of --max-seconds.
         """
         run = cls(opts)
         try:
@@ -249,15 +328,17 @@ class PathRun:
         return run, result
 
     def first(self, engine: Halting[R], what: str) -> R:
-        """Drive the run's first engine, which, unlike the later ones, is never skipped.
-
-        Raises:
-            ProbeError: resolving the target took all of --max-seconds.
-        """
+        """Drive the run's first engine, which, unlike the later ones, is never skipped:
+        with no time or budget left it is halted at once (TIME or BUDGET) and its empty
+        result is the answer (a result, not an error)."""
         result = self.run(engine, what)
-        if result is None:
-            raise ProbeError(f"no time left to start {what} toward {self.dst}")
-        return result
+        if result is not None:
+            return result
+        stop = SearchStop.INTERRUPTED if self.interrupted else SearchStop.TIME
+        if not self.interrupted and self.budget_left < 1:
+            stop = SearchStop.BUDGET
+        engine.halt(self.clock(), stop)
+        return engine.result()
 
     def close(self) -> None:
         self.transport.close()
@@ -287,24 +368,52 @@ class PathRun:
             warning) when the run's time or budget ran out; None when nothing was left
             to start it with.
         """
+        if self.interrupted:
+            self.warnings.append(f"{what} skipped: interrupted")
+            return None
+        if INTERRUPTS.requested:
+            # The signal came between engines (or before the first): stop here.
+            self.interrupted = True
+            engine.halt(self.clock(), SearchStop.INTERRUPTED)
+            self.warnings.append(f"{what} interrupted before it started")
+            return engine.result()
         if self.budget_left < 1 or self.seconds_left <= 0:
             self.warnings.append(f"{what} skipped: the probe budget or --max-seconds ran out")
             return None
-        done = drive(
-            engine,
-            self.transport,
-            max_seconds=self.seconds_left,
-            max_probes=self.budget_left,
-            clock=self.clock,
-        )
+        before = engine.sent
+        watched: Engine[R] = engine if self.opts.on_probe is None else _Watched(engine, self)
+        try:
+            with INTERRUPTS.armed():
+                done = drive(
+                    watched,
+                    self.transport,
+                    max_seconds=self.seconds_left,
+                    max_probes=self.budget_left,
+                    clock=self.clock,
+                )
+        except KeyboardInterrupt:
+            # SIGINT/SIGTERM: keep what the engine has, start nothing more.
+            self.interrupted = True
+            self.sent += engine.sent - before
+            engine.halt(self.clock(), SearchStop.INTERRUPTED)
+            self.warnings.append(f"{what} interrupted: its answer is partial")
+            self._flush(watched)
+            return engine.result()
         self.sent += done.sent
         if done.stop is DriveStop.FINISHED and done.result is not None:
+            self._flush(watched)
             return done.result
         spent = "--max-seconds" if done.stop is DriveStop.WALL_CLOCK else "the probe budget"
         stop = SearchStop.TIME if done.stop is DriveStop.WALL_CLOCK else SearchStop.BUDGET
         engine.halt(done.ended_at, stop)
         self.warnings.append(f"{what} stopped early: {spent} ran out; its answer is partial")
+        self._flush(watched)
         return engine.result()
+
+    def _flush(self, watched: object) -> None:
+        """Log the records a halt filed (probes cancelled in flight) for `-v`."""
+        if isinstance(watched, _Watched):
+            watched.emit()
 
     def report(
         self,
@@ -315,8 +424,24 @@ class PathRun:
         probes: ProbeTotals,
         search: ProbeTotals | None = None,
     ) -> PathReport:
-        """The run's "path" report: what was `measured`, diagnosed, with the run's warnings."""
+        """The run's "path" report: what was `measured`, diagnosed, with the run's warnings.
+
+        A path MTU that is not exact is not reported (`pmtu` None): the report gives the
+        bounds and, when the search was cut short, a warning saying so.
+        """
         host = self.opts.host
+        parts = (measured.search, measured.trace, measured.sweep)
+        records = tuple(r for part in parts if part is not None for r in part.probes)
+        if self.interrupted:
+            # Whichever engine the signal stopped, the run as a whole was interrupted.
+            stop_reason = SearchStop.INTERRUPTED
+        if stop_reason in CUT_SHORT and pmtu is None:
+            lo, hi = measured.pmtu_bounds or (None, self.ceiling)
+            known = f"between {lo} and {hi} bytes" if lo is not None else f"at most {hi} bytes"
+            self.warnings.append(
+                f"inconclusive: the search was cut short ({stop_reason.value}); "
+                f"the path MTU is {known}"
+            )
         return PathReport(
             inputs=(host,) if host == str(self.dst) else (host, str(self.dst)),
             findings=diagnose_path(measured, platform=self.opts.platform),
@@ -329,6 +454,7 @@ class PathRun:
             stop_reason=stop_reason,
             probes=probes,
             search=search,
+            port_state=port_state(records),
         )
 
     def observations(
@@ -348,3 +474,60 @@ class PathRun:
     def shown_port(self) -> int | None:
         """The target port of the report: the one asked for, else the probes' port."""
         return self.opts.port if self.opts.port is not None else self.dport
+
+
+class _Watched(Generic[R]):
+    """An engine as the driver sees it, reporting each probe record once it is filed
+    (for `PathOptions.on_probe`); everything else passes through."""
+
+    def __init__(self, engine: Halting[R], run: PathRun) -> None:
+        self._engine = engine
+        self._run = run
+        self._seen: set[int] = set()
+
+    def emit(self) -> None:
+        """Report the records filed since the last call."""
+        hook = self._run.opts.on_probe
+        if hook is None:
+            return
+        for record in self._engine.records:
+            if record.probe.id in self._seen:
+                continue
+            self._seen.add(record.probe.id)
+            if self._run.first_sent is None:
+                self._run.first_sent = record.sent_at
+            hook(record, self._run.first_sent)
+
+    @property
+    def finished(self) -> bool:
+        return self._engine.finished
+
+    def probes_due(self, now: float) -> Sequence[Probe]:
+        due = self._engine.probes_due(now)
+        if due and self._run.first_sent is None:
+            self._run.first_sent = now
+        return due
+
+    def deadline(self) -> float | None:
+        return self._engine.deadline()
+
+    def packet(self, probe: Probe, *, src: IPAddress, now: float) -> bytes:
+        return self._engine.packet(probe, src=src, now=now)
+
+    def on_sent(self, probe: Probe, stamp: float) -> None:
+        self._engine.on_sent(probe, stamp)
+
+    def on_datagram(self, datagram: Datagram, now: float) -> None:
+        self._engine.on_datagram(datagram, now)
+        self.emit()
+
+    def on_reply(self, reply: Reply, now: float) -> None:
+        self._engine.on_reply(reply, now)
+        self.emit()
+
+    def on_timeout(self, now: float) -> None:
+        self._engine.on_timeout(now)
+        self.emit()
+
+    def result(self) -> R:
+        return self._engine.result()

@@ -16,6 +16,7 @@ from ipaddress import ip_address
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.responder import Responder, ResponderLimits
 from mtuscope.errors import UsageError
+from mtuscope.jobs.responder_port import RESPONDER_PORT
 
 __all__ = [
     "DEFAULT_PORT",
@@ -25,8 +26,9 @@ __all__ = [
     "serve_responder",
 ]
 
-DEFAULT_PORT = 40777
-"""The responder's TCP port unless told otherwise."""
+DEFAULT_PORT = RESPONDER_PORT
+"""The responder's TCP port unless told otherwise (`jobs.responder_port`, which
+`responder-check` defaults to as well)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from mtuscope.active.size_engine import totals
 from mtuscope.active.sweep import DfSweep
+from mtuscope.jobs.interrupts import INTERRUPTS
 from mtuscope.jobs.path import PathOptions, PathReport, PathRun
 
 
@@ -26,6 +27,7 @@ class SweepOptions(PathOptions):
     """Probes per size."""
 
 
+@INTERRUPTS.keeping()
 def sweep(opts: SweepOptions) -> PathReport:
     """`mtuscope sweep`: every size of `start..stop` with DF set, one table row per size.
 
@@ -33,8 +35,9 @@ def sweep(opts: SweepOptions) -> PathReport:
         opts: target, limits (`budget` must cover the sizes times `count`) and range.
 
     Returns:
-        A "path" report with the sweep's rows; `pmtu` is the largest size answered
-        when one byte more and every larger size of the range failed (else None).
+        A "path" report with the sweep's rows, the path MTU its table shows (`pmtu`
+        when a too-big MTU or adjacent sizes pin it, else `pmtu_bounds`) and the same
+        findings as `probe` (the table is evidence, diagnosed through PathObservations).
 
     Raises:
         UsageError: an empty range, or more probes than `budget`.
@@ -51,12 +54,13 @@ def sweep(opts: SweepOptions) -> PathReport:
             count=opts.count,
             kind=run.kind,
             dport=run.dport,
+            ceiling=run.ceiling,
             limits=run.limits(opts.budget),
         ),
     )
     return run.report(
         run.observations(sweep=rows),
         pmtu=rows.exact_path_mtu,
-        stop_reason=rows.stop_reason,
+        stop_reason=rows.conclusion.verdict,
         probes=totals(rows),
     )

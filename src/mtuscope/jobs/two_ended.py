@@ -21,6 +21,7 @@ from mtuscope.diagnose.findings import Finding
 from mtuscope.diagnose.responder import diagnose_two_ended
 from mtuscope.errors import UsageError
 from mtuscope.jobs.inputs import check_family, check_platform, parse_port, resolve, split_host_port
+from mtuscope.jobs.responder_port import RESPONDER_PORT
 from mtuscope.jobs.result import JobResult
 
 
@@ -53,7 +54,8 @@ class TwoEndedOptions:
 
     @classmethod
     def of_target(cls, target: str, *, what: str, **fields: Any) -> TwoEndedOptions:
-        """Options for a responder typed as HOST:PORT or [IPv6]:PORT.
+        """Options for a responder typed as HOST:PORT or [IPv6]:PORT, or without the port
+        (then the responder's own, `RESPONDER_PORT`).
 
         Args:
             target: what the user typed.
@@ -61,11 +63,10 @@ class TwoEndedOptions:
             **fields: the other fields of `TwoEndedOptions`.
 
         Raises:
-            UsageError: no port, a bad port, or a bad field.
+            UsageError: a bad port, or a bad field.
         """
-        host, port = split_host_port(target, what=what, port_required=True)
-        assert port is not None  # port_required: split_host_port raised otherwise
-        return cls(host=host, port=port, **fields)
+        host, port = split_host_port(target, what=what, port_required=False)
+        return cls(host=host, port=RESPONDER_PORT if port is None else port, **fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,7 +3,8 @@
 Layer: edge. `topology` and `scenarios` are pure declarations (what a lab is and
 what is true of it); `lab`, `build`, `capture` and `netns` build them on the local
 kernel with `ip`, `ethtool`, `sysctl`, `nft` and `tcpdump`; `traffic` is a
-standard-library TCP server and client run inside namespaces; `state` records
+standard-library TCP server and client run inside namespaces, and the HTTP
+listener every `mtuscope lab up` starts on the server node (`LISTENER_PORT`); `state` records
 labs kept running between processes (`mtuscope lab up`). Nothing here
 sends traffic outside the namespaces it made, and nothing in the cores may
 import this package.
@@ -32,6 +33,7 @@ from mtuscope.lab.topology import (
     Route,
     Scenario,
 )
+from mtuscope.lab.traffic import LISTENER_BYTES, LISTENER_PORT
 
 __all__ = [
     "Capture",
@@ -40,6 +42,8 @@ __all__ = [
     "DirectionTruth",
     "Drop",
     "FILTERED_PORT",
+    "LISTENER_BYTES",
+    "LISTENER_PORT",
     "Lab",
     "LabRecord",
     "Link",

@@ -12,9 +12,12 @@ outside the namespaces it created.
 from __future__ import annotations
 
 import atexit
+import json
+import os
 import re
 import secrets
 import subprocess
+import sys
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -33,8 +36,36 @@ from mtuscope.lab.netns import (
 from mtuscope.lab.scenarios import get_scenario
 from mtuscope.lab.teardown import TornDownOnExit
 from mtuscope.lab.topology import Scenario
+from mtuscope.lab.traffic import LISTENER_BYTES, LISTENER_PORT, listener_argv
 
 _RUN_ID = re.compile(r"[0-9a-z]{1,8}")
+
+
+def this_installation(argv: Sequence[str]) -> list[str]:
+    """`argv` with a leading `mtuscope` meaning the installation that is running now.
+
+    Inside a namespace (often under sudo, whose PATH is its own) `mtuscope` may
+    not be on PATH, or be another installation: the running interpreter with
+    `-m mtuscope` is always this one.
+    """
+    if argv and argv[0] == "mtuscope":
+        return [sys.executable, "-m", "mtuscope", *argv[1:]]
+    return list(argv)
+
+
+def path_with_this_installation(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of `environ` (default: ours) whose PATH starts with this installation's bin.
+
+    So that a shell or script run inside a node also finds `mtuscope` (and this
+    environment's `python3`), as in an activated virtual environment.
+    """
+    env = dict(os.environ if environ is None else environ)
+    here = os.path.dirname(sys.executable)
+    parts = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]
+    env["PATH"] = os.pathsep.join([here, *(p for p in parts if p != here)])
+    return env
+
+
 _LIVE: set[Lab] = set()
 """Labs up and not yet down: `atexit` removes them (a strong set, so a lab whose
 caller dropped every reference is still removed)."""
@@ -70,6 +101,10 @@ class Lab(TornDownOnExit):
         self._children: list[subprocess.Popen[Any]] = []
         """Processes `popen` started, killed by `down()` if still running."""
         self._up = False
+        self.listener_port: int | None = None
+        """The TCP port of the lab's HTTP listener on the server node, once started
+        (`start_listener`); None without one."""
+        self.listener_pid: int | None = None
 
     @classmethod
     def up(
@@ -79,6 +114,7 @@ class Lab(TornDownOnExit):
         run_id: str | None = None,
         use_ethtool: bool | None = None,
         keep: bool = False,
+        listen: bool = False,
     ) -> Lab:
         """Build a scenario's namespaces, links, routes and rules.
 
@@ -93,6 +129,9 @@ class Lab(TornDownOnExit):
             keep: leave the lab running when this process exits (no `atexit`
                 teardown; `mtuscope lab up`); remove it later with `down()` on
                 `Lab.attach(...)`, or `down_all`.
+            listen: start the lab's HTTP listener on the server node (TCP
+                `LISTENER_PORT`, IPv4 and IPv6; lab/traffic.py), as `mtuscope lab up`
+                does; it dies with the lab.
 
         Returns:
             The running lab; use it as a context manager to have it torn down.
@@ -120,6 +159,8 @@ class Lab(TornDownOnExit):
                 use_ethtool=use_ethtool,
             )
             lab._up = True
+            if listen:
+                lab.start_listener()
         except BaseException:
             lab.down()
             raise
@@ -222,7 +263,7 @@ class Lab(TornDownOnExit):
 
         Args:
             node: a node name.
-            argv: the command (no shell).
+            argv: the command (no shell); a leading `mtuscope` is this installation.
             check: raise `LabError` when it exits non-zero.
             timeout: seconds before it is killed (and `LabError` raised).
             input: text for its standard input.
@@ -236,7 +277,7 @@ class Lab(TornDownOnExit):
         """
         self._require_up()
         return run(
-            ["ip", "netns", "exec", self.namespace(node), *argv],
+            ["ip", "netns", "exec", self.namespace(node), *this_installation(argv)],
             check=check,
             timeout=timeout,
             input=input,
@@ -247,8 +288,9 @@ class Lab(TornDownOnExit):
 
         Args:
             node: a node name.
-            argv: the command (no shell).
-            **kwargs: passed to `subprocess.Popen` (stdout, stderr, text, ...).
+            argv: the command (no shell); a leading `mtuscope` is this installation,
+                and PATH starts with its bin directory (unless `env` is given).
+            **kwargs: passed to `subprocess.Popen` (stdout, stderr, text, env, ...).
 
         Returns:
             The running process. The caller must end it (by its handle) before `down()`;
@@ -259,13 +301,63 @@ class Lab(TornDownOnExit):
             LabError: it could not start.
         """
         self._require_up()
-        full = ("ip", "netns", "exec", self.namespace(node), *argv)
+        full = ("ip", "netns", "exec", self.namespace(node), *this_installation(argv))
+        kwargs.setdefault("env", path_with_this_installation())
         try:
             child = subprocess.Popen(full, **kwargs)
         except OSError as exc:
             raise LabError(f"{' '.join(full)}: {exc}", command=full) from exc
         self._children.append(child)
         return child
+
+    def start_listener(
+        self, port: int = LISTENER_PORT, *, nbytes: int = LISTENER_BYTES, timeout: float = 15.0
+    ) -> int:
+        """Start the lab's HTTP listener on the server node and wait until it listens.
+
+        Any GET to `port` (every address of the server, IPv4 and IPv6) gets
+        `nbytes` bytes; the listener runs detached in the server's namespace
+        until `down()` removes it (lab/traffic.py `serve_http` has its bounds).
+
+        Args:
+            port: the TCP port.
+            nbytes: the body of every answer, bytes.
+            timeout: seconds to wait for it to listen.
+
+        Returns:
+            The port.
+
+        Raises:
+            LabError: it did not start, or could not listen (the port is taken).
+        """
+        self._require_up()
+        argv = listener_argv(port, nbytes=nbytes)
+        child = self.popen(
+            self.scenario.server,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            out, _ = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            child.kill()
+            child.wait()
+            raise LabError(f"the lab listener did not start within {timeout} s") from exc
+        said: dict[str, Any] = {}
+        try:
+            said = json.loads(out.splitlines()[0]) if out.strip() else {}
+        except (ValueError, IndexError):
+            pass
+        if child.returncode != 0 or said.get("listening") != port:
+            why = said.get("error") or f"exit status {child.returncode}"
+            raise LabError(f"the lab listener on {self.scenario.server} port {port}: {why}")
+        self.listener_port = port
+        pid = said.get("pid")
+        self.listener_pid = pid if isinstance(pid, int) else None
+        return port
 
     def capture(
         self,
@@ -348,6 +440,8 @@ class Lab(TornDownOnExit):
                 child.kill()
             child.wait()
         self._children.clear()
+        # The listener detached from its starter; removing the namespace kills it too.
+        self.listener_port = self.listener_pid = None
         for name in reversed(self._created):
             try:
                 delete_namespace(name)

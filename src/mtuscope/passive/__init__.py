@@ -26,6 +26,7 @@ from mtuscope.passive.results import (
     OversizedSegments,
     ReceiverBlackHole,
     SegmentSize,
+    SynOptionsChange,
 )
 from mtuscope.passive.ttl import initial_ttl_guess, sender_hint
 
@@ -41,6 +42,7 @@ __all__ = [
     "ReceiverBlackHole",
     "SPAN",
     "SegmentSize",
+    "SynOptionsChange",
     "analyse",
     "finish",
     "initial_ttl_guess",

@@ -155,7 +155,10 @@ def _analyse_tcp(
     prev_high[1:] = high_run[:-1]
     prev_high[d_first] = NONE
     has_prev = ~d_first
-    retx = has_prev & (d_end <= prev_high)
+    # A keep-alive (one byte just below the highest sequence sent, RFC 9293 §3.8.4)
+    # resends nothing that was lost: not a retransmission (tshark counts it apart too).
+    keepalive = (d_payload == 1) & (d_end == prev_high)
+    retx = has_prev & (d_end <= prev_high) & ~keepalive
     first_idx = np.flatnonzero(d_first)
     first_start = d_start[first_idx][d_group]
     record = ~retx

@@ -189,6 +189,7 @@ def _icmp(s: CaptureSummary, point: str) -> list[IcmpSeen]:
             ttl=int(r["ttl"]),
             initial_ttl_guess=initial_ttl_guess(int(r["ttl"])),
             connection=r["connection"],
+            quoted_len=optional(r["quoted_len"]),
         )
         for r in s.icmp.iter_rows(named=True)
     ]
@@ -284,6 +285,10 @@ def compare_captures(
         if s.kept is not None and not need <= s.kept:
             raise UsageError(f"{s.capture}: segments of {len(need - s.kept)} directions missing")
     offset, pairs = pairing.offset, pairing.pairs
+    if not pairs:
+        # Nothing matched: the rough offset (SYNs paired by rank) relates connections that
+        # are not the same, so the two clocks are not related at all.
+        offset = ClockOffset(offset_ns=0, transit_ns=None, pairs=0, method="none")
     hs_a, hs_b = _handshakes(a), _handshakes(b)
     ia, ib = SegIndex(a.segs), SegIndex(b.segs)
     digests = (_digests(a), _digests(b))

@@ -244,6 +244,7 @@ def finish_connections(p: SummaryPartial) -> ConnectionTable:
         family="family",
         ttl="ttl",
         mtu="mtu",
+        quoted_len="q_ip_len",
         connection=quoted["id"],
     )
     return ConnectionTable(

@@ -116,6 +116,13 @@ def _col(df: pl.DataFrame, name: str, fill: int = -1) -> I64:
     return df[name].fill_null(fill).cast(pl.Int64).to_numpy()
 
 
+def _halves(df: pl.DataFrame, name: str) -> npt.NDArray[np.uint64]:
+    """An address half column as uint64: halves of 2^63 and above (fd00::/8, fe80::/10,
+    multicast, any IPv6 address whose first bit is set) do not fit an Int64."""
+    got: npt.NDArray[np.uint64] = df[name].fill_null(0).cast(pl.UInt64).to_numpy()
+    return got
+
+
 def match_connections(
     a: CaptureSummary, b: CaptureSummary, offset: ClockOffset, *, window_ns: int = WINDOW_NS
 ) -> list[tuple[int, int, float]]:
@@ -159,12 +166,18 @@ def match_connections(
         _col(ca, "s_bytes")[ia] == _col(cb, "s_bytes")[ib]
     )
     has_data = (_col(ca, "c_bytes")[ia] + _col(ca, "s_bytes")[ia]) > 0
+
+    def same_half(name: str) -> npt.NDArray[np.bool_]:
+        # compared as they are: the high half of every IPv4 address (mapped) is 0
+        eq: npt.NDArray[np.bool_] = _halves(ca, name)[ia] == _halves(cb, name)[ib]
+        return eq
+
     tuple_same = (
-        same("client_hi", 0)
-        & same("client_lo", 0)
+        same_half("client_hi")
+        & same_half("client_lo")
         & same("client_port", 0)
-        & same("server_hi", 0)
-        & same("server_lo", 0)
+        & same_half("server_hi")
+        & same_half("server_lo")
         & same("server_port", 0)
     )
     score = (

@@ -36,6 +36,10 @@ class Change:
     seen_at: str | None = None
     """For segments: "a" or "b", the point that saw the segment."""
     note: str = ""
+    ip_len: int | None = None
+    """For segments: the IP length of the packet that carried it, in bytes."""
+    rel_seq: int | None = None
+    """For segments: its sequence number relative to the direction's ISN."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +99,8 @@ class IcmpSeen:
     initial_ttl_guess: int
     connection: int | None
     """Connection id at this point of the quoted flow."""
+    quoted_len: int | None = None
+    """IP total length of the packet it quotes (the packet refused), if captured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

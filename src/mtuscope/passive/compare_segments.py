@@ -168,6 +168,7 @@ def segment_changes(
                         frames_b=frame if point == "b" else (),
                         seen_at=point,
                         note=f"relative seq {int(x.rel[i])}, IP length {int(x.ip_len[i])}",
+                        ip_len=int(x.ip_len[i]), rel_seq=int(x.rel[i]),
                     )
                 )  # fmt: skip
             for i, pieces in offloaded[:MAX_SEGMENT_CHANGES]:
@@ -185,7 +186,7 @@ def segment_changes(
                         b=size if point == "b" else len(pieces),
                         frames_a=frame if point == "a" else others,
                         frames_b=frame if point == "b" else others,
-                        delta=len(pieces), seen_at=point,
+                        delta=len(pieces), seen_at=point, ip_len=int(x.ip_len[i]),
                         note=f"IP length {int(x.ip_len[i])}, seen as {len(pieces)} "
                         f"segments at the other point: coalesced by the {host}",
                     )

@@ -154,7 +154,7 @@ def segment_chunk(
     )
     if keep is not None:
         wanted = pl.Series(sorted(keep), dtype=pl.Int64)
-        segs = segs.filter((pl.col("id") * 2 + pl.col("cdir")).is_in(wanted))
+        segs = segs.filter((pl.col("id") * 2 + pl.col("cdir")).is_in(wanted.implode()))
     stats = stats.select(pl.col(k).cast(t) for k, t in _STATS_SCHEMA.items())
     return SegmentPartial(stats=stats, segs=segs)
 

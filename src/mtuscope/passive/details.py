@@ -92,6 +92,7 @@ def side_details(
             by_side[at],
             ends_of.get(r["id"], []),
             r["peer_ack"],
+            r["peer_limit"],
             r["id"] in seen,
         )
         if holes:
@@ -233,12 +234,14 @@ def _black_holes(
     retrans: list[Row],
     ends: list[Row],
     peer_ack: int | None,
+    peer_limit: int | None,
     too_big_seen: bool,
 ) -> tuple[BlackHole, ...]:
     """Stalls: one (seq, size) retransmitted at least twice, never acked by the last copy,
     while a smaller size of the same direction was acked (the handshake counts, as size
-    0); larger than `MIN_REASSEMBLY`; and either followed by a smaller retransmission of the
-    range, or never acked at all."""
+    0); larger than `MIN_REASSEMBLY` or than the peer's MSS; and either followed by a smaller
+    retransmission of the range, or never acked at all. `passed_frame` names an earlier,
+    acknowledged segment at least as big (an outage, not an MTU problem)."""
     groups: dict[tuple[int, int], list[Row]] = defaultdict(list)
     for r in retrans:
         groups[(int(r["seq_start"]), int(r["payload"]))].append(r)
@@ -251,8 +254,11 @@ def _black_holes(
         if last["ack_max"] is not None and last["ack_max"] >= last["seq_end"]:
             continue
         hdr = hdr_of.get(size, HEADERS[family])
-        if size + hdr <= MIN_REASSEMBLY[family]:
-            continue  # every path carries this much: loss, not an MTU problem
+        # Every path carries the minimum reassembly size: loss, not an MTU problem, unless
+        # the segment exceeds the peer's MSS (a sender's MSS floor, kept for its rule).
+        within_minimum = size + hdr <= MIN_REASSEMBLY[family]
+        if within_minimum and (peer_limit is None or size <= peer_limit):
+            continue
         acked = [
             int(s["payload"])
             for s in sizes
@@ -278,6 +284,19 @@ def _black_holes(
         if recovery is None and peer_ack is not None and peer_ack >= last["seq_end"]:
             continue  # the full-size segment got through in the end: loss, not a black hole
         end = next((e for e in ends if e["frame"] > copies[0]["frame"]), None)
+        # A packet at least this big got through and was acknowledged before: an outage.
+        passed = min(
+            (
+                s
+                for s in sizes
+                if s["payload"] + s["hdr"] >= size + hdr
+                and s["first_frame"] < copies[0]["frame"]
+                and peer_ack is not None
+                and peer_ack >= s["first_seq_end"]
+            ),
+            key=lambda s: int(s["first_frame"]),
+            default=None,
+        )
         low = max(acked)
         if recovery is not None and peer_ack is not None and peer_ack >= recovery["seq_end"]:
             low = max(low, int(recovery["payload"]))
@@ -296,6 +315,9 @@ def _black_holes(
                 end_frame=int(end["frame"]) if end else None,
                 end=None if end is None else ("rst" if end["flags"] & RST else "fin"),
                 too_big_seen=too_big_seen,
+                passed_frame=int(passed["first_frame"]) if passed else None,
+                passed_size=int(passed["payload"] + passed["hdr"]) if passed else None,
+                within_minimum=within_minimum,
             )
         )
         if len(out) >= MAX_BLACKHOLES:

@@ -19,6 +19,7 @@ from mtuscope.capture.table import address_text
 from mtuscope.passive.details import HEADERS, by_family, receiver_gaps, side_details
 from mtuscope.passive.flows import FD, KEY, client_dir, number_connections
 from mtuscope.passive.fragments import fragment_flow_results
+from mtuscope.passive.handshakes import syn_option_changes
 from mtuscope.passive.icmp import icmp_messages
 from mtuscope.passive.merge import regroup
 from mtuscope.passive.partial import ACK, SYN, CapturePartial
@@ -117,6 +118,7 @@ def finish(p: CapturePartial, *, first_id: int = 1) -> CaptureAnalysis:
         notable=tuple(CaptureAnalysis.connection_from_row(r, details) for r in notable_rows),
         icmp_too_big=tuple(icmps),
         fragments=fragment_flow_results(p.fragments),
+        syn_changes=syn_option_changes(syns, conns.select(*key, "id", "cd")),
     )
 
 

@@ -79,8 +79,11 @@ def canonical_keys(
 
 def tcp_rows(c: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.intp]:
     """The rows of a chunk whose TCP fields are complete: IP, TCP, not a fragment
-    (a first fragment's payload length is not the segment's), not truncated."""
-    return np.flatnonzero((c["family"] > 0) & (c["proto"] == 6) & ~c["fragment"] & ~c["truncated"])
+    (a first fragment's payload length is not the segment's) unless the fragment
+    completed a reassembled datagram (`reassembled`: its TCP fields are the
+    datagram's), not truncated."""
+    whole = ~c["fragment"] | c["reassembled"]
+    return np.flatnonzero((c["family"] > 0) & (c["proto"] == 6) & whole & ~c["truncated"])
 
 
 def tcp_keys(c: Mapping[str, npt.NDArray[Any]], idx: npt.NDArray[np.intp] | slice) -> CanonicalKeys:

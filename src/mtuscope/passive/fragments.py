@@ -2,7 +2,9 @@
 
 Layer: passive/. Column-wise over `PacketTable` chunks and partial tables; no I/O.
 A flow is (family, source, destination, protocol); TCP analysis leaves fragments
-out (their TCP fields are not complete), so they are counted here instead.
+out (their TCP fields are not complete), except the fragment that completed a TCP
+datagram `capture.reassembly` put back together (`reassembled`: it carries the
+datagram's TCP fields), so they are counted here, every fragment with its own IP length.
 """
 
 from __future__ import annotations

@@ -80,7 +80,9 @@ def merge(a: CapturePartial, b: CapturePartial) -> CapturePartial:
         return j.with_columns([pl.col(x) + off for x in cols])
 
     b_records = shifted(b.records, ("seq_start", "seq_end", "ack_max"))
-    lifted = pl.col("seq_end") <= pl.col("a_high")
+    # As in `chunk`: a keep-alive just below a's highest sequence stays no retransmission.
+    keepalive = (pl.col("payload") == 1) & (pl.col("seq_end") == pl.col("a_high"))
+    lifted = (pl.col("seq_end") <= pl.col("a_high")) & ~keepalive
     with_a_ack = pl.max_horizontal("ack_max", "a_ack").alias("ack_max")
     new_retx = b_records.filter(lifted.fill_null(False)).with_columns(with_a_ack)
     kept = b_records.filter(

@@ -16,8 +16,8 @@ hypothesis). What makes that exact while staying bounded:
   the later chunk is shifted onto the earlier chunk's line at merge time.
 - A data segment is a *retransmission* when its sequence end does not pass the
   highest sequence end its direction has sent before it (so it carries no new
-  byte; keep-alive and zero-window probes count too). Inside a chunk this is a
-  running maximum. Across a boundary only the segments of the later chunk that
+  byte), unless it is a keep-alive (one byte ending exactly there). Inside a
+  chunk this is a running maximum. Across a boundary only the segments of the later chunk that
   were "new highs" inside it can turn into retransmissions, and they form a
   prefix of the chunk's increasing new-high *records*. A partial therefore keeps
   its records, but only the first `MAX_RECORDS` per direction and only those

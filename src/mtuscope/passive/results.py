@@ -103,6 +103,14 @@ class BlackHole:
     """"rst" or "fin"."""
     too_big_seen: bool
     """An ICMP too-big quoting this connection was captured."""
+    passed_frame: int | None = None
+    """The first earlier segment of this direction at least as big (`passed_size` bytes of
+    IP packet) that the peer acknowledged: such packets got through, so the stall is
+    loss (an outage), not an MTU problem."""
+    passed_size: int | None = None
+    within_minimum: bool = False
+    """The packet is no larger than the minimum reassembly size (576 IPv4, 1280 IPv6),
+    which every path carries; kept only because it exceeds the peer's MSS (an MSS floor)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,6 +292,25 @@ Details = Mapping[
 only sides with either are present."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SynOptionsChange:
+    """A SYN or SYN/ACK retransmitted (same ISN) with other options than the first one."""
+
+    connection: int
+    """Id of the connection."""
+    role: str
+    """"client" or "server": the side that sent both."""
+    syn_ack: bool
+    """A SYN/ACK (else a SYN)."""
+    first_frame: int
+    """The first SYN (or SYN/ACK) of that side, whose options the connection keeps."""
+    frame: int
+    """The retransmission with other options."""
+    changes: tuple[tuple[str, int | bool | None, int | bool | None], ...]
+    """(option, value in `first_frame`, value in `frame`) for each option that differs:
+    "mss" and "wscale" (None: absent), "sack" and "tsopt" (present or not)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class CaptureAnalysis:
     """Everything passive/ found in one capture.
@@ -311,6 +338,8 @@ class CaptureAnalysis:
     such as a small MSS, read `table` instead)."""
     icmp_too_big: tuple[IcmpTooBig, ...]
     fragments: tuple[FragmentFlow, ...]
+    syn_changes: tuple[SynOptionsChange, ...] = ()
+    """SYNs and SYN/ACKs retransmitted with other options, by frame (`passive.handshakes`)."""
 
     @property
     def connections(self) -> tuple[Connection, ...]:
@@ -345,6 +374,7 @@ class CaptureAnalysis:
             and self.ip_packets == other.ip_packets
             and self.tcp_packets == other.tcp_packets
             and self.decode_issues == other.decode_issues
+            and self.syn_changes == other.syn_changes
             and self.connections == other.connections
             and self.notable == other.notable
             and self.icmp_too_big == other.icmp_too_big

@@ -14,6 +14,9 @@ Fields, in both modes:
     stack only:   inner_family, outer_family, tcp_timestamps, payload_ipv4, payload_ipv6,
                   frame_size
     explanations[]  explain only: {stack, label, overhead, mtu, commonness, how_common, reference}
+    conventions[]   explain only: {label, config, mtu, mss_ipv4, mss_ipv6, source}: configured
+                  values (Cisco's `ip mtu 1400`, WireGuard's 1420, PPPoE's 1492) that set this MTU
+    nearest[]       explain only, when no stack matches: explanations[] items plus `difference`
     recommended   {interface_mtu, mss_clamp_ipv4, mss_clamp_ipv6}
     snippets      {platform: text} setting ip_mtu and clamping to the MSS
 """
@@ -52,6 +55,8 @@ def body(result: CalcReport) -> dict[str, Any]:
         )
     if result.explanations is not None:
         doc["explanations"] = [_explanation(e) for e in result.explanations]
+        doc["conventions"] = [plain(c) for c in result.conventions]
+        doc["nearest"] = [_explanation(e) | {"difference": e.difference} for e in result.nearest]
     doc["recommended"] = plain(result.recommended)
     doc["snippets"] = {s.platform: s.text for s in result.snippets}
     return doc

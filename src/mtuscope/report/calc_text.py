@@ -57,8 +57,17 @@ def _stack(stack: StackResult, console: Console) -> None:
 
 def _explanations(result: CalcReport, found: tuple[Explanation, ...], console: Console) -> None:
     head = f"{result.link_mtu} -> {result.ip_mtu} ({result.overhead} bytes)"
+    for c in result.conventions:
+        what = f"MTU {c.mtu}"
+        if c.mtu is None:
+            what = f"MSS {c.mss_ipv4} (MTU {result.ip_mtu} - 40)"
+        console.print(f"{what} is configured by convention: {c.label}, `{c.config}`")
+        console.print(f"  source: {c.source}")
     if not found:
-        console.print(f"{head}: no common encapsulation stack matches.")
+        console.print(f"{head}: no common encapsulation stack matches exactly.")
+        for e in result.nearest:
+            diff = f"{abs(e.difference)} bytes {'more' if e.difference > 0 else 'less'}"
+            console.print(f"  nearest: {e.label} ({' '.join(e.stack)}) leaves {e.mtu}, {diff}")
         return
     table = Table(title=f"Stacks that turn {head}", title_justify="left")
     for col in ("#", "stack", "layers", "how common"):

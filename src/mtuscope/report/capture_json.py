@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 from mtuscope.passive.results import Endpoint
-from mtuscope.report.serialize import plain
+from mtuscope.report.serialize import findings_json, plain
+from mtuscope.report.wireshark_filter import finding_filter
 from mtuscope.wire.enums import LinkType
 
 if TYPE_CHECKING:
@@ -55,13 +56,36 @@ def format_name(info: CaptureInfo) -> str:
 
 
 def body(result: CaptureResult) -> dict[str, Any]:
-    """The kind-specific fields of a capture report, connections left lazy."""
+    """The kind-specific fields of a capture report, connections left lazy.
+
+    `findings` replaces the envelope's (same place in the document) with each finding
+    plus its `wireshark_filter`: the display filter selecting its evidence frames
+    (`report.wireshark_filter`), null when it cites no frame.
+    """
     return {
+        "findings": findings_with_filters(result),
         "captures": [capture_file(c) for c in result.captures],
         "connections": ConnectionRows(result.analyses),
         "icmp_too_big": [plain(m) for a in result.analyses for m in a.icmp_too_big],
         "fragments": [plain(f) for a in result.analyses for f in a.fragments],
+        "annotated": None
+        if result.annotation is None
+        else {
+            "path": result.annotation.path,
+            "frames": result.annotation.frames,
+            "commented_frames": len(result.annotation.commented),
+            "complete": result.annotation.complete,
+        },
     }
+
+
+def findings_with_filters(result: CaptureResult) -> list[dict[str, Any]]:
+    """The envelope's findings, each with its `wireshark_filter`."""
+    analyses = {a.capture: a for a in result.analyses}
+    rows: list[dict[str, Any]] = findings_json(result.findings)
+    for row, f in zip(rows, result.findings, strict=True):
+        row["wireshark_filter"] = finding_filter(f, analyses)
+    return rows
 
 
 def capture_file(c: CaptureFile) -> dict[str, Any]:

@@ -11,10 +11,15 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mtuscope.report.capture_json import format_name, linktype_name
+from mtuscope.report.wireshark_filter import finding_filter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mtuscope.diagnose.findings import Finding
     from mtuscope.jobs.analyze import CaptureResult
     from mtuscope.passive.results import Connection, Endpoint, IcmpTooBig
 
@@ -24,13 +29,20 @@ MAX_ROWS = 40
 
 def render(result: CaptureResult, console: Console) -> None:
     """Draw the captures, their connections and ICMP too-big messages."""
-    for cap in result.captures:
+    for cap, analysis in zip(result.captures, result.analyses, strict=True):
         info = cap.info
         links = sorted({linktype_name(lt) for lt in info.linktypes})
-        console.print(
-            f"[bold]{cap.path}[/]: {info.packets} frames, {format_name(info)}, "
-            f"link types {', '.join(links) or '-'}"
+        head = Text(cap.path, style="bold")
+        head.append(
+            f": {info.packets} frames, {format_name(info)}, link types {', '.join(links) or '-'}"
         )
+        host = cap.host_filter
+        if host is not None:
+            shown = str(host.address) if host.port is None else f"{host.address} port {host.port}"
+            # The frames the analysis saw are the ones the filter kept.
+            n = analysis.frames
+            head.append(f"; {n} packet{'' if n == 1 else 's'} matched the filter ({shown})")
+        console.print(head)
     total = result.connection_count
     if total:
         console.print(_connections(_first_connections(result, MAX_ROWS), total))
@@ -39,6 +51,26 @@ def render(result: CaptureResult, console: Console) -> None:
     icmps = [m for a in result.analyses for m in a.icmp_too_big]
     if icmps:
         console.print(_icmp_table(icmps))
+    note = result.annotation
+    if note is not None:
+        n = len(note.commented)
+        console.print(
+            Text(
+                f"Annotated copy: {note.path} ({note.frames} frames, {n} with an mtuscope "
+                f"comment; Wireshark filter: frame.comment)"
+            )
+        )
+
+
+def finding_lines(result: CaptureResult) -> Callable[[Finding], list[str]]:
+    """The line under each finding: the Wireshark display filter of its frames."""
+    analyses = {a.capture: a for a in result.analyses}
+
+    def lines(f: Finding) -> list[str]:
+        text = finding_filter(f, analyses)
+        return [] if text is None else [f"wireshark: {text}"]
+
+    return lines
 
 
 def _first_connections(result: CaptureResult, n: int) -> Iterator[Connection]:

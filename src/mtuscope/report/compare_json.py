@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from mtuscope.report.serialize import plain
+from mtuscope.report.serialize import findings_json, plain
+from mtuscope.report.wireshark_filter import compare_filters
 
 if TYPE_CHECKING:
     from mtuscope.diagnose.findings import Finding
@@ -56,18 +57,26 @@ def body(result: CompareReport) -> dict[str, Any]:
     The findings' advice is repeated once per kind under `advice` so the story
     for people can end with what to do.
 
+    `findings` replaces the envelope's (same place in the document) with each finding
+    plus `wireshark_filter`: {capture: display filter selecting its frames there}.
+
     Returns:
-        `matches[]` ({a, b, changes, ...}), `clock_offset_s`, `transit_s`,
+        `findings[]`, `matches[]` ({a, b, changes, ...}), `clock_offset_s`, `transit_s`,
         `only_a[]`, `only_b[]`, `icmp_too_big[]`, `captures`, `advice`.
     """
     r = result.comparison
     o = r.offset
+    findings: list[dict[str, Any]] = findings_json(result.findings)
+    for row, f in zip(findings, result.findings, strict=True):
+        # Frame numbers are per file: one display filter per capture it cites.
+        row["wireshark_filter"] = compare_filters(f)
     return {
+        "findings": findings,
         "captures": {
             "a": {"path": r.capture_a, "connections": r.connections[0]},
             "b": {"path": r.capture_b, "connections": r.connections[1]},
         },
-        "clock_offset_s": o.offset_ns / 1e9,
+        "clock_offset_s": o.offset_ns / 1e9 if o.method != "none" else None,
         "transit_s": None if o.transit_ns is None else o.transit_ns / 1e9,
         "clock_offset_method": o.method,
         "clock_offset_pairs": o.pairs,

@@ -4,7 +4,7 @@ Layer: report/. Pure text from a `CompareReport`'s typed fields; no I/O beyond
 the console it is handed. The story goes in the order an engineer reads two
 captures: the clocks, then per connection the handshake at A, the handshake
 at B, what changed, what was lost, then what the ICMP messages say, the
-connections seen at one point only, and what to do.
+connections seen at one point only; the findings and their advice follow.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from mtuscope.passive.compare import DIRECTIONS
-from mtuscope.report.compare_json import advice_by_kind
+from mtuscope.report.wireshark_filter import compare_filters
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mtuscope.diagnose.findings import Finding
     from mtuscope.jobs.compare import CompareReport
     from mtuscope.passive.compare import Change, ConnectionComparison, Handshake
 
@@ -26,6 +29,12 @@ MAX_STORIES = 5
 MAX_LIST = 8
 """Items listed per section (lost segments, ICMP messages, one-sided connections)."""
 HANDSHAKE_KINDS = ("mss-rewritten", "isn-rewritten", "tcp-option-changed")
+
+
+def finding_lines(result: CompareReport) -> Callable[[Finding], list[str]]:
+    """The lines under each finding: one Wireshark display filter per capture it cites
+    (frame numbers are each file's own)."""
+    return lambda f: [f"wireshark ({cap}): {text}" for cap, text in compare_filters(f).items()]
 
 
 def render(result: CompareReport, console: Console) -> None:
@@ -52,6 +61,7 @@ def _hs_line(point: str, path: str, h: Handshake) -> list[str]:
         f"{_ep(h.server, h.server_port)}"
     )
     lines = [head]
+    hops = "TTL" if h.family == 4 else "hop limit"
     for d, (label, frame) in enumerate((("SYN", h.syn_frame), ("SYN/ACK", h.synack_frame))):
         if frame is None:
             lines.append(f"    {label}: not seen")
@@ -59,7 +69,7 @@ def _hs_line(point: str, path: str, h: Handshake) -> list[str]:
         lines.append(
             f"    {label} frame {frame}: {_opt(h.mss[d], 'MSS')}, "
             f"{_opt(h.wscale[d], 'wscale')}, {_opt(h.sack_perm[d], 'SACK')}, "
-            f"{_opt(h.timestamps[d], 'timestamps')}, ISN {h.isn[d]}, TTL {h.ttl[d]}"
+            f"{_opt(h.timestamps[d], 'timestamps')}, ISN {h.isn[d]}, {hops} {h.ttl[d]}"
         )
     return lines
 
@@ -91,9 +101,27 @@ def _change_line(c: Change) -> str:
     return f"    offload {d}: {size}-byte segment at {seen} frame {_frames(frames)}: {c.note}"
 
 
+WEAK_SCORE = 6.0
+"""A pair scoring below this agrees on no 4-tuple and no IP id (`compare_match` scores)."""
+
+
+def weak_match(m: ConnectionComparison) -> bool:
+    """Whether a pair rests on its shape alone: no 4-tuple, IP id or ISN agrees, only the
+    bytes each way (and the server port) do. Two unrelated transfers of the same size
+    look like this; so does a TCP proxy."""
+    isn = {c.direction for c in m.changes if c.kind == "isn-rewritten"}
+    return m.score < WEAK_SCORE and bool(m.nat) and len(isn) == 2
+
+
 def _match_story(m: ConnectionComparison, paths: tuple[str, str]) -> list[str]:
     near = f", {m.client_side.upper()} is nearer the client" if m.client_side else ""
     lines = [f"Connection A#{m.a.id} = B#{m.b.id}{near}:"]
+    if weak_match(m):
+        lines.append(
+            "  (matched only by the bytes each way: no address, port, IP id or sequence "
+            "number agrees. A TCP proxy looks like this; so do two unrelated transfers of "
+            "the same size. If these captures are not of the same traffic, ignore this pair.)"
+        )
     if m.nat:
         lines.append(f"  translated between the points (NAT): {', '.join(m.nat)}")
     lines += _hs_line("A", paths[0], m.a)
@@ -134,14 +162,20 @@ def compare_story(result: CompareReport) -> list[str]:
         f"A = {paths[0]} ({r.connections[0]} connections), "
         f"B = {paths[1]} ({r.connections[1]} connections): {len(r.matches)} matched.",
     ]
+    if not r.matches:
+        lines.append(
+            "No connection was seen at both points: these captures do not look like the same "
+            "traffic, so nothing can be said about what happened between them (no clock "
+            "offset, no changes, no losses)."
+        )
     o = r.offset
     if o.method != "none":
         transit = None if o.transit_ns is None else o.transit_ns / 1e9
         t = f", packets take {transit * 1e3:.3f} ms between the points" if transit else ""
-        lines.append(
-            f"B's clock is {o.offset_ns / 1e9:+.6f} s from A's (from {o.pairs} "
-            f"connection pair(s), {o.method}){t}."
-        )
+        pairs = f"{o.pairs} connection pair{'s' if o.pairs != 1 else ''}, {o.method}"
+        if r.matches and all(weak_match(m) for m in r.matches):
+            pairs += "; matched by the bytes each way only"
+        lines.append(f"B's clock is {o.offset_ns / 1e9:+.6f} s from A's (from {pairs}){t}.")
     changed = [m for m in r.matches if m.changes]
     for m in changed[:MAX_STORIES]:
         lines.append("")
@@ -158,9 +192,10 @@ def compare_story(result: CompareReport) -> list[str]:
         for i in r.icmp[:MAX_LIST]:
             point = i.point.upper()
             conn = f" about connection {point}#{i.connection}"
+            hops = "hop limit" if ":" in i.sender else "TTL"
             lines.append(
                 f"  {point} frame {i.frame}: {i.sender} says MTU "
-                f"{i.mtu} (TTL {i.ttl}, started at {i.initial_ttl_guess})"
+                f"{i.mtu} ({hops} {i.ttl}, started at {i.initial_ttl_guess})"
                 + (conn if i.connection is not None else "")
             )
         if len(r.icmp) > MAX_LIST:
@@ -174,10 +209,6 @@ def compare_story(result: CompareReport) -> list[str]:
                     f"  {name}#{h.id} {_ep(h.client, h.client_port)}"
                     f" -> {_ep(h.server, h.server_port)} (frame {h.first_frame})"
                 )
-    advice = advice_by_kind(result.findings)
-    if advice:
-        lines.append("")
-        lines.append("What to do:")
-        for kind, text in advice.items():
-            lines.append(f"  - {kind}: {text}")
+    # What to do is the findings block's (`report.text.render_findings`), printed next:
+    # each advice once there, not a second time here.
     return lines

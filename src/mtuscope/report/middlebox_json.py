@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mtuscope.active.end_check import EchoSeen
 from mtuscope.active.middlebox_result import MiddleboxResult
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.responder_protocol import endpoint_summary, reverse_summary
@@ -69,6 +70,18 @@ def _addr(address: IPAddress | None) -> str | None:
     return None if address is None else str(address)
 
 
+def _echo(echo: EchoSeen | None) -> dict[str, Any] | None:
+    if echo is None:
+        return None
+    return {
+        "probe": echo.probe_id,
+        "ttl": echo.probe_ttl,
+        "reply": echo.kind.value if echo.kind is not None else None,
+        "address": _addr(echo.address),
+        "reply_ttl": echo.reply_ttl,
+    }
+
+
 def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
     """The `middlebox` body of the JSON report (DESIGN.md "Contracts").
 
@@ -78,8 +91,9 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
     Returns:
         `target`, `family`, `hops[]: {ttl, address, quote_bytes, changed: {field:
         [sent, seen]}, too_short, outcome, probe}`, `changes[]`, `destination`,
-        `tcp_terminated_at`, `relay_checked`, `probes: {sent, answered, seconds}`,
-        `stop_reason`.
+        `tcp_terminated_at`, `relay_checked`, `destination_echo` (the echo with TTL 255
+        that tells how far the destination really is: {probe, ttl, reply, address,
+        reply_ttl}, or null), `probes: {sent, answered, seconds}`, `stop_reason`.
     """
     hops = [
         {
@@ -130,6 +144,7 @@ def middlebox_body(result: MiddleboxResult) -> dict[str, Any]:
         if term is None
         else {"ttl": term.ttl, "address": _addr(term.address), "probe": term.probe_id},
         "relay_checked": result.relay_checked,
+        "destination_echo": _echo(result.tcp_end.far if result.tcp_end is not None else None),
         "probes": {
             "sent": len(result.probes),
             "answered": result.answered,

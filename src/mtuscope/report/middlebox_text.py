@@ -49,6 +49,14 @@ _NAMES = {
 }
 
 
+NAT_NOT_SEEN = (
+    "Address and port translation (NAT) cannot show here: a NAT translates the packet quoted "
+    "in each ICMP error back (RFC 5508); `mtuscope responder-check` against `mtuscope "
+    "responder` at the far end sees it."
+)
+"""Said under every walk: what the quotes cannot show."""
+
+
 def field_name(field: str) -> str:
     """A reader's name for a Wireshark field name ("tcp.options.mss_val" -> "MSS")."""
     return _NAMES.get(field, field)
@@ -96,17 +104,20 @@ def render(result: MiddleboxReport | TwoEndedReport, console: Console) -> None:
         return
     walk = getattr(result, "walk", None)
     if isinstance(walk, MiddleboxResult):
-        render_walk(walk, console)
+        render_walk(walk, console, target=getattr(result, "target", None))
 
 
-def render_walk(walk: MiddleboxResult, console: Console) -> None:
+def render_walk(walk: MiddleboxResult, console: Console, *, target: str | None = None) -> None:
     """The hop table, the destination's answer, the changes, the probe count.
 
     Args:
         walk: the result of a middlebox walk.
         console: where to print.
+        target: the destination as typed; a name is shown with the address it resolved to.
     """
-    table = Table(title=f"TCP SYN to {walk.dst} port {walk.dport}", title_justify="left")
+    dst = str(walk.dst)
+    where = dst if target is None or target == dst else f"{target} ({dst})"
+    table = Table(title=f"TCP SYN to {where} port {walk.dport}", title_justify="left")
     for column in ("hop", "address", "quote", "changed (sent -> seen)"):
         table.add_column(column)
     for hop in walk.hops:
@@ -131,6 +142,7 @@ def render_walk(walk: MiddleboxResult, console: Console) -> None:
         lines.append(f"Nothing on the path changed the SYN (destination {reached}).")
     for line in lines:
         _line(console, line)
+    _line(console, NAT_NOT_SEEN)
     seconds = "" if walk.seconds is None else f", {walk.seconds:.2f} s"
     _line(
         console,
@@ -160,7 +172,7 @@ def render_two_ended(two: TwoEndedReport, console: Console) -> None:
         _line(
             console,
             f"  SYN options: {_kinds(sent.option_kinds)} sent; {_kinds(seen.option_kinds)} "
-            f"arrived; {sent.ttl - seen.ttl} hops",
+            f"arrived; {_hops(sent.ttl - seen.ttl)} on the way",
         )
     if obs.synack_seen is not None:
         _line(console, f"  SYN/ACK MSS: {obs.server_mss} sent, {obs.synack_seen.mss} arrived")
@@ -170,6 +182,10 @@ def render_two_ended(two: TwoEndedReport, console: Console) -> None:
     if rev is not None:
         pmtu = rev.result.path_mtu if rev.result is not None else None
         _line(console, f"  path MTU back toward us: {pmtu}")
+
+
+def _hops(n: int) -> str:
+    return f"{n} hop{'' if n == 1 else 's'}"
 
 
 def _kinds(kinds: tuple[int, ...]) -> str:

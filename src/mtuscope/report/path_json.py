@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 from mtuscope.active.hop_trace import HopTraceResult, MtuDrop
 from mtuscope.active.mss import MssObservation
 from mtuscope.active.path_mtu import PathMtuResult
+from mtuscope.active.probe import ProbeRecord, unreachable_reason, unreachable_symbol
 from mtuscope.active.size_engine import ProbeTotals, totals
 from mtuscope.active.sweep import SweepResult
+from mtuscope.diagnose.observations import PathObservations
+from mtuscope.diagnose.rules.mss_owner import path_reading
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
 
 if TYPE_CHECKING:
@@ -29,11 +32,13 @@ def body(result: PathReport) -> dict[str, Any]:
         port=obs.port,
         family=obs.family,
         pmtu=result.pmtu,
+        bounds=result.pmtu_bounds,
         pmtu_reverse=None,
         trace=obs.trace,
         mss=obs.mss,
     )
-    out["probes"] = _totals(result.probes)
+    out["mss"].update(mss_verdict(obs))
+    out["probes"] = {**_totals(result.probes), "records": records_json(result.records)}
     out["stop_reason"] = result.stop_reason.value
     if result.search is not None:
         out["search"] = {"sent": result.search.sent, "seconds": round(result.search.seconds, 3)}
@@ -41,6 +46,8 @@ def body(result: PathReport) -> dict[str, Any]:
         out["sweep"] = sweep_rows(obs.sweep)
     out["transport"] = result.transport.value
     out["probe_kind"] = result.probe_kind.value
+    out["unreachable"] = unreachable_fields(result.unreachable, obs.family)
+    out["port_state"] = result.port_state.value if result.port_state is not None else None
     if result.two_ended is not None:
         # middlebox_json renders the reverse search with this module's path_body.
         from mtuscope.report.middlebox_json import two_ended_fields
@@ -65,7 +72,8 @@ def path_body(
         port: the target port shown; defaults to the probes' port, then the MSS port.
 
     Returns:
-        `{target, family, pmtu, pmtu_reverse, hops, mtu_drop, mss, probes, stop_reason}`.
+        `{target, family, pmtu, pmtu_bounds, pmtu_reverse, hops, mtu_drop, mss, probes,
+        stop_reason}`; `pmtu` null unless the search is exact.
     """
     if port is None:
         port = pmtu.dport if pmtu.dport is not None else (mss.port if mss else None)
@@ -73,14 +81,63 @@ def path_body(
         address=str(pmtu.dst),
         port=port,
         family=pmtu.family,
-        pmtu=pmtu.path_mtu,
+        pmtu=pmtu.path_mtu if pmtu.exact else None,
+        bounds=pmtu.bounds,
         pmtu_reverse=None,
         trace=trace,
         mss=mss,
     )
-    out["probes"] = _totals(totals(pmtu, *([trace] if trace else [])))
+    out["mss"].update(
+        mss_verdict(PathObservations(dst=pmtu.dst, search=pmtu, trace=trace, mss=mss))
+    )
+    records = (*pmtu.probes, *(trace.probes if trace else ()))
+    out["probes"] = {
+        **_totals(totals(pmtu, *([trace] if trace else []))),
+        "records": records_json(records),
+    }
     out["stop_reason"] = pmtu.stop_reason.value
     return out
+
+
+def bounds_json(bounds: tuple[int | None, int] | None) -> dict[str, int | None] | None:
+    """`{lo, hi}`: the path MTU lies in `lo..hi` bytes (`lo` null: nothing got through)."""
+    return None if bounds is None else {"lo": bounds[0], "hi": bounds[1]}
+
+
+def records_json(records: tuple[ProbeRecord, ...]) -> list[dict[str, Any]]:
+    """One JSON object per probe, in the order sent (scamper's JSON keeps every probe):
+    what was sent (size, TTL, flow), when (seconds after the first probe), what came
+    back and from whom, the MTU it quoted and the round-trip time."""
+    start = min((r.sent_at for r in records), default=0.0)
+    return [record_json(r, start) for r in records]
+
+
+def record_json(r: ProbeRecord, start: float) -> dict[str, Any]:
+    """One probe record as JSON; `sent_s` counts from `start` (the run's first probe)."""
+    return {
+        "id": r.probe.id,
+        "size": r.probe.size,
+        "ttl": r.probe.ttl,
+        "kind": r.probe.kind.value,
+        "flow": probe_flow(r),
+        "sent_s": round(r.sent_at - start, 6),
+        "outcome": r.outcome.value,
+        "reply": r.reply.kind.value if r.reply is not None else None,
+        "from": str(r.reply.from_addr) if r.reply and r.reply.from_addr else None,
+        "mtu": r.reply.mtu if r.reply is not None else None,
+        "rtt_ms": round(r.rtt * 1000.0, 3) if r.rtt is not None else None,
+    }
+
+
+def probe_flow(record: ProbeRecord) -> str:
+    """The probe's flow as a person reads it: kind, destination and port."""
+    p = record.probe
+    where = (
+        str(p.dst)
+        if p.dport is None
+        else (f"[{p.dst}]:{p.dport}" if p.family == 6 else f"{p.dst}:{p.dport}")
+    )
+    return f"{p.kind.value} {where}"
 
 
 def _head(
@@ -89,16 +146,19 @@ def _head(
     port: int | None,
     family: int,
     pmtu: int | None,
+    bounds: tuple[int | None, int] | None,
     pmtu_reverse: int | None,
     trace: HopTraceResult | None,
     mss: MssObservation | None,
 ) -> dict[str, Any]:
-    """The fields before `probes`: target, family, pmtu, pmtu_reverse, hops, mtu_drop, mss."""
+    """The fields before `probes`: target, family, pmtu (exact only) and pmtu_bounds,
+    pmtu_reverse, hops, mtu_drop, mss."""
     drop = trace.mtu_drop if trace else None
     return {
         "target": {"address": address, "port": port},
         "family": family,
         "pmtu": pmtu,
+        "pmtu_bounds": bounds_json(bounds),
         "pmtu_reverse": pmtu_reverse,
         "hops": [
             {
@@ -110,11 +170,46 @@ def _head(
             for h in (trace.hops if trace else ())
         ],
         "mtu_drop": None if drop is None else _drop(drop),
+        # Every drop, nearest first, each with its own encapsulation guess; `mtu_drop` is
+        # the one that sets the path MTU (the last).
+        "mtu_drops": [_drop(d) for d in (trace.drops if trace else ())],
         "mss": {
             "server_announced": mss.server_announced if mss else None,
             "effective": mss.effective if mss else None,
             "combined": mss.combined if mss else None,
+            # Only when `--download` ran: the MSS object of every other report stays as it was.
+            **({"download": _download(mss)} if mss is not None and mss.transfer else {}),
         },
+    }
+
+
+def _download(mss: MssObservation) -> dict[str, Any] | None:
+    """The download `probe --download` made: what it sent, what came, the verdict."""
+    t = mss.transfer
+    if t is None or mss.verdict is None:
+        return None
+    return {
+        "request": t.request.value,
+        "expected_bytes": t.expected_bytes,
+        "bytes": t.moved_bytes,
+        "largest_segment": t.largest_segment,
+        "largest_segment_from": "tcp_info.rcv_mss",
+        "server_done": t.server_done,
+        "verdict": mss.verdict.value,
+    }
+
+
+def mss_verdict(obs: PathObservations) -> dict[str, Any]:
+    """The MSS the verdict used and whose it is: `compared` (an MSS option value: the
+    kernel's send MSS plus the 12-byte timestamp option when on), `timestamps`, `owner`
+    ("server" | "clamp" | "path" | null), `owner_proven`, `path_allows` (path MTU - headers)."""
+    read = path_reading(obs)
+    return {
+        "compared": read.mss if read else None,
+        "timestamps": obs.mss.timestamps if obs.mss else None,
+        "owner": str(read.owner) if read else None,
+        "owner_proven": read.proven if read else None,
+        "path_allows": read.path_allows if read else None,
     }
 
 
@@ -128,6 +223,22 @@ def _drop(drop: MtuDrop) -> dict[str, Any]:
         "to_mtu": drop.to_mtu,
         "silent": drop.silent,
         "likely_encapsulation": likely_encapsulation(drop),
+    }
+
+
+def unreachable_fields(record: ProbeRecord | None, family: int) -> dict[str, Any] | None:
+    """The destination-unreachable that ended the path, as traceroute marks it:
+    `{code, symbol, reason, from, ttl}`; None when none did."""
+    if record is None or record.reply is None:
+        return None
+    reply = record.reply
+    code = reply.code
+    return {
+        "code": code,
+        "symbol": unreachable_symbol(family, code) if code is not None else None,
+        "reason": unreachable_reason(family, code) if code is not None else "unreachable",
+        "from": str(reply.from_addr) if reply.from_addr is not None else None,
+        "ttl": record.probe.ttl,
     }
 
 

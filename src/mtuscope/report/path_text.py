@@ -7,15 +7,18 @@ are printed by `text.py`, not here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from mtuscope.active.hop_trace import Hop, MtuDrop
-from mtuscope.active.mss import MssObservation
+from mtuscope.active.mss import MssObservation, RequestKind, TransferObservation, TransferVerdict
+from mtuscope.active.probe import PortState, ProbeRecord
 from mtuscope.active.sweep import SweepRow
+from mtuscope.diagnose.rules.mss_owner import MssOwner, MssReading, path_reading
 from mtuscope.diagnose.rules.mtu_drop import likely_encapsulation
+from mtuscope.report.path_json import unreachable_fields
 
 if TYPE_CHECKING:
     from mtuscope.jobs.path import PathReport
@@ -33,19 +36,34 @@ def render(result: PathReport, console: Console) -> None:
     """
     obs = result.observations
     where = str(obs.dst)
-    if obs.port is not None:
+    if result.host != where:  # a name: as typed, then what it resolved to
+        where = f"{result.host} ({where})"
+        if obs.port is not None:
+            where += f" port {obs.port}"
+    elif obs.port is not None:
         where = f"[{where}]:{obs.port}" if obs.family == 6 else f"{where}:{obs.port}"
     how = f"{result.probe_kind.value} probes, {result.transport.value} sockets"
     console.print(f"[bold]Path to {where}[/] (IPv{obs.family}, {how})")
     _hops(obs.trace.hops if obs.trace else (), console)
     _sweep(obs.sweep.rows if obs.sweep else (), console)
-    pmtu = result.pmtu
-    line = f"Path MTU: [bold]{pmtu}[/] bytes" if pmtu is not None else "Path MTU: unknown"
-    console.print(f"{line} (search ended: {result.stop_reason.value})")
-    drop = obs.trace.mtu_drop if obs.trace else None
-    if drop is not None:
+    console.print(pmtu_line(result), highlight=False)
+    gone = unreachable_fields(result.unreachable, obs.family)
+    if gone is not None:
+        mark = f" {gone['symbol']}" if gone["symbol"] else ""
+        sender = gone["from"] or "this host"
+        console.print(
+            f"Unreachable{mark}: {sender} answered {gone['reason']} for {obs.dst}", highlight=False
+        )
+    elif result.port_state is not None and result.port_state is not PortState.OPEN:
+        how = "answered RST" if result.port_state is PortState.CLOSED else "answered nothing"
+        console.print(
+            f"Port {obs.port}: {result.port_state.value} ({obs.dst} {how}): no MSS to measure",
+            highlight=False,
+        )
+    # Every drop, nearest first, each with its own encapsulation guess.
+    for drop in obs.trace.drops if obs.trace else ():
         console.print(_drop_line(drop))
-    _mss(obs.mss, console)
+    _mss(obs.mss, console, path_reading(obs))
     p = result.probes
     console.print(
         f"Probes: {p.sent} sent, {p.answered} answered, {round(p.seconds, 3)} s", highlight=False
@@ -54,6 +72,45 @@ def render(result: PathReport, console: Console) -> None:
         from mtuscope.report.middlebox_text import render_two_ended
 
         render_two_ended(result.two_ended, console)
+
+
+def pmtu_line(result: PathReport) -> str:
+    """ "Path MTU: 1400 bytes (search ended: converged)", or the bounds when not exact:
+    "Path MTU: between 1280 and 1500 bytes (search cut short: budget)"."""
+    stop = result.stop_reason.value
+    how = f"search cut short: {stop}" if result.cut_short else f"search ended: {stop}"
+    if result.pmtu is not None:
+        return f"Path MTU: [bold]{result.pmtu}[/] bytes ({how})"
+    bounds = result.pmtu_bounds
+    if bounds is None:
+        return f"Path MTU: unknown ({how})"
+    lo, hi = bounds
+    if lo is None:
+        return f"Path MTU: unknown, at most {hi} bytes ({how})"
+    return f"Path MTU: between [bold]{lo}[/] and [bold]{hi}[/] bytes ({how})"
+
+
+def probe_line(record: ProbeRecord, start: float) -> str:
+    """One line for `-v` (stderr): id, size, TTL, flow, sent time (from `start`, the
+    run's first probe), the reply and its sender and MTU, the outcome, the RTT."""
+    from mtuscope.report.path_json import record_json
+
+    r = record_json(record, start)
+    reply = r["reply"] or "no reply"
+    if r["from"]:
+        reply += f" from {r['from']}"
+    if r["mtu"] is not None:
+        reply += f" mtu {r['mtu']}"
+    rtt = f"{r['rtt_ms']} ms" if r["rtt_ms"] is not None else "-"
+    return (
+        f"probe {r['id']}: size {r['size']} ttl {r['ttl']} {r['flow']} "
+        f"sent +{r['sent_s']:.3f} s: {reply} ({r['outcome']}), rtt {rtt}"
+    )
+
+
+def print_probe(record: ProbeRecord, start: float, *, stream: TextIO) -> None:
+    """Write `probe_line` to `stream` at once (`-v` logs each probe as it is filed)."""
+    print(f"mtuscope: {probe_line(record, start)}", file=stream, flush=True)
 
 
 def _opt(value: object) -> str:
@@ -92,13 +149,58 @@ def _drop_line(drop: MtuDrop) -> str:
     )
 
 
-def _mss(mss: MssObservation | None, console: Console) -> None:
-    if mss is None or all(v is None for v in (mss.server_announced, mss.effective, mss.combined)):
+def _mss(mss: MssObservation | None, console: Console, read: MssReading | None) -> None:
+    if mss is None:
         return
-    console.print(
-        f"MSS: server announced {_opt(mss.server_announced)}, "
-        f"effective {_opt(mss.effective)}, segments carry {_opt(mss.combined)}",
-        highlight=False,
+    if any(v is not None for v in (mss.server_announced, mss.effective, mss.combined)):
+        stamps = " (+12 bytes of timestamp option)" if mss.timestamps and mss.effective else ""
+        console.print(
+            f"MSS: server announced {_opt(mss.server_announced)}, "
+            f"effective {_opt(mss.effective)}{stamps}, segments carry {_opt(mss.combined)}"
+            f"{_whose(read)}",
+            highlight=False,
+        )
+    if mss.transfer is not None:
+        console.print(_download_line(mss.transfer, mss.verdict, mss.combined), highlight=False)
+
+
+def _whose(read: MssReading | None) -> str:
+    """Whose the MSS is, when the verdict knows: the path, a clamp, the server itself."""
+    if read is not None and read.owner is MssOwner.PATH and read.path_mtu is not None:
+        return f": all the path MTU {read.path_mtu} allows, the path is the limit"
+    if read is not None and read.owner is MssOwner.CLAMP:
+        return f": MSS {read.mss} set by a clamp on the way"
+    if read is not None and read.owner is MssOwner.SERVER and read.path_allows is not None:
+        if read.mss < read.path_allows:
+            return f": the server's own MSS {read.mss}, the path allows {read.path_allows}"
+    return ""
+
+
+def _download_line(t: TransferObservation, verdict: TransferVerdict | None, mss: int | None) -> str:
+    """One line for the download: done with its largest segment, or how it ended."""
+    sent = {
+        RequestKind.NONE: "nothing sent first",
+        RequestKind.HTTP_GET: "after an HTTP GET",
+        RequestKind.TLS_CLIENT_HELLO: "after a TLS ClientHello",
+        RequestKind.USER: "after the given request",
+    }[t.request]
+    largest = _opt(t.largest_segment)
+    if verdict is TransferVerdict.COMPLETE:
+        small = ""
+        if mss is not None and t.moved_bytes < mss:
+            small = "; the whole answer fit in one segment: full-size segments were not tested"
+        return (
+            f"{t.direction.value} completed: {t.moved_bytes} bytes, largest segment {largest} "
+            f"(TCP_INFO rcv_mss; {sent}){small}"
+        )
+    if verdict is TransferVerdict.STALLED:
+        return (
+            f"[red]{t.direction.value} stalled[/] after {t.moved_bytes} of {t.expected_bytes} "
+            f"bytes ({sent}), largest segment {largest} (TCP_INFO rcv_mss)"
+        )
+    return (
+        f"{t.direction.value} ended early: the connection closed or was reset after "
+        f"{t.moved_bytes} of {t.expected_bytes} bytes ({sent})"
     )
 
 

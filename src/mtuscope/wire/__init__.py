@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mtuscope.wire.checksum import internet_checksum, pseudo_header
     from mtuscope.wire.cursor import Cursor
     from mtuscope.wire.enums import Icmp4Type, Icmp6Type, IpProto, LinkType, TcpOptionKind, WireEnum
+    from mtuscope.wire.http import http_get, unescape_request
     from mtuscope.wire.icmp import (
         ICMP4_ERRORS,
         ICMP6_ERRORS,
@@ -91,6 +92,7 @@ if TYPE_CHECKING:
         encode_tcp_options,
         syn_options,
     )
+    from mtuscope.wire.tls import TlsFlight, client_hello, sni_name, tls_flight
     from mtuscope.wire.udp import UDP_HEADER, UDP_LAYOUT, UdpHeader, decode_udp, encode_udp
 
 __all__ = [
@@ -138,6 +140,7 @@ __all__ = [
     "TcpOption",
     "TcpOptionKind",
     "TcpOptions",
+    "TlsFlight",
     "UDP_HEADER",
     "UDP_LAYOUT",
     "UdpHeader",
@@ -148,6 +151,7 @@ __all__ = [
     "build_tcp",
     "build_udp",
     "check_range",
+    "client_hello",
     "decode_icmp_echo",
     "decode_icmp_error",
     "decode_ipv4",
@@ -164,9 +168,13 @@ __all__ = [
     "encode_tcp",
     "encode_tcp_options",
     "encode_udp",
+    "http_get",
     "internet_checksum",
     "pseudo_header",
+    "sni_name",
     "syn_options",
+    "tls_flight",
+    "unescape_request",
 ]
 
 # Submodules in the order `__getattr__` searches them, cheapest first.
@@ -184,6 +192,8 @@ _MODULES = (
     "quote",
     "icmp",
     "builders",
+    "http",
+    "tls",
 )
 
 

@@ -158,6 +158,7 @@ class LinkType(WireEnum):
     RAW_DLT12 = 12  # DLT_RAW as most systems number it, found in old files
     RAW_DLT14 = 14  # DLT_RAW on OpenBSD
     PPP_HDLC = 50
+    PPP_ETHER = 51  # a PPPoE header (RFC 2516) with no Ethernet header before it
     RAW = 101  # raw IPv4 or IPv6, by the version nibble
     C_HDLC = 104  # Cisco HDLC
     IEEE802_11 = 105
@@ -170,6 +171,7 @@ class LinkType(WireEnum):
     IPV6 = 229
     NFLOG = 239  # Linux netfilter log
     IPOIB = 242  # IP over InfiniBand
+    PPP_WITH_DIR = 204  # a direction byte, then PPP in HDLC-like framing
     PKTAP = 258  # Apple's PKTAP header, then the link type it names
     LINUX_SLL2 = 276
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import struct
+from ipaddress import IPv4Address
+
 import pytest
 
 from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import HopTrace
 from mtuscope.active.path_mtu import PathMtuSearch
-from mtuscope.active.probe import IPAddress, ProbeKind, SearchStop
+from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, SearchStop
 from mtuscope.active.transport import DriveStop, RawTransport, UdpTransport, drive
+from mtuscope.wire.builders import build_icmp_echo
 
 from ..fakepath import FakePath, FakeTransport
 from .netlab import (
@@ -164,3 +168,43 @@ def test_the_wall_clock_cap_on_a_simulated_clock() -> None:
     run = drive(PathMtuSearch(dst=path.dst), net, max_seconds=0.5, clock=net.clock)
     assert run.stop is DriveStop.WALL_CLOCK and run.result is None
     assert run.seconds == pytest.approx(0.5) and run.ended_at == pytest.approx(100.5)
+
+
+class _StampingLoopback:
+    """A transport that answers every echo probe itself (an echo reply from the
+    destination), with kernel-like stamps 40 us apart, while the driver's clock
+    crawls 5 ms per reading: the records must carry the stamps' rtt."""
+
+    def __init__(self) -> None:
+        self.clock_now = 0.0
+        self._pending: list[Datagram] = []
+        self.kernel = 1_700_000_000.0
+
+    def clock(self) -> float:
+        self.clock_now += 0.005
+        return self.clock_now
+
+    def source(self, dst: IPAddress) -> IPAddress:
+        return IPv4Address("192.0.2.1")
+
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> float | None:
+        assert packet is not None
+        self.kernel += 0.001
+        ident, seq = struct.unpack_from("!HH", packet, 24)
+        reply = build_icmp_echo(
+            src=probe.dst, dst=IPv4Address("192.0.2.1"), ident=ident, seq=seq, reply=True
+        )
+        self._pending.append(Datagram(layer=Layer.IPV4, data=reply, stamp=self.kernel + 40e-6))
+        return self.kernel
+
+    def receive(self, timeout: float) -> Datagram | None:
+        return self._pending.pop(0) if self._pending else None
+
+
+def test_the_driver_hands_kernel_stamps_to_the_engine() -> None:
+    transport = _StampingLoopback()
+    engine = PathMtuSearch(dst=IPv4Address("198.51.100.7"), ceiling=1500)
+    done = drive(engine, transport, clock=transport.clock)
+    assert done.stop is DriveStop.FINISHED
+    rtts = [r.rtt for r in engine.result().probes if r.reply is not None]
+    assert rtts and all(rtt == pytest.approx(40e-6, abs=1e-7) for rtt in rtts)

@@ -82,3 +82,50 @@ def test_icmp_types_map_to_reply_kinds(
 def test_short_entries_raise_truncated() -> None:
     with pytest.raises(Truncated):
         decode_extended_err(bytes(15))
+
+
+def test_packet_stamps_come_from_the_timestamp_control_messages() -> None:
+    from mtuscope.active.transport.errqueue import packet_stamp
+    from mtuscope.active.transport.linux import SCM_TIMESTAMPING, SCM_TIMESTAMPNS
+
+    ns = struct.pack("@qq", 1_700_000_000, 123_456_789)
+    assert packet_stamp([(socket.SOL_SOCKET, SCM_TIMESTAMPNS, ns)]) == pytest.approx(
+        1_700_000_000.123456789
+    )
+    # SCM_TIMESTAMPING: three timespecs, the first the software one.
+    three = ns + bytes(32)
+    assert packet_stamp([(socket.SOL_SOCKET, SCM_TIMESTAMPING, three)]) == pytest.approx(
+        1_700_000_000.123456789
+    )
+    assert packet_stamp([(socket.SOL_SOCKET, SCM_TIMESTAMPING, bytes(48))]) is None
+    assert packet_stamp([(socket.IPPROTO_IPV6, 52, struct.pack("@i", 60))]) is None
+
+
+def test_a_real_socket_gets_kernel_send_and_receive_stamps() -> None:
+    """Loopback UDP: the transmit stamp on the error queue, the receive stamp on the
+    datagram, both the kernel's real-time clock and a few microseconds apart."""
+    from mtuscope.active.transport.errqueue import (
+        enable_stamps,
+        packet_stamp,
+        read_error_queue,
+        transmit_stamp,
+    )
+    from mtuscope.active.transport.linux import IP_RECVERR
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        assert enable_stamps(rx, transmit=False)
+        tx.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        assert enable_stamps(tx, transmit=True)
+        tx.sendto(b"x" * 32, rx.getsockname())
+        sent = transmit_stamp(read_error_queue(tx, limit=4))
+        rx.settimeout(2.0)
+        _data, ancdata, _flags, _addr = rx.recvmsg(100, 256)
+        got = packet_stamp(ancdata)
+    finally:
+        rx.close()
+        tx.close()
+    assert sent is not None and got is not None
+    assert 0.0 <= got - sent < 0.05

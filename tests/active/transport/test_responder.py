@@ -36,7 +36,7 @@ from mtuscope.active.responder_protocol import (
 from mtuscope.active.transport.responder import Responder, ResponderLimits
 from mtuscope.active.transport.responder_client import check_responder
 from mtuscope.active.transport.reverse_pmtu import measure_reverse
-from mtuscope.errors import ProbeError, RawSocketDenied, UsageError
+from mtuscope.errors import PortClosed, ProbeError, RawSocketDenied, UsageError
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="TCP_SAVED_SYN is Linux-only"
@@ -236,7 +236,7 @@ def test_client_errors() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, not listening: connection refused
-        with pytest.raises(ProbeError, match="cannot connect"):
+        with pytest.raises(PortClosed, match="nothing listens on 127.0.0.1 port"):
             check_responder("127.0.0.1", port, timeout=1.0)
     with pytest.raises(UsageError):
         check_responder("127.0.0.1", 0)

@@ -10,6 +10,12 @@ the engine builds each packet (`engine.packet`) from the source address the
 transport knows, and matches what a raw transport read (`engine.on_datagram`);
 the UDP transport, whose kernel builds and matches, gives finished replies.
 
+Round-trip times: the driver's clock times each reply only as a fallback. A
+transport with kernel timestamps returns each packet's transmit stamp from `send`
+(handed to the engine's `on_sent`) and puts the receive stamp on each `Datagram`;
+the engine's book subtracts the two (the UDP transport does the same on its
+finished replies), so per-hop RTTs agree with ping and mtr.
+
 Every run is bounded twice, whatever the engine does:
 
 - a hard wall-clock cap (`max_seconds`): the loop stops there, finished or not;
@@ -43,7 +49,11 @@ class Transport(Protocol):
         kernel builds them (the UDP transport)."""
         ...
 
-    def send(self, probe: Probe, packet: bytes | None, now: float) -> None: ...
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> float | None:
+        """Send `probe`; return the kernel's transmit timestamp of it when the transport
+        has one (seconds on the kernel's real-time clock, the clock of `Datagram.stamp`),
+        else None."""
+        ...
 
     def receive(self, timeout: float) -> Reply | Datagram | None: ...
 
@@ -59,6 +69,8 @@ class Engine(Protocol[R_co]):
     def deadline(self) -> float | None: ...
 
     def packet(self, probe: Probe, *, src: IPAddress, now: float) -> bytes: ...
+
+    def on_sent(self, probe: Probe, stamp: float) -> None: ...
 
     def on_datagram(self, datagram: Datagram, now: float) -> None: ...
 
@@ -137,7 +149,11 @@ def drive(
             # The clock again per packet: a reply's rtt then starts when its probe left,
             # not when the burst it belongs to was planned.
             packet = None if src is None else engine.packet(probe, src=src, now=clock())
-            transport.send(probe, packet, now)
+            stamp = transport.send(probe, packet, now)
+            if stamp is not None:
+                # The kernel's own send time: with the receive stamp of the reply's
+                # datagram (same clock), the round trip without this loop in it.
+                engine.on_sent(probe, stamp)
         if sent + len(due) > max_probes:
             sent = max_probes
             stop = DriveStop.PROBE_BUDGET

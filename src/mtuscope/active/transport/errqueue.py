@@ -31,17 +31,29 @@ from mtuscope.active.transport.linux import (
     IP_RECVERR,
     IPV6_HOPLIMIT,
     IPV6_RECVERR,
+    SCM_TIMESTAMPING,
+    SCM_TIMESTAMPNS,
     SO_EE_ORIGIN_ICMP,
     SO_EE_ORIGIN_ICMP6,
     SO_EE_ORIGIN_LOCAL,
+    SO_EE_ORIGIN_TIMESTAMPING,
+    SO_TIMESTAMPING,
+    SO_TIMESTAMPNS,
+    SOF_TIMESTAMPING_OPT_TSONLY,
+    SOF_TIMESTAMPING_SOFTWARE,
+    SOF_TIMESTAMPING_TX_SOFTWARE,
 )
 from mtuscope.errors import DecodeError, Truncated
 
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
 """sock_extended_err: ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data."""
 _BUFSIZE = 65535
-_ANC_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(4)
-"""The extended error with the offender's sockaddr, and the TTL / hop limit."""
+_TIMESPEC = struct.Struct("@qq")
+"""struct timespec on a 64-bit Linux: tv_sec, tv_nsec."""
+STAMP_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(3 * _TIMESPEC.size)
+"""Room for the timestamp control messages (SCM_TIMESTAMPNS and SCM_TIMESTAMPING)."""
+_ANC_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(4) + STAMP_SPACE
+"""The extended error with the offender's sockaddr, the TTL / hop limit, the timestamps."""
 _ERR_CMSGS = ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR))
 _TTL_CMSGS = ((socket.IPPROTO_IP, socket.IP_TTL), (socket.IPPROTO_IPV6, IPV6_HOPLIMIT))
 
@@ -68,6 +80,9 @@ class QueuedError:
     """ee_info: the MTU for too-big messages and for a local EMSGSIZE, in bytes."""
     offender: IPAddress | None
     """Who sent the ICMP error; None for errors the local kernel raised."""
+    stamp: float | None = None
+    """When the kernel received the ICMP error (or, for a transmit timestamp, sent the
+    packet), seconds on its real-time clock; None when the socket asked for no stamps."""
 
 
 def decode_extended_err(data: bytes) -> QueuedError:
@@ -117,6 +132,7 @@ def read_error_queue(sock: socket.socket, *, limit: int) -> list[tuple[QueuedErr
             break  # empty (EAGAIN), or the socket is gone
         error: QueuedError | None = None
         ttl: int | None = None
+        stamp = packet_stamp(ancdata)
         for level, kind, cdata in ancdata:
             if (level, kind) in _ERR_CMSGS:
                 try:
@@ -126,8 +142,64 @@ def read_error_queue(sock: socket.socket, *, limit: int) -> list[tuple[QueuedErr
             elif (level, kind) in _TTL_CMSGS and len(cdata) >= 4:
                 (ttl,) = struct.unpack("@i", cdata[:4])
         if error is not None:
+            if stamp is not None:
+                error = QueuedError(
+                    errno=error.errno,
+                    origin=error.origin,
+                    type=error.type,
+                    code=error.code,
+                    info=error.info,
+                    offender=error.offender,
+                    stamp=stamp,
+                )
             out.append((error, ttl))
     return out
+
+
+def enable_stamps(sock: socket.socket, *, transmit: bool) -> bool:
+    """Ask the kernel for receive timestamps (SO_TIMESTAMPNS) and, with `transmit`, a
+    software timestamp of every packet sent, queued on the error queue (SO_TIMESTAMPING
+    TX_SOFTWARE, without the packet). A kernel that refuses leaves the socket as it was.
+
+    Returns:
+        Whether every requested option was accepted.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if transmit:
+            flags = (
+                SOF_TIMESTAMPING_TX_SOFTWARE
+                | SOF_TIMESTAMPING_SOFTWARE
+                | SOF_TIMESTAMPING_OPT_TSONLY
+            )
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, flags)
+    except OSError:
+        return False
+    return True
+
+
+def packet_stamp(ancdata: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel timestamp among a packet's control messages (SCM_TIMESTAMPNS, else the
+    software one of SCM_TIMESTAMPING), seconds on the kernel's real-time clock."""
+    for level, kind, cdata in ancdata:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(cdata) >= 16:
+            sec, nsec = _TIMESPEC.unpack_from(cdata)
+            return float(sec + nsec / 1e9)
+    for level, kind, cdata in ancdata:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPING and len(cdata) >= 16:
+            sec, nsec = _TIMESPEC.unpack_from(cdata)
+            if sec or nsec:
+                return float(sec + nsec / 1e9)
+    return None
+
+
+def transmit_stamp(entries: list[tuple[QueuedError, int | None]]) -> float | None:
+    """The latest transmit timestamp among error-queue `entries` (`read_error_queue`)."""
+    stamp: float | None = None
+    for error, _ttl in entries:
+        if error.origin == SO_EE_ORIGIN_TIMESTAMPING and error.stamp is not None:
+            stamp = error.stamp
+    return stamp
 
 
 def local_emsgsize_mtu(entries: list[tuple[QueuedError, int | None]]) -> int | None:

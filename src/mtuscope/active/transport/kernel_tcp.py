@@ -3,8 +3,11 @@
 Layer: active/transport (an edge): opens one ordinary TCP connection (no
 privilege needed), reads the kernel's view of it, and optionally downloads a
 bounded number of bytes to tell "handshake works, transfer stalls" (a PMTU
-black hole on the way back) from a transfer that completes. It concludes
-nothing itself: active/mss.py classifies.
+black hole on the way back) from a transfer that completes. The download first
+sends what makes the server talk (an HTTP GET, a TLS ClientHello: built in
+wire/, chosen by jobs/probe.py); a server that ends its answer (a FIN, or a TLS
+first flight that came whole) is done, not stalled. It concludes nothing
+itself: active/mss.py classifies.
 
 `struct tcp_info` (<linux/tcp.h>) is read by fixed offsets; the layout only
 grows at its end, so these have held since Linux 2.6:
@@ -30,12 +33,13 @@ import time
 from dataclasses import dataclass
 from ipaddress import ip_address
 
-from mtuscope.active.mss import Direction, MssObservation, TransferObservation
+from mtuscope.active.mss import Direction, MssObservation, RequestKind, TransferObservation
 from mtuscope.active.probe import IPAddress
 from mtuscope.active.transport.linux import TCP_INFO, TCP_MAXSEG
 from mtuscope.active.transport.route import raise_if_no_route
-from mtuscope.errors import ProbeError, UsageError
+from mtuscope.errors import Malformed, ProbeError, UsageError
 from mtuscope.wire.tcp_options import TIMESTAMPS_SPACE, TcpOptions
+from mtuscope.wire.tls import tls_flight
 
 _TCP_INFO_LEN = 104
 _TCPI_OPTIONS = 5
@@ -46,6 +50,8 @@ _TCPI_ADVMSS = 84
 _TCPI_TOTAL_RETRANS = 100
 _CHUNK = 65536
 _TCPI_OPT_TIMESTAMPS = 1
+_TLS_FLIGHT_MAX = 1 << 20
+"""A TLS first flight longer than this (certificate chains are some KB) is not read as one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +159,7 @@ class KernelTcpFacts:
             server_announced=syn_ack.mss if syn_ack is not None else None,
             client_announced=self.info.announced_mss or None,
             effective=self.maxseg or None,
+            timestamps=bool(self.info.options & _TCPI_OPT_TIMESTAMPS),
             syn_ack_options=tuple(names),
             probe_id=probe_id,
             transfer=self.transfer,
@@ -191,14 +198,18 @@ def tcp_mss(
     timeout: float = 3.0,
     download: int = 0,
     request: bytes = b"",
+    request_kind: RequestKind | None = None,
     stall: float = 2.0,
     max_seconds: float = 10.0,
 ) -> KernelTcpFacts:
     """Connect to `dst`:`port` with an ordinary socket and read the kernel's MSS facts.
 
-    With `download` > 0, read up to that many bytes (after sending `request`,
-    e.g. an HTTP GET) and watch for a stall: no byte for `stall` seconds while
-    bytes are still due. The whole call ends after `max_seconds` at most.
+    With `download` > 0, send `request` (an HTTP GET, a TLS ClientHello, the
+    user's bytes, or nothing) and read up to `download` bytes, watching for a
+    stall: no byte for `stall` seconds while bytes are still due. The server is
+    done early, not stalled, when it closes in order (a FIN after its
+    response) or, for a TLS ClientHello, when its first flight came whole and
+    it waits for our next one. The whole call ends after `max_seconds` at most.
 
     Args:
         dst: the server.
@@ -206,6 +217,7 @@ def tcp_mss(
         timeout: seconds the handshake may take.
         download: bytes to read after the handshake (0: none).
         request: bytes to send first (0 bytes: send nothing).
+        request_kind: what `request` is (None: USER when there are bytes, else NONE).
         stall: seconds without progress that count as a stall.
         max_seconds: hard cap on the download, seconds.
 
@@ -221,6 +233,8 @@ def tcp_mss(
     address = ip_address(dst) if isinstance(dst, str) else dst
     if not 1 <= port <= 65535 or download < 0 or not (timeout > 0 and stall > 0):
         raise UsageError("need a port 1..65535, download >= 0, positive timeout and stall")
+    if request_kind is None:
+        request_kind = RequestKind.USER if request else RequestKind.NONE
     failed = f"TCP handshake with {address} port {port} failed"
     with connect_tcp(address, port, timeout, failed=failed) as sock:
         maxseg = sock.getsockopt(socket.IPPROTO_TCP, TCP_MAXSEG)
@@ -229,28 +243,57 @@ def tcp_mss(
             return KernelTcpFacts(
                 dst=address, port=port, maxseg=maxseg, info=info, info_after=None, transfer=None
             )
-        moved, stalled, largest = _download(sock, download, request, stall, max_seconds)
+        got = _download(
+            sock,
+            download,
+            request,
+            tls=request_kind is RequestKind.TLS_CLIENT_HELLO,
+            stall=stall,
+            max_seconds=max_seconds,
+        )
         after = read_tcp_info(sock)
+    # tcpi_rcv_mss starts at a guess (at most 536, tcp_initialize_rcv_mss) and
+    # grows to the largest segment received: below the guess, the bytes bound it.
+    largest = got.largest if got.largest > info.rcv_mss else min(got.largest, got.moved)
     transfer = TransferObservation(
         direction=Direction.DOWNLOAD,
         handshake_ok=True,
         expected_bytes=download,
-        moved_bytes=moved,
-        stalled=stalled,
+        moved_bytes=got.moved,
+        stalled=got.stalled,
         largest_segment=largest or None,
+        request=request_kind,
+        server_done=got.server_done,
     )
     return KernelTcpFacts(
         dst=address, port=port, maxseg=maxseg, info=info, info_after=after, transfer=transfer
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Download:
+    moved: int
+    """Bytes received."""
+    stalled: bool
+    """No byte for the stall timeout while bytes were due."""
+    server_done: bool
+    """The server ended first: a FIN, or a whole TLS first flight."""
+    largest: int
+    """The largest tcpi_rcv_mss read during the download (0: none read)."""
+
+
 def _download(
-    sock: socket.socket, want: int, request: bytes, stall: float, max_seconds: float
-) -> tuple[int, bool, int]:
-    """Read up to `want` bytes: (bytes read, stalled?, largest segment the kernel saw)."""
+    sock: socket.socket, want: int, request: bytes, *, tls: bool, stall: float, max_seconds: float
+) -> _Download:
+    """Send `request`, then read up to `want` bytes until done, stalled or out of time."""
     end = time.monotonic() + max_seconds
     moved = 0
     largest = 0
+    head = bytearray()  # the first bytes of a TLS answer (its first flight), for the framing
+
+    def result(*, stalled: bool = False, done: bool = False) -> _Download:
+        return _Download(moved=moved, stalled=stalled, server_done=done, largest=largest)
+
     try:
         if request:
             sock.settimeout(stall)
@@ -258,17 +301,28 @@ def _download(
         while moved < want:
             left = end - time.monotonic()
             if left <= 0:
-                return moved, True, largest
+                return result(stalled=True)
             sock.settimeout(min(stall, left))
             try:
                 chunk = sock.recv(min(_CHUNK, want - moved))
             except TimeoutError:
-                return moved, True, largest
+                # Quiet: a TLS server whose flight came whole waits for us; else bytes are due.
+                return result(done=True) if tls and _flight_whole(head) else result(stalled=True)
             if not chunk:
-                return moved, False, largest
+                return result(done=True)  # an orderly FIN: the server ended its response
             moved += len(chunk)
-            rcv = read_tcp_info(sock)
-            largest = max(largest, rcv.rcv_mss)
+            if tls and len(head) < _TLS_FLIGHT_MAX:
+                head += chunk[: _TLS_FLIGHT_MAX - len(head)]
+            largest = max(largest, read_tcp_info(sock).rcv_mss)
     except OSError:
-        return moved, False, largest  # reset or closed: a SHORT transfer, not a stall
-    return moved, False, largest
+        return result()  # reset or closed: a SHORT transfer, not a stall
+    return result()
+
+
+def _flight_whole(head: bytes | bytearray) -> bool:
+    if len(head) >= _TLS_FLIGHT_MAX:
+        return False
+    try:
+        return tls_flight(bytes(head)).waits_for_client
+    except Malformed:
+        return False  # not TLS: we cannot tell the end, so the quiet is a stall

@@ -35,6 +35,24 @@ SO_EE_ORIGIN_LOCAL = 1
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
 
+# <asm-generic/socket.h> (x86, arm, riscv: the 64-bit `_OLD` values, whose timespec is
+# two native longs), <linux/net_tstamp.h>: kernel timestamps of packets.
+SO_TIMESTAMPNS = 35
+"""Receive timestamps: an SCM_TIMESTAMPNS control message (struct timespec) per packet."""
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+SO_TIMESTAMPING = 37
+"""Transmit (and receive) timestamps: SCM_TIMESTAMPING (three struct timespec, [0] the
+software one); transmit stamps arrive on the error queue."""
+SCM_TIMESTAMPING = SO_TIMESTAMPING
+SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
+"""Stamp each packet as it leaves for the device (the driver's skb_tx_timestamp)."""
+SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+"""Report software timestamps (in SCM_TIMESTAMPING's first timespec)."""
+SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
+"""Transmit stamps without a copy of the packet."""
+SO_EE_ORIGIN_TIMESTAMPING = 4
+"""sock_extended_err.ee_origin of a transmit timestamp on the error queue."""
+
 # <linux/tcp.h>
 TCP_MAXSEG = 2
 TCP_INFO = 11

@@ -33,7 +33,13 @@ works the same way); it leaves no half-open connection at the peer. The
 SYN/ACK's TCP options ride on its reply (`Reply.tcp_options`).
 
 One clock: the transport never reads it. `send` gets the driver's `now`,
-`receive` the seconds it may wait.
+`receive` the seconds it may wait. Round-trip times come from the kernel's own
+timestamps instead: every sending socket has SO_TIMESTAMPING with
+TX_SOFTWARE (the stamp is taken as the device driver takes the packet; `send`
+reads it back from the error queue and returns it), every reading socket
+SO_TIMESTAMPNS (each `Datagram` carries its `stamp`). Both are the kernel's
+real-time clock, so their difference is the time on the wire, without this
+process's scheduling and Python in it (ping does the same on receive).
 
 Everything the readers get is handed back as a `Datagram` (IPv6: with its
 sender and hop limit); packets that belong to no probe of the engine's (other
@@ -52,7 +58,14 @@ from ipaddress import IPv6Address
 
 from mtuscope.active.probe import Datagram, IPAddress, Layer, Probe, ProbeKind, Reply, ReplyKind
 from mtuscope.active.probe_packet import strip_ip_header
-from mtuscope.active.transport.errqueue import local_emsgsize_mtu, read_error_queue
+from mtuscope.active.transport.errqueue import (
+    STAMP_SPACE,
+    enable_stamps,
+    local_emsgsize_mtu,
+    packet_stamp,
+    read_error_queue,
+    transmit_stamp,
+)
 from mtuscope.active.transport.linux import (
     IP_MTU_DISCOVER,
     IP_PMTUDISC_PROBE,
@@ -70,12 +83,13 @@ from mtuscope.active.transport.route import route_mtu, source_for
 from mtuscope.errors import RawSocketDenied, UsageError
 
 _BUFSIZE = 65535
-_CMSG_SPACE = socket.CMSG_SPACE(4)
+_CMSG_SPACE = socket.CMSG_SPACE(4) + STAMP_SPACE
 _DRAIN = 64
 """Packets read from one socket per wake-up, so one busy socket cannot starve the loop."""
 _PRIVILEGE = (
     "raw sockets need root or CAP_NET_RAW: run as root, grant the capability "
-    "(setcap cap_net_raw+ep on the interpreter), or use the unprivileged UdpTransport"
+    "(setcap cap_net_raw+ep on the interpreter), or probe over UDP without them "
+    "(probe, trace and sweep: --unprivileged)"
 )
 _LOCAL_REFUSALS = frozenset(
     {
@@ -144,9 +158,12 @@ class RawTransport(PollingTransport):
                 send = _open(socket.AF_INET, socket.IPPROTO_RAW, iface=iface)
                 send.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
                 send.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+                enable_stamps(send, transmit=True)
                 for kind in ProbeKind:
                     self._senders[kind] = send
-                self._readers.append(_open(socket.AF_INET, socket.IPPROTO_ICMP, iface=iface))
+                icmp = _open(socket.AF_INET, socket.IPPROTO_ICMP, iface=iface)
+                enable_stamps(icmp, transmit=False)
+                self._readers.append(icmp)
             else:
                 icmp6 = self._open6(socket.IPPROTO_ICMPV6)
                 self._senders[ProbeKind.ECHO] = icmp6
@@ -167,6 +184,7 @@ class RawTransport(PollingTransport):
         except OSError as exc:
             sock.close()
             raise UsageError(f"cannot set up an IPv6 raw socket: {exc.strerror}") from exc
+        enable_stamps(sock, transmit=True)
         return sock
 
     def close(self) -> None:
@@ -200,6 +218,7 @@ class RawTransport(PollingTransport):
         if kind is ProbeKind.TCP_SYN and self._tcp_reader is None:
             if self.family == 4:
                 self._tcp_reader = _open(socket.AF_INET, socket.IPPROTO_TCP, iface=self.iface)
+                enable_stamps(self._tcp_reader, transmit=False)
             else:
                 self._tcp_reader = self._open6(socket.IPPROTO_TCP)
                 self._senders[kind] = self._tcp_reader
@@ -208,13 +227,17 @@ class RawTransport(PollingTransport):
             self._senders[kind] = self._open6(socket.IPPROTO_UDP)
         return self._senders[kind]
 
-    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> float | None:
         """Send one probe's packet now; a local refusal is queued as a reply for `receive`.
 
         Args:
             probe: what the engine asked for; its family must be this transport's.
             packet: the whole IP packet the engine built for it (`engine.packet`).
             now: the driver's clock, seconds (unused: nothing here is timed).
+
+        Returns:
+            The kernel's transmit timestamp of the packet (seconds, its real-time clock),
+            or None when there is none (refused, or a kernel without the stamps).
 
         Raises:
             UsageError: a probe of the other family, no packet, or the transport is closed.
@@ -250,6 +273,11 @@ class RawTransport(PollingTransport):
             self._pending.append(
                 Reply(probe_id=probe.id, kind=kind, from_addr=None, mtu=mtu, rtt=0.0)
             )
+            return None
+        # The stamp is queued as the device takes the packet: on a veth or a NIC without
+        # a queue, before sendto returns. Other entries there are copies of ICMP errors
+        # the readers get too (see `_on_event`).
+        return transmit_stamp(read_error_queue(sock, limit=_DRAIN))
 
     def _local_mtu(self, sock: socket.socket) -> int | None:
         """ee_info of the local EMSGSIZE entry the kernel just queued, if it did."""
@@ -293,15 +321,16 @@ class RawTransport(PollingTransport):
         addr: tuple[str, int] | tuple[str, int, int, int],
     ) -> Datagram | None:
         """What was read, for the engine to match: the bytes and (IPv6) sender and hops."""
+        stamp = packet_stamp(ancdata)
         if self.family == 4:
-            return Datagram(layer=Layer.IPV4, data=data)
+            return Datagram(layer=Layer.IPV4, data=data, stamp=stamp)
         sender: IPAddress = IPv6Address(addr[0].split("%")[0])
         hops: int | None = None
         for level, kind, cdata in ancdata:
             if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(cdata) >= 4:
                 (hops,) = struct.unpack("@i", cdata[:4])
         if sock is self._tcp_reader:
-            return Datagram(layer=Layer.TCP6, data=data, from_addr=sender, ttl=hops)
+            return Datagram(layer=Layer.TCP6, data=data, from_addr=sender, ttl=hops, stamp=stamp)
         if sock is self._senders.get(ProbeKind.ECHO):
-            return Datagram(layer=Layer.ICMP6, data=data, from_addr=sender, ttl=hops)
+            return Datagram(layer=Layer.ICMP6, data=data, from_addr=sender, ttl=hops, stamp=stamp)
         return None  # the IPv6 UDP socket reads copies of arriving UDP: not ours to answer

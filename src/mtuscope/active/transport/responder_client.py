@@ -31,7 +31,7 @@ from mtuscope.active.responder_protocol import (
 from mtuscope.active.syn_view import Endpoint, SynView, TwoEndedObservation, decode_syn
 from mtuscope.active.transport.exchange import announced_mss, endpoint_of, read_frame
 from mtuscope.active.transport.kernel_tcp import connect_tcp
-from mtuscope.errors import DecodeError, ProbeError, RawSocketDenied, UsageError
+from mtuscope.errors import DecodeError, PortClosed, ProbeError, RawSocketDenied, UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET
 from mtuscope.wire.tcp import TcpFlags
 
@@ -121,6 +121,7 @@ def check_responder(
     Raises:
         UsageError: a bad address or port.
         NoRoute: no route to the responder.
+        PortClosed: the responder's port answered with a reset (nothing listens).
         RawSocketDenied: `capture=True` without the privilege.
         ProbeError: the handshake failed, the responder refused (its error code is
             in the message) or did not answer in time.
@@ -140,7 +141,16 @@ def check_responder(
     start = time.monotonic()
     failed = f"cannot connect to the responder {address} port {port}"
     try:
-        with connect_tcp(address, port, timeout, failed=failed) as sock:
+        try:
+            sock = connect_tcp(address, port, timeout, failed=failed)
+        except ProbeError as exc:
+            if isinstance(exc.__cause__, ConnectionRefusedError):
+                raise PortClosed(
+                    f"nothing listens on {address} port {port} (connection refused): is "
+                    "`mtuscope responder` running there, on that port?"
+                ) from exc
+            raise
+        with sock:
             local = endpoint_of(sock.getsockname())
             announced = announced_mss(sock)
             try:

@@ -23,6 +23,11 @@ the local error's `ee_info`, else from `IP_MTU` / `IPV6_MTU`. Data coming back
 on the socket is a `UDP_RESPONSE`. A socket is closed at its first reply, when
 `max_inflight` newer probes are out, or `keep` seconds after it was sent.
 
+Round-trip times come from the kernel: each probe socket has SO_TIMESTAMPING
+TX_SOFTWARE (the send stamp, read back from the error queue right after `send`)
+and SO_TIMESTAMPNS (the stamp of the ICMP error or of the answer); a reply's
+`rtt` is their difference, both on the kernel's real-time clock.
+
 The probe's payload starts with its id (4 bytes, big-endian; fewer if the
 payload is shorter) and is zero after that.
 """
@@ -37,9 +42,14 @@ from dataclasses import dataclass
 
 from mtuscope.active.probe import IPAddress, Probe, ProbeKind, Reply, ReplyKind
 from mtuscope.active.transport.errqueue import (
+    STAMP_SPACE,
+    QueuedError,
+    enable_stamps,
     local_emsgsize_mtu,
+    packet_stamp,
     read_error_queue,
     reply_kind,
+    transmit_stamp,
 )
 from mtuscope.active.transport.linux import (
     IP_MTU,
@@ -73,6 +83,8 @@ class _InFlight:
     sock: socket.socket
     probe: Probe
     sent_at: float
+    stamp: float | None = None
+    """The kernel's transmit timestamp, if it gave one."""
 
 
 class UdpTransport(PollingTransport):
@@ -137,6 +149,7 @@ class UdpTransport(PollingTransport):
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_UNICAST_HOPS, probe.ttl)
             if self.src is not None:
                 sock.bind((str(self.src), 0))
+            enable_stamps(sock, transmit=True)
             sock.connect((str(probe.dst), probe.dport))
         except OSError as exc:
             sock.close()
@@ -148,13 +161,16 @@ class UdpTransport(PollingTransport):
         """None: the kernel builds the packets (and the engine needs to build none)."""
         return None
 
-    def send(self, probe: Probe, packet: bytes | None, now: float) -> None:
+    def send(self, probe: Probe, packet: bytes | None, now: float) -> float | None:
         """Send one UDP probe now; a local refusal is queued as a reply for `receive`.
 
         Args:
             probe: a `ProbeKind.UDP` probe of this transport's family.
             packet: ignored (the kernel builds the datagram; `source` says so).
             now: the driver's clock, seconds (sockets older than `keep` are closed).
+
+        Returns:
+            The kernel's transmit timestamp (this transport times its replies itself).
 
         Raises:
             UsageError: another probe kind or family, or the transport is closed.
@@ -163,8 +179,8 @@ class UdpTransport(PollingTransport):
         self._check_open()
         if probe.kind is not ProbeKind.UDP or probe.family != self.family:
             raise UsageError(
-                f"UdpTransport sends IPv{self.family} UDP probes, not IPv{probe.family} "
-                f"{probe.kind.value}"
+                f"the unprivileged UDP mode sends IPv{self.family} UDP probes, "
+                f"not IPv{probe.family} {probe.kind.value}"
             )
         self._expire(now)
         sock = self._socket(probe)
@@ -192,10 +208,16 @@ class UdpTransport(PollingTransport):
                     raise
             finally:
                 sock.close()
-            return
-        self._inflight[sock.fileno()] = _InFlight(sock, probe, now)
+            return None
+        # On a fast path the answer may be queued already, behind the transmit stamp.
+        entries = read_error_queue(sock, limit=_DRAIN)
+        fd = sock.fileno()
+        stamp = transmit_stamp(entries)
+        self._inflight[fd] = _InFlight(sock, probe, now, stamp)
+        self._errors(fd, entries)
         while len(self._inflight) > self._max:
             self._drop(next(iter(self._inflight)))
+        return stamp
 
     def _local_mtu(self, sock: socket.socket) -> int | None:
         """The MTU behind an EMSGSIZE: the local error's ee_info, else IP_MTU / IPV6_MTU."""
@@ -230,24 +252,41 @@ class UdpTransport(PollingTransport):
         if entry is None:
             return
         if mask & select.POLLERR:
-            for error, ttl in read_error_queue(entry.sock, limit=_DRAIN):
-                kind = reply_kind(error)
-                if kind is None:
-                    continue
-                self._answer(
-                    fd,
-                    kind,
-                    from_addr=error.offender,
-                    mtu=error.info if kind is ReplyKind.TOO_BIG else None,
-                    ttl=ttl,
-                )
+            if self._errors(fd, read_error_queue(entry.sock, limit=_DRAIN)):
                 return
         if mask & select.POLLIN:
             try:
-                entry.sock.recv(_BUFSIZE)
+                _data, ancdata, _flags, _addr = entry.sock.recvmsg(_BUFSIZE, STAMP_SPACE)
             except OSError:
                 return  # an error filed on the socket: its queue entry comes with POLLERR
-            self._answer(fd, ReplyKind.UDP_RESPONSE, from_addr=entry.probe.dst)
+            self._answer(
+                fd, ReplyKind.UDP_RESPONSE, from_addr=entry.probe.dst, stamp=packet_stamp(ancdata)
+            )
+
+    def _errors(self, fd: int, entries: list[tuple[QueuedError, int | None]]) -> bool:
+        """Answer the probe on `fd` with the first error-queue entry that says something
+        about it; True when one did."""
+        entry = self._inflight.get(fd)
+        if entry is None:
+            return False
+        for error, ttl in entries:
+            kind = reply_kind(error)
+            if kind is None:
+                continue
+            if kind is ReplyKind.PORT_UNREACHABLE and error.offender != entry.probe.dst:
+                kind = ReplyKind.UNREACHABLE  # a box on the way, not the destination
+            unreach = kind in (ReplyKind.UNREACHABLE, ReplyKind.PORT_UNREACHABLE)
+            self._answer(
+                fd,
+                kind,
+                from_addr=error.offender,
+                mtu=error.info if kind is ReplyKind.TOO_BIG else None,
+                ttl=ttl,
+                code=error.code if unreach else None,
+                stamp=error.stamp,
+            )
+            return True
+        return False
 
     def _answer(
         self,
@@ -257,10 +296,22 @@ class UdpTransport(PollingTransport):
         from_addr: IPAddress | None,
         mtu: int | None = None,
         ttl: int | None = None,
+        code: int | None = None,
+        stamp: float | None = None,
     ) -> None:
-        """Queue the one reply a probe socket gets, and close the socket."""
-        probe = self._inflight[fd].probe
+        """Queue the one reply a probe socket gets (timed by the kernel's stamps when
+        both are there), and close the socket."""
+        entry = self._inflight[fd]
+        rtt = None if stamp is None or entry.stamp is None else max(0.0, stamp - entry.stamp)
         self._pending.append(
-            Reply(probe_id=probe.id, kind=kind, from_addr=from_addr, mtu=mtu, ttl=ttl)
+            Reply(
+                probe_id=entry.probe.id,
+                kind=kind,
+                from_addr=from_addr,
+                mtu=mtu,
+                ttl=ttl,
+                code=code,
+                rtt=rtt,
+            )
         )
         self._drop(fd)

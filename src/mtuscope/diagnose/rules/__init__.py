@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from mtuscope.diagnose.findings import KINDS, Finding
 from mtuscope.diagnose.rules import (
+    address_translated,
     icmp_too_big,
     ip_fragmentation,
     isn_rewritten,
@@ -30,7 +31,9 @@ from mtuscope.diagnose.rules import (
     pmtud_blackhole,
     pmtud_failure,
     segment_exceeds_mss,
+    syn_options_changed_on_retransmission,
     tcp_option_changed,
+    tcp_proxy,
     undersized_mss,
     undersized_pmtu,
 )
@@ -56,6 +59,7 @@ class Source(StrEnum):
 _BY_KIND: dict[str, Rule] = {
     m.RULE.kind: m.RULE
     for m in (
+        address_translated,
         icmp_too_big,
         ip_fragmentation,
         isn_rewritten,
@@ -68,7 +72,9 @@ _BY_KIND: dict[str, Rule] = {
         pmtud_blackhole,
         pmtud_failure,
         segment_exceeds_mss,
+        syn_options_changed_on_retransmission,
         tcp_option_changed,
+        tcp_proxy,
         undersized_mss,
         undersized_pmtu,
     )
@@ -101,7 +107,9 @@ CAPTURE_CHECKS: tuple[CaptureCheck, ...] = (
     oversized_mss.check_capture,
     segment_exceeds_mss.check_capture,
     mss_floor_ignored.check_capture,
+    syn_options_changed_on_retransmission.check_capture,
     icmp_too_big.check_capture,
+    mss_rewritten.check_capture,
     undersized_mss.check_capture,
     ip_fragmentation.check_capture,
     offload_artifact.check_capture,
@@ -111,6 +119,8 @@ CAPTURE_CHECKS: tuple[CaptureCheck, ...] = (
 COMPARE_CHECKS: tuple[CompareCheck, ...] = (
     mss_rewritten.check_compare,
     isn_rewritten.check_compare,
+    tcp_proxy.check_compare,
+    address_translated.check_compare,
     tcp_option_changed.check_compare,
     lost_between_points.check_compare,
     offload_artifact.check_compare,
@@ -129,10 +139,13 @@ PATH_CHECKS: tuple[PathCheck, ...] = (
     pmtud_failure.check_path,
     undersized_pmtu.check_path,
     oversized_mss.check_path,
+    mss_rewritten.check_path,
     undersized_mss.check_path,
     pmtud_blackhole.check_path_stall,
+    tcp_proxy.check_path,
 )
-"""The checks for a path run: black hole, failures, sizes, then the MSS measurements."""
+"""The checks for a path run: black hole, failures, sizes, the MSS measurements, then a
+TCP proxy answering the SYN probes."""
 
 MIDDLEBOX_CHANGE_CHECKS: tuple[MiddleboxChangeCheck, ...] = (
     mss_rewritten.check_middlebox_change,
@@ -142,14 +155,17 @@ MIDDLEBOX_CHANGE_CHECKS: tuple[MiddleboxChangeCheck, ...] = (
 
 MIDDLEBOX_CHECKS: tuple[MiddleboxCheck, ...] = (
     tcp_option_changed.check_middlebox,
-    isn_rewritten.check_middlebox,
+    tcp_proxy.check_middlebox,
 )
 """The checks over the whole walk: option changes, then a TCP proxy."""
 
 TWO_ENDED_CHECKS: tuple[TwoEndedCheck, ...] = (
     mss_rewritten.check_two_ended,
+    undersized_mss.check_two_ended,
     tcp_option_changed.check_two_ended,
     isn_rewritten.check_two_ended,
+    tcp_proxy.check_two_ended,
+    address_translated.check_two_ended,
 )
 """The checks run per direction of `passive.compare_results.DIRECTIONS`, before the
 reverse path."""

@@ -28,6 +28,11 @@ MAX_COMPARE_FRAMES = 6
 """Frames cited per capture point for one change between two capture points."""
 
 
+def at_most(limit: int) -> str:
+    """An upper bound as an expected value ("<= 1452"): the report says "at most 1452"."""
+    return f"<= {limit}"
+
+
 def ip_len_field(family: int) -> str:
     """Wireshark's name of the IP length field: IPv4 total length or IPv6 payload length."""
     return "ip.len" if family == 4 else "ipv6.plen"
@@ -35,6 +40,11 @@ def ip_len_field(family: int) -> str:
 
 def ttl_field(family: int) -> str:
     return "ip.ttl" if family == 4 else "ipv6.hlim"
+
+
+def hop_word(family: int) -> str:
+    """What the TTL is called in words: "TTL" (IPv4) or "hop limit" (IPv6)."""
+    return "TTL" if family == 4 else "hop limit"
 
 
 def icmp_mtu_field(family: int) -> str:
@@ -88,19 +98,39 @@ def mss_option_evidence(
 
 
 def change_evidence(result: CompareResult, change: Change) -> Iterator[Evidence]:
-    """Two capture points: the frames of one change at A, then at B."""
-    for cap, frames, value in (
-        (result.capture_a, change.frames_a, change.a),
-        (result.capture_b, change.frames_b, change.b),
+    """Two capture points: the frames of one change at A, then at B, each saying what it
+    shows ("server->client SYN/ACK at A", "client->server segment seen at B only")."""
+    for point, cap, frames, value in (
+        ("A", result.capture_a, change.frames_a, change.a),
+        ("B", result.capture_b, change.frames_b, change.b),
     ):
+        pieces = change.kind == "offload-artifact" and point != (change.seen_at or "").upper()
         for f in frames[:MAX_COMPARE_FRAMES]:
             yield Evidence(
                 field=change.field,
-                observed=value if isinstance(value, int | str) else "absent",
+                # At the other point of an offload the value is a count of pieces, not a
+                # length: each piece is cited by its frame, the note says what it is.
+                observed=None if pieces else value if isinstance(value, int | str) else "absent",
                 capture=cap,
                 frame=f,
-                note=change.direction,
+                note=_change_note(change, point),
             )
+
+
+def _change_note(change: Change, point: str) -> str:
+    d = change.direction
+    if change.kind == "lost-between-points":
+        other = "B" if point == "A" else "A"
+        return f"{d} segment never seen at {other} ({change.note})"
+    if change.kind == "offload-artifact":
+        seen = (change.seen_at or "").upper()
+        if point == seen:
+            return f"{d} segment at {point} ({change.note})"
+        size = change.a if seen == "A" else change.b
+        return f"{d}: one of {change.delta} segments that {seen} saw as one {size}-byte segment"
+    packet = "SYN" if d.startswith("client") else "SYN/ACK"
+    how = f", option {change.note}" if change.note else ""
+    return f"{d} {packet} at {point}{how}"
 
 
 def probe_evidence(
@@ -140,7 +170,12 @@ def drop_evidence(obs: PathObservations, drop: MtuDrop) -> tuple[Evidence, ...]:
             )
             for pid in drop.refused_probes
         ),
-        Evidence(field="hop.mtu", observed=drop.to_mtu, expected=drop.from_mtu, hop=drop.at_hop),
+        Evidence(
+            field="hop.mtu",
+            observed=drop.to_mtu,
+            hop=drop.at_hop,
+            note=f"down from {drop.from_mtu}",
+        ),
     )
 
 

@@ -33,7 +33,13 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
         offset_field = "ip.frag_offset" if f.family == 4 else "ipv6.fraghdr.offset"
         evidence = [
             frame_evidence(
-                cap, f.first_frame, offset_field, "fragment", note=f"first of {f.fragments}"
+                cap,
+                f.first_frame,
+                offset_field,
+                "fragment",
+                note=f"the first of {f.fragments} fragments"
+                if f.fragments != 1
+                else "a lone fragment (the rest was not captured)",
             ),
             frame_evidence(
                 cap,

@@ -4,11 +4,14 @@ Layer: diagnose/. Pure functions of a `CompareResult`, a `MiddleboxResult` and a
 `TwoEndedObservation`; no I/O. An ISN-randomising firewall or a TCP proxy.
 
 - Two capture points: one info finding per direction, with the offsets seen.
-- Middlebox walk: one info finding per change of the quoted sequence number, and a
-  warning when a TCP proxy answered a SYN for the destination (it re-originates the
-  connection with its own ISN and options).
+- Middlebox walk: one info finding per change of the quoted sequence number.
 - Two-ended: the client's SYN as captured against the SYN the responder saved (the
   ISN is invisible without the capture, which needs privilege).
+
+Only an offset without the other signs of a terminated connection: a TCP proxy
+(another source port, hop count, or a SYN/ACK from nearer than the destination)
+has its own ISN because it opens its own connection, and is `tcp-proxy`
+(diagnose/rules/tcp_proxy.py), with other advice.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from collections.abc import Hashable, Iterator
 from mtuscope.active.middlebox_result import MiddleboxResult, PathChange
 from mtuscope.active.quote_diff import SEQ_FIELD
 from mtuscope.active.syn_view import TwoEndedObservation
-from mtuscope.diagnose.findings import Evidence, Finding, Severity
+from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.rules.evidence import connection_evidence, quote_evidence, quote_facts
-from mtuscope.diagnose.rules.phrases import FactsIn, change_between, quote_hop
+from mtuscope.diagnose.rules.phrases import FactsIn, change_between
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
+from mtuscope.diagnose.rules.tcp_proxy import is_new_connection, proxied, proxy_answers
 from mtuscope.diagnose.rules.two_points import UP, change_groups
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 
@@ -35,12 +39,15 @@ REFERENCE = "RFC 9293 §3.4.1"
 
 
 def _key(m: ConnectionComparison, c: Change) -> tuple[Hashable, ...]:
-    return (c.direction,)
+    # A connection split by a proxy between the points is `tcp-proxy`, not an offset.
+    return (c.direction, proxied(m))
 
 
 def check_compare(result: CompareResult, *, platform: str | None = None) -> Iterator[Finding]:
     """Findings for sequence numbers offset between the two capture points."""
     for group in change_groups(result, KIND, _key):
+        if group.key[1]:
+            continue
         changes = group.changes
         deltas = sorted({c.delta for c in changes if c.delta is not None})
         shown = ", ".join(str(d) for d in deltas[:3]) + (", ..." if len(deltas) > 3 else "")
@@ -60,7 +67,7 @@ def check_middlebox_change(
     result: MiddleboxResult, change: PathChange, *, platform: str | None = None
 ) -> Iterator[Finding]:
     """The finding for one change of the quoted sequence number along the path."""
-    if change.field != SEQ_FIELD:
+    if change.field != SEQ_FIELD or proxy_answers(result.tcp_end):
         return
     facts = quote_facts(result, change)
     if isinstance(change.before, int) and isinstance(change.after, int):
@@ -74,48 +81,12 @@ def check_middlebox_change(
     )
 
 
-def check_middlebox(result: MiddleboxResult, *, platform: str | None = None) -> Iterator[Finding]:
-    """The warning for a TCP proxy that answered a SYN for the destination."""
-    term = result.terminated
-    if term is None:
-        return
-    # (field, seen, expected, probe, what, how): the SYN answered and the echo expired at one TTL.
-    seen = (
-        ("tcp.flags", "SYN/ACK", "time-exceeded", term.syn_ack_probe, "a SYN", "was answered for"),
-        ("icmp.type", "time-exceeded", "echo-reply", term.probe_id, "an ICMP echo", "expired at"),
-    )
-    where = {"tcp.flags": result.dst, "icmp.type": term.address}
-    evidence = tuple(
-        Evidence(
-            field=field,
-            observed=got,
-            expected=expected,
-            hop=term.ttl,
-            probe=probe,
-            note=f"{what} with TTL {term.ttl} {how} {where[field]}",
-        )
-        for field, got, expected, probe, what, how in seen
-    )
-    yield RULE.finding(
-        severity=Severity.WARNING,
-        summary=(
-            f"a TCP proxy at {quote_hop(term.ttl, term.address)} answers for {result.dst} port "
-            f"{result.dport}: it terminates the connection and opens its own, with its own ISN "
-            "and options"
-        ),
-        evidence=evidence,
-        facts={"family": result.family, "hop": term.ttl, "address": str(term.address)},
-        platform=platform,
-        reference=_RFC_ISN,
-    )
-
-
 def check_two_ended(
     obs: TwoEndedObservation, direction: str, *, platform: str | None = None
 ) -> Iterator[Finding]:
     """The finding for the client's ISN arriving other than it was sent."""
     sent, seen = obs.sent, obs.seen
-    if direction != UP or sent is None or sent.seq == seen.seq:
+    if direction != UP or sent is None or sent.seq == seen.seq or is_new_connection(obs):
         return
     offset = (seen.seq - sent.seq) % SEQ_SPACE
     facts: Facts = {"direction": UP, "offset": offset, "family": sent.family}

@@ -24,7 +24,10 @@ from mtuscope.diagnose.rules.phrases import (
     drop_between,
     fact_int,
     first_mtu,
+    l2_mismatch,
     looks_like,
+    silent_drop_text,
+    where_to_clamp,
 )
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.errors import UsageError
@@ -70,6 +73,8 @@ def check_path_drop(
         "address": str(drop.address) if drop.address else None,
         "family": obs.family,
         "likely_encapsulation": " or ".join(labels) or None,
+        "silent": 1 if drop.silent else 0,
+        "between": drop_between(drop),
     }
     yield RULE.finding(
         severity=Severity.WARNING if drop.silent else Severity.INFO,
@@ -84,14 +89,27 @@ def check_path_drop(
 
 
 def advise(f: FactsIn) -> Advice:
-    """Configure the MTU and clamps where the encapsulation starts."""
+    """Configure the MTU and clamps where the encapsulation starts, or in front of the
+    narrow link when no encapsulation explains the drop."""
     to, frm = first_mtu(f, "to_mtu", "path_mtu"), fact_int(f, "from_mtu")
     where = at_hop(f)
-    if to is not None:
+    if to is not None and f.get("silent") and l2_mismatch(to, frm) is not None:
+        place = str(f.get("between") or "at the drop")
         return (
-            f"The MTU drops{where} from {frm or 'the link MTU'} to {to}"
-            f"{looks_like(to, frm)}. Configure {clamp_text(to)} on the tunnel or interface "
-            "where the encapsulation starts, so hosts never send more.",
+            f"The MTU drops{where} from {frm or 'the link MTU'} to {to} with no too-big "
+            f"message: {silent_drop_text(to, frm, place)}.",
+            None,
+        )
+    if to is not None:
+        guess = looks_like(to, frm)
+        place = (
+            "on the tunnel or interface where the encapsulation starts"
+            if where_to_clamp(guess).startswith("at the tunnel")
+            else "on the router in front of the narrow link"
+        )
+        return (
+            f"The MTU drops{where} from {frm or 'the link MTU'} to {to}{guess}. "
+            f"Configure {clamp_text(to)} {place}, so hosts never send more.",
             to,
         )
     return (

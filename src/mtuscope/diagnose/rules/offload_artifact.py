@@ -17,7 +17,13 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
-from mtuscope.diagnose.rules.evidence import directions, frame_evidence, ip_len_field, ttl_field
+from mtuscope.diagnose.rules.evidence import (
+    at_most,
+    directions,
+    frame_evidence,
+    ip_len_field,
+    ttl_field,
+)
 from mtuscope.diagnose.rules.phrases import FactsIn
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.diagnose.rules.two_points import (
@@ -29,6 +35,8 @@ from mtuscope.diagnose.rules.two_points import (
 from mtuscope.passive.compare import Change, CompareResult, ConnectionComparison
 from mtuscope.passive.results import CaptureAnalysis, OversizedSegments
 
+LIMIT_WORDS = {"peer-mss": "peer's MSS", "link-mtu": "link MTU"}
+"""`OversizedSegments.limit_source` in words."""
 KIND = "offload-artifact"
 REFERENCE = ""
 
@@ -52,8 +60,9 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 over.largest_frame,
                 "tcp.len",
                 over.largest,
-                over.limit,
-                note=f"larger than the {over.limit_source.replace('-', ' ')}",
+                at_most(over.limit),
+                note=f"larger than the {LIMIT_WORDS.get(over.limit_source, over.limit_source)} "
+                "allows",
             ),
             frame_evidence(
                 cap,
@@ -62,7 +71,13 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 over.largest_ip_len,
                 note="0: length left for the NIC (TSO)" if over.largest_ip_len == 0 else None,
             ),
-            frame_evidence(cap, over.largest_frame, "frame.len", over.largest_wirelen),
+            frame_evidence(
+                cap,
+                over.largest_frame,
+                "frame.len",
+                over.largest_wirelen,
+                note="the frame as captured, before the NIC splits it",
+            ),
         ]
         if over.sender_side:
             evidence.append(

@@ -10,17 +10,20 @@ A warning: the too-big message arrived, so PMTUD can repair it; pmtud-failure
 is the error for when it does not.
 
 Path: the MSS measured (effective, else announced) plus headers exceeds the exact
-path MTU the probes found: an error, since nothing told the sender.
+path MTU the probes found: a warning when the probes drew too-big messages (PMTUD
+repairs it, as in a capture), an error when the path is silent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mtuscope.active.probe import ProbeOutcome, SearchStop
 from mtuscope.calc.advice import TCP_IP_HEADERS, clamp_mss
 from mtuscope.diagnose.findings import Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import (
+    at_most,
     directions,
     frame_evidence,
     icmp_mtu_field,
@@ -64,13 +67,23 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             and m.problem is None
         )
         evidence = [
-            *mss_option_evidence(cap, receiver, expected=pmtu - hdr),
-            frame_evidence(cap, icmp.frame, icmp_mtu_field(icmp.family), pmtu, limit + hdr),
+            *mss_option_evidence(cap, receiver, expected=at_most(pmtu - hdr)),
+            frame_evidence(
+                cap,
+                icmp.frame,
+                icmp_mtu_field(icmp.family),
+                pmtu,
+                note=f"below the {limit + hdr}-byte packets the MSS allows",
+            ),
         ]
         if sender.max_segment_frame is not None and sender.max_segment + hdr > pmtu:
             evidence.append(
                 frame_evidence(
-                    cap, sender.max_segment_frame, "tcp.len", sender.max_segment, pmtu - hdr
+                    cap,
+                    sender.max_segment_frame,
+                    "tcp.len",
+                    sender.max_segment,
+                    at_most(pmtu - hdr),
                 )
             )
         facts: Facts = {
@@ -109,15 +122,31 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     mtu = best.probe.size
     if value + hdr <= mtu:
         return
+    told = next((r for r in obs.mtu_probes if r.outcome is ProbeOutcome.TOO_BIG), None)
     evidence = (
         *mine,
-        probe_evidence(best, expected=value + hdr, note="largest size that got through"),
+        probe_evidence(best, note=f"largest size that got through; the MSS needs {value + hdr}"),
+        *(
+            (probe_evidence(told, note="a too-big message came back for it"),)
+            if told is not None
+            else ()
+        ),
     )
+    # As for a capture: when too-big messages come back, PMTUD repairs the oversized
+    # segments (at one lost round trip per flow): a warning. Only a silent path (the search
+    # proved a black hole) is an error; a search that converged without a too-big message
+    # (the sender's route already held the learned path MTU, or a router rate-limited its
+    # ICMP) proves no silent drop.
+    silent = any(
+        part is not None and part.stop_reason is SearchStop.BLACKHOLE
+        for part in (obs.search, obs.sweep)
+    )
+    repaired = "; too-big messages come back, so PMTUD repairs it" if told is not None else ""
     yield RULE.finding(
-        severity=Severity.ERROR,
+        severity=Severity.ERROR if silent else Severity.WARNING,
         summary=(
             f"The {which} MSS {value} plus {hdr} bytes of headers exceeds the path MTU {mtu} "
-            f"to {obs.dst}"
+            f"to {obs.dst}{repaired}"
         ),
         evidence=evidence,
         facts={"mss": value, "path_mtu": mtu, "family": obs.family},

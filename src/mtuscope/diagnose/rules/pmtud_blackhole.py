@@ -7,7 +7,9 @@ segment retransmitted unchanged at least twice and never acknowledged, while a
 smaller segment of the same direction was) on a connection for which no ICMP
 too-big message was captured. The inferred path MTU lies between the largest
 packet known to pass and one less than the stalled packet. Severity `error`: the
-sender's retransmissions prove it.
+sender's retransmissions prove it. When a packet at least as big was sent earlier and
+acknowledged (`BlackHole.passed_frame`) the stall is loss, not an MTU problem: an `info`
+finding says so, the receiving side's guard (a full segment arrived) on the sending side.
 
 From the receiving side (`ReceiverBlackHole`: the sender's sequence numbers jumped a
 full segment or more over bytes that never arrived, the receiver's ACK stayed at the
@@ -23,20 +25,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mtuscope.active.hop_trace import MtuDrop
 from mtuscope.active.mss import Direction, TransferVerdict
-from mtuscope.active.probe import ProbeOutcome, SearchStop
+from mtuscope.active.probe import ProbeOutcome, ProbeRecord, SearchStop
 from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.observations import PathObservations
 from mtuscope.diagnose.rules.evidence import directions, frame_evidence, path_mss, probe_evidence
 from mtuscope.diagnose.rules.phrases import (
     ICMP,
+    VLAN_ALLOWANCE,
     FactsIn,
     at_hop,
     clamp_text,
     drop_between,
     fact_int,
     fact_mtu,
+    l2_mismatch,
     looks_like,
+    silent_drop_text,
 )
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import BlackHole, CaptureAnalysis, Connection, ReceiverBlackHole
@@ -51,11 +57,18 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
     cap = analysis.capture
     for conn, role, sender, receiver in directions(analysis):
         gaps = [h for h in sender.black_holes if isinstance(h, ReceiverBlackHole)]
-        holes = [h for h in sender.black_holes if isinstance(h, BlackHole) and not h.too_big_seen]
-        if gaps and not holes:
+        stalls = [
+            h
+            for h in sender.black_holes
+            if isinstance(h, BlackHole) and not h.too_big_seen and not h.within_minimum
+        ]
+        holes = [h for h in stalls if h.passed_frame is None]
+        if gaps and not stalls:
             yield _from_receiver(
                 cap, conn, role, sender.address, receiver.address, gaps[0], platform
             )
+        if stalls and not holes:
+            yield _outage(cap, conn, role, sender.address, receiver.address, stalls[0], platform)
         if not holes:
             continue
         h = min(holes, key=lambda b: b.packet_size)
@@ -66,8 +79,8 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 f,
                 "tcp.len",
                 h.size,
-                h.acked_size or None,
-                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged",
+                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged"
+                + (f" (segments of {h.acked_size} bytes were)" if h.acked_size else ""),
             )
             for i, f in enumerate(h.frames[:5])
         ]
@@ -82,10 +95,12 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 )
             )
         if h.end_frame is not None:
-            field = "tcp.flags.reset" if h.end == "rst" else "tcp.flags.fin"
-            evidence.append(frame_evidence(cap, h.end_frame, field, 1, note="the connection ends"))
+            evidence.append(_end_evidence(cap, h))
+        # As on the receiving side: a lower bound below the minimum reassembly size (the
+        # handshake's 52 bytes) says nothing about the path MTU.
+        floor = MIN_REASSEMBLY.get(conn.family, IPV6_MIN_MTU)
         facts: Facts = {
-            "path_mtu": h.mtu_low,
+            "path_mtu": h.mtu_low if h.mtu_low >= floor else None,
             "mtu_low": h.mtu_low,
             "mtu_high": h.mtu_high,
             "segment": h.packet_size,
@@ -96,6 +111,7 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             "side": role,
             "address": sender.address,
             "recovered": 1 if h.recovery_frame is not None else 0,
+            "end_frame": h.end_frame,
         }
         passing = (
             f"{h.acked_size + hdr}-byte packets pass: path MTU between {h.mtu_low} and {h.mtu_high}"
@@ -106,13 +122,89 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
             summary=(
                 f"Connection {conn.id}: {h.packet_size}-byte packets from the {role} "
                 f"{sender.address} to {receiver.address} vanish ({h.retransmissions} "
-                f"retransmissions, no ICMP too-big) while {passing}"
+                f"retransmissions, no ICMP too-big) while {passing}{ended(h)}"
             ),
             evidence=tuple(evidence),
             facts=facts,
             platform=platform,
             connection=conn.id,
         )
+
+
+def ended(h: BlackHole) -> str:
+    """How the connection ended after the stall, for a summary ("" when it did not)."""
+    if h.end_frame is None:
+        return ""
+    how = "is reset" if h.end == "rst" else "is closed"
+    return f"; the connection {how} (frame {h.end_frame})"
+
+
+def _end_evidence(cap: str, h: BlackHole) -> Evidence:
+    """The RST or FIN that ended the connection after the stall."""
+    assert h.end_frame is not None
+    field = "tcp.flags.reset" if h.end == "rst" else "tcp.flags.fin"
+    return frame_evidence(cap, h.end_frame, field, 1, note="the connection ends")
+
+
+def _outage(
+    cap: str,
+    conn: Connection,
+    role: str,
+    sender: str,
+    receiver: str,
+    h: BlackHole,
+    platform: str | None,
+) -> Finding:
+    """The `info` finding for a stall after packets as big got through: loss, not the MTU."""
+    assert h.passed_frame is not None and h.passed_size is not None
+    evidence = [
+        frame_evidence(
+            cap,
+            h.passed_frame,
+            "ip.len",
+            h.passed_size,
+            note="as big, sent earlier and acknowledged: such packets pass",
+        ),
+        *(
+            frame_evidence(
+                cap,
+                f,
+                "tcp.len",
+                h.size,
+                note=f"retransmission {i + 1} of {h.retransmissions}, never acknowledged",
+            )
+            for i, f in enumerate(h.frames[:5])
+        ),
+    ]
+    if h.end_frame is not None:
+        evidence.append(_end_evidence(cap, h))
+    facts: Facts = {
+        "path_mtu": None,
+        "mtu_low": h.passed_size,
+        "segment": h.packet_size,
+        "payload": h.size,
+        "retransmissions": h.retransmissions,
+        "passed_frame": h.passed_frame,
+        "end_frame": h.end_frame,
+        "family": conn.family,
+        "side": role,
+        "address": sender,
+        "signal": "outage",
+    }
+    return RULE.finding(
+        severity=Severity.INFO,
+        summary=(
+            f"Connection {conn.id}: loss after full-size segments got through: not an MTU "
+            f"problem ({h.passed_size}-byte packets from the {role} {sender} to {receiver} "
+            f"passed (frame {h.passed_frame}), then a {h.packet_size}-byte one was "
+            f"retransmitted {h.retransmissions} times unacknowledged{ended(h)})"
+        ),
+        evidence=tuple(evidence),
+        facts=facts,
+        platform=platform,
+        reference="RFC 2923 §2.1",
+        connection=conn.id,
+    )
 
 
 def _from_receiver(
@@ -190,11 +282,23 @@ def _from_receiver(
 
 
 def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterator[Finding]:
-    """The finding for a search that stopped at a black hole."""
+    """The finding for a search (or a sweep's table) that ended at a black hole.
+
+    A sweep whose step leaves a gap above the largest size that passed still shows the
+    black hole: the finding then gives the bounds, not one number.
+    """
+    if obs.stop_reason is not SearchStop.BLACKHOLE:
+        yield from _check_trace(obs, platform=platform)
+        return
     best = obs.exact
-    if obs.stop_reason is not SearchStop.BLACKHOLE or best is None:
+    bounds = obs.pmtu_bounds
+    if best is None and obs.sweep is not None and obs.search is None:
+        reached = [r for r in obs.mtu_probes if r.outcome is ProbeOutcome.REACHED]
+        best = max(reached, key=lambda r: (r.probe.size, -r.probe.id)) if reached else None
+    if best is None:
         return
     mtu = best.probe.size
+    hi = bounds[1] if bounds is not None and obs.exact is None else mtu
     silent = sorted(
         (r for r in obs.mtu_probes if r.outcome is ProbeOutcome.LOST and r.probe.size > mtu),
         key=lambda r: (r.probe.size, r.probe.id),
@@ -202,9 +306,56 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     drops = [d for d in (obs.trace.drops if obs.trace else ()) if d.silent]
     # The silent drop that sets the path MTU, else the last silent one.
     drop = next((d for d in drops if d.to_mtu == mtu), drops[-1] if drops else None)
+    yield _finding(obs, best=best, hi=hi, silent=silent, drop=drop, platform=platform)
+
+
+def _check_trace(obs: PathObservations, *, platform: str | None) -> Iterator[Finding]:
+    """A hop trace alone (`mtuscope trace`) that found the drop setting the path MTU
+    silent: larger probes crossed the hops before it and vanished after it, with no
+    too-big message. The same finding as a search's black hole, from the trace's probes."""
+    trace = obs.trace
+    if trace is None or obs.search is not None or obs.sweep is not None or not trace.drops:
+        return
+    drop = trace.drops[-1]
+    if not drop.silent:
+        return
+    mtu = drop.to_mtu
+    passed = (ProbeOutcome.REACHED, ProbeOutcome.TIME_EXCEEDED)
+    fits = [r for r in trace.probes if r.outcome in passed and r.probe.size <= mtu]
+    if not fits:
+        return
+    best = max(fits, key=lambda r: (r.probe.size, r.probe.ttl, -r.probe.id))
+    silent = sorted(
+        (
+            r
+            for r in trace.probes
+            if r.outcome is ProbeOutcome.LOST
+            and r.probe.size > mtu
+            and r.probe.ttl > drop.after_hop
+        ),
+        key=lambda r: (r.probe.size, r.probe.id),
+    )[:3]
+    if not silent:
+        return
+    yield _finding(obs, best=best, hi=mtu, silent=silent, drop=drop, platform=platform)
+
+
+def _finding(
+    obs: PathObservations,
+    *,
+    best: ProbeRecord,
+    hi: int,
+    silent: list[ProbeRecord],
+    drop: MtuDrop | None,
+    platform: str | None,
+) -> Finding:
+    """The black-hole finding of a path run: `best` the largest probe that got through,
+    `hi` the largest size the path may still carry (`best`'s size when exact), `silent`
+    the vanished probes above it, `drop` the silent drop of the trace, when known."""
+    mtu = best.probe.size
     evidence = (
-        probe_evidence(best, note="reached"),
-        *(probe_evidence(r, expected="reply or too-big message", note="no reply") for r in silent),
+        probe_evidence(best, note="got through"),
+        *(probe_evidence(r, note="no reply and no too-big message") for r in silent),
     )
     facts: Facts = {
         "path_mtu": mtu,
@@ -212,10 +363,20 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
         "hop": drop.at_hop if drop else None,
         "from_mtu": drop.from_mtu if drop else None,
         "address": str(drop.address) if drop and drop.address else None,
+        "between": drop_between(drop) if drop else None,
+        "l2_mtu": l2_mismatch(mtu, drop.from_mtu) if drop else None,
     }
+    if hi > mtu:
+        facts["mtu_low"], facts["mtu_high"] = mtu, hi
     where = f" {drop_between(drop)}" if drop else ""
-    yield RULE.finding(
-        summary=f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}",
+    summary = (
+        f"Packets to {obs.dst} above {mtu} bytes vanish without a too-big message{where}"
+        if hi == mtu
+        else f"Packets to {obs.dst} of {hi + 1} bytes and more vanish without a too-big "
+        f"message{where} (path MTU between {mtu} and {hi})"
+    )
+    return RULE.finding(
+        summary=summary,
         evidence=evidence,
         facts=facts,
         platform=platform,
@@ -257,8 +418,25 @@ def check_path_stall(obs: PathObservations, *, platform: str | None = None) -> I
 
 def advise(f: FactsIn) -> Advice:
     """Clamp in front of the narrow link, let ICMP through, or let hosts probe (RFC 4821)."""
+    if f.get("signal") == "outage":
+        return (
+            f"Packets of {f.get('mtu_low')} bytes passed on this connection before the stall "
+            "and were acknowledged, so the path MTU is not the cause: look for loss (a link "
+            "or route outage, a congested or flapping link, a firewall or load balancer that "
+            "dropped the connection's state) around the time of the retransmissions. Do not "
+            "lower the MTU or clamp the MSS for this.",
+            None,
+        )
     mtu = fact_mtu(f)
     where = at_hop(f)
+    if mtu is not None and fact_int(f, "l2_mtu") is not None:
+        place = str(f.get("between") or "at the drop")
+        return (
+            f"Packets above {mtu} bytes vanish{where} without an ICMP error: "
+            f"{silent_drop_text(mtu, fact_int(f, 'from_mtu'), place)}. Until then, set "
+            f"{clamp_text(mtu - VLAN_ALLOWANCE)} on the router in front of that link.",
+            mtu - VLAN_ALLOWANCE,
+        )
     if mtu is not None:
         fix = (
             f"Packets above {mtu} bytes vanish{where} without an ICMP error"

@@ -31,7 +31,15 @@ from mtuscope.diagnose.rules.evidence import (
     frame_evidence,
     icmp_mtu_field,
 )
-from mtuscope.diagnose.rules.phrases import ICMP, FactsIn, fact_family, fact_mtu
+from mtuscope.diagnose.rules.phrases import (
+    ICMP,
+    FactsIn,
+    counted_header,
+    counted_header_text,
+    fact_family,
+    fact_int,
+    fact_mtu,
+)
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis, Connection, Endpoint, IcmpTooBig
 from mtuscope.wire.sizes import MIN_MTU
@@ -99,6 +107,7 @@ def _ignored(signals: _Signals, platform: str | None) -> Iterator[Finding]:
         "family": conn.family,
         "side": role,
         "address": sender.address,
+        "signal": "ignored",
     }
     yield RULE.finding(
         severity=Severity.ERROR,
@@ -132,6 +141,9 @@ def _unusable(signals: _Signals, platform: str | None) -> Iterator[Finding]:
         "side": role,
         "address": m.sender,
         "path_mtu": None,
+        "signal": "unusable",
+        "quoted_len": m.quoted_len,
+        "link_header": counted_header(m.mtu, m.quoted_len) if m.problem == "not-smaller" else None,
     }
     yield RULE.finding(
         summary=(
@@ -162,7 +174,12 @@ def check_path_drop(
             f"carries ({drop.to_mtu}): no router can send a too-big message for it"
         ),
         evidence=drop_evidence(obs, drop),
-        facts={"path_mtu": drop.to_mtu, "family": obs.family, "from_mtu": drop.from_mtu},
+        facts={
+            "path_mtu": drop.to_mtu,
+            "family": obs.family,
+            "from_mtu": drop.from_mtu,
+            "signal": "first-link",
+        },
         platform=platform,
         reference="RFC 1191 §3; RFC 4821 §1",
     )
@@ -177,7 +194,7 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
     values = sorted({r.reply.mtu for r in bogus if r.reply and r.reply.mtu is not None})
     evidence: tuple[Evidence, ...] = tuple(
         Evidence(
-            field="icmp.mtu",
+            field=icmp_mtu_field(obs.family),
             observed=r.reply.mtu if r.reply else None,
             expected=f"{MIN_MTU[obs.family]}..{r.probe.size - 1}",
             probe=r.probe.id,
@@ -195,6 +212,8 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
             "path_mtu": obs.path_mtu,
             "family": obs.family,
             "icmp_mtu": values[0] if values else None,
+            "address": ", ".join(senders),
+            "signal": "unusable",
         },
         platform=platform,
         reference="RFC 1191 §4; RFC 8201 §4",
@@ -202,7 +221,8 @@ def check_path(obs: PathObservations, *, platform: str | None = None) -> Iterato
 
 
 def advise(f: FactsIn) -> Advice:
-    """Let the too-big signals through; meanwhile clamp."""
+    """Advice for the signature seen: unusable MTUs, signals that do not take effect, or
+    a first link no router can speak for; meanwhile clamp."""
     mtu, fam = fact_mtu(f), fact_family(f)
     tail = (
         f" Meanwhile clamp the MSS to {clamp_mss(mtu, fam)} (IPv{fam})."
@@ -212,6 +232,44 @@ def advise(f: FactsIn) -> Advice:
             f"{TCP_IP_HEADERS[6]} (IPv6)."
         )
     )
+    signal = f.get("signal")
+    who = f" from {f['address']}" if f.get("address") else ""
+    header, claimed, quoted = (
+        fact_int(f, "link_header"),
+        fact_int(f, "icmp_mtu"),
+        fact_int(f, "quoted_len"),
+    )
+    if signal == "unusable" and header is not None and claimed is not None and quoted is not None:
+        return (
+            f"Too-big messages{who} arrive, but the MTU they carry ({claimed}) is not "
+            f"smaller than the packet they refuse, so hosts cannot learn the path MTU from "
+            f"them: {counted_header_text(claimed, quoted, header)}." + tail,
+            mtu,
+        )
+    if signal == "unusable":
+        return (
+            f"Too-big messages{who} arrive, but the MTU they carry "
+            f"({f.get('icmp_mtu')}) is unusable, so hosts cannot learn the path MTU from "
+            "them: the router (or a middlebox rewriting its messages) predates RFC 1191 or "
+            "is misconfigured; fix or upgrade it, or set the MTU of the narrow link "
+            "explicitly so it reports its real next-hop MTU (RFC 1191 §4, RFC 8201 §4)." + tail,
+            mtu,
+        )
+    if signal == "first-link":
+        return (
+            f"This host's interface MTU is larger than its first link carries, and no router "
+            f"stands in between to say so: set the interface MTU to {mtu or 'the link MTU'} "
+            "(or fix the link's other end to match).",
+            mtu,
+        )
+    if signal == "ignored":
+        return (
+            f"Too-big messages{who} reach the capture point but the sender keeps sending "
+            "larger packets: they do not reach its TCP stack or it ignores them. Check for "
+            "host firewalls, NAT or load balancers that do not forward ICMP errors to the "
+            "host, and that the sender does not disable PMTUD." + tail,
+            mtu,
+        )
     return (
         f"Path MTU discovery cannot finish because too-big signals are missing: {ICMP}; "
         "check for routers rate-limiting or not sending them, and for NAT or load balancers "

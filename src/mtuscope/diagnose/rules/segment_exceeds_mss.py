@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mtuscope.diagnose.findings import Finding, Severity
-from mtuscope.diagnose.rules.evidence import directions, frame_evidence, mss_option_evidence
+from mtuscope.diagnose.rules.evidence import (
+    at_most,
+    directions,
+    frame_evidence,
+    mss_option_evidence,
+)
 from mtuscope.diagnose.rules.phrases import FactsIn, fact_int, upper_first
 from mtuscope.diagnose.rules.rule import Advice, Facts, Rule
 from mtuscope.passive.results import CaptureAnalysis
@@ -38,16 +43,20 @@ def check_capture(analysis: CaptureAnalysis, *, platform: str | None = None) -> 
                 over.first_frame,
                 "tcp.len",
                 over.first_size,
-                over.limit,
-                note=f"first of {over.count} segment(s) above the peer's MSS",
+                at_most(over.limit),
+                note=f"the first of {over.count} segments above the peer's MSS"
+                if over.count != 1
+                else "the one segment above the peer's MSS",
             ),
         ]
         if over.largest_frame != over.first_frame:
             evidence.append(
-                frame_evidence(cap, over.largest_frame, "tcp.len", over.largest, over.limit)
+                frame_evidence(
+                    cap, over.largest_frame, "tcp.len", over.largest, at_most(over.limit)
+                )
             )
         peer = "server" if role == "client" else "client"
-        note = f"the {peer}'s MSS; limit {over.limit}"
+        note = f"the {peer}'s MSS: the limit for these segments"
         evidence += mss_option_evidence(cap, receiver, note=note)
         facts: Facts = {
             "peer_mss": over.limit,

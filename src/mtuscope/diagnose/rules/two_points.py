@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
-from mtuscope.diagnose.findings import Evidence, Finding
+from mtuscope.diagnose.findings import Evidence, Finding, Severity
 from mtuscope.diagnose.rules.evidence import change_evidence
 from mtuscope.diagnose.rules.rule import Facts, Rule
 from mtuscope.passive.compare import DIRECTIONS, Change, CompareResult, ConnectionComparison
@@ -65,15 +65,18 @@ class ChangeGroup:
         facts: Facts,
         platform: str | None,
         reference: str | None = None,
+        severity: Severity | None = None,
+        evidence: tuple[Evidence, ...] | None = None,
     ) -> Finding:
-        """The group's finding: cited by its first connections' frames, filed under the
-        first connection."""
+        """The group's finding: cited by its first connections' frames (unless `evidence`
+        says more), filed under the first connection."""
         return rule.finding(
             summary=summary,
-            evidence=self.evidence(result),
+            evidence=self.evidence(result) if evidence is None else evidence,
             facts=facts,
             platform=platform,
             reference=reference,
+            severity=severity,
             connection=self.connections[0].a.id,
         )
 

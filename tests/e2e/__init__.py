@@ -1,0 +1,1 @@
+"""End-to-end tests in the lab (real namespaces, real routers); `lablib` holds what they share."""
