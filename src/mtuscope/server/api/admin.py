@@ -64,7 +64,7 @@ class AgentIn(BaseModel):
         return v
 
 
-class TargetIn(BaseModel):
+class TargetBody(BaseModel):
     host: str
     port: int | None = Field(default=None, ge=1, le=65535)
     family: Literal[4, 6] | None = None
@@ -82,7 +82,7 @@ class TargetIn(BaseModel):
             raise ValueError(str(exc).strip()) from None
 
     @model_validator(mode="after")
-    def _port_for_kind(self) -> TargetIn:
+    def _port_for_kind(self) -> TargetBody:
         if self.kind in ("tcp", "agent") and self.port is None:
             raise ValueError(f"a {self.kind} target needs a port")
         return self
@@ -118,7 +118,7 @@ def list_agents(s: Db, _: Admin) -> dict[str, Any]:
 
 
 @router.post("/targets", status_code=201)
-def create_target(body: TargetIn, s: Db, _: Admin) -> dict[str, Any]:
+def create_target(body: TargetBody, s: Db, _: Admin) -> dict[str, Any]:
     """A new target, tested by the named agents."""
     names = list(dict.fromkeys(body.agents))
     agents = dict(

@@ -39,7 +39,7 @@ Me = Annotated[Agent, Depends(agent)]
 Config = Annotated[ServerConfig, Depends(config)]
 
 
-class ResultIn(BaseModel):
+class ResultBody(BaseModel):
     id: str = Field(pattern=UUID_TEXT)
     target: int = Field(ge=1)
     at: str
@@ -55,7 +55,7 @@ class ResultIn(BaseModel):
 
 
 class ResultsIn(BaseModel):
-    results: list[ResultIn] = Field(max_length=1000)
+    results: list[ResultBody] = Field(max_length=1000)
 
 
 @router.get("/agent/schedule")
