@@ -12,12 +12,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mtuscope.capture import walk as walk_mod
-from mtuscope.capture.walk import FLOW_STATS, HAVE_C, ChunkFlows, chunk_flows, flows_py
+from mtuscope.capture.walk import (
+    FLOW_STATS,
+    HAVE_C,
+    SIZE_COLUMNS,
+    SIZE_INPUTS,
+    ChunkFlows,
+    chunk_flows,
+    chunk_sizes,
+    flows_py,
+    sizes_py,
+)
 from mtuscope.errors import UsageError
 
 needs_c = pytest.mark.skipif(not HAVE_C, reason="the C extension (_walker.c) is not built")
@@ -169,3 +180,70 @@ def test_flows_refuse_columns_of_different_lengths(impl: Any) -> None:
     cols["seq"] = cols["seq"][:2]
     with pytest.raises(UsageError):
         chunk_flows(cols, impl)
+
+
+SEG = st.fixed_dictionaries(
+    {
+        "chain": st.integers(0, 5),
+        "payload": st.sampled_from([1, 536, 1448, 1460, 65000]),
+        "frame": st.integers(1, 10**9),
+        "seq_end": st.integers(-(2**40), 2**40),
+        "ttl": st.integers(0, 255),
+        "ip_len": st.sampled_from([0, 40, 1500, 2**32 - 1]),
+        "family": st.sampled_from([4, 6]),
+        "wirelen": st.integers(0, 2**32 - 1),
+        "hdr": st.sampled_from([40, 52, 60]),
+    }
+)
+SIZES_IMPLS: list[Any] = [pytest.param(sizes_py, id="python")]
+if HAVE_C:
+    SIZES_IMPLS.append(pytest.param(walk_mod.sizes, id="c"))
+
+
+def polars_sizes(segs: list[dict[str, int]]) -> pl.DataFrame:
+    """The histogram as passive/chunk.py computed it before, with one polars group-by."""
+    df = pl.DataFrame(segs, schema=dict.fromkeys(SIZE_INPUTS, pl.Int64))
+    return df.group_by("chain", "payload").agg(
+        count=pl.len().cast(pl.Int64),
+        first_frame=pl.col("frame").min(),
+        last_frame=pl.col("frame").max(),
+        first_seq_end=pl.col("seq_end").first(),
+        ttl_min=pl.col("ttl").min(),
+        ttl_max=pl.col("ttl").max(),
+        iplen0=((pl.col("ip_len") == 0) & (pl.col("family") == 4)).sum().cast(pl.Int64),
+        ip_len_max=pl.col("ip_len").max(),
+        wire_max=pl.col("wirelen").max(),
+        hdr=pl.col("hdr").first(),
+    )
+
+
+@pytest.mark.parametrize("impl", SIZES_IMPLS)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segs=st.lists(SEG, min_size=1, max_size=60))
+def test_sizes_match_a_polars_group_by(impl: Any, segs: list[dict[str, int]]) -> None:
+    cols = {k: np.array([s[k] for s in segs], np.int64) for k in SIZE_INPUTS}
+    got = pl.DataFrame(chunk_sizes(cols, impl)).select(SIZE_COLUMNS)
+    want = polars_sizes(segs).select(SIZE_COLUMNS)
+    assert got.sort(SIZE_COLUMNS).equals(want.sort(SIZE_COLUMNS))
+    # groups in order of first appearance
+    firsts = [next(i for i, s in enumerate(segs) if (s["chain"], s["payload"]) == key)
+              for key in zip(got["chain"], got["payload"], strict=True)]  # fmt: skip
+    assert firsts == sorted(firsts)
+
+
+@needs_c
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(segs=st.lists(SEG, max_size=80))
+def test_c_and_python_sizes_fill_identical_arrays(segs: list[dict[str, int]]) -> None:
+    cols = {k: np.array([s[k] for s in segs], np.int64) for k in SIZE_INPUTS}
+    a = chunk_sizes(cols, walk_mod.sizes)
+    b = chunk_sizes(cols, sizes_py)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("impl", SIZES_IMPLS)
+def test_sizes_refuse_a_wrong_shape(impl: Any) -> None:
+    with pytest.raises(UsageError):
+        impl(np.zeros((8, 4), np.int64), np.zeros((12, 4), np.int64))
+    with pytest.raises(UsageError):
+        impl(np.zeros((9, 4), np.int64), np.zeros((12, 3), np.int64))

@@ -1214,6 +1214,94 @@ done:
     return PyLong_FromSsize_t(nconn);
 }
 
+/*
+ * sizes(): the payload-size histogram of a chunk's data segments, one row per
+ * (chain, payload) in order of first appearance (see walk.py, sizes_py).
+ * In: int64 (SZ_IN, m) rows chain, payload, frame, seq_end, ttl, ip_len, family,
+ * wirelen, hdr. Out: int64 (SZ_OUT, m) rows chain, payload, count, first_frame,
+ * last_frame, first_seq_end, ttl_min, ttl_max, iplen0, ip_len_max, wire_max, hdr.
+ */
+enum { SI_CHAIN, SI_PAYLOAD, SI_FRAME, SI_SEQ_END, SI_TTL, SI_IP_LEN, SI_FAMILY, SI_WIRE, SI_HDR,
+       SZ_IN };
+enum { SO_CHAIN, SO_PAYLOAD, SO_COUNT, SO_FIRST_FRAME, SO_LAST_FRAME, SO_FIRST_SEQ_END,
+       SO_TTL_MIN, SO_TTL_MAX, SO_IPLEN0, SO_IP_LEN_MAX, SO_WIRE_MAX, SO_HDR, SZ_OUT };
+
+static Py_ssize_t sizes_core(const int64_t *in, int64_t *out, Py_ssize_t m)
+{
+    size_t cap = 16, mask, h;
+    int64_t *table;
+    Py_ssize_t i, g, n = 0;
+#define IN(r) in[(Py_ssize_t)(r) * m + i]
+#define OUT(r) out[(Py_ssize_t)(r) * m + g]
+
+    while (cap < (size_t)m * 2) cap <<= 1;
+    mask = cap - 1;
+    table = (int64_t *)malloc(cap * sizeof(int64_t));
+    if (table == NULL) return -1;
+    memset(table, 0xFF, cap * sizeof(int64_t));
+    for (i = 0; i < m; i++) {
+        int64_t chain = IN(SI_CHAIN), pay = IN(SI_PAYLOAD), fr = IN(SI_FRAME), ttl = IN(SI_TTL);
+        int64_t ipl = IN(SI_IP_LEN), wire = IN(SI_WIRE);
+        h = (size_t)mix64((uint64_t)chain * 0x9E3779B97F4A7C15ULL ^ (uint64_t)pay) & mask;
+        for (;;) {
+            g = table[h];
+            if (g < 0) {
+                g = n++;
+                table[h] = g;
+                OUT(SO_CHAIN) = chain, OUT(SO_PAYLOAD) = pay, OUT(SO_COUNT) = 0;
+                OUT(SO_FIRST_FRAME) = OUT(SO_LAST_FRAME) = fr;
+                OUT(SO_FIRST_SEQ_END) = IN(SI_SEQ_END);
+                OUT(SO_TTL_MIN) = OUT(SO_TTL_MAX) = ttl;
+                OUT(SO_IPLEN0) = 0;
+                OUT(SO_IP_LEN_MAX) = ipl, OUT(SO_WIRE_MAX) = wire, OUT(SO_HDR) = IN(SI_HDR);
+                break;
+            }
+            if (OUT(SO_CHAIN) == chain && OUT(SO_PAYLOAD) == pay) break;
+            h = (h + 1) & mask;
+        }
+        OUT(SO_COUNT)++;
+        if (fr < OUT(SO_FIRST_FRAME)) OUT(SO_FIRST_FRAME) = fr;
+        if (fr > OUT(SO_LAST_FRAME)) OUT(SO_LAST_FRAME) = fr;
+        if (ttl < OUT(SO_TTL_MIN)) OUT(SO_TTL_MIN) = ttl;
+        if (ttl > OUT(SO_TTL_MAX)) OUT(SO_TTL_MAX) = ttl;
+        OUT(SO_IPLEN0) += ipl == 0 && IN(SI_FAMILY) == 4;
+        if (ipl > OUT(SO_IP_LEN_MAX)) OUT(SO_IP_LEN_MAX) = ipl;
+        if (wire > OUT(SO_WIRE_MAX)) OUT(SO_WIRE_MAX) = wire;
+    }
+#undef IN
+#undef OUT
+    free(table);
+    return n;
+}
+
+static PyObject *py_sizes(PyObject *self, PyObject *args)
+{
+    PyObject *inobj, *outobj;
+    Py_buffer vi, vo;
+    Py_ssize_t m, n = -1;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO:sizes", &inobj, &outobj)) return NULL;
+    if (flows_buf(inobj, &vi, 8, -1, 0, "sizes input") < 0) return NULL;
+    if (vi.len % (SZ_IN * 8)) {
+        PyBuffer_Release(&vi);
+        PyErr_SetString(usage_error, "sizes: the input is not 9 int64 rows");
+        return NULL;
+    }
+    m = vi.len / (SZ_IN * 8);
+    if (flows_buf(outobj, &vo, 8, m * SZ_OUT, 1, "sizes output") < 0) {
+        PyBuffer_Release(&vi);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    n = sizes_core((const int64_t *)vi.buf, (int64_t *)vo.buf, m);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vo);
+    PyBuffer_Release(&vi);
+    if (n < 0) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef methods[] = {
     {"walk", py_walk, METH_VARARGS,
      "walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base, max_caplen, "
@@ -1222,6 +1310,8 @@ static PyMethodDef methods[] = {
      "flows(src_hi, src_lo, sport, dst_hi, dst_lo, dport, flags, payload, frame, ts, ip_len, "
      "family, seq, conn, dir, first, keys, ports, stats) -> connections\n\n"
      "See mtuscope.capture.walk.flows_py."},
+    {"sizes", py_sizes, METH_VARARGS,
+     "sizes(columns, out) -> groups\n\nSee mtuscope.capture.walk.sizes_py."},
     {NULL, NULL, 0, NULL},
 };
 

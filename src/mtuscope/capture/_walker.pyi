@@ -16,7 +16,6 @@ def walk(
     block: Any,
     /,
 ) -> tuple[int, int, int]: ...
-
 def flows(
     src_hi: Any,
     src_lo: Any,
@@ -39,3 +38,4 @@ def flows(
     stats: Any,
     /,
 ) -> int: ...
+def sizes(columns: Any, out: Any, /) -> int: ...

@@ -1097,3 +1097,81 @@ except ImportError:  # the optional C extension is not built
     flows = flows_py
 else:
     flows = _c_flows
+
+
+# ---- sizes: the payload-size histogram of a chunk's data segments ----
+
+SIZE_INPUTS: tuple[str, ...] = (
+    "chain", "payload", "frame", "seq_end", "ttl", "ip_len", "family", "wirelen", "hdr",
+)  # fmt: skip
+"""Per data segment, in the order `chunk_sizes` reads them (rows of its int64 input)."""
+SIZE_COLUMNS: tuple[str, ...] = (
+    "chain", "payload", "count", "first_frame", "last_frame", "first_seq_end", "ttl_min",
+    "ttl_max", "iplen0", "ip_len_max", "wire_max", "hdr",
+)  # fmt: skip
+"""Per (chain, payload) group: the columns `chunk_sizes` returns."""
+
+
+def chunk_sizes(
+    segs: Mapping[str, npt.NDArray[Any]], impl: Callable[..., int] | None = None
+) -> dict[str, npt.NDArray[np.int64]]:
+    """Group data segments by (chain, payload size) in one pass.
+
+    Args:
+        segs: the `SIZE_INPUTS` columns of the segments, in chain order (any int dtype).
+        impl: `sizes_py` or the compiled `sizes` (default: the compiled one when built).
+
+    Returns:
+        `SIZE_COLUMNS` -> one value per group, groups in order of first appearance:
+        how many segments, smallest and largest frame, the sequence end of the first,
+        smallest and largest TTL, IPv4 segments with IP length 0, largest IP length,
+        largest frame length on the wire, the first one's IP + TCP header length.
+    """
+    fn = impl or sizes
+    m = len(segs["chain"])
+    cols = np.empty((len(SIZE_INPUTS), m), np.int64)
+    for i, name in enumerate(SIZE_INPUTS):
+        cols[i] = segs[name]
+    out = np.empty((len(SIZE_COLUMNS), m), np.int64)
+    n = fn(cols, out)
+    return {name: out[i, :n] for i, name in enumerate(SIZE_COLUMNS)}
+
+
+def sizes_py(cols: Any, out: Any) -> int:
+    """`_walker.sizes` in pure Python: int64 (9, m) in, int64 (12, m) out, groups returned."""
+    a = np.asarray(cols)
+    o = np.asarray(out)
+    if a.dtype != np.int64 or a.ndim != 2 or a.shape[0] != len(SIZE_INPUTS):
+        raise UsageError("sizes: the input is not 9 int64 rows")
+    m = a.shape[1]
+    if o.dtype != np.int64 or o.size != len(SIZE_COLUMNS) * m:
+        raise UsageError("sizes: sizes output has the wrong item size or length")
+    chain, pay, frame, seq_end, ttl, ip_len, fam, wire, hdr = a.tolist()
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in range(m):
+        key = (chain[i], pay[i])
+        g = groups.get(key)
+        fr, t, ipl, w = frame[i], ttl[i], ip_len[i], wire[i]
+        if g is None:
+            groups[key] = [key[0], key[1], 1, fr, fr, seq_end[i], t, t,
+                           int(ipl == 0 and fam[i] == 4), ipl, w, hdr[i]]  # fmt: skip
+            continue
+        g[2] += 1
+        g[3], g[4] = min(g[3], fr), max(g[4], fr)
+        g[6], g[7] = min(g[6], t), max(g[7], t)
+        g[8] += ipl == 0 and fam[i] == 4
+        g[9], g[10] = max(g[9], ipl), max(g[10], w)
+    n = len(groups)
+    if n:
+        o.reshape(len(SIZE_COLUMNS), m)[:, :n] = np.array(list(groups.values()), np.int64).T
+    return n
+
+
+sizes: Callable[..., int]
+"""The size histogram in use: the compiled one when built, else `sizes_py`."""
+try:
+    from mtuscope.capture._walker import sizes as _c_sizes
+except ImportError:  # the optional C extension is not built
+    sizes = sizes_py
+else:
+    sizes = _c_sizes

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import polars as pl
 
 from mtuscope.capture.table import PacketTable
-from mtuscope.capture.walk import FLOW_STATS, chunk_flows
+from mtuscope.capture.walk import FLOW_STATS, chunk_flows, chunk_sizes
 from mtuscope.passive.flows import KEY, CanonicalKeys, tcp_rows
 from mtuscope.passive.fragments import fragment_flows
 from mtuscope.passive.icmp import too_big_table
@@ -209,11 +209,6 @@ def _analyse_tcp(
             "ack_max": d_ack,
             "retx": retx,
             "keep": keep,
-            "ttl": c["ttl"][d_abs],
-            "ip_len": c["ip_len"][d_abs],
-            "wirelen": c["wirelen"][d_abs],
-            "hdr": (c["ip_hlen"][d_abs].astype(np.int64) + c["thl"][d_abs]),
-            "family": c["family"][d_abs],
         }
     ).pipe(nulls, "ack_max")
 
@@ -222,17 +217,21 @@ def _analyse_tcp(
         {"chain": live} | {name: fl.stats[i][live] for i, name in enumerate(FLOW_STATS)}
     ).pipe(nulls, "tail_raw", "tail_frame")
     directions = per_dir.join(chain_state, on="chain", how="full", coalesce=True)
-    sizes = data.group_by("chain", "payload").agg(
-        count=pl.len().cast(pl.Int64),
-        first_frame=pl.col("frame").min(),
-        last_frame=pl.col("frame").max(),
-        first_seq_end=pl.col("seq_end").first(),
-        ttl_min=pl.col("ttl").min(),
-        ttl_max=pl.col("ttl").max(),
-        iplen0=((pl.col("ip_len") == 0) & (pl.col("family") == 4)).sum().cast(pl.Int64),
-        ip_len_max=pl.col("ip_len").max(),
-        wire_max=pl.col("wirelen").max(),
-        hdr=pl.col("hdr").first(),
+    # The payload-size histogram in one compiled pass (capture.walk.sizes).
+    sizes = pl.DataFrame(
+        chunk_sizes(
+            {
+                "chain": d_chain,
+                "payload": d_payload,
+                "frame": frame[d_row],
+                "seq_end": d_end,
+                "ttl": c["ttl"][d_abs],
+                "ip_len": c["ip_len"][d_abs],
+                "family": c["family"][d_abs],
+                "wirelen": c["wirelen"][d_abs],
+                "hdr": c["ip_hlen"][d_abs].astype(np.int64) + c["thl"][d_abs],
+            }
+        )
     )
     encaps = _encaps(conn, fl.first, frame, c["encap"][idx], c["encap_overhead"][idx])
     end_mask = (flags & (RST | FIN)) != 0
