@@ -1017,13 +1017,14 @@ def chunk_flows(
     ports = np.empty((2, m), np.uint16)
     stats = np.empty((len(FLOW_STATS), 2 * m), np.int64)
     n = fn(*ins, conn, dirs, first, keys, ports, stats)
+    # Copies of the used part: the row-sized buffers are freed at once (peak memory).
     return ChunkFlows(
         conn=conn,
         dir=dirs,
-        first=first[:n],
-        keys=keys[:, :n],
-        ports=ports[:, :n],
-        stats=stats[:, : 2 * n],
+        first=first[:n].copy(),
+        keys=keys[:, :n].copy(),
+        ports=ports[:, :n].copy(),
+        stats=stats[:, : 2 * n].copy(),
     )
 
 
@@ -1129,12 +1130,9 @@ def chunk_sizes(
     """
     fn = impl or sizes
     m = len(segs["chain"])
-    cols = np.empty((len(SIZE_INPUTS), m), np.int64)
-    for i, name in enumerate(SIZE_INPUTS):
-        cols[i] = segs[name]
     out = np.empty((len(SIZE_COLUMNS), m), np.int64)
-    n = fn(cols, out)
-    return {name: out[i, :n] for i, name in enumerate(SIZE_COLUMNS)}
+    n = fn(np.stack([np.asarray(segs[k], np.int64) for k in SIZE_INPUTS]), out)
+    return {name: out[i, :n].copy() for i, name in enumerate(SIZE_COLUMNS)}
 
 
 def sizes_py(cols: Any, out: Any) -> int:
