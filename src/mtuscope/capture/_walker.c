@@ -10,6 +10,11 @@
  * The same logic, line for line, lives in pure Python in walk.py
  * (walk_py); the tests check that both produce byte-identical output. Any
  * change here must be mirrored there. The semantics are documented in walk.py.
+ *
+ * Two more passes over a chunk's decoded columns live here for speed, each with
+ * its twin in walk.py and one hash table allocated per call: flows() keys the TCP
+ * rows by connection and sums each direction (flows_py), sizes() groups the data
+ * segments by direction and payload size (sizes_py). passive/chunk.py calls them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1080,7 +1085,8 @@ static Py_ssize_t flows_core(flows_args *a)
     Py_ssize_t m = a->m, nconn = 0, i, c, k;
     size_t cap = 16, mask, h;
     int64_t *table, *st = a->stats;
-    uint64_t *ahi = a->keys, *alo = a->keys + m, *bhi = a->keys + 2 * m, *blo = a->keys + 3 * m;
+    uint64_t *k_ahi = a->keys, *k_alo = a->keys + m;
+    uint64_t *k_bhi = a->keys + 2 * m, *k_blo = a->keys + 3 * m;
     uint16_t *apo = a->ports, *bpo = a->ports + m;
     Py_ssize_t nch = 2 * m;
 
@@ -1105,7 +1111,7 @@ static Py_ssize_t flows_core(flows_args *a)
             if (c < 0) {
                 c = nconn++;
                 table[h] = c;
-                ahi[c] = khi, alo[c] = klo, bhi[c] = lhi, blo[c] = llo;
+                k_ahi[c] = khi, k_alo[c] = klo, k_bhi[c] = lhi, k_blo[c] = llo;
                 apo[c] = kp, bpo[c] = lp;
                 a->first[c] = i;
                 for (k = 0; k < FS_N; k++) {
@@ -1118,7 +1124,7 @@ static Py_ssize_t flows_core(flows_args *a)
                 }
                 break;
             }
-            if (ahi[c] == khi && alo[c] == klo && bhi[c] == lhi && blo[c] == llo &&
+            if (k_ahi[c] == khi && k_alo[c] == klo && k_bhi[c] == lhi && k_blo[c] == llo &&
                 apo[c] == kp && bpo[c] == lp)
                 break;
             h = (h + 1) & mask;
@@ -1140,7 +1146,8 @@ static Py_ssize_t flows_core(flows_args *a)
         st[FS_LAST_FRAME * nch + ch] = fr;
         if (t < st[FS_FIRST_TS * nch + ch]) st[FS_FIRST_TS * nch + ch] = t;
         if (t > st[FS_LAST_TS * nch + ch]) st[FS_LAST_TS * nch + ch] = t;
-        if ((int64_t)a->ip_len[i] > st[FS_IP_MAX * nch + ch]) st[FS_IP_MAX * nch + ch] = a->ip_len[i];
+        if ((int64_t)a->ip_len[i] > st[FS_IP_MAX * nch + ch])
+            st[FS_IP_MAX * nch + ch] = a->ip_len[i];
         st[FS_BYTES * nch + ch] += pay;
         st[FS_SYNS * nch + ch] += (fl & 2) != 0;
         st[FS_RSTS * nch + ch] += (fl & 4) != 0;
