@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mtuscope.capture import walk as walk_mod
 from mtuscope.capture.table import PacketTable
+from mtuscope.capture.walk import HAVE_C, flows_py, sizes_py
 from mtuscope.errors import UsageError
 from mtuscope.passive import CapturePartial, analyse, finish, merge
 from passive import scenarios as sc
@@ -330,3 +332,28 @@ def test_sequence_jumps_merge_exactly_at_every_cut() -> None:
         merged = reduce(merge, parts)
         assert _gap_state(merged) == state, cuts
         assert finish(merged) == whole
+
+
+@pytest.mark.skipif(not HAVE_C, reason="the C extension (_walker.c) is not built")
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(packets=packet_sequences())
+def test_analyse_gives_identical_partials_with_either_keyer(packets: list[dict[str, Any]]) -> None:
+    """The compiled flow keyer and size histogram, and their pure-Python twins, inside
+    `analyse`: the same partial."""
+    table = packet_table(packets)
+    saved = walk_mod.flows, walk_mod.sizes
+    try:
+        walk_mod.flows, walk_mod.sizes = flows_py, sizes_py
+        py = analyse(table, capture="t.pcap")
+    finally:
+        walk_mod.flows, walk_mod.sizes = saved
+    c = analyse(table, capture="t.pcap")
+    for name in ("directions", "sizes", "encaps", "syns", "ends", "records", "retrans", "icmp"):
+        # row order is polars' group-by order, which is not defined: compare as row sets
+        x, y = getattr(py, name), getattr(c, name)
+        assert x.sort(x.columns).equals(y.sort(y.columns)), name
+    assert (py.frames, py.tcp_packets, py.ip_packets) == (c.frames, c.tcp_packets, c.ip_packets)

@@ -16,6 +16,7 @@ from mtuscope.errors import UsageError
 from mtuscope.jobs.result import JobResult
 from mtuscope.report.serialize import (
     _write_rows,
+    dumps_rows,
     envelope,
     findings_json,
     write_document,
@@ -104,7 +105,7 @@ def test_write_json_is_the_document_of_to_dict(
     assert head["findings"] == findings_json(tuple(findings))
     small = io.StringIO()
     _write_rows(small, iter(rows), batch)
-    assert small.getvalue() == json.dumps(rows)
+    assert json.loads(small.getvalue()) == rows  # orjson's compact text, json's values
 
 
 def test_write_json_batches_rows() -> None:
@@ -114,6 +115,31 @@ def test_write_json_batches_rows() -> None:
     out = io.StringIO()
     write_document(head, body, out)
     assert json.loads(out.getvalue()) == {**head, "n": 1, "connections": rows}
+
+
+@given(
+    st.lists(
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+        max_size=6,
+    )
+)
+def test_rows_text_parses_to_the_rows(rows: list[Any]) -> None:
+    """orjson's text (or json's, for integers beyond 64 bits) holds the same values."""
+    text = dumps_rows(rows)
+    assert json.loads(text) == rows == json.loads(json.dumps(rows))
+    assert text.startswith("[") and text.endswith("]")
+
+
+def test_rows_beyond_64_bits_fall_back_to_json() -> None:
+    assert dumps_rows([{"n": 2**64}, "é"]) == json.dumps([{"n": 2**64}, "é"])
+    assert dumps_rows([{"n": 2**64 - 1}, "é"]) == '[{"n":18446744073709551615},"é"]'
 
 
 def test_write_json_without_lazy_rows() -> None:

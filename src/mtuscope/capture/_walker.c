@@ -10,6 +10,11 @@
  * The same logic, line for line, lives in pure Python in walk.py
  * (walk_py); the tests check that both produce byte-identical output. Any
  * change here must be mirrored there. The semantics are documented in walk.py.
+ *
+ * Two more passes over a chunk's decoded columns live here for speed, each with
+ * its twin in walk.py and one hash table allocated per call: flows() keys the TCP
+ * rows by connection and sums each direction (flows_py), sizes() groups the data
+ * segments by direction and payload size (sizes_py). passive/chunk.py calls them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1038,10 +1043,282 @@ fail_l:
     return res;
 }
 
+/*
+ * flows(): one pass over a chunk's TCP rows that keys connections and sums each
+ * direction (see walk.py, flows_py, for the contract; both must agree exactly).
+ * Connections are numbered in order of first appearance; chain 2*conn+dir is one
+ * direction (dir 0: endpoint A -> B, A being the smaller (address, port)).
+ */
+enum {
+    FS_PACKETS, FS_BYTES, FS_FIRST_FRAME, FS_LAST_FRAME, FS_FIRST_TS, FS_LAST_TS, FS_SYNS,
+    FS_RSTS, FS_FINS, FS_IPLEN0, FS_IP_MAX, FS_TAIL_RAW, FS_TAIL_FRAME, FS_FAMILY, FS_N
+};
+#define FS_NONE INT64_MIN
+
+typedef struct {
+    Py_ssize_t m;
+    const uint64_t *src_hi, *src_lo, *dst_hi, *dst_lo;
+    const uint16_t *sport, *dport, *flags;
+    const uint32_t *payload, *ip_len, *seq;
+    const int64_t *frame, *ts;
+    const uint8_t *family;
+    int64_t *conn, *first;
+    uint8_t *dir;
+    uint64_t *keys; /* 4 x m: a_hi, a_lo, b_hi, b_lo per connection */
+    uint16_t *ports; /* 2 x m: a_port, b_port */
+    int64_t *stats;  /* FS_N x 2m, per chain */
+} flows_args;
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Returns the number of connections, or -1 when out of memory. */
+static Py_ssize_t flows_core(flows_args *a)
+{
+    Py_ssize_t m = a->m, nconn = 0, i, c, k;
+    size_t cap = 16, mask, h;
+    int64_t *table, *st = a->stats;
+    uint64_t *k_ahi = a->keys, *k_alo = a->keys + m;
+    uint64_t *k_bhi = a->keys + 2 * m, *k_blo = a->keys + 3 * m;
+    uint16_t *apo = a->ports, *bpo = a->ports + m;
+    Py_ssize_t nch = 2 * m;
+
+    while (cap < (size_t)m * 2) cap <<= 1;
+    mask = cap - 1;
+    table = (int64_t *)malloc(cap * sizeof(int64_t));
+    if (table == NULL) return -1;
+    memset(table, 0xFF, cap * sizeof(int64_t)); /* -1: empty */
+    for (i = 0; i < m; i++) {
+        uint64_t shi = a->src_hi[i], slo = a->src_lo[i], dhi = a->dst_hi[i], dlo = a->dst_lo[i];
+        uint16_t sp = a->sport[i], dp = a->dport[i];
+        int swap = shi > dhi || (shi == dhi && (slo > dlo || (slo == dlo && sp > dp)));
+        uint64_t khi = swap ? dhi : shi, klo = swap ? dlo : slo;
+        uint64_t lhi = swap ? shi : dhi, llo = swap ? slo : dlo;
+        uint16_t kp = swap ? dp : sp, lp = swap ? sp : dp;
+        int64_t ch, fl, pay, fr, t;
+
+        h = (size_t)mix64(khi * 31 + klo + mix64(lhi ^ (llo * 0x9E3779B97F4A7C15ULL)) +
+                          ((uint64_t)kp << 16 | lp)) & mask;
+        for (;;) {
+            c = table[h];
+            if (c < 0) {
+                c = nconn++;
+                table[h] = c;
+                k_ahi[c] = khi, k_alo[c] = klo, k_bhi[c] = lhi, k_blo[c] = llo;
+                apo[c] = kp, bpo[c] = lp;
+                a->first[c] = i;
+                for (k = 0; k < FS_N; k++) {
+                    st[k * nch + 2 * c] = 0;
+                    st[k * nch + 2 * c + 1] = 0;
+                }
+                for (k = 0; k < 2; k++) {
+                    st[FS_TAIL_RAW * nch + 2 * c + k] = FS_NONE;
+                    st[FS_TAIL_FRAME * nch + 2 * c + k] = FS_NONE;
+                }
+                break;
+            }
+            if (k_ahi[c] == khi && k_alo[c] == klo && k_bhi[c] == lhi && k_blo[c] == llo &&
+                apo[c] == kp && bpo[c] == lp)
+                break;
+            h = (h + 1) & mask;
+        }
+        a->conn[i] = c;
+        a->dir[i] = (uint8_t)swap;
+        ch = 2 * c + swap;
+        fl = a->flags[i];
+        pay = a->payload[i];
+        fr = a->frame[i];
+        t = a->ts[i];
+        if (st[FS_PACKETS * nch + ch]++ == 0) {
+            st[FS_FIRST_FRAME * nch + ch] = fr;
+            st[FS_FIRST_TS * nch + ch] = t;
+            st[FS_LAST_TS * nch + ch] = t;
+            st[FS_FAMILY * nch + ch] = a->family[i];
+            st[FS_IP_MAX * nch + ch] = a->ip_len[i];
+        }
+        st[FS_LAST_FRAME * nch + ch] = fr;
+        if (t < st[FS_FIRST_TS * nch + ch]) st[FS_FIRST_TS * nch + ch] = t;
+        if (t > st[FS_LAST_TS * nch + ch]) st[FS_LAST_TS * nch + ch] = t;
+        if ((int64_t)a->ip_len[i] > st[FS_IP_MAX * nch + ch])
+            st[FS_IP_MAX * nch + ch] = a->ip_len[i];
+        st[FS_BYTES * nch + ch] += pay;
+        st[FS_SYNS * nch + ch] += (fl & 2) != 0;
+        st[FS_RSTS * nch + ch] += (fl & 4) != 0;
+        st[FS_FINS * nch + ch] += (fl & 1) != 0;
+        st[FS_IPLEN0 * nch + ch] += a->ip_len[i] == 0 && a->family[i] == 4;
+        if ((fl & 4) == 0) {
+            st[FS_TAIL_RAW * nch + ch] = a->seq[i];
+            st[FS_TAIL_FRAME * nch + ch] = fr;
+        }
+    }
+    free(table);
+    return nconn;
+}
+
+/* A C-contiguous buffer of `n` items of `size` bytes (n < 0: any count, returned in *n). */
+static int flows_buf(PyObject *obj, Py_buffer *v, Py_ssize_t size, Py_ssize_t n, int writable,
+                     const char *what)
+{
+    if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    if (v->itemsize != size || (n >= 0 && v->len != n * size)) {
+        PyBuffer_Release(v);
+        PyErr_Format(usage_error, "flows: %s has the wrong item size or length", what);
+        return -1;
+    }
+    return 0;
+}
+
+#define FLOWS_NBUF 20
+
+static PyObject *py_flows(PyObject *self, PyObject *args)
+{
+    static const char *names[FLOWS_NBUF] = {
+        "src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport", "flags", "payload", "frame",
+        "ts", "ip_len", "family", "seq", "conn", "dir", "first", "keys", "ports", "stats", "?"};
+    static const Py_ssize_t sizes[FLOWS_NBUF - 1] = {8, 8, 2, 8, 8, 2, 2, 4, 8, 8, 4, 1, 4,
+                                                     8, 1, 8, 8, 2, 8};
+    static const Py_ssize_t mult[FLOWS_NBUF - 1] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                    1, 1, 1, 4, 2, 2 * FS_N};
+    PyObject *o[FLOWS_NBUF - 1];
+    Py_buffer v[FLOWS_NBUF - 1];
+    Py_ssize_t m = 0, nconn = -1;
+    int got = 0, i;
+    flows_args a;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOO:flows", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
+                          &o[14], &o[15], &o[16], &o[17], &o[18]))
+        return NULL;
+    for (i = 0; i < FLOWS_NBUF - 1; i++) {
+        if (flows_buf(o[i], &v[i], sizes[i], i == 0 ? -1 : m * mult[i], i >= 13, names[i]) < 0)
+            goto done;
+        got++;
+        if (i == 0) m = v[0].len / 8;
+    }
+    a.m = m;
+    a.src_hi = v[0].buf, a.src_lo = v[1].buf, a.sport = v[2].buf;
+    a.dst_hi = v[3].buf, a.dst_lo = v[4].buf, a.dport = v[5].buf;
+    a.flags = v[6].buf, a.payload = v[7].buf, a.frame = v[8].buf, a.ts = v[9].buf;
+    a.ip_len = v[10].buf, a.family = v[11].buf, a.seq = v[12].buf;
+    a.conn = v[13].buf, a.dir = v[14].buf, a.first = v[15].buf;
+    a.keys = v[16].buf, a.ports = v[17].buf, a.stats = v[18].buf;
+    Py_BEGIN_ALLOW_THREADS
+    nconn = flows_core(&a);
+    Py_END_ALLOW_THREADS
+    if (nconn < 0) PyErr_NoMemory();
+done:
+    for (i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    if (nconn < 0) return NULL;
+    return PyLong_FromSsize_t(nconn);
+}
+
+/*
+ * sizes(): the payload-size histogram of a chunk's data segments, one row per
+ * (chain, payload) in order of first appearance (see walk.py, sizes_py).
+ * In: int64 (SZ_IN, m) rows chain, payload, frame, seq_end, ttl, ip_len, family,
+ * wirelen, hdr. Out: int64 (SZ_OUT, m) rows chain, payload, count, first_frame,
+ * last_frame, first_seq_end, ttl_min, ttl_max, iplen0, ip_len_max, wire_max, hdr.
+ */
+enum { SI_CHAIN, SI_PAYLOAD, SI_FRAME, SI_SEQ_END, SI_TTL, SI_IP_LEN, SI_FAMILY, SI_WIRE, SI_HDR,
+       SZ_IN };
+enum { SO_CHAIN, SO_PAYLOAD, SO_COUNT, SO_FIRST_FRAME, SO_LAST_FRAME, SO_FIRST_SEQ_END,
+       SO_TTL_MIN, SO_TTL_MAX, SO_IPLEN0, SO_IP_LEN_MAX, SO_WIRE_MAX, SO_HDR, SZ_OUT };
+
+static Py_ssize_t sizes_core(const int64_t *in, int64_t *out, Py_ssize_t m)
+{
+    size_t cap = 16, mask, h;
+    int64_t *table;
+    Py_ssize_t i, g, n = 0;
+#define IN(r) in[(Py_ssize_t)(r) * m + i]
+#define OUT(r) out[(Py_ssize_t)(r) * m + g]
+
+    while (cap < (size_t)m * 2) cap <<= 1;
+    mask = cap - 1;
+    table = (int64_t *)malloc(cap * sizeof(int64_t));
+    if (table == NULL) return -1;
+    memset(table, 0xFF, cap * sizeof(int64_t));
+    for (i = 0; i < m; i++) {
+        int64_t chain = IN(SI_CHAIN), pay = IN(SI_PAYLOAD), fr = IN(SI_FRAME), ttl = IN(SI_TTL);
+        int64_t ipl = IN(SI_IP_LEN), wire = IN(SI_WIRE);
+        h = (size_t)mix64((uint64_t)chain * 0x9E3779B97F4A7C15ULL ^ (uint64_t)pay) & mask;
+        for (;;) {
+            g = table[h];
+            if (g < 0) {
+                g = n++;
+                table[h] = g;
+                OUT(SO_CHAIN) = chain, OUT(SO_PAYLOAD) = pay, OUT(SO_COUNT) = 0;
+                OUT(SO_FIRST_FRAME) = OUT(SO_LAST_FRAME) = fr;
+                OUT(SO_FIRST_SEQ_END) = IN(SI_SEQ_END);
+                OUT(SO_TTL_MIN) = OUT(SO_TTL_MAX) = ttl;
+                OUT(SO_IPLEN0) = 0;
+                OUT(SO_IP_LEN_MAX) = ipl, OUT(SO_WIRE_MAX) = wire, OUT(SO_HDR) = IN(SI_HDR);
+                break;
+            }
+            if (OUT(SO_CHAIN) == chain && OUT(SO_PAYLOAD) == pay) break;
+            h = (h + 1) & mask;
+        }
+        OUT(SO_COUNT)++;
+        if (fr < OUT(SO_FIRST_FRAME)) OUT(SO_FIRST_FRAME) = fr;
+        if (fr > OUT(SO_LAST_FRAME)) OUT(SO_LAST_FRAME) = fr;
+        if (ttl < OUT(SO_TTL_MIN)) OUT(SO_TTL_MIN) = ttl;
+        if (ttl > OUT(SO_TTL_MAX)) OUT(SO_TTL_MAX) = ttl;
+        OUT(SO_IPLEN0) += ipl == 0 && IN(SI_FAMILY) == 4;
+        if (ipl > OUT(SO_IP_LEN_MAX)) OUT(SO_IP_LEN_MAX) = ipl;
+        if (wire > OUT(SO_WIRE_MAX)) OUT(SO_WIRE_MAX) = wire;
+    }
+#undef IN
+#undef OUT
+    free(table);
+    return n;
+}
+
+static PyObject *py_sizes(PyObject *self, PyObject *args)
+{
+    PyObject *inobj, *outobj;
+    Py_buffer vi, vo;
+    Py_ssize_t m, n = -1;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO:sizes", &inobj, &outobj)) return NULL;
+    if (flows_buf(inobj, &vi, 8, -1, 0, "sizes input") < 0) return NULL;
+    if (vi.len % (SZ_IN * 8)) {
+        PyBuffer_Release(&vi);
+        PyErr_SetString(usage_error, "sizes: the input is not 9 int64 rows");
+        return NULL;
+    }
+    m = vi.len / (SZ_IN * 8);
+    if (flows_buf(outobj, &vo, 8, m * SZ_OUT, 1, "sizes output") < 0) {
+        PyBuffer_Release(&vi);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    n = sizes_core((const int64_t *)vi.buf, (int64_t *)vo.buf, m);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vo);
+    PyBuffer_Release(&vi);
+    if (n < 0) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef methods[] = {
     {"walk", py_walk, METH_VARARGS,
      "walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base, max_caplen, "
      "records, block) -> (n, new_pos, stop)\n\nSee mtuscope.capture.walk."},
+    {"flows", py_flows, METH_VARARGS,
+     "flows(src_hi, src_lo, sport, dst_hi, dst_lo, dport, flags, payload, frame, ts, ip_len, "
+     "family, seq, conn, dir, first, keys, ports, stats) -> connections\n\n"
+     "See mtuscope.capture.walk.flows_py."},
+    {"sizes", py_sizes, METH_VARARGS,
+     "sizes(columns, out) -> groups\n\nSee mtuscope.capture.walk.sizes_py."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,3 +16,26 @@ def walk(
     block: Any,
     /,
 ) -> tuple[int, int, int]: ...
+def flows(
+    src_hi: Any,
+    src_lo: Any,
+    sport: Any,
+    dst_hi: Any,
+    dst_lo: Any,
+    dport: Any,
+    flags: Any,
+    payload: Any,
+    frame: Any,
+    ts: Any,
+    ip_len: Any,
+    family: Any,
+    seq: Any,
+    conn: Any,
+    dir: Any,
+    first: Any,
+    keys: Any,
+    ports: Any,
+    stats: Any,
+    /,
+) -> int: ...
+def sizes(columns: Any, out: Any, /) -> int: ...

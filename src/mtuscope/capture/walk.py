@@ -100,7 +100,8 @@ Per frame (semantics shared by both walkers):
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
@@ -948,3 +949,227 @@ except ImportError:  # the optional C extension is not built
 else:
     HAVE_C = True
     walk = _c_walk
+
+
+# ---- flows: connection keys and per-direction sums of a chunk's TCP rows ----
+
+FLOW_STATS: tuple[str, ...] = (
+    "packets", "bytes", "first_frame", "last_frame", "first_ts", "last_ts", "syns", "rsts",
+    "fins", "iplen0", "ip_max", "tail_raw", "tail_frame", "family",
+)  # fmt: skip
+"""Rows of `ChunkFlows.stats`, in the order of `_walker.c`'s FS_* (one column per chain)."""
+
+_NONE = -(1 << 63)
+"""int64 "no value" (`passive.partial.NONE`): a chain without a non-RST packet has no tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkFlows:
+    """The connections of some TCP rows and the sums of each of their directions.
+
+    Connections are numbered 0.. in order of first appearance; chain ``2*conn+dir``
+    is one direction (dir 0: endpoint A -> B, A the smaller (address halves, port)).
+    `stats[FLOW_STATS.index(name), chain]`: packets, payload bytes, first and last
+    frame, smallest and largest timestamp, SYN/RST/FIN counts, IPv4 rows with IP
+    length 0, the largest IP length, the raw sequence number and frame of the last
+    non-RST row (`_NONE` without one), the family of the first row. A chain without
+    rows has packets 0 (and zeros, tails `_NONE`)."""
+
+    conn: npt.NDArray[np.int64]
+    """Per row: its connection."""
+    dir: npt.NDArray[np.uint8]
+    """Per row: 1 when the sender is endpoint B."""
+    first: npt.NDArray[np.int64]
+    """Per connection: its first row."""
+    keys: npt.NDArray[np.uint64]
+    """(4, connections): a_hi, a_lo, b_hi, b_lo."""
+    ports: npt.NDArray[np.uint16]
+    """(2, connections): a_port, b_port."""
+    stats: npt.NDArray[np.int64]
+    """(len(FLOW_STATS), 2 * connections)."""
+
+
+def chunk_flows(
+    cols: Mapping[str, npt.NDArray[Any]], impl: Callable[..., int] | None = None
+) -> ChunkFlows:
+    """Key the connections of TCP rows and sum their directions in one pass.
+
+    Args:
+        cols: the rows' src_hi, src_lo, sport, dst_hi, dst_lo, dport, tcp_flags,
+            payload, frame, ts_ns, ip_len, family and seq columns (PacketTable dtypes).
+        impl: `flows_py` or the compiled `flows` (default: the compiled one when built).
+    """
+    fn = impl or flows
+    m = len(cols["frame"])
+    ins = [
+        np.ascontiguousarray(cols[name], dtype=dt)
+        for name, dt in (
+            ("src_hi", np.uint64), ("src_lo", np.uint64), ("sport", np.uint16),
+            ("dst_hi", np.uint64), ("dst_lo", np.uint64), ("dport", np.uint16),
+            ("tcp_flags", np.uint16), ("payload", np.uint32), ("frame", np.int64),
+            ("ts_ns", np.int64), ("ip_len", np.uint32), ("family", np.uint8), ("seq", np.uint32),
+        )
+    ]  # fmt: skip
+    conn = np.empty(m, np.int64)
+    dirs = np.empty(m, np.uint8)
+    first = np.empty(m, np.int64)
+    keys = np.empty((4, m), np.uint64)
+    ports = np.empty((2, m), np.uint16)
+    stats = np.empty((len(FLOW_STATS), 2 * m), np.int64)
+    n = fn(*ins, conn, dirs, first, keys, ports, stats)
+    # Copies of the used part: the row-sized buffers are freed at once (peak memory).
+    return ChunkFlows(
+        conn=conn,
+        dir=dirs,
+        first=first[:n].copy(),
+        keys=keys[:, :n].copy(),
+        ports=ports[:, :n].copy(),
+        stats=stats[:, : 2 * n].copy(),
+    )
+
+
+def flows_py(*bufs: Any) -> int:
+    """`_walker.flows` in pure Python (same arguments, same output arrays, same result).
+
+    Arguments: the 13 input columns of `chunk_flows` in its order, then the output
+    arrays conn (m), dir (m), first (m), keys (4, m), ports (2, m), stats
+    (len(FLOW_STATS), 2m). Returns the number of connections.
+    """
+    src_hi, src_lo, sport, dst_hi, dst_lo, dport, flags, payload, frame, ts, ip_len, fam, seq = (
+        np.asarray(b).reshape(-1).tolist() for b in bufs[:13]
+    )
+    conn, dirs, first, keys, ports, stats = bufs[13:]
+    m = len(src_hi)
+    if any(len(c) != m for c in (src_lo, sport, dst_hi, dst_lo, dport, flags, payload, frame,
+                                 ts, ip_len, fam, seq)):  # fmt: skip
+        raise UsageError("flows: the input columns differ in length")
+    nch = 2 * m
+    st = [[0] * nch for _ in FLOW_STATS]
+    tail_raw, tail_frame = st[11], st[12]
+    index: dict[tuple[int, int, int, int, int, int], int] = {}
+    conn_l, dir_l, first_l = [0] * m, [0] * m, [0] * m
+    key_l: list[tuple[int, int, int, int, int, int]] = []
+    for i in range(m):
+        s = (src_hi[i], src_lo[i], sport[i])
+        d = (dst_hi[i], dst_lo[i], dport[i])
+        swap = s > d
+        key = (*d, *s) if swap else (*s, *d)
+        c = index.get(key)
+        if c is None:
+            c = index[key] = len(key_l)
+            key_l.append(key)
+            first_l[c] = i
+            tail_raw[2 * c] = tail_raw[2 * c + 1] = _NONE
+            tail_frame[2 * c] = tail_frame[2 * c + 1] = _NONE
+        conn_l[i], dir_l[i] = c, int(swap)
+        ch = 2 * c + swap
+        fl, fr, t, ipl = flags[i], frame[i], ts[i], ip_len[i]
+        if st[0][ch] == 0:
+            st[2][ch], st[4][ch], st[5][ch], st[13][ch], st[10][ch] = fr, t, t, fam[i], ipl
+        st[0][ch] += 1
+        st[1][ch] += payload[i]
+        st[3][ch] = fr
+        st[4][ch] = min(st[4][ch], t)
+        st[5][ch] = max(st[5][ch], t)
+        st[6][ch] += (fl & 2) != 0
+        st[7][ch] += (fl & 4) != 0
+        st[8][ch] += (fl & 1) != 0
+        st[9][ch] += ipl == 0 and fam[i] == 4
+        st[10][ch] = max(st[10][ch], ipl)
+        if not fl & 4:
+            tail_raw[ch], tail_frame[ch] = seq[i], fr
+    n = len(key_l)
+    conn[:m] = conn_l
+    dirs[:m] = dir_l
+    first[:n] = first_l[:n]
+    if n:
+        k = np.array(key_l, dtype=np.uint64).T
+        keys[:, :n] = k[[0, 1, 3, 4]]
+        ports[:, :n] = k[[2, 5]].astype(np.uint16)
+        stats[:, : 2 * n] = np.array([row[: 2 * n] for row in st], dtype=np.int64)
+    return n
+
+
+flows: Callable[..., int]
+"""The flow keyer in use: the compiled one when built, else `flows_py`."""
+try:
+    from mtuscope.capture._walker import flows as _c_flows
+except ImportError:  # the optional C extension is not built
+    flows = flows_py
+else:
+    flows = _c_flows
+
+
+# ---- sizes: the payload-size histogram of a chunk's data segments ----
+
+SIZE_INPUTS: tuple[str, ...] = (
+    "chain", "payload", "frame", "seq_end", "ttl", "ip_len", "family", "wirelen", "hdr",
+)  # fmt: skip
+"""Per data segment, in the order `chunk_sizes` reads them (rows of its int64 input)."""
+SIZE_COLUMNS: tuple[str, ...] = (
+    "chain", "payload", "count", "first_frame", "last_frame", "first_seq_end", "ttl_min",
+    "ttl_max", "iplen0", "ip_len_max", "wire_max", "hdr",
+)  # fmt: skip
+"""Per (chain, payload) group: the columns `chunk_sizes` returns."""
+
+
+def chunk_sizes(
+    segs: Mapping[str, npt.NDArray[Any]], impl: Callable[..., int] | None = None
+) -> dict[str, npt.NDArray[np.int64]]:
+    """Group data segments by (chain, payload size) in one pass.
+
+    Args:
+        segs: the `SIZE_INPUTS` columns of the segments, in chain order (any int dtype).
+        impl: `sizes_py` or the compiled `sizes` (default: the compiled one when built).
+
+    Returns:
+        `SIZE_COLUMNS` -> one value per group, groups in order of first appearance:
+        how many segments, smallest and largest frame, the sequence end of the first,
+        smallest and largest TTL, IPv4 segments with IP length 0, largest IP length,
+        largest frame length on the wire, the first one's IP + TCP header length.
+    """
+    fn = impl or sizes
+    m = len(segs["chain"])
+    out = np.empty((len(SIZE_COLUMNS), m), np.int64)
+    n = fn(np.stack([np.asarray(segs[k], np.int64) for k in SIZE_INPUTS]), out)
+    return {name: out[i, :n].copy() for i, name in enumerate(SIZE_COLUMNS)}
+
+
+def sizes_py(cols: Any, out: Any) -> int:
+    """`_walker.sizes` in pure Python: int64 (9, m) in, int64 (12, m) out, groups returned."""
+    a = np.asarray(cols)
+    o = np.asarray(out)
+    if a.dtype != np.int64 or a.ndim != 2 or a.shape[0] != len(SIZE_INPUTS):
+        raise UsageError("sizes: the input is not 9 int64 rows")
+    m = a.shape[1]
+    if o.dtype != np.int64 or o.size != len(SIZE_COLUMNS) * m:
+        raise UsageError("sizes: sizes output has the wrong item size or length")
+    chain, pay, frame, seq_end, ttl, ip_len, fam, wire, hdr = a.tolist()
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in range(m):
+        key = (chain[i], pay[i])
+        g = groups.get(key)
+        fr, t, ipl, w = frame[i], ttl[i], ip_len[i], wire[i]
+        if g is None:
+            groups[key] = [key[0], key[1], 1, fr, fr, seq_end[i], t, t,
+                           int(ipl == 0 and fam[i] == 4), ipl, w, hdr[i]]  # fmt: skip
+            continue
+        g[2] += 1
+        g[3], g[4] = min(g[3], fr), max(g[4], fr)
+        g[6], g[7] = min(g[6], t), max(g[7], t)
+        g[8] += ipl == 0 and fam[i] == 4
+        g[9], g[10] = max(g[9], ipl), max(g[10], w)
+    n = len(groups)
+    if n:
+        o.reshape(len(SIZE_COLUMNS), m)[:, :n] = np.array(list(groups.values()), np.int64).T
+    return n
+
+
+sizes: Callable[..., int]
+"""The size histogram in use: the compiled one when built, else `sizes_py`."""
+try:
+    from mtuscope.capture._walker import sizes as _c_sizes
+except ImportError:  # the optional C extension is not built
+    sizes = sizes_py
+else:
+    sizes = _c_sizes

@@ -15,7 +15,8 @@ import numpy.typing as npt
 import polars as pl
 
 from mtuscope.capture.table import PacketTable
-from mtuscope.passive.flows import KEY, CanonicalKeys, tcp_keys, tcp_rows
+from mtuscope.capture.walk import FLOW_STATS, chunk_flows, chunk_sizes
+from mtuscope.passive.flows import KEY, CanonicalKeys, tcp_rows
 from mtuscope.passive.fragments import fragment_flows
 from mtuscope.passive.icmp import too_big_table
 from mtuscope.passive.partial import (
@@ -38,7 +39,11 @@ from mtuscope.passive.partial import (
     empty,
     nulls,
 )
-from mtuscope.passive.sequence import group_rows, running_max, unwrap
+from mtuscope.passive.sequence import running_max, unwrap
+
+FLOW_COLUMNS: tuple[str, ...] = ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
+FLOW_COLUMNS += ("tcp_flags", "payload", "frame", "ts_ns", "ip_len", "family", "seq")
+"""The TCP rows' columns `capture.walk.chunk_flows` reads."""
 
 
 def analyse(table: PacketTable, *, capture: str, at_start: bool = False) -> CapturePartial:
@@ -104,15 +109,19 @@ def _analyse_tcp(
     def col(name: str) -> npt.NDArray[np.int64]:
         return np.asarray(c[name][idx], dtype=np.int64)
 
-    keys = tcp_keys(c, idx)
+    # Connection keys and per-direction sums in one compiled pass (capture.walk.flows).
+    fl = chunk_flows({name: c[name][idx] for name in FLOW_COLUMNS})
     rows = np.arange(m, dtype=np.int64)
-    key_df = pl.DataFrame({k: getattr(keys, k) for k in KEY} | {"row": rows})
-    groups = key_df.group_by(list(KEY)).agg(pl.col("row"), first=pl.col("row").min())
-    conn = np.empty(m, dtype=np.int64)
-    exploded = groups.select("row").with_row_index("conn").explode("row")
-    conn[exploded["row"].to_numpy()] = exploded["conn"].to_numpy().astype(np.int64)
-    key_of_conn = {k: groups[k].to_numpy() for k in KEY}
-    direction = keys.dir.astype(np.int64)
+    conn = fl.conn
+    key_of_conn: dict[str, npt.NDArray[Any]] = {
+        "a_hi": fl.keys[0],
+        "a_lo": fl.keys[1],
+        "a_port": fl.ports[0],
+        "b_hi": fl.keys[2],
+        "b_lo": fl.keys[3],
+        "b_port": fl.ports[1],
+    }
+    direction = fl.dir.astype(np.int64)
 
     flags = col("tcp_flags")
     payload = col("payload")
@@ -203,64 +212,31 @@ def _analyse_tcp(
             "ack_max": d_ack,
             "retx": retx,
             "keep": keep,
-            "ttl": c["ttl"][d_abs],
-            "ip_len": c["ip_len"][d_abs],
-            "wirelen": c["wirelen"][d_abs],
-            "hdr": (c["ip_hlen"][d_abs].astype(np.int64) + c["thl"][d_abs]),
-            "family": c["family"][d_abs],
         }
     ).pipe(nulls, "ack_max")
 
-    order, starts = group_rows(chain_of_row)
-    ends_at = np.r_[starts[1:], len(order)] - 1
-
-    def per_chain_sum(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        return np.add.reduceat(mask[order].astype(np.int64), starts)
-
-    fam = c["family"][idx]
-    ts_o = ts[order]
+    live = np.flatnonzero(fl.stats[FLOW_STATS.index("packets")] > 0)
     per_dir = pl.DataFrame(
-        {
-            "chain": chain_of_row[order[starts]],
-            "family": fam[order[starts]],
-            "packets": np.diff(np.r_[starts, len(order)]),
-            "bytes": np.add.reduceat(payload[order], starts),
-            "first_frame": frame[order[starts]],
-            "last_frame": frame[order[ends_at]],
-            "first_ts": np.minimum.reduceat(ts_o, starts),
-            "last_ts": np.maximum.reduceat(ts_o, starts),
-            "syns": per_chain_sum((flags & SYN) != 0),
-            "rsts": per_chain_sum((flags & RST) != 0),
-            "fins": per_chain_sum((flags & FIN) != 0),
-            "iplen0": per_chain_sum((c["ip_len"][idx] == 0) & (fam == 4)),
-            "ip_max": np.maximum.reduceat(col("ip_len")[order], starts),
-        }
-    )
-    # The last non-RST packet of each direction (bare ACKs included): its raw seq.
-    pos = np.where(not_rst[order], np.arange(len(order), dtype=np.int64), -1)
-    tail_pos = np.maximum.reduceat(pos, starts)
-    has_tail = tail_pos >= 0
-    tail_row = order[np.where(has_tail, tail_pos, 0)]
-    per_dir = per_dir.with_columns(
-        tail_raw=pl.Series(np.where(has_tail, col("seq")[tail_row], NONE)),
-        tail_frame=pl.Series(np.where(has_tail, frame[tail_row], NONE)),
+        {"chain": live} | {name: fl.stats[i][live] for i, name in enumerate(FLOW_STATS)}
     ).pipe(nulls, "tail_raw", "tail_frame")
     directions = per_dir.join(chain_state, on="chain", how="full", coalesce=True)
-    sizes = data.group_by("chain", "payload").agg(
-        count=pl.len().cast(pl.Int64),
-        first_frame=pl.col("frame").min(),
-        last_frame=pl.col("frame").max(),
-        first_seq_end=pl.col("seq_end").first(),
-        ttl_min=pl.col("ttl").min(),
-        ttl_max=pl.col("ttl").max(),
-        iplen0=((pl.col("ip_len") == 0) & (pl.col("family") == 4)).sum().cast(pl.Int64),
-        ip_len_max=pl.col("ip_len").max(),
-        wire_max=pl.col("wirelen").max(),
-        hdr=pl.col("hdr").first(),
+    # The payload-size histogram in one compiled pass (capture.walk.sizes).
+    sizes = pl.DataFrame(
+        chunk_sizes(
+            {
+                "chain": d_chain,
+                "payload": d_payload,
+                "frame": frame[d_row],
+                "seq_end": d_end,
+                "ttl": c["ttl"][d_abs],
+                "ip_len": c["ip_len"][d_abs],
+                "family": c["family"][d_abs],
+                "wirelen": c["wirelen"][d_abs],
+                "hdr": c["ip_hlen"][d_abs].astype(np.int64) + c["thl"][d_abs],
+            }
+        )
     )
-    encaps = _encaps(
-        conn, groups["first"].to_numpy(), frame, c["encap"][idx], c["encap_overhead"][idx]
-    )
+    encaps = _encaps(conn, fl.first, frame, c["encap"][idx], c["encap_overhead"][idx])
     end_mask = (flags & (RST | FIN)) != 0
     ends = pl.DataFrame(
         {
@@ -290,7 +266,9 @@ def _analyse_tcp(
         "directions": with_fd(directions, DIRS_SCHEMA),
         "sizes": with_fd(sizes, SIZES_SCHEMA),
         "encaps": with_key(encaps, ENCAPS_SCHEMA),
-        "syns": syn_table(c, idx, keys),
+        "syns": syn_table(
+            c, idx, CanonicalKeys(**{k: key_of_conn[k][conn] for k in KEY}, dir=fl.dir)
+        ),
         "ends": with_fd(ends, ENDS_SCHEMA),
         "records": with_fd(segs.filter(pl.col("keep")), SEGS_SCHEMA),
         "retrans": with_fd(segs.filter(pl.col("retx")), SEGS_SCHEMA),

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
+import orjson
+
 from mtuscope import __version__
 from mtuscope.diagnose.findings import Finding
 
@@ -86,15 +88,32 @@ def write_document(head: dict[str, Any], body: Mapping[str, Any], out: TextIO) -
 
 
 def _write_rows(out: TextIO, rows: Iterable[Any], batch: int = 4096) -> None:
-    # `json.dumps` of a list is "[" + its items joined with ", " + "]".
+    # A list's text is "[" + its items joined with "," (orjson) or ", " (json) + "]".
     out.write("[")
     it = iter(rows)
     sep = ""
     while part := list(itertools.islice(it, batch)):
         out.write(sep)
-        out.write(json.dumps(part)[1:-1])
+        out.write(dumps_rows(part)[1:-1])
         sep = ", "
     out.write("]")
+
+
+def dumps_rows(rows: list[Any]) -> str:
+    """`rows` (JSON-ready values) as the text of a JSON array.
+
+    orjson writes the 40,000 rows of a large capture's connections
+    about ten times as fast as `json.dumps` (docs/benchmarks.md); its text is compact
+    (no space after "," and ":") and keeps non-ASCII characters as UTF-8, so the
+    document parses to the same values either way. (The rows hold integers, strings,
+    booleans and nulls; a float NaN, which `json.dumps` would write as the non-JSON
+    token NaN, orjson writes as null.) A batch orjson refuses (an integer beyond 64
+    bits) goes through `json.dumps`.
+    """
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows)
 
 
 def findings_json(findings: tuple[Finding, ...]) -> list[Any]:
