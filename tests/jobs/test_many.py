@@ -311,3 +311,17 @@ def test_bad_jobs_and_scheduler_are_usage_errors(args: list[str], message: str) 
         timeout=60,
     )
     assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_progress_on_processes_counts_units_up_to_the_total(tree: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    result = analyze(
+        AnalyzeOptions(paths=(str(tree),), chunk_bytes=CHUNK, split_bytes=4 << 20, jobs=2),
+        progress=lambda *a: seen.append(a),
+    )
+    assert len(result.captures) == 4
+    sizes = sum(os.path.getsize(tree / p) for p in CAPTURES)
+    assert len(seen) > 4 and {label for label, _, _ in seen} == {"4 captures"}
+    done = [d for _, d, _ in seen]
+    assert done == sorted(done) and {t for _, _, t in seen} == {done[-1]}
+    assert sizes - 8 < done[-1] <= sizes  # each range stands for its share of the file
