@@ -16,9 +16,11 @@ rusage of that child (the driver: local worker processes are its children and
 count in `ru_maxrss` only as the largest one; Dask workers are not its children
 and are not counted). The three JSON reports must be byte-for-byte the same: the
 benchmark fails otherwise. It also measures what one unit of work sends back (the
-pickled partial of one capture). It prints a markdown table and writes JSON to
-bench/results/many-<time>.json. It may not import mtuscope except for the
-partial-size measurement, which it runs in a child.
+pickled partial of one capture), one worker's throughput (the units run one
+after the other on one thread) and the driver's serial part (unpickling, merge,
+finish, diagnosis, JSON). It prints a markdown table and writes JSON to
+bench/results/many-<time>.json. It does not import mtuscope itself: the
+profile runs in a child.
 
 Usage: ``python bench/many.py [--dir DIR] [--files N] [--packets N]``
 """
@@ -42,17 +44,50 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 DEFAULT_DIR = Path("/tmp/mtuscope-many")
 
-PARTIAL_SIZE = """
-import pickle, sys
+PROFILE = """
+import io, json, pickle, sys, time
+from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.jobs import many
-(unit,) = many.plan([sys.argv[1]], host_filter=None, chunk_bytes=32 << 20, capacity=None,
-                    split_bytes=1 << 50)
-done = many.run_unit(unit)
-p = done.read.partial
+from mtuscope.jobs.analyze import CaptureFile, CaptureResult
+from mtuscope.passive import finish
+from mtuscope.report.serialize import write_json
+
+files = sys.argv[1:]
+units = many.plan(files, host_filter=None, chunk_bytes=32 << 20, capacity=None,
+                  split_bytes=1 << 50)
+t = time.perf_counter()
+done = [many.run_unit(u) for u in units]   # one worker's work: one thread, no pool
+work = time.perf_counter() - t
+blobs = [pickle.dumps(d) for d in done]
+t = time.perf_counter()
+back = [pickle.loads(b) for b in blobs]
+unpickle = time.perf_counter() - t
+t = time.perf_counter()
+reads = list(many.assemble(files, back))
+analyses, findings, next_id = [], [], 1
+for path, read in reads:
+    a = finish(read.partial, first_id=next_id)
+    next_id += a.connection_count
+    analyses.append(a)
+    findings.extend(diagnose_capture(a, platform=None))
+finishing = time.perf_counter() - t
+result = CaptureResult(kind="capture", inputs=tuple(files), findings=tuple(findings),
+    captures=tuple(CaptureFile(path=p, info=r.info, host_filter=None) for p, r in reads),
+    analyses=tuple(analyses))
+t = time.perf_counter()
+out = io.StringIO()
+write_json(result, out)
+writing = time.perf_counter() - t
+p = back[0].read.partial
 tables = ("directions", "sizes", "encaps", "syns", "ends", "records", "retrans", "icmp",
           "fragments")
-print(len(pickle.dumps(done)), p.frames, p.directions.height // 2,
-      sum(getattr(p, t).height for t in tables))
+print(json.dumps({
+    "worker_seconds": work, "unpickle_seconds": unpickle, "finish_seconds": finishing,
+    "json_seconds": writing, "json_bytes": len(out.getvalue()),
+    "pickled_bytes": [len(b) for b in blobs], "frames": p.frames,
+    "connections": p.directions.height // 2,
+    "rows": sum(getattr(p, t).height for t in tables),
+}))
 """
 
 
@@ -172,13 +207,16 @@ def main() -> int:
     with Cluster(2) as address:
         warm(paths)
         runs["Dask, 2 workers"] = timed([*mtuscope, str(args.dir), "--scheduler", address])
-    size = subprocess.run(
-        [sys.executable, "-c", PARTIAL_SIZE, str(paths[0])],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    blob, frames, conns, rows = (int(x) for x in size)
+    prof = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", PROFILE, *map(str, paths)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    blob = prof["pickled_bytes"][0]
+    frames, conns, rows = prof["frames"], prof["connections"], prof["rows"]
     packets = args.files * args.packets
     print(f"\n{args.files} captures x {args.packets:,} packets = {total_bytes / 1e9:.2f} GB "
           f"in {args.dir} (page-cached), on {os.cpu_count()} cores, "
@@ -194,6 +232,12 @@ def main() -> int:
     print(f"one capture's partial (what a worker sends back): {blob / 1e6:.2f} MB pickled for "
           f"{frames:,} packets, {conns:,} connections, {rows:,} rows "
           f"({blob / conns:,.0f} bytes a connection)")  # fmt: skip
+    w = prof["worker_seconds"]
+    print(f"one worker (one thread, no pool) on all {args.files} captures: {w:.2f} s = "
+          f"{packets / w:,.0f} packets/s, {total_bytes / 1e6 / w:,.0f} MB/s")  # fmt: skip
+    print(f"the driver's serial part: unpickle {prof['unpickle_seconds']:.2f} s, merge + "
+          f"finish + diagnose {prof['finish_seconds']:.2f} s, JSON {prof['json_seconds']:.2f} s "
+          f"({prof['json_bytes'] / 1e6:.1f} MB)")  # fmt: skip
     for name, r in runs.items():
         print(f"{name}: {' '.join(r['argv'])}")
     record = {
@@ -208,7 +252,7 @@ def main() -> int:
         "bytes": total_bytes,
         "runs": runs,
         "same_report": same,
-        "partial": {"pickled_bytes": blob, "frames": frames, "connections": conns, "rows": rows},
+        "profile": prof,
     }
     results = BENCH / "results"
     results.mkdir(exist_ok=True)

@@ -301,6 +301,7 @@ def test_a_scheduler_nobody_listens_on_is_exit_3_in_one_line() -> None:
         (["--jobs", "0"], "argument --jobs: '0' is not a number of processes (1 or more)"),
         (["--scheduler", "127.0.0.1:8786"], "expected tcp://HOST:PORT"),
         (["--scheduler", "tcp://127.0.0.1"], "--scheduler"),
+        (["--jobs", "2", "--scheduler", "tcp://127.0.0.1:8786"], "one or the other"),
     ],
 )
 def test_bad_jobs_and_scheduler_are_usage_errors(args: list[str], message: str) -> None:

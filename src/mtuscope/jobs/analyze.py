@@ -59,6 +59,8 @@ class AnalyzeOptions:
             raise UsageError(f"--jobs {self.jobs}: at least 1")
         if self.scheduler is not None:
             check_scheduler(self.scheduler)
+            if self.jobs is not None:
+                raise UsageError("--jobs and --scheduler: one or the other (Dask has its workers)")
         if self.split_bytes < 1:
             raise UsageError(f"split_bytes {self.split_bytes}: at least 1")
 
