@@ -134,7 +134,7 @@ def test_chunk_ranges_merge_into_the_whole_capture(tree: Path) -> None:
     # 20 chunks of 1024 frames; the estimate of bytes per frame puts 4 in each range.
     assert [(u.first, u.stop) for u in units] == [(0, 4), (4, 8), (8, 12), (12, 16), (16, None)]
     assert all(d.read is not None and d.read.partial is not None for d in done)
-    ((_, read),) = list(many.assemble([path], done))
+    ((_, read),) = list(many.assemble([path], units, done))
     assert isinstance(read, captures.CaptureRead)
     whole = captures.read_capture(path, chunk_bytes=CHUNK)
     assert read.info == whole.info and read.issues == whole.issues
@@ -153,7 +153,7 @@ def test_chunk_ranges_merge_into_the_whole_capture(tree: Path) -> None:
         )
     )
     assert late.read is not None and late.read.partial is None and late.error is None
-    ((_, again),) = list(many.assemble([path], [*done, late]))
+    ((_, again),) = list(many.assemble([path], [*units, late.unit], [late, *done]))
     assert isinstance(again, captures.CaptureRead)
     assert finish(again.partial) == finish(whole.partial)
 
@@ -326,3 +326,23 @@ def test_progress_on_processes_counts_units_up_to_the_total(tree: Path) -> None:
     done = [d for _, d, _ in seen]
     assert done == sorted(done) and {t for _, _, t in seen} == {done[-1]}
     assert sizes - 8 < done[-1] <= sizes  # each range stands for its share of the file
+
+
+def test_a_capture_is_handed_on_as_soon_as_it_and_those_before_it_are_in() -> None:
+    files = [str(EXAMPLES / n) for n in ("clamp-client.pcap", "blackhole-server.pcap")]
+    units = many.plan(files, host_filter=None, chunk_bytes=CHUNK, capacity=None, split_bytes=1)
+    assert len(units) == 2  # small files: one range each, whatever split_bytes
+    done = {u.index: many.run_unit(u) for u in units}
+    taken: list[int] = []
+
+    def arriving() -> Iterator[many.UnitDone]:
+        for index in (0, 1):
+            taken.append(index)
+            yield done[index]
+
+    out = many.assemble(files, units, arriving())
+    first = next(out)
+    assert first[0] == files[0] and taken == [0]  # the second unit is still out there
+    assert [p for p, _ in out] == [files[1]] and taken == [0, 1]
+    late_first = list(many.assemble(files, units, iter([done[1], done[0]])))
+    assert [p for p, _ in late_first] == files

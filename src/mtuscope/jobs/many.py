@@ -23,7 +23,8 @@ import importlib
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -197,8 +198,10 @@ def plan(
         size = _size(path)
         ranges, per = 1, 1
         if size > split_bytes and not _gzipped(path):
-            ranges = math.ceil(size / split_bytes)
-            per = max(1, math.ceil(size / (cap * _frame_bytes(path)) / ranges))
+            chunks = max(1, math.ceil(size / (cap * _frame_bytes(path))))
+            ranges = min(math.ceil(size / split_bytes), chunks)  # a range holds a chunk
+            per = math.ceil(chunks / ranges)
+            ranges = math.ceil(chunks / per)
         for r in range(ranges):
             last = r == ranges - 1
             units.append(
@@ -265,31 +268,47 @@ Outcome = CaptureRead | CaptureError
 """A capture read to the end, or why it could not be read."""
 
 
-def assemble(files: Sequence[str], done: Sequence[UnitDone]) -> Iterator[tuple[str, Outcome]]:
-    """Each capture's ranges merged in file order (`passive.merge`), in the files' order."""
+def assemble(
+    files: Sequence[str], units: Sequence[Unit], done: Iterable[UnitDone]
+) -> Iterator[tuple[str, Outcome]]:
+    """Each capture's ranges merged in file order (`passive.merge`), in the files' order.
+
+    A capture is yielded as soon as its units (of `units`) and those of every capture
+    before it have arrived, so the caller finishes it while the workers go on.
+    """
+    expected = Counter(u.index for u in units)
     by_file: dict[int, list[UnitDone]] = {}
+    at = 0
     for d in done:
         by_file.setdefault(d.unit.index, []).append(d)
-    for index, path in enumerate(files):
-        parts = sorted(by_file.get(index, ()), key=lambda d: d.unit.first)
-        failed = next((d.error for d in parts if d.error is not None), None)
-        if failed is not None:
-            message, offset, frame = failed
-            yield path, CaptureError(message, path=path, offset=offset, frame=frame)
-            continue
-        folder = Folder()
-        issues: list[DecodeIssue] = []
-        for d in parts:
-            assert d.read is not None
-            issues.extend(d.read.issues)
-            if d.read.partial is not None:
-                folder.add(d.read.partial)
-        partial: CapturePartial | None = folder.result()
-        if partial is None:
-            partial = analyse(PacketTable.empty(), capture=path, at_start=True)
-        last = parts[-1].read
-        assert last is not None  # the range that ran to the end: its info is complete
-        yield path, CaptureRead(partial=partial, info=last.info, issues=tuple(issues))
+        while at < len(files) and len(by_file.get(at, ())) == expected[at]:
+            yield files[at], _assemble_one(files[at], by_file.pop(at, []))
+            at += 1
+    for index in range(at, len(files)):
+        yield files[index], _assemble_one(files[index], by_file.pop(index, []))
+
+
+def _assemble_one(path: str, parts: list[UnitDone]) -> Outcome:
+    parts = sorted(parts, key=lambda d: d.unit.first)
+    failed = next((d.error for d in parts if d.error is not None), None)
+    if failed is not None:
+        message, offset, frame = failed
+        return CaptureError(message, path=path, offset=offset, frame=frame)
+    if not parts:
+        return CaptureError("no unit of work came back for it", path=path)
+    folder = Folder()
+    issues: list[DecodeIssue] = []
+    for d in parts:
+        assert d.read is not None
+        issues.extend(d.read.issues)
+        if d.read.partial is not None:
+            folder.add(d.read.partial)
+    partial: CapturePartial | None = folder.result()
+    if partial is None:
+        partial = analyse(PacketTable.empty(), capture=path, at_start=True)
+    last = parts[-1].read
+    assert last is not None  # the range that ran to the end: its info is complete
+    return CaptureRead(partial=partial, info=last.info, issues=tuple(issues))
 
 
 def read_all(
@@ -336,7 +355,7 @@ def read_all(
         split_bytes=split_bytes,
     )
     done = run_units(units, jobs=jobs, scheduler=scheduler, progress=progress)
-    yield from assemble(files, done)
+    yield from assemble(files, units, done)
 
 
 def run_units(
@@ -345,29 +364,28 @@ def run_units(
     jobs: int | None,
     scheduler: str | None,
     progress: Progress | None,
-) -> list[UnitDone]:
-    """Run `units` on `jobs` local processes, or on the Dask cluster at `scheduler`.
+) -> Iterator[UnitDone]:
+    """Run `units` on `jobs` local processes, or on the Dask cluster at `scheduler`;
+    yields each as it completes (submitted in file order, so mostly in that order).
 
     Raises:
-        KeyboardInterrupt: an interrupt came while waiting (nothing is kept).
+        KeyboardInterrupt: an interrupt came (nothing is kept).
         MtuscopeError: Dask is not installed, or the scheduler cannot be reached or
             has no worker (exit 3).
     """
     total = sum(u.size for u in units)
     label = f"{len({u.index for u in units})} captures"
-    done: list[UnitDone] = []
-
-    def arrived(d: UnitDone) -> None:
-        done.append(d)
-        if progress is not None:
-            progress(label, sum(x.unit.size for x in done), total)
-
+    done = 0
     with INTERRUPTS.armed():
         if scheduler is not None:
-            _on_dask(units, scheduler, arrived)
+            stream = _on_dask(units, scheduler)
         else:
-            _on_processes(units, jobs or default_jobs(), arrived)
-    return done
+            stream = _on_processes(units, jobs or default_jobs())
+        for d in stream:
+            done += d.unit.size
+            if progress is not None:
+                progress(label, done, total)
+            yield d
 
 
 def default_jobs() -> int:
@@ -378,21 +396,21 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _on_processes(units: Sequence[Unit], jobs: int, arrived: Callable[[UnitDone], None]) -> None:
+def _on_processes(units: Sequence[Unit], jobs: int) -> Iterator[UnitDone]:
     # spawn, not fork: polars and numpy run thread pools that a fork would copy mid-flight.
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(units)), mp_context=ctx) as pool:
         futures = [pool.submit(run_unit, u) for u in units]
         try:
             for f in as_completed(futures):
-                arrived(f.result())
+                yield f.result()
         except BaseException:
             for f in futures:
                 f.cancel()
             raise
 
 
-def _on_dask(units: Sequence[Unit], scheduler: str, arrived: Callable[[UnitDone], None]) -> None:
+def _on_dask(units: Sequence[Unit], scheduler: str) -> Iterator[UnitDone]:
     try:
         # Any: distributed's own annotations are partial (untyped calls under --strict).
         distributed: Any = importlib.import_module("distributed")
@@ -412,7 +430,7 @@ def _on_dask(units: Sequence[Unit], scheduler: str, arrived: Callable[[UnitDone]
         futures = client.map(run_unit, list(units), pure=False)
         try:
             for f in distributed.as_completed(futures, loop=client.loop):
-                arrived(f.result())
+                yield f.result()
         except BaseException:
             client.cancel(futures)
             raise
