@@ -63,7 +63,7 @@ t = time.perf_counter()
 back = [pickle.loads(b) for b in blobs]
 unpickle = time.perf_counter() - t
 t = time.perf_counter()
-reads = list(many.assemble(files, back))
+reads = list(many.assemble(files, units, back))
 analyses, findings, next_id = [], [], 1
 for path, read in reads:
     a = finish(read.partial, first_id=next_id)
