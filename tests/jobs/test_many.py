@@ -346,3 +346,43 @@ def test_a_capture_is_handed_on_as_soon_as_it_and_those_before_it_are_in() -> No
     assert [p for p, _ in out] == [files[1]] and taken == [0, 1]
     late_first = list(many.assemble(files, units, iter([done[1], done[0]])))
     assert [p for p, _ in late_first] == files
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def test_an_interrupt_on_processes_reports_the_captures_finished(tree: Path) -> None:
+    """SIGINT while the worker processes run: exit 130 with a report of the captures
+    finished so far (a prefix of the inputs) and a warning saying how many."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("needs /proc to see the worker processes start (Linux)")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mtuscope", "analyze", "--json", "--jobs", "2", str(tree)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _children(proc.pid):  # the pool is starting: the run is under way
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(2)  # SIGINT, to mtuscope only (its workers ignore it anyway)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    validate_report(doc)
+    files = [str(tree / p) for p in CAPTURES]
+    done = [c["path"] for c in doc["captures"]]
+    assert doc["inputs"] == files and done == files[: len(done)] and len(done) < 4
+    line = f"interrupted after {len(done)} of 4 captures; the others were not analysed"
+    assert line in doc["warnings"] and f"mtuscope analyze: warning: {line}" in err
+    assert "Traceback" not in err

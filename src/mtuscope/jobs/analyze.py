@@ -124,7 +124,9 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         records and frames that did not decode fully are warnings, and so is a
         capture that cannot be read at all when another one could. In this process,
         an interrupt (SIGINT/SIGTERM) ends the reading: what was read is analysed, a
-        warning says "interrupted after N packets", and later files are skipped.
+        warning says "interrupted after N packets", and later files are skipped; on
+        processes or Dask the captures finished are kept and a warning says
+        "interrupted after K of N captures".
 
     Raises:
         CaptureError: no capture could be read at all (the first one's line).
@@ -147,7 +149,20 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         split_bytes=opts.split_bytes,
         progress=progress,
     )
-    for path, read in reads:
+    while True:
+        try:
+            path, read = next(reads)
+        except StopIteration:
+            break
+        except KeyboardInterrupt:
+            # On processes or Dask (in this process the reader keeps what it read):
+            # the captures finished so far are reported, the others are not waited for.
+            taken = len(captures) + len(unread)
+            warnings.append(
+                f"interrupted after {taken} of {len(found.files)} captures; "
+                "the others were not analysed"
+            )
+            break
         if isinstance(read, CaptureError):
             # One bad capture among several is a warning; all of them bad is the error.
             unread.append(read)

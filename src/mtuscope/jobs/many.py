@@ -23,9 +23,10 @@ import importlib
 import math
 import multiprocessing
 import os
+import signal
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -369,23 +370,32 @@ def run_units(
     yields each as it completes (submitted in file order, so mostly in that order).
 
     Raises:
-        KeyboardInterrupt: an interrupt came (nothing is kept).
+        KeyboardInterrupt: an interrupt came while waiting (the units not started
+            are dropped).
         MtuscopeError: Dask is not installed, or the scheduler cannot be reached or
             has no worker (exit 3).
     """
     total = sum(u.size for u in units)
     label = f"{len({u.index for u in units})} captures"
     done = 0
-    with INTERRUPTS.armed():
-        if scheduler is not None:
-            stream = _on_dask(units, scheduler)
-        else:
-            stream = _on_processes(units, jobs or default_jobs())
-        for d in stream:
+    if scheduler is not None:
+        stream = _on_dask(units, scheduler)
+    else:
+        stream = _on_processes(units, jobs or default_jobs())
+    try:
+        while True:
+            # Armed only while waiting: an interrupt while the caller finishes a
+            # capture is noted, and raises here, at the next wait.
+            with INTERRUPTS.armed():
+                d = next(stream, None)
+            if d is None:
+                return
             done += d.unit.size
             if progress is not None:
                 progress(label, done, total)
             yield d
+    finally:
+        stream.close()
 
 
 def default_jobs() -> int:
@@ -396,21 +406,40 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _on_processes(units: Sequence[Unit], jobs: int) -> Iterator[UnitDone]:
+def _on_processes(units: Sequence[Unit], jobs: int) -> Generator[UnitDone, None, None]:
     # spawn, not fork: polars and numpy run thread pools that a fork would copy mid-flight.
+    # The processes start here, outside the armed wait: an interrupt while one is
+    # being spawned is noted and raises at the first wait, once each has its start.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(units)), mp_context=ctx) as pool:
-        futures = [pool.submit(run_unit, u) for u in units]
-        try:
-            for f in as_completed(futures):
-                yield f.result()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(units)), mp_context=ctx, initializer=_deaf_to_interrupts
+    )
+    futures = [pool.submit(run_unit, u) for u in units]
+    return _completed(pool, futures)
 
 
-def _on_dask(units: Sequence[Unit], scheduler: str) -> Iterator[UnitDone]:
+def _completed(
+    pool: ProcessPoolExecutor, futures: list[Future[UnitDone]]
+) -> Generator[UnitDone, None, None]:
+    try:
+        for f in as_completed(futures):
+            yield f.result()
+    except BaseException:
+        # Interrupted (or the caller stopped): drop the units not started and wait
+        # for the running ones (a unit is bounded: one capture's range). A second
+        # Ctrl-C exits at once.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _deaf_to_interrupts() -> None:
+    """Worker processes leave SIGINT to their parent (Ctrl-C reaches the whole
+    process group): the parent stops the run and reports what it has."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _on_dask(units: Sequence[Unit], scheduler: str) -> Generator[UnitDone, None, None]:
     try:
         # Any: distributed's own annotations are partial (untyped calls under --strict).
         distributed: Any = importlib.import_module("distributed")
