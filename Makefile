@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := tshark tcpdump nftables iproute2 ethtool iputils-ping iputils-tracepath scamper time chromium chromium-driver postgresql
 
-.PHONY: demo test venv dev system-deps check lint typecheck pytest bench bench-paths examples clean
+.PHONY: demo test venv dev system-deps check lint typecheck pytest bench bench-many bench-paths examples clean
 
 $(BIN)/mtuscope: pyproject.toml setup.py src/mtuscope/capture/_walker.c
 	$(PY) -m venv $(VENV)
@@ -59,6 +59,10 @@ pytest:
 
 bench: dev
 	$(BIN)/python bench/run.py
+
+## analyze DIR on 1 process, 2 processes and a 2-worker Dask cluster (8 captures x 250k packets in /tmp).
+bench-many: dev
+	$(BIN)/python bench/many.py
 
 ## mtuscope, tracepath and scamper side by side on every lab scenario (root).
 bench-paths: dev system-deps

@@ -1,4 +1,4 @@
-"""`mtuscope analyze FILE [FILE...]`: the MSS/MTU story of capture files.
+"""`mtuscope analyze FILE|DIR [...]`: the MSS/MTU story of capture files, in one report.
 
 Layer: edge (command line). Parses arguments, builds `AnalyzeOptions`, draws the
 progress bar, and returns the analyze job's result.
@@ -22,7 +22,12 @@ def add_parser(sub: Any) -> None:
         "each side announced and used, ICMP too-big messages and the connection they quote, "
         "black holes, the Windows 536-byte floor, offload artifacts and IP fragments.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="capture file, - for stdin, or a directory (every capture under it, by magic)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.add_argument(
         "--filter", metavar="HOST[:PORT]", help="only packets to or from this host (and port)"
@@ -35,7 +40,25 @@ def add_parser(sub: Any) -> None:
         help="write the capture again as pcapng with a packet comment on every evidence frame "
         "(Wireshark: frame.comment)",
     )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="local processes for many captures (default: all cores; 1: in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run on the workers of this Dask scheduler (needs mtuscope[dask]; the "
+        "workers must see the same paths)",
+    )
     p.set_defaults(run=run)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> CaptureResult:
@@ -46,6 +69,8 @@ def run(args: argparse.Namespace) -> CaptureResult:
         filter=args.filter,
         platform=args.platform,
         annotate=args.annotate,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
     )
     show = not args.no_progress and sys.stderr.isatty()
     if not show:

@@ -15,11 +15,12 @@ from ipaddress import ip_address
 from mtuscope.capture.reader import CaptureInfo
 from mtuscope.diagnose.capture import diagnose_capture
 from mtuscope.diagnose.findings import Finding
-from mtuscope.errors import UsageError
+from mtuscope.errors import CaptureError, UsageError
 from mtuscope.jobs.annotate import Annotation, check_output, write_annotated
-from mtuscope.jobs.captures import Progress, decode_warning, read_capture
+from mtuscope.jobs.captures import Progress, decode_warning
 from mtuscope.jobs.inputs import check_platform, split_host_port
 from mtuscope.jobs.interrupts import INTERRUPTS
+from mtuscope.jobs.many import SPLIT_BYTES, check_scheduler, find_captures, read_all
 from mtuscope.jobs.result import JobResult
 from mtuscope.passive import CaptureAnalysis, finish
 from mtuscope.passive.host_filter import HostFilter
@@ -42,6 +43,12 @@ class AnalyzeOptions:
     annotate: str | None = None
     """`--annotate OUT`: write the (one) capture again as pcapng with a comment on every
     evidence frame (`jobs.annotate`)."""
+    jobs: int | None = None
+    """Local processes for many captures (default: all cores; 1: in this process)."""
+    scheduler: str | None = None
+    """tcp://HOST:PORT of a Dask scheduler: run the captures' partials on its workers."""
+    split_bytes: int = SPLIT_BYTES
+    """On processes or Dask, captures larger than this are cut into chunk ranges."""
     host_filter: HostFilter | None = field(init=False, default=None)
     """`filter`, parsed."""
 
@@ -54,6 +61,14 @@ class AnalyzeOptions:
             object.__setattr__(self, "host_filter", parse_filter(self.filter))
         if self.annotate is not None:
             check_output(self.annotate, self.paths)
+        if self.jobs is not None and self.jobs < 1:
+            raise UsageError(f"--jobs {self.jobs}: at least 1")
+        if self.scheduler is not None:
+            check_scheduler(self.scheduler)
+            if self.jobs is not None:
+                raise UsageError("--jobs and --scheduler: one or the other (Dask has its workers)")
+        if self.split_bytes < 1:
+            raise UsageError(f"split_bytes {self.split_bytes}: at least 1")
 
 
 def parse_filter(text: str) -> HostFilter:
@@ -101,34 +116,67 @@ class CaptureResult(JobResult):
 
 @INTERRUPTS.keeping()
 def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> CaptureResult:
-    """Analyse capture files, each on its own, into one result.
+    """Analyse capture files (and the captures under directories) into one result.
+
+    Each capture is analysed on its own (connection ids run on from one to the
+    next); on several processes or a Dask cluster (`mtuscope.jobs.many`) the result
+    is the same as here.
 
     Args:
         opts: the checked options.
-        progress: called as progress(path, bytes_done, bytes_total) after each chunk.
+        progress: called as progress(path, bytes_done, bytes_total) after each chunk
+            (on processes or Dask: progress("N captures", ...) after each unit).
 
     Returns:
         The captures, their analyses and findings; damage after the first good
-        records and frames that did not decode fully are warnings. An interrupt
-        (SIGINT/SIGTERM) ends the reading: what was read is analysed, a warning says
-        "interrupted after N packets", and later files are skipped.
+        records and frames that did not decode fully are warnings, and so is a
+        capture that cannot be read at all when another one could. In this process,
+        an interrupt (SIGINT/SIGTERM) ends the reading: what was read is analysed, a
+        warning says "interrupted after N packets", and later files are skipped; on
+        processes or Dask the captures finished are kept and a warning says
+        "interrupted after K of N captures".
 
     Raises:
-        CaptureError: a file cannot be read at all.
+        CaptureError: no capture could be read at all (the first one's line).
+        UsageError: a directory holds no capture.
     """
+    found = find_captures(opts.paths)
     captures: list[CaptureFile] = []
     analyses: list[CaptureAnalysis] = []
     findings: list[Finding] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(found.warnings)
+    unread: list[CaptureError] = []
     next_id = 1
-    for path in opts.paths:
-        read = read_capture(
-            path,
-            host_filter=opts.host_filter,
-            progress=progress,
-            chunk_bytes=opts.chunk_bytes,
-            workers=opts.workers,
-        )
+    read_cut: int | None = None
+    reads = read_all(
+        found.files,
+        host_filter=opts.host_filter,
+        chunk_bytes=opts.chunk_bytes,
+        workers=opts.workers,
+        jobs=opts.jobs,
+        scheduler=opts.scheduler,
+        split_bytes=opts.split_bytes,
+        progress=progress,
+    )
+    while True:
+        try:
+            path, read = next(reads)
+        except StopIteration:
+            break
+        except KeyboardInterrupt:
+            # On processes or Dask (in this process the reader keeps what it read):
+            # the captures finished so far are reported, the others are not waited for.
+            taken = len(captures) + len(unread)
+            warnings.append(
+                f"interrupted after {taken} of {len(found.files)} captures; "
+                "the others were not analysed"
+            )
+            break
+        if isinstance(read, CaptureError):
+            # One bad capture among several is a warning; all of them bad is the error.
+            unread.append(read)
+            warnings.append(str(read))
+            continue
         info, issues, read_cut = read.info, read.issues, read.interrupted_after
         analysis = finish(read.partial, first_id=next_id)
         del read  # the partial: only the analysis is needed from here on
@@ -143,10 +191,17 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
             # Interrupted: report what was read; the files after this one are not opened.
             warnings.append(f"{path}: interrupted after {read_cut} packets")
             break
+    if unread and not captures:
+        raise _none_read(unread)
     annotation = None
     if opts.annotate is not None:
+        if len(found.files) != 1:
+            raise UsageError(
+                f"--annotate writes one capture again: {len(found.files)} found under "
+                f"{opts.paths[0]}"
+            )
         if read_cut is None and not INTERRUPTS.requested:
-            annotation = write_annotated(opts.paths[0], opts.annotate, findings)
+            annotation = write_annotated(found.files[0], opts.annotate, findings)
             if not annotation.complete:
                 warnings.append(f"{opts.annotate}: the input is damaged after frame "
                                 f"{annotation.frames}: the annotated copy ends there")  # fmt: skip
@@ -154,10 +209,21 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
             warnings.append(f"{opts.annotate}: not written: the reading was interrupted")
     return CaptureResult(
         kind="capture",
-        inputs=opts.paths,
+        inputs=found.files,
         findings=tuple(findings),
         warnings=tuple(warnings),
         captures=tuple(captures),
         analyses=tuple(analyses),
         annotation=annotation,
+    )
+
+
+def _none_read(unread: list[CaptureError]) -> CaptureError:
+    """The error when no capture could be read: the first one's line, and how many more."""
+    first = unread[0]
+    if len(unread) == 1:
+        return first
+    more = f" (and {len(unread) - 1} more captures could not be read)"
+    return CaptureError(
+        f"{first.args[0]}{more}", path=first.path, offset=first.offset, frame=first.frame
     )

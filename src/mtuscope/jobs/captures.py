@@ -82,9 +82,52 @@ def read_capture(
     """
     chunks = iter_chunks(path, chunk_bytes=chunk_bytes, capacity=capacity)
     partial, issues, cut = _run_chunks(path, chunks, host_filter, progress, workers)
+    if partial is None:
+        partial = analyse(PacketTable.empty(), capture=path, at_start=True)
     return CaptureRead(
         partial=partial, info=chunks.info, issues=tuple(issues), interrupted_after=cut
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RangeRead:
+    """Chunks `first..stop` of one capture, analysed and merged (`read_range`)."""
+
+    partial: CapturePartial | None
+    """The range's partial (it begins the capture when `first` is 0); None when the
+    capture has no chunk in the range."""
+    info: CaptureInfo
+    """What the reader saw up to the range's end (complete when the range runs to
+    the end of the capture)."""
+    issues: tuple[DecodeIssue, ...]
+    """Frames of the range that did not decode fully."""
+
+
+def read_range(
+    path: str,
+    first: int,
+    stop: int | None,
+    *,
+    host_filter: HostFilter | None = None,
+    chunk_bytes: int = 32 << 20,
+    capacity: int | None = None,
+    workers: int | None = 1,
+) -> RangeRead:
+    """Decode and analyse chunks `first` (0-based) up to `stop` (exclusive) of a capture.
+
+    The chunks before `first` are walked (the walker is what numbers frames and
+    finds chunk boundaries, and costs a tenth of the analysis) but neither decoded
+    nor analysed; the reading stops after chunk `stop - 1`. The partials of
+    consecutive ranges merge (`passive.merge`, in file order) into exactly the
+    partial of the whole capture, as chunks do: same `chunk_bytes` and `capacity`
+    for every range of a file, so that the chunks are the same.
+
+    Raises:
+        CaptureError: the file cannot be read from its start.
+    """
+    chunks = iter_chunks(path, chunk_bytes=chunk_bytes, capacity=capacity)
+    partial, issues, _ = _run_chunks(path, chunks, host_filter, None, workers, first, stop)
+    return RangeRead(partial=partial, info=chunks.info, issues=tuple(issues))
 
 
 def _run_chunks(
@@ -93,7 +136,9 @@ def _run_chunks(
     host_filter: HostFilter | None,
     progress: Progress | None,
     workers: int | None,
-) -> tuple[CapturePartial, list[DecodeIssue], int | None]:
+    first: int = 0,
+    stop: int | None = None,
+) -> tuple[CapturePartial | None, list[DecodeIssue], int | None]:
     def work(chunk: WalkedChunk, at_start: bool) -> tuple[CapturePartial, tuple[DecodeIssue, ...]]:
         table = decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
         issues = table.issues
@@ -122,6 +167,11 @@ def _run_chunks(
         try:
             with INTERRUPTS.armed():
                 for i, chunk in enumerate(chunks):
+                    if stop is not None and i >= stop:
+                        break
+                    if i < first:
+                        del chunk  # walked only: let the reader reuse its arrays
+                        continue
                     pending.append(pool.submit(work, chunk, i == 0))
                     packets = chunk.first_frame - 1 + len(chunk)
                     if progress is not None:
@@ -134,10 +184,7 @@ def _run_chunks(
             cut = packets
         while pending:
             drain_one()
-    partial = folder.result()
-    if partial is None:
-        return analyse(PacketTable.empty(), capture=path, at_start=True), issues, cut
-    return partial, issues, cut
+    return folder.result(), issues, cut
 
 
 class Folder:
