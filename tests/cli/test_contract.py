@@ -10,10 +10,12 @@ from mtuscope.cli import build_parser, main
 
 VERBS = (
     "analyze", "compare", "probe", "trace", "sweep", "middlebox",
-    "responder", "responder-check", "calc", "lab",
+    "responder", "responder-check", "calc", "lab", "serve", "agent",
 )  # fmt: skip
-NO_JSON = {"lab run"}
-"""Runs a command in a lab node: that command's output and exit status are the result."""
+NO_JSON = {"lab run", "serve", "agent"}
+"""`lab run` runs a command in a lab node: that command's output and exit status are the
+result. `serve` and `agent` are services: their results go to the store and the server
+(and out through the HTTP API as JSON), not to stdout."""
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
