@@ -160,6 +160,7 @@ def test_tokens_and_rights(server: Running) -> None:
         ({"host": "x" * 64 + ".example"}, "host: "),
         ({"host": ""}, "host: "),
         ({"kind": "tcp", "port": None}, "needs a port"),
+        ({"kind": "agent", "port": None}, "needs a port"),
     ],
 )
 def test_bad_targets_are_422_with_one_line(
@@ -170,6 +171,27 @@ def test_bad_targets_are_422_with_one_line(
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert line in detail and "\n" not in detail
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ({"port": 8080}, "tcp"),
+        ({}, "icmp"),
+        ({"kind": "udp"}, "udp"),
+        ({"port": 53, "kind": "udp"}, "udp"),
+    ],
+)
+def test_a_target_without_a_kind_is_tcp_with_a_port_and_icmp_without(
+    server: Running, body: dict[str, Any], kind: str
+) -> None:
+    name = f"kinds-{uuid.uuid4().hex[:8]}"
+    _agent(server, name)
+    full = {"host": "203.0.113.2", "interval_s": 60, "agents": [name], **body}
+    r = httpx.post(f"{server.url}/api/v1/targets", json=full, headers=server.admin)
+    assert r.status_code == 201, r.text
+    listed = httpx.get(f"{server.url}/api/v1/targets", headers=server.admin).json()["targets"]
+    assert next(t for t in listed if t["id"] == r.json()["id"])["kind"] == kind
 
 
 def test_results_are_stored_once_and_come_back_as_sent(server: Running) -> None:

@@ -68,7 +68,8 @@ class TargetBody(BaseModel):
     host: str
     port: int | None = Field(default=None, ge=1, le=65535)
     family: Literal[4, 6] | None = None
-    kind: Literal["tcp", "icmp", "udp", "agent"] = "tcp"
+    kind: Literal["tcp", "icmp", "udp", "agent"] | None = None
+    """Default: "tcp" (SYN probes) when a port is given, else "icmp" (echo probes)."""
     interval_s: int = Field(ge=10, le=86400)
     flows: int = Field(default=3, ge=1, le=16)
     agents: list[str] = Field(min_length=1, max_length=1000)
@@ -83,6 +84,8 @@ class TargetBody(BaseModel):
 
     @model_validator(mode="after")
     def _port_for_kind(self) -> TargetBody:
+        if self.kind is None:
+            self.kind = "tcp" if self.port is not None else "icmp"
         if self.kind in ("tcp", "agent") and self.port is None:
             raise ValueError(f"a {self.kind} target needs a port")
         return self
@@ -131,7 +134,7 @@ def create_target(body: TargetBody, s: Db, _: Admin) -> dict[str, Any]:
         host=body.host,
         port=body.port,
         family=body.family,
-        kind=body.kind,
+        kind=body.kind or "icmp",
         interval_s=body.interval_s,
         flows=body.flows,
         created_ms=_now_ms(),
