@@ -1,0 +1,452 @@
+"""`mtuscope lab demo`: a lab, a monitoring server and an agent, with one command.
+
+Layer: edge (cli/). It composes what exists, as a newcomer would by hand:
+`Lab.up(scenario, listen=True)` (lab/), a real `mtuscope serve` (uvicorn) as a
+process of this host with a fresh SQLite store in a state directory and an
+admin token made here (MTUSCOPE_ADMIN_TOKEN), an agent and a target enrolled
+through the admin API (httpx, as curl would), and a real `mtuscope agent` in
+the lab's client namespace. The client namespace has a loopback of its own, so
+a `LoopbackRelay` (lab/relay.py) listens on 127.0.0.1:PORT there and relays to
+the server: the agent's `--server http://127.0.0.1:PORT` is the same URL the
+browser on this host opens. Nothing outside the lab's namespaces is configured;
+the agent probes only the scenario's server (its one target).
+
+Once the first result is stored it prints the dashboard URL, the admin token
+and how to stop (or one document of kind "lab", verb "demo", with `--json`),
+then runs until SIGINT, SIGTERM or SIGHUP (or `--for SECONDS`; 12 hours at
+most) and removes everything it made, in order (agent, relay, server, lab,
+state directory), also when something failed half-way. `--lower-mtu-after S`
+lowers the MTU of the scenario's drop link (or its first router-to-router link)
+by 100 bytes once, S seconds after the first result, so that a `pmtu-changed`
+event appears.
+
+Exit codes: 0 stopped as asked, 2 bad input, 3 not root or not Linux, or a
+part that did not start or died (one line says which, with its log's last line).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from mtuscope.errors import LabError, UsageError
+
+if TYPE_CHECKING:
+    from mtuscope.lab import Lab, Scenario
+
+AGENT_NAME = "lab-client"
+INTERVAL_S = 10
+"""The target's interval: the smallest the contract allows."""
+FLOWS = 3
+"""Flow ids per round (source ports), the server's default."""
+PULL_SECONDS = 2.0
+"""How often the agent pulls its schedule (the first round starts at the first pull)."""
+MOST_SECONDS = 12 * 3600.0
+"""The longest a demo runs (the lab listener's own bound)."""
+START_SECONDS = 40.0
+"""How long the server may take to answer, and the first result to arrive (each)."""
+FIRST_RESULT_SECONDS = 120.0
+STOP_SECONDS = 20.0
+"""How long a process is given to stop on SIGTERM before SIGKILL."""
+LOWER_BY = 100
+"""Bytes `--lower-mtu-after` takes off the drop link's MTU."""
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    """What `mtuscope lab demo` was asked."""
+
+    scenario: str
+    listen: str
+    """HOST:PORT for the server; HOST an IP address of this host."""
+    seconds: float | None = None
+    """Stop after this long once ready; None: at a signal (at most `MOST_SECONDS`)."""
+    state_dir: Path | None = None
+    """Where the store and logs go, kept afterwards; None: a temporary directory, removed."""
+    lower_mtu_after: float | None = None
+    """Seconds after the first result to lower the drop link's MTU; None: never."""
+    as_json: bool = False
+
+
+class _Stop(Exception):
+    """A signal asked the demo to stop."""
+
+
+def run_demo(opts: DemoOptions) -> int:
+    """Run the demo until it is stopped; the exit code.
+
+    Raises:
+        UsageError: unknown scenario, a bad --listen, --for or --lower-mtu-after.
+        LabError: not root or not Linux; a part did not start or died.
+    """
+    from mtuscope.jobs.inputs import split_host_port
+    from mtuscope.lab import get_scenario
+    from mtuscope.lab.netns import require_environment
+
+    scenario = get_scenario(opts.scenario)
+    host, port = split_host_port(opts.listen, what="--listen", port_required=True)
+    assert port is not None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--listen {opts.listen!r}: want an IP address of this host") from None
+    if opts.seconds is not None and not 0 < opts.seconds <= MOST_SECONDS:
+        raise UsageError(f"--for {opts.seconds:g}: want 0 < SECONDS <= {MOST_SECONDS:.0f}")
+    if opts.lower_mtu_after is not None and not 0 <= opts.lower_mtu_after <= MOST_SECONDS:
+        raise UsageError(f"--lower-mtu-after {opts.lower_mtu_after:g}: want 0..{MOST_SECONDS:.0f}")
+    require_environment()
+    _check_free(address, port, opts.listen)
+    # The server's own address, as the relay and this process reach it.
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    url_host = f"[{address}]" if address.version == 6 else str(address)
+    url = f"http://{url_host}:{port}"
+
+    with _signals_stop() as stopping, ExitStack() as stack:
+        try:
+            try:
+                ready = _start(scenario, opts, stack, url, str(address), port)
+            except _Stop:
+                print("mtuscope lab demo: stopped before it was ready", file=sys.stderr)
+                return 130
+            _announce(ready, opts)
+            try:
+                _run(ready, opts)
+            except _Stop:
+                pass
+            return 0
+        finally:
+            stopping.append(True)  # from here on a signal is only noted: the teardown runs
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    lab: Lab
+    url: str
+    token: str
+    target: int
+    first: dict[str, Any]
+    state: Path
+    kept: bool
+    watched: tuple[tuple[str, subprocess.Popen[bytes], Path], ...]
+    """(name, process, log) of the server and the agent."""
+
+
+def _start(
+    scenario: Scenario, opts: DemoOptions, stack: ExitStack, url: str, address: str, port: int
+) -> _Ready:
+    """Bring every part up, each one's teardown pushed on `stack` as soon as it exists
+    (so they run in reverse: agent, relay, API client, server, state directory, lab)."""
+    from mtuscope.lab import LISTENER_PORT, Lab
+    from mtuscope.lab.relay import LoopbackRelay
+
+    _say(opts, f"building lab {scenario.name}: {scenario.description}")
+    lab = Lab.up(scenario, listen=True)
+    stack.callback(_lab_down, lab)
+    kept = opts.state_dir is not None
+    if opts.state_dir is not None:
+        opts.state_dir.mkdir(parents=True, exist_ok=True)
+        state = opts.state_dir
+    else:
+        state = Path(tempfile.mkdtemp(prefix=f"mtuscope-demo-{lab.run_id}-"))
+        stack.push(_remove_state(state))
+    token = secrets.token_urlsafe(24)
+    serve_log, agent_log = state / "serve.log", state / "agent.log"
+    _say(opts, f"starting mtuscope serve on {url} (store {state / 'demo.db'})")
+    server = _spawn(
+        [sys.executable, "-m", "mtuscope", "serve", "--db", f"sqlite:///{state / 'demo.db'}",
+         "--listen", url_host_port(address, port)],
+        env={**os.environ, "MTUSCOPE_ADMIN_TOKEN": token},
+        log=serve_log,
+    )  # fmt: skip
+    stack.callback(_stop_process, server)
+    watched = [("mtuscope serve", server, serve_log)]
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0)
+    stack.callback(admin.close)
+    _until("answer from mtuscope serve", lambda: _answers(admin), START_SECONDS, watched)
+    enrolled = _api(admin, "POST", "/agents", {"name": AGENT_NAME})
+    server_address = str(scenario.address(scenario.server, 4))
+    target = _api(
+        admin,
+        "POST",
+        "/targets",
+        {"host": server_address, "port": LISTENER_PORT, "kind": "tcp", "interval_s": INTERVAL_S,
+         "flows": FLOWS, "agents": [AGENT_NAME]},
+    )["id"]  # fmt: skip
+    stack.enter_context(
+        LoopbackRelay(lab.namespace(scenario.client), port, to=(address, port)).start()
+    )
+    most = (opts.seconds or MOST_SECONDS) + (opts.lower_mtu_after or 0) + FIRST_RESULT_SECONDS
+    _say(opts, f"starting mtuscope agent {AGENT_NAME} in the {scenario.client} namespace")
+    agent = _spawn(
+        ["mtuscope", "agent", "--server", f"http://127.0.0.1:{port}", "--name", AGENT_NAME,
+         "--spool", str(state / "agent.spool"), "--pull-seconds", str(PULL_SECONDS),
+         "--max-seconds", f"{most:.0f}"],
+        env={**os.environ, "MTUSCOPE_AGENT_TOKEN": enrolled["token"]},
+        log=agent_log,
+        lab=lab,
+        node=scenario.client,
+    )  # fmt: skip
+    stack.callback(_stop_process, agent)
+    watched.append(("mtuscope agent", agent, agent_log))
+    _say(
+        opts,
+        f"waiting for the first result ({server_address} port {LISTENER_PORT}, "
+        f"every {INTERVAL_S} s, {FLOWS} flows)",
+    )
+    results = _until(
+        "result",
+        lambda: _api(admin, "GET", f"/targets/{target}/results")["results"],
+        FIRST_RESULT_SECONDS,
+        watched,
+    )
+    return _Ready(lab, url, token, target, results[0], state, kept, tuple(watched))
+
+
+def url_host_port(address: str, port: int) -> str:
+    """HOST:PORT as `--listen` takes it ([V6]:PORT for IPv6)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _run(ready: _Ready, opts: DemoOptions) -> None:
+    """Watch the parts until the time is up (or a signal raises `_Stop`).
+
+    Raises:
+        LabError: the server or the agent exited.
+    """
+    start = time.monotonic()
+    end = start + (opts.seconds if opts.seconds is not None else MOST_SECONDS)
+    lower_at = None if opts.lower_mtu_after is None else start + opts.lower_mtu_after
+    while (now := time.monotonic()) < end:
+        _check_alive(ready.watched)
+        if lower_at is not None and now >= lower_at:
+            lower_at = None
+            _say(opts, _lower_mtu(ready.lab), always=True)
+        time.sleep(min(1.0, max(0.0, end - now)))
+
+
+def _lower_mtu(lab: Lab) -> str:
+    """Lower the drop link's MTU (or the first router-to-router link's) on both ends."""
+    scenario = lab.scenario
+    name = scenario.forward.drop_link
+    if name is None:
+        name = lab.interface(scenario.hops[0], scenario.hops[1]) if len(scenario.hops) > 1 else None
+    if name is None:
+        return "mtuscope lab demo: no link between two routers to lower"
+    link = scenario.link(name)
+    before = min(link.mtu, link.mtu_b or link.mtu)
+    after = max(1280, before - LOWER_BY)
+    for node in (link.a, link.b):
+        lab.exec(node, ["ip", "link", "set", "dev", link.name, "mtu", str(after)])
+    return (
+        f"mtuscope lab demo: lowered the MTU of {link.name} ({link.a} - {link.b}) "
+        f"from {before} to {after}; a pmtu-changed event follows within about 4 rounds"
+    )
+
+
+def _announce(ready: _Ready, opts: DemoOptions) -> None:
+    report = ready.first["report"]
+    lab = ready.lab
+    scenario = lab.scenario
+    if opts.as_json:
+        from mtuscope import __version__
+
+        doc = {
+            "tool": "mtuscope",
+            "version": __version__,
+            "kind": "lab",
+            "verb": "demo",
+            "run_id": lab.run_id,
+            "scenario": scenario.name,
+            "namespaces": {n.name: lab.namespace(n.name) for n in scenario.nodes},
+            "dashboard": f"{ready.url}/",
+            "api": f"{ready.url}/api/v1",
+            "admin_token": ready.token,
+            "agents": [{"name": AGENT_NAME, "node": scenario.client}],
+            "target": {"id": ready.target, "host": report["target"]["address"]},
+            "first_result": {"id": ready.first["id"], "pmtu": report.get("pmtu")},
+            "state_dir": str(ready.state),
+            "pid": os.getpid(),
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+    pmtu = report.get("pmtu")
+    found = f"path MTU {pmtu}" if pmtu is not None else f"stop reason {report.get('stop_reason')}"
+    truth = scenario.forward.pmtu(4)
+    lines = [
+        f"mtuscope lab demo: lab {lab.run_id} ({scenario.name}) is monitored",
+        f"  first result: {AGENT_NAME} -> {report['target']['address']}: {found} "
+        f"(the lab's truth: {truth})",
+        f"  dashboard:    {ready.url}/",
+        f"  admin token:  {ready.token}",
+        "                (log in with it; the API takes it as 'Authorization: Bearer TOKEN')",
+        f"  try:          curl -s -H 'Authorization: Bearer {ready.token}' "
+        f"{ready.url}/api/v1/targets",
+        f"                curl -s {ready.url}/metrics | grep mtuscope_path_mtu",
+        f"  logs, store:  {ready.state}" + ("" if ready.kept else " (removed at the end)"),
+    ]
+    if opts.lower_mtu_after is not None:
+        lines.append(f"  in {opts.lower_mtu_after:g} s the lab's drop link loses {LOWER_BY} bytes")
+    if opts.seconds is not None:
+        lines.append(f"  stops in {opts.seconds:g} s, or on Ctrl-C (or kill -TERM {os.getpid()})")
+    else:
+        lines.append(f"  stop:         Ctrl-C (or kill -TERM {os.getpid()}): removes the lab, ")
+        lines.append("                the server and the agent")
+    print("\n".join(lines), flush=True)
+
+
+def _say(opts: DemoOptions, line: str, *, always: bool = False) -> None:
+    """Progress on stderr (stdout has only the announcement)."""
+    if always or not opts.as_json:
+        print(line if line.startswith("mtuscope") else f"mtuscope lab demo: {line}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _check_free(address: Any, port: int, listen: str) -> None:
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((str(address), port))
+        except OSError as exc:
+            raise UsageError(
+                f"--listen {listen}: {exc.strerror or exc} (another server there? "
+                "choose another with --listen)"
+            ) from None
+
+
+def _spawn(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    log: Path,
+    lab: Lab | None = None,
+    node: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """A part of the demo, in a session of its own (a terminal's Ctrl-C reaches only us,
+    and we stop the parts in order), its output to `log`."""
+    with log.open("ab") as out:
+        if lab is not None and node is not None:
+            return lab.popen(node, argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=out, start_new_session=True)  # fmt: skip
+        try:
+            return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=out, start_new_session=True)  # fmt: skip
+        except OSError as exc:
+            raise LabError(f"{argv[0]}: {exc}") from exc
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/metrics", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _api(client: httpx.Client, method: str, path: str, body: Any = None) -> Any:
+    try:
+        r = client.request(method, f"/api/v1{path}", json=body)
+    except httpx.HTTPError as exc:
+        raise LabError(f"{method} /api/v1{path}: {exc}") from exc
+    if r.status_code not in (200, 201, 202):
+        raise LabError(f"{method} /api/v1{path}: HTTP {r.status_code} {r.text[:200]}")
+    return r.json()
+
+
+def _until(
+    what: str,
+    check: Callable[[], Any],
+    seconds: float,
+    watched: list[tuple[str, subprocess.Popen[bytes], Path]],
+) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _check_alive(watched)
+        got = check()
+        if got:
+            return got
+        time.sleep(0.5)
+    raise LabError(f"no {what} within {seconds:.0f} s (logs: {watched[-1][2]})")
+
+
+def _check_alive(watched: Sequence[tuple[str, subprocess.Popen[bytes], Path]]) -> None:
+    for name, proc, log in watched:
+        if proc.poll() is not None:
+            raise LabError(f"{name} exited {proc.returncode}: {_last_line(log)} (log: {log})")
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after `STOP_SECONDS`."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _lab_down(lab: Lab) -> None:
+    lab.down()
+    print(f"mtuscope lab demo: stopped; lab {lab.run_id} removed", file=sys.stderr)
+
+
+def _remove_state(state: Path) -> Callable[..., bool]:
+    """An exit callback removing the temporary state directory, unless leaving on an error
+    (its logs say what happened)."""
+
+    def remove(exc_type: type[BaseException] | None, *_: object) -> bool:
+        if exc_type is None or issubclass(exc_type, _Stop):
+            shutil.rmtree(state, ignore_errors=True)
+        return False
+
+    return remove
+
+
+@contextmanager
+def _signals_stop() -> Iterator[list[bool]]:
+    """SIGINT, SIGTERM and SIGHUP stop the demo (`_Stop`), once; during the teardown
+    they are only noted, so that a second Ctrl-C cannot leave a lab behind."""
+    stopping: list[bool] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stopping:
+            print("mtuscope lab demo: stopping, please wait", file=sys.stderr)
+            return
+        stopping.append(True)
+        raise _Stop
+
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    try:
+        yield stopping
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
