@@ -112,8 +112,8 @@ def run_demo(opts: DemoOptions) -> int:
         raise UsageError(f"--for {opts.seconds:g}: want 0 < SECONDS <= {MOST_SECONDS:.0f}")
     if opts.lower_mtu_after is not None and not 0 <= opts.lower_mtu_after <= MOST_SECONDS:
         raise UsageError(f"--lower-mtu-after {opts.lower_mtu_after:g}: want 0..{MOST_SECONDS:.0f}")
-    require_environment()
     _check_free(address, port, opts.listen)
+    require_environment()
     # The server's own address, as the relay and this process reach it.
     if address.is_unspecified:
         address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
@@ -325,6 +325,8 @@ def _say(opts: DemoOptions, line: str, *, always: bool = False) -> None:
 def _check_free(address: Any, port: int, listen: str) -> None:
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # As uvicorn binds: connections of an earlier server in TIME_WAIT do not count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((str(address), port))
         except OSError as exc:
