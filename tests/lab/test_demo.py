@@ -223,6 +223,27 @@ def test_the_demo_prints_a_lab_document_with_json_and_stops_after_for(tmp_path: 
     _nothing_left(doc["run_id"], doc["state_dir"], port)
 
 
+def test_a_signal_before_it_is_ready_still_removes_everything(tmp_path: Path) -> None:
+    port = _free_port()
+    err = tmp_path / "demo.err"
+    with _demo(["--listen", f"127.0.0.1:{port}"], err) as proc:
+        said = _until(
+            "the agent starting",
+            lambda: (t := err.read_text()) and "starting mtuscope agent" in t and t,
+            seconds=120,
+            every=0.2,
+        )
+        run_id = re.search(r"mtuscope-demo-([0-9a-f]+)-", said)
+        state = re.search(r"store (\S+)/demo\.db", said)
+        assert run_id and state, said
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # a second one does not cut the teardown short
+        assert proc.wait(timeout=90) == 130
+    said = err.read_text()
+    assert "stopped before it was ready" in said and "Traceback" not in said
+    _nothing_left(run_id.group(1), state.group(1), port)
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

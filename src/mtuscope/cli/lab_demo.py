@@ -120,10 +120,10 @@ def run_demo(opts: DemoOptions) -> int:
     url_host = f"[{address}]" if address.version == 6 else str(address)
     url = f"http://{url_host}:{port}"
 
-    with _signals_stop() as stopping, ExitStack() as stack:
+    with _Signals().installed() as signals, ExitStack() as stack:
         try:
             try:
-                ready = _start(scenario, opts, stack, url, str(address), port)
+                ready = _start(scenario, opts, stack, signals, url, str(address), port)
             except _Stop:
                 print("mtuscope lab demo: stopped before it was ready", file=sys.stderr)
                 return 130
@@ -134,7 +134,7 @@ def run_demo(opts: DemoOptions) -> int:
                 pass
             return 0
         finally:
-            stopping.append(True)  # from here on a signal is only noted: the teardown runs
+            signals.tearing_down = True  # from here on a signal is only noted
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,13 @@ class _Ready:
 
 
 def _start(
-    scenario: Scenario, opts: DemoOptions, stack: ExitStack, url: str, address: str, port: int
+    scenario: Scenario,
+    opts: DemoOptions,
+    stack: ExitStack,
+    signals: _Signals,
+    url: str,
+    address: str,
+    port: int,
 ) -> _Ready:
     """Bring every part up, each one's teardown pushed on `stack` as soon as it exists
     (so they run in reverse: agent, relay, API client, server, state directory, lab)."""
@@ -159,25 +165,27 @@ def _start(
     from mtuscope.lab.relay import LoopbackRelay
 
     _say(opts, f"building lab {scenario.name}: {scenario.description}")
-    lab = Lab.up(scenario, listen=True)
-    stack.callback(_lab_down, lab)
-    kept = opts.state_dir is not None
-    if opts.state_dir is not None:
-        opts.state_dir.mkdir(parents=True, exist_ok=True)
-        state = opts.state_dir
-    else:
-        state = Path(tempfile.mkdtemp(prefix=f"mtuscope-demo-{lab.run_id}-"))
-        stack.push(_remove_state(state))
+    with signals.deferred():  # Lab.up removes a half-built lab itself; a built one is ours
+        lab = Lab.up(scenario, listen=True)
+        stack.callback(_lab_down, lab)
+        kept = opts.state_dir is not None
+        if opts.state_dir is not None:
+            opts.state_dir.mkdir(parents=True, exist_ok=True)
+            state = opts.state_dir
+        else:
+            state = Path(tempfile.mkdtemp(prefix=f"mtuscope-demo-{lab.run_id}-"))
+            stack.push(_remove_state(state))
     token = secrets.token_urlsafe(24)
     serve_log, agent_log = state / "serve.log", state / "agent.log"
     _say(opts, f"starting mtuscope serve on {url} (store {state / 'demo.db'})")
-    server = _spawn(
-        [sys.executable, "-m", "mtuscope", "serve", "--db", f"sqlite:///{state / 'demo.db'}",
-         "--listen", url_host_port(address, port)],
-        env={**os.environ, "MTUSCOPE_ADMIN_TOKEN": token},
-        log=serve_log,
-    )  # fmt: skip
-    stack.callback(_stop_process, server)
+    with signals.deferred():
+        server = _spawn(
+            [sys.executable, "-m", "mtuscope", "serve", "--db", f"sqlite:///{state / 'demo.db'}",
+             "--listen", url_host_port(address, port)],
+            env={**os.environ, "MTUSCOPE_ADMIN_TOKEN": token},
+            log=serve_log,
+        )  # fmt: skip
+        stack.callback(_stop_process, server)
     watched = [("mtuscope serve", server, serve_log)]
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0)
     stack.callback(admin.close)
@@ -191,21 +199,23 @@ def _start(
         {"host": server_address, "port": LISTENER_PORT, "kind": "tcp", "interval_s": INTERVAL_S,
          "flows": FLOWS, "agents": [AGENT_NAME]},
     )["id"]  # fmt: skip
-    stack.enter_context(
-        LoopbackRelay(lab.namespace(scenario.client), port, to=(address, port)).start()
-    )
+    with signals.deferred():
+        stack.enter_context(
+            LoopbackRelay(lab.namespace(scenario.client), port, to=(address, port)).start()
+        )
     most = (opts.seconds or MOST_SECONDS) + (opts.lower_mtu_after or 0) + FIRST_RESULT_SECONDS
     _say(opts, f"starting mtuscope agent {AGENT_NAME} in the {scenario.client} namespace")
-    agent = _spawn(
-        ["mtuscope", "agent", "--server", f"http://127.0.0.1:{port}", "--name", AGENT_NAME,
-         "--spool", str(state / "agent.spool"), "--pull-seconds", str(PULL_SECONDS),
-         "--max-seconds", f"{most:.0f}"],
-        env={**os.environ, "MTUSCOPE_AGENT_TOKEN": enrolled["token"]},
-        log=agent_log,
-        lab=lab,
-        node=scenario.client,
-    )  # fmt: skip
-    stack.callback(_stop_process, agent)
+    with signals.deferred():
+        agent = _spawn(
+            ["mtuscope", "agent", "--server", f"http://127.0.0.1:{port}", "--name", AGENT_NAME,
+             "--spool", str(state / "agent.spool"), "--pull-seconds", str(PULL_SECONDS),
+             "--max-seconds", f"{most:.0f}"],
+            env={**os.environ, "MTUSCOPE_AGENT_TOKEN": enrolled["token"]},
+            log=agent_log,
+            lab=lab,
+            node=scenario.client,
+        )  # fmt: skip
+        stack.callback(_stop_process, agent)
     watched.append(("mtuscope agent", agent, agent_log))
     _say(
         opts,
@@ -433,22 +443,47 @@ def _remove_state(state: Path) -> Callable[..., bool]:
     return remove
 
 
-@contextmanager
-def _signals_stop() -> Iterator[list[bool]]:
-    """SIGINT, SIGTERM and SIGHUP stop the demo (`_Stop`), once; during the teardown
-    they are only noted, so that a second Ctrl-C cannot leave a lab behind."""
-    stopping: list[bool] = []
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP stop the demo: `_Stop` is raised, once.
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stopping:
+    Inside `deferred()` (starting a process and registering its teardown) a
+    signal is held and raised on leaving, so no process can start unrecorded;
+    once `tearing_down` is set, signals are only noted, so that a second Ctrl-C
+    cannot leave a lab behind.
+    """
+
+    def __init__(self) -> None:
+        self.tearing_down = False
+        self._raised = False
+        self._held = False
+        self._deferring = 0
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.tearing_down or self._raised:
             print("mtuscope lab demo: stopping, please wait", file=sys.stderr)
             return
-        stopping.append(True)
+        if self._deferring:
+            self._held = True
+            return
+        self._raised = True
         raise _Stop
 
-    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
-    try:
-        yield stopping
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        if self._held and not self._deferring and not self._raised:
+            self._raised = True
+            raise _Stop
+
+    @contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        previous = {sig: signal.signal(sig, self.handler) for sig in SIGNALS}
+        try:
+            yield self
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
