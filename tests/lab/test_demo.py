@@ -160,14 +160,8 @@ def test_the_demo_serves_the_dashboard_and_removes_everything(tmp_path: Path) ->
         base, admin = url.group(1).rstrip("/"), {"Authorization": f"Bearer {token.group(1)}"}
 
         # The dashboard: log in with the printed token, open the target's path view.
-        web = httpx.Client(base_url=base, follow_redirects=False, timeout=10)
+        web = _logged_in(url.group(1), token.group(1))
         stack.callback(web.close)
-        login = web.get("/login")
-        assert login.status_code == 200 and 'name="token"' in login.text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
-        assert csrf is not None
-        r = web.post("/login", data={"token": token.group(1), "csrf": csrf.group(1), "next": "/"})
-        assert r.status_code == 303, r.text
         assert "lab-client" in web.get("/").text
         targets = httpx.get(f"{base}/api/v1/targets", headers=admin).json()["targets"]
         assert [t["host"] for t in targets] == ["203.0.113.2"]
@@ -207,20 +201,59 @@ def test_the_demo_serves_the_dashboard_and_removes_everything(tmp_path: Path) ->
     _nothing_left(run_id.group(1), state.group(1), port)
 
 
-def test_the_demo_prints_a_lab_document_with_json_and_stops_after_for(tmp_path: Path) -> None:
+def test_two_agents_merge_into_one_path_view_and_json_says_so(tmp_path: Path) -> None:
     port = _free_port()
     err = tmp_path / "demo.err"
-    with _demo(["--listen", f"127.0.0.1:{port}", "--json", "--for", "2"], err) as proc:
-        out, _ = proc.communicate(timeout=240)
-        assert proc.returncode == 0, err.read_text()[-2000:]
-    doc = json.loads(out)
-    validate_lab_document(doc)
-    assert doc["verb"] == "demo" and doc["scenario"] == "mtu-drop"
-    assert doc["dashboard"] == f"http://127.0.0.1:{port}/"
-    assert doc["first_result"]["pmtu"] == 1400 and doc["target"]["host"] == "203.0.113.2"
-    assert doc["agents"] == [{"name": "lab-client", "node": "client"}]
-    assert doc["pid"] == proc.pid
+    args = ["--listen", f"127.0.0.1:{port}", "--json", "--two-agents", "--for", "20"]
+    with ExitStack() as stack, _demo(args, err) as proc:
+        assert proc.stdout is not None
+        lines, reader = _lines(proc.stdout)
+        out = _read_until(lines, _is_json, seconds=240)
+        doc = json.loads(out)
+        validate_lab_document(doc)
+        assert doc["verb"] == "demo" and doc["scenario"] == "mtu-drop"
+        assert doc["dashboard"] == f"http://127.0.0.1:{port}/"
+        assert doc["first_result"]["pmtu"] == 1400 and doc["target"]["host"] == "203.0.113.2"
+        assert doc["agents"] == [
+            {"name": "lab-client", "node": "client", "pmtu": 1400},
+            {"name": "lab-r1", "node": "r1", "pmtu": 1400},
+        ]
+        assert doc["pid"] == proc.pid
+        web = _logged_in(doc["dashboard"], doc["admin_token"])
+        stack.callback(web.close)
+        view = web.get(f"/targets/{doc['target']['id']}").text
+        agents = re.findall(r'<g class="node agent"[^>]*data-key="([^"]+)"', view)
+        hops = re.findall(r'<g class="node (?:hop|target)"[^>]*data-key="([^"]+)"', view)
+        assert sorted(agents) == ["agent:lab-client", "agent:lab-r1"]
+        # r2 and the server are one node each, on both agents' paths.
+        assert sorted(hops) == ["addr:192.0.2.2", "addr:198.51.100.2", "addr:203.0.113.2"]
+        links = set(
+            re.findall(r'<g class="link[^"]*"[^>]*data-from="([^"]+)" data-to="([^"]+)"', view)
+        )
+        assert {("agent:lab-client", "addr:192.0.2.2"), ("addr:192.0.2.2", "addr:198.51.100.2"),
+                ("agent:lab-r1", "addr:198.51.100.2")} <= links, links  # fmt: skip
+        assert proc.wait(timeout=120) == 0, err.read_text()[-2000:]  # --for 20 ends it
+        reader.join(timeout=10)
     _nothing_left(doc["run_id"], doc["state_dir"], port)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _logged_in(dashboard: str, token: str) -> httpx.Client:
+    web = httpx.Client(base_url=dashboard.rstrip("/"), follow_redirects=False, timeout=10)
+    login = web.get("/login")
+    assert login.status_code == 200 and 'name="token"' in login.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+    assert csrf is not None
+    r = web.post("/login", data={"token": token, "csrf": csrf.group(1), "next": "/"})
+    assert r.status_code == 303, r.text
+    return web
 
 
 def test_a_signal_before_it_is_ready_still_removes_everything(tmp_path: Path) -> None:

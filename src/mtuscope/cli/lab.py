@@ -95,6 +95,11 @@ def add_parser(sub: Any) -> None:
         "(a pmtu-changed event follows)",
     )
     demo.add_argument(
+        "--two-agents",
+        action="store_true",
+        help="a second agent in the first router's namespace (their paths merge in the path view)",
+    )
+    demo.add_argument(
         "--state-dir",
         metavar="DIR",
         help="keep the store and the logs here (default: a temporary directory, removed)",
@@ -183,6 +188,7 @@ def _demo(args: argparse.Namespace) -> int:
             seconds=args.seconds,
             state_dir=None if args.state_dir is None else Path(args.state_dir),
             lower_mtu_after=args.lower_mtu_after,
+            two_agents=args.two_agents,
             as_json=args.json,
         )
     )

@@ -51,7 +51,6 @@ from mtuscope.errors import LabError, UsageError
 if TYPE_CHECKING:
     from mtuscope.lab import Lab, Scenario
 
-AGENT_NAME = "lab-client"
 INTERVAL_S = 10
 """The target's interval: the smallest the contract allows."""
 FLOWS = 3
@@ -83,6 +82,8 @@ class DemoOptions:
     """Where the store and logs go, kept afterwards; None: a temporary directory, removed."""
     lower_mtu_after: float | None = None
     """Seconds after the first result to lower the drop link's MTU; None: never."""
+    two_agents: bool = False
+    """A second agent in the first router's namespace (the paths merge in the path view)."""
     as_json: bool = False
 
 
@@ -143,7 +144,10 @@ class _Ready:
     url: str
     token: str
     target: int
-    first: dict[str, Any]
+    firsts: tuple[dict[str, Any], ...]
+    """The first result of each agent."""
+    agents: tuple[tuple[str, str], ...]
+    """(name, node) of each agent."""
     state: Path
     kept: bool
     watched: tuple[tuple[str, subprocess.Popen[bytes], Path], ...]
@@ -176,7 +180,7 @@ def _start(
             state = Path(tempfile.mkdtemp(prefix=f"mtuscope-demo-{lab.run_id}-"))
             stack.push(_remove_state(state))
     token = secrets.token_urlsafe(24)
-    serve_log, agent_log = state / "serve.log", state / "agent.log"
+    serve_log = state / "serve.log"
     _say(opts, f"starting mtuscope serve on {url} (store {state / 'demo.db'})")
     with signals.deferred():
         server = _spawn(
@@ -190,45 +194,51 @@ def _start(
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0)
     stack.callback(admin.close)
     _until("answer from mtuscope serve", lambda: _answers(admin), START_SECONDS, watched)
-    enrolled = _api(admin, "POST", "/agents", {"name": AGENT_NAME})
+    nodes = [scenario.client, *([scenario.hops[0]] if opts.two_agents else [])]
+    names = [f"lab-{node}" for node in nodes]
+    tokens = [_api(admin, "POST", "/agents", {"name": name})["token"] for name in names]
     server_address = str(scenario.address(scenario.server, 4))
     target = _api(
         admin,
         "POST",
         "/targets",
         {"host": server_address, "port": LISTENER_PORT, "kind": "tcp", "interval_s": INTERVAL_S,
-         "flows": FLOWS, "agents": [AGENT_NAME]},
+         "flows": FLOWS, "agents": names},
     )["id"]  # fmt: skip
-    with signals.deferred():
-        stack.enter_context(
-            LoopbackRelay(lab.namespace(scenario.client), port, to=(address, port)).start()
-        )
     most = (opts.seconds or MOST_SECONDS) + (opts.lower_mtu_after or 0) + FIRST_RESULT_SECONDS
-    _say(opts, f"starting mtuscope agent {AGENT_NAME} in the {scenario.client} namespace")
-    with signals.deferred():
-        agent = _spawn(
-            ["mtuscope", "agent", "--server", f"http://127.0.0.1:{port}", "--name", AGENT_NAME,
-             "--spool", str(state / "agent.spool"), "--pull-seconds", str(PULL_SECONDS),
-             "--max-seconds", f"{most:.0f}"],
-            env={**os.environ, "MTUSCOPE_AGENT_TOKEN": enrolled["token"]},
-            log=agent_log,
-            lab=lab,
-            node=scenario.client,
-        )  # fmt: skip
-        stack.callback(_stop_process, agent)
-    watched.append(("mtuscope agent", agent, agent_log))
+    for node, name, agent_token in zip(nodes, names, tokens, strict=True):
+        with signals.deferred():
+            stack.enter_context(
+                LoopbackRelay(lab.namespace(node), port, to=(address, port)).start()
+            )
+        _say(opts, f"starting mtuscope agent {name} in the {node} namespace")
+        log = state / f"agent-{node}.log"
+        with signals.deferred():
+            agent = _spawn(
+                ["mtuscope", "agent", "--server", f"http://127.0.0.1:{port}", "--name", name,
+                 "--spool", str(state / f"agent-{node}.spool"), "--pull-seconds",
+                 str(PULL_SECONDS), "--max-seconds", f"{most:.0f}"],
+                env={**os.environ, "MTUSCOPE_AGENT_TOKEN": agent_token},
+                log=log,
+                lab=lab,
+                node=node,
+            )  # fmt: skip
+            stack.callback(_stop_process, agent)
+        watched.append((f"mtuscope agent {name}", agent, log))
     _say(
         opts,
-        f"waiting for the first result ({server_address} port {LISTENER_PORT}, "
+        f"waiting for the first result of each agent ({server_address} port {LISTENER_PORT}, "
         f"every {INTERVAL_S} s, {FLOWS} flows)",
     )
-    results = _until(
-        "result",
-        lambda: _api(admin, "GET", f"/targets/{target}/results")["results"],
-        FIRST_RESULT_SECONDS,
-        watched,
-    )
-    return _Ready(lab, url, token, target, results[0], state, kept, tuple(watched))
+
+    def first_of_each() -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = _api(admin, "GET", f"/targets/{target}/results")["results"]
+        firsts = {r["agent"]: r for r in reversed(got)}
+        return [firsts[n] for n in names] if set(firsts) >= set(names) else []
+
+    results = _until("result", first_of_each, FIRST_RESULT_SECONDS, watched)
+    agents = tuple(zip(names, nodes, strict=True))
+    return _Ready(lab, url, token, target, tuple(results), agents, state, kept, tuple(watched))
 
 
 def url_host_port(address: str, port: int) -> str:
@@ -273,9 +283,10 @@ def _lower_mtu(lab: Lab) -> str:
 
 
 def _announce(ready: _Ready, opts: DemoOptions) -> None:
-    report = ready.first["report"]
     lab = ready.lab
     scenario = lab.scenario
+    first = ready.firsts[0]
+    host = first["report"]["target"]["address"]
     if opts.as_json:
         from mtuscope import __version__
 
@@ -290,9 +301,12 @@ def _announce(ready: _Ready, opts: DemoOptions) -> None:
             "dashboard": f"{ready.url}/",
             "api": f"{ready.url}/api/v1",
             "admin_token": ready.token,
-            "agents": [{"name": AGENT_NAME, "node": scenario.client}],
-            "target": {"id": ready.target, "host": report["target"]["address"]},
-            "first_result": {"id": ready.first["id"], "pmtu": report.get("pmtu")},
+            "agents": [
+                {"name": name, "node": node, "pmtu": r["report"].get("pmtu")}
+                for (name, node), r in zip(ready.agents, ready.firsts, strict=True)
+            ],
+            "target": {"id": ready.target, "host": host},
+            "first_result": {"id": first["id"], "pmtu": first["report"].get("pmtu")},
             "state_dir": str(ready.state),
             "pid": os.getpid(),
         }
@@ -300,14 +314,16 @@ def _announce(ready: _Ready, opts: DemoOptions) -> None:
         sys.stdout.write("\n")
         sys.stdout.flush()
         return
-    pmtu = report.get("pmtu")
-    found = f"path MTU {pmtu}" if pmtu is not None else f"stop reason {report.get('stop_reason')}"
-    truth = scenario.forward.pmtu(4)
-    lines = [
-        f"mtuscope lab demo: lab {lab.run_id} ({scenario.name}) is monitored",
-        f"  first result: {AGENT_NAME} -> {report['target']['address']}: {found} "
-        f"(the lab's truth: {truth})",
-        f"  dashboard:    {ready.url}/",
+    lines = [f"mtuscope lab demo: lab {lab.run_id} ({scenario.name}) is monitored"]
+    for (name, node), result in zip(ready.agents, ready.firsts, strict=True):
+        report = result["report"]
+        pmtu = report.get("pmtu")
+        found = f"path MTU {pmtu}" if pmtu is not None else f"stop {report.get('stop_reason')}"
+        if node == scenario.client:
+            found += f" (the lab's truth: {scenario.forward.pmtu(4)})"
+        lines.append(f"  first result: {name} ({node}) -> {host}: {found}")
+    lines += [
+        f"  dashboard:    {ready.url}/   (the path view: {ready.url}/targets/{ready.target})",
         f"  admin token:  {ready.token}",
         "                (log in with it; the API takes it as 'Authorization: Bearer TOKEN')",
         f"  try:          curl -s -H 'Authorization: Bearer {ready.token}' "
@@ -320,8 +336,8 @@ def _announce(ready: _Ready, opts: DemoOptions) -> None:
     if opts.seconds is not None:
         lines.append(f"  stops in {opts.seconds:g} s, or on Ctrl-C (or kill -TERM {os.getpid()})")
     else:
-        lines.append(f"  stop:         Ctrl-C (or kill -TERM {os.getpid()}): removes the lab, ")
-        lines.append("                the server and the agent")
+        lines.append(f"  stop:         Ctrl-C (or kill -TERM {os.getpid()}): removes the lab,")
+        lines.append("                the server and the agents")
     print("\n".join(lines), flush=True)
 
 
