@@ -10,7 +10,7 @@ a `Report`: a lab is not a measurement.
     mtuscope lab up NAME [--id ID] [--json]    build scenario NAME and leave it running
     mtuscope lab run LAB [--node N] -- CMD...  run CMD in node N's namespace (default client)
     mtuscope lab down [LAB | --all]            remove one lab (by id or scenario), or every one
-    mtuscope lab demo [--scenario S] [--listen HOST:PORT] [--for S] [--json]
+    mtuscope lab demo [--scenario S] [--listen HOST:PORT] [--for S] [--two-agents] [--json]
                                                a lab, `mtuscope serve` and an agent, until Ctrl-C
                                                (cli/lab_demo.py)
 

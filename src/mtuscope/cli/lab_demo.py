@@ -18,7 +18,8 @@ most) and removes everything it made, in order (agent, relay, server, lab,
 state directory), also when something failed half-way. `--lower-mtu-after S`
 lowers the MTU of the scenario's drop link (or its first router-to-router link)
 by 100 bytes once, S seconds after the first result, so that a `pmtu-changed`
-event appears.
+event appears; `--two-agents` adds an agent in the first router's namespace
+(`lab-r1`, its own relay), whose path the path view merges with the client's.
 
 Exit codes: 0 stopped as asked, 2 bad input, 3 not root or not Linux, or a
 part that did not start or died (one line says which, with its log's last line).
