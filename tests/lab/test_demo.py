@@ -284,6 +284,7 @@ def test_a_signal_before_it_is_ready_still_removes_everything(tmp_path: Path) ->
         (["--listen", "localhost:8077"], "--listen 'localhost:8077': want an IP address"),
         (["--listen", "127.0.0.1"], "expected HOST:PORT"),
         (["--for", "0"], "--for 0: want 0 < SECONDS"),
+        (["--listen", "192.0.2.99:8077"], "Cannot assign requested address (an address of this"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], said: str) -> None:

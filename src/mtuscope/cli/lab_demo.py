@@ -27,6 +27,7 @@ part that did not start or died (one line says which, with its log's last line).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import os
@@ -349,7 +350,9 @@ def _say(opts: DemoOptions, line: str, *, always: bool = False) -> None:
               file=sys.stderr, flush=True)  # fmt: skip
 
 
-def _check_free(address: Any, port: int, listen: str) -> None:
+def _check_free(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, listen: str
+) -> None:
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         # As uvicorn binds: connections of an earlier server in TIME_WAIT do not count.
@@ -357,10 +360,12 @@ def _check_free(address: Any, port: int, listen: str) -> None:
         try:
             s.bind((str(address), port))
         except OSError as exc:
-            raise UsageError(
-                f"--listen {listen}: {exc.strerror or exc} (another server there? "
-                "choose another with --listen)"
-            ) from None
+            hint = (
+                "another server there? choose another with --listen"
+                if exc.errno == errno.EADDRINUSE
+                else "an address of this host?"
+            )
+            raise UsageError(f"--listen {listen}: {exc.strerror or exc} ({hint})") from None
 
 
 def _spawn(
