@@ -117,7 +117,8 @@ def run_demo(opts: DemoOptions) -> int:
         raise UsageError(f"--lower-mtu-after {opts.lower_mtu_after:g}: want 0..{MOST_SECONDS:.0f}")
     _check_free(address, port, opts.listen)
     require_environment()
-    # The server's own address, as the relay and this process reach it.
+    listen = url_host_port(str(address), port)  # what `mtuscope serve --listen` gets
+    # The server's address as the relays and this process reach it.
     if address.is_unspecified:
         address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
     url_host = f"[{address}]" if address.version == 6 else str(address)
@@ -126,7 +127,7 @@ def run_demo(opts: DemoOptions) -> int:
     with _Signals().installed() as signals, ExitStack() as stack:
         try:
             try:
-                ready = _start(scenario, opts, stack, signals, url, str(address), port)
+                ready = _start(scenario, opts, stack, signals, listen, url, str(address), port)
             except _Stop:
                 print("mtuscope lab demo: stopped before it was ready", file=sys.stderr)
                 return 130
@@ -161,6 +162,7 @@ def _start(
     opts: DemoOptions,
     stack: ExitStack,
     signals: _Signals,
+    listen: str,
     url: str,
     address: str,
     port: int,
@@ -187,7 +189,7 @@ def _start(
     with signals.deferred():
         server = _spawn(
             [sys.executable, "-m", "mtuscope", "serve", "--db", f"sqlite:///{state / 'demo.db'}",
-             "--listen", url_host_port(address, port)],
+             "--listen", listen],
             env={**os.environ, "MTUSCOPE_ADMIN_TOKEN": token},
             log=serve_log,
         )  # fmt: skip
