@@ -39,6 +39,8 @@ pytestmark = pytest.mark.raw_socket
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 ENV = {**os.environ, "PYTHONPATH": SRC}
+TIMEOUT = 30.0
+"""Seconds an HTTP call may take: the machine is shared, and SQLite writes wait their turn."""
 
 
 def _why_not() -> str | None:
@@ -162,8 +164,10 @@ def test_the_demo_serves_the_dashboard_and_removes_everything(tmp_path: Path) ->
         # The dashboard: log in with the printed token, open the target's path view.
         web = _logged_in(url.group(1), token.group(1))
         stack.callback(web.close)
+        api = httpx.Client(timeout=TIMEOUT)  # the API as curl would use it, without a session
+        stack.callback(api.close)
         assert "lab-client" in web.get("/").text
-        targets = httpx.get(f"{base}/api/v1/targets", headers=admin).json()["targets"]
+        targets = api.get(f"{base}/api/v1/targets", headers=admin).json()["targets"]
         assert [t["host"] for t in targets] == ["203.0.113.2"]
         target = targets[0]["id"]
         view = web.get(f"/targets/{target}").text
@@ -171,21 +175,21 @@ def test_the_demo_serves_the_dashboard_and_removes_everything(tmp_path: Path) ->
         assert drops and all("1400" in d for d in drops), view[:3000]
 
         # The API and /metrics, with the token it printed.
-        results = httpx.get(f"{base}/api/v1/targets/{target}/results", headers=admin)
+        results = api.get(f"{base}/api/v1/targets/{target}/results", headers=admin)
         assert results.status_code == 200
         first = results.json()["results"]
         assert first and first[0]["agent"] == "lab-client"
         assert first[0]["report"]["pmtu"] == 1400
-        assert httpx.get(f"{base}/api/v1/targets").status_code == 401
-        metrics = httpx.get(f"{base}/metrics").text
+        assert api.get(f"{base}/api/v1/targets").status_code == 401
+        metrics = api.get(f"{base}/metrics").text
         assert re.search(r'mtuscope_path_mtu_bytes\{[^}]*agent="lab-client"[^}]*\} 1400', metrics)
 
         # --lower-mtu-after 15: r1-r2 goes from 1400 to 1300, and the event follows
         # (instant tests make the rounds come faster than every 10 s).
         def changed() -> list[dict[str, Any]]:
             assert proc.poll() is None, err.read_text()[-2000:]
-            httpx.post(f"{base}/api/v1/targets/{target}/instant", headers=admin)
-            events = httpx.get(f"{base}/api/v1/events", headers=admin).json()["events"]
+            api.post(f"{base}/api/v1/targets/{target}/instant", headers=admin)
+            events = api.get(f"{base}/api/v1/events", headers=admin).json()["events"]
             return [e for e in events if e["kind"] == "pmtu-changed"]
 
         events = _until("a pmtu-changed event", changed, seconds=90, every=2.0)
@@ -246,7 +250,7 @@ def _is_json(text: str) -> bool:
 
 
 def _logged_in(dashboard: str, token: str) -> httpx.Client:
-    web = httpx.Client(base_url=dashboard.rstrip("/"), follow_redirects=False, timeout=10)
+    web = httpx.Client(base_url=dashboard.rstrip("/"), follow_redirects=False, timeout=TIMEOUT)
     login = web.get("/login")
     assert login.status_code == 200 and 'name="token"' in login.text
     csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)

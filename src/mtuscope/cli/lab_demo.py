@@ -195,7 +195,7 @@ def _start(
         )  # fmt: skip
         stack.callback(_stop_process, server)
     watched = [("mtuscope serve", server, serve_log)]
-    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0)
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0)
     stack.callback(admin.close)
     _until("answer from mtuscope serve", lambda: _answers(admin), START_SECONDS, watched)
     nodes = [scenario.client, *([scenario.hops[0]] if opts.two_agents else [])]
