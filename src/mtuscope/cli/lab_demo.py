@@ -14,8 +14,9 @@ the agent probes only the scenario's server (its one target).
 Once the first result is stored it prints the dashboard URL, the admin token
 and how to stop (or one document of kind "lab", verb "demo", with `--json`),
 then runs until SIGINT, SIGTERM or SIGHUP (or `--for SECONDS`; 12 hours at
-most) and removes everything it made, in order (agent, relay, server, lab,
-state directory), also when something failed half-way. `--lower-mtu-after S`
+most) and removes everything it made, in order (agents, relays, server, state
+directory, lab), also when something failed half-way (the state directory is
+kept then: its logs say what happened). `--lower-mtu-after S`
 lowers the MTU of the scenario's drop link (or its first router-to-router link)
 by 100 bytes once, S seconds after the first result, so that a `pmtu-changed`
 event appears; `--two-agents` adds an agent in the first router's namespace
@@ -154,7 +155,7 @@ class _Ready:
     state: Path
     kept: bool
     watched: tuple[tuple[str, subprocess.Popen[bytes], Path], ...]
-    """(name, process, log) of the server and the agent."""
+    """(name, process, log) of the server and each agent."""
 
 
 def _start(
