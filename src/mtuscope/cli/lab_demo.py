@@ -34,21 +34,20 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mtuscope.cli.demo_processes import Signals, Stop, check_alive, spawn, stop_process, until
 from mtuscope.errors import LabError, UsageError
 
 if TYPE_CHECKING:
@@ -65,11 +64,8 @@ MOST_SECONDS = 12 * 3600.0
 START_SECONDS = 40.0
 """How long the server may take to answer, and the first result to arrive (each)."""
 FIRST_RESULT_SECONDS = 120.0
-STOP_SECONDS = 20.0
-"""How long a process is given to stop on SIGTERM before SIGKILL."""
 LOWER_BY = 100
 """Bytes `--lower-mtu-after` takes off the drop link's MTU."""
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,10 +84,6 @@ class DemoOptions:
     two_agents: bool = False
     """A second agent in the first router's namespace (the paths merge in the path view)."""
     as_json: bool = False
-
-
-class _Stop(Exception):
-    """A signal asked the demo to stop."""
 
 
 def run_demo(opts: DemoOptions) -> int:
@@ -125,17 +117,17 @@ def run_demo(opts: DemoOptions) -> int:
     url_host = f"[{address}]" if address.version == 6 else str(address)
     url = f"http://{url_host}:{port}"
 
-    with _Signals().installed() as signals, ExitStack() as stack:
+    with Signals().installed() as signals, ExitStack() as stack:
         try:
             try:
                 ready = _start(scenario, opts, stack, signals, listen, url, str(address), port)
-            except _Stop:
+            except Stop:
                 print("mtuscope lab demo: stopped before it was ready", file=sys.stderr)
                 return 130
             _announce(ready, opts)
             try:
                 _run(ready, opts)
-            except _Stop:
+            except Stop:
                 pass
             return 0
         finally:
@@ -162,7 +154,7 @@ def _start(
     scenario: Scenario,
     opts: DemoOptions,
     stack: ExitStack,
-    signals: _Signals,
+    signals: Signals,
     listen: str,
     url: str,
     address: str,
@@ -188,17 +180,17 @@ def _start(
     serve_log = state / "serve.log"
     _say(opts, f"starting mtuscope serve on {url} (store {state / 'demo.db'})")
     with signals.deferred():
-        server = _spawn(
+        server = spawn(
             [sys.executable, "-m", "mtuscope", "serve", "--db", f"sqlite:///{state / 'demo.db'}",
              "--listen", listen],
             env={**os.environ, "MTUSCOPE_ADMIN_TOKEN": token},
             log=serve_log,
         )  # fmt: skip
-        stack.callback(_stop_process, server)
+        stack.callback(stop_process, server)
     watched = [("mtuscope serve", server, serve_log)]
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0)
     stack.callback(admin.close)
-    _until("answer from mtuscope serve", lambda: _answers(admin), START_SECONDS, watched)
+    until("answer from mtuscope serve", lambda: _answers(admin), START_SECONDS, watched)
     nodes = [scenario.client, *([scenario.hops[0]] if opts.two_agents else [])]
     names = [f"lab-{node}" for node in nodes]
     tokens = [_api(admin, "POST", "/agents", {"name": name})["token"] for name in names]
@@ -219,7 +211,7 @@ def _start(
         _say(opts, f"starting mtuscope agent {name} in the {node} namespace")
         log = state / f"agent-{node}.log"
         with signals.deferred():
-            agent = _spawn(
+            agent = spawn(
                 ["mtuscope", "agent", "--server", f"http://127.0.0.1:{port}", "--name", name,
                  "--spool", str(state / f"agent-{node}.spool"), "--pull-seconds",
                  str(PULL_SECONDS), "--max-seconds", f"{most:.0f}"],
@@ -228,7 +220,7 @@ def _start(
                 lab=lab,
                 node=node,
             )  # fmt: skip
-            stack.callback(_stop_process, agent)
+            stack.callback(stop_process, agent)
         watched.append((f"mtuscope agent {name}", agent, log))
     _say(
         opts,
@@ -241,7 +233,7 @@ def _start(
         firsts = {r["agent"]: r for r in reversed(got)}
         return [firsts[n] for n in names] if set(firsts) >= set(names) else []
 
-    results = _until("result", first_of_each, FIRST_RESULT_SECONDS, watched)
+    results = until("result", first_of_each, FIRST_RESULT_SECONDS, watched)
     agents = tuple(zip(names, nodes, strict=True))
     return _Ready(lab, url, token, target, tuple(results), agents, state, kept, tuple(watched))
 
@@ -252,7 +244,7 @@ def url_host_port(address: str, port: int) -> str:
 
 
 def _run(ready: _Ready, opts: DemoOptions) -> None:
-    """Watch the parts until the time is up (or a signal raises `_Stop`).
+    """Watch the parts until the time is up (or a signal raises `Stop`).
 
     Raises:
         LabError: the server or the agent exited.
@@ -261,7 +253,7 @@ def _run(ready: _Ready, opts: DemoOptions) -> None:
     end = start + (opts.seconds if opts.seconds is not None else MOST_SECONDS)
     lower_at = None if opts.lower_mtu_after is None else start + opts.lower_mtu_after
     while (now := time.monotonic()) < end:
-        _check_alive(ready.watched)
+        check_alive(ready.watched)
         if lower_at is not None and now >= lower_at:
             lower_at = None
             _say(opts, _lower_mtu(ready.lab), always=True)
@@ -371,27 +363,6 @@ def _check_free(
             raise UsageError(f"--listen {listen}: {exc.strerror or exc} ({hint})") from None
 
 
-def _spawn(
-    argv: list[str],
-    *,
-    env: dict[str, str],
-    log: Path,
-    lab: Lab | None = None,
-    node: str | None = None,
-) -> subprocess.Popen[bytes]:
-    """A part of the demo, in a session of its own (a terminal's Ctrl-C reaches only us,
-    and we stop the parts in order), its output to `log`."""
-    with log.open("ab") as out:
-        if lab is not None and node is not None:
-            return lab.popen(node, argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=out, start_new_session=True)  # fmt: skip
-        try:
-            return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=out, start_new_session=True)  # fmt: skip
-        except OSError as exc:
-            raise LabError(f"{argv[0]}: {exc}") from exc
-
-
 def _answers(client: httpx.Client) -> bool:
     try:
         return client.get("/metrics", timeout=1.0).status_code == 200
@@ -409,48 +380,6 @@ def _api(client: httpx.Client, method: str, path: str, body: Any = None) -> Any:
     return r.json()
 
 
-def _until(
-    what: str,
-    check: Callable[[], Any],
-    seconds: float,
-    watched: list[tuple[str, subprocess.Popen[bytes], Path]],
-) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        _check_alive(watched)
-        got = check()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise LabError(f"no {what} within {seconds:.0f} s (logs: {watched[-1][2]})")
-
-
-def _check_alive(watched: Sequence[tuple[str, subprocess.Popen[bytes], Path]]) -> None:
-    for name, proc, log in watched:
-        if proc.poll() is not None:
-            raise LabError(f"{name} exited {proc.returncode}: {_last_line(log)} (log: {log})")
-
-
-def _last_line(log: Path) -> str:
-    try:
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return "(no log)"
-    return lines[-1] if lines else "(empty log)"
-
-
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after `STOP_SECONDS`."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def _lab_down(lab: Lab) -> None:
     lab.down()
     print(f"mtuscope lab demo: stopped; lab {lab.run_id} removed", file=sys.stderr)
@@ -461,54 +390,8 @@ def _remove_state(state: Path) -> Callable[..., bool]:
     (its logs say what happened)."""
 
     def remove(exc_type: type[BaseException] | None, *_: object) -> bool:
-        if exc_type is None or issubclass(exc_type, _Stop):
+        if exc_type is None or issubclass(exc_type, Stop):
             shutil.rmtree(state, ignore_errors=True)
         return False
 
     return remove
-
-
-class _Signals:
-    """SIGINT, SIGTERM and SIGHUP stop the demo: `_Stop` is raised, once.
-
-    Inside `deferred()` (starting a process and registering its teardown) a
-    signal is held and raised on leaving, so no process can start unrecorded;
-    once `tearing_down` is set, signals are only noted, so that a second Ctrl-C
-    cannot leave a lab behind.
-    """
-
-    def __init__(self) -> None:
-        self.tearing_down = False
-        self._raised = False
-        self._held = False
-        self._deferring = 0
-
-    def handler(self, signum: int, frame: FrameType | None) -> None:
-        if self.tearing_down or self._raised:
-            print("mtuscope lab demo: stopping, please wait", file=sys.stderr)
-            return
-        if self._deferring:
-            self._held = True
-            return
-        self._raised = True
-        raise _Stop
-
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
-        self._deferring += 1
-        try:
-            yield
-        finally:
-            self._deferring -= 1
-        if self._held and not self._deferring and not self._raised:
-            self._raised = True
-            raise _Stop
-
-    @contextmanager
-    def installed(self) -> Iterator[_Signals]:
-        previous = {sig: signal.signal(sig, self.handler) for sig in SIGNALS}
-        try:
-            yield self
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
