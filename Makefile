@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := tshark tcpdump nftables iproute2 ethtool iputils-ping iputils-tracepath scamper time chromium chromium-driver postgresql
 
-.PHONY: demo test venv dev system-deps check lint typecheck pytest bench bench-many bench-paths examples clean
+.PHONY: demo monitor-demo test venv dev system-deps check lint typecheck pytest bench bench-many bench-paths examples clean
 
 $(BIN)/mtuscope: pyproject.toml setup.py src/mtuscope/capture/_walker.c
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: venv
 	@$(BIN)/mtuscope compare examples/clamp-client.pcap examples/clamp-server.pcap; [ $$? -le 1 ]
 	@echo; echo "=== mtuscope calc --link-mtu 1500 pppoe ipsec-tunnel:aes-gcm-128 gre"
 	@$(BIN)/mtuscope calc --link-mtu 1500 pppoe ipsec-tunnel:aes-gcm-128 gre
+
+## A lab, `mtuscope serve` and an agent, until Ctrl-C; prints the dashboard's URL and token (root).
+## Options go in DEMO_ARGS, e.g. make monitor-demo DEMO_ARGS="--scenario blackhole --listen 127.0.0.1:8078"
+monitor-demo: venv
+	$(BIN)/mtuscope lab demo $(DEMO_ARGS)
 
 ## Install what the tests need (Debian packages too, when root) and run lint, types and the suite.
 test: system-deps dev check pytest

@@ -10,6 +10,9 @@ a `Report`: a lab is not a measurement.
     mtuscope lab up NAME [--id ID] [--json]    build scenario NAME and leave it running
     mtuscope lab run LAB [--node N] -- CMD...  run CMD in node N's namespace (default client)
     mtuscope lab down [LAB | --all]            remove one lab (by id or scenario), or every one
+    mtuscope lab demo [--scenario S] [--listen HOST:PORT] [--for S] [--two-agents] [--json]
+                                               a lab, `mtuscope serve` and an agent, until Ctrl-C
+                                               (cli/lab_demo.py)
 
 Exit codes: 0 done (for `run`, the command's own status), 2 bad input, 3 not
 root or not Linux.
@@ -59,6 +62,52 @@ def add_parser(sub: Any) -> None:
     ls = verbs.add_parser("list", help="list scenarios and the labs that are up")
     ls.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
+    demo = verbs.add_parser(
+        "demo",
+        help="a lab, a monitoring server and an agent; prints the dashboard's URL",
+        description="Build a lab scenario, start `mtuscope serve` on this host (a fresh "
+        "SQLite store, a new admin token), enroll an agent and the scenario's server as its "
+        "target, run `mtuscope agent` in the lab's client namespace, wait for the first "
+        "result, print the dashboard's URL and the token, and run until Ctrl-C or SIGTERM; "
+        "then remove everything. Needs root.",
+    )
+    demo.add_argument(
+        "--scenario", default="mtu-drop", metavar="NAME", help="lab scenario (mtu-drop)"
+    )
+    demo.add_argument(
+        "--listen",
+        default="127.0.0.1:8077",
+        metavar="HOST:PORT",
+        help="the server's address on this host (127.0.0.1:8077)",
+    )
+    demo.add_argument(
+        "--for",
+        dest="seconds",
+        type=float,
+        metavar="SECONDS",
+        help="stop this long after the first result (default: at Ctrl-C; 12 h at most)",
+    )
+    demo.add_argument(
+        "--lower-mtu-after",
+        type=float,
+        metavar="SECONDS",
+        help="this long after the first result, lower the drop link's MTU by 100 bytes "
+        "(a pmtu-changed event follows)",
+    )
+    demo.add_argument(
+        "--two-agents",
+        action="store_true",
+        help="a second agent in the first router's namespace (their paths merge in the path view)",
+    )
+    demo.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep the store and the logs here (default: a temporary directory, removed)",
+    )
+    demo.add_argument(
+        "--json", action="store_true", help="once ready, print one JSON document on stdout"
+    )
+
     cmd = verbs.add_parser("run", help="run a command inside a node of a running lab")
     cmd.add_argument("name", metavar="LAB", help="run id or scenario name")
     cmd.add_argument("--node", default="client", help="node to run in (default client)")
@@ -85,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         return _down(args.name, every=args.all, as_json=args.json)
     if verb == "list":
         return _list(as_json=args.json)
+    if verb == "demo":
+        return _demo(args)
     return _run(args.name, args.node, list(args.command))
 
 
@@ -123,6 +174,24 @@ def _up(name: str, run_id: str | None, *, as_json: bool) -> int:
             )
         print(f"  stop: mtuscope lab down {lab.run_id}")
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mtuscope.cli.lab_demo import DemoOptions, run_demo
+
+    return run_demo(
+        DemoOptions(
+            scenario=args.scenario,
+            listen=args.listen,
+            seconds=args.seconds,
+            state_dir=None if args.state_dir is None else Path(args.state_dir),
+            lower_mtu_after=args.lower_mtu_after,
+            two_agents=args.two_agents,
+            as_json=args.json,
+        )
+    )
 
 
 def _listener(lab: Lab) -> dict[str, Any] | None:

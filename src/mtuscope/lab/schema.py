@@ -26,7 +26,7 @@ def lab_schema() -> dict[str, Any]:
 
 
 def validate_lab_document(doc: dict[str, Any]) -> None:
-    """Check what `mtuscope lab list|up|down --json` printed against the schema.
+    """Check what `mtuscope lab list|up|down|demo --json` printed against the schema.
 
     Raises:
         jsonschema.ValidationError: the document breaks the contract.
