@@ -20,20 +20,29 @@ from mtuscope.capture.reader import iter_chunks
 from mtuscope.capture.table import DecodeIssue, PacketTable
 from mtuscope.diagnose.compare import diagnose_compare
 from mtuscope.errors import UsageError
-from mtuscope.jobs.captures import decode_warning, each_chunk, fold, seekable
+from mtuscope.jobs.captures import (
+    decode_warning,
+    each_chunk,
+    fold,
+    give_back_freed_memory,
+)
 from mtuscope.jobs.inputs import check_platform
 from mtuscope.jobs.result import JobResult
-from mtuscope.passive.compare import (
-    CompareResult,
-    compare_captures,
-    pair_captures,
-    segments_needed,
-)
+from mtuscope.passive.compare import CompareResult
 from mtuscope.passive.compare_connections import (
     ConnectionTable,
     finish_connections,
     merge_summaries,
     summarise_chunk,
+)
+from mtuscope.passive.compare_match import WINDOW_NS
+from mtuscope.passive.compare_stream import (
+    FIRST_WINDOW,
+    GRACE_NS,
+    IDLE_NS,
+    CaptureStream,
+    JoinStats,
+    StreamJoin,
 )
 from mtuscope.passive.compare_summary import (
     CaptureSummary,
@@ -92,28 +101,72 @@ def compare(opts: CompareOptions) -> CompareReport:
         CaptureError: a capture cannot be read.
     """
     window_ns = int(opts.window_s * 1e9)
-    chunk = opts.chunk_bytes
-    with seekable(opts.a) as path_a, seekable(opts.b) as path_b:
-        ca, warn_a = connections_of_file(path_a, capture=opts.a, chunk_bytes=chunk)
-        cb, warn_b = connections_of_file(path_b, capture=opts.b, chunk_bytes=chunk)
-        none: frozenset[int] = frozenset()
-        sa = segments_of_file(path_a, ca, keep=none, chunk_bytes=chunk)
-        sb = segments_of_file(path_b, cb, keep=none, chunk_bytes=chunk)
-        pairing = pair_captures(sa, sb, window_ns=window_ns)
-        need_a, need_b = segments_needed(sa, sb, pairing)
-        # Only the directions that differ are read a third time, segment by segment.
-        if need_a:
-            sa = segments_of_file(path_a, ca, keep=need_a, chunk_bytes=chunk)
-        if need_b:
-            sb = segments_of_file(path_b, cb, keep=need_b, chunk_bytes=chunk)
-    result = compare_captures(sa, sb, window_ns=window_ns, pairing=pairing)
+    result, warnings, _ = stream_compare(
+        opts.a, opts.b, window_ns=window_ns, chunk_bytes=opts.chunk_bytes
+    )
     return CompareReport(
         kind="compare",
         inputs=(opts.a, opts.b),
         findings=diagnose_compare(result, platform=opts.platform),
-        warnings=warn_a + warn_b,
+        warnings=warnings,
         comparison=result,
     )
+
+
+def stream_compare(
+    a: str,
+    b: str,
+    *,
+    window_ns: int = WINDOW_NS,
+    chunk_bytes: int = CHUNK_BYTES,
+    grace_ns: int = GRACE_NS,
+    idle_ns: int = IDLE_NS,
+    first_window: int = FIRST_WINDOW,
+) -> tuple[CompareResult, tuple[str, ...], JoinStats]:
+    """Read both captures once, in lockstep, and join them as they go (`passive.compare_stream`).
+
+    Args:
+        a, b: the captures (a file, or '-' for standard input: read as a stream).
+        window_ns: tolerance on the aligned start times of a pair.
+        chunk_bytes: bytes per chunk.
+        grace_ns, idle_ns: how long a closed / an unclosed connection is kept after its
+            last packet.
+        first_window: connections retired at each point before the offset is estimated.
+
+    Returns:
+        The comparison, the warnings of both captures (the readers', then the frames that
+        did not decode fully), and what the join held at most.
+
+    Raises:
+        CaptureError: a capture cannot be read.
+    """
+    sa = CaptureStream(a, grace_ns=grace_ns, idle_ns=idle_ns)
+    sb = CaptureStream(b, grace_ns=grace_ns, idle_ns=idle_ns)
+    join = StreamJoin(sa, sb, window_ns=window_ns, first_window=first_window)
+    chunks = {
+        "a": iter_chunks(a, chunk_bytes=chunk_bytes),
+        "b": iter_chunks(b, chunk_bytes=chunk_bytes),
+    }
+    issues: dict[str, list[DecodeIssue]] = {"a": [], "b": []}
+    streams = {"a": sa, "b": sb}
+    steps = {
+        side: each_chunk(chunks[side], streams[side].feed, issues=issues[side])
+        for side in ("a", "b")
+    }
+    while (side := join.next_side()) is not None:
+        if next(steps[side], _END) is _END:
+            streams[side].eof = True
+        join.fed(side)
+        give_back_freed_memory()
+    warnings: tuple[str, ...] = ()
+    for side, name in (("a", a), ("b", b)):
+        warnings += tuple(chunks[side].info.warnings)
+        if (line := decode_warning(name, issues[side])) is not None:
+            warnings += (line,)
+    return join.result(), warnings, join.stats
+
+
+_END = object()
 
 
 def connections_of_file(

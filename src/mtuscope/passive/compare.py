@@ -290,6 +290,52 @@ def compare_captures(
         # are not the same, so the two clocks are not related at all.
         offset = ClockOffset(offset_ns=0, transit_ns=None, pairs=0, method="none")
     hs_a, hs_b = _handshakes(a), _handshakes(b)
+    matches = compare_pairs(a, b, pairs, offset.offset_ns, _span(a), _span(b), hs_a, hs_b)
+    used_a = {p[0] for p in pairs}
+    used_b = {p[1] for p in pairs}
+    return CompareResult(
+        capture_a=a.capture,
+        capture_b=b.capture,
+        offset=offset,
+        matches=tuple(matches),
+        only_a=tuple(h for i, h in hs_a.items() if i not in used_a),
+        only_b=tuple(h for i, h in hs_b.items() if i not in used_b),
+        icmp=tuple(_icmp(a, "a") + _icmp(b, "b")),
+        connections=(a.conns.height, b.conns.height),
+    )
+
+
+def handshakes(s: CaptureSummary) -> dict[int, Handshake]:
+    """Each connection of a summary as its point saw it, by id."""
+    return _handshakes(s)
+
+
+def compare_pairs(
+    a: CaptureSummary,
+    b: CaptureSummary,
+    pairs: tuple[tuple[int, int, float], ...] | list[tuple[int, int, float]],
+    offset_ns: int,
+    span_a: tuple[int, int],
+    span_b: tuple[int, int],
+    hs_a: dict[int, Handshake] | None = None,
+    hs_b: dict[int, Handshake] | None = None,
+) -> list[ConnectionComparison]:
+    """What changed between the points for each pair of connections.
+
+    Args:
+        a, b: summaries holding (at least) the connections of `pairs`, with the segment
+            rows of the directions whose digests differ.
+        pairs: (id at A, id at B, score).
+        offset_ns: B's clock minus A's.
+        span_a, span_b: (first, last) time of each capture (segments of one point sent
+            outside the other's span are not judged).
+        hs_a, hs_b: `handshakes(a)` / `handshakes(b)` when already made.
+
+    Returns:
+        One comparison per pair, in the order of `pairs`.
+    """
+    hs_a = _handshakes(a) if hs_a is None else hs_a
+    hs_b = _handshakes(b) if hs_b is None else hs_b
     ia, ib = SegIndex(a.segs), SegIndex(b.segs)
     digests = (_digests(a), _digests(b))
     matches = []
@@ -298,7 +344,7 @@ def compare_captures(
         side = _client_side(ha, hb)
         changes = _handshake_changes(ha, hb)
         seg_changes, lost, offloaded = segment_changes(
-            id_a, id_b, ia, ib, digests, _span(a), _span(b), offset.offset_ns, side
+            id_a, id_b, ia, ib, digests, span_a, span_b, offset_ns, side
         )
         matches.append(
             ConnectionComparison(
@@ -312,15 +358,9 @@ def compare_captures(
                 offloaded=offloaded,
             )
         )
-    used_a = {p[0] for p in pairs}
-    used_b = {p[1] for p in pairs}
-    return CompareResult(
-        capture_a=a.capture,
-        capture_b=b.capture,
-        offset=offset,
-        matches=tuple(matches),
-        only_a=tuple(h for i, h in hs_a.items() if i not in used_a),
-        only_b=tuple(h for i, h in hs_b.items() if i not in used_b),
-        icmp=tuple(_icmp(a, "a") + _icmp(b, "b")),
-        connections=(a.conns.height, b.conns.height),
-    )
+    return matches
+
+
+def icmp_seen(s: CaptureSummary, point: str) -> list[IcmpSeen]:
+    """The ICMP too-big messages of a summary, seen at `point` ("a" or "b")."""
+    return _icmp(s, point)
