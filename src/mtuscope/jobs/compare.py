@@ -13,10 +13,12 @@ whose segments differ between the points, whose rows are then kept (see
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mtuscope.capture.reader import iter_chunks
+from mtuscope.capture.decode import decode_chunk
+from mtuscope.capture.reader import WalkedChunk, iter_chunks
 from mtuscope.capture.table import DecodeIssue, PacketTable
 from mtuscope.diagnose.compare import diagnose_compare
 from mtuscope.errors import UsageError
@@ -149,15 +151,22 @@ def stream_compare(
     }
     issues: dict[str, list[DecodeIssue]] = {"a": [], "b": []}
     streams = {"a": sa, "b": sb}
-    steps = {
-        side: each_chunk(chunks[side], streams[side].feed, issues=issues[side])
-        for side in ("a", "b")
-    }
-    while (side := join.next_side()) is not None:
-        if next(steps[side], _END) is _END:
-            streams[side].eof = True
-        join.fed(side)
-        give_back_freed_memory()
+    # Walking and decoding the next chunk of each side runs on a thread (the walker,
+    # numpy and polars release the GIL) while the join works on the current one.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        its = {side: iter(chunks[side]) for side in ("a", "b")}
+        ahead = {side: pool.submit(_next_table, its[side]) for side in ("a", "b")}
+        while (side := join.next_side()) is not None:
+            table = ahead[side].result()
+            if table is None:
+                streams[side].eof = True
+            else:
+                ahead[side] = pool.submit(_next_table, its[side])
+                issues[side].extend(table.issues)
+                streams[side].feed(table)
+                del table
+            join.fed(side)
+            give_back_freed_memory()
     warnings: tuple[str, ...] = ()
     for side, name in (("a", a), ("b", b)):
         warnings += tuple(chunks[side].info.warnings)
@@ -166,7 +175,12 @@ def stream_compare(
     return join.result(), warnings, join.stats
 
 
-_END = object()
+def _next_table(chunks: Iterator[WalkedChunk]) -> PacketTable | None:
+    """The next chunk of a capture, decoded (None at its end)."""
+    chunk = next(chunks, None)
+    if chunk is None:
+        return None
+    return decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
 
 
 def connections_of_file(
