@@ -202,31 +202,31 @@ def candidates(
         eq: npt.NDArray[np.bool_] = (xa == xb) & (xa != fill)
         return eq
 
-    shape = (_col(ca, "c_bytes")[ia] == _col(cb, "c_bytes")[ib]) & (
-        _col(ca, "s_bytes")[ia] == _col(cb, "s_bytes")[ib]
-    )
-    has_data = (_col(ca, "c_bytes")[ia] + _col(ca, "s_bytes")[ia]) > 0
+    cba, sba = _col(ca, "c_bytes")[ia], _col(ca, "s_bytes")[ia]
+    shape = (cba == _col(cb, "c_bytes")[ib]) & (sba == _col(cb, "s_bytes")[ib])
+    has_data = (cba + sba) > 0
 
     def same_half(name: str) -> npt.NDArray[np.bool_]:
         # compared as they are: the high half of every IPv4 address (mapped) is 0
         eq: npt.NDArray[np.bool_] = _halves(ca, name)[ia] == _halves(cb, name)[ib]
         return eq
 
+    client_port, server_port = same("client_port", 0), same("server_port", 0)
     tuple_same = (
-        same_half("client_hi")
+        client_port
+        & server_port
         & same_half("client_lo")
-        & same("client_port", 0)
-        & same_half("server_hi")
         & same_half("server_lo")
-        & same("server_port", 0)
+        & same_half("client_hi")
+        & same_half("server_hi")
     )
     score = (
         np.where(shape, np.where(has_data, 4.0, 1.0), 0.0)
         + 2.0 * same("syn_ip_id", 0)
         + 1.0 * same("sa_ip_id", 0)
         + 4.0 * tuple_same
-        + 1.0 * same("server_port", 0)
-        + 0.5 * same("client_port", 0)
+        + 1.0 * server_port
+        + 0.5 * client_port
         - np.abs(ta[ia] - tb_all[ib]) / window_ns
     )
     # Both points see the same IP version (NAT64 is not followed).
