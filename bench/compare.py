@@ -23,8 +23,9 @@ GOAL = 2.0
 """compare of the capture against itself within this factor of analyze's time (issue 12)."""
 
 
-def _timed(cmd: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in MB) of one run, from /usr/bin/time -v."""
+def _timed(cmd: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds (user + system), peak RSS in MB) of one run, from
+    /usr/bin/time -v."""
     done = subprocess.run(
         ["/usr/bin/time", "-v", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -32,11 +33,13 @@ def _timed(cmd: list[str]) -> tuple[float, int]:
         raise SystemExit(f"{cmd[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", done.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    assert wall is not None and rss is not None
+    user = re.search(r"User time \(seconds\): (\S+)", done.stderr)
+    system = re.search(r"System time \(seconds\): (\S+)", done.stderr)
+    assert wall is not None and rss is not None and user is not None and system is not None
     seconds = 0.0
     for part in wall.group(1).split(":"):
         seconds = seconds * 60 + float(part)
-    return seconds, int(rss.group(1)) // 1024
+    return seconds, float(user.group(1)) + float(system.group(1)), int(rss.group(1)) // 1024
 
 
 def _load() -> str:
@@ -56,12 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     exe = str(Path(sys.executable).with_name("mtuscope"))
     path = str(capture)
     print(f"capture {path}, {capture.stat().st_size / 1e9:.2f} GB; load {_load()}")
-    a_s, a_mb = _timed([exe, "analyze", path, "--json"])
-    print(f"analyze      {a_s:7.2f} s  {a_mb:5d} MB peak; load {_load()}")
-    c_s, c_mb = _timed([exe, "compare", path, path, "--json"])
-    print(f"compare A A  {c_s:7.2f} s  {c_mb:5d} MB peak; load {_load()}")
+    a_s, a_cpu, a_mb = _timed([exe, "analyze", path, "--json"])
+    print(f"analyze      {a_s:7.2f} s ({a_cpu:.2f} s CPU) {a_mb:5d} MB peak; load {_load()}")
+    c_s, c_cpu, c_mb = _timed([exe, "compare", path, path, "--json"])
+    print(f"compare A A  {c_s:7.2f} s ({c_cpu:.2f} s CPU) {c_mb:5d} MB peak; load {_load()}")
     ratio = c_s / a_s
-    print(f"ratio {ratio:.2f}x (goal: within {GOAL}x): {'met' if ratio <= GOAL else 'not met'}")
+    print(
+        f"ratio {ratio:.2f}x wall, {c_cpu / a_cpu:.2f}x CPU (goal: within {GOAL}x): "
+        f"{'met' if ratio <= GOAL else 'not met'}"
+    )
     return 0
 
 

@@ -1,14 +1,18 @@
 """The compare job: the same connections seen at two capture points, and what changed.
 
-Layer: jobs/. Reads both captures (files, spooling standard input) and hands
-the summaries to the pure cores: passive/ pairs and compares, diagnose/ turns
-the differences into findings; the result is a typed `CompareReport`.
+Layer: jobs/. Reads both captures (files, or one of them as standard input)
+and hands the chunks to the pure cores: passive/ joins, pairs and compares,
+diagnose/ turns the differences into findings; the result is a typed
+`CompareReport`.
 
-Memory is bounded by the number of connections, not of packets: each capture
-is read twice (connections and handshakes; then one digest per connection
-direction of its data segments), and a third time only for the directions
-whose segments differ between the points, whose rows are then kept (see
-`passive.compare_summary`).
+Each capture is read once, chunk by chunk, in lockstep (the side whose clock
+is behind, after the clock offset, is read next; the next chunk of each side
+is walked and decoded on a thread meanwhile): `passive.compare_stream` keeps
+only the connections still open, plus a grace window after their last packet,
+and compares and drops each pair as soon as it is decided, so memory is
+bounded by the connections open at once, not by all connections of both.
+`connections_of_file` / `segments_of_file` are the earlier whole-capture
+passes, kept as the reference the streaming join is tested against.
 """
 
 from __future__ import annotations

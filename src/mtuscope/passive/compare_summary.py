@@ -3,6 +3,10 @@
 Layer: passive/. Pure functions over `PacketTable` columns (numpy in, polars
 frames out); no I/O, no clock. Reading the files is the caller's job.
 
+`compare` itself reads each capture once (`compare_stream`, which summarises
+each connection with these functions as it retires); the whole-capture passes
+below are what it is tested against.
+
 A capture is read in two passes (three when the points differ), chunk by
 chunk; each pass's partials merge associatively (chunks in file order, any
 grouping), and what they hold grows with the connections, not the packets:
