@@ -370,6 +370,7 @@ class StreamJoin:
         self.rough: ClockOffset | None = None
         self.offset_ns = 0
         """The offset segment spans are aligned with (the first window's pairs)."""
+        self._aligned = False
         self.matches: list[ConnectionComparison] = []
         self.only_a: list[Handshake] = []
         self.only_b: list[Handshake] = []
@@ -411,9 +412,7 @@ class StreamJoin:
             ca, _, _ = self.pool_a.frames()
             cb, _, _ = self.pool_b.frames()
             self.rough = rough_offset(_summary(self.a, ca), _summary(self.b, cb))
-            self._round(first=True)
-            return
-        self._round(first=False)
+        self._round()
 
     def _saturated(
         self, t0: I64, last: I64, other: CaptureStream, shift: int
@@ -429,7 +428,7 @@ class StreamJoin:
         ok: npt.NDArray[np.bool_] = (~blocked) & (progress > hi) & (progress > last + shift)
         return ok
 
-    def _round(self, *, first: bool) -> None:
+    def _round(self) -> None:
         assert self.rough is not None
         self.stats.rounds += 1
         off = self.rough.offset_ns
@@ -487,9 +486,11 @@ class StreamJoin:
         if emit_a or emit_b:
             sa = _summary(self.a, ca, dirs_a, segs_a, emit_a)
             sb = _summary(self.b, cb, dirs_b, segs_b, emit_b)
-            if first:
-                refined = refine_offset(sa, sb, pairs, self.rough)
-                self.offset_ns = refined.offset_ns if pairs else 0
+            if pairs and not self._aligned:
+                # The first pairs decided (those of the first window) set the offset
+                # segment spans are aligned with, as the whole-capture read's pairs do.
+                self.offset_ns = refine_offset(sa, sb, pairs, self.rough).offset_ns
+                self._aligned = True
             hs_a, hs_b = handshakes(sa), handshakes(sb)
             span_a = (self.a.first_ts or 0, self.a.last_ts or 0)
             span_b = (self.b.first_ts or 0, self.b.last_ts or 0)
