@@ -25,9 +25,12 @@ import polars as pl
 
 from mtuscope.capture.table import PacketTable
 from mtuscope.passive.chunk import syn_table
-from mtuscope.passive.flows import KEY, client_dir, number_connections, tcp_keys, tcp_rows
+from mtuscope.passive.flows import FD, KEY, client_dir, number_connections, tcp_keys, tcp_rows
 from mtuscope.passive.icmp import quoted_connections, too_big_table
 from mtuscope.passive.partial import ACK, FIN, RST, SYN, pick
+
+FD_COLS = FD
+"""A key and a direction: the columns a segment row starts with."""
 
 _HS_COLS = {
     "frame": "frame",
@@ -90,6 +93,18 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
     Returns:
         A partial; merge partials of consecutive chunks with `merge_summaries`.
     """
+    return summarise_with_segments(table, capture=capture, segments=False)[0]
+
+
+def summarise_with_segments(
+    table: PacketTable, *, capture: str, segments: bool = True
+) -> tuple[SummaryPartial, pl.DataFrame | None]:
+    """`summarise_chunk`, and (when `segments`) the chunk's data segments, raw.
+
+    Returns:
+        The partial, and one row per data segment: the `KEY` columns, dir, seq, len,
+        ip_len, ip_id, frame, ts (None when not `segments`).
+    """
     c: Mapping[str, Any] = table.columns  # typed per column by COLUMNS, not by mypy
     n = len(table)
     idx = tcp_rows(c)
@@ -129,8 +144,19 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
             "lead_seq": c["seq"][idx[data]].astype(np.int64),
         }
     )
+    rows = None
+    if segments:
+        sel = idx[data]
+        rows = leads.select(*FD_COLS).with_columns(
+            pl.Series("seq", c["seq"][sel].astype(np.int64)),
+            pl.Series("len", payload[data].astype(np.int64)),
+            pl.Series("ip_len", c["ip_len"][sel].astype(np.int64)),
+            pl.Series("ip_id", c["ip_id"][sel].astype(np.int64)),
+            pl.Series("frame", frame[data]),
+            pl.Series("ts", c["ts_ns"][sel].astype(np.int64)),
+        )
     ts = c["ts_ns"]
-    return SummaryPartial(
+    part = SummaryPartial(
         capture=capture,
         syns=_first_syns(syn_table(c, idx, keys)),
         spans=spans,
@@ -140,6 +166,7 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
         first_ts=int(ts.min()) if n else None,
         last_ts=int(ts.max()) if n else None,
     )
+    return part, rows
 
 
 def _first_syns(syns: pl.DataFrame) -> pl.DataFrame:

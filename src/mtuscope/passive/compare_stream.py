@@ -31,9 +31,7 @@ estimate over all pairs, as before (16 bytes kept per pair).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +43,7 @@ from mtuscope.passive.compare_connections import (
     SummaryPartial,
     finish_connections,
     summarise_chunk,
+    summarise_with_segments,
 )
 from mtuscope.passive.compare_match import (
     MISSING,
@@ -63,7 +62,7 @@ from mtuscope.passive.compare_summary import (
     digest_segments,
     finish_summary,
 )
-from mtuscope.passive.flows import KEY, tcp_keys, tcp_rows
+from mtuscope.passive.flows import KEY
 from mtuscope.passive.partial import ACK, SYN, pick
 
 I64 = npt.NDArray[np.int64]
@@ -113,13 +112,15 @@ class CaptureStream:
         self.last_ts: int | None = None
         """The latest packet time read so far (the stream's progress)."""
         self.eof = False
+        self._t0: I64 | None = None
         self.retired = 0
         self.peak_live = 0
         """Most connections held open at once (after a chunk, before retiring)."""
 
     def feed(self, table: PacketTable) -> None:
         """Add the next chunk of the capture."""
-        p = summarise_chunk(table, capture=self.capture)
+        p, rows = summarise_with_segments(table, capture=self.capture)
+        self._t0 = None
         self.frames += p.frames
         self.first_ts = pick(min, self.first_ts, p.first_ts)
         self.last_ts = pick(max, self.last_ts, p.last_ts)
@@ -155,7 +156,8 @@ class CaptureStream:
         if p.leads.height:
             self.leads = _first_rows(pl.concat([self.leads, p.leads]), "lead_frame")
         ids = self.spans.select(*KEY, "id")
-        self.segs.append(_segment_rows(table, ids))
+        if rows is not None and rows.height:
+            self.segs.append(rows.join(ids, on=list(KEY), how="inner").select(_SEG_COLS))
         if p.icmp.height:
             tail = SummaryPartial(
                 capture=self.capture,
@@ -172,6 +174,11 @@ class CaptureStream:
 
     def live_t0(self) -> I64:
         """Sorted: the start (SYN time, else first packet) of each open connection."""
+        if self._t0 is None:
+            self._t0 = self._live_t0()
+        return self._t0
+
+    def _live_t0(self) -> I64:
         syn = (pl.col("flags") & SYN != 0) & (pl.col("flags") & ACK == 0)
         first_syn = (
             self.syns.filter(syn)
@@ -197,6 +204,7 @@ class CaptureStream:
         if gone.height == 0:
             return None
         keys = gone.select(KEY)
+        self._t0 = None
         self.spans = self.spans.join(keys, on=list(KEY), how="anti")
         part = SummaryPartial(
             capture=self.capture,
@@ -293,29 +301,6 @@ def _quoted(p: SummaryPartial, ids: pl.DataFrame) -> pl.DataFrame:
         quoted_len="q_ip_len",
         connection=quoted["id"].cast(pl.Int64),
     )
-
-
-def _segment_rows(table: PacketTable, ids: pl.DataFrame) -> pl.DataFrame:
-    """The data segments of a chunk, raw, with their connection's id."""
-    c: Mapping[str, Any] = table.columns
-    idx = tcp_rows(c)
-    data = c["payload"][idx] > 0
-    sel = idx[data]
-    if len(sel) == 0:
-        return _empty_segs()
-    key = tcp_keys(c, sel).columns()
-    rows = pl.DataFrame(
-        {
-            **key,
-            "seq": c["seq"][sel].astype(np.int64),
-            "len": c["payload"][sel].astype(np.int64),
-            "ip_len": c["ip_len"][sel].astype(np.int64),
-            "ip_id": c["ip_id"][sel].astype(np.int64),
-            "frame": c["frame"][sel].astype(np.int64),
-            "ts": c["ts_ns"][sel].astype(np.int64),
-        }
-    )
-    return rows.join(ids, on=list(KEY), how="inner").select(_SEG_COLS)
 
 
 @dataclass
