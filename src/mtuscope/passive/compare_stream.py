@@ -74,6 +74,9 @@ IDLE_NS = 60_000_000_000
 FIRST_WINDOW = 2000
 """Connections retired at each point before the clock offset is estimated."""
 
+EVERY = 2
+"""Chunks of a side between two retirements (each costs a few fixed polars calls)."""
+
 _SEG_COLS = ("id", "dir", "seq", "len", "ip_len", "ip_id", "frame", "ts")
 
 
@@ -345,8 +348,11 @@ class StreamJoin:
         *,
         window_ns: int = WINDOW_NS,
         first_window: int = FIRST_WINDOW,
+        every: int = EVERY,
     ) -> None:
         self.a, self.b = a, b
+        self.every = every
+        self._fed = {"a": 0, "b": 0}
         self.window_ns = window_ns
         self.first_window = first_window
         self.pool_a, self.pool_b = _Pool(), _Pool()
@@ -378,9 +384,7 @@ class StreamJoin:
     def fed(self, side: str) -> None:
         """After a chunk was fed to `side` (or its end reached: set `eof` first)."""
         stream, pool = (self.a, self.pool_a) if side == "a" else (self.b, self.pool_b)
-        got = stream.retire()
-        if got is not None:
-            pool.add(got)
+        self._fed[side] += 1
         held = (
             self.a.spans.height
             + self.b.spans.height
@@ -388,6 +392,11 @@ class StreamJoin:
             + sum(c.height for c in self.pool_b.conns)
         )
         self.stats.peak_held = max(self.stats.peak_held, held)
+        if not stream.eof and self._fed[side] % self.every:
+            return  # retire and decide every `every` chunks of a side: fewer, larger steps
+        got = stream.retire()
+        if got is not None:
+            pool.add(got)
         if self.rough is None:
             ready = (self.a.eof or self.a.retired >= self.first_window) and (
                 self.b.eof or self.b.retired >= self.first_window
