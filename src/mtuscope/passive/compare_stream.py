@@ -25,8 +25,12 @@ shorter capture.
 Differences from the whole-capture read, by design: a key seen again after
 its connection retired is a new connection; the segment span test uses the
 offset of the first window's pairs; an ICMP message quoting a connection
-already retired names no connection. The report's offset is the NTP-style
-estimate over all pairs, as before (16 bytes kept per pair).
+already retired names no connection; and the rough offset rests on the first
+windows only, so two captures whose first windows share no connection (one
+point started capturing minutes after the other) are misaligned where the
+whole-capture read, which looked at every connection, was not. The report's
+offset is the NTP-style estimate over all pairs, as before (16 bytes kept per
+pair).
 """
 
 from __future__ import annotations
