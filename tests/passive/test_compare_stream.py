@@ -102,3 +102,23 @@ def test_no_common_connection_gives_no_offset() -> None:
     )
     got, _ = streamed(ta, tb, rows=3, first_window=1)
     assert got == expected and got.offset.method == "none" and got.matches == ()
+
+
+def test_a_first_window_with_nothing_in_common_grows_until_it_has() -> None:
+    # B started capturing later: its first connections are others, A's first ones it missed.
+    pa, pb = two_points(24)
+    late = 12 * 700 * MS
+    pb = [p for p in pb if p["ts_ns"] >= min(q["ts_ns"] for q in pb) + late - 200 * MS]
+    for j in range(6):
+        pb += Flow(
+            cport=30000 + j, server="203.0.113.77", start_ms=12 * 700.0 - 600 + 50 * j,
+            segments=full(0, [50 + j]),
+        ).at(clock_ms=3700.0)  # fmt: skip
+    ta, tb = table(pa), table(pb)
+    expected = compare_captures(
+        summarise([ta], capture="a.pcap"), summarise([tb], capture="b.pcap")
+    )
+    assert len(expected.matches) >= 10
+    got, join = streamed(ta, tb, rows=9, first_window=3)
+    assert join.first_window > 3  # it grew
+    assert got == expected

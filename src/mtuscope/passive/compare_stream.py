@@ -20,15 +20,17 @@ start within the window of either); pairs and one-sided connections are
 compared and emitted as soon as they are decided, and their state dropped.
 The clock offset is estimated (`rough_offset`) from a bounded first window:
 the first `first_window` connections retired at each point, or all of a
-shorter capture.
+shorter capture; a window with no connection of the same shape at both
+points doubles, up to `MAX_WINDOW_GROWTH` times.
 
 Differences from the whole-capture read, by design: a key seen again after
 its connection retired is a new connection; the segment span test uses the
 offset of the first window's pairs; an ICMP message quoting a connection
 already retired names no connection; and the rough offset rests on the first
-windows only, so two captures whose first windows share no connection (one
-point started capturing minutes after the other) are misaligned where the
-whole-capture read, which looked at every connection, was not. The report's
+windows only, so two captures whose first windows, grown to their bound,
+share no connection (one point started capturing long after the other) are
+misaligned where the whole-capture read, which looked at every connection,
+was not. The report's
 offset is the NTP-style estimate over all pairs, as before (16 bytes kept per
 pair).
 """
@@ -78,6 +80,8 @@ IDLE_NS = 60_000_000_000
 FIRST_WINDOW = 2000
 """Connections retired at each point before the clock offset is estimated."""
 
+MAX_WINDOW_GROWTH = 16
+"""How far the first window may grow when it holds no pair of the same shape."""
 EVERY = 2
 """Chunks of a side between two retirements (each costs a few fixed polars calls)."""
 
@@ -356,6 +360,7 @@ class StreamJoin:
     ) -> None:
         self.a, self.b = a, b
         self.every = every
+        self.max_window = first_window * MAX_WINDOW_GROWTH
         self._fed = {"a": 0, "b": 0}
         self.window_ns = window_ns
         self.first_window = first_window
@@ -409,7 +414,14 @@ class StreamJoin:
                 return
             ca, _, _ = self.pool_a.frames()
             cb, _, _ = self.pool_b.frames()
-            self.rough = rough_offset(_summary(self.a, ca), _summary(self.b, cb))
+            rough = rough_offset(_summary(self.a, ca), _summary(self.b, cb))
+            grow = not (self.a.eof and self.b.eof) and self.first_window < self.max_window
+            if rough.method != "syn" and grow:
+                # No connection of the same shape at both points yet: the windows may
+                # not overlap in time; read on (the window doubles, up to a bound).
+                self.first_window *= 2
+                return
+            self.rough = rough
         self._round()
 
     def _saturated(
