@@ -1,39 +1,54 @@
 """The compare job: the same connections seen at two capture points, and what changed.
 
-Layer: jobs/. Reads both captures (files, spooling standard input) and hands
-the summaries to the pure cores: passive/ pairs and compares, diagnose/ turns
-the differences into findings; the result is a typed `CompareReport`.
+Layer: jobs/. Reads both captures (files, or one of them as standard input)
+and hands the chunks to the pure cores: passive/ joins, pairs and compares,
+diagnose/ turns the differences into findings; the result is a typed
+`CompareReport`.
 
-Memory is bounded by the number of connections, not of packets: each capture
-is read twice (connections and handshakes; then one digest per connection
-direction of its data segments), and a third time only for the directions
-whose segments differ between the points, whose rows are then kept (see
-`passive.compare_summary`).
+Each capture is read once, chunk by chunk, in lockstep (the side whose clock
+is behind, after the clock offset, is read next; the next chunk of each side
+is walked and decoded on a thread meanwhile): `passive.compare_stream` keeps
+only the connections still open, plus a grace window after their last packet,
+and compares and drops each pair as soon as it is decided, so memory is
+bounded by the connections open at once, not by all connections of both.
+`connections_of_file` / `segments_of_file` are the earlier whole-capture
+passes, kept as the reference the streaming join is tested against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mtuscope.capture.reader import iter_chunks
+from mtuscope.capture.decode import decode_chunk
+from mtuscope.capture.reader import WalkedChunk, iter_chunks
 from mtuscope.capture.table import DecodeIssue, PacketTable
 from mtuscope.diagnose.compare import diagnose_compare
 from mtuscope.errors import UsageError
-from mtuscope.jobs.captures import decode_warning, each_chunk, fold, seekable
+from mtuscope.jobs.captures import (
+    decode_warning,
+    each_chunk,
+    fold,
+    give_back_freed_memory,
+)
 from mtuscope.jobs.inputs import check_platform
 from mtuscope.jobs.result import JobResult
-from mtuscope.passive.compare import (
-    CompareResult,
-    compare_captures,
-    pair_captures,
-    segments_needed,
-)
+from mtuscope.passive.compare import CompareResult
 from mtuscope.passive.compare_connections import (
     ConnectionTable,
     finish_connections,
     merge_summaries,
     summarise_chunk,
+)
+from mtuscope.passive.compare_match import WINDOW_NS
+from mtuscope.passive.compare_stream import (
+    FIRST_WINDOW,
+    GRACE_NS,
+    IDLE_NS,
+    CaptureStream,
+    JoinStats,
+    StreamJoin,
 )
 from mtuscope.passive.compare_summary import (
     CaptureSummary,
@@ -92,28 +107,84 @@ def compare(opts: CompareOptions) -> CompareReport:
         CaptureError: a capture cannot be read.
     """
     window_ns = int(opts.window_s * 1e9)
-    chunk = opts.chunk_bytes
-    with seekable(opts.a) as path_a, seekable(opts.b) as path_b:
-        ca, warn_a = connections_of_file(path_a, capture=opts.a, chunk_bytes=chunk)
-        cb, warn_b = connections_of_file(path_b, capture=opts.b, chunk_bytes=chunk)
-        none: frozenset[int] = frozenset()
-        sa = segments_of_file(path_a, ca, keep=none, chunk_bytes=chunk)
-        sb = segments_of_file(path_b, cb, keep=none, chunk_bytes=chunk)
-        pairing = pair_captures(sa, sb, window_ns=window_ns)
-        need_a, need_b = segments_needed(sa, sb, pairing)
-        # Only the directions that differ are read a third time, segment by segment.
-        if need_a:
-            sa = segments_of_file(path_a, ca, keep=need_a, chunk_bytes=chunk)
-        if need_b:
-            sb = segments_of_file(path_b, cb, keep=need_b, chunk_bytes=chunk)
-    result = compare_captures(sa, sb, window_ns=window_ns, pairing=pairing)
+    result, warnings, _ = stream_compare(
+        opts.a, opts.b, window_ns=window_ns, chunk_bytes=opts.chunk_bytes
+    )
     return CompareReport(
         kind="compare",
         inputs=(opts.a, opts.b),
         findings=diagnose_compare(result, platform=opts.platform),
-        warnings=warn_a + warn_b,
+        warnings=warnings,
         comparison=result,
     )
+
+
+def stream_compare(
+    a: str,
+    b: str,
+    *,
+    window_ns: int = WINDOW_NS,
+    chunk_bytes: int = CHUNK_BYTES,
+    grace_ns: int = GRACE_NS,
+    idle_ns: int = IDLE_NS,
+    first_window: int = FIRST_WINDOW,
+) -> tuple[CompareResult, tuple[str, ...], JoinStats]:
+    """Read both captures once, in lockstep, and join them as they go (`passive.compare_stream`).
+
+    Args:
+        a, b: the captures (a file, or '-' for standard input: read as a stream).
+        window_ns: tolerance on the aligned start times of a pair.
+        chunk_bytes: bytes per chunk.
+        grace_ns, idle_ns: how long a closed / an unclosed connection is kept after its
+            last packet.
+        first_window: connections retired at each point before the offset is estimated.
+
+    Returns:
+        The comparison, the warnings of both captures (the readers', then the frames that
+        did not decode fully), and what the join held at most.
+
+    Raises:
+        CaptureError: a capture cannot be read.
+    """
+    sa = CaptureStream(a, grace_ns=grace_ns, idle_ns=idle_ns)
+    sb = CaptureStream(b, grace_ns=grace_ns, idle_ns=idle_ns)
+    join = StreamJoin(sa, sb, window_ns=window_ns, first_window=first_window)
+    chunks = {
+        "a": iter_chunks(a, chunk_bytes=chunk_bytes),
+        "b": iter_chunks(b, chunk_bytes=chunk_bytes),
+    }
+    issues: dict[str, list[DecodeIssue]] = {"a": [], "b": []}
+    streams = {"a": sa, "b": sb}
+    # Walking and decoding the next chunk of each side runs on a thread (the walker,
+    # numpy and polars release the GIL) while the join works on the current one.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        its = {side: iter(chunks[side]) for side in ("a", "b")}
+        ahead = {side: pool.submit(_next_table, its[side]) for side in ("a", "b")}
+        while (side := join.next_side()) is not None:
+            table = ahead[side].result()
+            if table is None:
+                streams[side].eof = True
+            else:
+                ahead[side] = pool.submit(_next_table, its[side])
+                issues[side].extend(table.issues)
+                streams[side].feed(table)
+                del table
+            join.fed(side)
+            give_back_freed_memory()
+    warnings: tuple[str, ...] = ()
+    for side, name in (("a", a), ("b", b)):
+        warnings += tuple(chunks[side].info.warnings)
+        if (line := decode_warning(name, issues[side])) is not None:
+            warnings += (line,)
+    return join.result(), warnings, join.stats
+
+
+def _next_table(chunks: Iterator[WalkedChunk]) -> PacketTable | None:
+    """The next chunk of a capture, decoded (None at its end)."""
+    chunk = next(chunks, None)
+    if chunk is None:
+        return None
+    return decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
 
 
 def connections_of_file(

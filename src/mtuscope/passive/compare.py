@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from mtuscope.capture.table import address_text
 from mtuscope.errors import UsageError
 from mtuscope.passive.compare_match import (
@@ -69,35 +71,62 @@ def _opt_bool(v: Any, present: bool) -> bool | None:
     return bool(v) if present else None
 
 
+_HS_NEEDED = (
+    "id", "family", "client_hi", "client_lo", "client_port", "server_hi", "server_lo",
+    "server_port", "first_frame", "syn_frame", "sa_frame", "syn_mss", "sa_mss", "syn_seq",
+    "sa_seq", "syn_ws", "sa_ws", "syn_sack", "sa_sack", "syn_tso", "sa_tso", "syn_ttl",
+    "sa_ttl", "syn_ts", "sa_ts",
+)  # fmt: skip
+
+
 def _handshakes(s: CaptureSummary) -> dict[int, Handshake]:
-    per: dict[tuple[int, int], tuple[int, int]] = {
-        (int(i), int(d)): (int(n), int(big))
-        for i, d, n, big in s.dirs.select("id", "cdir", "n", "big").iter_rows()
-    }
+    # Column by column into Python lists, then one pass: rows one by one through
+    # polars cost several times as much (compare builds one of these per connection).
+    dirs = s.dirs
+    keys = (dirs["id"].cast(pl.Int64) * 2 + dirs["cdir"].cast(pl.Int64)).to_list()
+    per: dict[int, tuple[int, int]] = dict(
+        zip(keys, zip(dirs["n"].to_list(), dirs["big"].to_list(), strict=True), strict=True)
+    )
+    cols = {c: s.conns[c].to_list() for c in _HS_NEEDED}
+    names: dict[tuple[int, int, int], str] = {}
+
+    def text(hi: int, lo: int, family: int) -> str:
+        k = (hi, lo, family)
+        got = names.get(k)
+        if got is None:
+            got = names[k] = address_text(hi, lo, family)
+        return got
+
     out = {}
-    for r in s.conns.iter_rows(named=True):
-        i, family = int(r["id"]), int(r["family"])
-        syn, sa = r["syn_frame"] is not None, r["sa_frame"] is not None
-        c2s, s2c = per.get((i, 0), (0, 0)), per.get((i, 1), (0, 0))
+    none = (0, 0)
+    for r in zip(*(cols[c] for c in _HS_NEEDED), strict=True):
+        (
+            i, family, c_hi, c_lo, c_port, s_hi, s_lo, s_port, first_frame, syn_frame,
+            sa_frame, syn_mss, sa_mss, syn_seq, sa_seq, syn_ws, sa_ws, syn_sack, sa_sack,
+            syn_tso, sa_tso, syn_ttl, sa_ttl, syn_ts, sa_ts,
+        ) = r  # fmt: skip
+        i, family = int(i), int(family)
+        syn, sa = syn_frame is not None, sa_frame is not None
+        c2s, s2c = per.get(i * 2, none), per.get(i * 2 + 1, none)
         out[i] = Handshake(
             id=i,
             family=family,
-            client=address_text(r["client_hi"], r["client_lo"], family),
-            client_port=int(r["client_port"]),
-            server=address_text(r["server_hi"], r["server_lo"], family),
-            server_port=int(r["server_port"]),
-            first_frame=int(r["first_frame"]),
-            syn_frame=r["syn_frame"],
-            synack_frame=r["sa_frame"],
-            mss=(optional(r["syn_mss"]), optional(r["sa_mss"])),
-            isn=(optional(r["syn_seq"]), optional(r["sa_seq"])),
-            wscale=(optional(r["syn_ws"]), optional(r["sa_ws"])),
-            sack_perm=(_opt_bool(r["syn_sack"], syn), _opt_bool(r["sa_sack"], sa)),
-            timestamps=(_opt_bool(r["syn_tso"], syn), _opt_bool(r["sa_tso"], sa)),
-            ttl=(r["syn_ttl"], r["sa_ttl"]),
-            handshake_gap_ns=r["sa_ts"] - r["syn_ts"] if syn and sa else None,
-            data_segments=(c2s[0], s2c[0]),
-            max_segment=(c2s[1], s2c[1]),
+            client=text(c_hi, c_lo, family),
+            client_port=int(c_port),
+            server=text(s_hi, s_lo, family),
+            server_port=int(s_port),
+            first_frame=int(first_frame),
+            syn_frame=syn_frame,
+            synack_frame=sa_frame,
+            mss=(optional(syn_mss), optional(sa_mss)),
+            isn=(optional(syn_seq), optional(sa_seq)),
+            wscale=(optional(syn_ws), optional(sa_ws)),
+            sack_perm=(_opt_bool(syn_sack, syn), _opt_bool(sa_sack, sa)),
+            timestamps=(_opt_bool(syn_tso, syn), _opt_bool(sa_tso, sa)),
+            ttl=(syn_ttl, sa_ttl),
+            handshake_gap_ns=sa_ts - syn_ts if syn and sa else None,
+            data_segments=(int(c2s[0]), int(s2c[0])),
+            max_segment=(int(c2s[1]), int(s2c[1])),
         )
     return out
 
@@ -225,10 +254,10 @@ def pair_captures(a: CaptureSummary, b: CaptureSummary, *, window_ns: int = WIND
 
 
 def _digests(s: CaptureSummary) -> dict[int, tuple[int, int, int]]:
-    return {
-        int(i) * 2 + int(d): (int(n), int(dh), int(dl))
-        for i, d, n, dh, dl in s.dirs.select("id", "cdir", "n", "dh", "dl").iter_rows()
-    }
+    d = s.dirs
+    keys = (d["id"].cast(pl.Int64) * 2 + d["cdir"].cast(pl.Int64)).to_list()
+    vals = zip(d["n"].to_list(), d["dh"].to_list(), d["dl"].to_list(), strict=True)
+    return dict(zip(keys, vals, strict=True))
 
 
 def segments_needed(
@@ -290,6 +319,52 @@ def compare_captures(
         # are not the same, so the two clocks are not related at all.
         offset = ClockOffset(offset_ns=0, transit_ns=None, pairs=0, method="none")
     hs_a, hs_b = _handshakes(a), _handshakes(b)
+    matches = compare_pairs(a, b, pairs, offset.offset_ns, _span(a), _span(b), hs_a, hs_b)
+    used_a = {p[0] for p in pairs}
+    used_b = {p[1] for p in pairs}
+    return CompareResult(
+        capture_a=a.capture,
+        capture_b=b.capture,
+        offset=offset,
+        matches=tuple(matches),
+        only_a=tuple(h for i, h in hs_a.items() if i not in used_a),
+        only_b=tuple(h for i, h in hs_b.items() if i not in used_b),
+        icmp=tuple(_icmp(a, "a") + _icmp(b, "b")),
+        connections=(a.conns.height, b.conns.height),
+    )
+
+
+def handshakes(s: CaptureSummary) -> dict[int, Handshake]:
+    """Each connection of a summary as its point saw it, by id."""
+    return _handshakes(s)
+
+
+def compare_pairs(
+    a: CaptureSummary,
+    b: CaptureSummary,
+    pairs: tuple[tuple[int, int, float], ...] | list[tuple[int, int, float]],
+    offset_ns: int,
+    span_a: tuple[int, int],
+    span_b: tuple[int, int],
+    hs_a: dict[int, Handshake] | None = None,
+    hs_b: dict[int, Handshake] | None = None,
+) -> list[ConnectionComparison]:
+    """What changed between the points for each pair of connections.
+
+    Args:
+        a, b: summaries holding (at least) the connections of `pairs`, with the segment
+            rows of the directions whose digests differ.
+        pairs: (id at A, id at B, score).
+        offset_ns: B's clock minus A's.
+        span_a, span_b: (first, last) time of each capture (segments of one point sent
+            outside the other's span are not judged).
+        hs_a, hs_b: `handshakes(a)` / `handshakes(b)` when already made.
+
+    Returns:
+        One comparison per pair, in the order of `pairs`.
+    """
+    hs_a = _handshakes(a) if hs_a is None else hs_a
+    hs_b = _handshakes(b) if hs_b is None else hs_b
     ia, ib = SegIndex(a.segs), SegIndex(b.segs)
     digests = (_digests(a), _digests(b))
     matches = []
@@ -298,7 +373,7 @@ def compare_captures(
         side = _client_side(ha, hb)
         changes = _handshake_changes(ha, hb)
         seg_changes, lost, offloaded = segment_changes(
-            id_a, id_b, ia, ib, digests, _span(a), _span(b), offset.offset_ns, side
+            id_a, id_b, ia, ib, digests, span_a, span_b, offset_ns, side
         )
         matches.append(
             ConnectionComparison(
@@ -312,15 +387,9 @@ def compare_captures(
                 offloaded=offloaded,
             )
         )
-    used_a = {p[0] for p in pairs}
-    used_b = {p[1] for p in pairs}
-    return CompareResult(
-        capture_a=a.capture,
-        capture_b=b.capture,
-        offset=offset,
-        matches=tuple(matches),
-        only_a=tuple(h for i, h in hs_a.items() if i not in used_a),
-        only_b=tuple(h for i, h in hs_b.items() if i not in used_b),
-        icmp=tuple(_icmp(a, "a") + _icmp(b, "b")),
-        connections=(a.conns.height, b.conns.height),
-    )
+    return matches
+
+
+def icmp_seen(s: CaptureSummary, point: str) -> list[IcmpSeen]:
+    """The ICMP too-big messages of a summary, seen at `point` ("a" or "b")."""
+    return _icmp(s, point)

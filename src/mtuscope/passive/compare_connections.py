@@ -25,9 +25,12 @@ import polars as pl
 
 from mtuscope.capture.table import PacketTable
 from mtuscope.passive.chunk import syn_table
-from mtuscope.passive.flows import KEY, client_dir, number_connections, tcp_keys, tcp_rows
+from mtuscope.passive.flows import FD, KEY, client_dir, number_connections, tcp_keys, tcp_rows
 from mtuscope.passive.icmp import quoted_connections, too_big_table
-from mtuscope.passive.partial import ACK, SYN, pick
+from mtuscope.passive.partial import ACK, FIN, RST, SYN, pick
+
+FD_COLS = FD
+"""A key and a direction: the columns a segment row starts with."""
 
 _HS_COLS = {
     "frame": "frame",
@@ -51,8 +54,9 @@ class SummaryPartial:
     syns: pl.DataFrame
     """The first SYN and the first SYN/ACK per key (`partial.SYNS_SCHEMA`, analyze's rows)."""
     spans: pl.DataFrame
-    """Per key: first_frame, first_ts, last_ts, packets, and the family and direction
-    (`first_dir`) of its first packet."""
+    """Per key: first_frame, first_ts, last_ts, packets, the family and direction
+    (`first_dir`) of its first packet, fin0 / fin1 (a FIN sent in direction 0 / 1) and
+    rst (a RST seen)."""
     leads: pl.DataFrame
     """Per key and direction: frame and sequence number of the first data segment."""
     icmp: pl.DataFrame
@@ -89,6 +93,18 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
     Returns:
         A partial; merge partials of consecutive chunks with `merge_summaries`.
     """
+    return summarise_with_segments(table, capture=capture, segments=False)[0]
+
+
+def summarise_with_segments(
+    table: PacketTable, *, capture: str, segments: bool = True
+) -> tuple[SummaryPartial, pl.DataFrame | None]:
+    """`summarise_chunk`, and (when `segments`) the chunk's data segments, raw.
+
+    Returns:
+        The partial, and one row per data segment: the `KEY` columns, dir, seq, len,
+        ip_len, ip_id, frame, ts (None when not `segments`).
+    """
     c: Mapping[str, Any] = table.columns  # typed per column by COLUMNS, not by mypy
     n = len(table)
     idx = tcp_rows(c)
@@ -102,8 +118,10 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
             "frame": frame,
             "ts": c["ts_ns"][idx],
             "family": c["family"][idx],
+            "flags": c["tcp_flags"][idx],
         }
     )
+    fin = (pl.col("flags") & FIN) != 0
     spans = all_tcp.group_by(list(KEY)).agg(
         pl.col("frame").min().alias("first_frame"),
         pl.col("ts").min().alias("first_ts"),
@@ -112,6 +130,11 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
         # Rows keep file order within a group: the first is the earliest frame.
         pl.col("family").first(),
         pl.col("dir").first().alias("first_dir"),
+        # Whether each direction sent a FIN, and whether either sent a RST: when a
+        # streaming comparison may take the connection as closed.
+        (fin & (pl.col("dir") == 0)).any().alias("fin0"),
+        (fin & (pl.col("dir") == 1)).any().alias("fin1"),
+        ((pl.col("flags") & RST) != 0).any().alias("rst"),
     )
     data = payload > 0
     leads = pl.DataFrame(
@@ -121,8 +144,19 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
             "lead_seq": c["seq"][idx[data]].astype(np.int64),
         }
     )
+    rows = None
+    if segments:
+        sel = idx[data]
+        rows = leads.select(*FD_COLS).with_columns(
+            pl.Series("seq", c["seq"][sel].astype(np.int64)),
+            pl.Series("len", payload[data].astype(np.int64)),
+            pl.Series("ip_len", c["ip_len"][sel].astype(np.int64)),
+            pl.Series("ip_id", c["ip_id"][sel].astype(np.int64)),
+            pl.Series("frame", frame[data]),
+            pl.Series("ts", c["ts_ns"][sel].astype(np.int64)),
+        )
     ts = c["ts_ns"]
-    return SummaryPartial(
+    part = SummaryPartial(
         capture=capture,
         syns=_first_syns(syn_table(c, idx, keys)),
         spans=spans,
@@ -132,6 +166,7 @@ def summarise_chunk(table: PacketTable, *, capture: str) -> SummaryPartial:
         first_ts=int(ts.min()) if n else None,
         last_ts=int(ts.max()) if n else None,
     )
+    return part, rows
 
 
 def _first_syns(syns: pl.DataFrame) -> pl.DataFrame:
@@ -172,6 +207,9 @@ def merge_summaries(a: SummaryPartial, b: SummaryPartial) -> SummaryPartial:
             pl.col("packets").sum(),
             pl.col("family").sort_by("first_frame").first(),
             pl.col("first_dir").sort_by("first_frame").first(),
+            pl.col("fin0").any(),
+            pl.col("fin1").any(),
+            pl.col("rst").any(),
         )
     )
     return SummaryPartial(
@@ -204,7 +242,9 @@ def finish_connections(p: SummaryPartial) -> ConnectionTable:
     Returns:
         The capture's connections, with the sequence base of each direction.
     """
-    conns = number_connections(p.spans)
+    # A streaming comparison numbers connections as they appear (`compare_stream`).
+    spans = p.spans.drop("fin0", "fin1", "rst", strict=False)
+    conns = spans if "id" in spans.columns else number_connections(spans)
     syn = (pl.col("flags") & SYN) != 0
     ack = (pl.col("flags") & ACK) != 0
     conns = conns.join(_first(p.syns.filter(syn & ~ack), "syn_"), on=list(KEY), how="left")

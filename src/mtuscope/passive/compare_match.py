@@ -137,10 +137,50 @@ def match_connections(
     Returns:
         (id at A, id at B, score) for each pair, in order of A's id.
     """
-    ca, cb = a.conns, b.conns
+    ids_a, ids_b, score = candidates(a.conns, b.conns, offset.offset_ns, window_ns=window_ns)
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    out = []
+    for k in best_first(ids_a, ids_b, score).tolist():
+        x, y = int(ids_a[k]), int(ids_b[k])
+        if x in used_a or y in used_b:
+            continue
+        used_a.add(x)
+        used_b.add(y)
+        out.append((x, y, round(float(score[k]), 3)))
+    out.sort()
+    return out
+
+
+def best_first(ids_a: I64, ids_b: I64, score: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """The order greedy pairing takes candidates in: best score, then A's id, then B's."""
+    order: npt.NDArray[np.intp] = np.lexsort((ids_b, ids_a, -score))
+    return order
+
+
+def candidates(
+    ca: pl.DataFrame, cb: pl.DataFrame, offset_ns: int, *, window_ns: int = WINDOW_NS
+) -> tuple[I64, I64, npt.NDArray[np.float64]]:
+    """The scored candidate pairs of each connection of `ca` among those of `cb`.
+
+    A connection's candidates depend only on the connections of `cb` whose start
+    lies within `window_ns` of its own (aligned): any `cb` holding those gives it
+    the same candidates and scores.
+
+    Args:
+        ca: connections at A (`CaptureSummary.conns` rows, any subset, in id order).
+        cb: connections at B, in id order.
+        offset_ns: B's clock minus A's.
+        window_ns: how far apart (after alignment) the starts of a pair may be.
+
+    Returns:
+        (id at A, id at B, score) arrays of the acceptable pairs (score at least
+        `MIN_SCORE`, same IP version).
+    """
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
     if ca.height == 0 or cb.height == 0:
-        return []
-    tb_all = _col(cb, "t0") - offset.offset_ns
+        return none
+    tb_all = _col(cb, "t0") - offset_ns
     order_b = np.argsort(tb_all, kind="stable")
     tb = tb_all[order_b]
     ta = _col(ca, "t0")
@@ -155,58 +195,43 @@ def match_connections(
     starts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     ib = order_b[np.arange(len(ia)) + starts]
     if len(ia) == 0:
-        return []
+        return none
 
     def same(name: str, fill: int = -1) -> npt.NDArray[np.bool_]:
         xa, xb = _col(ca, name, fill)[ia], _col(cb, name, fill)[ib]
         eq: npt.NDArray[np.bool_] = (xa == xb) & (xa != fill)
         return eq
 
-    shape = (_col(ca, "c_bytes")[ia] == _col(cb, "c_bytes")[ib]) & (
-        _col(ca, "s_bytes")[ia] == _col(cb, "s_bytes")[ib]
-    )
-    has_data = (_col(ca, "c_bytes")[ia] + _col(ca, "s_bytes")[ia]) > 0
+    cba, sba = _col(ca, "c_bytes")[ia], _col(ca, "s_bytes")[ia]
+    shape = (cba == _col(cb, "c_bytes")[ib]) & (sba == _col(cb, "s_bytes")[ib])
+    has_data = (cba + sba) > 0
 
     def same_half(name: str) -> npt.NDArray[np.bool_]:
         # compared as they are: the high half of every IPv4 address (mapped) is 0
         eq: npt.NDArray[np.bool_] = _halves(ca, name)[ia] == _halves(cb, name)[ib]
         return eq
 
+    client_port, server_port = same("client_port", 0), same("server_port", 0)
     tuple_same = (
-        same_half("client_hi")
+        client_port
+        & server_port
         & same_half("client_lo")
-        & same("client_port", 0)
-        & same_half("server_hi")
         & same_half("server_lo")
-        & same("server_port", 0)
+        & same_half("client_hi")
+        & same_half("server_hi")
     )
     score = (
         np.where(shape, np.where(has_data, 4.0, 1.0), 0.0)
         + 2.0 * same("syn_ip_id", 0)
         + 1.0 * same("sa_ip_id", 0)
         + 4.0 * tuple_same
-        + 1.0 * same("server_port", 0)
-        + 0.5 * same("client_port", 0)
+        + 1.0 * server_port
+        + 0.5 * client_port
         - np.abs(ta[ia] - tb_all[ib]) / window_ns
     )
     # Both points see the same IP version (NAT64 is not followed).
     ok = (score >= MIN_SCORE) & (_col(ca, "family")[ia] == _col(cb, "family")[ib])
-    ia, ib, score = ia[ok], ib[ok], score[ok]
-    best = np.lexsort((ib, ia, -score))
-    used_a: set[int] = set()
-    used_b: set[int] = set()
-    ids_a = _col(ca, "id")
-    ids_b = _col(cb, "id")
-    out = []
-    for k in best.tolist():
-        x, y = int(ia[k]), int(ib[k])
-        if x in used_a or y in used_b:
-            continue
-        used_a.add(x)
-        used_b.add(y)
-        out.append((int(ids_a[x]), int(ids_b[y]), round(float(score[k]), 3)))
-    out.sort()
-    return out
+    return _col(ca, "id")[ia[ok]], _col(cb, "id")[ib[ok]], score[ok]
 
 
 def refine_offset(
@@ -234,20 +259,43 @@ def refine_offset(
     joined = ids.join(a.conns.select(cols), on="id").join(
         b.conns.select(cols).rename({"id": "id_b"}), on="id_b", suffix="_b"
     )
-    syn = joined.filter(pl.col("syn_ts").is_not_null() & pl.col("syn_ts_b").is_not_null())
-    if syn.height == 0:
+    syn_a, syn_b, sa_a, sa_b = (
+        _col(joined, c, MISSING) for c in ("syn_ts", "syn_ts_b", "sa_ts", "sa_ts_b")
+    )
+    return offset_of_handshakes(syn_a, syn_b, sa_a, sa_b, rough)
+
+
+MISSING = int(np.iinfo(np.int64).min)
+"""A time not seen, in `offset_of_handshakes`' arrays."""
+
+
+def offset_of_handshakes(
+    syn_a: I64, syn_b: I64, sa_a: I64, sa_b: I64, rough: ClockOffset
+) -> ClockOffset:
+    """The NTP-style offset from the SYN and SYN/ACK times of paired connections.
+
+    Args:
+        syn_a, syn_b: the SYN time of each pair at A and at B (`MISSING`: not seen).
+        sa_a, sa_b: the SYN/ACK time of each pair at A and at B (`MISSING`: not seen).
+        rough: returned when no pair has a SYN at both points.
+
+    Returns:
+        See `refine_offset`.
+    """
+    syn = (syn_a != MISSING) & (syn_b != MISSING)
+    if not syn.any():
         return rough
-    d_syn = (syn["syn_ts_b"] - syn["syn_ts"]).to_numpy().astype(np.int64)
-    both = syn.filter(pl.col("sa_ts").is_not_null() & pl.col("sa_ts_b").is_not_null())
-    if both.height == 0:
+    both = syn & (sa_a != MISSING) & (sa_b != MISSING)
+    if not both.any():
+        d_syn = syn_b[syn] - syn_a[syn]
         return ClockOffset(
-            offset_ns=int(np.median(d_syn)), transit_ns=None, pairs=syn.height, method="syn"
+            offset_ns=int(np.median(d_syn)), transit_ns=None, pairs=int(syn.sum()), method="syn"
         )
-    d1 = (both["syn_ts_b"] - both["syn_ts"]).to_numpy().astype(np.int64)
-    d2 = (both["sa_ts_b"] - both["sa_ts"]).to_numpy().astype(np.int64)
+    d1 = syn_b[both] - syn_a[both]
+    d2 = sa_b[both] - sa_a[both]
     return ClockOffset(
         offset_ns=int(np.median((d1 + d2) // 2)),
         transit_ns=int(np.median(np.abs(d1 - d2) // 2)),
-        pairs=both.height,
+        pairs=int(both.sum()),
         method="handshake",
     )

@@ -3,6 +3,10 @@
 Layer: passive/. Pure functions over `PacketTable` columns (numpy in, polars
 frames out); no I/O, no clock. Reading the files is the caller's job.
 
+`compare` itself reads each capture once (`compare_stream`, which summarises
+each connection with these functions as it retires); the whole-capture passes
+below are what it is tested against.
+
 A capture is read in two passes (three when the points differ), chunk by
 chunk; each pass's partials merge associatively (chunks in file order, any
 grouping), and what they hold grows with the connections, not the packets:
@@ -132,6 +136,21 @@ def segment_chunk(
         on=list(KEY),
         how="inner",
     )
+    return digest_segments(rows, keep=keep)
+
+
+def digest_segments(rows: pl.DataFrame, *, keep: Collection[int] | None = None) -> SegmentPartial:
+    """Per-direction digests (and the kept rows) of data segments of known connections.
+
+    Args:
+        rows: one row per data segment: id, dir (in the canonical key), client_dir,
+            c_base, s_base (the connection's `cdir` and sequence bases), seq, len,
+            ip_len, ip_id, frame, ts.
+        keep: directions (id * 2 + cdir) whose segment rows to keep; None: all.
+
+    Returns:
+        A partial (see `segment_chunk`).
+    """
     cdir = (pl.col("dir") != pl.col("client_dir")).cast(pl.Int8)
     base = pl.when(cdir == 0).then(pl.col("c_base")).otherwise(pl.col("s_base"))
     # Signed 32-bit distance from the base: exact across the 2**32 wrap.
