@@ -11,33 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jobs.compare_whole import connections_of_file, whole
 from mtuscope.errors import CaptureError
-from mtuscope.jobs.compare import (
-    CHUNK_BYTES,
-    connections_of_file,
-    segments_of_file,
-    stream_compare,
-)
-from mtuscope.passive.compare import CompareResult, compare_captures, pair_captures, segments_needed
+from mtuscope.jobs.compare import stream_compare
 from mtuscope.passive.compare_stream import GRACE_NS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 CORPUS = Path(os.environ["MTUSCOPE_CORPUS"])  # set by tests/conftest.py
-
-
-def whole(a: str, b: str, *, chunk_bytes: int = CHUNK_BYTES) -> CompareResult:
-    """The multi-pass read of both captures whole (the way compare read them before)."""
-    ca, _ = connections_of_file(a, chunk_bytes=chunk_bytes)
-    cb, _ = connections_of_file(b, chunk_bytes=chunk_bytes)
-    none: frozenset[int] = frozenset()
-    sa = segments_of_file(a, ca, keep=none, chunk_bytes=chunk_bytes)
-    sb = segments_of_file(b, cb, keep=none, chunk_bytes=chunk_bytes)
-    pairing = pair_captures(sa, sb)
-    need_a, need_b = segments_needed(sa, sb, pairing)
-    sa = segments_of_file(a, ca, keep=need_a, chunk_bytes=chunk_bytes)
-    sb = segments_of_file(b, cb, keep=need_b, chunk_bytes=chunk_bytes)
-    return compare_captures(sa, sb, pairing=pairing)
 
 
 def _pairs() -> list[tuple[str, str]]:

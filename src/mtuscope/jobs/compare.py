@@ -11,13 +11,13 @@ is walked and decoded on a thread meanwhile): `passive.compare_stream` keeps
 only the connections still open, plus a grace window after their last packet,
 and compares and drops each pair as soon as it is decided, so memory is
 bounded by the connections open at once, not by all connections of both.
-`connections_of_file` / `segments_of_file` are the earlier whole-capture
-passes, kept as the reference the streaming join is tested against.
+The earlier whole-capture passes are the reference the streaming join is
+tested against: `tests/jobs/compare_whole.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,19 +28,11 @@ from mtuscope.diagnose.compare import diagnose_compare
 from mtuscope.errors import UsageError
 from mtuscope.jobs.captures import (
     decode_warning,
-    each_chunk,
-    fold,
     give_back_freed_memory,
 )
 from mtuscope.jobs.inputs import check_platform
 from mtuscope.jobs.result import JobResult
 from mtuscope.passive.compare import CompareResult
-from mtuscope.passive.compare_connections import (
-    ConnectionTable,
-    finish_connections,
-    merge_summaries,
-    summarise_chunk,
-)
 from mtuscope.passive.compare_match import WINDOW_NS
 from mtuscope.passive.compare_stream import (
     FIRST_WINDOW,
@@ -49,12 +41,6 @@ from mtuscope.passive.compare_stream import (
     CaptureStream,
     JoinStats,
     StreamJoin,
-)
-from mtuscope.passive.compare_summary import (
-    CaptureSummary,
-    finish_summary,
-    merge_segments,
-    segment_chunk,
 )
 
 CHUNK_BYTES = 16 << 20
@@ -185,61 +171,3 @@ def _next_table(chunks: Iterator[WalkedChunk]) -> PacketTable | None:
     if chunk is None:
         return None
     return decode_chunk(chunk.records, chunk.block, chunk.ts_ns, chunk.first_frame)
-
-
-def connections_of_file(
-    path: str, *, capture: str | None = None, chunk_bytes: int = CHUNK_BYTES
-) -> tuple[ConnectionTable, tuple[str, ...]]:
-    """First pass over a capture: its connections and handshakes, chunk by chunk.
-
-    Args:
-        path: the capture file (not '-': it is read again by `segments_of_file`).
-        capture: the name evidence cites (default `path`).
-        chunk_bytes: bytes per chunk.
-
-    Returns:
-        The `ConnectionTable`, and the warnings: the reader's, then one line about
-        the frames that did not decode fully (as `analyze` reports them).
-
-    Raises:
-        CaptureError: the file cannot be read from its start.
-    """
-    name = capture or path
-    issues: list[DecodeIssue] = []
-    chunks = iter_chunks(path, chunk_bytes=chunk_bytes)
-    parts = each_chunk(chunks, lambda t: summarise_chunk(t, capture=name), issues=issues)
-    acc = fold(parts, merge_summaries)
-    if acc is None:
-        acc = summarise_chunk(PacketTable.empty(), capture=name)
-    warnings = tuple(chunks.info.warnings)
-    if (line := decode_warning(name, issues)) is not None:
-        warnings += (line,)
-    return finish_connections(acc), warnings
-
-
-def segments_of_file(
-    path: str,
-    conns: ConnectionTable,
-    *,
-    keep: Collection[int] | None,
-    chunk_bytes: int = CHUNK_BYTES,
-) -> CaptureSummary:
-    """Second (and third) pass over a capture: per-direction segment digests and rows.
-
-    Args:
-        path: the capture file, as given to `connections_of_file`.
-        conns: its connections.
-        keep: directions (id * 2 + cdir) whose segment rows to keep; None: all.
-        chunk_bytes: bytes per chunk.
-
-    Returns:
-        The capture's summary.
-
-    Raises:
-        CaptureError: the file cannot be read.
-    """
-    chunks = iter_chunks(path, chunk_bytes=chunk_bytes)
-    acc = fold(each_chunk(chunks, lambda t: segment_chunk(t, conns, keep=keep)), merge_segments)
-    if acc is None:
-        acc = segment_chunk(PacketTable.empty(), conns, keep=keep)
-    return finish_summary(conns, acc, keep=keep)
