@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from mtuscope.server.app import caller, session
 from mtuscope.server.auth import Caller, bearer, identify, require_agent
 from mtuscope.server.config import ServerConfig
-from mtuscope.server.ingest import Incoming, ingest
+from mtuscope.server.ingest import Incoming, ingest, prepare
 from mtuscope.server.times import parse_time
 from mtuscope.store.database import Store
 from mtuscope.store.models import Agent, Target, TargetAgent
@@ -148,11 +148,13 @@ def _agent_of(app: Any, token: str | None) -> Agent:
 def _post(app: Any, me: Agent, raw: bytes) -> dict[str, Any]:
     cfg: ServerConfig = app.state.config
     batch = parse_batch(raw, cfg)
+    read = prepare(batch)
     store: Store = app.state.store
     for attempt in (1, 2):
         try:
             with store.writing() as s:
-                outcome = ingest(s, me, batch, config=cfg, now_ms=int(time.time() * 1000))
+                now = int(time.time() * 1000)
+                outcome = ingest(s, me, batch, config=cfg, now_ms=now, prepared=read)
             break
         except IntegrityError:
             # Another process stored one of these ids between our look-up and insert:
