@@ -174,11 +174,12 @@ def _debounce(
     if not by_path:
         return []
     targets = sorted({t for t, _ in by_path})
-    hosts = dict(
-        session.execute(select(TARGETS.c.id, TARGETS.c.host).where(TARGETS.c.id.in_(targets)))
-        .tuples()
-        .all()
-    )
+    hosts: dict[int, str] = {
+        tid: host
+        for tid, host in session.execute(
+            select(TARGETS.c.id, TARGETS.c.host).where(TARGETS.c.id.in_(targets))
+        )
+    }
     known = {
         (row.target_id, row.flow): row
         for row in session.execute(
