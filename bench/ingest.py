@@ -103,6 +103,7 @@ class Plan:
     change_every: int
     start_ms: int
     seed: int
+    warmup_posts: int
 
 
 def _results(plan: Plan, reports: dict[str, list[bytes]]) -> Iterator[bytes]:
@@ -145,7 +146,19 @@ def _client(plan: Plan, ready: Any, go: Any, out: Any) -> None:
     accepted = duplicates = posts = 0
     errors: list[str] = []
     latencies: list[float] = []
+    json_type = {"Content-Type": "application/json"}
     with httpx.Client(base_url=plan.url, timeout=60.0) as client:
+        # Warm-up, not timed: every path's first rounds (their first values are confirmed,
+        # and the problems present from the start raised), as a fleet that has been running.
+        for token, stream in streams:
+            for _ in range(plan.warmup_posts):
+                body = b'{"results":[' + b",".join(next(stream) for _ in range(plan.batch)) + b"]}"
+                r = client.post(
+                    "/api/v1/results",
+                    content=body,
+                    headers={"Authorization": f"Bearer {token}", **json_type},
+                )
+                r.raise_for_status()
         ready.wait()
         go.wait()
         deadline = time.monotonic() + plan.seconds
@@ -158,7 +171,7 @@ def _client(plan: Plan, ready: Any, go: Any, out: Any) -> None:
             r = client.post(
                 "/api/v1/results",
                 content=body,
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                headers={"Authorization": f"Bearer {token}", **json_type},
             )
             latencies.append(time.perf_counter() - t0)
             posts += 1
@@ -257,7 +270,8 @@ def _enroll(
             r = c.post("/api/v1/targets", json={**body, "agents": names})
             r.raise_for_status()
             targets.append((int(r.json()["id"]), host))
-        c.post("/api/v1/webhooks", json={"url": hook}).raise_for_status()
+        if not args.no_webhook:
+            c.post("/api/v1/webhooks", json={"url": hook}).raise_for_status()
     return agents, targets
 
 
@@ -280,6 +294,36 @@ def _cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def _counts(url: str) -> tuple[int, int, int]:
+    """Results, events and webhook deliveries in the store."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+                for table in ("results", "events", "deliveries")
+            )
+    finally:
+        engine.dispose()
+
+
+def _drain(url: str, *, timeout: float) -> None:
+    """Wait until the server has delivered the webhooks the warm-up queued (bounded)."""
+    engine = engine_for(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                left = conn.exec_driver_sql(
+                    "SELECT count(*) FROM deliveries WHERE NOT done"
+                ).scalar_one()
+            if left == 0:
+                return
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
 
 
 def _loadavg() -> str:
@@ -323,13 +367,17 @@ def run_one(db: str, args: argparse.Namespace, top: Path) -> dict[str, Any]:
                     change_every=args.change_every,
                     start_ms=start_ms,
                     seed=c + 1,
+                    warmup_posts=-(-args.warmup_rounds * args.targets * args.flows // args.batch),
                 )
                 p = ctx.Process(target=_client, args=(plan, ready, go, out))
                 p.start()
                 procs.append(p)
-            ready.wait(timeout=120)
+            ready.wait(timeout=600)
+            _drain(url, timeout=60.0)
             load_before = _loadavg()
+            counts0 = _counts(url)
             cpu0 = _cpu_seconds(pid)
+            received0 = _Sink.received
             go.wait(timeout=60)
             t0 = time.monotonic()
             parts = [out.get(timeout=args.seconds + 300) for _ in procs]
@@ -339,14 +387,7 @@ def run_one(db: str, args: argparse.Namespace, top: Path) -> dict[str, Any]:
                 p.join(timeout=30)
             load_after = _loadavg()
             time.sleep(3)  # the background pass delivers what the run queued
-            engine = engine_for(url)
-            try:
-                with engine.connect() as conn:
-                    stored = conn.exec_driver_sql("SELECT count(*) FROM results").scalar_one()
-                    events = conn.exec_driver_sql("SELECT count(*) FROM events").scalar_one()
-                    queued = conn.exec_driver_sql("SELECT count(*) FROM deliveries").scalar_one()
-            finally:
-                engine.dispose()
+            stored, events, queued = (a - b for a, b in zip(_counts(url), counts0, strict=True))
     finally:
         sink.shutdown()
     accepted = sum(p["accepted"] for p in parts)
@@ -375,7 +416,7 @@ def run_one(db: str, args: argparse.Namespace, top: Path) -> dict[str, Any]:
         else None,
         "events": events,
         "deliveries_queued": queued,
-        "webhook_posts_received": _Sink.received,
+        "webhook_posts_received": _Sink.received - received0,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
     }
@@ -392,7 +433,13 @@ def main() -> int:
     ap.add_argument("--agents", type=int, default=10)
     ap.add_argument("--targets", type=int, default=20, help="each tested by every agent")
     ap.add_argument("--flows", type=int, default=3)
-    ap.add_argument("--change-every", type=int, default=20, help="rounds a scenario lasts (mean)")
+    ap.add_argument("--change-every", type=int, default=100, help="rounds a scenario lasts (mean)")
+    ap.add_argument(
+        "--warmup-rounds", type=int, default=4, help="untimed rounds of every path first"
+    )
+    ap.add_argument(
+        "--no-webhook", action="store_true", help="register no webhook (events only logged)"
+    )
     ap.add_argument("--out", type=Path, default=None, help="record (bench/results/ingest-*.json)")
     args = ap.parse_args()
     if not 1 <= args.batch <= 1000 or args.clients < 1 or args.seconds <= 0:
@@ -403,7 +450,6 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="mtuscope-bench-ingest-") as tmp:
         for db in dbs:
-            _Sink.received = 0
             top = Path(tmp) / db
             top.mkdir()
             rows.append(run_one(db, args, top))
