@@ -196,14 +196,16 @@ def _client(plan: Plan, ready: Any, go: Any, out: Any) -> None:
 
 
 class _Sink(BaseHTTPRequestHandler):
-    """The webhook's receiver: reads the event, answers 204."""
+    """The webhook's receiver: reads the event, answers 204 (keeping the connection)."""
 
+    protocol_version = "HTTP/1.1"
     received = 0
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("content-length", "0")))
         type(self).received += 1
         self.send_response(204)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *_args: Any) -> None:
