@@ -1,7 +1,8 @@
 """Several agents posting at once: every result stored once, none lost, none doubled.
 
 A real `mtuscope serve` (uvicorn on loopback) on SQLite and on PostgreSQL
-(Debian's, a temporary cluster; skipped with the reason without root). Eight
+(Debian's, a temporary cluster; skipped with the reason without root), and on
+SQLite with `--workers 2` (two processes writing one file). Eight
 agents post their batches from eight threads at the same moment, each batch
 also re-sent from a second thread (an agent's retry racing its first try), and
 a few results are shared between two batches of one agent. Every POST must
@@ -40,11 +41,12 @@ FLOWS = 3
 REPORTS = ("clean", "mtu-drop", "blackhole", "clamp")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "sqlite-2-workers", "postgresql"])
 def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Running, str]]:
-    if request.param == "sqlite":
+    if request.param.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'store.db'}"
-        with running_server(url, tmp_path / "log") as running:
+        extra = ("--workers", "2") if request.param.endswith("workers") else ()
+        with running_server(url, tmp_path / "log", extra_args=extra) as running:
             yield running, url
         return
     why = why_not()
