@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := tshark tcpdump nftables iproute2 ethtool iputils-ping iputils-tracepath scamper time chromium chromium-driver postgresql
 
-.PHONY: demo monitor-demo test venv dev system-deps check lint typecheck pytest bench bench-many bench-paths examples clean
+.PHONY: demo monitor-demo test venv dev system-deps check lint typecheck pytest bench bench-many bench-paths bench-ingest examples clean
 
 $(BIN)/mtuscope: pyproject.toml setup.py src/mtuscope/capture/_walker.c
 	$(PY) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-many: dev
 ## mtuscope, tracepath and scamper side by side on every lab scenario (root).
 bench-paths: dev system-deps
 	$(BIN)/python bench/paths.py
+
+## Server ingest: results/s through POST /api/v1/results on SQLite and PostgreSQL (root for PostgreSQL).
+bench-ingest: dev
+	$(BIN)/python bench/ingest.py
 
 ## Re-create examples/*.pcap in a lab of network namespaces (root).
 examples: venv

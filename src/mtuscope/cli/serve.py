@@ -32,6 +32,13 @@ def add_parser(sub: Any) -> None:
         metavar="BYTES",
         help="largest capture the dashboard accepts for analysis (64 MiB; 413 beyond)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes on the one address (1); they share the store",
+    )
     p.set_defaults(run=run)
 
 
@@ -46,4 +53,12 @@ def run(args: argparse.Namespace) -> int:
     assert port is not None
     if args.upload_limit < 1:
         raise UsageError(f"--upload-limit {args.upload_limit}: must be a positive number of bytes")
-    return serve(args.db, host, port, config=ServerConfig(upload_limit=args.upload_limit))
+    if not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers {args.workers}: want 1..64")
+    return serve(
+        args.db,
+        host,
+        port,
+        config=ServerConfig(upload_limit=args.upload_limit),
+        workers=args.workers,
+    )

@@ -5,10 +5,19 @@ Layer: store/. `open_store(url)` is the one way in: it creates the engine
 `postgresql+psycopg` engine), runs the Alembic migrations to the newest
 revision, and returns a `Store` whose `session()` the server uses per request.
 Several server processes may share one PostgreSQL: Alembic takes its own lock.
+
+Writers that must not fail under concurrency (the ingest of results) use
+`writing()`: on SQLite it serialises them inside the process with a lock and
+starts the transaction with `BEGIN IMMEDIATE`, so a writer takes the file's
+write lock before it reads (waiting up to `busy_timeout` for another process)
+instead of upgrading a read snapshot mid-way, which SQLite refuses at once
+("database is locked"). On PostgreSQL it is a plain session: rows are locked
+where they are read (`FOR UPDATE`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,12 +49,14 @@ def engine_for(url: str) -> Engine:
         raise UsageError(f"--db {url!r}: not a database URL ({exc})") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            parsed, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=24
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_engine(parsed, pool_size=10, max_overflow=30, pool_pre_ping=True)
     raise UsageError(f"--db {url!r}: want sqlite:///PATH or postgresql://...")
 
 
@@ -72,7 +83,9 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writer = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -80,17 +93,30 @@ class Store:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session for a writer: committed on success, rolled back on error; on SQLite
+        one writer of this process at a time, holding the write lock from its first read."""
+        if not self.sqlite:
+            with self.session() as session:
+                yield session
+            return
+        with self._writer, self._sessions() as session, session.begin():
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
 
 
-def open_store(url: str = DEFAULT_URL) -> Store:
-    """Open (and migrate) the store at `url`.
+def open_store(url: str = DEFAULT_URL, *, upgrade: bool = True) -> Store:
+    """Open (and, unless `upgrade` is False, migrate) the store at `url`.
 
     Raises:
         UsageError: a URL that names no supported database.
     """
     engine = engine_for(url)
-    migrate(engine)
+    if upgrade:
+        migrate(engine)
     return Store(engine)

@@ -7,22 +7,24 @@ its own targets; everything else is 403 for it. A pull is the agent's contact
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from mtuscope.server.app import caller, config, session
-from mtuscope.server.auth import Caller, require_agent
+from mtuscope.server.app import caller, session
+from mtuscope.server.auth import Caller, bearer, identify, require_agent
 from mtuscope.server.config import ServerConfig
-from mtuscope.server.ingest import Incoming, ingest
+from mtuscope.server.ingest import Incoming, ingest, prepare
 from mtuscope.server.times import parse_time
+from mtuscope.store.database import Store
 from mtuscope.store.models import Agent, Target, TargetAgent
 
 router = APIRouter()
@@ -36,7 +38,6 @@ def agent(who: Caller = Depends(caller)) -> Agent:  # noqa: B008
 
 Db = Annotated[Session, Depends(session)]
 Me = Annotated[Agent, Depends(agent)]
-Config = Annotated[ServerConfig, Depends(config)]
 
 
 class ResultBody(BaseModel):
@@ -92,10 +93,8 @@ def schedule(s: Db, me: Me) -> dict[str, Any]:
     return {"agent": me.name, "tests": tests, "instant": instant}
 
 
-@router.post("/results")
-async def post_results(request: Request, me: Me, cfg: Config) -> dict[str, Any]:
-    """Store the agent's results (idempotent by id); lists what was new and what was known."""
-    raw = await request.body()
+def parse_batch(raw: bytes, cfg: ServerConfig) -> list[Incoming]:
+    """The batch of a POST body, checked (413 too big, 422 naming the field)."""
     if len(raw) > cfg.results_per_post * cfg.report_limit:
         raise HTTPException(413, f"body: over {cfg.results_per_post * cfg.report_limit} bytes")
     try:
@@ -104,7 +103,10 @@ async def post_results(request: Request, me: Me, cfg: Config) -> dict[str, Any]:
         raise RequestValidationError(exc.errors()) from None
     batch = []
     for i, r in enumerate(parsed.results):
-        text = json.dumps(r.report, separators=(",", ":"))
+        try:
+            text = orjson.dumps(r.report).decode()
+        except orjson.JSONEncodeError as exc:  # an integer beyond 64 bits
+            raise HTTPException(422, f"results[{i}].report: {exc}") from None
         if len(text) > cfg.report_limit:
             raise HTTPException(413, f"results[{i}].report: over {cfg.report_limit} bytes")
         batch.append(
@@ -115,19 +117,58 @@ async def post_results(request: Request, me: Me, cfg: Config) -> dict[str, Any]:
                 report=r.report,
                 report_text=text,
                 flow=r.flow,
-                capture=json.dumps(r.capture) if r.capture is not None else None,
+                capture=_capture_text(i, r.capture),
             )
         )
-    store = request.app.state.store
+    return batch
+
+
+@router.post("/results")
+async def post_results(request: Request) -> dict[str, Any]:
+    """Store the agent's results (idempotent by id); lists what was new and what was known.
+
+    The event loop only reads the body: the token is checked, the batch parsed and
+    stored in the thread pool, in one session (SQLite: `Store.writing`, one writer
+    at a time), so a slow disk never stalls the other requests.
+    """
+    app = request.app
+    me = await run_in_threadpool(_agent_of, app, bearer(request))
+    raw = await request.body()
+    return await run_in_threadpool(_post, app, me, raw)
+
+
+def _agent_of(app: Any, token: str | None) -> Agent:
+    """The calling agent (401, 403, 429), in a short read-only session."""
+    with app.state.store.session() as s:
+        who = identify(s, token)
+    app.state.rate.charge(who.key)
+    return require_agent(who)
+
+
+def _post(app: Any, me: Agent, raw: bytes) -> dict[str, Any]:
+    cfg: ServerConfig = app.state.config
+    batch = parse_batch(raw, cfg)
+    read = prepare(batch)
+    store: Store = app.state.store
     for attempt in (1, 2):
         try:
-            with store.session() as s:
-                outcome = ingest(s, me, batch, config=cfg, now_ms=int(time.time() * 1000))
+            with store.writing() as s:
+                now = int(time.time() * 1000)
+                outcome = ingest(s, me, batch, config=cfg, now_ms=now, prepared=read)
             break
         except IntegrityError:
             # Another process stored one of these ids between our look-up and insert:
             # the second attempt sees them as duplicates.
             if attempt == 2:
                 raise
-    request.app.state.metrics.ingested.inc(len(outcome.accepted))
+    app.state.metrics.ingested.inc(len(outcome.accepted))
     return {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
+
+
+def _capture_text(i: int, capture: dict[str, Any] | None) -> str | None:
+    if capture is None:
+        return None
+    try:
+        return orjson.dumps(capture).decode()
+    except orjson.JSONEncodeError as exc:
+        raise HTTPException(422, f"results[{i}].capture: {exc}") from None
