@@ -109,14 +109,14 @@ class Tracker:
 
     def _agreed(self, name: str) -> tuple[bool, Any]:
         """Whether X of the last Y rounds voted for one value of `name`, and which."""
-        counts: dict[str, int] = {}
-        values: dict[str, Any] = {}
+        counts: dict[Any, int] = {}
+        values: dict[Any, Any] = {}
         for vote in self.recent:
             if name == "drop" and not vote["voted_drop"]:
                 continue
             if name != "drop" and vote[name] is NO_VOTE:
                 continue
-            key = json.dumps(vote[name], sort_keys=True)
+            key = _key(vote[name])
             counts[key] = counts.get(key, 0) + 1
             values[key] = vote[name]
         for key, n in counts.items():
@@ -163,6 +163,12 @@ class Tracker:
             *(Change("finding-raised", None, k, f"{where}: {k} raised") for k in raised),
             *(Change("finding-cleared", k, None, f"{where}: {k} cleared") for k in cleared),
         ]
+
+
+def _key(value: Any) -> Any:
+    """A hashable key equal for equal votes (a vote is a number, None, or a drop's dict
+    of scalars): cheaper than JSON text, and the ingest of a fleet counts votes often."""
+    return tuple(sorted(value.items())) if isinstance(value, dict) else value
 
 
 def _tag(name: str, value: Any) -> Any:
