@@ -194,6 +194,16 @@ def test_a_target_without_a_kind_is_tcp_with_a_port_and_icmp_without(
     assert next(t for t in listed if t["id"] == r.json()["id"])["kind"] == kind
 
 
+def test_a_body_that_is_not_json_is_422_with_where(server: Running) -> None:
+    r = httpx.post(
+        f"{server.url}/api/v1/agents",
+        content=b'{"name": ',
+        headers={**server.admin, "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("body: not valid JSON at character 9")
+
+
 def test_results_are_stored_once_and_come_back_as_sent(server: Running) -> None:
     agent = _agent(server, "once")
     target = _target(server, ["once"])

@@ -105,6 +105,10 @@ def one_line(exc: RequestValidationError) -> str:
     if not errors:
         return "request: invalid"
     first = errors[0]
+    if first.get("type") == "json_invalid":
+        where = first.get("loc", ("body", 0))[-1]
+        reason = (first.get("ctx") or {}).get("error", "invalid JSON")
+        return f"body: not valid JSON at character {where} ({reason})"
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     field = ".".join(loc) or "body"
     msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
