@@ -47,6 +47,18 @@ def test_two_agents_share_a_hop_and_branch() -> None:
     assert not links["addr:198.51.100.2", "addr:203.0.113.2"].drop
 
 
+def test_an_agent_on_a_router_of_another_path_stands_beside_that_router() -> None:
+    # The second agent runs on r1: its trace starts at r1's next hop (TTL 1).
+    on_r1 = copy.deepcopy(lab_report("mtu-drop"))
+    on_r1["hops"] = [dict(h, ttl=h["ttl"] - 1) for h in on_r1["hops"] if h["ttl"] > 1]
+    g = merge([AgentPath("client", 0, lab_report("mtu-drop")), AgentPath("r1", 0, on_r1)])
+    assert g.nodes["agent:client"].layer == 0
+    assert g.nodes["addr:192.0.2.2"].layer == 1
+    assert g.nodes["agent:r1"].layer == 1  # beside r1, not at the far left
+    assert (g.nodes["addr:192.0.2.2"].order, g.nodes["agent:r1"].order) == (0, 1)
+    assert ("agent:r1", "addr:198.51.100.2") in _links(g)
+
+
 def test_a_black_hole_is_a_silent_drop_link() -> None:
     g = merge([AgentPath("tokyo", 0, lab_report("blackhole"))])
     link = _links(g)["addr:192.0.2.2", "addr:198.51.100.2"]

@@ -42,7 +42,9 @@ class Node:
     """`agent`, `hop`, `unknown` (`*`) or `target`."""
     label: str
     layer: int = 0
-    """Column: 0 for agents, the largest TTL a path reached it at, the last for the target."""
+    """Column: the largest TTL a path reached it at, the last for the target, and for an
+    agent the column just before its nearest first hop (an agent on a router of another
+    agent's path stands beside that router, not at the far left)."""
     order: int = 0
     """Row within the column (first seen first)."""
     agents: set[str] = field(default_factory=set)
@@ -158,6 +160,10 @@ def merge(paths: list[AgentPath]) -> PathGraph:
     for n in graph.nodes.values():
         if n.kind == TARGET:
             n.layer = last
+    for n in graph.nodes.values():
+        if n.kind == AGENT:
+            firsts = [graph.nodes[t].layer for (s, t) in graph.links if s == n.key]
+            n.layer = max(0, min(firsts, default=1) - 1)
     columns: dict[int, int] = {}
     for n in graph.nodes.values():  # insertion order: agents and their hops as first seen
         n.order = columns.get(n.layer, 0)
