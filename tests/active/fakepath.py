@@ -110,14 +110,14 @@ class FakePath:
                 if probe.kind not in self.answers:
                     return None
                 return back, Reply(
-                    probe_id=probe.id, kind=_ANSWER[probe.kind], from_addr=self.dst, ttl=64 - n
+                    probe_id=probe.id, kind=_ANSWER[probe.kind], from_addr=self.dst, ttl=65 - n
                 )
             if node >= 1 and node == self.unreachable_at and probe.ttl > node:
                 return back + self.unreachable_delay, Reply(
                     probe_id=probe.id,
                     kind=ReplyKind.UNREACHABLE,
                     from_addr=router(self.family, node),
-                    ttl=64 - node,
+                    ttl=65 - node,
                     code=1,
                 )
             if node >= 1 and probe.ttl <= node:
@@ -127,7 +127,7 @@ class FakePath:
                     probe_id=probe.id,
                     kind=ReplyKind.TIME_EXCEEDED,
                     from_addr=router(self.family, node),
-                    ttl=64 - node,
+                    ttl=65 - node,
                 )
             if probe.size > self.hop_mtus[node]:
                 if node == 0 or self.icmp == "blocked" or node in self.mute:
@@ -138,7 +138,7 @@ class FakePath:
                     kind=ReplyKind.TOO_BIG,
                     from_addr=router(self.family, node),
                     mtu=mtu,
-                    ttl=64 - node,
+                    ttl=65 - node,
                 )
         raise AssertionError("unreachable")
 

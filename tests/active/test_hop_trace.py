@@ -12,6 +12,7 @@ from mtuscope.active.engine import Limits
 from mtuscope.active.hop_trace import TRACE_BUDGET, HopTrace, HopTraceResult
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind, ProbeOutcome, Reply, ReplyKind, SearchStop
+from mtuscope.active.rtt import RttEstimator
 from mtuscope.errors import UsageError
 
 from .fakepath import FakePath, destination, router, run
@@ -20,15 +21,17 @@ from .fakepath import FakePath, destination, router, run
 def measure(
     path: FakePath, *, with_pmtu: bool = True, **kw: object
 ) -> tuple[PathMtuResult | None, HopTraceResult, int, float]:
-    """The `path` verb's order: the search, then the trace that builds on it."""
+    """The `path` verb's order: the search, then the trace that builds on it, sharing
+    one RTT estimate (their timeouts adapt to the path, as in `probe`)."""
     assert path.local_mtu is not None
     probes, seconds, pmtu = 0, 0.0, None
+    rtt = RttEstimator()
     if with_pmtu:
-        search = PathMtuSearch(dst=path.dst, ceiling=path.local_mtu, **kw)  # type: ignore[arg-type]
+        search = PathMtuSearch(dst=path.dst, ceiling=path.local_mtu, rtt=rtt, **kw)  # type: ignore[arg-type]
         stats = run(search, path)
         pmtu = search.result()
         probes, seconds = stats.probes, stats.seconds
-    trace = HopTrace(dst=path.dst, ceiling=path.local_mtu, pmtu=pmtu, **kw)  # type: ignore[arg-type]
+    trace = HopTrace(dst=path.dst, ceiling=path.local_mtu, pmtu=pmtu, rtt=rtt, **kw)  # type: ignore[arg-type]
     stats = run(trace, path, start=200.0)
     return pmtu, trace.result(), probes + stats.probes, seconds + stats.seconds
 

@@ -42,6 +42,7 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.rtt import RttEstimator
 from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET, MIN_MTU
@@ -123,6 +124,8 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
         ttl: TTL / hop limit of every probe.
         limits: timeout, rate, burst, budget, attempts.
         first_id: id of the first probe (engines sharing a transport need distinct ids).
+        rtt: the path's RTT estimate, for a timeout adapted to it (rtt.py); None: every
+            probe waits `limits.timeout`.
 
     Raises:
         UsageError: floor above ceiling, a ceiling below the minimum probe, or a bad target.
@@ -137,12 +140,13 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
         dport: int | None = None,
         floor: int | None = None,
         table: tuple[int, ...] = MODERN_TABLE,
-        width: int = 20,
+        width: int = 8,
         ttl: int = 64,
         limits: Limits | None = None,
         first_id: int = 1,
+        rtt: RttEstimator | None = None,
     ) -> None:
-        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
+        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id, rtt=rtt)
         low = max(MIN_MTU[self.family], min_probe_size(self.family, kind))
         self.floor = low if floor is None else floor
         self.ceiling = ceiling
