@@ -66,6 +66,9 @@ class FakePath:
     """Routers (by hop number) that send no ICMP at all ("*" in a traceroute)."""
     hop_delay: float = 0.004
     """One-way seconds per link."""
+    byte_delay: float = 0.0
+    """One-way seconds per byte of the probe (a slow link's serialization: an answer to
+    a large probe comes later than one to a small probe)."""
     unreachable_at: int | None = None
     """A router (by hop number) past which the path ends: it answers every probe meant to
     go further with host-unreachable (code 1) after `unreachable_delay`, as a router
@@ -105,7 +108,7 @@ class FakePath:
             return None
         n = len(self.hop_mtus)
         for node in range(n + 1):
-            back = 2 * self.hop_delay * max(node, 1)
+            back = 2 * self.hop_delay * max(node, 1) + 2 * self.byte_delay * probe.size
             if node == n:
                 if probe.kind not in self.answers:
                     return None
