@@ -103,7 +103,7 @@ def test_a_table_mtu_got_through_and_a_larger_size_silent_tests_one_byte_more_fi
     b.reached(1400)
     b.lost(1420)
     b.lost(1500)
-    assert b.next_sizes(8, table=TABLE) == [1401, 1401]
+    assert b.next_sizes(8, table=TABLE) == [1401, 1401, 1401]  # attempts + 1
     b.lost(1401)
     b.lost(1401)
     assert b.converged and b.by_silence and b.lo == 1400
@@ -149,4 +149,4 @@ def test_the_edge_is_a_likely_mtu_and_can_wait_for_the_ceiling() -> None:
     assert b.next_sizes(8, edge=1404, edge_with_ceiling=False) == [1500]
     b.lost(1500)
     # the ceiling failed: "exactly the edge" is tested next, not the whole table
-    assert b.next_sizes(8, edge=1404, table=TABLE) == [1405, 1405]
+    assert b.next_sizes(8, edge=1404, table=TABLE) == [1405, 1405, 1405]

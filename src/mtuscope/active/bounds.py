@@ -157,9 +157,10 @@ class SizeBounds:
         if lo_likely and self.lo + 1 < top and self.lo + 1 not in self.silent:
             # The largest size through is a likely MTU (a table entry, or the MTU known
             # from elsewhere) and a larger one failed: the likeliest answer is `lo`
-            # itself. `lo + 1` alone tests it before the interior is searched (its
-            # `attempts` silent probes prove it, a refusal does at once).
-            return [self.lo + 1] * (self.attempts if above else 1)
+            # itself. `lo + 1` alone tests it before the interior is searched: a refusal
+            # proves it at once; silence `attempts + 1` times, one more than elsewhere,
+            # since no probe of the interior can overrule a loss (bench/search_loss.py).
+            return [self.lo + 1] * (self.attempts + 1 if above else 1)
         out = [] if confirmed else [top]
         if len(interior) <= width:
             # Few enough to try them all; the likeliest answer, lo + 1, gets its retry now.

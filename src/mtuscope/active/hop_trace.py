@@ -25,6 +25,16 @@ Two phases:
    "Inferring and Debugging Path MTU Discovery Failures", IMC 2005). With a
    path MTU result to start from, one round of sizes `pmtu + 1` (and the
    interface MTU) at every hop places a single black hole to the link.
+
+The trace is bounded to the hops needed: its first TTLs stop at the destination's
+distance that the search's answers suggest (`hops_guess`: the TTL they arrived
+with), neighbouring hops that would try the same sizes share one set of probes
+aimed at the middle of their run (a binary search over the hops), and a hop alone
+next to a hop known to be at the path MTU gets the ceiling alone first. In the
+lab's black hole (client, r1, r2, server) that is 7 probes: three small ones,
+1500 and 1401 twice at r2 (silent), 1500 at r1 (answered). With the run's
+`RttEstimator` (rtt.py, shared with the search) its silences take a few round
+trips, not a fixed timeout.
 """
 
 from __future__ import annotations

@@ -6,11 +6,22 @@ Round one sends every size of a modern MTU table at once (plus the interface
 MTU). A too-big message refuses its size at once (RFC 1191 §3, RFC 8201 §4),
 and the MTU it quotes is checked in the next round as the pair `m` and `m + 1`,
 so a path whose routers send too-big messages is measured in two round trips.
-Without them the search goes on over the silent interval: every size when few
-are left, likely MTUs or evenly spaced sizes otherwise, until the answer is
-exact to the byte. A size counts as not getting through after `attempts`
-silent probes at or below it, so a lost probe is not mistaken for a filter
-(bounds.py).
+Without them the search goes on over the silent interval. When the largest
+size that got through is a table entry (the likeliest black hole: 1400 through,
+1420 and up silent), the byte above it is tried first, `attempts + 1` times:
+three silent probes of 1401 prove 1400 in one round of three probes (one more than
+`attempts`, since no probe of the interior is there to overrule a loss). Otherwise, or when
+that byte gets through: every size when few (`width`) are left, likely MTUs or
+`width` evenly spaced sizes otherwise, until the answer is exact to the byte. A
+size counts as not getting through after `attempts` silent probes at or below
+it, so a lost probe is not mistaken for a filter (bounds.py); a black hole is
+only reported with its byte above silent `attempts` times.
+
+How long a probe waits before it counts as silent is the engine's timeout: with
+the run's `RttEstimator` (rtt.py) it follows the RTT of the destination's own
+answers (TCP's RTO, at least 3 smoothed RTTs, within `Limits.min_timeout` and
+`Limits.timeout`), so the silent sizes of round one are given up a few round
+trips after the small ones were answered, not after a fixed second.
 
 Useless too-big messages (MTU 0 as in pre-RFC 1191 routers, below the
 protocol minimum, not below the size refused, or below a size that got
@@ -120,7 +131,8 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
         dport: destination port for UDP and TCP_SYN.
         floor: smallest size to probe; defaults to the protocol minimum (68 / 1280).
         table: sizes for round one (those between floor and ceiling are used).
-        width: at most this many new sizes per later round.
+        width: at most this many new sizes per later round (fewer sizes, more rounds:
+            8 keeps both small while the rate limit paces the probes).
         ttl: TTL / hop limit of every probe.
         limits: timeout, rate, burst, budget, attempts.
         first_id: id of the first probe (engines sharing a transport need distinct ids).
