@@ -133,6 +133,7 @@ def parse(tool: str, out: str) -> dict[str, Any]:
             "blackhole": "pmtud-blackhole" in kinds,
             "mss": doc["mss"]["server_announced"],
             "own": f"{doc['search']['sent']} / {doc['search']['seconds']}",
+            "run": f"{doc['probes']['sent']} / {doc['probes']['seconds']}",
         }
     if tool == "tracepath":
         resume = _TP_RESUME.search(out)
@@ -237,15 +238,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | IP | tool | path MTU (truth) | right MTU? | right link? "
         "| black hole located? | MSS clamp / small MSS seen? | packets sent | wall time s "
-        "| mtuscope search: probes / s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mtuscope search: probes / s | mtuscope search + trace: probes / s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['scenario']} | {r['family']} | {r['tool']} | {r['pmtu']} ({r['truth']['pmtu']}) "
             f"| {_mark(r['right_mtu'])} | {_mark(r['right_link'])} "
             f"| {_mark(r['blackhole_located'])} | {_mark(r['right_mss'])} | {r['packets']} "
-            f"| {r['seconds']} | {r.get('own', '')} |"
+            f"| {r['seconds']} | {r.get('own', '')} | {r.get('run', '')} |"
         )
     return "\n".join(lines)
 
