@@ -18,7 +18,12 @@ are parsed for the path MTU and the router that reports (or should report)
 the drop, and compared with the scenario's truth. Prints a markdown table and
 writes JSON to bench/results/paths.json.
 
-Usage: ``python bench/paths.py [--scenarios a,b] [--families 4,6] [--jobs N]``
+mtuscope runs from the source tree with its bytecode cached (compiled once before
+the first run, as an installed package would be), so its wall time is Python's
+start-up and the probing, not the compiling of every module.
+
+Usage: ``python bench/paths.py [--scenarios a,b] [--families 4,6] [--tools t,u]
+[--jobs N] [--repeat N]``
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ def _truth(sc: Scenario, family: int) -> dict[str, Any]:
 
 def _port(sc: Scenario) -> int | None:
     """The TCP port mtuscope is given: where only TCP answers, or where the MSS is the point."""
-    if ProbeKind.ICMP_ECHO not in sc.server_answers and sc.server_tcp_port:
+    if ProbeKind.ECHO not in sc.server_answers and sc.server_tcp_port:
         return sc.server_tcp_port
     if sc.clamp is not None or sc.node(sc.server).advmss is not None:
         return PORT
@@ -73,13 +78,39 @@ def _mss_truth(sc: Scenario, family: int) -> int | None:
     return sc.node(sc.server).advmss
 
 
+PYCACHE = Path(tempfile.gettempdir()) / "mtuscope-bench-pycache"
+"""Where mtuscope's bytecode is cached for the bench (`warm_bytecode`): an installed
+package has its .pyc files, so the wall time should not include compiling every module
+again, as it would under PYTHONDONTWRITEBYTECODE."""
+
+
+def _python_env() -> list[str]:
+    """`env` arguments for mtuscope's process: the source tree, the bytecode cache."""
+    return [
+        "env",
+        "-u",
+        "PYTHONDONTWRITEBYTECODE",
+        f"PYTHONPYCACHEPREFIX={PYCACHE}",
+        f"PYTHONPATH={ROOT / 'src'}",
+    ]
+
+
+def warm_bytecode() -> None:
+    """Compile mtuscope's modules into `PYCACHE` once, before any run is timed."""
+    subprocess.run(
+        [*_python_env(), sys.executable, "-m", "compileall", "-q", str(ROOT / "src")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def _argv(tool: str, sc: Scenario, addr: str, family: int) -> list[str]:
     if tool == "mtuscope":
         argv = [sys.executable, "-m", "mtuscope", "probe", addr, "--json"]
         port = _port(sc)
         if port is not None:
             argv += ["--port", str(port)]
-        return ["env", f"PYTHONPATH={ROOT / 'src'}", *argv]
+        return [*_python_env(), *argv]
     if tool == "tracepath":
         return ["tracepath", "-n", *(["-6"] if family == 6 else []), addr]
     return ["scamper", "-O", "text", "-c", "trace -M", "-i", addr]
@@ -102,6 +133,7 @@ def parse(tool: str, out: str) -> dict[str, Any]:
             "blackhole": "pmtud-blackhole" in kinds,
             "mss": doc["mss"]["server_announced"],
             "own": f"{doc['search']['sent']} / {doc['search']['seconds']}",
+            "run": f"{doc['probes']['sent']} / {doc['probes']['seconds']}",
         }
     if tool == "tracepath":
         resume = _TP_RESUME.search(out)
@@ -176,14 +208,16 @@ def _judge(row: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def bench_scenario(name: str, families: list[int]) -> list[dict[str, Any]]:
-    """Every tool, every family, in one lab of scenario `name`."""
+def bench_scenario(
+    name: str, families: list[int], tools: tuple[str, ...] = TOOLS
+) -> list[dict[str, Any]]:
+    """Every tool of `tools`, every family, in one lab of scenario `name`."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="mtus-bench-") as tmp, Lab.up(name) as lab:
         for family in families:
             truth = _truth(lab.truth, family)
             truth["mss"] = _mss_truth(lab.truth, family)
-            for tool in TOOLS:
+            for tool in tools:
                 row = _run_tool(lab, tool, family, Path(tmp))
                 row.update({"scenario": name, "family": family, "truth": truth})
                 rows.append(_judge(row, truth))
@@ -204,15 +238,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | IP | tool | path MTU (truth) | right MTU? | right link? "
         "| black hole located? | MSS clamp / small MSS seen? | packets sent | wall time s "
-        "| mtuscope search: probes / s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mtuscope search: probes / s | mtuscope search + trace: probes / s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['scenario']} | {r['family']} | {r['tool']} | {r['pmtu']} ({r['truth']['pmtu']}) "
             f"| {_mark(r['right_mtu'])} | {_mark(r['right_link'])} "
             f"| {_mark(r['blackhole_located'])} | {_mark(r['right_mss'])} | {r['packets']} "
-            f"| {r['seconds']} | {r.get('own', '')} |"
+            f"| {r['seconds']} | {r.get('own', '')} | {r.get('run', '')} |"
         )
     return "\n".join(lines)
 
@@ -222,12 +256,20 @@ def main() -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated names")
     parser.add_argument("--families", default="4,6")
     parser.add_argument("--jobs", type=int, default=1, help="scenarios run at once (labs)")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated tools")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each scenario")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "paths.json"))
     args = parser.parse_args()
     names = [n for n in args.scenarios.split(",") if n]
     families = [int(f) for f in args.families.split(",")]
+    tools = tuple(t for t in args.tools.split(",") if t)
+    unknown = sorted(set(tools) - set(TOOLS))
+    if unknown:
+        parser.error(f"unknown tools {', '.join(unknown)} (known: {', '.join(TOOLS)})")
+    warm_bytecode()
+    runs = [n for n in names for _ in range(max(1, args.repeat))]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda n: bench_scenario(n, families), names))
+        results = list(pool.map(lambda n: bench_scenario(n, families, tools), runs))
     rows = [r for rs in results for r in rs]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")

@@ -66,6 +66,9 @@ class FakePath:
     """Routers (by hop number) that send no ICMP at all ("*" in a traceroute)."""
     hop_delay: float = 0.004
     """One-way seconds per link."""
+    byte_delay: float = 0.0
+    """One-way seconds per byte of the probe (a slow link's serialization: an answer to
+    a large probe comes later than one to a small probe)."""
     unreachable_at: int | None = None
     """A router (by hop number) past which the path ends: it answers every probe meant to
     go further with host-unreachable (code 1) after `unreachable_delay`, as a router
@@ -105,19 +108,19 @@ class FakePath:
             return None
         n = len(self.hop_mtus)
         for node in range(n + 1):
-            back = 2 * self.hop_delay * max(node, 1)
+            back = 2 * self.hop_delay * max(node, 1) + 2 * self.byte_delay * probe.size
             if node == n:
                 if probe.kind not in self.answers:
                     return None
                 return back, Reply(
-                    probe_id=probe.id, kind=_ANSWER[probe.kind], from_addr=self.dst, ttl=64 - n
+                    probe_id=probe.id, kind=_ANSWER[probe.kind], from_addr=self.dst, ttl=65 - n
                 )
             if node >= 1 and node == self.unreachable_at and probe.ttl > node:
                 return back + self.unreachable_delay, Reply(
                     probe_id=probe.id,
                     kind=ReplyKind.UNREACHABLE,
                     from_addr=router(self.family, node),
-                    ttl=64 - node,
+                    ttl=65 - node,
                     code=1,
                 )
             if node >= 1 and probe.ttl <= node:
@@ -127,7 +130,7 @@ class FakePath:
                     probe_id=probe.id,
                     kind=ReplyKind.TIME_EXCEEDED,
                     from_addr=router(self.family, node),
-                    ttl=64 - node,
+                    ttl=65 - node,
                 )
             if probe.size > self.hop_mtus[node]:
                 if node == 0 or self.icmp == "blocked" or node in self.mute:
@@ -138,7 +141,7 @@ class FakePath:
                     kind=ReplyKind.TOO_BIG,
                     from_addr=router(self.family, node),
                     mtu=mtu,
-                    ttl=64 - node,
+                    ttl=65 - node,
                 )
         raise AssertionError("unreachable")
 

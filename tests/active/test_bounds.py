@@ -93,3 +93,60 @@ def test_wide_interval_is_split_evenly() -> None:
     # nothing reached yet: the floor is tried twice, plus evenly spaced points
     assert sizes.count(68) == 2
     assert sorted(set(sizes)) == sorted({68 + int(i * 1212 / 4) for i in range(4)})
+
+
+TABLE = (1280, 1380, 1400, 1420, 1500)
+
+
+def test_a_table_mtu_got_through_and_a_larger_size_silent_tests_one_byte_more_first() -> None:
+    b = fresh()
+    b.reached(1400)
+    b.lost(1420)
+    b.lost(1500)
+    assert b.next_sizes(8, table=TABLE) == [1401, 1401, 1401]  # attempts + 1
+    b.lost(1401)
+    b.lost(1401)
+    assert b.converged and b.by_silence and b.lo == 1400
+    # without the table, the interior is searched at once, as before
+    c = fresh()
+    c.reached(1400)
+    c.lost(1420)
+    assert 1410 in c.next_sizes(30)
+
+
+def test_when_one_byte_more_gets_through_the_interior_follows() -> None:
+    b = fresh()
+    b.reached(1400)
+    b.lost(1420)
+    b.reached(1401)
+    sizes = b.next_sizes(8, table=TABLE)
+    assert 1420 in sizes  # the silent top, confirmed
+    assert len(set(sizes) - {1420}) == 8 and min(sizes) == 1402  # spaced over 1402..1419
+
+
+def test_a_refusal_above_a_table_mtu_needs_one_probe_of_one_byte_more() -> None:
+    b = fresh()
+    b.reached(1400)
+    b.refused(1420)  # a too-big message with no usable MTU
+    assert b.next_sizes(8, table=TABLE) == [1401]
+    b.refused(1401)
+    assert b.converged and not b.by_silence
+
+
+def test_one_silence_of_one_byte_more_is_retried_not_taken() -> None:
+    b = fresh()
+    b.reached(1400)
+    b.lost(1420)
+    b.lost(1401)  # once: maybe lost; the usual retry of the top follows
+    assert not b.converged
+    assert b.next_sizes(8, table=TABLE)[0] == 1401
+
+
+def test_the_edge_is_a_likely_mtu_and_can_wait_for_the_ceiling() -> None:
+    b = fresh()
+    b.reached(1404)
+    assert b.next_sizes(8, edge=1404) == [1500, 1405, 1405]
+    assert b.next_sizes(8, edge=1404, edge_with_ceiling=False) == [1500]
+    b.lost(1500)
+    # the ceiling failed: "exactly the edge" is tested next, not the whole table
+    assert b.next_sizes(8, edge=1404, table=TABLE) == [1405, 1405, 1405]

@@ -7,9 +7,10 @@ import pytest
 from mtuscope.active.engine import Limits, TokenBucket
 from mtuscope.active.path_mtu import PathMtuSearch
 from mtuscope.active.probe import ProbeOutcome, Reply, ReplyKind, SearchStop
+from mtuscope.active.rtt import RttEstimator
 from mtuscope.errors import UsageError
 
-from .fakepath import FakePath, run
+from .fakepath import FakePath, router, run
 
 
 def test_token_bucket_bursts_then_paces() -> None:
@@ -23,7 +24,15 @@ def test_token_bucket_bursts_then_paces() -> None:
 
 
 @pytest.mark.parametrize(
-    "kw", [{"timeout": 0}, {"rate": -1}, {"burst": 0}, {"budget": 0}, {"attempts": 0}]
+    "kw",
+    [
+        {"timeout": 0},
+        {"min_timeout": 0},
+        {"rate": -1},
+        {"burst": 0},
+        {"budget": 0},
+        {"attempts": 0},
+    ],
 )
 def test_limits_are_checked(kw: dict[str, float]) -> None:
     with pytest.raises(UsageError):
@@ -173,3 +182,45 @@ def test_an_engine_builds_its_packets_and_matches_the_bytes_that_come_back() -> 
     reached = [r for r in engine.records if r.outcome is ProbeOutcome.REACHED]
     assert [r.probe.id for r in reached] == [first.id]
     assert reached[0].rtt == pytest.approx(0.02)  # the driver's clock: 1.02 - 1.0
+
+
+def test_without_an_rtt_estimate_every_probe_waits_the_timeout() -> None:
+    path = FakePath(hop_mtus=[1500, 1500])
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=2.0))
+    engine.probes_due(now=10.0)
+    engine.on_reply(Reply(probe_id=1, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), now=10.001)
+    assert engine.timeout == 2.0
+    assert engine.deadline() == pytest.approx(12.0)
+
+
+def test_the_first_answers_shorten_the_wait_of_the_probes_sent_with_them() -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    rtt = RttEstimator()
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=2.0, min_timeout=0.2), rtt=rtt)
+    sent = engine.probes_due(now=10.0)
+    assert engine.timeout == 2.0 and engine.deadline() == pytest.approx(12.0)
+    # a router's answer is no sample: it comes from nearer than the destination
+    engine.on_reply(
+        Reply(probe_id=sent[-1].id, kind=ReplyKind.TOO_BIG, from_addr=router(4, 1), mtu=1400),
+        now=10.001,
+    )
+    assert rtt.samples == 0 and engine.deadline() == pytest.approx(12.0)
+    # the destination's answer after 1 ms: the silent probes now wait the floor
+    engine.on_reply(
+        Reply(probe_id=sent[0].id, kind=ReplyKind.ECHO_REPLY, from_addr=path.dst), now=10.001
+    )
+    assert rtt.samples == 1 and engine.timeout == pytest.approx(0.2)
+    assert engine.deadline() == pytest.approx(10.2)
+    engine.on_timeout(now=10.2)
+    lost = [r for r in engine.records if r.outcome is ProbeOutcome.LOST]
+    assert lost and all(r.sent_at == 10.0 for r in lost)
+
+
+def test_engines_sharing_an_estimate_share_the_timeout() -> None:
+    path = FakePath(hop_mtus=[1500, 1500])
+    rtt = RttEstimator()
+    rtt.sample(0.1)
+    engine = PathMtuSearch(dst=path.dst, limits=Limits(timeout=5.0, min_timeout=0.05), rtt=rtt)
+    assert engine.timeout == pytest.approx(0.3)  # 3 round trips: learnt before it started
+    engine.probes_due(now=0.0)
+    assert engine.deadline() == pytest.approx(0.3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import ip_address
 
 import pytest
@@ -9,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtuscope.active.engine import Limits
-from mtuscope.active.hop_trace import TRACE_BUDGET, HopTrace, HopTraceResult
+from mtuscope.active.hop_trace import TRACE_BUDGET, HopTrace, HopTraceResult, hops_guess
 from mtuscope.active.path_mtu import PathMtuResult, PathMtuSearch
 from mtuscope.active.probe import ProbeKind, ProbeOutcome, Reply, ReplyKind, SearchStop
+from mtuscope.active.rtt import RttEstimator
 from mtuscope.errors import UsageError
 
 from .fakepath import FakePath, destination, router, run
@@ -20,15 +22,17 @@ from .fakepath import FakePath, destination, router, run
 def measure(
     path: FakePath, *, with_pmtu: bool = True, **kw: object
 ) -> tuple[PathMtuResult | None, HopTraceResult, int, float]:
-    """The `path` verb's order: the search, then the trace that builds on it."""
+    """The `path` verb's order: the search, then the trace that builds on it, sharing
+    one RTT estimate (their timeouts adapt to the path, as in `probe`)."""
     assert path.local_mtu is not None
     probes, seconds, pmtu = 0, 0.0, None
+    rtt = RttEstimator()
     if with_pmtu:
-        search = PathMtuSearch(dst=path.dst, ceiling=path.local_mtu, **kw)  # type: ignore[arg-type]
+        search = PathMtuSearch(dst=path.dst, ceiling=path.local_mtu, rtt=rtt, **kw)  # type: ignore[arg-type]
         stats = run(search, path)
         pmtu = search.result()
         probes, seconds = stats.probes, stats.seconds
-    trace = HopTrace(dst=path.dst, ceiling=path.local_mtu, pmtu=pmtu, **kw)  # type: ignore[arg-type]
+    trace = HopTrace(dst=path.dst, ceiling=path.local_mtu, pmtu=pmtu, rtt=rtt, **kw)  # type: ignore[arg-type]
     stats = run(trace, path, start=200.0)
     return pmtu, trace.result(), probes + stats.probes, seconds + stats.seconds
 
@@ -68,7 +72,7 @@ def test_one_drop_with_icmp_is_named_to_the_link() -> None:
     assert seconds < 1.0
 
 
-def test_black_hole_located_to_byte_and_link_under_60_probes_and_5_seconds() -> None:
+def test_black_hole_located_to_byte_and_link_under_40_probes_and_2_seconds() -> None:
     path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
     pmtu, trace, probes, seconds = measure(path)
     assert pmtu is not None and pmtu.path_mtu == 1400
@@ -76,8 +80,8 @@ def test_black_hole_located_to_byte_and_link_under_60_probes_and_5_seconds() -> 
     assert drop is not None
     assert (drop.after_hop, drop.at_hop, drop.from_mtu, drop.to_mtu) == (1, 2, 1500, 1400)
     assert drop.silent
-    assert probes < 60
-    assert seconds < 5.0
+    assert probes < 40
+    assert seconds < 2.0
     # the evidence: TTL-limited large probes reached hop 1 but not hop 2
     by_id = {r.probe.id: r for r in trace.probes}
     assert drop.reached_probe is not None
@@ -286,3 +290,43 @@ def test_after_a_filtered_search_one_silent_try_ends_the_trace() -> None:
     result = trace.result()
     assert result.stop_reason is SearchStop.HOP_LIMIT and len(result.hops) == 2
     assert tstats.seconds < 1.5
+
+
+def test_the_trace_after_a_search_probes_only_the_hops_needed() -> None:
+    """The lab's black hole (client, r1, r2, server; r1-r2 silent at 1400): the TTLs up
+    to the destination the search's answers suggest, one round at hop 2 (1500 and 1401
+    twice: silent), then the ceiling alone at hop 1 (it gets through)."""
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked")
+    pmtu, trace, probes, seconds = measure(path)
+    assert pmtu is not None and len(pmtu.probes) == 17
+    sent = [(r.probe.size, r.probe.ttl) for r in trace.probes]
+    small = trace.probes[0].probe.size
+    assert sent == [(small, 1), (small, 2), (small, 3), (1500, 2), (1401, 2), (1401, 2), (1500, 1)]
+    assert probes == 24 and seconds < 1.0
+
+
+@pytest.mark.parametrize(("hops", "drop_after"), [(12, 3), (6, 3), (6, 1), (4, 0)])
+def test_long_paths_black_hole_in_2_seconds(hops: int, drop_after: int) -> None:
+    mtus = [1500] * hops
+    mtus[drop_after] = 1400
+    path = FakePath(hop_mtus=mtus, icmp="blocked", local_mtu=1500)
+    pmtu, trace, probes, seconds = measure(path)
+    assert pmtu is not None and pmtu.path_mtu == 1400
+    assert_true_hops(path, trace)
+    drop = trace.mtu_drop
+    assert drop is not None and (drop.after_hop, drop.to_mtu) == (drop_after, 1400)
+    # the search (17), one small probe per hop, a binary search over the hops (<= 14)
+    assert probes <= 17 + hops + 14 and seconds < 2.0
+
+
+def test_hops_guess_reads_the_ttl_of_the_destinations_answers() -> None:
+    path = FakePath(hop_mtus=[1500] * 5)
+    search = PathMtuSearch(dst=path.dst)
+    run(search, path)
+    assert hops_guess(search.result().probes) == 5  # 64 - 4 routers: 60
+    assert hops_guess(()) is None
+    answered = search.result().probes[0]
+    assert answered.reply is not None
+    for ttl, want in ((128 - 9, 10), (255 - 1, 2), (64, 1), (30, 3)):
+        reply = dataclasses.replace(answered.reply, ttl=ttl)
+        assert hops_guess((dataclasses.replace(answered, reply=reply),)) == want

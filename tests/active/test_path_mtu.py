@@ -19,15 +19,21 @@ from mtuscope.active.probe import (
     unreachable_symbol,
     usable_too_big,
 )
+from mtuscope.active.rtt import RttEstimator
 from mtuscope.active.size_engine import NEIGHBOUR_GRACE
 from mtuscope.errors import UsageError
 
 from .fakepath import FakePath, RunStats, run
 
 
-def search(path: FakePath, **kw: object) -> tuple[PathMtuResult, RunStats]:
+def search(
+    path: FakePath, *, adaptive: bool = False, **kw: object
+) -> tuple[PathMtuResult, RunStats]:
+    """Run a search over `path`; `adaptive`: with an RTT estimate (the timeout follows
+    the path's RTT, as in `probe`), else the fixed timeout."""
     assert path.local_mtu is not None
-    engine = PathMtuSearch(dst=path.dst, ceiling=path.local_mtu, **kw)  # type: ignore[arg-type]
+    rtt = RttEstimator() if adaptive else None
+    engine = PathMtuSearch(dst=path.dst, ceiling=path.local_mtu, rtt=rtt, **kw)  # type: ignore[arg-type]
     stats = run(engine, path)
     return engine.result(), stats
 
@@ -81,6 +87,49 @@ def test_black_hole_is_exact_to_the_byte_under_60_probes_and_5_seconds() -> None
     # the byte above was tried at least twice (attempts) before it was believed
     assert sum(1 for r in result.probes if r.probe.size == 1401) >= 2
     assert_honest(result)
+
+
+def test_black_hole_at_a_table_mtu_takes_two_rounds_and_17_probes() -> None:
+    """The table's round, then the byte above its largest size that got through, three
+    times; with the timeout adapted to the path's RTT (0.2 s floor) each round is 0.2 s."""
+    result, stats = search(FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked"), adaptive=True)
+    assert result.path_mtu == 1400 and result.stop_reason is SearchStop.BLACKHOLE
+    assert stats.probes == 17
+    assert [r.probe.size for r in result.probes[14:]] == [1401, 1401, 1401]
+    assert stats.seconds < 0.5
+
+
+@pytest.mark.parametrize("mtu", [1281, 1333, 1404, 1419, 1491, 1499])
+def test_black_hole_off_the_table_is_exact_under_40_probes_and_2_seconds(mtu: int) -> None:
+    result, stats = search(FakePath(hop_mtus=[1500, mtu, 1500], icmp="blocked"), adaptive=True)
+    assert result.path_mtu == mtu and result.stop_reason is SearchStop.BLACKHOLE
+    assert stats.probes < 40 and stats.seconds < 2.0
+    assert sum(1 for r in result.probes if r.probe.size == mtu + 1) >= 2
+    assert_honest(result)
+
+
+@pytest.mark.parametrize("mtu", [1400, 1404])
+@pytest.mark.parametrize("late", [0.3, 0.9])
+def test_answers_later_than_the_adaptive_timeout_still_count(mtu: int, late: float) -> None:
+    """A slow link: the answer to a 1500-byte probe comes `late` seconds after the probe,
+    past the timeout the small probes' answers gave but within the cap. Late answers
+    still count while the search runs and lengthen the timeout: the answer is exact."""
+    path = FakePath(hop_mtus=[1500, mtu, 1500], icmp="blocked", byte_delay=late / 3000)
+    result, _ = search(path, adaptive=True)
+    assert result.path_mtu == mtu and result.stop_reason is SearchStop.BLACKHOLE
+    clean = FakePath(hop_mtus=[1500, 1500, 1500], byte_delay=late / 3000)
+    result, _ = search(clean, adaptive=True)
+    assert result.path_mtu == 1500 and result.stop_reason is SearchStop.CONVERGED
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_with_the_adaptive_timeout_loss_is_still_told_from_filtering(seed: int) -> None:
+    path = FakePath(hop_mtus=[1500, 1400, 1500], icmp="blocked", loss=0.1, seed=seed)
+    result, stats = search(path, adaptive=True)
+    assert result.path_mtu is not None and result.path_mtu <= 1400
+    assert_honest(result)
+    assert result.stop_reason is SearchStop.BLACKHOLE
+    assert stats.probes <= 120
 
 
 def test_two_drops_with_too_big_messages() -> None:
@@ -232,14 +281,15 @@ HOP = st.integers(min_value=576, max_value=9000)
     local=st.sampled_from([1500, 9000]),
     icmp=st.sampled_from(["sent", "blocked", "bogus-mtu"]),
     family=st.sampled_from([4, 6]),
+    adaptive=st.booleans(),
 )
 def test_search_converges_to_the_smallest_link(
-    hops: list[int], local: int, icmp: str, family: int
+    hops: list[int], local: int, icmp: str, family: int, adaptive: bool
 ) -> None:
     if family == 6:
         hops = [max(h, 1280) for h in hops]
     path = FakePath(hop_mtus=hops, icmp=icmp, family=family, local_mtu=local)
-    result, stats = search(path)
+    result, stats = search(path, adaptive=adaptive)
     assert result.path_mtu == path.true_pmtu
     assert result.stop_reason in (SearchStop.CONVERGED, SearchStop.BLACKHOLE)
     assert stats.probes <= Limits().budget
@@ -252,10 +302,13 @@ def test_search_converges_to_the_smallest_link(
     icmp=st.sampled_from(["sent", "blocked", "bogus-mtu"]),
     loss=st.sampled_from([0.05, 0.2, 0.5]),
     seed=st.integers(0, 1000),
+    adaptive=st.booleans(),
 )
-def test_never_more_than_got_through(hops: list[int], icmp: str, loss: float, seed: int) -> None:
+def test_never_more_than_got_through(
+    hops: list[int], icmp: str, loss: float, seed: int, adaptive: bool
+) -> None:
     path = FakePath(hop_mtus=hops, icmp=icmp, loss=loss, seed=seed, local_mtu=1500)
-    result, stats = search(path)
+    result, stats = search(path, adaptive=adaptive)
     assert stats.probes <= Limits().budget
     assert_honest(result)
     if result.path_mtu is not None:

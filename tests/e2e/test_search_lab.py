@@ -96,7 +96,8 @@ def test_budget_5_in_l2_mismatch_says_inconclusive_not_no_problem(
 
 def test_max_seconds_1_is_a_result_with_bounds(scenes: dict[str, Scene]) -> None:
     s = scenes["blackhole"]
-    code, doc, _, err = s.cli("probe", "SERVER", "--max-seconds", "1", "--json")
+    # The whole black-hole run takes about 0.6 s: 0.3 s stops it in the search.
+    code, doc, _, err = s.cli("probe", "SERVER", "--max-seconds", "0.3", "--json")
     assert code in (0, 1), err
     assert doc is not None and doc["stop_reason"] == "time" and doc["pmtu"] is None
     assert doc["pmtu_bounds"]["hi"] >= s.truth
@@ -186,8 +187,10 @@ def test_an_interrupted_probe_prints_its_partial_json_and_exits_130(
     scenes: dict[str, Scene], sig: int
 ) -> None:
     s = scenes["blackhole"]
-    # A long probe timeout keeps the black-hole search busy when the signal comes.
-    argv = ["probe", "SERVER", "--timeout", "3", "--json"]
+    # A slow rate keeps the black-hole search busy when the signal comes: its silences
+    # take 0.2 s, the timeout following the lab's RTT, but past the burst of round one
+    # each probe waits a second for its token.
+    argv = ["probe", "SERVER", "--rate", "1", "--json"]
     code, out, err = _interrupt(s, argv, after=1.5, sig=sig)
     assert code == 130, err
     doc = json.loads(out)
@@ -201,9 +204,7 @@ def test_an_interrupted_probe_prints_its_partial_json_and_exits_130(
 
 def test_an_interrupted_probe_prints_its_partial_text(scenes: dict[str, Scene]) -> None:
     s = scenes["blackhole"]
-    code, out, err = _interrupt(
-        s, ["probe", "SERVER", "--timeout", "3"], after=1.5, sig=signal.SIGINT
-    )
+    code, out, err = _interrupt(s, ["probe", "SERVER", "--rate", "1"], after=1.5, sig=signal.SIGINT)
     assert code == 130, err
     assert "(search cut short: interrupted)" in out and "Inconclusive:" in out
     assert "No MTU or MSS problem found" not in out

@@ -109,7 +109,12 @@ class SizeBounds:
         return max(live) if live else None
 
     def next_sizes(
-        self, width: int, *, edge: int | None = None, table: tuple[int, ...] = ()
+        self,
+        width: int,
+        *,
+        edge: int | None = None,
+        table: tuple[int, ...] = (),
+        edge_with_ceiling: bool = True,
     ) -> list[int]:
         """Sizes for the next parallel round (with repeats where a retry is due).
 
@@ -117,9 +122,13 @@ class SizeBounds:
             width: at most this many distinct new sizes inside the open interval.
             edge: a size known from elsewhere (the path MTU); while `lo` is exactly it
                 and nothing is silent yet, also try `lo + 1` (`attempts` times): the
-                cheap test of "exactly `edge`".
+                cheap test of "exactly `edge`". Once a larger size failed, `lo` equal
+                to it is a likely MTU, as a table entry is.
             table: likely MTUs; inside an interval wider than `width`, these are tried
-                before evenly spaced sizes.
+                before evenly spaced sizes, and `lo` being one is tested first.
+            edge_with_ceiling: test "exactly `edge`" in the same round as the ceiling
+                (saves a round when the ceiling fails, costs `attempts` probes when it
+                gets through); False: the ceiling alone first.
 
         Returns:
             Sizes to send; empty when converged.
@@ -135,7 +144,7 @@ class SizeBounds:
         if not above and not self.hi_explicit:
             # Nothing refused or silent yet: try the ceiling.
             out = [self.hi - 1]
-            if edge == self.lo and self.lo + 1 < self.hi - 1:
+            if edge == self.lo and self.lo + 1 < self.hi - 1 and edge_with_ceiling:
                 out += [self.lo + 1] * self.attempts
             return out
         # `top` is the smallest silent (or refused) size; only its own probes confirm silence.
@@ -144,6 +153,14 @@ class SizeBounds:
         interior = range(self.lo + 1, top)
         if not interior:
             return [top] * max(1, self.attempts - count)
+        lo_likely = self.lo in table or self.lo == edge
+        if lo_likely and self.lo + 1 < top and self.lo + 1 not in self.silent:
+            # The largest size through is a likely MTU (a table entry, or the MTU known
+            # from elsewhere) and a larger one failed: the likeliest answer is `lo`
+            # itself. `lo + 1` alone tests it before the interior is searched: a refusal
+            # proves it at once; silence `attempts + 1` times, one more than elsewhere,
+            # since no probe of the interior can overrule a loss (bench/search_loss.py).
+            return [self.lo + 1] * (self.attempts + 1 if above else 1)
         out = [] if confirmed else [top]
         if len(interior) <= width:
             # Few enough to try them all; the likeliest answer, lo + 1, gets its retry now.

@@ -24,7 +24,8 @@ only: the engine's token bucket (`Limits.rate`, `Limits.burst`) decides when a
 queued probe is due; the driver sends what is due at once.
 
 `ProbeSchedule` is that shared part: it sends queued probes no faster than the
-rate limit allows, expires them after the per-probe timeout, builds their
+rate limit allows, expires them after the per-probe timeout (fixed, or adapted
+to the path's RTT: rtt.py), builds their
 packets and matches what comes back (its `ProbeBook`), and can be halted from
 outside. The size engines build on it in size_engine.py, the middlebox walk in
 middlebox.py. Every loop is bounded by the budget: each round sends at least
@@ -49,6 +50,7 @@ from mtuscope.active.probe import (
     ReplyKind,
 )
 from mtuscope.active.probe_packet import encode_probe
+from mtuscope.active.rtt import MIN_TIMEOUT, RttEstimator
 from mtuscope.errors import UsageError
 
 
@@ -57,7 +59,10 @@ class Limits:
     """How hard an engine may probe one destination."""
 
     timeout: float = 1.0
-    """Seconds to wait for each probe's reply."""
+    """Seconds to wait for each probe's reply; with an `RttEstimator` (rtt.py), the cap
+    of the adaptive timeout and the wait before the path has given an RTT sample."""
+    min_timeout: float = MIN_TIMEOUT
+    """The adaptive timeout's floor, seconds (used only with an `RttEstimator`)."""
     rate: float = 20.0
     """Probes per second to the destination, sustained: modest by default."""
     burst: int = 14
@@ -74,6 +79,8 @@ class Limits:
     def __post_init__(self) -> None:
         if not self.timeout > 0:
             raise UsageError(f"probe timeout must be positive, not {self.timeout}")
+        if not self.min_timeout > 0:
+            raise UsageError(f"the timeout's floor must be positive, not {self.min_timeout}")
         if not self.rate > 0:
             raise UsageError(f"probe rate must be positive, not {self.rate}")
         if self.burst < 1 or self.budget < 1 or self.attempts < 1:
@@ -142,7 +149,14 @@ class ProbeSchedule(Generic[KeyT, StopT]):
     count and whether a lost probe is retried.
     """
 
-    def __init__(self, *, limits: Limits, first_id: int, book: ProbeBook | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        first_id: int,
+        book: ProbeBook | None = None,
+        rtt: RttEstimator | None = None,
+    ) -> None:
         """Set up empty books.
 
         Args:
@@ -150,6 +164,9 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             first_id: the first probe id.
             book: the wire identities of this engine's probes (matching.py); None for a
                 book with a random echo identifier and source-port base.
+            rtt: the path's RTT estimate, shared with the run's other engines: the
+                destination's answers feed it and the timeout adapts to it (rtt.py);
+                None: every probe waits `limits.timeout`.
 
         Raises:
             UsageError: `first_id` is below 1.
@@ -166,6 +183,8 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             )
         self.book = book
         """The probes this engine sent, by every key a reply may carry back."""
+        self.rtt = rtt
+        """The path's RTT estimate (None: the fixed `limits.timeout`)."""
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._queue: deque[KeyT] = deque()
         self._inflight: dict[int, tuple[Probe, float]] = {}
@@ -189,6 +208,16 @@ class ProbeSchedule(Generic[KeyT, StopT]):
     def sent(self) -> int:
         """Probes sent so far."""
         return self._next_id - self._first_id
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a probe waits for its reply now: `limits.timeout`, or with an RTT
+        estimate the adaptive timeout (rtt.py) within `limits.min_timeout` and
+        `limits.timeout`. Probes in flight are judged by the current value, so the
+        first answers of a round shorten the wait of the silent ones sent with them."""
+        if self.rtt is None:
+            return self.limits.timeout
+        return self.rtt.timeout(floor=self.limits.min_timeout, cap=self.limits.timeout)
 
     def probes_due(self, now: float) -> list[Probe]:
         """The probes to send at `now` (possibly none: rate limit or waiting for replies).
@@ -257,6 +286,10 @@ class ProbeSchedule(Generic[KeyT, StopT]):
             replied_at=now,
             outcome=self._classify(probe, reply),
         )
+        if self.rtt is not None and record.outcome is ProbeOutcome.REACHED:
+            # Only the destination's answers: a router's come from nearer (rtt.py).
+            if record.rtt is not None:
+                self.rtt.sample(record.rtt)
         self._records[probe.id] = record
         self._file(record)
         self._advance(now)
@@ -280,7 +313,8 @@ class ProbeSchedule(Generic[KeyT, StopT]):
         """
         if self._stop is not None:
             return None
-        times = [sent + self.limits.timeout for _, sent in self._inflight.values()]
+        timeout = self.timeout
+        times = [sent + timeout for _, sent in self._inflight.values()]
         if self._queue or not times:
             # Queued probes wait for a token; before the first call, "now" is due.
             times.append(self._bucket.ready_at())
@@ -324,9 +358,8 @@ class ProbeSchedule(Generic[KeyT, StopT]):
 
     def _expire(self, now: float) -> list[ProbeRecord]:
         """File every probe whose timeout passed by `now` as lost; return those records."""
-        expired = [
-            pid for pid, (_, sent) in self._inflight.items() if sent + self.limits.timeout <= now
-        ]
+        timeout = self.timeout
+        expired = [pid for pid, (_, sent) in self._inflight.items() if sent + timeout <= now]
         out: list[ProbeRecord] = []
         for pid in expired:
             probe, sent = self._inflight.pop(pid)

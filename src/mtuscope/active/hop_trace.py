@@ -25,6 +25,16 @@ Two phases:
    "Inferring and Debugging Path MTU Discovery Failures", IMC 2005). With a
    path MTU result to start from, one round of sizes `pmtu + 1` (and the
    interface MTU) at every hop places a single black hole to the link.
+
+The trace is bounded to the hops needed: its first TTLs stop at the destination's
+distance that the search's answers suggest (`hops_guess`: the TTL they arrived
+with), neighbouring hops that would try the same sizes share one set of probes
+aimed at the middle of their run (a binary search over the hops), and a hop alone
+next to a hop known to be at the path MTU gets the ceiling alone first. In the
+lab's black hole (client, r1, r2, server) that is 7 probes: three small ones,
+1500 and 1401 twice at r2 (silent), 1500 at r1 (answered). With the run's
+`RttEstimator` (rtt.py, shared with the search) its silences take a few round
+trips, not a fixed timeout.
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ from mtuscope.active.probe import (
     first_unreachable,
     min_probe_size,
 )
+from mtuscope.active.rtt import RttEstimator
 from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET
@@ -141,6 +152,8 @@ class HopTrace(ProbeEngine[HopTraceResult]):
         limits: timeout, rate, burst, budget, attempts (default: `Limits` with a budget
             of `TRACE_BUDGET`: one search per drop, each hop's address).
         first_id: id of the first probe; defaults to just after `pmtu`'s probes.
+        rtt: the path's RTT estimate (the search's, when there was one), for a timeout
+            adapted to it (rtt.py); None: every probe waits `limits.timeout`.
 
     Raises:
         UsageError: bad numbers or a target that does not match `pmtu`.
@@ -162,13 +175,14 @@ class HopTrace(ProbeEngine[HopTraceResult]):
         width: int = 6,
         limits: Limits | None = None,
         first_id: int | None = None,
+        rtt: RttEstimator | None = None,
     ) -> None:
         if pmtu is not None and pmtu.dst != dst:
             raise UsageError(f"the path MTU result is for {pmtu.dst}, not {dst}")
         if first_id is None:
             first_id = 1 + max((r.probe.id for r in pmtu.probes), default=0) if pmtu else 1
         limits = limits or Limits(budget=TRACE_BUDGET)
-        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
+        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id, rtt=rtt)
         self.small = min_probe_size(self.family, kind) + 24
         if not self.small <= ceiling <= MAX_IP_PACKET:
             raise UsageError(f"ceiling {ceiling} outside {self.small}..{MAX_IP_PACKET}")
@@ -199,6 +213,8 @@ class HopTrace(ProbeEngine[HopTraceResult]):
             SearchStop.BLACKHOLE,
         )
         self._edge = pmtu.path_mtu if pmtu is not None and exact else None
+        self._guess = hops_guess(pmtu.probes) if pmtu is not None else None
+        """The destination's TTL as its answers to the search suggest, if they do."""
 
     # -- engine hooks ----------------------------------------------------------------------
 
@@ -216,7 +232,14 @@ class HopTrace(ProbeEngine[HopTraceResult]):
         # before, a size that does not gets no further; the run splits there next round.
         runs: list[tuple[tuple[int, ...], list[int]]] = []
         for ttl, bounds in sorted(self._bounds.items()):
-            sizes = tuple(bounds.next_sizes(self.width, edge=self._edge, table=self._table))
+            sizes = tuple(
+                bounds.next_sizes(
+                    self.width,
+                    edge=self._edge,
+                    table=self._table,
+                    edge_with_ceiling=self._edge_with_ceiling(ttl),
+                )
+            )
             if not sizes:
                 continue
             if runs and runs[-1][0] == sizes and runs[-1][1][-1] == self._previous(ttl):
@@ -224,6 +247,23 @@ class HopTrace(ProbeEngine[HopTraceResult]):
             else:
                 runs.append((sizes, [ttl]))
         return [(size, ttls[len(ttls) // 2]) for sizes, ttls in runs for size in sizes]
+
+    def _edge_with_ceiling(self, ttl: int) -> bool:
+        """Whether hop `ttl` tests "exactly the path MTU" in the same round as the
+        ceiling. Not for a hop alone between hops already known (or this host) whose
+        next hop is known to be at the path MTU: the drop lies just before that next
+        hop or just before this one, the ceiling alone tells which, and when it gets
+        through (the drop is after this hop) the test's probes would be wasted; when it
+        does not, the test follows (`SizeBounds.next_sizes`), one round later."""
+        if self._edge is None:
+            return True
+        deeper = [t for t in self._bounds if t > ttl]
+        nearer = [t for t in self._bounds if t < ttl]
+        if not deeper:
+            return True
+        after = self._bounds[min(deeper)]
+        alone = not nearer or self._bounds[max(nearer)].converged
+        return not (alone and after.converged and after.lo == self._edge)
 
     def _previous(self, ttl: int) -> int | None:
         """The answering hop just before `ttl`, if any."""
@@ -300,7 +340,10 @@ class HopTrace(ProbeEngine[HopTraceResult]):
         if silent_run >= gap:
             return []
         retry = [t for t in range(1, top + 1) if t not in self._addr and self._tries[t] < attempts]
-        fresh = list(range(top + 1, min(top + self.window, self.max_ttl, last + gap) + 1))
+        deepest = min(top + self.window, self.max_ttl, last + gap)
+        if self._guess is not None and top < self._guess:
+            deepest = min(deepest, self._guess)  # no TTL past the likely destination yet
+        fresh = list(range(top + 1, deepest + 1))
         ttls = retry + fresh
         for t in ttls:
             self._tries[t] = self._tries.get(t, 0) + 1
@@ -434,3 +477,20 @@ class HopTrace(ProbeEngine[HopTraceResult]):
 
 
 _REFUSED = (ProbeOutcome.LOST, ProbeOutcome.TOO_BIG, ProbeOutcome.TOO_BIG_BOGUS)
+
+INITIAL_TTLS = (32, 64, 128, 255)
+"""The TTLs hosts start their packets with (Linux and most Unix 64, Windows 128, many
+routers 255)."""
+
+
+def hops_guess(records: tuple[ProbeRecord, ...]) -> int | None:
+    """The destination's TTL as the TTL of its answers suggests: the hops back (the
+    smallest initial TTL at or above the one received, less it) plus one; None without
+    an answer that carries its TTL. Only a guess (the way back may be longer or shorter),
+    so it only bounds the first TTLs the trace sends at once."""
+    back = [
+        min(t for t in INITIAL_TTLS if t >= r.reply.ttl) - r.reply.ttl
+        for r in records
+        if r.outcome is ProbeOutcome.REACHED and r.reply is not None and r.reply.ttl
+    ]
+    return min(back) + 1 if back else None

@@ -6,11 +6,22 @@ Round one sends every size of a modern MTU table at once (plus the interface
 MTU). A too-big message refuses its size at once (RFC 1191 §3, RFC 8201 §4),
 and the MTU it quotes is checked in the next round as the pair `m` and `m + 1`,
 so a path whose routers send too-big messages is measured in two round trips.
-Without them the search goes on over the silent interval: every size when few
-are left, likely MTUs or evenly spaced sizes otherwise, until the answer is
-exact to the byte. A size counts as not getting through after `attempts`
-silent probes at or below it, so a lost probe is not mistaken for a filter
-(bounds.py).
+Without them the search goes on over the silent interval. When the largest
+size that got through is a table entry (the likeliest black hole: 1400 through,
+1420 and up silent), the byte above it is tried first, `attempts + 1` times:
+three silent probes of 1401 prove 1400 in one round of three probes (one more than
+`attempts`, since no probe of the interior is there to overrule a loss). Otherwise, or when
+that byte gets through: every size when few (`width`) are left, likely MTUs or
+`width` evenly spaced sizes otherwise, until the answer is exact to the byte. A
+size counts as not getting through after `attempts` silent probes at or below
+it, so a lost probe is not mistaken for a filter (bounds.py); a black hole is
+only reported with its byte above silent `attempts` times.
+
+How long a probe waits before it counts as silent is the engine's timeout: with
+the run's `RttEstimator` (rtt.py) it follows the RTT of the destination's own
+answers (TCP's RTO, at least 3 smoothed RTTs, within `Limits.min_timeout` and
+`Limits.timeout`), so the silent sizes of round one are given up a few round
+trips after the small ones were answered, not after a fixed second.
 
 Useless too-big messages (MTU 0 as in pre-RFC 1191 routers, below the
 protocol minimum, not below the size refused, or below a size that got
@@ -42,6 +53,7 @@ from mtuscope.active.probe import (
     SearchStop,
     min_probe_size,
 )
+from mtuscope.active.rtt import RttEstimator
 from mtuscope.active.size_engine import ProbeEngine, ProbeRun
 from mtuscope.errors import UsageError
 from mtuscope.wire.sizes import MAX_IP_PACKET, MIN_MTU
@@ -119,10 +131,13 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
         dport: destination port for UDP and TCP_SYN.
         floor: smallest size to probe; defaults to the protocol minimum (68 / 1280).
         table: sizes for round one (those between floor and ceiling are used).
-        width: at most this many new sizes per later round.
+        width: at most this many new sizes per later round (fewer sizes, more rounds:
+            8 keeps both small while the rate limit paces the probes).
         ttl: TTL / hop limit of every probe.
         limits: timeout, rate, burst, budget, attempts.
         first_id: id of the first probe (engines sharing a transport need distinct ids).
+        rtt: the path's RTT estimate, for a timeout adapted to it (rtt.py); None: every
+            probe waits `limits.timeout`.
 
     Raises:
         UsageError: floor above ceiling, a ceiling below the minimum probe, or a bad target.
@@ -137,12 +152,13 @@ class PathMtuSearch(ProbeEngine[PathMtuResult]):
         dport: int | None = None,
         floor: int | None = None,
         table: tuple[int, ...] = MODERN_TABLE,
-        width: int = 20,
+        width: int = 8,
         ttl: int = 64,
         limits: Limits | None = None,
         first_id: int = 1,
+        rtt: RttEstimator | None = None,
     ) -> None:
-        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id)
+        super().__init__(dst=dst, kind=kind, dport=dport, limits=limits, first_id=first_id, rtt=rtt)
         low = max(MIN_MTU[self.family], min_probe_size(self.family, kind))
         self.floor = low if floor is None else floor
         self.ceiling = ceiling

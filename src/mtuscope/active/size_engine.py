@@ -26,6 +26,7 @@ from mtuscope.active.probe import (
     first_unreachable,
     usable_too_big,
 )
+from mtuscope.active.rtt import RttEstimator
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,8 +110,9 @@ class ProbeEngine(ProbeSchedule[tuple[int, int], SearchStop], Generic[RunT]):
         dport: int | None = None,
         limits: Limits | None = None,
         first_id: int = 1,
+        rtt: RttEstimator | None = None,
     ) -> None:
-        super().__init__(limits=limits or Limits(), first_id=first_id)
+        super().__init__(limits=limits or Limits(), first_id=first_id, rtt=rtt)
         self.dst = dst
         self.family = dst.version
         self.kind = kind

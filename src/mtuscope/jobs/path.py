@@ -45,6 +45,7 @@ from mtuscope.active.probe import (
     SearchStop,
     port_state,
 )
+from mtuscope.active.rtt import MIN_TIMEOUT, RttEstimator
 from mtuscope.active.size_engine import ProbeTotals
 from mtuscope.active.sweep import SweepResult
 from mtuscope.active.transport import (
@@ -104,7 +105,9 @@ class PathOptions:
     rate: float = 20.0
     """Probes per second to the target, sustained (the engines' pacing)."""
     timeout: float = 1.0
-    """Seconds to wait for each probe's reply."""
+    """Seconds to wait for each probe's reply at most: the search and the trace wait
+    this long until the destination has answered, then a timeout adapted to its RTT
+    (active/rtt.py: TCP's RTO, at least 3 smoothed RTTs, within 0.2 s and this)."""
     budget: int = 200
     """Probes in total, over every engine of the run."""
     max_seconds: float = 60.0
@@ -270,6 +273,10 @@ class PathRun:
         """True once SIGINT/SIGTERM halted an engine: nothing more is started."""
         self.first_sent: float | None = None
         """Driver time of the run's first probe (the base of `-v`'s sent times)."""
+        self.rtt = RttEstimator()
+        """The RTT toward the target, from the destination's answers to every engine
+        given it: their per-probe timeout adapts to it (active/rtt.py), within
+        `PathOptions.timeout` (the cap, and the wait before the first answer)."""
         raw: RawTransport | None = None
         why = "forced by --unprivileged"
         if not opts.unprivileged:
@@ -343,10 +350,25 @@ class PathRun:
     def close(self) -> None:
         self.transport.close()
 
-    def limits(self, budget: int) -> Limits:
-        """The engines' limits: the run's timeout and rate, `budget` probes (at least 1)."""
+    def limits(self, budget: int, *, adaptive: bool = False) -> Limits:
+        """The engines' limits: the run's rate, `budget` probes (at least 1), and a timeout.
+
+        Args:
+            budget: the engine's probes.
+            adaptive: the engine is given `self.rtt` and adapts its timeout itself: the
+                configured timeout is its cap. Otherwise (an engine that does not follow
+                the RTT: the MSS's SYN, the proxy check's echoes) the timeout is the one
+                the path's RTT gives so far (`timeout`).
+        """
         o = self.opts
-        return Limits(timeout=o.timeout, rate=o.rate, budget=max(1, budget), flow=o.flow)
+        timeout = o.timeout if adaptive else self.timeout
+        return Limits(timeout=timeout, rate=o.rate, budget=max(1, budget), flow=o.flow)
+
+    @property
+    def timeout(self) -> float:
+        """The per-probe timeout the path's RTT gives so far (active/rtt.py): the
+        configured one until the destination has answered."""
+        return self.rtt.timeout(floor=MIN_TIMEOUT, cap=self.opts.timeout)
 
     @property
     def budget_left(self) -> int:

@@ -100,7 +100,7 @@ def download_request(
 
 
 def _search_budget(opts: PathOptions) -> int:
-    # The search needs about 40 probes on a black hole; leave the rest to the trace.
+    # The search needs 16 to 40 probes on a black hole; leave the rest to the trace.
     return min(opts.budget, max(60, opts.budget // 2))
 
 
@@ -141,7 +141,8 @@ def _probe(opts: ProbeOptions) -> PathReport:
             ceiling=run.ceiling,
             kind=run.kind,
             dport=run.dport,
-            limits=run.limits(_search_budget(opts)),
+            limits=run.limits(_search_budget(opts), adaptive=True),
+            rtt=run.rtt,
         )
         search = run.first(engine, "the path MTU search")
         hop = HopTrace(
@@ -150,7 +151,8 @@ def _probe(opts: ProbeOptions) -> PathReport:
             kind=run.kind,
             dport=run.dport,
             pmtu=search,
-            limits=run.limits(run.budget_left),
+            limits=run.limits(run.budget_left, adaptive=True),
+            rtt=run.rtt,
         )
         trace = run.run(hop, "the hop trace")
         records = (*search.probes, *(trace.probes if trace else ()))

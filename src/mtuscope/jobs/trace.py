@@ -38,7 +38,8 @@ def trace(opts: PathOptions) -> PathReport:
                 ceiling=run.ceiling,
                 kind=run.kind,
                 dport=run.dport,
-                limits=run.limits(opts.budget),
+                limits=run.limits(opts.budget, adaptive=True),
+                rtt=run.rtt,
             ),
             "the hop trace",
         )
