@@ -65,7 +65,13 @@ def add_common(p: argparse.ArgumentParser, *, budget: int) -> None:
         help="probe kind (default: tcp with --port, else echo)",
     )
     p.add_argument("--rate", type=float, default=20.0, help="probes per second (default 20)")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds per probe (default 1)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1.0,
+        help="the longest a probe waits, in seconds (default 1); once the path answers, the "
+        "wait follows its measured RTT below this (TCP's RTO: at least 3 RTTs, 0.2 s floor)",
+    )
     p.add_argument("--budget", type=int, default=budget, help=f"probes in total (default {budget})")
     p.add_argument(
         "--max-seconds", type=float, default=60.0, help="wall-clock cap in seconds (default 60)"
