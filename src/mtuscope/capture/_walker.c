@@ -14,7 +14,9 @@
  * Two more passes over a chunk's decoded columns live here for speed, each with
  * its twin in walk.py and one hash table allocated per call: flows() keys the TCP
  * rows by connection and sums each direction (flows_py), sizes() groups the data
- * segments by direction and payload size (sizes_py). passive/chunk.py calls them.
+ * segments by direction and payload size (sizes_py), chains() unwraps each
+ * direction's sequence numbers and finds its retransmissions, new-high records and
+ * jumps (chains_py). passive/chunk.py calls them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1309,6 +1311,204 @@ static PyObject *py_sizes(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(n);
 }
 
+/*
+ * chains(): the sequence chains of a chunk's TCP rows in one pass in file order
+ * (see walk.py, chains_py, for the contract; both must agree exactly). Chain
+ * 2*conn+dir is the sequence space of one direction: its events are the
+ * sequence numbers that direction sends (data, SYN, FIN; not RST) and the ack
+ * numbers the other direction sends (ACK set, not RST). A row gives at most one
+ * event to a chain, so file order is (row, kind) order within every chain, and
+ * each chain's state can be kept as the rows stream by: the 32-bit values
+ * unwrapped by signed steps, the peer's highest ack, the highest data end (a
+ * data segment ending at or below it is a retransmission, except a one-byte
+ * keep-alive ending exactly there), the new-high records within SPAN bytes of
+ * the first data segment (at most MAX_RECORDS), the reach of the sequence
+ * events and their last jump.
+ */
+enum {
+    CS_EVENTS, CS_FIRST_RAW, CS_LAST_RAW, CS_LAST_ABS, CS_ACK_MAX, CS_HIGH, CS_FIRST_START,
+    CS_RETRANS, CS_NREC, CS_REACH, CS_EV_FIRST_START, CS_EV_FIRST_FRAME, CS_EV_LAST_FRAME,
+    CS_JUMP_START, CS_JUMP_GAP, CS_JUMP_FRAME, CS_JUMP_PREV_FRAME, CS_N
+};
+enum { SG_CHAIN, SG_FRAME, SG_TS, SG_START, SG_END, SG_PAYLOAD, SG_ACK, SG_N };
+
+typedef struct {
+    Py_ssize_t m, nch;
+    const int64_t *conn, *frame, *ts;
+    const uint8_t *dir;
+    const uint16_t *flags;
+    const uint32_t *payload, *seq, *ack;
+    int64_t span, max_records;
+    int keep_records;
+    int64_t *seg_end; /* m: data end of each data row, FS_NONE for other rows */
+    int64_t *state;   /* CS_N x nch */
+    int64_t *recs;    /* SG_N x m */
+    int64_t *retx;    /* SG_N x m */
+    Py_ssize_t nrec, nretx;
+} chains_args;
+
+static inline int64_t signed_step32(int64_t to, int64_t from)
+{
+    return ((to - from + ((int64_t)1 << 31)) & (((int64_t)1 << 32) - 1)) - ((int64_t)1 << 31);
+}
+
+#define ST(k) st[(Py_ssize_t)(k) * nch + ch]
+
+/* Unwraps raw value `raw` onto chain `ch`'s line (recording it as the chain's last event). */
+static inline int64_t chain_event(int64_t *st, Py_ssize_t nch, Py_ssize_t ch, int64_t raw)
+{
+    int64_t v;
+    if (ST(CS_EVENTS)++ == 0) {
+        ST(CS_FIRST_RAW) = raw;
+        v = raw;
+    } else {
+        v = ST(CS_LAST_ABS) + signed_step32(raw, ST(CS_LAST_RAW));
+    }
+    ST(CS_LAST_RAW) = raw;
+    ST(CS_LAST_ABS) = v;
+    return v;
+}
+
+static void chains_core(chains_args *a)
+{
+    Py_ssize_t m = a->m, nch = a->nch, i, k, ch;
+    int64_t *st = a->state;
+    Py_ssize_t nrec = 0, nretx = 0;
+
+    for (ch = 0; ch < nch; ch++)
+        for (k = 0; k < CS_N; k++) st[k * nch + ch] = FS_NONE;
+    for (ch = 0; ch < nch; ch++) {
+        ST(CS_EVENTS) = 0;
+        ST(CS_NREC) = 0;
+    }
+    for (i = 0; i < m; i++) {
+        int64_t fl = a->flags[i], pay = a->payload[i], fr = a->frame[i];
+        Py_ssize_t c = (Py_ssize_t)a->conn[i];
+        int d = a->dir[i];
+        a->seg_end[i] = FS_NONE;
+        if (fl & 4) continue; /* RST: a RST answering a SYN carries sequence 0 */
+        if (pay > 0 || (fl & 3)) {
+            int64_t start, s_end;
+            ch = 2 * c + d;
+            start = chain_event(st, nch, ch, a->seq[i]);
+            s_end = start + pay + (fl & 1) + ((fl >> 1) & 1);
+            if (ST(CS_REACH) == FS_NONE) {
+                ST(CS_REACH) = s_end;
+                ST(CS_EV_FIRST_START) = start;
+                ST(CS_EV_FIRST_FRAME) = fr;
+            } else {
+                if (start > ST(CS_REACH)) {
+                    ST(CS_JUMP_START) = start;
+                    ST(CS_JUMP_GAP) = ST(CS_REACH);
+                    ST(CS_JUMP_FRAME) = fr;
+                    ST(CS_JUMP_PREV_FRAME) = ST(CS_EV_LAST_FRAME);
+                }
+                if (s_end > ST(CS_REACH)) ST(CS_REACH) = s_end;
+            }
+            ST(CS_EV_LAST_FRAME) = fr;
+            if (pay > 0) {
+                int64_t end = start + pay, ackv = ST(CS_ACK_MAX), *out;
+                int retx;
+                if (ST(CS_HIGH) == FS_NONE) {
+                    retx = 0;
+                    ST(CS_HIGH) = end;
+                    ST(CS_FIRST_START) = start;
+                    ST(CS_RETRANS) = 0;
+                } else {
+                    int64_t prev = ST(CS_HIGH);
+                    /* a keep-alive (one byte ending at the highest sequence sent) resends
+                       nothing lost (RFC 9293 section 3.8.4) */
+                    retx = end <= prev && !(pay == 1 && end == prev);
+                    if (end > prev) ST(CS_HIGH) = end;
+                }
+                a->seg_end[i] = end;
+                out = NULL;
+                if (retx) {
+                    ST(CS_RETRANS)++;
+                    out = a->retx + nretx++;
+                } else if (++ST(CS_NREC) <= a->max_records && end <= ST(CS_FIRST_START) + a->span &&
+                           a->keep_records) {
+                    out = a->recs + nrec++;
+                }
+                if (out != NULL) {
+                    out[SG_CHAIN * m] = ch;
+                    out[SG_FRAME * m] = fr;
+                    out[SG_TS * m] = a->ts[i];
+                    out[SG_START * m] = start;
+                    out[SG_END * m] = end;
+                    out[SG_PAYLOAD * m] = pay;
+                    out[SG_ACK * m] = ackv;
+                }
+            }
+        }
+        if (fl & 16) {
+            int64_t v;
+            ch = 2 * c + 1 - d;
+            v = chain_event(st, nch, ch, a->ack[i]);
+            if (ST(CS_ACK_MAX) == FS_NONE || v > ST(CS_ACK_MAX)) ST(CS_ACK_MAX) = v;
+        }
+    }
+#undef ST
+    a->nrec = nrec;
+    a->nretx = nretx;
+}
+
+#define CHAINS_NBUF 12
+
+static PyObject *py_chains(PyObject *self, PyObject *args)
+{
+    static const char *names[CHAINS_NBUF] = {"conn", "dir", "flags", "payload", "seq", "ack",
+                                             "frame", "ts", "seg_end", "state", "recs", "retx"};
+    static const Py_ssize_t isz[CHAINS_NBUF] = {8, 1, 2, 4, 4, 4, 8, 8, 8, 8, 8, 8};
+    PyObject *o[CHAINS_NBUF];
+    Py_buffer v[CHAINS_NBUF];
+    Py_ssize_t m = 0, nconn, i;
+    long long span, max_records;
+    int keep, got = 0, ok = 0;
+    chains_args a;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnLLpOOOO:chains", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &nconn, &span, &max_records, &keep, &o[8], &o[9],
+                          &o[10], &o[11]))
+        return NULL;
+    if (nconn < 0) {
+        PyErr_SetString(usage_error, "chains: a negative number of connections");
+        return NULL;
+    }
+    for (i = 0; i < CHAINS_NBUF; i++) {
+        Py_ssize_t n = i == 0 ? -1 : i == 9 ? 2 * nconn * CS_N : i >= 10 ? SG_N * m : m;
+        if (PyObject_GetBuffer(o[i], &v[i], PyBUF_C_CONTIGUOUS | (i >= 8 ? PyBUF_WRITABLE : 0)) <
+            0)
+            goto done;
+        got++;
+        if (i == 0) m = v[0].len / 8;
+        if (v[i].itemsize != isz[i] || (n >= 0 && v[i].len != n * isz[i])) {
+            PyErr_Format(usage_error, "chains: %s has the wrong item size or length", names[i]);
+            goto done;
+        }
+    }
+    a.m = m, a.nch = 2 * nconn;
+    a.conn = v[0].buf, a.dir = v[1].buf, a.flags = v[2].buf, a.payload = v[3].buf;
+    a.seq = v[4].buf, a.ack = v[5].buf, a.frame = v[6].buf, a.ts = v[7].buf;
+    a.seg_end = v[8].buf, a.state = v[9].buf, a.recs = v[10].buf, a.retx = v[11].buf;
+    a.span = span, a.max_records = max_records, a.keep_records = keep;
+    for (i = 0; i < m; i++) {
+        if (a.conn[i] < 0 || a.conn[i] >= nconn || a.dir[i] > 1) {
+            PyErr_SetString(usage_error, "chains: a row names no connection of the chunk");
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    chains_core(&a);
+    Py_END_ALLOW_THREADS
+    ok = 1;
+done:
+    for (i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    if (!ok) return NULL;
+    return Py_BuildValue("nn", a.nrec, a.nretx);
+}
+
 static PyMethodDef methods[] = {
     {"walk", py_walk, METH_VARARGS,
      "walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base, max_caplen, "
@@ -1319,6 +1519,10 @@ static PyMethodDef methods[] = {
      "See mtuscope.capture.walk.flows_py."},
     {"sizes", py_sizes, METH_VARARGS,
      "sizes(columns, out) -> groups\n\nSee mtuscope.capture.walk.sizes_py."},
+    {"chains", py_chains, METH_VARARGS,
+     "chains(conn, dir, flags, payload, seq, ack, frame, ts, connections, span, max_records, "
+     "keep_records, seg_end, state, recs, retx) -> (records, retransmissions)\n\n"
+     "See mtuscope.capture.walk.chains_py."},
     {NULL, NULL, 0, NULL},
 };
 

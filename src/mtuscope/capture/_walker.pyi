@@ -39,3 +39,22 @@ def flows(
     /,
 ) -> int: ...
 def sizes(columns: Any, out: Any, /) -> int: ...
+def chains(
+    conn: Any,
+    dir: Any,
+    flags: Any,
+    payload: Any,
+    seq: Any,
+    ack: Any,
+    frame: Any,
+    ts: Any,
+    connections: int,
+    span: int,
+    max_records: int,
+    keep_records: bool,
+    seg_end: Any,
+    state: Any,
+    recs: Any,
+    retx: Any,
+    /,
+) -> tuple[int, int]: ...
