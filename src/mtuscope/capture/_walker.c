@@ -16,7 +16,8 @@
  * rows by connection and sums each direction (flows_py), sizes() groups the data
  * segments by direction and payload size (sizes_py), chains() unwraps each
  * direction's sequence numbers and finds its retransmissions, new-high records and
- * jumps (chains_py). passive/chunk.py calls them.
+ * jumps (chains_py). passive/chunk.py calls them. transport() reads the fixed
+ * transport fields of a decoded chunk (decode.py, _transport_np).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1509,6 +1510,119 @@ done:
     return Py_BuildValue("nn", a.nrec, a.nretx);
 }
 
+/*
+ * transport(): the fixed transport fields of a decoded chunk's rows, straight from
+ * the header block (see decode.py, _transport_np, for the contract; both must agree
+ * exactly). Per row r of `rows` (its transport header at block offset l4; bytes past
+ * the block read as zeros): TCP, UDP, SCTP and DCCP ports; for TCP the sequence and
+ * ack numbers, the 12 flag bits, the window, the header length, the payload (from the
+ * IP length, or the frame's length when the IP length is not past l4, as TSO frames
+ * carry it), `truncated` when the 20-byte header is not captured, and in lie[i] 1
+ * (data offset below 20 bytes) or 2 (past the segment, not in a fragment) and in
+ * syn[i] 1 for a SYN whose options are captured; for UDP the payload, `truncated`
+ * when the 8-byte header is not captured.
+ */
+#define TR_NBUF 19
+
+static PyObject *py_transport(PyObject *self, PyObject *args)
+{
+    static const char *names[TR_NBUF] = {
+        "block", "rows", "l4", "hdr_len", "wirelen", "l3_off", "proto", "ip_len", "fragment",
+        "sport", "dport", "seq", "ack", "tcp_flags", "win", "thl", "payload", "truncated",
+        "lie"};
+    static const Py_ssize_t isz[TR_NBUF] = {1, 8, 8, 8, 8, 8, 1, 4, 1, 2, 2, 4, 4, 2, 2, 1,
+                                            4, 1, 1};
+    PyObject *o[TR_NBUF + 1];
+    Py_buffer v[TR_NBUF + 1];
+    Py_ssize_t n = 0, nrows = 0, i;
+    int got = 0, ok = 0;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOO:transport", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12],
+                          &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19]))
+        return NULL;
+    for (i = 0; i <= TR_NBUF; i++) {
+        Py_ssize_t size = i == TR_NBUF ? 1 : isz[i], want;
+        const char *name = i == TR_NBUF ? "syn" : names[i];
+        if (PyObject_GetBuffer(o[i], &v[i], PyBUF_C_CONTIGUOUS | (i >= 9 ? PyBUF_WRITABLE : 0)) <
+            0)
+            goto done;
+        got++;
+        if (i == 0) nrows = v[0].len / HEADER_BYTES;
+        if (i == 1) n = v[1].len / 8;
+        want = i == 0 ? nrows * HEADER_BYTES : (i <= 5 || i >= 18) ? n : nrows;
+        if (v[i].itemsize != size || v[i].len != want * size) {
+            PyErr_Format(usage_error, "transport: %s has the wrong item size or length", name);
+            goto done;
+        }
+    }
+    {
+        const uint8_t *blk = v[0].buf;
+        const int64_t *rows = v[1].buf, *l4 = v[2].buf, *hdr = v[3].buf, *wire = v[4].buf;
+        const int64_t *l3 = v[5].buf;
+        for (i = 0; i < n; i++) {
+            if (rows[i] < 0 || rows[i] >= nrows || l4[i] < 0) {
+                PyErr_SetString(usage_error, "transport: a row or offset outside the block");
+                goto done;
+            }
+        }
+        Py_BEGIN_ALLOW_THREADS
+        {
+            const uint8_t *proto = v[6].buf, *frag = v[8].buf;
+            const uint32_t *ip_len = v[7].buf;
+            uint16_t *sport = v[9].buf, *dport = v[10].buf, *flags = v[13].buf, *win = v[14].buf;
+            uint32_t *seq = v[11].buf, *ack = v[12].buf, *payload = v[16].buf;
+            uint8_t *thl_o = v[15].buf, *trunc = v[17].buf, *lie = v[18].buf, *syn = v[19].buf;
+            for (i = 0; i < n; i++) {
+                Py_ssize_t r = (Py_ssize_t)rows[i];
+                const uint8_t *row = blk + r * HEADER_BYTES;
+                int64_t off = l4[i], have = hdr[i] - off, len = ip_len[r], seg;
+                uint8_t h[20];
+                int k, pr = proto[r];
+#define HB(k) (off + (k) < HEADER_BYTES ? row[off + (k)] : 0)
+                lie[i] = 0;
+                syn[i] = 0;
+                if (len <= off) len = wire[i] - l3[i];
+                seg = len - off > 0 ? len - off : 0;
+                if (pr != 6 && pr != 17 && pr != 132 && pr != 33) continue;
+                for (k = 0; k < 20; k++) h[k] = HB(k);
+#undef HB
+                sport[r] = (uint16_t)(h[0] << 8 | h[1]);
+                dport[r] = (uint16_t)(h[2] << 8 | h[3]);
+                if (pr == 6) {
+                    uint32_t word = (uint32_t)h[12] << 8 | h[13];
+                    int64_t thl = (int64_t)(word >> 12) * 4;
+                    int read = have > 12, full = have >= 20;
+                    if (read && thl < 20)
+                        lie[i] = 1;
+                    else if (read && !frag[r] && thl > seg)
+                        lie[i] = 2;
+                    seq[r] = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 |
+                             (uint32_t)h[6] << 8 | h[7];
+                    ack[r] = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 |
+                             (uint32_t)h[10] << 8 | h[11];
+                    flags[r] = (uint16_t)(word & 0x0FFF);
+                    win[r] = (uint16_t)(h[14] << 8 | h[15]);
+                    thl_o[r] = (uint8_t)thl;
+                    payload[r] = (uint32_t)(seg - thl > 0 ? seg - thl : 0);
+                    if (!full) trunc[r] = 1;
+                    syn[i] = (word & 2) && full && thl > 20;
+                } else if (pr == 17) {
+                    payload[r] = (uint32_t)(seg - 8 > 0 ? seg - 8 : 0);
+                    if (have < 8) trunc[r] = 1;
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    ok = 1;
+done:
+    for (i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"walk", py_walk, METH_VARARGS,
      "walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base, max_caplen, "
@@ -1523,6 +1637,10 @@ static PyMethodDef methods[] = {
      "chains(conn, dir, flags, payload, seq, ack, frame, ts, connections, span, max_records, "
      "keep_records, seg_end, state, recs, retx) -> (records, retransmissions)\n\n"
      "See mtuscope.capture.walk.chains_py."},
+    {"transport", py_transport, METH_VARARGS,
+     "transport(block, rows, l4, hdr_len, wirelen, l3_off, proto, ip_len, fragment, sport, "
+     "dport, seq, ack, tcp_flags, win, thl, payload, truncated, lie, syn) -> None\n\n"
+     "See mtuscope.capture.decode._transport_np."},
     {NULL, NULL, 0, NULL},
 };
 

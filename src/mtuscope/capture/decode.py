@@ -13,6 +13,7 @@ walk against `wire.tcp_options.decode_tcp_options` and both against tshark.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,14 @@ from mtuscope.wire.layout import Layout
 from mtuscope.wire.tcp import TCP_LAYOUT, TCP_MIN_HEADER, TcpFlags
 from mtuscope.wire.tcp_options import MAX_OPTIONS_LEN, OPTION_LENGTHS
 from mtuscope.wire.udp import UDP_HEADER, UDP_LAYOUT
+
+_c_transport: Callable[..., None] | None
+try:
+    from mtuscope.capture import _walker
+except ImportError:  # the optional C extension is not built: `_transport_np` runs
+    _c_transport = None
+else:
+    _c_transport = _walker.transport
 
 U8 = npt.NDArray[np.uint8]
 Cols = dict[str, npt.NDArray[Any]]
@@ -331,21 +340,105 @@ def _decode_transport(
     hdr_len: np.ndarray,
     wirelen: np.ndarray,
     l3_off: np.ndarray,
+    impl: Callable[..., tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]] | None = None,
 ) -> dict[int, str]:
     """Transport fields of `rows`; returns the rows whose TCP data offset lies, with
-    the line that says how."""
+    the line that says how. The fixed fields come from `transport` (the compiled
+    pass when built, else `_transport_np`), then the SYN options and ICMP messages."""
     if not len(rows):
         return {}
+    rows = np.asarray(rows, dtype=np.int64)
+    l4 = np.asarray(l4, dtype=np.int64)
+    hdr_len = np.asarray(hdr_len, dtype=np.int64)
+    fn = impl or (_transport_c if _c_transport is not None else _transport_np)
+    lie, syn = fn(c, block, rows, l4, hdr_len, wirelen, l3_off)
+    lies: dict[int, str] = {}
+    for k in np.flatnonzero(lie).tolist():
+        row = int(rows[k])
+        thl = int(c["thl"][row])
+        if lie[k] == 1:
+            lies[row] = f"TCP data offset {thl} bytes, below the 20-byte minimum"
+        else:
+            one = slice(k, k + 1)
+            seg = _l4_bytes(c, rows[one], l4[one], wirelen[one], l3_off[one])[0]
+            lies[row] = f"TCP data offset {thl} bytes past the segment ({seg} bytes)"
+    s = np.flatnonzero(syn)
+    if len(s):
+        r = rows[s]
+        _decode_syn_options(c, block, r, l4[s], c["thl"][r].astype(np.int64), hdr_len[s])
+    proto = c["proto"][rows]
+    icmp = (proto == _ICMP) | (proto == _ICMP6)
+    if icmp.any():
+        _decode_icmp(c, block, rows[icmp], l4[icmp], hdr_len[icmp], proto[icmp])
+    return lies
+
+
+def _l4_bytes(
+    c: Cols, rows: np.ndarray, l4: np.ndarray, wirelen: np.ndarray, l3_off: np.ndarray
+) -> npt.NDArray[np.int64]:
+    """Transport bytes of each row: from the IP length fields, or, where they do not
+    reach past the transport header's start (a TSO/GSO frame captured on the sender
+    carries IPv4 total length 0, or an IPv6 jumbo length), from the frame itself."""
+    ip_len = c["ip_len"][rows].astype(np.int64)
+    bogus = ip_len <= l4
+    ip_len = np.where(bogus, np.asarray(wirelen, dtype=np.int64) - l3_off, ip_len)
+    out: npt.NDArray[np.int64] = np.maximum(ip_len - l4, 0)
+    return out
+
+
+def _transport_c(
+    c: Cols,
+    block: U8,
+    rows: npt.NDArray[np.int64],
+    l4: npt.NDArray[np.int64],
+    hdr_len: npt.NDArray[np.int64],
+    wirelen: np.ndarray,
+    l3_off: np.ndarray,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """`_transport_np` by the compiled `transport` pass (`_walker.c`)."""
+    if _c_transport is None or block.ndim != 2 or block.shape != (len(c["proto"]), HEADER_BYTES):
+        return _transport_np(c, block, rows, l4, hdr_len, wirelen, l3_off)
+    n = len(rows)
+    lie = np.zeros(n, np.int8)
+    syn = np.zeros(n, np.bool_)
+    cols = [c[k] for k in ("proto", "ip_len", "fragment", "sport", "dport", "seq", "ack")]
+    cols += [c[k] for k in ("tcp_flags", "win", "thl", "payload", "truncated")]
+    _c_transport(
+        np.ascontiguousarray(block, dtype=np.uint8),
+        rows,
+        l4,
+        hdr_len,
+        np.ascontiguousarray(wirelen, dtype=np.int64),
+        np.ascontiguousarray(l3_off, dtype=np.int64),
+        *cols,
+        lie.view(np.uint8),
+        syn,
+    )
+    return lie, syn
+
+
+def _transport_np(
+    c: Cols,
+    block: U8,
+    rows: npt.NDArray[np.int64],
+    l4: npt.NDArray[np.int64],
+    hdr_len: npt.NDArray[np.int64],
+    wirelen: np.ndarray,
+    l3_off: np.ndarray,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """The fixed transport fields of `rows` (the pure-numpy twin of `_walker.transport`).
+
+    Ports of TCP, UDP, SCTP and DCCP rows; TCP sequence and ack numbers, flags,
+    window, header length, payload, `truncated` when its 20-byte header is not
+    captured; UDP payload, `truncated` when its 8 bytes are not captured. Returns per
+    row: 1 where the TCP data offset is below 20 bytes, 2 where it runs past the
+    segment (not in a fragment), else 0; and the SYNs whose options are captured."""
     h = _gather(block, l4, TCP_MIN_HEADER, rows)  # the largest fixed transport header
     proto = c["proto"][rows]
     have = hdr_len - l4  # transport bytes captured (within the block)
-    # The IP length fields say how big the packet was; a TSO/GSO frame captured on
-    # the sender carries IPv4 total length 0 (or an IPv6 jumbo length), so fall
-    # back to what the frame itself holds.
-    ip_len = c["ip_len"][rows].astype(np.int64)
-    bogus = ip_len <= l4
-    ip_len = np.where(bogus, wirelen.astype(np.int64) - l3_off, ip_len)
-    l4_bytes = np.maximum(ip_len - l4, 0)
+    l4_bytes = _l4_bytes(c, rows, l4, wirelen, l3_off)
+    lie = np.zeros(len(rows), np.int8)
+    syn_rows = np.zeros(len(rows), np.bool_)
 
     ports = np.isin(proto, _PORTED)
     pr = rows[ports]
@@ -353,7 +446,6 @@ def _decode_transport(
     c["sport"][pr] = _get(h[ports], UDP_LAYOUT, "sport")
     c["dport"][pr] = _get(h[ports], UDP_LAYOUT, "dport")
 
-    lies: dict[int, str] = {}
     tcp = proto == _TCP
     if tcp.any():
         ht = h[tcp]
@@ -366,10 +458,8 @@ def _decode_transport(
         seg = l4_bytes[tcp]
         low = read & (thl < TCP_MIN_HEADER)
         high = read & ~low & ~c["fragment"][r] & (thl > seg)
-        for k in np.flatnonzero(low).tolist():
-            lies[int(r[k])] = f"TCP data offset {thl[k]} bytes, below the 20-byte minimum"
-        for k in np.flatnonzero(high).tolist():
-            lies[int(r[k])] = f"TCP data offset {thl[k]} bytes past the segment ({seg[k]} bytes)"
+        lie[np.flatnonzero(tcp)[low]] = 1
+        lie[np.flatnonzero(tcp)[high]] = 2
         c["seq"][r] = _get(ht, TCP_LAYOUT, "seq")
         c["ack"][r] = _get(ht, TCP_LAYOUT, "ack")
         # 12 flag bits as Wireshark's tcp.flags shows them: 3 reserved, AE (RFC 9768), then
@@ -380,18 +470,12 @@ def _decode_transport(
         c["payload"][r] = np.maximum(l4_bytes[tcp] - thl, 0)
         full = have[tcp] >= TCP_MIN_HEADER
         c["truncated"][r] |= ~full
-        syn = np.flatnonzero(((word & _SYN) != 0) & full & (thl > TCP_MIN_HEADER))
-        if len(syn):
-            _decode_syn_options(c, block, r[syn], l4[tcp][syn], thl[syn], hdr_len[tcp][syn])
+        syn_rows[np.flatnonzero(tcp)] = ((word & _SYN) != 0) & full & (thl > TCP_MIN_HEADER)
 
     udp = proto == _UDP
     c["payload"][rows[udp]] = np.maximum(l4_bytes[udp] - UDP_HEADER, 0)
     c["truncated"][rows[udp]] |= have[udp] < UDP_HEADER
-
-    icmp = (proto == _ICMP) | (proto == _ICMP6)
-    if icmp.any():
-        _decode_icmp(c, block, rows[icmp], l4[icmp], hdr_len[icmp], proto[icmp])
-    return lies
+    return lie, syn_rows
 
 
 def _decode_syn_options(
