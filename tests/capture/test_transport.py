@@ -89,8 +89,16 @@ def test_decode_transport_gives_the_same_lies_either_way(ch: dict[str, Any]) -> 
         c = {k: v.copy() for k, v in PacketTable.empty(n).columns.items()}
         for k in ("proto", "ip_len", "fragment", "truncated"):
             c[k][:] = ch[k]
-        keys = ("rows", "l4", "hdr_len", "wirelen", "l3_off")
-        lies = decode._decode_transport(c, ch["block"], *(ch[k] for k in keys), impl=impl)
+        lies = decode._decode_transport(
+            c,
+            ch["block"],
+            ch["rows"],
+            ch["l4"],
+            ch["hdr_len"],
+            ch["wirelen"],
+            ch["l3_off"],
+            impl=impl,
+        )
         out.append((lies, c))
     (lies_a, a), (lies_b, b) = out
     assert lies_a == lies_b
