@@ -17,7 +17,8 @@
  * segments by direction and payload size (sizes_py), chains() unwraps each
  * direction's sequence numbers and finds its retransmissions, new-high records and
  * jumps (chains_py). passive/chunk.py calls them. transport() reads the fixed
- * transport fields of a decoded chunk (decode.py, _transport_np).
+ * transport fields of a decoded chunk (decode.py, _transport_np), network() its
+ * fixed IPv4 and IPv6 header fields (_network_np).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1623,6 +1624,101 @@ done:
     Py_RETURN_NONE;
 }
 
+/*
+ * network(): the fixed IPv4 and IPv6 header fields of a decoded chunk's rows (see
+ * decode.py, _network_np, for the contract; both must agree exactly). Rows of family
+ * 4: header length (IHL), total length, identification, DF, MF, fragment offset,
+ * fragment, TTL, the addresses (IPv4-mapped), `truncated` when the 20 bytes are not
+ * captured. Rows of family 6: 40 + payload length, hop limit, the addresses, DF (always),
+ * header length up to the transport header (l4_off, or 40 without one), `truncated`
+ * when the 40 bytes are not captured. Other rows are left as they are. The IPv6
+ * fragment header is read by the caller (rare).
+ */
+#define NW_NBUF 17
+
+static inline uint64_t be_u(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    int k;
+    for (k = 0; k < n; k++) v = v << 8 | p[k];
+    return v;
+}
+
+static PyObject *py_network(PyObject *self, PyObject *args)
+{
+    static const char *names[NW_NBUF] = {
+        "block", "family", "hdr_len", "l4_off", "src_hi", "src_lo", "dst_hi", "dst_lo",
+        "ip_len", "ip_hlen", "ttl", "ip_id", "df", "mf", "frag_off", "fragment", "truncated"};
+    static const Py_ssize_t isz[NW_NBUF] = {1, 1, 8, 8, 8, 8, 8, 8, 4, 2, 1, 4, 1, 1, 4, 1, 1};
+    PyObject *o[NW_NBUF];
+    Py_buffer v[NW_NBUF];
+    Py_ssize_t n = 0, i;
+    int got = 0, ok = 0;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOO:network", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
+                          &o[14], &o[15], &o[16]))
+        return NULL;
+    for (i = 0; i < NW_NBUF; i++) {
+        if (PyObject_GetBuffer(o[i], &v[i], PyBUF_C_CONTIGUOUS | (i >= 4 ? PyBUF_WRITABLE : 0)) <
+            0)
+            goto done;
+        got++;
+        if (i == 0) n = v[0].len / HEADER_BYTES;
+        if (v[i].itemsize != isz[i] || v[i].len != (i == 0 ? HEADER_BYTES : 1) * n * isz[i]) {
+            PyErr_Format(usage_error, "network: %s has the wrong item size or length", names[i]);
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    {
+        const uint8_t *blk = v[0].buf, *fam = v[1].buf;
+        const int64_t *hdr = v[2].buf, *l4 = v[3].buf;
+        uint64_t *shi = v[4].buf, *slo = v[5].buf, *dhi = v[6].buf, *dlo = v[7].buf;
+        uint32_t *ip_len = v[8].buf, *ip_id = v[11].buf, *frag_off = v[14].buf;
+        uint16_t *ip_hlen = v[9].buf;
+        uint8_t *ttl = v[10].buf, *df = v[12].buf, *mf = v[13].buf, *frag = v[15].buf;
+        uint8_t *trunc = v[16].buf;
+        const uint64_t mapped = (uint64_t)0xFFFF << 32;
+        for (i = 0; i < n; i++) {
+            const uint8_t *b = blk + i * HEADER_BYTES;
+            if (fam[i] == 4) {
+                uint32_t flags = (uint32_t)be_u(b + 6, 2);
+                ip_hlen[i] = (uint16_t)((b[0] & 0x0F) * 4);
+                ip_len[i] = (uint32_t)be_u(b + 2, 2);
+                ip_id[i] = (uint32_t)be_u(b + 4, 2);
+                df[i] = (flags & 0x4000) != 0;
+                mf[i] = (flags & 0x2000) != 0;
+                frag_off[i] = (flags & 0x1FFF) * 8;
+                frag[i] = (flags & 0x3FFF) != 0;
+                ttl[i] = b[8];
+                shi[i] = 0;
+                slo[i] = mapped | be_u(b + 12, 4);
+                dhi[i] = 0;
+                dlo[i] = mapped | be_u(b + 16, 4);
+                trunc[i] = hdr[i] < 20;
+            } else if (fam[i] == 6) {
+                ip_len[i] = (uint32_t)be_u(b + 4, 2) + 40;
+                ttl[i] = b[7];
+                shi[i] = be_u(b + 8, 8);
+                slo[i] = be_u(b + 16, 8);
+                dhi[i] = be_u(b + 24, 8);
+                dlo[i] = be_u(b + 32, 8);
+                df[i] = 1;
+                ip_hlen[i] = (uint16_t)(l4[i] != NO_OFFSET ? l4[i] : 40);
+                trunc[i] = hdr[i] < 40;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ok = 1;
+done:
+    for (i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"walk", py_walk, METH_VARARGS,
      "walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base, max_caplen, "
@@ -1641,6 +1737,10 @@ static PyMethodDef methods[] = {
      "transport(block, rows, l4, hdr_len, wirelen, l3_off, proto, ip_len, fragment, sport, "
      "dport, seq, ack, tcp_flags, win, thl, payload, truncated, lie, syn) -> None\n\n"
      "See mtuscope.capture.decode._transport_np."},
+    {"network", py_network, METH_VARARGS,
+     "network(block, family, hdr_len, l4_off, src_hi, src_lo, dst_hi, dst_lo, ip_len, ip_hlen, "
+     "ttl, ip_id, df, mf, frag_off, fragment, truncated) -> None\n\n"
+     "See mtuscope.capture.decode._network_np."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -81,3 +81,23 @@ def transport(
     syn: Any,
     /,
 ) -> None: ...
+def network(
+    block: Any,
+    family: Any,
+    hdr_len: Any,
+    l4_off: Any,
+    src_hi: Any,
+    src_lo: Any,
+    dst_hi: Any,
+    dst_lo: Any,
+    ip_len: Any,
+    ip_hlen: Any,
+    ttl: Any,
+    ip_id: Any,
+    df: Any,
+    mf: Any,
+    frag_off: Any,
+    fragment: Any,
+    truncated: Any,
+    /,
+) -> None: ...

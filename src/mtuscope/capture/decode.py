@@ -33,12 +33,13 @@ from mtuscope.wire.tcp_options import MAX_OPTIONS_LEN, OPTION_LENGTHS
 from mtuscope.wire.udp import UDP_HEADER, UDP_LAYOUT
 
 _c_transport: Callable[..., None] | None
+_c_network: Callable[..., None] | None
 try:
     from mtuscope.capture import _walker
-except ImportError:  # the optional C extension is not built: `_transport_np` runs
-    _c_transport = None
+except ImportError:  # the optional C extension is not built: the numpy twins run
+    _c_transport = _c_network = None
 else:
-    _c_transport = _walker.transport
+    _c_transport, _c_network = _walker.transport, _walker.network
 
 U8 = npt.NDArray[np.uint8]
 Cols = dict[str, npt.NDArray[Any]]
@@ -174,12 +175,7 @@ def decode_chunk(
     hdr_len = records["hdr_len"].astype(np.int64)
     c["family"][:] = fam
 
-    v4 = np.flatnonzero(fam == 4)
-    v6 = np.flatnonzero(fam == 6)
-    # Only the fixed headers' bytes: a view when all rows share a family, else a copy
-    # of 20 or 40 bytes per row rather than the whole row.
-    _decode_ipv4(c, block[_rows(v4, n), :IPV4_MIN_HEADER], v4, hdr_len[v4])
-    _decode_ipv6(c, block, v6, records[v6], hdr_len[v6])
+    _decode_network(c, block, records, hdr_len)
     c["proto"][fam != 0] = records["l4_proto"][fam != 0]
 
     l4_off = records["l4_off"].astype(np.int64)
@@ -282,6 +278,61 @@ def _rows(idx: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp] | slice:
     return slice(None) if len(idx) == n else idx
 
 
+def _decode_network(
+    c: Cols,
+    block: U8,
+    records: npt.NDArray[np.void],
+    hdr_len: npt.NDArray[np.int64],
+    impl: Callable[..., None] | None = None,
+) -> None:
+    """The IPv4 and IPv6 header fields of every row (`_network_c` when the extension
+    is built, else `_network_np`), then the rare IPv6 fragment headers."""
+    fn = impl or (_network_c if _c_network is not None else _network_np)
+    fn(c, block, records, hdr_len)
+    v6 = np.flatnonzero(records["family"] == 6)
+    if len(v6):
+        _decode_ipv6_fragments(c, block, v6, records[v6])
+
+
+def _network_c(
+    c: Cols, block: U8, records: npt.NDArray[np.void], hdr_len: npt.NDArray[np.int64]
+) -> None:
+    """`_network_np` by the compiled `network` pass (`_walker.c`)."""
+    n = len(records)
+    if _c_network is None or block.shape != (n, HEADER_BYTES):
+        _network_np(c, block, records, hdr_len)
+        return
+    names: tuple[str, ...] = ("src_hi", "src_lo", "dst_hi", "dst_lo", "ip_len", "ip_hlen")
+    names += ("ttl", "ip_id")
+    names += ("df", "mf", "frag_off", "fragment", "truncated")
+    _c_network(
+        np.ascontiguousarray(block, dtype=np.uint8),
+        np.ascontiguousarray(records["family"]),
+        np.ascontiguousarray(hdr_len, dtype=np.int64),
+        records["l4_off"].astype(np.int64),
+        *(c[k] for k in names),
+    )
+
+
+def _network_np(
+    c: Cols, block: U8, records: npt.NDArray[np.void], hdr_len: npt.NDArray[np.int64]
+) -> None:
+    """The fixed IPv4 and IPv6 header fields of every row (the numpy twin of
+    `_walker.network`): IPv4 header length, total length, identification, DF, MF,
+    fragment offset, fragment, TTL, addresses (IPv4-mapped), `truncated` without the
+    20 bytes; IPv6 40 + payload length, hop limit, addresses, DF, the header length
+    up to the transport header, `truncated` without the 40 bytes. Other rows keep
+    their values."""
+    n = len(records)
+    fam = records["family"]
+    v4 = np.flatnonzero(fam == 4)
+    v6 = np.flatnonzero(fam == 6)
+    # Only the fixed headers' bytes: a view when all rows share a family, else a copy
+    # of 20 or 40 bytes per row rather than the whole row.
+    _decode_ipv4(c, block[_rows(v4, n), :IPV4_MIN_HEADER], v4, hdr_len[v4])
+    _decode_ipv6(c, block, v6, records[v6], hdr_len[v6])
+
+
 def _decode_ipv4(c: Cols, b: U8, rows: np.ndarray, hdr_len: np.ndarray) -> None:
     if not len(rows):
         return
@@ -318,6 +369,11 @@ def _decode_ipv6(
     c["df"][rows] = True  # RFC 8200 §5: routers never fragment IPv6
     l4 = rec["l4_off"].astype(np.int64)
     c["ip_hlen"][rows] = np.where(l4 != NO_OFFSET, l4, IPV6_HEADER)
+    c["truncated"][rows] = hdr_len < IPV6_HEADER
+
+
+def _decode_ipv6_fragments(c: Cols, block: U8, rows: np.ndarray, rec: np.ndarray) -> None:
+    """The fragment header fields of the IPv6 `rows` that have one."""
     fo = rec["v6frag_off"].astype(np.int64)
     has_frag = fo != NO_OFFSET
     if has_frag.any():
@@ -329,7 +385,6 @@ def _decode_ipv6(
         c["mf"][r] = (off_flags & 1) != 0
         c["ip_id"][r] = _get(fh, IPV6_FRAGMENT_LAYOUT, "ident")
         c["fragment"][r] = True
-    c["truncated"][rows] = hdr_len < IPV6_HEADER
 
 
 def _decode_transport(
