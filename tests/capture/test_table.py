@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv6Address
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mtuscope.capture.table import COLUMNS, PacketTable, concat
+from mtuscope.capture.table import COLUMNS, PacketTable, address_text, concat
 from mtuscope.errors import UsageError
 
 
@@ -40,3 +44,13 @@ def test_select_and_concat() -> None:
     assert picked["frame"].tolist() == [1, 3]
     assert concat([picked, t])["frame"].tolist() == [1, 3, 1, 2, 3, 4]
     assert len(concat([])) == 0
+
+
+@given(v=st.integers(0, 2**32 - 1), hi=st.sampled_from([0, 1]), top=st.sampled_from([0xFFFF, 0]))
+def test_address_text_of_ipv4_rows_is_the_dotted_quad(v: int, hi: int, top: int) -> None:
+    """The dotted-quad fast path writes what `ipaddress` writes, mapped or not."""
+    lo = top << 32 | v
+    want = IPv6Address(hi << 64 | lo)
+    expected = str(want.ipv4_mapped) if want.ipv4_mapped is not None else str(want)
+    assert address_text(hi, lo, 4) == expected
+    assert address_text(hi, lo, 6) == str(want)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mtuscope.capture import walk as walk_mod
 from mtuscope.capture.table import PacketTable
-from mtuscope.capture.walk import HAVE_C, flows_py, sizes_py
+from mtuscope.capture.walk import HAVE_C, chains_py, flows_py, sizes_py
 from mtuscope.errors import UsageError
 from mtuscope.passive import CapturePartial, analyse, finish, merge
 from passive import scenarios as sc
@@ -342,15 +342,15 @@ def test_sequence_jumps_merge_exactly_at_every_cut() -> None:
 )
 @given(packets=packet_sequences())
 def test_analyse_gives_identical_partials_with_either_keyer(packets: list[dict[str, Any]]) -> None:
-    """The compiled flow keyer and size histogram, and their pure-Python twins, inside
-    `analyse`: the same partial."""
+    """The compiled flow keyer, size histogram and chain pass, and their pure-Python
+    twins, inside `analyse`: the same partial."""
     table = packet_table(packets)
-    saved = walk_mod.flows, walk_mod.sizes
+    saved = walk_mod.flows, walk_mod.sizes, walk_mod.chains
     try:
-        walk_mod.flows, walk_mod.sizes = flows_py, sizes_py
+        walk_mod.flows, walk_mod.sizes, walk_mod.chains = flows_py, sizes_py, chains_py
         py = analyse(table, capture="t.pcap")
     finally:
-        walk_mod.flows, walk_mod.sizes = saved
+        walk_mod.flows, walk_mod.sizes, walk_mod.chains = saved
     c = analyse(table, capture="t.pcap")
     for name in ("directions", "sizes", "encaps", "syns", "ends", "records", "retrans", "icmp"):
         # row order is polars' group-by order, which is not defined: compare as row sets

@@ -14,7 +14,11 @@
  * Two more passes over a chunk's decoded columns live here for speed, each with
  * its twin in walk.py and one hash table allocated per call: flows() keys the TCP
  * rows by connection and sums each direction (flows_py), sizes() groups the data
- * segments by direction and payload size (sizes_py). passive/chunk.py calls them.
+ * segments by direction and payload size (sizes_py), chains() unwraps each
+ * direction's sequence numbers and finds its retransmissions, new-high records and
+ * jumps (chains_py). passive/chunk.py calls them. transport() reads the fixed
+ * transport fields of a decoded chunk (decode.py, _transport_np), network() its
+ * fixed IPv4 and IPv6 header fields (_network_np).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1309,6 +1313,412 @@ static PyObject *py_sizes(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(n);
 }
 
+/*
+ * chains(): the sequence chains of a chunk's TCP rows in one pass in file order
+ * (see walk.py, chains_py, for the contract; both must agree exactly). Chain
+ * 2*conn+dir is the sequence space of one direction: its events are the
+ * sequence numbers that direction sends (data, SYN, FIN; not RST) and the ack
+ * numbers the other direction sends (ACK set, not RST). A row gives at most one
+ * event to a chain, so file order is (row, kind) order within every chain, and
+ * each chain's state can be kept as the rows stream by: the 32-bit values
+ * unwrapped by signed steps, the peer's highest ack, the highest data end (a
+ * data segment ending at or below it is a retransmission, except a one-byte
+ * keep-alive ending exactly there), the new-high records within SPAN bytes of
+ * the first data segment (at most MAX_RECORDS), the reach of the sequence
+ * events and their last jump.
+ */
+enum {
+    CS_EVENTS, CS_FIRST_RAW, CS_LAST_RAW, CS_LAST_ABS, CS_ACK_MAX, CS_HIGH, CS_FIRST_START,
+    CS_RETRANS, CS_NREC, CS_REACH, CS_EV_FIRST_START, CS_EV_FIRST_FRAME, CS_EV_LAST_FRAME,
+    CS_JUMP_START, CS_JUMP_GAP, CS_JUMP_FRAME, CS_JUMP_PREV_FRAME, CS_N
+};
+enum { SG_CHAIN, SG_FRAME, SG_TS, SG_START, SG_END, SG_PAYLOAD, SG_ACK, SG_N };
+
+typedef struct {
+    Py_ssize_t m, nch;
+    const int64_t *conn, *frame, *ts;
+    const uint8_t *dir;
+    const uint16_t *flags;
+    const uint32_t *payload, *seq, *ack;
+    int64_t span, max_records;
+    int keep_records;
+    int64_t *seg_end; /* m: data end of each data row, FS_NONE for other rows */
+    int64_t *state;   /* CS_N x nch */
+    int64_t *recs;    /* SG_N x m */
+    int64_t *retx;    /* SG_N x m */
+    Py_ssize_t nrec, nretx;
+} chains_args;
+
+static inline int64_t signed_step32(int64_t to, int64_t from)
+{
+    return ((to - from + ((int64_t)1 << 31)) & (((int64_t)1 << 32) - 1)) - ((int64_t)1 << 31);
+}
+
+#define ST(k) st[(Py_ssize_t)(k) * nch + ch]
+
+/* Unwraps raw value `raw` onto chain `ch`'s line (recording it as the chain's last event). */
+static inline int64_t chain_event(int64_t *st, Py_ssize_t nch, Py_ssize_t ch, int64_t raw)
+{
+    int64_t v;
+    if (ST(CS_EVENTS)++ == 0) {
+        ST(CS_FIRST_RAW) = raw;
+        v = raw;
+    } else {
+        v = ST(CS_LAST_ABS) + signed_step32(raw, ST(CS_LAST_RAW));
+    }
+    ST(CS_LAST_RAW) = raw;
+    ST(CS_LAST_ABS) = v;
+    return v;
+}
+
+static void chains_core(chains_args *a)
+{
+    Py_ssize_t m = a->m, nch = a->nch, i, k, ch;
+    int64_t *st = a->state;
+    Py_ssize_t nrec = 0, nretx = 0;
+
+    for (ch = 0; ch < nch; ch++)
+        for (k = 0; k < CS_N; k++) st[k * nch + ch] = FS_NONE;
+    for (ch = 0; ch < nch; ch++) {
+        ST(CS_EVENTS) = 0;
+        ST(CS_NREC) = 0;
+    }
+    for (i = 0; i < m; i++) {
+        int64_t fl = a->flags[i], pay = a->payload[i], fr = a->frame[i];
+        Py_ssize_t c = (Py_ssize_t)a->conn[i];
+        int d = a->dir[i];
+        a->seg_end[i] = FS_NONE;
+        if (fl & 4) continue; /* RST: a RST answering a SYN carries sequence 0 */
+        if (pay > 0 || (fl & 3)) {
+            int64_t start, s_end;
+            ch = 2 * c + d;
+            start = chain_event(st, nch, ch, a->seq[i]);
+            s_end = start + pay + (fl & 1) + ((fl >> 1) & 1);
+            if (ST(CS_REACH) == FS_NONE) {
+                ST(CS_REACH) = s_end;
+                ST(CS_EV_FIRST_START) = start;
+                ST(CS_EV_FIRST_FRAME) = fr;
+            } else {
+                if (start > ST(CS_REACH)) {
+                    ST(CS_JUMP_START) = start;
+                    ST(CS_JUMP_GAP) = ST(CS_REACH);
+                    ST(CS_JUMP_FRAME) = fr;
+                    ST(CS_JUMP_PREV_FRAME) = ST(CS_EV_LAST_FRAME);
+                }
+                if (s_end > ST(CS_REACH)) ST(CS_REACH) = s_end;
+            }
+            ST(CS_EV_LAST_FRAME) = fr;
+            if (pay > 0) {
+                int64_t end = start + pay, ackv = ST(CS_ACK_MAX), *out;
+                int retx;
+                if (ST(CS_HIGH) == FS_NONE) {
+                    retx = 0;
+                    ST(CS_HIGH) = end;
+                    ST(CS_FIRST_START) = start;
+                    ST(CS_RETRANS) = 0;
+                } else {
+                    int64_t prev = ST(CS_HIGH);
+                    /* a keep-alive (one byte ending at the highest sequence sent) resends
+                       nothing lost (RFC 9293 section 3.8.4) */
+                    retx = end <= prev && !(pay == 1 && end == prev);
+                    if (end > prev) ST(CS_HIGH) = end;
+                }
+                a->seg_end[i] = end;
+                out = NULL;
+                if (retx) {
+                    ST(CS_RETRANS)++;
+                    out = a->retx + nretx++;
+                } else if (++ST(CS_NREC) <= a->max_records && end <= ST(CS_FIRST_START) + a->span &&
+                           a->keep_records) {
+                    out = a->recs + nrec++;
+                }
+                if (out != NULL) {
+                    out[SG_CHAIN * m] = ch;
+                    out[SG_FRAME * m] = fr;
+                    out[SG_TS * m] = a->ts[i];
+                    out[SG_START * m] = start;
+                    out[SG_END * m] = end;
+                    out[SG_PAYLOAD * m] = pay;
+                    out[SG_ACK * m] = ackv;
+                }
+            }
+        }
+        if (fl & 16) {
+            int64_t v;
+            ch = 2 * c + 1 - d;
+            v = chain_event(st, nch, ch, a->ack[i]);
+            if (ST(CS_ACK_MAX) == FS_NONE || v > ST(CS_ACK_MAX)) ST(CS_ACK_MAX) = v;
+        }
+    }
+#undef ST
+    a->nrec = nrec;
+    a->nretx = nretx;
+}
+
+#define CHAINS_NBUF 12
+
+static PyObject *py_chains(PyObject *self, PyObject *args)
+{
+    static const char *names[CHAINS_NBUF] = {"conn", "dir", "flags", "payload", "seq", "ack",
+                                             "frame", "ts", "seg_end", "state", "recs", "retx"};
+    static const Py_ssize_t isz[CHAINS_NBUF] = {8, 1, 2, 4, 4, 4, 8, 8, 8, 8, 8, 8};
+    PyObject *o[CHAINS_NBUF];
+    Py_buffer v[CHAINS_NBUF];
+    Py_ssize_t m = 0, nconn, i;
+    long long span, max_records;
+    int keep, got = 0, ok = 0;
+    chains_args a;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnLLpOOOO:chains", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &nconn, &span, &max_records, &keep, &o[8], &o[9],
+                          &o[10], &o[11]))
+        return NULL;
+    if (nconn < 0) {
+        PyErr_SetString(usage_error, "chains: a negative number of connections");
+        return NULL;
+    }
+    for (i = 0; i < CHAINS_NBUF; i++) {
+        Py_ssize_t n = i == 0 ? -1 : i == 9 ? 2 * nconn * CS_N : i >= 10 ? SG_N * m : m;
+        if (PyObject_GetBuffer(o[i], &v[i], PyBUF_C_CONTIGUOUS | (i >= 8 ? PyBUF_WRITABLE : 0)) <
+            0)
+            goto done;
+        got++;
+        if (i == 0) m = v[0].len / 8;
+        if (v[i].itemsize != isz[i] || (n >= 0 && v[i].len != n * isz[i])) {
+            PyErr_Format(usage_error, "chains: %s has the wrong item size or length", names[i]);
+            goto done;
+        }
+    }
+    a.m = m, a.nch = 2 * nconn;
+    a.conn = v[0].buf, a.dir = v[1].buf, a.flags = v[2].buf, a.payload = v[3].buf;
+    a.seq = v[4].buf, a.ack = v[5].buf, a.frame = v[6].buf, a.ts = v[7].buf;
+    a.seg_end = v[8].buf, a.state = v[9].buf, a.recs = v[10].buf, a.retx = v[11].buf;
+    a.span = span, a.max_records = max_records, a.keep_records = keep;
+    for (i = 0; i < m; i++) {
+        if (a.conn[i] < 0 || a.conn[i] >= nconn || a.dir[i] > 1) {
+            PyErr_SetString(usage_error, "chains: a row names no connection of the chunk");
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    chains_core(&a);
+    Py_END_ALLOW_THREADS
+    ok = 1;
+done:
+    for (i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    if (!ok) return NULL;
+    return Py_BuildValue("nn", a.nrec, a.nretx);
+}
+
+/*
+ * transport(): the fixed transport fields of a decoded chunk's rows, straight from
+ * the header block (see decode.py, _transport_np, for the contract; both must agree
+ * exactly). Per row r of `rows` (its transport header at block offset l4; bytes past
+ * the block read as zeros): TCP, UDP, SCTP and DCCP ports; for TCP the sequence and
+ * ack numbers, the 12 flag bits, the window, the header length, the payload (from the
+ * IP length, or the frame's length when the IP length is not past l4, as TSO frames
+ * carry it), `truncated` when the 20-byte header is not captured, and in lie[i] 1
+ * (data offset below 20 bytes) or 2 (past the segment, not in a fragment) and in
+ * syn[i] 1 for a SYN whose options are captured; for UDP the payload, `truncated`
+ * when the 8-byte header is not captured.
+ */
+#define TR_NBUF 19
+
+static PyObject *py_transport(PyObject *self, PyObject *args)
+{
+    static const char *names[TR_NBUF] = {
+        "block", "rows", "l4", "hdr_len", "wirelen", "l3_off", "proto", "ip_len", "fragment",
+        "sport", "dport", "seq", "ack", "tcp_flags", "win", "thl", "payload", "truncated",
+        "lie"};
+    static const Py_ssize_t isz[TR_NBUF] = {1, 8, 8, 8, 8, 8, 1, 4, 1, 2, 2, 4, 4, 2, 2, 1,
+                                            4, 1, 1};
+    PyObject *o[TR_NBUF + 1];
+    Py_buffer v[TR_NBUF + 1];
+    Py_ssize_t n = 0, nrows = 0, i;
+    int got = 0, ok = 0;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOO:transport", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12],
+                          &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19]))
+        return NULL;
+    for (i = 0; i <= TR_NBUF; i++) {
+        Py_ssize_t size = i == TR_NBUF ? 1 : isz[i], want;
+        const char *name = i == TR_NBUF ? "syn" : names[i];
+        if (PyObject_GetBuffer(o[i], &v[i], PyBUF_C_CONTIGUOUS | (i >= 9 ? PyBUF_WRITABLE : 0)) <
+            0)
+            goto done;
+        got++;
+        if (i == 0) nrows = v[0].len / HEADER_BYTES;
+        if (i == 1) n = v[1].len / 8;
+        want = i == 0 ? nrows * HEADER_BYTES : (i <= 5 || i >= 18) ? n : nrows;
+        if (v[i].itemsize != size || v[i].len != want * size) {
+            PyErr_Format(usage_error, "transport: %s has the wrong item size or length", name);
+            goto done;
+        }
+    }
+    {
+        const uint8_t *blk = v[0].buf;
+        const int64_t *rows = v[1].buf, *l4 = v[2].buf, *hdr = v[3].buf, *wire = v[4].buf;
+        const int64_t *l3 = v[5].buf;
+        for (i = 0; i < n; i++) {
+            if (rows[i] < 0 || rows[i] >= nrows || l4[i] < 0) {
+                PyErr_SetString(usage_error, "transport: a row or offset outside the block");
+                goto done;
+            }
+        }
+        Py_BEGIN_ALLOW_THREADS
+        {
+            const uint8_t *proto = v[6].buf, *frag = v[8].buf;
+            const uint32_t *ip_len = v[7].buf;
+            uint16_t *sport = v[9].buf, *dport = v[10].buf, *flags = v[13].buf, *win = v[14].buf;
+            uint32_t *seq = v[11].buf, *ack = v[12].buf, *payload = v[16].buf;
+            uint8_t *thl_o = v[15].buf, *trunc = v[17].buf, *lie = v[18].buf, *syn = v[19].buf;
+            for (i = 0; i < n; i++) {
+                Py_ssize_t r = (Py_ssize_t)rows[i];
+                const uint8_t *row = blk + r * HEADER_BYTES;
+                int64_t off = l4[i], have = hdr[i] - off, len = ip_len[r], seg;
+                uint8_t h[20];
+                int k, pr = proto[r];
+#define HB(k) (off + (k) < HEADER_BYTES ? row[off + (k)] : 0)
+                lie[i] = 0;
+                syn[i] = 0;
+                if (len <= off) len = wire[i] - l3[i];
+                seg = len - off > 0 ? len - off : 0;
+                if (pr != 6 && pr != 17 && pr != 132 && pr != 33) continue;
+                for (k = 0; k < 20; k++) h[k] = HB(k);
+#undef HB
+                sport[r] = (uint16_t)(h[0] << 8 | h[1]);
+                dport[r] = (uint16_t)(h[2] << 8 | h[3]);
+                if (pr == 6) {
+                    uint32_t word = (uint32_t)h[12] << 8 | h[13];
+                    int64_t thl = (int64_t)(word >> 12) * 4;
+                    int read = have > 12, full = have >= 20;
+                    if (read && thl < 20)
+                        lie[i] = 1;
+                    else if (read && !frag[r] && thl > seg)
+                        lie[i] = 2;
+                    seq[r] = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 |
+                             (uint32_t)h[6] << 8 | h[7];
+                    ack[r] = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 |
+                             (uint32_t)h[10] << 8 | h[11];
+                    flags[r] = (uint16_t)(word & 0x0FFF);
+                    win[r] = (uint16_t)(h[14] << 8 | h[15]);
+                    thl_o[r] = (uint8_t)thl;
+                    payload[r] = (uint32_t)(seg - thl > 0 ? seg - thl : 0);
+                    if (!full) trunc[r] = 1;
+                    syn[i] = (word & 2) && full && thl > 20;
+                } else if (pr == 17) {
+                    payload[r] = (uint32_t)(seg - 8 > 0 ? seg - 8 : 0);
+                    if (have < 8) trunc[r] = 1;
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    ok = 1;
+done:
+    for (i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+/*
+ * network(): the fixed IPv4 and IPv6 header fields of a decoded chunk's rows (see
+ * decode.py, _network_np, for the contract; both must agree exactly). Rows of family
+ * 4: header length (IHL), total length, identification, DF, MF, fragment offset,
+ * fragment, TTL, the addresses (IPv4-mapped), `truncated` when the 20 bytes are not
+ * captured. Rows of family 6: 40 + payload length, hop limit, the addresses, DF (always),
+ * header length up to the transport header (l4_off, or 40 without one), `truncated`
+ * when the 40 bytes are not captured. Other rows are left as they are. The IPv6
+ * fragment header is read by the caller (rare).
+ */
+#define NW_NBUF 17
+
+static inline uint64_t be_u(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    int k;
+    for (k = 0; k < n; k++) v = v << 8 | p[k];
+    return v;
+}
+
+static PyObject *py_network(PyObject *self, PyObject *args)
+{
+    static const char *names[NW_NBUF] = {
+        "block", "family", "hdr_len", "l4_off", "src_hi", "src_lo", "dst_hi", "dst_lo",
+        "ip_len", "ip_hlen", "ttl", "ip_id", "df", "mf", "frag_off", "fragment", "truncated"};
+    static const Py_ssize_t isz[NW_NBUF] = {1, 1, 8, 8, 8, 8, 8, 8, 4, 2, 1, 4, 1, 1, 4, 1, 1};
+    PyObject *o[NW_NBUF];
+    Py_buffer v[NW_NBUF];
+    Py_ssize_t n = 0, i;
+    int got = 0, ok = 0;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOO:network", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
+                          &o[14], &o[15], &o[16]))
+        return NULL;
+    for (i = 0; i < NW_NBUF; i++) {
+        if (PyObject_GetBuffer(o[i], &v[i], PyBUF_C_CONTIGUOUS | (i >= 4 ? PyBUF_WRITABLE : 0)) <
+            0)
+            goto done;
+        got++;
+        if (i == 0) n = v[0].len / HEADER_BYTES;
+        if (v[i].itemsize != isz[i] || v[i].len != (i == 0 ? HEADER_BYTES : 1) * n * isz[i]) {
+            PyErr_Format(usage_error, "network: %s has the wrong item size or length", names[i]);
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    {
+        const uint8_t *blk = v[0].buf, *fam = v[1].buf;
+        const int64_t *hdr = v[2].buf, *l4 = v[3].buf;
+        uint64_t *shi = v[4].buf, *slo = v[5].buf, *dhi = v[6].buf, *dlo = v[7].buf;
+        uint32_t *ip_len = v[8].buf, *ip_id = v[11].buf, *frag_off = v[14].buf;
+        uint16_t *ip_hlen = v[9].buf;
+        uint8_t *ttl = v[10].buf, *df = v[12].buf, *mf = v[13].buf, *frag = v[15].buf;
+        uint8_t *trunc = v[16].buf;
+        const uint64_t mapped = (uint64_t)0xFFFF << 32;
+        for (i = 0; i < n; i++) {
+            const uint8_t *b = blk + i * HEADER_BYTES;
+            if (fam[i] == 4) {
+                uint32_t flags = (uint32_t)be_u(b + 6, 2);
+                ip_hlen[i] = (uint16_t)((b[0] & 0x0F) * 4);
+                ip_len[i] = (uint32_t)be_u(b + 2, 2);
+                ip_id[i] = (uint32_t)be_u(b + 4, 2);
+                df[i] = (flags & 0x4000) != 0;
+                mf[i] = (flags & 0x2000) != 0;
+                frag_off[i] = (flags & 0x1FFF) * 8;
+                frag[i] = (flags & 0x3FFF) != 0;
+                ttl[i] = b[8];
+                shi[i] = 0;
+                slo[i] = mapped | be_u(b + 12, 4);
+                dhi[i] = 0;
+                dlo[i] = mapped | be_u(b + 16, 4);
+                trunc[i] = hdr[i] < 20;
+            } else if (fam[i] == 6) {
+                ip_len[i] = (uint32_t)be_u(b + 4, 2) + 40;
+                ttl[i] = b[7];
+                shi[i] = be_u(b + 8, 8);
+                slo[i] = be_u(b + 16, 8);
+                dhi[i] = be_u(b + 24, 8);
+                dlo[i] = be_u(b + 32, 8);
+                df[i] = 1;
+                ip_hlen[i] = (uint16_t)(l4[i] != NO_OFFSET ? l4[i] : 40);
+                trunc[i] = hdr[i] < 40;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ok = 1;
+done:
+    for (i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"walk", py_walk, METH_VARARGS,
      "walk(buf, pos, end, base_off, fmt, big_endian, linktypes, iface_base, max_caplen, "
@@ -1319,6 +1729,18 @@ static PyMethodDef methods[] = {
      "See mtuscope.capture.walk.flows_py."},
     {"sizes", py_sizes, METH_VARARGS,
      "sizes(columns, out) -> groups\n\nSee mtuscope.capture.walk.sizes_py."},
+    {"chains", py_chains, METH_VARARGS,
+     "chains(conn, dir, flags, payload, seq, ack, frame, ts, connections, span, max_records, "
+     "keep_records, seg_end, state, recs, retx) -> (records, retransmissions)\n\n"
+     "See mtuscope.capture.walk.chains_py."},
+    {"transport", py_transport, METH_VARARGS,
+     "transport(block, rows, l4, hdr_len, wirelen, l3_off, proto, ip_len, fragment, sport, "
+     "dport, seq, ack, tcp_flags, win, thl, payload, truncated, lie, syn) -> None\n\n"
+     "See mtuscope.capture.decode._transport_np."},
+    {"network", py_network, METH_VARARGS,
+     "network(block, family, hdr_len, l4_off, src_hi, src_lo, dst_hi, dst_lo, ip_len, ip_hlen, "
+     "ttl, ip_id, df, mf, frag_off, fragment, truncated) -> None\n\n"
+     "See mtuscope.capture.decode._network_np."},
     {NULL, NULL, 0, NULL},
 };
 

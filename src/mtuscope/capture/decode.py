@@ -13,6 +13,7 @@ walk against `wire.tcp_options.decode_tcp_options` and both against tshark.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,15 @@ from mtuscope.wire.layout import Layout
 from mtuscope.wire.tcp import TCP_LAYOUT, TCP_MIN_HEADER, TcpFlags
 from mtuscope.wire.tcp_options import MAX_OPTIONS_LEN, OPTION_LENGTHS
 from mtuscope.wire.udp import UDP_HEADER, UDP_LAYOUT
+
+_c_transport: Callable[..., None] | None
+_c_network: Callable[..., None] | None
+try:
+    from mtuscope.capture import _walker
+except ImportError:  # the optional C extension is not built: the numpy twins run
+    _c_transport = _c_network = None
+else:
+    _c_transport, _c_network = _walker.transport, _walker.network
 
 U8 = npt.NDArray[np.uint8]
 Cols = dict[str, npt.NDArray[Any]]
@@ -165,12 +175,7 @@ def decode_chunk(
     hdr_len = records["hdr_len"].astype(np.int64)
     c["family"][:] = fam
 
-    v4 = np.flatnonzero(fam == 4)
-    v6 = np.flatnonzero(fam == 6)
-    # Only the fixed headers' bytes: a view when all rows share a family, else a copy
-    # of 20 or 40 bytes per row rather than the whole row.
-    _decode_ipv4(c, block[_rows(v4, n), :IPV4_MIN_HEADER], v4, hdr_len[v4])
-    _decode_ipv6(c, block, v6, records[v6], hdr_len[v6])
+    _decode_network(c, block, records, hdr_len)
     c["proto"][fam != 0] = records["l4_proto"][fam != 0]
 
     l4_off = records["l4_off"].astype(np.int64)
@@ -273,6 +278,61 @@ def _rows(idx: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp] | slice:
     return slice(None) if len(idx) == n else idx
 
 
+def _decode_network(
+    c: Cols,
+    block: U8,
+    records: npt.NDArray[np.void],
+    hdr_len: npt.NDArray[np.int64],
+    impl: Callable[..., None] | None = None,
+) -> None:
+    """The IPv4 and IPv6 header fields of every row (`_network_c` when the extension
+    is built, else `_network_np`), then the rare IPv6 fragment headers."""
+    fn = impl or (_network_c if _c_network is not None else _network_np)
+    fn(c, block, records, hdr_len)
+    v6 = np.flatnonzero(records["family"] == 6)
+    if len(v6):
+        _decode_ipv6_fragments(c, block, v6, records[v6])
+
+
+def _network_c(
+    c: Cols, block: U8, records: npt.NDArray[np.void], hdr_len: npt.NDArray[np.int64]
+) -> None:
+    """`_network_np` by the compiled `network` pass (`_walker.c`)."""
+    n = len(records)
+    if _c_network is None or block.shape != (n, HEADER_BYTES):
+        _network_np(c, block, records, hdr_len)
+        return
+    names: tuple[str, ...] = ("src_hi", "src_lo", "dst_hi", "dst_lo", "ip_len", "ip_hlen")
+    names += ("ttl", "ip_id")
+    names += ("df", "mf", "frag_off", "fragment", "truncated")
+    _c_network(
+        np.ascontiguousarray(block, dtype=np.uint8),
+        np.ascontiguousarray(records["family"]),
+        np.ascontiguousarray(hdr_len, dtype=np.int64),
+        records["l4_off"].astype(np.int64),
+        *(c[k] for k in names),
+    )
+
+
+def _network_np(
+    c: Cols, block: U8, records: npt.NDArray[np.void], hdr_len: npt.NDArray[np.int64]
+) -> None:
+    """The fixed IPv4 and IPv6 header fields of every row (the numpy twin of
+    `_walker.network`): IPv4 header length, total length, identification, DF, MF,
+    fragment offset, fragment, TTL, addresses (IPv4-mapped), `truncated` without the
+    20 bytes; IPv6 40 + payload length, hop limit, addresses, DF, the header length
+    up to the transport header, `truncated` without the 40 bytes. Other rows keep
+    their values."""
+    n = len(records)
+    fam = records["family"]
+    v4 = np.flatnonzero(fam == 4)
+    v6 = np.flatnonzero(fam == 6)
+    # Only the fixed headers' bytes: a view when all rows share a family, else a copy
+    # of 20 or 40 bytes per row rather than the whole row.
+    _decode_ipv4(c, block[_rows(v4, n), :IPV4_MIN_HEADER], v4, hdr_len[v4])
+    _decode_ipv6(c, block, v6, records[v6], hdr_len[v6])
+
+
 def _decode_ipv4(c: Cols, b: U8, rows: np.ndarray, hdr_len: np.ndarray) -> None:
     if not len(rows):
         return
@@ -309,6 +369,11 @@ def _decode_ipv6(
     c["df"][rows] = True  # RFC 8200 §5: routers never fragment IPv6
     l4 = rec["l4_off"].astype(np.int64)
     c["ip_hlen"][rows] = np.where(l4 != NO_OFFSET, l4, IPV6_HEADER)
+    c["truncated"][rows] = hdr_len < IPV6_HEADER
+
+
+def _decode_ipv6_fragments(c: Cols, block: U8, rows: np.ndarray, rec: np.ndarray) -> None:
+    """The fragment header fields of the IPv6 `rows` that have one."""
     fo = rec["v6frag_off"].astype(np.int64)
     has_frag = fo != NO_OFFSET
     if has_frag.any():
@@ -320,7 +385,6 @@ def _decode_ipv6(
         c["mf"][r] = (off_flags & 1) != 0
         c["ip_id"][r] = _get(fh, IPV6_FRAGMENT_LAYOUT, "ident")
         c["fragment"][r] = True
-    c["truncated"][rows] = hdr_len < IPV6_HEADER
 
 
 def _decode_transport(
@@ -331,21 +395,105 @@ def _decode_transport(
     hdr_len: np.ndarray,
     wirelen: np.ndarray,
     l3_off: np.ndarray,
+    impl: Callable[..., tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]] | None = None,
 ) -> dict[int, str]:
     """Transport fields of `rows`; returns the rows whose TCP data offset lies, with
-    the line that says how."""
+    the line that says how. The fixed fields come from `transport` (the compiled
+    pass when built, else `_transport_np`), then the SYN options and ICMP messages."""
     if not len(rows):
         return {}
+    rows = np.asarray(rows, dtype=np.int64)
+    l4 = np.asarray(l4, dtype=np.int64)
+    hdr_len = np.asarray(hdr_len, dtype=np.int64)
+    fn = impl or (_transport_c if _c_transport is not None else _transport_np)
+    lie, syn = fn(c, block, rows, l4, hdr_len, wirelen, l3_off)
+    lies: dict[int, str] = {}
+    for k in np.flatnonzero(lie).tolist():
+        row = int(rows[k])
+        thl = int(c["thl"][row])
+        if lie[k] == 1:
+            lies[row] = f"TCP data offset {thl} bytes, below the 20-byte minimum"
+        else:
+            one = slice(k, k + 1)
+            seg = _l4_bytes(c, rows[one], l4[one], wirelen[one], l3_off[one])[0]
+            lies[row] = f"TCP data offset {thl} bytes past the segment ({seg} bytes)"
+    s = np.flatnonzero(syn)
+    if len(s):
+        r = rows[s]
+        _decode_syn_options(c, block, r, l4[s], c["thl"][r].astype(np.int64), hdr_len[s])
+    proto = c["proto"][rows]
+    icmp = (proto == _ICMP) | (proto == _ICMP6)
+    if icmp.any():
+        _decode_icmp(c, block, rows[icmp], l4[icmp], hdr_len[icmp], proto[icmp])
+    return lies
+
+
+def _l4_bytes(
+    c: Cols, rows: np.ndarray, l4: np.ndarray, wirelen: np.ndarray, l3_off: np.ndarray
+) -> npt.NDArray[np.int64]:
+    """Transport bytes of each row: from the IP length fields, or, where they do not
+    reach past the transport header's start (a TSO/GSO frame captured on the sender
+    carries IPv4 total length 0, or an IPv6 jumbo length), from the frame itself."""
+    ip_len = c["ip_len"][rows].astype(np.int64)
+    bogus = ip_len <= l4
+    ip_len = np.where(bogus, np.asarray(wirelen, dtype=np.int64) - l3_off, ip_len)
+    out: npt.NDArray[np.int64] = np.maximum(ip_len - l4, 0)
+    return out
+
+
+def _transport_c(
+    c: Cols,
+    block: U8,
+    rows: npt.NDArray[np.int64],
+    l4: npt.NDArray[np.int64],
+    hdr_len: npt.NDArray[np.int64],
+    wirelen: np.ndarray,
+    l3_off: np.ndarray,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """`_transport_np` by the compiled `transport` pass (`_walker.c`)."""
+    if _c_transport is None or block.ndim != 2 or block.shape != (len(c["proto"]), HEADER_BYTES):
+        return _transport_np(c, block, rows, l4, hdr_len, wirelen, l3_off)
+    n = len(rows)
+    lie = np.zeros(n, np.int8)
+    syn = np.zeros(n, np.bool_)
+    cols = [c[k] for k in ("proto", "ip_len", "fragment", "sport", "dport", "seq", "ack")]
+    cols += [c[k] for k in ("tcp_flags", "win", "thl", "payload", "truncated")]
+    _c_transport(
+        np.ascontiguousarray(block, dtype=np.uint8),
+        rows,
+        l4,
+        hdr_len,
+        np.ascontiguousarray(wirelen, dtype=np.int64),
+        np.ascontiguousarray(l3_off, dtype=np.int64),
+        *cols,
+        lie.view(np.uint8),
+        syn,
+    )
+    return lie, syn
+
+
+def _transport_np(
+    c: Cols,
+    block: U8,
+    rows: npt.NDArray[np.int64],
+    l4: npt.NDArray[np.int64],
+    hdr_len: npt.NDArray[np.int64],
+    wirelen: np.ndarray,
+    l3_off: np.ndarray,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """The fixed transport fields of `rows` (the pure-numpy twin of `_walker.transport`).
+
+    Ports of TCP, UDP, SCTP and DCCP rows; TCP sequence and ack numbers, flags,
+    window, header length, payload, `truncated` when its 20-byte header is not
+    captured; UDP payload, `truncated` when its 8 bytes are not captured. Returns per
+    row: 1 where the TCP data offset is below 20 bytes, 2 where it runs past the
+    segment (not in a fragment), else 0; and the SYNs whose options are captured."""
     h = _gather(block, l4, TCP_MIN_HEADER, rows)  # the largest fixed transport header
     proto = c["proto"][rows]
     have = hdr_len - l4  # transport bytes captured (within the block)
-    # The IP length fields say how big the packet was; a TSO/GSO frame captured on
-    # the sender carries IPv4 total length 0 (or an IPv6 jumbo length), so fall
-    # back to what the frame itself holds.
-    ip_len = c["ip_len"][rows].astype(np.int64)
-    bogus = ip_len <= l4
-    ip_len = np.where(bogus, wirelen.astype(np.int64) - l3_off, ip_len)
-    l4_bytes = np.maximum(ip_len - l4, 0)
+    l4_bytes = _l4_bytes(c, rows, l4, wirelen, l3_off)
+    lie = np.zeros(len(rows), np.int8)
+    syn_rows = np.zeros(len(rows), np.bool_)
 
     ports = np.isin(proto, _PORTED)
     pr = rows[ports]
@@ -353,7 +501,6 @@ def _decode_transport(
     c["sport"][pr] = _get(h[ports], UDP_LAYOUT, "sport")
     c["dport"][pr] = _get(h[ports], UDP_LAYOUT, "dport")
 
-    lies: dict[int, str] = {}
     tcp = proto == _TCP
     if tcp.any():
         ht = h[tcp]
@@ -366,10 +513,8 @@ def _decode_transport(
         seg = l4_bytes[tcp]
         low = read & (thl < TCP_MIN_HEADER)
         high = read & ~low & ~c["fragment"][r] & (thl > seg)
-        for k in np.flatnonzero(low).tolist():
-            lies[int(r[k])] = f"TCP data offset {thl[k]} bytes, below the 20-byte minimum"
-        for k in np.flatnonzero(high).tolist():
-            lies[int(r[k])] = f"TCP data offset {thl[k]} bytes past the segment ({seg[k]} bytes)"
+        lie[np.flatnonzero(tcp)[low]] = 1
+        lie[np.flatnonzero(tcp)[high]] = 2
         c["seq"][r] = _get(ht, TCP_LAYOUT, "seq")
         c["ack"][r] = _get(ht, TCP_LAYOUT, "ack")
         # 12 flag bits as Wireshark's tcp.flags shows them: 3 reserved, AE (RFC 9768), then
@@ -380,18 +525,12 @@ def _decode_transport(
         c["payload"][r] = np.maximum(l4_bytes[tcp] - thl, 0)
         full = have[tcp] >= TCP_MIN_HEADER
         c["truncated"][r] |= ~full
-        syn = np.flatnonzero(((word & _SYN) != 0) & full & (thl > TCP_MIN_HEADER))
-        if len(syn):
-            _decode_syn_options(c, block, r[syn], l4[tcp][syn], thl[syn], hdr_len[tcp][syn])
+        syn_rows[np.flatnonzero(tcp)] = ((word & _SYN) != 0) & full & (thl > TCP_MIN_HEADER)
 
     udp = proto == _UDP
     c["payload"][rows[udp]] = np.maximum(l4_bytes[udp] - UDP_HEADER, 0)
     c["truncated"][rows[udp]] |= have[udp] < UDP_HEADER
-
-    icmp = (proto == _ICMP) | (proto == _ICMP6)
-    if icmp.any():
-        _decode_icmp(c, block, rows[icmp], l4[icmp], hdr_len[icmp], proto[icmp])
-    return lies
+    return lie, syn_rows
 
 
 def _decode_syn_options(

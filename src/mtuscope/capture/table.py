@@ -221,7 +221,11 @@ def address_text(hi: int, lo: int, family: int) -> str:
     Returns:
         "192.0.2.1" or "2001:db8::1".
     """
-    addr = IPv6Address((int(hi) << 64) | int(lo))
+    hi, lo = int(hi), int(lo)
+    if family == 4 and hi == 0 and lo >> 32 == 0xFFFF:
+        # IPv4-mapped (RFC 4291 §2.5.5.2): dotted quad, as str(IPv4Address) writes it
+        return f"{lo >> 24 & 255}.{lo >> 16 & 255}.{lo >> 8 & 255}.{lo & 255}"
+    addr = IPv6Address((hi << 64) | lo)
     if family == 4 and addr.ipv4_mapped is not None:
         return str(addr.ipv4_mapped)
     return str(addr)

@@ -1173,3 +1173,197 @@ except ImportError:  # the optional C extension is not built
     sizes = sizes_py
 else:
     sizes = _c_sizes
+
+
+# ---- chains: sequence unwrapping, retransmissions, records and jumps of a chunk ----
+
+CHAIN_STATE: tuple[str, ...] = (
+    "events", "first_raw", "last_raw", "last_abs", "ack_max", "high", "first_start", "retrans",
+    "nrec", "reach", "ev_first_start", "ev_first_frame", "ev_last_frame", "jump_start",
+    "jump_gap", "jump_frame", "jump_prev_frame",
+)  # fmt: skip
+"""Rows of `ChunkChains.state`, in the order of `_walker.c`'s CS_* (one column per chain)."""
+SEGMENT_COLUMNS: tuple[str, ...] = (
+    "chain", "frame", "ts", "seq_start", "seq_end", "payload", "ack_max",
+)  # fmt: skip
+"""Rows of `ChunkChains.records` and `.retrans`, in the order of `_walker.c`'s SG_*."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkChains:
+    """The sequence chains of some TCP rows (chain ``2*conn+dir``, as `ChunkFlows`).
+
+    A chain's *events*, in file order, are the sequence numbers its direction sends
+    (rows with payload, SYN or FIN, not RST) and the ack numbers the other direction
+    sends (ACK set, not RST). The first event keeps its raw value; each later one is
+    the previous value plus the signed 32-bit step between their raw values.
+
+    `state[CHAIN_STATE.index(name), chain]` (`_NONE` where there is no value):
+    events (0: none), the first and last raw values and the last unwrapped one, the
+    peer's highest ack (`ack_max`), the highest data end (`high`, `_NONE` without
+    data), the first data segment's start, the retransmissions (a data segment ending
+    at or below the highest end sent before it, except a one-byte keep-alive ending
+    exactly there), the new-high records seen (`nrec`), and over the sequence events
+    (end = start + payload + SYN + FIN): their reach (highest end), the first one's
+    start and frame, the last one's frame, and the last jump (an event starting
+    beyond the reach of those before it: start, that reach, its frame and the
+    previous event's frame).
+
+    `records` / `retrans`: ``(len(SEGMENT_COLUMNS), n)``, in file order: the new-high
+    data segments (only the first `max_records` of each chain, and only those ending
+    within `span` of its first data segment's start; none unless `keep_records`) and
+    the retransmitted ones, with the peer's highest ack before each (`_NONE`: none)."""
+
+    seg_end: npt.NDArray[np.int64]
+    """Per row: the data end (unwrapped sequence + payload) of a data row, else `_NONE`."""
+    state: npt.NDArray[np.int64]
+    """(len(CHAIN_STATE), 2 * connections)."""
+    records: npt.NDArray[np.int64]
+    retrans: npt.NDArray[np.int64]
+
+
+def chunk_chains(
+    cols: Mapping[str, npt.NDArray[Any]],
+    nconn: int,
+    *,
+    span: int,
+    max_records: int,
+    keep_records: bool,
+    impl: Callable[..., tuple[int, int]] | None = None,
+) -> ChunkChains:
+    """Unwrap each direction's sequence numbers and classify its data segments in one pass.
+
+    Args:
+        cols: the TCP rows' conn and dir (`ChunkFlows`), tcp_flags, payload, seq, ack,
+            frame and ts_ns columns.
+        nconn: the number of connections (`len(ChunkFlows.first)`).
+        span, max_records, keep_records: which new-high records to keep (see
+            `passive.partial`).
+        impl: `chains_py` or the compiled `chains` (default: the compiled one when built).
+    """
+    fn = impl or chains
+    m = len(cols["frame"])
+    ins = [
+        np.ascontiguousarray(cols[name], dtype=dt)
+        for name, dt in (
+            ("conn", np.int64), ("dir", np.uint8), ("tcp_flags", np.uint16),
+            ("payload", np.uint32), ("seq", np.uint32), ("ack", np.uint32),
+            ("frame", np.int64), ("ts_ns", np.int64),
+        )
+    ]  # fmt: skip
+    seg_end = np.empty(m, np.int64)
+    state = np.empty((len(CHAIN_STATE), 2 * nconn), np.int64)
+    recs = np.empty((len(SEGMENT_COLUMNS), m), np.int64)
+    retx = np.empty((len(SEGMENT_COLUMNS), m), np.int64)
+    nrec, nretx = fn(*ins, nconn, span, max_records, keep_records, seg_end, state, recs, retx)
+    return ChunkChains(
+        seg_end=seg_end,
+        state=state,
+        records=recs[:, :nrec].copy(),
+        retrans=retx[:, :nretx].copy(),
+    )
+
+
+def _signed_step(to_raw: int, from_raw: int) -> int:
+    return ((to_raw - from_raw + (1 << 31)) & ((1 << 32) - 1)) - (1 << 31)
+
+
+def chains_py(*args: Any) -> tuple[int, int]:
+    """`_walker.chains` in pure Python (same arguments, same output arrays, same result).
+
+    Arguments: the 8 input columns of `chunk_chains` in its order, the number of
+    connections, span, max_records, keep_records, then the output arrays seg_end (m),
+    state (len(CHAIN_STATE), 2 * connections), records and retrans
+    (len(SEGMENT_COLUMNS), m). Returns the numbers of records and retransmissions.
+    """
+    conn, dirs, flags, payload, seq, ack, frame, ts = (
+        np.asarray(b).reshape(-1).tolist() for b in args[:8]
+    )
+    nconn, span, max_records, keep_records = args[8:12]
+    seg_end, state, recs, retx = args[12:]
+    m = len(conn)
+    if nconn < 0:
+        raise UsageError("chains: a negative number of connections")
+    if any(len(c) != m for c in (dirs, flags, payload, seq, ack, frame, ts)):
+        raise UsageError("chains: the input columns differ in length")
+    if any(not 0 <= c < nconn for c in conn) or any(d > 1 for d in dirs):
+        raise UsageError("chains: a row names no connection of the chunk")
+    nch = 2 * nconn
+    ix = {name: i for i, name in enumerate(CHAIN_STATE)}
+    st = [[_NONE] * nch for _ in CHAIN_STATE]
+    st[ix["events"]] = [0] * nch
+    st[ix["nrec"]] = [0] * nch
+    ends = [_NONE] * m
+    out_rec: list[list[int]] = []
+    out_retx: list[list[int]] = []
+
+    def event(ch: int, raw: int) -> int:
+        if st[0][ch] == 0:
+            st[1][ch] = v = raw
+        else:
+            v = st[3][ch] + _signed_step(raw, st[2][ch])
+        st[0][ch] += 1
+        st[2][ch], st[3][ch] = raw, v
+        return v
+
+    ack_max, high, first_start, retrans, nrec = (st[ix[k]] for k in CHAIN_STATE[4:9])
+    reach, ev_start, ev_first, ev_last = (st[ix[k]] for k in CHAIN_STATE[9:13])
+    j_start, j_gap, j_frame, j_prev = (st[ix[k]] for k in CHAIN_STATE[13:])
+    for i in range(m):
+        fl, pay, fr = flags[i], payload[i], frame[i]
+        if fl & 4:
+            continue
+        if pay > 0 or fl & 3:
+            ch = 2 * conn[i] + dirs[i]
+            start = event(ch, seq[i])
+            s_end = start + pay + (fl & 1) + ((fl >> 1) & 1)
+            if reach[ch] == _NONE:
+                reach[ch], ev_start[ch], ev_first[ch] = s_end, start, fr
+            else:
+                if start > reach[ch]:
+                    j_start[ch], j_gap[ch] = start, reach[ch]
+                    j_frame[ch], j_prev[ch] = fr, ev_last[ch]
+                reach[ch] = max(reach[ch], s_end)
+            ev_last[ch] = fr
+            if pay > 0:
+                end = start + pay
+                if high[ch] == _NONE:
+                    is_retx = False
+                    high[ch], first_start[ch], retrans[ch] = end, start, 0
+                else:
+                    prev = high[ch]
+                    is_retx = end <= prev and not (pay == 1 and end == prev)
+                    high[ch] = max(prev, end)
+                ends[i] = end
+                row = [ch, fr, ts[i], start, end, pay, ack_max[ch]]
+                if is_retx:
+                    retrans[ch] += 1
+                    out_retx.append(row)
+                else:
+                    nrec[ch] += 1
+                    if nrec[ch] <= max_records and end <= first_start[ch] + span and keep_records:
+                        out_rec.append(row)
+        if fl & 16:
+            ch = 2 * conn[i] + 1 - dirs[i]
+            v = event(ch, ack[i])
+            if ack_max[ch] == _NONE or v > ack_max[ch]:
+                ack_max[ch] = v
+    np.asarray(seg_end)[:m] = ends
+    if nch:
+        np.asarray(state).reshape(len(CHAIN_STATE), nch)[:] = np.array(st, np.int64)
+    for rows, out in ((out_rec, recs), (out_retx, retx)):
+        if rows:
+            np.asarray(out).reshape(len(SEGMENT_COLUMNS), m)[:, : len(rows)] = np.array(
+                rows, np.int64
+            ).T
+    return len(out_rec), len(out_retx)
+
+
+chains: Callable[..., tuple[int, int]]
+"""The chain pass in use: the compiled one when built, else `chains_py`."""
+try:
+    from mtuscope.capture._walker import chains as _c_chains
+except ImportError:  # the optional C extension is not built
+    chains = chains_py
+else:
+    chains = _c_chains

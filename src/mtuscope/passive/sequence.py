@@ -11,6 +11,10 @@ so each step is read as a signed 32-bit difference and the chain is the
 running sum from the first event's raw value. This is exact across chunk
 boundaries: a later chunk's chain is shifted by the same signed difference
 between its first raw value and the previous chunk's last one (`chain_offset`).
+
+The chunk analysis runs the same unwrapping, streamed in file order, in compiled
+code (`mtuscope.capture.walk.chains`); `unwrap` and `running_max` here are the
+vectorised form it replaced, kept as the tests' reference for it.
 """
 
 from __future__ import annotations
