@@ -426,7 +426,7 @@ def run_one(db: str, args: argparse.Namespace, top: Path) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
+    ap.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql, or both as sqlite,postgresql (the default)")
     ap.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent posting processes")
     ap.add_argument("--batch", type=int, default=100, help="results per POST (agents: <= 500)")
@@ -448,7 +448,7 @@ def main() -> int:
         ap.error("--batch 1..1000, --clients >= 1, --seconds > 0")
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if any(d not in ("sqlite", "postgresql") for d in dbs):
-        ap.error("--db: sqlite, postgresql or both")
+        ap.error(f"--db {args.db}: sqlite, postgresql, or sqlite,postgresql")
     rows = []
     with tempfile.TemporaryDirectory(prefix="mtuscope-bench-ingest-") as tmp:
         for db in dbs:
