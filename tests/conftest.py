@@ -9,6 +9,13 @@ corpus, tshark or root is a failure, not a skip. The session stops at the start
 with the list of what is missing, and any test that would skip for one of those
 reasons (`ENVIRONMENT_SKIPS`) is reported as failed. Elsewhere such tests skip,
 saying why.
+
+The suite runs on several processes (pytest-xdist, `make pytest`: `--dist loadgroup`).
+Each test goes to the group of its module, so a module's shared labs, clusters and
+servers start once; a module whose module-scoped fixture is parametrized (one lab
+per scenario, one store per database) is one group per parameter, which runs on
+any free worker, since each parameter is its own fixture instance anyway. The
+slow directories (labs, the monitoring server) are handed out first.
 """
 
 from __future__ import annotations
@@ -74,3 +81,46 @@ def pytest_runtest_makereport(
     if any(word in reason for word in ENVIRONMENT_SKIPS):
         report.outcome = "failed"
         report.longrepr = f"CI=true: skipped for a missing environment: {reason}"
+
+
+SLOW_FIRST = ("tests/agent/", "tests/e2e/", "tests/server/", "tests/lab/", "tests/store/")
+"""Directories of long tests (lab bring-ups, servers), handed out first, in this order."""
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The worker group of a test: its module, and the parameter (by index) of each
+    module-scoped parametrized fixture it uses (`tests/e2e/test_verdicts.py[scenario_runs=4]`).
+    A test of a `SLOW_FIRST` directory that shares no fixture of the suite wider than itself (it
+    brings up its own lab) is a group of its own."""
+    module = item.nodeid.split("::", 1)[0]
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return module
+    wide = [
+        name
+        for name, defs in info.name2fixturedefs.items()
+        if defs and defs[-1].baseid and defs[-1].scope in ("class", "module", "package", "session")
+    ]
+    if not wide and module.startswith(SLOW_FIRST):
+        return item.nodeid
+    callspec = getattr(item, "callspec", None)
+    params = getattr(callspec, "indices", {})
+    shared = sorted(f"{name}={params[name]}" for name in wide if name in params)
+    return f"{module}[{','.join(shared)}]" if shared else module
+
+
+def _priority(item: pytest.Item) -> int:
+    for rank, top in enumerate(SLOW_FIRST):
+        if item.nodeid.startswith(top):
+            return rank
+    return len(SLOW_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist") or config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+    # Stable: a module's tests keep their order (and so their fixtures' parameters).
+    items.sort(key=_priority)
