@@ -10,20 +10,26 @@ with the list of what is missing, and any test that would skip for one of those
 reasons (`ENVIRONMENT_SKIPS`) is reported as failed. Elsewhere such tests skip,
 saying why.
 
-The suite runs on several processes (pytest-xdist, `make pytest`: `--dist loadgroup`).
-Each test goes to the group of its module, so a module's shared labs, clusters and
-servers start once; a module whose module-scoped fixture is parametrized (one lab
-per scenario, one store per database) is one group per parameter, which runs on
-any free worker, since each parameter is its own fixture instance anyway. The
-slow directories (labs, the monitoring server) are handed out first.
+The suite runs on several processes (pytest-xdist, `make pytest`: `--dist loadgroup`,
+with the scheduler of this file: xdist's own loadgroup marks no longer reach the
+controller under pytest 9). Each test goes to the group of its module, so a module's
+shared labs, clusters and servers start once; a module whose module-scoped fixture
+is parametrized (one lab per scenario, one store per database) is one group per
+parameter, which runs on any free worker, since each parameter is its own fixture
+instance anyway; a lab test that shares nothing is a group of its own. The slow
+directories (labs, the monitoring server) are handed out first. The workers write
+the groups of their collection to a file the controller's scheduler reads.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,11 +122,69 @@ def _priority(item: pytest.Item) -> int:
     return len(SLOW_FIRST)
 
 
+GROUPS_KEY = "mtuscope_groups"
+"""The worker input naming the directory where workers write their groups."""
+
+
+def _loadgroup(config: pytest.Config) -> bool:
+    # The controller has `--dist loadgroup`; a worker has dist "no" and `loadgroup` set.
+    return bool(
+        config.getoption("dist", "no") == "loadgroup" or config.getoption("loadgroup", False)
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.pluginmanager.hasplugin("xdist") or config.getoption("dist", "no") != "loadgroup":
+    if not _loadgroup(config):
         return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     # Stable: a module's tests keep their order (and so their fixtures' parameters).
     items.sort(key=_priority)
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is None or GROUPS_KEY not in workerinput:
+        return
+    out = Path(workerinput[GROUPS_KEY]) / f"{workerinput['workerid']}.json"
+    part = out.with_suffix(".part")
+    part.write_text(json.dumps({item.nodeid: xdist_group(item) for item in items}))
+    part.rename(out)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _loadgroup(config) and not hasattr(config, "workerinput"):
+        config.stash[_GROUPS_DIR] = tempfile.mkdtemp(prefix="mtuscope-xdist-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (top := config.stash.get(_GROUPS_DIR, None)) is not None:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+_GROUPS_DIR = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    if (top := node.config.stash.get(_GROUPS_DIR, None)) is not None:
+        node.workerinput[GROUPS_KEY] = top
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.stash.get(_GROUPS_DIR, None) is None:
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    top = Path(config.stash[_GROUPS_DIR])
+
+    class Groups(LoadScopeScheduling):  # type: ignore[misc]
+        """Work units are the groups the workers wrote (`xdist_group`)."""
+
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                written = sorted(top.glob("*.json"))
+                assert written, "no worker wrote its test groups"
+                self.groups = json.loads(written[0].read_text())
+            return self.groups.get(nodeid, nodeid.split("::", 1)[0])
+
+    return Groups(config, log)
