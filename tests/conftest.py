@@ -89,8 +89,16 @@ def pytest_runtest_makereport(
         report.longrepr = f"CI=true: skipped for a missing environment: {reason}"
 
 
-SLOW_FIRST = ("tests/agent/", "tests/e2e/", "tests/server/", "tests/lab/", "tests/store/")
-"""Directories of long tests (lab bring-ups, servers), handed out first, in this order."""
+SLOW_FIRST = (
+    "tests/capture/test_corpus.py",
+    "tests/agent/",
+    "tests/e2e/",
+    "tests/server/",
+    "tests/lab/",
+    "tests/store/",
+)
+"""Long tests (lab bring-ups, servers), handed out first, in this order; the corpus
+module first of all: its one group holds tshark's oracle over the whole corpus (4 min)."""
 
 
 def xdist_group(item: pytest.Item) -> str:
@@ -148,8 +156,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     part.rename(out)
 
 
+TERMINAL_SIZE = ("COLUMNS", "LINES")
+"""Set in an xdist worker's environment (readline does it), unset in a plain run: a
+worker takes the controller's values, so that text reports wrap as they would."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if _loadgroup(config) and not hasattr(config, "workerinput"):
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        for name in TERMINAL_SIZE:
+            value = workerinput.get(f"mtuscope_{name}")
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    elif _loadgroup(config):
         config.stash[_GROUPS_DIR] = tempfile.mkdtemp(prefix="mtuscope-xdist-")
 
 
@@ -163,6 +184,8 @@ _GROUPS_DIR = pytest.StashKey[str]()
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
+    for name in TERMINAL_SIZE:
+        node.workerinput[f"mtuscope_{name}"] = os.environ.get(name)
     if (top := node.config.stash.get(_GROUPS_DIR, None)) is not None:
         node.workerinput[GROUPS_KEY] = top
 
