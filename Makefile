@@ -59,8 +59,12 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+## PYTEST_JOBS worker processes (pytest-xdist); tests/conftest.py groups the tests by module
+## (--dist loadgroup: a module's shared labs, clusters and servers start once), slow ones first.
+## Most lab tests wait on the network, not the CPU, so there are more workers than cores.
+PYTEST_JOBS ?= 4
 pytest:
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_JOBS) --dist loadgroup --no-loadscope-reorder
 
 bench: dev
 	$(BIN)/python bench/run.py

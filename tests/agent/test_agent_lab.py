@@ -171,7 +171,8 @@ def running(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    http = NetnsHttp(lab.namespace("client"))
+    # 30 s a request: under a load of 13 on 2 cores one POST took more than 10 s.
+    http = NetnsHttp(lab.namespace("client"), timeout=30.0)
     served: Served | None = None
     agent: subprocess.Popen[bytes] | None = None
     try:

@@ -97,7 +97,9 @@ def _run_family(lab: Lab, truth: MiddleboxTruth, family: int, tmp: Path) -> dict
     env = {**os.environ, "PYTHONPATH": SRC}
     relay = responder = None
     if truth.proxy is not None:
-        relay = lab.popen(truth.proxy, relay_argv(seconds=30), env=env, stdout=subprocess.PIPE,
+        # Killed below once the family is done; 120 s outlives every run of it on a loaded
+        # machine (30 s did not: the responder check found the relay gone).
+        relay = lab.popen(truth.proxy, relay_argv(seconds=120), env=env, stdout=subprocess.PIPE,
                           text=True)  # fmt: skip
         assert relay.stdout is not None and "listening" in relay.stdout.readline()
     server = lab.popen("server", server_argv(addr, port, nbytes=20000, timeout=20),
