@@ -426,7 +426,11 @@ def run_one(db: str, args: argparse.Namespace, top: Path) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql, or both as sqlite,postgresql (the default)")
+    ap.add_argument(
+        "--db",
+        default="sqlite,postgresql",
+        help="sqlite, postgresql, or both as sqlite,postgresql (the default)",
+    )
     ap.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent posting processes")
     ap.add_argument("--batch", type=int, default=100, help="results per POST (agents: <= 500)")
