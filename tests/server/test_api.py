@@ -204,6 +204,42 @@ def test_a_body_that_is_not_json_is_422_with_where(server: Running) -> None:
     assert r.json()["detail"].startswith("body: not valid JSON at character 9")
 
 
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        ({"at": "yesterday"}, "results[1].at: 'yesterday' is not an ISO 8601 time"),
+        ({"at": "2026-12-01T10:00:00"}, "results[1].at: '2026-12-01T10:00:00' has no time zone"),
+        ({"id": "not-a-uuid"}, "results[1].id: "),
+        ({"flow": 64}, "results[1].flow: "),
+        ({"report": []}, "results[1].report: "),
+    ],
+)
+def test_bad_results_are_422_naming_the_result_and_field(
+    server: Running, change: dict[str, Any], line: str
+) -> None:
+    name = f"badres-{uuid.uuid4().hex[:8]}"
+    agent = _agent(server, name)
+    target = _target(server, [name])
+    good = {"id": str(uuid.uuid4()), "target": target, "at": "2026-12-01T10:00:00Z"}
+    results = [
+        {**good, "report": _report()},
+        {**good, "id": str(uuid.uuid4()), "report": _report(), **change},
+    ]
+    r = httpx.post(f"{server.url}/api/v1/results", json={"results": results}, headers=agent)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith(line), r.text
+    r = httpx.post(
+        f"{server.url}/api/v1/results",
+        content=b'{"results": [',
+        headers={**agent, "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("body: not valid JSON at character 13")
+    # Nothing of a refused batch is stored.
+    got = httpx.get(f"{server.url}/api/v1/targets/{target}/results", headers=server.admin)
+    assert got.json()["results"] == []
+
+
 def test_results_are_stored_once_and_come_back_as_sent(server: Running) -> None:
     agent = _agent(server, "once")
     target = _target(server, ["once"])

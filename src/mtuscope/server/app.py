@@ -109,8 +109,12 @@ def one_line(exc: RequestValidationError) -> str:
         where = first.get("loc", ("body", 0))[-1]
         reason = (first.get("ctx") or {}).get("error", "invalid JSON")
         return f"body: not valid JSON at character {where} ({reason})"
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-    field = ".".join(loc) or "body"
+    field = ""
+    for part in first.get("loc", ()):
+        if part in ("body", "query", "path"):
+            continue
+        field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+    field = field or "body"
     msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     return f"{field}: {msg}"
 
