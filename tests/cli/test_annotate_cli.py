@@ -189,12 +189,13 @@ def test_refuses_to_overwrite_the_input(capsys: pytest.CaptureFixture[str], tmp_
     [
         (["-"], "standard input"),
         (["A", "A"], "one capture"),
+        (["examples"], "captures found under"),
         (["A", "--annotate", "/nonexistent-dir/out.pcapng"], "no such directory"),
     ],
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], words: str) -> None:
     a = str(ROOT / "examples" / "clamp-client.pcap")
-    args = [a if x == "A" else x for x in argv]
+    args = [a if x == "A" else str(ROOT / x) if x == "examples" else x for x in argv]
     if "--annotate" not in args:
         args += ["--annotate", "/tmp/never-written.pcapng"]
     code = main(["analyze", *args])

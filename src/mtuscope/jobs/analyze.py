@@ -197,7 +197,7 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
     if opts.annotate is not None:
         if len(found.files) != 1:
             raise UsageError(
-                f"--annotate writes one capture again: {len(found.files)} found under "
+                f"--annotate writes one capture again: {len(found.files)} captures found under "
                 f"{opts.paths[0]}"
             )
         if read_cut is None and not INTERRUPTS.requested:
