@@ -158,9 +158,9 @@ def summarise_with_segments(
     ts = c["ts_ns"]
     part = SummaryPartial(
         capture=capture,
-        syns=_first_syns(syn_table(c, idx, keys)),
+        syns=first_syns(syn_table(c, idx, keys)),
         spans=spans,
-        leads=_first_leads(leads),
+        leads=first_leads(leads),
         icmp=too_big_table(c),
         frames=n,
         first_ts=int(ts.min()) if n else None,
@@ -169,7 +169,7 @@ def summarise_with_segments(
     return part, rows
 
 
-def _first_syns(syns: pl.DataFrame) -> pl.DataFrame:
+def first_syns(syns: pl.DataFrame) -> pl.DataFrame:
     """The first SYN and the first SYN/ACK (by frame) of each key."""
     kind = ((pl.col("flags") & ACK) != 0).alias("_sa")
     return (
@@ -182,9 +182,27 @@ def _first_syns(syns: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _first_leads(leads: pl.DataFrame) -> pl.DataFrame:
+def first_leads(leads: pl.DataFrame) -> pl.DataFrame:
     """The first data segment (by frame) of each key and direction."""
-    return leads.sort("lead_frame").group_by([*KEY, "dir"], maintain_order=True).first()
+    first = leads.sort("lead_frame").group_by([*KEY, "dir"], maintain_order=True).first()
+    return first.select(leads.columns)
+
+
+def merge_spans(spans: pl.DataFrame, *keep: pl.Expr) -> pl.DataFrame:
+    """One row per key of span rows of consecutive chunks (earlier chunks first), with
+    `keep` (e.g. the streaming join's connection id) aggregated beside them."""
+    return spans.group_by(list(KEY)).agg(
+        *keep,
+        pl.col("first_frame").min(),
+        pl.col("first_ts").min(),
+        pl.col("last_ts").max(),
+        pl.col("packets").sum(),
+        pl.col("family").sort_by("first_frame").first(),
+        pl.col("first_dir").sort_by("first_frame").first(),
+        pl.col("fin0").any(),
+        pl.col("fin1").any(),
+        pl.col("rst").any(),
+    )
 
 
 def merge_summaries(a: SummaryPartial, b: SummaryPartial) -> SummaryPartial:
@@ -197,26 +215,12 @@ def merge_summaries(a: SummaryPartial, b: SummaryPartial) -> SummaryPartial:
     Returns:
         The partial of both.
     """
-    spans = (
-        pl.concat([a.spans, b.spans])
-        .group_by(list(KEY))
-        .agg(
-            pl.col("first_frame").min(),
-            pl.col("first_ts").min(),
-            pl.col("last_ts").max(),
-            pl.col("packets").sum(),
-            pl.col("family").sort_by("first_frame").first(),
-            pl.col("first_dir").sort_by("first_frame").first(),
-            pl.col("fin0").any(),
-            pl.col("fin1").any(),
-            pl.col("rst").any(),
-        )
-    )
+    spans = merge_spans(pl.concat([a.spans, b.spans]))
     return SummaryPartial(
         capture=a.capture,
-        syns=_first_syns(pl.concat([a.syns, b.syns])),
+        syns=first_syns(pl.concat([a.syns, b.syns])),
         spans=spans,
-        leads=_first_leads(pl.concat([a.leads, b.leads])),
+        leads=first_leads(pl.concat([a.leads, b.leads])),
         icmp=pl.concat([a.icmp, b.icmp]),
         frames=a.frames + b.frames,
         first_ts=pick(min, a.first_ts, b.first_ts),

@@ -48,6 +48,9 @@ from mtuscope.passive.compare import compare_pairs, handshakes, icmp_seen
 from mtuscope.passive.compare_connections import (
     SummaryPartial,
     finish_connections,
+    first_leads,
+    first_syns,
+    merge_spans,
     summarise_chunk,
     summarise_with_segments,
 )
@@ -145,27 +148,14 @@ class CaptureStream:
         )
         self.next_id += new.height
         chunk_spans = pl.concat([old, new.select(old.columns)])
-        self.spans = (
-            pl.concat([self.spans.select(old.columns), chunk_spans])
-            .group_by(list(KEY))
-            .agg(
-                pl.col("id").first(),
-                pl.col("first_frame").min(),
-                pl.col("first_ts").min(),
-                pl.col("last_ts").max(),
-                pl.col("packets").sum(),
-                pl.col("family").sort_by("first_frame").first(),
-                pl.col("first_dir").sort_by("first_frame").first(),
-                pl.col("fin0").any(),
-                pl.col("fin1").any(),
-                pl.col("rst").any(),
-            )
+        self.spans = merge_spans(
+            pl.concat([self.spans.select(old.columns), chunk_spans]), pl.col("id").first()
         )
         self.peak_live = max(self.peak_live, self.spans.height)
         if p.syns.height:
-            self.syns = _first_rows(pl.concat([self.syns, p.syns]), "frame", flags=True)
+            self.syns = first_syns(pl.concat([self.syns, p.syns]))
         if p.leads.height:
-            self.leads = _first_rows(pl.concat([self.leads, p.leads]), "lead_frame")
+            self.leads = first_leads(pl.concat([self.leads, p.leads]))
         ids = self.spans.select(*KEY, "id")
         if rows is not None and rows.height:
             self.segs.append(rows.join(ids, on=list(KEY), how="inner").select(_SEG_COLS))
@@ -279,21 +269,6 @@ class CaptureStream:
                 self.spans.select(*KEY, "id").clear(),
             )
         return pl.concat(self.icmp).sort("frame")
-
-
-def _first_rows(df: pl.DataFrame, by: str, *, flags: bool = False) -> pl.DataFrame:
-    """The first row (by `by`) of each key (and direction, or SYN / SYN-ACK kind)."""
-    if flags:
-        kind = ((pl.col("flags") & ACK) != 0).alias("_sa")
-        return (
-            df.sort(by)
-            .with_columns(kind)
-            .group_by([*KEY, "_sa"], maintain_order=True)
-            .first()
-            .drop("_sa")
-            .select(df.columns)
-        )
-    return df.sort(by).group_by([*KEY, "dir"], maintain_order=True).first().select(df.columns)
 
 
 def _quoted(p: SummaryPartial, ids: pl.DataFrame) -> pl.DataFrame:
