@@ -102,7 +102,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -116,6 +117,21 @@ from mtuscope.wire.ipv6 import IPV6_EXTENSION_LAYOUT, IPV6_FRAGMENT_LAYOUT, IPV6
 from mtuscope.wire.udp import UDP_LAYOUT
 
 __all__ = ["HAVE_C", "walk", "walk_py"]
+
+_C: ModuleType | None
+try:
+    from mtuscope.capture import _walker as _C
+except ImportError:  # the optional C extension is not built: the pure-Python twins run
+    _C = None
+HAVE_C = _C is not None
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _compiled(name: str, twin: _F) -> _F:
+    """`_walker.<name>` when the extension is built, else its pure-Python twin."""
+    found: _F = getattr(_C, name) if _C is not None else twin
+    return found
+
 
 _WALK_MAX = 65000
 _MAX_DEPTH = 8
@@ -939,16 +955,8 @@ def walk_py(
         pos += size
 
 
-walk: Callable[..., tuple[int, int, int]]
+walk: Callable[..., tuple[int, int, int]] = _compiled("walk", walk_py)
 """The walker in use: the compiled one when built, else `walk_py` (same contract)."""
-try:
-    from mtuscope.capture._walker import walk as _c_walk
-except ImportError:  # the optional C extension is not built
-    HAVE_C = False
-    walk = walk_py
-else:
-    HAVE_C = True
-    walk = _c_walk
 
 
 # ---- flows: connection keys and per-direction sums of a chunk's TCP rows ----
@@ -1090,14 +1098,8 @@ def flows_py(*bufs: Any) -> int:
     return n
 
 
-flows: Callable[..., int]
+flows: Callable[..., int] = _compiled("flows", flows_py)
 """The flow keyer in use: the compiled one when built, else `flows_py`."""
-try:
-    from mtuscope.capture._walker import flows as _c_flows
-except ImportError:  # the optional C extension is not built
-    flows = flows_py
-else:
-    flows = _c_flows
 
 
 # ---- sizes: the payload-size histogram of a chunk's data segments ----
@@ -1165,14 +1167,8 @@ def sizes_py(cols: Any, out: Any) -> int:
     return n
 
 
-sizes: Callable[..., int]
+sizes: Callable[..., int] = _compiled("sizes", sizes_py)
 """The size histogram in use: the compiled one when built, else `sizes_py`."""
-try:
-    from mtuscope.capture._walker import sizes as _c_sizes
-except ImportError:  # the optional C extension is not built
-    sizes = sizes_py
-else:
-    sizes = _c_sizes
 
 
 # ---- chains: sequence unwrapping, retransmissions, records and jumps of a chunk ----
@@ -1359,11 +1355,5 @@ def chains_py(*args: Any) -> tuple[int, int]:
     return len(out_rec), len(out_retx)
 
 
-chains: Callable[..., tuple[int, int]]
+chains: Callable[..., tuple[int, int]] = _compiled("chains", chains_py)
 """The chain pass in use: the compiled one when built, else `chains_py`."""
-try:
-    from mtuscope.capture._walker import chains as _c_chains
-except ImportError:  # the optional C extension is not built
-    chains = chains_py
-else:
-    chains = _c_chains
