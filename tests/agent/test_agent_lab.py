@@ -40,32 +40,14 @@ from mtuscope.lab import Lab
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.netns import NetnsHttp  # noqa: E402
+from e2e.lablib import SRC, until, why_not  # noqa: E402
 
 pytestmark = pytest.mark.raw_socket
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 PORT = 8080
 RESPONDER = 40777
 SERVER = "203.0.113.2"
 SPOOLED = re.compile(r"spooled ([0-9a-f-]{36}) target (\d+) flow (\d+)")
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
-
-
-def _until(what: str, check: Callable[[], Any], *, seconds: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"not within {seconds:.0f} s: {what}")
 
 
 class Served:
@@ -93,7 +75,7 @@ class Served:
             except httpx.HTTPError:
                 return False
 
-        _until("mtuscope serve answers", up, seconds=40, every=0.2)
+        until("mtuscope serve answers", up, seconds=40, every=0.2)
         return proc
 
     def kill(self) -> None:
@@ -126,7 +108,7 @@ def tmp(tmp_path: Path) -> Path:
 
 @contextmanager
 def lab_up(name: str) -> Iterator[Lab]:
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     lab = Lab.up(name)
@@ -217,7 +199,7 @@ def test_results_a_path_change_and_a_server_outage(tmp: Path) -> None:
             return check
 
         # 1. Results arrive, every flow id, path MTU 1400, exact.
-        _until("3 rounds at 1400", rounds_at(1400, 3), seconds=40, every=1.0)
+        until("3 rounds at 1400", rounds_at(1400, 3), seconds=40, every=1.0)
         first = run.results()
         assert {r["report"]["stop_reason"] for r in first} == {"converged"}
         assert {r["report"]["target"]["address"] for r in first} == {SERVER}
@@ -233,14 +215,14 @@ def test_results_a_path_change_and_a_server_outage(tmp: Path) -> None:
             events = served.api("GET", "/events")["events"]
             return [e for e in events if e["kind"] == "pmtu-changed"]
 
-        events = _until("a pmtu-changed event", changed, seconds=40, every=1.0)
+        events = until("a pmtu-changed event", changed, seconds=40, every=1.0)
         assert {(e["before"], e["after"]) for e in events} == {(1400, 1300)}
         assert events[0]["agent"] == "lab-agent"
 
         # 3. The server is killed for a few rounds; nothing is lost, nothing doubled.
         before = len(_spooled(agent_log))
         served.kill()
-        _until(
+        until(
             "two results made while the server is down",
             lambda: len(_spooled(agent_log)) >= before + 2,
             seconds=30,
@@ -253,7 +235,7 @@ def test_results_a_path_change_and_a_server_outage(tmp: Path) -> None:
             ids = [r["id"] for r in run.results()]
             return set(_spooled(agent_log)) <= set(ids)
 
-        _until("every spooled result on the server", all_arrived, seconds=40, every=1.0)
+        until("every spooled result on the server", all_arrived, seconds=40, every=1.0)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=60) == 0, agent_log.read_text()[-3000:]
         made_ids = _spooled(agent_log)
@@ -279,7 +261,7 @@ def test_a_black_hole_is_captured_and_its_analysis_stored(tmp: Path) -> None:
                 ).fetchall()
             return rows
 
-        rows = _until("a result with a capture", captured, seconds=60, every=1.0)
+        rows = until("a result with a capture", captured, seconds=60, every=1.0)
         rid, report_text, capture_text = rows[0]
         report, capture = json.loads(report_text), json.loads(capture_text)
         assert report["stop_reason"] == "blackhole" and report["pmtu"] == 1400
@@ -290,7 +272,7 @@ def test_a_black_hole_is_captured_and_its_analysis_stored(tmp: Path) -> None:
         assert "captured" in text
         # One capture per anchor, not one per round: the next rounds keep the black hole.
         run.served.api("POST", f"/targets/{run.target}/instant")
-        _until("two more rounds", lambda: len(run.results()) >= 4, seconds=40, every=1.0)
+        until("two more rounds", lambda: len(run.results()) >= 4, seconds=40, every=1.0)
         assert len(captured()) == 1
 
 
@@ -310,12 +292,12 @@ def test_an_agent_to_agent_test_measures_both_directions(tmp: Path) -> None:
                     run.alive()
                     return [r for r in run.results() if "two_ended" in r["report"]]
 
-                got = _until("a result with the two-ended check", both, seconds=60, every=1.0)
+                got = until("a result with the two-ended check", both, seconds=60, every=1.0)
                 report = got[0]["report"]
                 assert report["pmtu"] == 1400 and report["pmtu_reverse"] == 1400
                 assert report["target"]["port"] == RESPONDER
                 assert report["two_ended"] is not None
-                _until("the second flow", lambda: len(run.results()) >= 2, seconds=30)
+                until("the second flow", lambda: len(run.results()) >= 2, seconds=30, every=0.5)
                 flow_of = {rid: flow for rid, (_, flow) in _spooled(run.log).items()}
                 assert set(flow_of.values()) == {0, 1}
                 for r in run.results():  # one two-ended check a round: with flow 0

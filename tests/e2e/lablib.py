@@ -1,10 +1,14 @@
-"""What the lab end-to-end modules share: why they cannot run here, and how they run the CLI."""
+"""What the lab end-to-end modules share: why they cannot run here, how they run the CLI,
+and how they wait for something to happen."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 """The source tree, on PYTHONPATH of every CLI run inside a node."""
@@ -17,3 +21,18 @@ def why_not() -> str | None:
     if os.geteuid() != 0:
         return "lab tests need root (network namespaces, raw sockets)"
     return None
+
+
+def until(what: str, check: Callable[[], Any], *, seconds: float, every: float = 1.0) -> Any:
+    """`check()`'s first truthy answer, asked every `every` seconds for at most `seconds`.
+
+    Raises:
+        AssertionError: "not within N s: <what>" when no answer came in time.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"not within {seconds:.0f} s: {what}")

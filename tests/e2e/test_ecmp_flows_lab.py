@@ -14,18 +14,16 @@ is 2 in 4096.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from e2e.lablib import SRC, why_not
 from mtuscope.lab import Lab
 
 pytestmark = pytest.mark.raw_socket
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 SERVER = "203.0.113.2"
 PORT = 8080
 FLOWS = 12
@@ -42,14 +40,6 @@ for run in (0, 1):
         print(json.dumps({"run": run, "flow": flow, "pmtu": doc["pmtu"],
                           "stop": doc["stop_reason"], "to_mtu": drop.get("to_mtu")}), flush=True)
 """
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "lab tests need Linux network namespaces"
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces, raw sockets)"
-    return None
 
 
 def _ecmp(lab: Lab) -> None:
@@ -70,7 +60,7 @@ def _ecmp(lab: Lab) -> None:
 
 
 def test_each_flow_follows_one_branch_and_both_branches_show() -> None:
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     with Lab.up("mtu-drop") as lab:

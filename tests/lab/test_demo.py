@@ -32,23 +32,16 @@ from typing import IO, Any
 import httpx
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from e2e.lablib import SRC, until, why_not  # noqa: E402
 from mtuscope.lab.netns import list_namespaces
 from mtuscope.lab.schema import validate_lab_document
 
 pytestmark = pytest.mark.raw_socket
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 ENV = {**os.environ, "PYTHONPATH": SRC}
 TIMEOUT = 30.0
 """Seconds an HTTP call may take: the machine is shared, and SQLite writes wait their turn."""
-
-
-def _why_not() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "the demo needs Linux network namespaces"
-    if os.geteuid() != 0:
-        return "the demo needs root (network namespaces, raw sockets)"
-    return None
 
 
 def _free_port() -> int:
@@ -56,16 +49,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _until(what: str, check: Callable[[], Any], *, seconds: float, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"not within {seconds:.0f} s: {what}")
 
 
 def _lines(stream: IO[str]) -> tuple[queue.Queue[str | None], threading.Thread]:
@@ -100,7 +83,7 @@ def _read_until(lines: queue.Queue[str | None], done: Callable[[str], bool], sec
 
 @contextmanager
 def _demo(args: list[str], err: Path) -> Iterator[subprocess.Popen[str]]:
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     argv = [sys.executable, "-m", "mtuscope", "lab", "demo", *args]
@@ -192,7 +175,7 @@ def test_the_demo_serves_the_dashboard_and_removes_everything(tmp_path: Path) ->
             events = api.get(f"{base}/api/v1/events", headers=admin).json()["events"]
             return [e for e in events if e["kind"] == "pmtu-changed"]
 
-        events = _until("a pmtu-changed event", changed, seconds=90, every=2.0)
+        events = until("a pmtu-changed event", changed, seconds=90, every=2.0)
         assert {(e["before"], e["after"]) for e in events} == {(1400, 1300)}
         assert "lowered the MTU of r1-r2 (r1 - r2) from 1400 to 1300" in err.read_text()
 
@@ -264,7 +247,7 @@ def test_a_signal_before_it_is_ready_still_removes_everything(tmp_path: Path) ->
     port = _free_port()
     err = tmp_path / "demo.err"
     with _demo(["--listen", f"127.0.0.1:{port}"], err) as proc:
-        said = _until(
+        said = until(
             "the agent starting",
             lambda: (t := err.read_text()) and "starting mtuscope agent" in t and t,
             seconds=120,
