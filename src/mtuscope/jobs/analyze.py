@@ -141,6 +141,12 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         UsageError: a directory holds no capture.
     """
     found = find_captures(opts.paths)
+    if opts.annotate is not None and len(found.files) != 1:
+        # Before any reading: one capture is written again, so a directory must hold one.
+        raise UsageError(
+            f"--annotate writes one capture again: {len(found.files)} captures found under "
+            f"{opts.paths[0]}"
+        )
     captures: list[CaptureFile] = []
     analyses: list[CaptureAnalysis] = []
     findings: list[Finding] = []
@@ -195,11 +201,6 @@ def analyze(opts: AnalyzeOptions, *, progress: Progress | None = None) -> Captur
         raise _none_read(unread)
     annotation = None
     if opts.annotate is not None:
-        if len(found.files) != 1:
-            raise UsageError(
-                f"--annotate writes one capture again: {len(found.files)} captures found under "
-                f"{opts.paths[0]}"
-            )
         if read_cut is None and not INTERRUPTS.requested:
             annotation = write_annotated(found.files[0], opts.annotate, findings)
             if not annotation.complete:
