@@ -41,13 +41,14 @@ Me = Annotated[Agent, Depends(agent)]
 
 
 class ResultBody(BaseModel):
+    """One result of a POST; its `at` is read once, by `parse_batch` (422 `results[i].at`)."""
+
     id: str = Field(pattern=UUID_TEXT)
     target: int = Field(ge=1)
     at: str
     flow: int = Field(default=0, ge=0, le=63)
     report: dict[str, Any]
     capture: dict[str, Any] | None = None
-    """`at` is read once, by `parse_batch` (422 `results[i].at: ...`)."""
 
 
 class ResultsIn(BaseModel):
