@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -21,19 +20,11 @@ from typing import Any
 
 import pytest
 
+from e2e.lablib import lab_marks
 from mtuscope.lab import Lab
 from mtuscope.report.schema import validate_report
 
-_MISSING = [t for t in ("ip", "nft", "sysctl") if not shutil.which(t)]
-pytestmark = [
-    pytest.mark.raw_socket,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux namespaces"),
-    pytest.mark.skipif(
-        sys.platform.startswith("linux") and os.geteuid() != 0,
-        reason="needs root (CAP_NET_ADMIN) to create network namespaces",
-    ),
-    pytest.mark.skipif(bool(_MISSING), reason=f"missing tools: {', '.join(_MISSING)}"),
-]
+pytestmark = lab_marks("ip", "nft", "sysctl")
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PORT = 40777
